@@ -1,0 +1,168 @@
+/**
+ * `makoto-lake`: the command line. Thin: parse arguments, build the store from config, call src/.
+ *
+ *   makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--json]
+ *   makoto-lake ingest --source dynamodb|cosmos FILE
+ *   makoto-lake demo [--date DATE] [--tenants a,b,c] [--messages N]
+ *
+ * Exit codes: 0 success, 1 some tenant or record failed (the rest completed), 2 usage error.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { progressLine, summaryJson, summaryTable, table } from '../src/app/report.js';
+import { runCompaction } from '../src/app/runCompaction.js';
+import { type Config, type Env, loadConfig, parseTenantList } from '../src/config.js';
+import { runDemo } from '../src/demo/runDemo.js';
+import { ConfigError, errorMessage, UsageError } from '../src/errors.js';
+import { describeFailures, ingestBatch } from '../src/ingest/ingestBatch.js';
+import { cosmosDocumentChanges, dynamodbEventChanges } from '../src/ingest/sources.js';
+import { parseDate, targetDate } from '../src/time/jst.js';
+import { createStore } from '../stores/createStore.js';
+
+const USAGE = `usage:
+  makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--json]
+      Compact one JST day (default: today in JST + TARGET_DATE_OFFSET) for TENANTS
+      (comma list; default TENANT_ID, '*' or --all-tenants = every tenant in staging).
+  makoto-lake ingest --source dynamodb|cosmos FILE [--lease NAME]
+      Push a captured DynamoDB Streams event ({"Records":[...]}) or a JSON array of Cosmos
+      change-feed documents into staging, through the same code as the cloud handlers.
+  makoto-lake demo [--date DATE] [--tenants a,b,c] [--messages N]
+      Generate a day of chat for three tenants, ingest, compact and show what the lake holds.
+
+Storage: S3_BUCKET_NAME (S3), AZURE_STORAGE_CONNECTION_STRING (Blob), else DATA_DIR (default ./data).`;
+
+type Out = { stdout: (text: string) => void; stderr: (text: string) => void };
+const defaultOut: Out = {
+  stdout: (t) => process.stdout.write(`${t}\n`),
+  stderr: (t) => process.stderr.write(`${t}\n`),
+};
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: readonly string[], env: Env, out: Out = defaultOut): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'compact':
+        return await compact(rest, loadConfig(env), out);
+      case 'ingest':
+        return await ingest(rest, loadConfig(env), out);
+      case 'demo':
+        return await demo(rest, loadConfig(env), out);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        out.stdout(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ConfigError) {
+      out.stderr(`makoto-lake: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      out.stderr(`makoto-lake: ${(error as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    out.stderr(`makoto-lake: ${errorMessage(error)}`);
+    return 1;
+  }
+}
+
+async function compact(args: readonly string[], config: Config, out: Out): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: { 'all-tenants': { type: 'boolean' }, json: { type: 'boolean' } },
+  });
+  if (positionals.length > 2) throw new UsageError(`compact takes at most DATE and TENANTS, got ${positionals.length} arguments`);
+  const [dateArg, tenantsArg] = positionals;
+  const date = dateArg === undefined ? targetDate(Date.now(), config.targetDateOffset) : parseDate(dateArg, 'DATE');
+  if (values['all-tenants'] && tenantsArg !== undefined) throw new UsageError('give TENANTS or --all-tenants, not both');
+  const tenants = values['all-tenants']
+    ? 'all'
+    : tenantsArg === undefined
+      ? config.tenants
+      : parseTenantList(tenantsArg, 'TENANTS');
+  const store = await createStore(config);
+  out.stderr(`compacting ${date} for ${tenants === 'all' ? 'every tenant in staging' : tenants.join(', ')} in ${store.location}`);
+  const summary = await runCompaction({ store, config, date, tenants, onResult: (r) => out.stderr(progressLine(r)) });
+  if (values.json) out.stdout(JSON.stringify(summaryJson(summary), null, 2));
+  else out.stdout(summaryTable(summary));
+  if (summary.results.length === 0) out.stderr('no tenant has staging objects for that date');
+  return summary.ok ? 0 : 1;
+}
+
+async function ingest(args: readonly string[], config: Config, out: Out): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: { source: { type: 'string' }, lease: { type: 'string' } },
+  });
+  if (values.source !== 'dynamodb' && values.source !== 'cosmos') {
+    throw new UsageError(`--source must be dynamodb or cosmos, got ${JSON.stringify(values.source ?? null)}`);
+  }
+  if (positionals.length !== 1) throw new UsageError('ingest takes exactly one FILE');
+  const file = positionals[0] as string;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`cannot read ${file} as JSON: ${(error as Error).message}`, { cause: error });
+  }
+  const { changes, batchId } =
+    values.source === 'dynamodb' ? dynamodbEventChanges(parsed) : cosmosDocumentChanges(parsed, values.lease ?? 'cli');
+  const store = await createStore(config);
+  const result = await ingestBatch(store, changes, { source: values.source, batchId, mapping: config.fieldMapping });
+  out.stdout(
+    table([
+      ['received', 'staged', 'quarantined', 'objects', 'failed'],
+      [result.received, result.staged, result.quarantined, result.written.length, result.failed.length],
+    ]),
+  );
+  for (const w of result.written) out.stderr(`wrote ${w.key} (${w.records} records)`);
+  if (result.failed.length > 0) {
+    out.stderr(`failed: ${describeFailures(result)}`);
+    return 1;
+  }
+  return 0;
+}
+
+async function demo(args: readonly string[], config: Config, out: Out): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: { date: { type: 'string' }, tenants: { type: 'string' }, messages: { type: 'string' } },
+  });
+  const date = values.date === undefined ? targetDate(Date.now(), config.targetDateOffset) : parseDate(values.date, '--date');
+  const tenantList = parseTenantList(values.tenants ?? 'sakura-shop,fuji-bank,default_tenant', '--tenants');
+  if (tenantList === 'all') throw new UsageError('--tenants needs tenant ids, not *');
+  const messages = Number(values.messages ?? '200');
+  if (!Number.isInteger(messages) || messages < 2 || messages > 1_000_000) {
+    throw new UsageError(`--messages must be an integer from 2 to 1000000, got ${JSON.stringify(values.messages)}`);
+  }
+  const store = await createStore(config);
+  out.stderr(`demo: ${messages} messages for each of ${tenantList.join(', ')} on ${date} (JST) in ${store.location}`);
+  const result = await runDemo({ store, config, date, tenants: tenantList, messagesPerTenant: messages });
+  const i = result.ingest;
+  out.stdout(
+    `ingested ${i.records} stream records in ${i.batches} batches → ${i.staged} staged in ${i.objects} objects, ${i.quarantined} quarantined\n`,
+  );
+  out.stdout(summaryTable(result.summary));
+  if (result.perTenant.length > 0) {
+    out.stdout('\nread back from Parquet with DuckDB:');
+    out.stdout(rowsTable(result.perTenant));
+    out.stdout('');
+    out.stdout(rowsTable(result.sample));
+  }
+  return result.summary.ok ? 0 : 1;
+}
+
+function rowsTable(rows: Record<string, unknown>[]): string {
+  const header = Object.keys(rows[0] ?? {});
+  return table([
+    header,
+    ...rows.map((r) => header.map((h) => (typeof r[h] === 'number' ? (r[h] as number) : String(r[h] ?? '')))),
+  ]);
+}

@@ -1,0 +1,48 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PartitionResult } from '../compaction/compactPartition.js';
+import { compactTenants, type RunSummary } from '../compaction/compactTenants.js';
+import { type Config, compactionSettings } from '../config.js';
+import { openDuckDb } from '../duckdb/openDuckDb.js';
+import type { ObjectStore } from '../store/ObjectStore.js';
+import { parseDate, targetDate } from '../time/jst.js';
+
+export interface RunCompactionRequest {
+  readonly store: ObjectStore;
+  readonly config: Config;
+  /** YYYY-MM-DD; default: today in JST + TARGET_DATE_OFFSET. */
+  readonly date?: string;
+  /** Default: the config's TENANT_ID list ('all' = every tenant in staging). */
+  readonly tenants?: readonly string[] | 'all';
+  readonly onResult?: (result: PartitionResult) => void;
+  readonly now?: () => number;
+}
+
+/**
+ * The compaction job every entry point runs (CLI, Lambda, Azure timer and HTTP): one per-run work folder
+ * under TEMP_DIR and one DuckDB instance for all tenants, both released whatever happens.
+ */
+export async function runCompaction(request: RunCompactionRequest): Promise<RunSummary> {
+  const { config, store } = request;
+  const now = request.now ?? Date.now;
+  const date = request.date === undefined ? targetDate(now(), config.targetDateOffset) : parseDate(request.date, 'target date');
+  const work = await mkdtemp(join(config.tempDir, 'makoto-lake-'));
+  try {
+    const db = await openDuckDb({ ...config.duckdb, workDirectory: work });
+    try {
+      return await compactTenants(
+        { store, db, workDirectory: join(work, 'partitions'), settings: compactionSettings(config), now },
+        date,
+        {
+          tenants: request.tenants ?? config.tenants,
+          concurrency: config.compaction.concurrency,
+          onResult: request.onResult,
+        },
+      );
+    } finally {
+      db.closeSync();
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}

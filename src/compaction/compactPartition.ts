@@ -1,0 +1,357 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { withConnection } from '../duckdb/openDuckDb.js';
+import { CompactionError, errorMessage } from '../errors.js';
+import { quoteLiteral } from '../sql/quote.js';
+import { analyticsKey, analyticsPrefix, compactionQuarantineKey, manifestKey, stagingPrefix } from '../staging/layout.js';
+import { gzipNdjson } from '../staging/ndjson.js';
+import { listAll, type ObjectInfo, type ObjectStore } from '../store/ObjectStore.js';
+import { assertTenantId } from '../tenant.js';
+import { parseDate } from '../time/jst.js';
+import { mapLimit } from '../util/concurrency.js';
+import {
+  latestMessagesSql,
+  type ParquetOptions,
+  parquetCopyOptionsSql,
+  REJECT_REASON_SQL,
+  readStagingSql,
+} from './compactionSql.js';
+import { type PartitionManifest, readManifest } from './manifest.js';
+import { type RejectedInput, salvageStagingObject } from './salvage.js';
+
+export interface CompactionSettings extends ParquetOptions {
+  /** Parallel object downloads/uploads within one partition. */
+  readonly transferConcurrency: number;
+}
+
+export const DEFAULT_COMPACTION_SETTINGS: CompactionSettings = {
+  compression: 'snappy',
+  targetFileBytes: 256 * 1024 * 1024,
+  rowGroupSize: 122_880,
+  transferConcurrency: 8,
+};
+
+export interface CompactionDeps {
+  readonly store: ObjectStore;
+  readonly db: DuckDBInstance;
+  /** A folder this run may use; each partition works in its own sub-folder, removed afterwards. */
+  readonly workDirectory: string;
+  readonly settings?: CompactionSettings;
+  readonly log?: (event: string, fields: Record<string, unknown>) => void;
+  readonly now?: () => number;
+}
+
+export type PartitionStatus = 'compacted' | 'no-input' | 'failed' | 'locked';
+
+export interface PartitionResult {
+  readonly tenant: string;
+  readonly date: string;
+  readonly status: PartitionStatus;
+  readonly runId: string;
+  readonly inputs: number;
+  readonly rowsRead: number;
+  /** Staging lines quarantined (malformed, wrong type, or breaking a staging rule). */
+  readonly rowsRejected: number;
+  /** Whole staging objects (or their unreadable tails) quarantined: empty or truncated gzip. */
+  readonly objectsRejected: number;
+  readonly duplicatesRemoved: number;
+  readonly versionsSuperseded: number;
+  readonly deletesApplied: number;
+  readonly rowsWritten: number;
+  readonly outputFiles: string[];
+  readonly bytesWritten: number;
+  readonly durationMs: number;
+  readonly timingsMs: Readonly<Record<string, number>>;
+  readonly error?: string;
+}
+
+/**
+ * Compacts one tenant-day: reads every staging object of the partition, keeps the latest version of each
+ * message, drops user deletes, and replaces the partition's Parquet in full.
+ *
+ * Order of writes, so that a reader never sees a mix and a crash at any point is repaired by a re-run:
+ * new part files are written (each object write is atomic; a one-file partition switches in one step),
+ * then the manifest (the record of which files are current), then part files of the previous run that are
+ * no longer current are deleted. Nothing is written when the partition has no staging objects, so an
+ * expired staging area never empties a compacted partition.
+ *
+ * @example
+ * const result = await compactPartition({ store, db, workDirectory }, 'acme', '2025-08-11');
+ * // result.status === 'compacted', result.rowsWritten === 1234
+ */
+export async function compactPartition(deps: CompactionDeps, tenantInput: string, dateInput: string): Promise<PartitionResult> {
+  const tenant = assertTenantId(tenantInput);
+  const date = parseDate(dateInput);
+  const settings = deps.settings ?? DEFAULT_COMPACTION_SETTINGS;
+  const now = deps.now ?? Date.now;
+  const started = now();
+  const runId = `${new Date(started).toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`;
+  const timings: Record<string, number> = {};
+  const timed = async <T>(phase: string, work: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await work();
+    } finally {
+      timings[phase] = Math.round((timings[phase] ?? 0) + performance.now() - t0);
+    }
+  };
+  const base = { tenant, date, runId };
+  const context = { tenant, date, runId };
+
+  const inputs = (await timed('list', () => listAll(deps.store, stagingPrefix(tenant, date)))).filter(isDataObject);
+  if (inputs.length === 0) {
+    return emptyResult(base, 'no-input', now() - started, timings);
+  }
+
+  await mkdir(deps.workDirectory, { recursive: true });
+  const work = await mkdtemp(join(deps.workDirectory, `${tenant}-${date}-`));
+  try {
+    const inDir = join(work, 'in');
+    const outDir = join(work, 'out');
+    await mkdir(inDir);
+    const localFiles = inputs.map((_, i) => join(inDir, `${String(i).padStart(6, '0')}.ndjson.gz`));
+    await timed('download', () =>
+      mapLimit(inputs, settings.transferConcurrency, (input, i) => deps.store.getToFile(input.key, localFiles[i] as string)),
+    );
+
+    const outcome = await withConnection(deps.db, async (connection) => {
+      const rejectedInputs = await timed('read', () => stageInputs(connection, inputs, localFiles, tenant, date, work));
+      const stats = await timed('stats', () => readStats(connection));
+      const rejectedRows = stats.rejected > 0 ? await rejectedRowLines(connection, work, inputs, localFiles) : [];
+      const rowsWritten = await timed('write', async () => {
+        const result = await connection.run(
+          `COPY (${latestMessagesSql('staged')}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(settings)})`,
+        );
+        return Number(result.rowsChanged);
+      });
+      await connection.run('DROP TABLE staged');
+      return {
+        stats,
+        rowsWritten,
+        rejected: [...rejectedInputs, ...rejectedRows],
+        rowsRejected: stats.rejected + rejectedInputs.filter((r) => r.line !== undefined).length,
+        objectsRejected: rejectedInputs.filter((r) => r.line === undefined).length,
+      };
+    });
+
+    const produced = outcome.rowsWritten === 0 ? [] : await partFiles(outDir);
+    const outputs = await timed('upload', () =>
+      mapLimit(produced, settings.transferConcurrency, (file, part) =>
+        deps.store.putFile(analyticsKey(tenant, date, part), join(outDir, file), {
+          contentType: 'application/vnd.apache.parquet',
+        }),
+      ),
+    );
+
+    const quarantineKey = compactionQuarantineKey(tenant, date);
+    await timed('commit', async () => {
+      if (outcome.rejected.length > 0) {
+        const at = new Date(now()).toISOString();
+        await deps.store.putBytes(
+          quarantineKey,
+          gzipNdjson(outcome.rejected.map((r) => ({ ...r, tenant_id: tenant, dt: date, run_id: runId, quarantined_at: at }))),
+        );
+      } else {
+        await deps.store.delete(quarantineKey);
+      }
+      const previous = await readManifest(deps.store, tenant, date).catch(() => undefined);
+      const manifest: PartitionManifest = {
+        version: 1,
+        run_id: runId,
+        tenant_id: tenant,
+        dt: date,
+        started_at: new Date(started).toISOString(),
+        finished_at: new Date(now()).toISOString(),
+        inputs: inputs.map((i) => ({ key: i.key, size: i.size, etag: i.etag, last_modified: i.lastModified.toISOString() })),
+        rows_read: outcome.stats.rowsRead,
+        rows_rejected: outcome.rowsRejected,
+        objects_rejected: outcome.objectsRejected,
+        duplicates_removed: outcome.stats.duplicates,
+        versions_superseded: outcome.stats.superseded,
+        deletes_applied: outcome.stats.messages - outcome.rowsWritten,
+        rows_written: outcome.rowsWritten,
+        outputs: outputs.map((o) => ({ key: o.key, size: o.size, etag: o.etag })),
+        quarantine: outcome.rejected.length > 0 ? quarantineKey : null,
+        settings: { compression: settings.compression, target_file_bytes: settings.targetFileBytes },
+        previous_run_id: previous?.run_id ?? null,
+      };
+      await deps.store.putBytes(manifestKey(tenant, date), `${JSON.stringify(manifest, null, 2)}\n`, {
+        contentType: 'application/json',
+      });
+      const current = new Set(outputs.map((o) => o.key));
+      for (const stale of await listAll(deps.store, analyticsPrefix(tenant, date))) {
+        if (!current.has(stale.key)) await deps.store.delete(stale.key);
+      }
+    });
+
+    const result: PartitionResult = {
+      ...base,
+      status: 'compacted',
+      inputs: inputs.length,
+      rowsRead: outcome.stats.rowsRead,
+      rowsRejected: outcome.rowsRejected,
+      objectsRejected: outcome.objectsRejected,
+      duplicatesRemoved: outcome.stats.duplicates,
+      versionsSuperseded: outcome.stats.superseded,
+      deletesApplied: outcome.stats.messages - outcome.rowsWritten,
+      rowsWritten: outcome.rowsWritten,
+      outputFiles: outputs.map((o) => o.key),
+      bytesWritten: outputs.reduce((n, o) => n + o.size, 0),
+      durationMs: now() - started,
+      timingsMs: timings,
+    };
+    deps.log?.('partition.compacted', { ...context, rows: result.rowsWritten });
+    return result;
+  } catch (error) {
+    throw new CompactionError(`compaction of tenant ${tenant} for ${date} failed: ${errorMessage(error)}`, {
+      cause: error,
+      context,
+    });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Staging folders may hold objects from Firehose (any name); names starting with '_' or '.' are not data. */
+function isDataObject(info: ObjectInfo): boolean {
+  const name = info.key.slice(info.key.lastIndexOf('/') + 1);
+  return !name.startsWith('_') && !name.startsWith('.');
+}
+
+/**
+ * Loads every staging line into the temp table `staged` with its reject reason. The fast path reads all
+ * files in one statement; if DuckDB refuses any (malformed JSON, truncated gzip, wrong types) each file is
+ * probed alone and the refused ones are salvaged line by line.
+ */
+async function stageInputs(
+  connection: DuckDBConnection,
+  inputs: readonly ObjectInfo[],
+  files: string[],
+  tenant: string,
+  date: string,
+  work: string,
+): Promise<RejectedInput[]> {
+  const create = (paths: readonly string[]) =>
+    connection.run(
+      `CREATE OR REPLACE TEMP TABLE staged AS SELECT *, ${REJECT_REASON_SQL} AS reject_reason FROM ${readStagingSql(paths)}`,
+      { tenant, date },
+    );
+  try {
+    await create(files);
+    return [];
+  } catch {
+    // fall through to the per-file path below
+  }
+  const rejected: RejectedInput[] = [];
+  const usable: string[] = [];
+  for (const [i, file] of files.entries()) {
+    try {
+      await connection.run(`CREATE OR REPLACE TEMP TABLE probe AS SELECT * FROM ${readStagingSql([file])}`);
+      usable.push(file);
+    } catch {
+      const repaired = join(work, 'in', `repaired-${i}.ndjson.gz`);
+      const salvage = await salvageStagingObject(file, (inputs[i] as ObjectInfo).key, repaired);
+      rejected.push(...salvage.rejected);
+      files[i] = repaired;
+      usable.push(repaired);
+    }
+  }
+  await connection.run('DROP TABLE IF EXISTS probe');
+  await create(usable);
+  return rejected;
+}
+
+interface Stats {
+  rowsRead: number;
+  rejected: number;
+  duplicates: number;
+  superseded: number;
+  messages: number;
+}
+
+async function readStats(connection: DuckDBConnection): Promise<Stats> {
+  const reader = await connection.runAndReadAll(`SELECT
+      count(*) AS rows_read,
+      count(*) FILTER (WHERE reject_reason IS NOT NULL) AS rejected,
+      count(DISTINCT (message_id, source_seq)) FILTER (WHERE reject_reason IS NULL) AS versions,
+      count(DISTINCT message_id) FILTER (WHERE reject_reason IS NULL) AS messages
+    FROM staged`);
+  const [rowsRead, rejected, versions, messages] = (reader.getRows()[0] ?? []).map(Number) as number[];
+  const valid = (rowsRead ?? 0) - (rejected ?? 0);
+  return {
+    rowsRead: rowsRead ?? 0,
+    rejected: rejected ?? 0,
+    duplicates: valid - (versions ?? 0),
+    superseded: (versions ?? 0) - (messages ?? 0),
+    messages: messages ?? 0,
+  };
+}
+
+/** Rows DuckDB read but that break a staging rule, with the reason and the object they came from. */
+async function rejectedRowLines(
+  connection: DuckDBConnection,
+  work: string,
+  inputs: readonly ObjectInfo[],
+  files: readonly string[],
+): Promise<RejectedInput[]> {
+  const out = join(work, 'rejected.ndjson');
+  await connection.run(
+    `COPY (SELECT reject_reason, filename, * EXCLUDE (reject_reason, filename) FROM staged WHERE reject_reason IS NOT NULL ORDER BY filename)
+     TO ${quoteLiteral(out)} (FORMAT json)`,
+  );
+  const keyOf = new Map(files.map((f, i) => [f, (inputs[i] as ObjectInfo).key]));
+  const text = await readFile(out, 'utf8');
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      const { reject_reason, filename, ...raw } = JSON.parse(line) as Record<string, unknown>;
+      return { reason: String(reject_reason), object_key: keyOf.get(String(filename)) ?? String(filename), raw };
+    });
+}
+
+/** part-0.parquet, part-1.parquet, ... in part order. */
+async function partFiles(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const parts = names.filter((n) => /^part-\d+\.parquet$/.test(n)).sort((a, b) => partNo(a) - partNo(b));
+  for (const [i, name] of parts.entries()) {
+    if (partNo(name) !== i) throw new CompactionError(`unexpected output file ${name} in ${dir}`);
+    await stat(join(dir, name));
+  }
+  return parts;
+}
+
+const partNo = (name: string) => Number(/\d+/.exec(name)?.[0]);
+
+export function emptyResult(
+  base: { tenant: string; date: string; runId: string },
+  status: PartitionStatus,
+  durationMs: number,
+  timingsMs: Record<string, number>,
+  error?: string,
+): PartitionResult {
+  return {
+    ...base,
+    status,
+    inputs: 0,
+    rowsRead: 0,
+    rowsRejected: 0,
+    objectsRejected: 0,
+    duplicatesRemoved: 0,
+    versionsSuperseded: 0,
+    deletesApplied: 0,
+    rowsWritten: 0,
+    outputFiles: [],
+    bytesWritten: 0,
+    durationMs,
+    timingsMs,
+    ...(error === undefined ? {} : { error }),
+  };
+}

@@ -1,0 +1,98 @@
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { errorMessage, PartitionLockedError } from '../errors.js';
+import { STAGING_ROOT, stagingPrefix } from '../staging/layout.js';
+import type { ObjectStore } from '../store/ObjectStore.js';
+import { tenantIdProblem } from '../tenant.js';
+import { parseDate } from '../time/jst.js';
+import { mapSettled } from '../util/concurrency.js';
+import {
+  type CompactionDeps,
+  type CompactionSettings,
+  compactPartition,
+  emptyResult,
+  type PartitionResult,
+} from './compactPartition.js';
+
+export interface RunSummary {
+  readonly date: string;
+  readonly ok: boolean;
+  readonly results: PartitionResult[];
+  readonly totals: {
+    readonly tenants: number;
+    readonly failed: number;
+    readonly rowsRead: number;
+    readonly rowsWritten: number;
+    readonly rowsRejected: number;
+  };
+}
+
+export interface CompactTenantsOptions {
+  /** Tenant ids, or 'all' for every tenant with staging objects on that date. */
+  readonly tenants: readonly string[] | 'all';
+  readonly concurrency: number;
+  /** Called as each tenant finishes (progress). */
+  readonly onResult?: (result: PartitionResult) => void;
+}
+
+/**
+ * Compacts one JST day for many tenants, at most `concurrency` at a time on one DuckDB instance.
+ * A tenant that fails is reported in its result; it never stops the others.
+ */
+export async function compactTenants(
+  deps: CompactionDeps & { db: DuckDBInstance; settings?: CompactionSettings },
+  dateInput: string,
+  options: CompactTenantsOptions,
+): Promise<RunSummary> {
+  const date = parseDate(dateInput);
+  const tenants = options.tenants === 'all' ? await tenantsWithStaging(deps.store, date) : [...new Set(options.tenants)];
+  const settled = await mapSettled(tenants, options.concurrency, async (tenant) => {
+    const result = await compactPartition(deps, tenant, date);
+    options.onResult?.(result);
+    return result;
+  });
+  const results = settled.map((outcome, i): PartitionResult => {
+    if (outcome.status === 'fulfilled') return outcome.value;
+    const status = outcome.reason instanceof PartitionLockedError ? 'locked' : 'failed';
+    const failed = emptyResult({ tenant: tenants[i] as string, date, runId: '' }, status, 0, {}, errorMessage(outcome.reason));
+    options.onResult?.(failed);
+    return failed;
+  });
+  return summarise(date, results);
+}
+
+export function summarise(date: string, results: PartitionResult[]): RunSummary {
+  const failed = results.filter((r) => r.status === 'failed' || r.status === 'locked').length;
+  return {
+    date,
+    ok: failed === 0,
+    results,
+    totals: {
+      tenants: results.length,
+      failed,
+      rowsRead: results.reduce((n, r) => n + r.rowsRead, 0),
+      rowsWritten: results.reduce((n, r) => n + r.rowsWritten, 0),
+      rowsRejected: results.reduce((n, r) => n + r.rowsRejected, 0),
+    },
+  };
+}
+
+/**
+ * Tenants that have staging objects for `date`: one folder listing, then one short listing per tenant.
+ * Folders whose name is not a valid tenant id are returned too, so they fail loudly instead of vanishing.
+ */
+export async function tenantsWithStaging(store: ObjectStore, date: string): Promise<string[]> {
+  const tenants: string[] = [];
+  for await (const folder of store.listFolders(STAGING_ROOT)) {
+    if (!folder.startsWith('tenant_id=')) continue;
+    const tenant = folder.slice('tenant_id='.length);
+    if (tenantIdProblem(tenant)) {
+      tenants.push(tenant);
+      continue;
+    }
+    for await (const _ of store.list(stagingPrefix(tenant, date))) {
+      tenants.push(tenant);
+      break;
+    }
+  }
+  return tenants;
+}

@@ -1,0 +1,69 @@
+/**
+ * The compaction as SQL, built from the one schema. The same text runs in DuckDB here; issue-level
+ * generators for Athena/Synapse reuse the ordering and validity rules from this module.
+ */
+import { MESSAGE_COLUMNS, STAGING_COLUMNS, STAGING_OPS } from '../schema/messageSchema.js';
+import { quoteIdent, quoteLiteral, quoteStringList } from '../sql/quote.js';
+
+/** Largest staging line DuckDB will read (content is at most 2 MB in Cosmos, 400 KB in DynamoDB). */
+export const MAX_LINE_BYTES = 64 * 1024 * 1024;
+
+/** DuckDB's read of staging files with the explicit schema: nothing is guessed. */
+export function readStagingSql(files: readonly string[]): string {
+  const columns = STAGING_COLUMNS.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(c.staging)}`).join(', ');
+  return `read_ndjson(${quoteStringList(files)}, columns = {${columns}}, format = 'newline_delimited', compression = 'gzip', filename = true, maximum_object_size = ${MAX_LINE_BYTES})`;
+}
+
+/**
+ * Why a staging row cannot be used (NULL when it can). `$tenant` and `$date` are bound parameters:
+ * a row must belong to the partition it was found in.
+ */
+export const REJECT_REASON_SQL = `CASE
+    WHEN message_id IS NULL THEN 'missing message_id'
+    WHEN tenant_id IS DISTINCT FROM $tenant THEN 'tenant_id ' || coalesce(tenant_id, 'null') || ' does not match the partition'
+    WHEN created_at IS NULL THEN 'missing created_at'
+    WHEN dt IS DISTINCT FROM $date THEN 'dt ' || coalesce(dt, 'null') || ' does not match the partition'
+    WHEN strftime(epoch_ms(created_at) + INTERVAL 9 HOUR, '%Y-%m-%d') <> dt THEN 'created_at is not in the JST day ' || dt
+    WHEN op IS NULL OR op NOT IN (${STAGING_OPS.map(quoteLiteral).join(', ')}) THEN 'unknown op ' || coalesce(op, 'null')
+    WHEN source_seq IS NULL OR NOT regexp_full_match(source_seq, '[0-9]{1,64}') THEN 'source_seq must be decimal digits'
+    WHEN source IS NULL OR attributes IS NULL OR ingested_at IS NULL THEN 'missing source, attributes or ingested_at'
+    ELSE NULL END`;
+
+/**
+ * Latest version first: feed positions compare as numbers (length, then digits: no leading zeros),
+ * exact re-deliveries of one version keep the first delivery, then the first file name, so the pick is
+ * deterministic and a re-run gives the same rows.
+ */
+export const LATEST_FIRST_SQL = 'length(source_seq) DESC, source_seq DESC, ingested_at ASC, filename ASC';
+
+/** The Parquet projection: staging epoch milliseconds become TIMESTAMP_MS (INT64 millis in the file). */
+export function parquetProjectionSql(): string {
+  return MESSAGE_COLUMNS.map((c) =>
+    c.parquet === 'TIMESTAMP_MS'
+      ? `CAST(epoch_ms(${quoteIdent(c.name)}) AS TIMESTAMP_MS) AS ${quoteIdent(c.name)}`
+      : `CAST(${quoteIdent(c.name)} AS ${c.parquet}) AS ${quoteIdent(c.name)}`,
+  ).join(',\n    ');
+}
+
+/** The latest version of each message, user deletes removed, in created_at order, from `relation`. */
+export function latestMessagesSql(relation: string): string {
+  return `SELECT ${parquetProjectionSql()}
+  FROM (
+    SELECT * FROM ${relation}
+    WHERE reject_reason IS NULL
+    QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY ${LATEST_FIRST_SQL}) = 1
+  )
+  WHERE op <> 'delete'
+  ORDER BY created_at, message_id`;
+}
+
+export interface ParquetOptions {
+  readonly compression: 'snappy' | 'zstd';
+  readonly targetFileBytes: number;
+  readonly rowGroupSize: number;
+}
+
+/** COPY options: files named part-0.parquet, part-1.parquet, ... rolled over at the target size. */
+export function parquetCopyOptionsSql(options: ParquetOptions): string {
+  return `FORMAT parquet, COMPRESSION ${options.compression}, ROW_GROUP_SIZE ${Math.trunc(options.rowGroupSize)}, FILE_SIZE_BYTES ${Math.trunc(options.targetFileBytes)}, FILENAME_PATTERN 'part-{i}'`;
+}

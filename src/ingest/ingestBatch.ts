@@ -1,0 +1,141 @@
+import { errorMessage } from '../errors.js';
+import type { FieldMapping } from '../model/fieldMapping.js';
+import { normaliseChange, type SourceChange } from '../model/normalise.js';
+import type { StagedRecord } from '../schema/messageSchema.js';
+import { ingestQuarantineKey, stagingKey } from '../staging/layout.js';
+import { gzipNdjson } from '../staging/ndjson.js';
+import type { ObjectStore } from '../store/ObjectStore.js';
+import { jstDate } from '../time/jst.js';
+import { mapSettled } from '../util/concurrency.js';
+
+export interface IngestOptions {
+  readonly source: 'dynamodb' | 'cosmos';
+  /** Stable id of where the batch comes from (shard id, lease token); part of every object name. */
+  readonly batchId: string;
+  readonly now?: number;
+  readonly mapping?: FieldMapping;
+  readonly concurrency?: number;
+}
+
+/** One record rejected for good, as written to quarantine. */
+export interface QuarantineEntry {
+  readonly reason: string;
+  readonly source: string;
+  readonly position: string;
+  readonly batch_id: string;
+  readonly quarantined_at: string;
+  readonly raw: unknown;
+}
+
+export interface WrittenGroup {
+  readonly key: string;
+  readonly records: number;
+  /** Index in the batch of the group's first change. */
+  readonly firstIndex: number;
+}
+
+export interface FailedGroup {
+  readonly key: string;
+  readonly firstIndex: number;
+  readonly records: number;
+  readonly error: unknown;
+}
+
+export interface IngestResult {
+  readonly received: number;
+  readonly staged: number;
+  readonly quarantined: number;
+  readonly written: WrittenGroup[];
+  readonly failed: FailedGroup[];
+  /** Index of the first change that is not safely stored (the retry point), or undefined when all are. */
+  readonly firstFailedIndex: number | undefined;
+}
+
+interface Group {
+  key: string;
+  firstIndex: number;
+  lines: unknown[];
+}
+
+/**
+ * The capture path every source shares (Lambda, Azure Function, CLI): normalise each change, quarantine
+ * the ones that can never be accepted (with the reason), group the rest by (tenant, JST day) and write one
+ * gzip NDJSON object per group. Object names come from the group's first and last feed positions, so a
+ * re-delivered batch rewrites the same objects instead of adding duplicates.
+ * Groups are written independently: a failed write is reported (with the batch index of its first change)
+ * and never stops the other groups.
+ */
+export async function ingestBatch(
+  store: ObjectStore,
+  changes: readonly SourceChange[],
+  options: IngestOptions,
+): Promise<IngestResult> {
+  const now = options.now ?? Date.now();
+  const groups = new Map<string, Group & { records: StagedRecord[] }>();
+  const rejected: { index: number; entry: QuarantineEntry }[] = [];
+
+  changes.forEach((change, index) => {
+    const result = normaliseChange(change, { source: options.source, ingestedAt: now, mapping: options.mapping });
+    if (!result.ok) {
+      rejected.push({
+        index,
+        entry: {
+          reason: result.reason,
+          source: options.source,
+          position: change.sourceSeq,
+          batch_id: options.batchId,
+          quarantined_at: new Date(now).toISOString(),
+          raw: change.raw,
+        },
+      });
+      return;
+    }
+    const id = `${result.record.tenant_id}/${result.record.dt}`;
+    const group = groups.get(id) ?? { key: '', firstIndex: index, lines: [], records: [] };
+    group.records.push(result.record);
+    groups.set(id, group);
+  });
+
+  const toWrite: Group[] = [...groups.values()].map((g) => {
+    const first = g.records[0] as StagedRecord;
+    const last = g.records[g.records.length - 1] as StagedRecord;
+    const name = `${options.batchId}_${first.source_seq}_${last.source_seq}`;
+    return { key: stagingKey(first.tenant_id, first.dt, name), firstIndex: g.firstIndex, lines: g.records };
+  });
+  if (rejected.length > 0) {
+    const first = rejected[0] as (typeof rejected)[number];
+    const last = rejected[rejected.length - 1] as (typeof rejected)[number];
+    const name = `${options.batchId}_${first.entry.position || first.index}_${last.entry.position || last.index}`;
+    toWrite.push({
+      key: ingestQuarantineKey(options.source, jstDate(now), name),
+      firstIndex: first.index,
+      lines: rejected.map((r) => r.entry),
+    });
+  }
+
+  const settled = await mapSettled(toWrite, options.concurrency ?? 8, (group) =>
+    store.putBytes(group.key, gzipNdjson(group.lines), { contentType: 'application/x-ndjson' }),
+  );
+  const written: WrittenGroup[] = [];
+  const failed: FailedGroup[] = [];
+  settled.forEach((outcome, i) => {
+    const group = toWrite[i] as Group;
+    if (outcome.status === 'fulfilled')
+      written.push({ key: group.key, records: group.lines.length, firstIndex: group.firstIndex });
+    else failed.push({ key: group.key, firstIndex: group.firstIndex, records: group.lines.length, error: outcome.reason });
+  });
+  const quarantineKeyWritten = written.some((w) => w.key.startsWith('quarantine/'));
+  return {
+    received: changes.length,
+    staged: written.filter((w) => !w.key.startsWith('quarantine/')).reduce((n, w) => n + w.records, 0),
+    quarantined: quarantineKeyWritten ? rejected.length : 0,
+    written,
+    failed,
+    firstFailedIndex: failed.length === 0 ? undefined : Math.min(...failed.map((f) => f.firstIndex)),
+  };
+}
+
+/** One line per failed group, for logs and error messages. */
+export function describeFailures(result: IngestResult): string {
+  return result.failed.map((f) => `${f.key} (${f.records} records): ${errorMessage(f.error)}`).join('; ');
+}

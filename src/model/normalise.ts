@@ -1,0 +1,115 @@
+import type { StagedRecord, StagingOp } from '../schema/messageSchema.js';
+import { tenantIdProblem } from '../tenant.js';
+import { jstDate } from '../time/jst.js';
+import { parseInstant } from '../time/parseInstant.js';
+import { type CanonicalField, DEFAULT_FIELD_MAPPING, type FieldMapping } from './fieldMapping.js';
+
+/** One change from a feed, before normalisation. Source adapters (DynamoDB, Cosmos) produce these. */
+export interface SourceChange {
+  /** The item's image as plain JSON-able values (the new image, or the old one for deletes/expiries). */
+  readonly item: Record<string, unknown> | undefined;
+  readonly op: StagingOp;
+  /** Position in the feed, decimal digits; later changes of one item have larger numbers. */
+  readonly sourceSeq: string;
+  /** Fields of `item` that are feed metadata, consumed by the adapter and not kept in attributes. */
+  readonly consumed?: readonly string[];
+  /** The record exactly as it arrived, kept for quarantine. */
+  readonly raw: unknown;
+}
+
+export type NormaliseResult = { ok: true; record: StagedRecord } | { ok: false; reason: string };
+
+export interface NormaliseContext {
+  readonly source: 'dynamodb' | 'cosmos';
+  readonly ingestedAt: number;
+  readonly mapping?: FieldMapping;
+}
+
+const MAX_ID_LENGTH = 1024;
+
+/** Turns one change into a staging record, or says exactly why it cannot be accepted. */
+export function normaliseChange(change: SourceChange, context: NormaliseContext): NormaliseResult {
+  const mapping = context.mapping ?? DEFAULT_FIELD_MAPPING;
+  const item = change.item;
+  if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+    return reject(`${change.op} change has no item image (the stream must carry NEW_AND_OLD_IMAGES)`);
+  }
+  if (!/^\d{1,64}$/.test(change.sourceSeq)) {
+    return reject(`source position must be decimal digits, got ${JSON.stringify(change.sourceSeq)}`);
+  }
+  const used = new Set<string>(change.consumed);
+  const pick = (field: CanonicalField): unknown => {
+    for (const name of mapping[field]) {
+      if (Object.hasOwn(item, name) && item[name] !== null && item[name] !== undefined) {
+        used.add(name);
+        return item[name];
+      }
+    }
+    return undefined;
+  };
+
+  const tenant = pick('tenant_id');
+  if (tenant === undefined) return reject(`no tenant id (looked for ${mapping.tenant_id.join(', ')})`);
+  const tenantProblem = tenantIdProblem(tenant);
+  if (tenantProblem) return reject(tenantProblem);
+
+  const messageId = idText(pick('message_id'));
+  if (messageId === undefined) return reject(`no message id (looked for ${mapping.message_id.join(', ')})`);
+  if (messageId.length === 0 || messageId.length > MAX_ID_LENGTH) {
+    return reject(`message id must be 1..${MAX_ID_LENGTH} characters, got ${messageId.length}`);
+  }
+
+  const createdRaw = pick('created_at');
+  if (createdRaw === undefined) return reject(`no creation time (looked for ${mapping.created_at.join(', ')})`);
+  const created = parseInstant(createdRaw);
+  if (!created.ok) return reject(`created_at: ${created.reason}`);
+
+  const updatedRaw = pick('updated_at');
+  const updated = updatedRaw === undefined ? undefined : parseInstant(updatedRaw);
+  if (updated && !updated.ok) return reject(`updated_at: ${updated.reason}`);
+
+  const conversationId = idText(pick('conversation_id'));
+  const senderId = idText(pick('sender_id'));
+  const role = idText(pick('role'));
+  const content = pick('content');
+
+  const rest: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(item)) if (!used.has(key)) rest[key] = value;
+
+  return {
+    ok: true,
+    record: {
+      tenant_id: tenant as string,
+      dt: jstDate(created.ms),
+      message_id: messageId,
+      conversation_id: conversationId ?? null,
+      sender_id: senderId ?? null,
+      role: role ?? null,
+      content: content === undefined ? null : typeof content === 'string' ? content.toWellFormed() : jsonText(content),
+      created_at: created.ms,
+      updated_at: updated?.ok ? updated.ms : null,
+      attributes: jsonText(rest),
+      source: context.source,
+      source_seq: change.sourceSeq.replace(/^0+(?=\d)/, ''),
+      ingested_at: context.ingestedAt,
+      op: change.op,
+    },
+  };
+}
+
+function reject(reason: string): NormaliseResult {
+  return { ok: false, reason };
+}
+
+/** Ids arrive as strings or numbers; anything else is kept as its JSON text. */
+function idText(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string') return value.toWellFormed();
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  return jsonText(value);
+}
+
+/** JSON text that is always valid UTF-8 (unpaired surrogates become U+FFFD, as Parquet needs). */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value, (_key, v) => (typeof v === 'string' ? v.toWellFormed() : v)) ?? 'null';
+}

@@ -1,0 +1,97 @@
+/**
+ * The one schema. Staging NDJSON, DuckDB's read of it, the Parquet columns and the Athena/Synapse DDL
+ * are all derived from these lists, so they cannot drift apart.
+ */
+
+/** How a column is typed in each place it appears. */
+export interface ColumnSpec {
+  readonly name: string;
+  /** Type of the field in a staging NDJSON line, as DuckDB's read_ndjson `columns` takes it. */
+  readonly staging: 'VARCHAR' | 'BIGINT';
+  /** Type in the Parquet file (DuckDB type); TIMESTAMP_MS is written as INT64 TIMESTAMP(MILLIS). */
+  readonly parquet: 'VARCHAR' | 'TIMESTAMP_MS';
+  readonly athena: 'string' | 'timestamp';
+  readonly synapse: string;
+  readonly nullable: boolean;
+  readonly description: string;
+}
+
+const utf8 = (n: number | 'MAX') => `varchar(${n}) COLLATE Latin1_General_100_BIN2_UTF8`;
+const text = (name: string, nullable: boolean, synapseLength: number | 'MAX', description: string): ColumnSpec => ({
+  name,
+  staging: 'VARCHAR',
+  parquet: 'VARCHAR',
+  athena: 'string',
+  synapse: utf8(synapseLength),
+  nullable,
+  description,
+});
+const instant = (name: string, nullable: boolean, description: string): ColumnSpec => ({
+  name,
+  staging: 'BIGINT',
+  parquet: 'TIMESTAMP_MS',
+  athena: 'timestamp',
+  synapse: 'datetime2(3)',
+  nullable,
+  description,
+});
+
+/** The columns of every Parquet file under analytics/messages/, in file order. */
+export const MESSAGE_COLUMNS: readonly ColumnSpec[] = [
+  text('message_id', false, 256, 'Message id (DynamoDB key attribute or Cosmos `id`).'),
+  text('conversation_id', true, 256, 'Conversation (thread) the message belongs to.'),
+  text('sender_id', true, 256, 'User or bot that sent the message.'),
+  text('role', true, 32, "'user', 'assistant', 'system', ... as written by the app."),
+  text('content', true, 'MAX', 'Message text (non-string content is stored as JSON text).'),
+  instant('created_at', false, 'Creation instant, UTC. Its JST date is the dt partition.'),
+  instant('updated_at', true, 'Last update instant, UTC, when the app records one.'),
+  text('attributes', false, 'MAX', 'JSON object of every other field of the item, nothing dropped.'),
+  text('source', false, 16, "'dynamodb' or 'cosmos'."),
+  text('source_seq', false, 64, 'Position of the change in its feed (DynamoDB SequenceNumber, Cosmos _lsn).'),
+  instant('ingested_at', false, 'When the change was captured into staging, UTC.'),
+];
+
+/** Partition columns: only in the path (`tenant_id=<t>/dt=<YYYY-MM-DD>`), never in the file. */
+export const PARTITION_COLUMNS = [
+  { name: 'tenant_id', athena: 'string', synapse: utf8(64) },
+  { name: 'dt', athena: 'string', synapse: utf8(10) },
+] as const;
+
+/** Change kinds in staging. `expire` (TTL) keeps the message: it carries the last image like an upsert. */
+export const STAGING_OPS = ['upsert', 'delete', 'expire'] as const;
+export type StagingOp = (typeof STAGING_OPS)[number];
+
+/** Staging-only fields, in addition to MESSAGE_COLUMNS. */
+export const STAGING_EXTRA_COLUMNS: readonly Pick<ColumnSpec, 'name' | 'staging'>[] = [
+  { name: 'tenant_id', staging: 'VARCHAR' },
+  { name: 'dt', staging: 'VARCHAR' },
+  { name: 'op', staging: 'VARCHAR' },
+];
+
+/** Every field of a staging NDJSON line with its DuckDB type, in line order. */
+export const STAGING_COLUMNS: readonly Pick<ColumnSpec, 'name' | 'staging'>[] = [
+  ...STAGING_EXTRA_COLUMNS.slice(0, 2),
+  ...MESSAGE_COLUMNS,
+  STAGING_EXTRA_COLUMNS[2] as Pick<ColumnSpec, 'name' | 'staging'>,
+];
+
+/** One line of a staging object (timestamps in epoch milliseconds). */
+export interface StagedRecord {
+  tenant_id: string;
+  dt: string;
+  message_id: string;
+  conversation_id: string | null;
+  sender_id: string | null;
+  role: string | null;
+  content: string | null;
+  created_at: number;
+  updated_at: number | null;
+  attributes: string;
+  source: 'dynamodb' | 'cosmos';
+  source_seq: string;
+  ingested_at: number;
+  op: StagingOp;
+}
+
+/** One row read back from the Parquet (timestamps as epoch milliseconds). */
+export type MessageRow = Omit<StagedRecord, 'tenant_id' | 'dt' | 'op'>;

@@ -1,0 +1,40 @@
+/** The storage layout contract (docs/ARCHITECTURE.md). Every key the project writes is built here. */
+import { assertTenantId } from '../tenant.js';
+import { parseDate } from '../time/jst.js';
+
+export const STAGING_ROOT = 'staging/messages/';
+export const ANALYTICS_ROOT = 'analytics/messages/';
+export const MANIFEST_ROOT = 'manifests/messages/';
+export const QUARANTINE_ROOT = 'quarantine/';
+export const LOCK_ROOT = 'locks/messages/';
+
+const partition = (tenant: string, date: string) => `tenant_id=${assertTenantId(tenant)}/dt=${parseDate(date)}/`;
+
+export const stagingPrefix = (tenant: string, date: string) => `${STAGING_ROOT}${partition(tenant, date)}`;
+export const stagingKey = (tenant: string, date: string, name: string) =>
+  `${stagingPrefix(tenant, date)}${safeName(name)}.ndjson.gz`;
+export const analyticsPrefix = (tenant: string, date: string) => `${ANALYTICS_ROOT}${partition(tenant, date)}`;
+export const analyticsKey = (tenant: string, date: string, part: number) =>
+  `${analyticsPrefix(tenant, date)}part-${part}.parquet`;
+export const manifestKey = (tenant: string, date: string) =>
+  `${MANIFEST_ROOT}tenant_id=${assertTenantId(tenant)}/dt=${parseDate(date)}.json`;
+export const lockKey = (tenant: string, date: string) =>
+  `${LOCK_ROOT}tenant_id=${assertTenantId(tenant)}/dt=${parseDate(date)}.lock`;
+/** Records rejected at capture: the tenant may be unknown or invalid, so these are filed by source and day. */
+export const ingestQuarantineKey = (source: string, date: string, name: string) =>
+  `${QUARANTINE_ROOT}ingest/source=${safeName(source)}/dt=${parseDate(date)}/${safeName(name)}.ndjson.gz`;
+/** Lines and objects rejected while compacting one partition; rewritten by each run of that partition. */
+export const compactionQuarantineKey = (tenant: string, date: string) =>
+  `${QUARANTINE_ROOT}compaction/${partition(tenant, date)}rejected.ndjson.gz`;
+
+/** Object-name characters we allow in names derived from feed positions (shard ids, lease tokens). */
+export function safeName(name: string): string {
+  const cleaned = name.replace(/[^A-Za-z0-9._=-]/g, '_').replace(/^[._]+/, '');
+  return cleaned.slice(0, 200) || 'batch';
+}
+
+/** The (tenant, date) of a staging key, or undefined if the key is not a staging object. */
+export function parseStagingKey(key: string): { tenant: string; date: string } | undefined {
+  const m = /^staging\/messages\/tenant_id=([^/]+)\/dt=(\d{4}-\d{2}-\d{2})\/[^/]+$/.exec(key);
+  return m ? { tenant: m[1] as string, date: m[2] as string } : undefined;
+}

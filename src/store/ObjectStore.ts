@@ -1,0 +1,57 @@
+import type { Readable } from 'node:stream';
+
+/** What a listing or a write tells about one object. */
+export interface ObjectInfo {
+  /** Key relative to the store's root, '/'-separated, e.g. `staging/messages/tenant_id=a/dt=2025-08-11/x.ndjson.gz`. */
+  readonly key: string;
+  readonly size: number;
+  /** Opaque version tag; changes whenever the object's content is replaced. */
+  readonly etag: string;
+  readonly lastModified: Date;
+}
+
+/** Conditions for a write. `ifNoneMatch: '*'` creates only; `ifMatch` replaces only that version. */
+export interface PutOptions {
+  readonly ifNoneMatch?: '*';
+  readonly ifMatch?: string;
+  readonly contentType?: string;
+}
+
+/**
+ * The one interface through which everything touches storage. The local directory, S3 and Azure Blob
+ * are three implementations; the core never knows which one it has.
+ */
+export interface ObjectStore {
+  /** Human-readable location for logs, e.g. `file:///data` or `s3://bucket`. Never contains credentials. */
+  readonly location: string;
+  /** Every object whose key starts with `prefix`, in key order, paging as needed. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** The names of the immediate "folders" below `prefix` (which ends in '/'), without the trailing '/'. */
+  listFolders(prefix: string): AsyncIterable<string>;
+  /** The object's info, or undefined if it does not exist. */
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Streams the object's content. Throws ObjectNotFoundError. */
+  getStream(key: string): Promise<Readable>;
+  /** Downloads the object to a local file (created or replaced). Throws ObjectNotFoundError. */
+  getToFile(key: string, path: string): Promise<ObjectInfo>;
+  /** Writes a small object from memory. Throws PreconditionFailedError when a condition does not hold. */
+  putBytes(key: string, body: Uint8Array | string, options?: PutOptions): Promise<ObjectInfo>;
+  /** Uploads a local file (multipart/block upload for large files). */
+  putFile(key: string, path: string, options?: PutOptions): Promise<ObjectInfo>;
+  /** Deletes the object; deleting a missing object is not an error. */
+  delete(key: string): Promise<void>;
+}
+
+/** Reads a whole (small) object into memory. */
+export async function getBytes(store: ObjectStore, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await store.getStream(key)) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+/** Collects a listing into an array. */
+export async function listAll(store: ObjectStore, prefix: string): Promise<ObjectInfo[]> {
+  const out: ObjectInfo[] = [];
+  for await (const info of store.list(prefix)) out.push(info);
+  return out;
+}
