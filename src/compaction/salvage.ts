@@ -55,7 +55,7 @@ export async function salvageStagingObject(path: string, objectKey: string, good
     }
     if (streamError) {
       rejected.push({
-        reason: `unreadable gzip after ${lineNo} lines: ${streamError.message}`,
+        reason: `unreadable gzip after ${lineNo} complete lines: ${streamError.message}`,
         object_key: objectKey,
       });
     }

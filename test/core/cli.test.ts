@@ -1,0 +1,115 @@
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../compactor/cli.js';
+import { chatItem, dynamodbRecord } from '../support/factories.js';
+import { tempDir } from '../support/tempDir.js';
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+beforeAll(async () => {
+  dir = await tempDir();
+});
+afterAll(() => dir.cleanup());
+
+async function cli(argv: string[], env: Record<string, string> = {}) {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const code = await main(
+    argv,
+    { DATA_DIR: join(dir.path, 'data'), TEMP_DIR: dir.path, DUCKDB_THREADS: '2', ...env },
+    {
+      stdout: (t) => stdout.push(t),
+      stderr: (t) => stderr.push(t),
+    },
+  );
+  return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
+}
+
+describe('makoto-lake CLI', () => {
+  it('ingests a captured stream event and compacts it, with a JSON summary', async () => {
+    const event = join(dir.path, 'event.json');
+    await writeFile(
+      event,
+      JSON.stringify({
+        Records: [
+          dynamodbRecord({ seq: 1, item: chatItem({ tenantId: 'default_tenant', messageId: 'a' }) }),
+          dynamodbRecord({ seq: 2, item: chatItem({ tenantId: 'globex', messageId: 'b' }) }),
+          dynamodbRecord({ seq: 3, item: chatItem({ tenantId: 'default_tenant', messageId: 'a', content: 'edited' }) }),
+        ],
+      }),
+    );
+    const ingested = await cli(['ingest', '--source', 'dynamodb', event]);
+    expect(ingested.code).toBe(0);
+    expect(ingested.stdout).toBe(
+      [
+        'received  staged  quarantined  objects  failed',
+        '--------  ------  -----------  -------  ------',
+        '       3       3            0        2       0',
+      ].join('\n'),
+    );
+
+    // the seed's positional order: DATE then TENANT (default TENANT_ID = default_tenant)
+    const compacted = await cli(['compact', '2025-08-11', '--json']);
+    expect(compacted.code).toBe(0);
+    const json = JSON.parse(compacted.stdout);
+    expect(json.tenants.map((t: Record<string, unknown>) => [t.tenant_id, t.status, t.rows_read, t.rows_written])).toStrictEqual([
+      ['default_tenant', 'compacted', 2, 1],
+    ]);
+    expect(compacted.stderr).toMatch(/✓ default_tenant 2025-08-11 read 2 \(1 objects\) → wrote 1 rows/);
+
+    const all = await cli(['compact', '2025-08-11', '--all-tenants', '--json']);
+    expect(JSON.parse(all.stdout).tenants.map((t: Record<string, unknown>) => t.tenant_id)).toStrictEqual([
+      'default_tenant',
+      'globex',
+    ]);
+    expect(await readdir(join(dir.path, 'data', 'analytics', 'messages'))).toStrictEqual([
+      'tenant_id=default_tenant',
+      'tenant_id=globex',
+    ]);
+  });
+
+  it('exits 1 when a tenant fails and still compacts the others', async () => {
+    const result = await cli(['compact', '2025-08-11', 'globex,nobody', '--json']);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout).tenants.map((t: Record<string, unknown>) => t.status)).toStrictEqual([
+      'compacted',
+      'no-input',
+    ]);
+    const bad = await cli(['compact', '2025-08-11', 'globex'], { DUCKDB_MEMORY_LIMIT: '1KB' });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/✗ globex 2025-08-11 failed: compaction of tenant globex for 2025-08-11 failed/);
+  });
+
+  it('answers usage errors with exit 2 and a specific message', async () => {
+    const cases: [string[], Record<string, string>, string][] = [
+      [['compact', '2025-02-30'], {}, 'makoto-lake: DATE must be a calendar date YYYY-MM-DD, got "2025-02-30"'],
+      [
+        ['compact', '2025-08-11', '../etc'],
+        {},
+        `makoto-lake: TENANTS: tenant id "../etc" may contain only letters, digits, '-' and '_'`,
+      ],
+      [
+        ['compact', '--nope'],
+        {},
+        `makoto-lake: Unknown option '--nope'. To specify a positional argument starting with a '-', place it at the end of the command after '--', as in '-- "--nope"`,
+      ],
+      [['compact'], { TARGET_DATE_OFFSET: 'x' }, 'makoto-lake: TARGET_DATE_OFFSET must be an integer, got "x"'],
+      [['ingest', '--source', 'kafka', 'f.json'], {}, 'makoto-lake: --source must be dynamodb or cosmos, got "kafka"'],
+      [['frobnicate'], {}, 'makoto-lake: unknown command "frobnicate"'],
+    ];
+    for (const [argv, env, message] of cases) {
+      const result = await cli(argv, env);
+      expect([result.code, result.stderr.split('\n')[0]]).toStrictEqual([2, message]);
+    }
+  });
+
+  it('runs the demo end to end', async () => {
+    const result = await cli(['demo', '--date', '2025-08-11', '--messages', '40'], { DATA_DIR: join(dir.path, 'demo') });
+    expect(result.code).toBe(0);
+    expect(result.stdout.split('\n')[0]).toBe(
+      'ingested 138 stream records in 3 batches → 137 staged in 6 objects, 1 quarantined',
+    );
+    expect(result.stdout).toMatch(/sakura-shop +2025-08-11 +compacted/);
+    expect(result.stdout).toContain('read back from Parquet with DuckDB:');
+  });
+});

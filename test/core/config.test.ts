@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+
+describe('loadConfig', () => {
+  it('has the seed defaults', () => {
+    const config = loadConfig({});
+    expect([config.tenants, config.targetDateOffset, config.azure.container, config.compaction.compression]).toStrictEqual([
+      ['default_tenant'],
+      -1,
+      'makoto',
+      'snappy',
+    ]);
+    expect(config.compaction.targetFileBytes).toBe(256 * 1024 * 1024);
+  });
+
+  it('reads the seed variables', () => {
+    const config = loadConfig({
+      TENANT_ID: 'a, b',
+      TARGET_DATE_OFFSET: '-2',
+      S3_BUCKET_NAME: 'lake',
+      S3_FORCE_PATH_STYLE: 'true',
+    });
+    expect([config.tenants, config.targetDateOffset, config.aws.bucket, config.aws.forcePathStyle]).toStrictEqual([
+      ['a', 'b'],
+      -2,
+      'lake',
+      true,
+    ]);
+    expect(loadConfig({ TENANT_ID: '*' }).tenants).toBe('all');
+  });
+
+  it('names the variable and the value it cannot use', () => {
+    const error = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return 'no error';
+      } catch (e) {
+        return `${(e as Error).name}: ${(e as Error).message}`;
+      }
+    };
+    expect(error({ TARGET_DATE_OFFSET: '1.5' })).toBe('ConfigError: TARGET_DATE_OFFSET must be an integer, got "1.5"');
+    expect(error({ COMPACT_CONCURRENCY: '0' })).toBe('ConfigError: COMPACT_CONCURRENCY must be between 1 and 256, got 0');
+    expect(error({ PARQUET_COMPRESSION: 'gzip' })).toBe(
+      'ConfigError: PARQUET_COMPRESSION must be one of snappy, zstd, got "gzip"',
+    );
+    expect(error({ DUCKDB_MEMORY_LIMIT: 'lots' })).toBe(
+      'ConfigError: DUCKDB_MEMORY_LIMIT must be a size such as 2GB or 512MB, got "lots"',
+    );
+    expect(error({ S3_FORCE_PATH_STYLE: 'yes' })).toBe('ConfigError: S3_FORCE_PATH_STYLE must be true or false, got "yes"');
+    expect(error({ TENANT_ID: 'ok,b a' })).toBe(
+      `ConfigError: TENANT_ID: tenant id "b a" may contain only letters, digits, '-' and '_'`,
+    );
+    expect(error({ STAGING_TRANSPORT: 'firehose' })).toBe('ConfigError: STAGING_TRANSPORT=firehose needs FIREHOSE_STREAM_NAME');
+  });
+});
