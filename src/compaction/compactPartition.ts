@@ -12,14 +12,15 @@ import { assertTenantId } from '../tenant.js';
 import { parseDate } from '../time/jst.js';
 import { mapLimit } from '../util/concurrency.js';
 import {
-  latestMessagesSql,
+  compactionSelectSql,
   type ParquetOptions,
   parquetCopyOptionsSql,
-  REJECT_REASON_SQL,
   readStagingSql,
+  stagedRowsSql,
 } from './compactionSql.js';
 import { type PartitionManifest, readManifest } from './manifest.js';
 import { type RejectedInput, salvageStagingObject } from './salvage.js';
+import { installTally, openTally, ROW_KINDS, type RowCounts, TALLY_FUNCTION } from './tally.js';
 
 export interface CompactionSettings extends ParquetOptions {
   /** Parallel object downloads/uploads within one partition. */
@@ -116,27 +117,14 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
       mapLimit(inputs, settings.transferConcurrency, (input, i) => deps.store.getToFile(input.key, localFiles[i] as string)),
     );
 
-    const outcome = await withConnection(deps.db, async (connection) => {
-      const rejectedInputs = await timed('read', () => stageInputs(connection, inputs, localFiles, tenant, date, work));
-      const stats = await timed('stats', () => readStats(connection));
-      const rejectedRows = stats.rejected > 0 ? await rejectedRowLines(connection, work, inputs, localFiles) : [];
-      const rowsWritten = await timed('write', async () => {
-        const result = await connection.run(
-          `COPY (${latestMessagesSql('staged')}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(settings)})`,
-        );
-        return Number(result.rowsChanged);
-      });
-      await connection.run('DROP TABLE staged');
-      return {
-        stats,
-        rowsWritten,
-        rejected: [...rejectedInputs, ...rejectedRows],
-        rowsRejected: stats.rejected + rejectedInputs.filter((r) => r.line !== undefined).length,
-        objectsRejected: rejectedInputs.filter((r) => r.line === undefined).length,
-      };
-    });
+    await installTally(deps.db);
+    const outcome = await withConnection(deps.db, (connection) =>
+      timed('compact', () =>
+        compactFiles(connection, { inputs, files: localFiles, tenant, date, work, outDir, runId, settings }),
+      ),
+    );
 
-    const produced = outcome.rowsWritten === 0 ? [] : await partFiles(outDir);
+    const produced = outcome.counts.current === 0 ? [] : await partFiles(outDir);
     const outputs = await timed('upload', () =>
       mapLimit(produced, settings.transferConcurrency, (file, part) =>
         deps.store.putFile(analyticsKey(tenant, date, part), join(outDir, file), {
@@ -165,13 +153,13 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
         started_at: new Date(started).toISOString(),
         finished_at: new Date(now()).toISOString(),
         inputs: inputs.map((i) => ({ key: i.key, size: i.size, etag: i.etag, last_modified: i.lastModified.toISOString() })),
-        rows_read: outcome.stats.rowsRead,
+        rows_read: outcome.rowsRead,
         rows_rejected: outcome.rowsRejected,
         objects_rejected: outcome.objectsRejected,
-        duplicates_removed: outcome.stats.duplicates,
-        versions_superseded: outcome.stats.superseded,
-        deletes_applied: outcome.stats.messages - outcome.rowsWritten,
-        rows_written: outcome.rowsWritten,
+        duplicates_removed: outcome.counts.duplicate,
+        versions_superseded: outcome.counts.superseded,
+        deletes_applied: outcome.counts.deleted,
+        rows_written: outcome.counts.current,
         outputs: outputs.map((o) => ({ key: o.key, size: o.size, etag: o.etag })),
         quarantine: outcome.rejected.length > 0 ? quarantineKey : null,
         settings: { compression: settings.compression, target_file_bytes: settings.targetFileBytes },
@@ -190,13 +178,13 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
       ...base,
       status: 'compacted',
       inputs: inputs.length,
-      rowsRead: outcome.stats.rowsRead,
+      rowsRead: outcome.rowsRead,
       rowsRejected: outcome.rowsRejected,
       objectsRejected: outcome.objectsRejected,
-      duplicatesRemoved: outcome.stats.duplicates,
-      versionsSuperseded: outcome.stats.superseded,
-      deletesApplied: outcome.stats.messages - outcome.rowsWritten,
-      rowsWritten: outcome.rowsWritten,
+      duplicatesRemoved: outcome.counts.duplicate,
+      versionsSuperseded: outcome.counts.superseded,
+      deletesApplied: outcome.counts.deleted,
+      rowsWritten: outcome.counts.current,
       outputFiles: outputs.map((o) => o.key),
       bytesWritten: outputs.reduce((n, o) => n + o.size, 0),
       durationMs: now() - started,
@@ -220,88 +208,94 @@ function isDataObject(info: ObjectInfo): boolean {
   return !name.startsWith('_') && !name.startsWith('.');
 }
 
+interface CompactFilesRequest {
+  readonly inputs: readonly ObjectInfo[];
+  readonly files: string[];
+  readonly tenant: string;
+  readonly date: string;
+  readonly work: string;
+  readonly outDir: string;
+  readonly runId: string;
+  readonly settings: CompactionSettings;
+}
+
+interface CompactFilesOutcome {
+  readonly counts: RowCounts;
+  readonly rowsRead: number;
+  readonly rowsRejected: number;
+  readonly objectsRejected: number;
+  readonly rejected: RejectedInput[];
+}
+
 /**
- * Loads every staging line into the temp table `staged` with its reject reason. The fast path reads all
- * files in one statement; if DuckDB refuses any (malformed JSON, truncated gzip, wrong types) each file is
- * probed alone and the refused ones are salvaged line by line.
+ * Runs the compaction statement over the downloaded files. The fast path is one statement over all
+ * files. If DuckDB refuses the input (malformed JSON, truncated gzip, wrong types) each file is probed
+ * alone, the refused ones are salvaged line by line, and the statement runs again. Rows that parse but
+ * break a staging rule are counted by the statement and then fetched with their reasons (a second read,
+ * only on days that have such rows).
  */
-async function stageInputs(
-  connection: DuckDBConnection,
-  inputs: readonly ObjectInfo[],
-  files: string[],
-  tenant: string,
-  date: string,
-  work: string,
-): Promise<RejectedInput[]> {
-  const create = (paths: readonly string[]) =>
-    connection.run(
-      `CREATE OR REPLACE TEMP TABLE staged AS SELECT *, ${REJECT_REASON_SQL} AS reject_reason FROM ${readStagingSql(paths)}`,
+async function compactFiles(connection: DuckDBConnection, request: CompactFilesRequest): Promise<CompactFilesOutcome> {
+  const { files, tenant, date, outDir, runId, settings } = request;
+  const tally = openTally(runId);
+  const copy = async () => {
+    await rm(outDir, { recursive: true, force: true });
+    tally.reset();
+    await connection.run(
+      `COPY (${compactionSelectSql(files, TALLY_FUNCTION, runId)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(settings)})`,
       { tenant, date },
     );
+  };
   try {
-    await create(files);
-    return [];
-  } catch {
-    // fall through to the per-file path below
-  }
-  const rejected: RejectedInput[] = [];
-  const usable: string[] = [];
-  for (const [i, file] of files.entries()) {
+    let salvaged: RejectedInput[] = [];
     try {
-      await connection.run(`CREATE OR REPLACE TEMP TABLE probe AS SELECT * FROM ${readStagingSql([file])}`);
-      usable.push(file);
+      await copy();
     } catch {
-      const repaired = join(work, 'in', `repaired-${i}.ndjson.gz`);
-      const salvage = await salvageStagingObject(file, (inputs[i] as ObjectInfo).key, repaired);
+      salvaged = await salvageRefusedFiles(connection, request);
+      await copy();
+    }
+    const counts = tally.read();
+    const rejectedRows = counts.rejected > 0 ? await rejectedRowLines(connection, request) : [];
+    const rowsRead = ROW_KINDS.reduce((n, kind) => n + counts[kind], 0);
+    return {
+      counts,
+      rowsRead,
+      rowsRejected: counts.rejected + salvaged.filter((r) => r.line !== undefined).length,
+      objectsRejected: salvaged.filter((r) => r.line === undefined).length,
+      rejected: [...salvaged, ...rejectedRows],
+    };
+  } finally {
+    tally.end();
+  }
+}
+
+/** Probes each file alone; salvages the ones DuckDB refuses and puts the repaired file in their place. */
+async function salvageRefusedFiles(connection: DuckDBConnection, request: CompactFilesRequest): Promise<RejectedInput[]> {
+  const rejected: RejectedInput[] = [];
+  const probe = join(request.work, 'probe.parquet');
+  for (const [i, file] of request.files.entries()) {
+    try {
+      await connection.run(`COPY (SELECT * FROM ${readStagingSql([file])}) TO ${quoteLiteral(probe)} (FORMAT parquet)`);
+    } catch {
+      const repaired = join(request.work, 'in', `repaired-${i}.ndjson.gz`);
+      const salvage = await salvageStagingObject(file, (request.inputs[i] as ObjectInfo).key, repaired);
       rejected.push(...salvage.rejected);
-      files[i] = repaired;
-      usable.push(repaired);
+      request.files[i] = repaired;
     }
   }
-  await connection.run('DROP TABLE IF EXISTS probe');
-  await create(usable);
+  await rm(probe, { force: true });
   return rejected;
 }
 
-interface Stats {
-  rowsRead: number;
-  rejected: number;
-  duplicates: number;
-  superseded: number;
-  messages: number;
-}
-
-async function readStats(connection: DuckDBConnection): Promise<Stats> {
-  const reader = await connection.runAndReadAll(`SELECT
-      count(*) AS rows_read,
-      count(*) FILTER (WHERE reject_reason IS NOT NULL) AS rejected,
-      count(DISTINCT (message_id, source_seq)) FILTER (WHERE reject_reason IS NULL) AS versions,
-      count(DISTINCT message_id) FILTER (WHERE reject_reason IS NULL) AS messages
-    FROM staged`);
-  const [rowsRead, rejected, versions, messages] = (reader.getRows()[0] ?? []).map(Number) as number[];
-  const valid = (rowsRead ?? 0) - (rejected ?? 0);
-  return {
-    rowsRead: rowsRead ?? 0,
-    rejected: rejected ?? 0,
-    duplicates: valid - (versions ?? 0),
-    superseded: (versions ?? 0) - (messages ?? 0),
-    messages: messages ?? 0,
-  };
-}
-
 /** Rows DuckDB read but that break a staging rule, with the reason and the object they came from. */
-async function rejectedRowLines(
-  connection: DuckDBConnection,
-  work: string,
-  inputs: readonly ObjectInfo[],
-  files: readonly string[],
-): Promise<RejectedInput[]> {
-  const out = join(work, 'rejected.ndjson');
+async function rejectedRowLines(connection: DuckDBConnection, request: CompactFilesRequest): Promise<RejectedInput[]> {
+  const out = join(request.work, 'rejected.ndjson');
   await connection.run(
-    `COPY (SELECT reject_reason, filename, * EXCLUDE (reject_reason, filename) FROM staged WHERE reject_reason IS NOT NULL ORDER BY filename)
+    `COPY (SELECT reject_reason, filename, * EXCLUDE (reject_reason, filename)
+           FROM (${stagedRowsSql(request.files)}) WHERE reject_reason IS NOT NULL ORDER BY filename)
      TO ${quoteLiteral(out)} (FORMAT json)`,
+    { tenant: request.tenant, date: request.date },
   );
-  const keyOf = new Map(files.map((f, i) => [f, (inputs[i] as ObjectInfo).key]));
+  const keyOf = new Map(request.files.map((f, i) => [f, (request.inputs[i] as ObjectInfo).key]));
   const text = await readFile(out, 'utf8');
   return text
     .split('\n')

@@ -45,15 +45,38 @@ export function parquetProjectionSql(): string {
   ).join(',\n    ');
 }
 
-/** The latest version of each message, user deletes removed, in created_at order, from `relation`. */
-export function latestMessagesSql(relation: string): string {
+/** Every staging line with the reason it cannot be used (NULL when it can); binds $tenant and $date. */
+export function stagedRowsSql(files: readonly string[]): string {
+  return `SELECT *, ${REJECT_REASON_SQL} AS reject_reason FROM ${readStagingSql(files)}`;
+}
+
+/**
+ * Each row's kind (index into ROW_KINDS): 0 current (latest version, kept), 1 deleted (latest version is a
+ * user delete), 2 superseded (an older version), 3 duplicate (a re-delivery of a version already seen),
+ * 4 rejected. Rejected rows are windowed apart so they never take the place of a valid version.
+ */
+export function classifiedRowsSql(relation: string): string {
+  return `SELECT *,
+      CASE WHEN reject_reason IS NOT NULL THEN 4
+           WHEN version_rank > 1 AND source_seq = newer_seq THEN 3
+           WHEN version_rank > 1 THEN 2
+           WHEN op = 'delete' THEN 1
+           ELSE 0 END AS row_kind
+    FROM (
+      SELECT *, row_number() OVER latest_first AS version_rank, lag(source_seq) OVER latest_first AS newer_seq
+      FROM ${relation}
+      WINDOW latest_first AS (PARTITION BY reject_reason IS NULL, message_id ORDER BY ${LATEST_FIRST_SQL})
+    )`;
+}
+
+/**
+ * The whole compaction of one tenant-day as one statement: read, validate, classify, count (through
+ * `tallyFunction`), keep the current rows and order them by creation time for row-group pruning.
+ */
+export function compactionSelectSql(files: readonly string[], tallyFunction: string, runKey: string): string {
   return `SELECT ${parquetProjectionSql()}
-  FROM (
-    SELECT * FROM ${relation}
-    WHERE reject_reason IS NULL
-    QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY ${LATEST_FIRST_SQL}) = 1
-  )
-  WHERE op <> 'delete'
+  FROM (${classifiedRowsSql(`(${stagedRowsSql(files)})`)})
+  WHERE ${tallyFunction}(${quoteLiteral(runKey)}, row_kind)
   ORDER BY created_at, message_id`;
 }
 

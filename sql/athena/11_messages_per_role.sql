@@ -1,0 +1,7 @@
+-- Messages per JST day and role for one tenant.
+SELECT dt, role, count(*) AS messages
+FROM makoto_lake.messages
+WHERE tenant_id = 'default_tenant'
+  AND dt BETWEEN '2025-08-10' AND '2025-08-11'
+GROUP BY dt, role
+ORDER BY dt, role;

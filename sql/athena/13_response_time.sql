@@ -1,0 +1,24 @@
+-- Response time: for each user message, the time until the next assistant message in the same
+-- conversation (other roles in between are skipped), per JST day of the user message. A reply after
+-- the last dt of the range is not seen: widen the range by a day to catch replies after midnight.
+WITH ordered AS (
+  SELECT dt, conversation_id, message_id, role, created_at,
+         min(CASE WHEN role = 'assistant' THEN created_at END) OVER (
+           PARTITION BY conversation_id
+           ORDER BY created_at, message_id
+           ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
+         ) AS next_assistant_at
+  FROM makoto_lake.messages
+  WHERE tenant_id = 'default_tenant'
+    AND dt BETWEEN '2025-08-10' AND '2025-08-11'
+)
+SELECT dt,
+       count(*) AS user_messages,
+       count(next_assistant_at) AS answered,
+       avg(date_diff('millisecond', created_at, next_assistant_at)) AS avg_response_ms,
+       min(date_diff('millisecond', created_at, next_assistant_at)) AS min_response_ms,
+       max(date_diff('millisecond', created_at, next_assistant_at)) AS max_response_ms
+FROM ordered
+WHERE role = 'user'
+GROUP BY dt
+ORDER BY dt;

@@ -1,0 +1,8 @@
+-- Messages per hour of the JST day. created_at is UTC; Japan has no daylight saving time, so JST is
+-- always created_at + 9 hours.
+SELECT hour(created_at + INTERVAL '9' HOUR) AS jst_hour, count(*) AS messages
+FROM makoto_lake.messages
+WHERE tenant_id = 'default_tenant'
+  AND dt = '2025-08-10'
+GROUP BY hour(created_at + INTERVAL '9' HOUR)
+ORDER BY jst_hour;

@@ -1,0 +1,7 @@
+-- One tenant's day, in order. Only the folder tenant_id=default_tenant/dt=2025-08-11/ is read.
+SELECT message_id, conversation_id, sender_id, role, content, created_at
+FROM makoto_lake.messages
+WHERE tenant_id = 'default_tenant'
+  AND dt = '2025-08-11'
+ORDER BY created_at, message_id
+LIMIT 1000;

@@ -1,0 +1,8 @@
+-- Messages per JST day for each tenant. Run in database makoto_lake (03_create_view_messages.sql).
+-- Filtering on tenant_id and dt reads only those folders (filepath() partition elimination).
+SELECT tenant_id, dt, COUNT(*) AS messages
+FROM dbo.messages
+WHERE tenant_id IN ('default_tenant', 'fuji-bank')
+  AND dt BETWEEN '2025-08-10' AND '2025-08-11'
+GROUP BY tenant_id, dt
+ORDER BY tenant_id, dt;

@@ -1,0 +1,23 @@
+-- Response time: for each user message, milliseconds until the next assistant message in the same
+-- conversation, per JST day of the user message. Widen the range by a day to catch replies after midnight.
+WITH ordered AS (
+  SELECT dt, conversation_id, message_id, role, created_at,
+         MIN(CASE WHEN role = 'assistant' THEN created_at END) OVER (
+           PARTITION BY conversation_id
+           ORDER BY created_at, message_id
+           ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
+         ) AS next_assistant_at
+  FROM dbo.messages
+  WHERE tenant_id = 'default_tenant'
+    AND dt BETWEEN '2025-08-10' AND '2025-08-11'
+)
+SELECT dt,
+       COUNT(*) AS user_messages,
+       COUNT(next_assistant_at) AS answered,
+       AVG(CAST(DATEDIFF_BIG(millisecond, created_at, next_assistant_at) AS float)) AS avg_response_ms,
+       MIN(DATEDIFF_BIG(millisecond, created_at, next_assistant_at)) AS min_response_ms,
+       MAX(DATEDIFF_BIG(millisecond, created_at, next_assistant_at)) AS max_response_ms
+FROM ordered
+WHERE role = 'user'
+GROUP BY dt
+ORDER BY dt;

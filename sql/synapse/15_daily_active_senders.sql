@@ -1,0 +1,9 @@
+-- Daily active senders: distinct users who wrote that JST day, and every distinct sender.
+SELECT dt,
+       COUNT(DISTINCT CASE WHEN role = 'user' THEN sender_id END) AS active_users,
+       COUNT(DISTINCT sender_id) AS active_senders
+FROM dbo.messages
+WHERE tenant_id = 'default_tenant'
+  AND dt BETWEEN '2025-08-10' AND '2025-08-11'
+GROUP BY dt
+ORDER BY dt;

@@ -1,0 +1,11 @@
+-- Reading attributes (JSON text of every other item field) with JSON_VALUE: assistant messages and
+-- tokens per model.
+SELECT JSON_VALUE(attributes, '$.model') AS model,
+       COUNT(*) AS messages,
+       SUM(CAST(JSON_VALUE(attributes, '$.tokens') AS bigint)) AS tokens
+FROM dbo.messages
+WHERE tenant_id = 'default_tenant'
+  AND dt BETWEEN '2025-08-10' AND '2025-08-11'
+  AND role = 'assistant'
+GROUP BY JSON_VALUE(attributes, '$.model')
+ORDER BY model;

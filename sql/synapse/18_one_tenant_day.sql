@@ -1,0 +1,6 @@
+-- One tenant's day, in order. Only the folder tenant_id=default_tenant/dt=2025-08-11/ is read.
+SELECT TOP 1000 message_id, conversation_id, sender_id, role, content, created_at
+FROM dbo.messages
+WHERE tenant_id = 'default_tenant'
+  AND dt = '2025-08-11'
+ORDER BY created_at, message_id;

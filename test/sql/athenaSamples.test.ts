@@ -1,0 +1,166 @@
+/**
+ * Every Athena sample query in sql/athena/ runs through DuckDB against the compacted fixture lake
+ * (test/sql/fixtureLake.ts) and must give the answers worked out by hand from that fixture.
+ *
+ * DuckDB stands in for Athena (Trino) after only these mechanical substitutions:
+ *   1. `makoto_lake.messages`  →  `messages`, a DuckDB view:
+ *        read_parquet('<lake>/analytics/messages/*\/*\/*.parquet', hive_partitioning = true,
+ *                     hive_types = {'tenant_id': VARCHAR, 'dt': VARCHAR})
+ *      (tenant_id and dt come from the key=value folders as strings, as in the Athena table);
+ *   2. `json_extract_scalar(`  →  `json_extract_string(` (same meaning for a scalar at a JSON path).
+ * Everything else (date_diff('millisecond', ...), hour(), INTERVAL '9' HOUR, window frames, count
+ * DISTINCT, length() in code points) is the same text in both engines.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { quoteLiteral } from '../../src/sql/quote.js';
+import { generatedSqlFiles } from '../../src/sqlgen/generateSql.js';
+import { splitStatements } from '../../src/sqlgen/splitStatements.js';
+import { tempDir } from '../support/tempDir.js';
+import { buildFixtureLake } from './fixtureLake.js';
+
+const ATHENA_DIR = fileURLToPath(new URL('../../sql/athena/', import.meta.url));
+
+const SUBSTITUTIONS: readonly [string, string][] = [
+  ['makoto_lake.messages', 'messages'],
+  ['json_extract_scalar(', 'json_extract_string('],
+];
+
+function toDuckDb(athenaSql: string): string {
+  return SUBSTITUTIONS.reduce((sql, [from, to]) => sql.replaceAll(from, to), athenaSql);
+}
+
+const utc = (iso: string) => new Date(iso);
+
+/** The hand-computed answer of each sample (see the fixture table in fixtureLake.ts). */
+const EXPECTED: Record<string, Record<string, unknown>[]> = {
+  '10_messages_per_day_per_tenant.sql': [
+    { tenant_id: 'default_tenant', dt: '2025-08-10', messages: 8n },
+    { tenant_id: 'default_tenant', dt: '2025-08-11', messages: 5n },
+    { tenant_id: 'fuji-bank', dt: '2025-08-10', messages: 2n },
+  ],
+  '11_messages_per_role.sql': [
+    { dt: '2025-08-10', role: 'assistant', messages: 3n },
+    { dt: '2025-08-10', role: 'user', messages: 5n },
+    { dt: '2025-08-11', role: 'assistant', messages: 2n },
+    { dt: '2025-08-11', role: 'system', messages: 1n },
+    { dt: '2025-08-11', role: 'user', messages: 2n }, // m10 (edited) and m13; m11 was deleted
+  ],
+  '12_active_conversations.sql': [
+    // 08-10: conv-1, conv-2 (both replied), conv-3 (only carol's late question that day)
+    { dt: '2025-08-10', active_conversations: 3n, conversations_with_reply: 2n },
+    // 08-11: conv-3 (only the late answer), conv-4 (replied), conv-5 (unanswered)
+    { dt: '2025-08-11', active_conversations: 3n, conversations_with_reply: 1n },
+  ],
+  '13_response_time.sql': [
+    // m01→m02 2500, m03→m04 1000, m05→m07 15000, m06→m07 5000, m08→m09 2000 (across JST midnight)
+    { dt: '2025-08-10', user_messages: 5n, answered: 5n, avg_response_ms: 5100, min_response_ms: 1000n, max_response_ms: 15000n },
+    // m10→m12 3000 (the system message m14 between them is skipped), m13 unanswered
+    { dt: '2025-08-11', user_messages: 2n, answered: 1n, avg_response_ms: 3000, min_response_ms: 3000n, max_response_ms: 3000n },
+  ],
+  '14_content_length_distribution.sql': [
+    { bucket_order: 0, length_bucket: 'no content', messages: 1n, min_chars: null, max_chars: null }, // m14
+    { bucket_order: 1, length_bucket: '0-9', messages: 5n, min_chars: 1n, max_chars: 9n }, // m01 m03 m05 m10 m12
+    { bucket_order: 2, length_bucket: '10-19', messages: 6n, min_chars: 10n, max_chars: 16n }, // m04 m06 m07 m08 m09 m13
+    { bucket_order: 3, length_bucket: '20-49', messages: 1n, min_chars: 22n, max_chars: 22n }, // m02
+  ],
+  '15_daily_active_senders.sql': [
+    { dt: '2025-08-10', active_users: 3n, active_senders: 4n }, // alice bob carol + makoto-ai
+    { dt: '2025-08-11', active_users: 2n, active_senders: 3n }, // alice dave + makoto-ai (m14 has no sender)
+  ],
+  '16_attributes_model_usage.sql': [
+    { model: 'gpt-4o', messages: 3n, tokens: 37n }, // m02 12 + m04 5 + m09 20
+    { model: 'gpt-4o-mini', messages: 2n, tokens: 16n }, // m07 7 + m12 9
+  ],
+  '17_messages_per_hour_jst.sql': [
+    { jst_hour: 10n, messages: 4n },
+    { jst_hour: 12n, messages: 3n },
+    { jst_hour: 23n, messages: 1n },
+  ],
+  '18_one_tenant_day.sql': [
+    {
+      message_id: 'm09',
+      conversation_id: 'conv-3',
+      sender_id: 'makoto-ai',
+      role: 'assistant',
+      content: 'late answer',
+      created_at: utc('2025-08-10T15:00:01Z'),
+    },
+    {
+      message_id: 'm10',
+      conversation_id: 'conv-4',
+      sender_id: 'alice',
+      role: 'user',
+      content: 'おはよう',
+      created_at: utc('2025-08-11T00:00:00Z'),
+    },
+    {
+      message_id: 'm14',
+      conversation_id: 'conv-4',
+      sender_id: null,
+      role: 'system',
+      content: null,
+      created_at: utc('2025-08-11T00:00:01Z'),
+    },
+    {
+      message_id: 'm12',
+      conversation_id: 'conv-4',
+      sender_id: 'makoto-ai',
+      role: 'assistant',
+      content: 'おはようございます',
+      created_at: utc('2025-08-11T00:00:03Z'),
+    },
+    {
+      message_id: 'm13',
+      conversation_id: 'conv-5',
+      sender_id: 'dave',
+      role: 'user',
+      content: 'unanswered',
+      created_at: utc('2025-08-11T05:00:00Z'),
+    },
+  ],
+};
+
+const generated = new Set(generatedSqlFiles('athena').map((f) => f.path.replace('athena/', '')));
+const samples = (await readdir(ATHENA_DIR)).filter((f) => f.endsWith('.sql') && !generated.has(f)).sort();
+
+describe('Athena sample queries, run by DuckDB on the compacted fixture lake', () => {
+  let dir: { path: string; cleanup: () => Promise<void> };
+  let db: DuckDBInstance;
+  let connection: DuckDBConnection;
+  beforeAll(async () => {
+    dir = await tempDir();
+    await buildFixtureLake(dir.path);
+    db = await DuckDBInstance.create(':memory:', { threads: '1' });
+    connection = await db.connect();
+    const files = quoteLiteral(`${dir.path}/analytics/messages/*/*/*.parquet`);
+    await connection.run(
+      `CREATE VIEW messages AS SELECT * FROM read_parquet(${files}, hive_partitioning = true, hive_types = {'tenant_id': VARCHAR, 'dt': VARCHAR})`,
+    );
+  });
+  afterAll(async () => {
+    connection?.closeSync();
+    db?.closeSync();
+    await dir?.cleanup();
+  });
+
+  test('every sample has a hand-computed answer, and every answer a sample', () => {
+    expect(samples).toStrictEqual(Object.keys(EXPECTED).sort());
+  });
+
+  test.each(samples)('%s gives the hand-computed answer', async (file) => {
+    const text = await readFile(join(ATHENA_DIR, file), 'utf8');
+    const statements = splitStatements(text);
+    expect(statements).toHaveLength(1);
+    const reader = await connection.runAndReadAll(toDuckDb(statements[0] as string));
+    expect(reader.getRowObjectsJS()).toStrictEqual(EXPECTED[file]);
+  });
+
+  test.each(samples)('%s names its tenant(s), as the injected tenant_id projection requires', async (file) => {
+    const text = await readFile(join(ATHENA_DIR, file), 'utf8');
+    expect(text).toMatch(/WHERE tenant_id (= '[\w-]+'|IN \('[\w-]+'(, '[\w-]+')*\))/);
+  });
+});
