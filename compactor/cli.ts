@@ -4,6 +4,8 @@
  *   makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--json]
  *   makoto-lake ingest --source dynamodb|cosmos FILE
  *   makoto-lake demo [--date DATE] [--tenants a,b,c] [--messages N]
+ *   makoto-lake sql --target athena|synapse [--out DIR]
+ *   makoto-lake backfill --source cosmos DATE [TENANTS] [--json]
  *
  * Exit codes: 0 success, 1 some tenant or record failed (the rest completed), 2 usage error.
  */
@@ -11,11 +13,16 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { progressLine, summaryJson, summaryTable, table } from '../src/app/report.js';
 import { runCompaction } from '../src/app/runCompaction.js';
+import { runBackfill } from '../src/backfill/runBackfill.js';
+import type { SourceReader } from '../src/backfill/SourceReader.js';
 import { type Config, type Env, loadConfig, parseTenantList } from '../src/config.js';
 import { runDemo } from '../src/demo/runDemo.js';
 import { ConfigError, errorMessage, UsageError } from '../src/errors.js';
 import { describeFailures, ingestBatch } from '../src/ingest/ingestBatch.js';
 import { cosmosDocumentChanges, dynamodbEventChanges } from '../src/ingest/sources.js';
+import { writeSqlFiles } from '../src/sqlgen/generateSql.js';
+import { SQL_TARGETS, type SqlTarget } from '../src/sqlgen/placeholders.js';
+import { renderSql } from '../src/sqlgen/renderSql.js';
 import { parseDate, targetDate } from '../src/time/jst.js';
 import { createStore } from '../stores/createStore.js';
 
@@ -28,6 +35,13 @@ const USAGE = `usage:
       change-feed documents into staging, through the same code as the cloud handlers.
   makoto-lake demo [--date DATE] [--tenants a,b,c] [--messages N]
       Generate a day of chat for three tenants, ingest, compact and show what the lake holds.
+  makoto-lake sql --target athena|synapse [--out DIR]
+      Print (or write to DIR) the Athena / Synapse DDL with \${S3_BUCKET_NAME} or
+      \${AZURE_STORAGE_ACCOUNT}/\${AZURE_STORAGE_CONTAINER} filled in from the environment (docs/SQL.md).
+  makoto-lake backfill --source cosmos DATE [TENANTS] [--json]
+      Re-read a JST day's messages per tenant straight from the source (COSMOS_ENDPOINT, COSMOS_KEY,
+      COSMOS_DATABASE, COSMOS_CONTAINER) into staging, when staging was lost or capture started late;
+      then run compact. Captured versions always win over backfilled ones.
 
 Storage: S3_BUCKET_NAME (S3), AZURE_STORAGE_CONNECTION_STRING (Blob), else DATA_DIR (default ./data).`;
 
@@ -48,6 +62,10 @@ export async function main(argv: readonly string[], env: Env, out: Out = default
         return await ingest(rest, loadConfig(env), out);
       case 'demo':
         return await demo(rest, loadConfig(env), out);
+      case 'sql':
+        return await sql(rest, loadConfig(env), out);
+      case 'backfill':
+        return await backfill(rest, loadConfig(env), out);
       case undefined:
       case 'help':
       case '--help':
@@ -157,6 +175,84 @@ async function demo(args: readonly string[], config: Config, out: Out): Promise<
     out.stdout(rowsTable(result.sample));
   }
   return result.summary.ok ? 0 : 1;
+}
+
+async function backfill(args: readonly string[], config: Config, out: Out): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: { source: { type: 'string' }, json: { type: 'boolean' } },
+  });
+  if (positionals.length < 1 || positionals.length > 2) throw new UsageError('backfill takes DATE and optional TENANTS');
+  const date = parseDate(positionals[0] as string, 'DATE');
+  const tenants = positionals[1] === undefined ? config.tenants : parseTenantList(positionals[1], 'TENANTS');
+  if (tenants === 'all') throw new UsageError('backfill needs tenant ids (TENANTS or TENANT_ID), not *');
+  const reader = await sourceReader(values.source, config);
+  const store = await createStore(config);
+  out.stderr(`backfilling ${date} for ${tenants.join(', ')} from ${reader.location} into ${store.location}`);
+  const summary = await runBackfill({
+    store,
+    reader,
+    date,
+    tenants,
+    mapping: config.fieldMapping,
+    concurrency: config.compaction.concurrency,
+    onResult: (r) =>
+      out.stderr(
+        r.status === 'ok'
+          ? `✓ ${r.tenant} ${r.date} read ${r.read} → staged ${r.staged} in ${r.objects.length} objects, ${r.quarantined} quarantined, ${r.outside} outside the day`
+          : `✗ ${r.tenant} ${r.date} failed: ${r.error}`,
+      ),
+  });
+  if (values.json) out.stdout(JSON.stringify(summary, null, 2));
+  else {
+    out.stdout(
+      table([
+        ['tenant', 'dt', 'status', 'read', 'staged', 'quarantined', 'outside', 'objects', 'replaced'],
+        ...summary.results.map((r) => [
+          r.tenant,
+          r.date,
+          r.status,
+          r.read,
+          r.staged,
+          r.quarantined,
+          r.outside,
+          r.objects.length,
+          r.removed,
+        ]),
+      ]),
+    );
+  }
+  return summary.ok ? 0 : 1;
+}
+
+/** The backfill source named by --source, built from config (the SDK is imported only when chosen). */
+async function sourceReader(source: string | undefined, config: Config): Promise<SourceReader> {
+  if (source === 'cosmos') {
+    const { cosmosEndpoint, cosmosKey, cosmosDatabase, cosmosContainer } = config.azure;
+    if (!cosmosEndpoint)
+      throw new ConfigError('backfill --source cosmos needs COSMOS_ENDPOINT (and COSMOS_KEY or an Azure identity)');
+    const { CosmosSourceReader } = await import('../stores/cosmos/CosmosSourceReader.js');
+    return new CosmosSourceReader(
+      { endpoint: cosmosEndpoint, key: cosmosKey, database: cosmosDatabase, container: cosmosContainer },
+      { mapping: config.fieldMapping },
+    );
+  }
+  throw new UsageError(`backfill --source must be cosmos, got ${JSON.stringify(source ?? null)}`);
+}
+
+async function sql(args: readonly string[], config: Config, out: Out): Promise<number> {
+  const { values } = parseArgs({ args: [...args], options: { target: { type: 'string' }, out: { type: 'string' } } });
+  if (!(SQL_TARGETS as readonly string[]).includes(values.target ?? '')) {
+    throw new UsageError(`--target must be ${SQL_TARGETS.join(' or ')}, got ${JSON.stringify(values.target ?? null)}`);
+  }
+  const rendered = renderSql(config, values.target as SqlTarget);
+  if (values.out === undefined) {
+    out.stdout(rendered.script.trimEnd());
+    return 0;
+  }
+  for (const path of await writeSqlFiles(values.out, rendered.files)) out.stderr(`wrote ${path}`);
+  return 0;
 }
 
 function rowsTable(rows: Record<string, unknown>[]): string {

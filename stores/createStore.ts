@@ -8,5 +8,20 @@ import type { ObjectStore } from '../src/store/ObjectStore.js';
  * Cloud SDKs are imported only when their store is chosen.
  */
 export async function createStore(config: Config): Promise<ObjectStore> {
+  if (config.aws.bucket) {
+    const { S3Store } = await import('./s3/S3Store.js');
+    const { endpoint, forcePathStyle } = config.aws;
+    // An S3-compatible endpoint ignores the region, but the SDK still wants one.
+    const region = config.aws.region ?? (endpoint ? 'us-east-1' : undefined);
+    return new S3Store({ bucket: config.aws.bucket, clientConfig: { region, endpoint, forcePathStyle } });
+  }
+  if (config.azure.connectionString || config.azure.accountUrl) {
+    const { BlobStore } = await import('./blob/BlobStore.js');
+    const { connectionString, accountUrl, container: containerName } = config.azure;
+    if (connectionString) return new BlobStore({ connectionString, containerName });
+    // Production: managed identity / workload identity / az login, no key in the settings.
+    const { DefaultAzureCredential } = await import('@azure/identity');
+    return new BlobStore({ accountUrl: accountUrl as string, credential: new DefaultAzureCredential(), containerName });
+  }
   return new LocalStore(config.dataDir);
 }

@@ -1,0 +1,50 @@
+/**
+ * `compact_http`: manual compaction. `POST /api/compact` (function key) with
+ * `{"target_date": "2025-08-11", "tenants": ["tenant-a"]}` → the per-tenant JSON summary:
+ * 200 all tenants succeeded, 207 some failed (the others completed), 500 all failed, 400 bad request.
+ */
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { progressLine, summaryJson } from '../../src/app/report.js';
+import { runCompaction } from '../../src/app/runCompaction.js';
+import { UsageError } from '../../src/errors.js';
+import { parseCompactRequest } from '../compactRequest.js';
+import { azureRuntime } from '../runtime.js';
+
+export async function compactHttp(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  let body: unknown;
+  try {
+    body = JSON.parse(await request.text());
+  } catch {
+    return badRequest('body must be JSON like {"target_date": "2025-08-11", "tenants": ["tenant-a"]}');
+  }
+  let parsed: ReturnType<typeof parseCompactRequest>;
+  try {
+    parsed = parseCompactRequest(body);
+  } catch (error) {
+    if (error instanceof UsageError) return badRequest(error.message);
+    throw error;
+  }
+  const { store, config } = await azureRuntime();
+  const summary = await runCompaction({
+    store,
+    config,
+    date: parsed.date,
+    tenants: parsed.tenants,
+    onResult: (r) => context.info(progressLine(r)),
+  });
+  const json = summaryJson(summary);
+  const failed = json.totals.failed;
+  const status = failed === 0 ? 200 : failed < json.totals.tenants ? 207 : 500;
+  return { status, jsonBody: json };
+}
+
+function badRequest(message: string): HttpResponseInit {
+  return { status: 400, jsonBody: { error: message } };
+}
+
+app.http('compact_http', {
+  methods: ['POST'],
+  authLevel: 'function',
+  route: 'compact',
+  handler: compactHttp,
+});

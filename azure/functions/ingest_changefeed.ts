@@ -1,0 +1,109 @@
+/**
+ * `ingest_changefeed`: Cosmos DB change feed (latest-version mode) → gzip NDJSON staging in Blob.
+ * Bad documents are quarantined with the reason and never block the batch; a batch whose staging cannot
+ * be written is retried by the host (exponential backoff) and, after the last retry, written raw to the
+ * poison location before returning, so the lease moves on and no change is lost silently.
+ */
+import { createHash } from 'node:crypto';
+import { app, type InvocationContext } from '@azure/functions';
+import { errorMessage } from '../../src/errors.js';
+import { describeFailures, ingestBatch } from '../../src/ingest/ingestBatch.js';
+import { cosmosDocumentChanges } from '../../src/ingest/sources.js';
+import { StagingWriteError } from '../errors.js';
+import { writePoisonBatch } from '../poison.js';
+import { azureRuntime } from '../runtime.js';
+import { COSMOS_CONNECTION_SETTING, triggerSettings } from '../settings.js';
+
+export interface ChangeFeedOutcome {
+  readonly received: number;
+  readonly staged: number;
+  readonly quarantined: number;
+  readonly objects: readonly string[];
+  /** Set when the batch went to the poison location after the last retry. */
+  readonly poison?: string;
+}
+
+/**
+ * The handler. Throws on a failed write while retries remain (the host runs the batch again, and the
+ * deterministic object names make the re-run overwrite instead of duplicating).
+ *
+ * @example
+ * await ingestChangefeed([{ id: 'm1', tenantId: 'a', createdAt: '2025-08-11T00:00:00Z', _lsn: 7 }], context);
+ */
+export async function ingestChangefeed(documents: unknown[], context: InvocationContext): Promise<ChangeFeedOutcome> {
+  const { store, config } = await azureRuntime();
+  const { changes, batchId } = cosmosDocumentChanges(documents, feedRangeName(documents));
+  const positions = changes.map((c) => c.sourceSeq).filter((p) => p !== '');
+  try {
+    const result = await ingestBatch(store, changes, { source: 'cosmos', batchId, mapping: config.fieldMapping });
+    if (result.failed.length > 0) {
+      throw new StagingWriteError(`cannot stage ${result.failed.length} group(s): ${describeFailures(result)}`, {
+        cause: result.failed[0]?.error,
+        context: { batchId },
+      });
+    }
+    context.info(
+      `staged ${result.staged} of ${result.received} documents in ${result.written.length} objects, ${result.quarantined} quarantined`,
+    );
+    return {
+      received: result.received,
+      staged: result.staged,
+      quarantined: result.quarantined,
+      objects: result.written.map((w) => w.key),
+    };
+  } catch (error) {
+    const retry = context.retryContext;
+    if (retry && (retry.maxRetryCount < 0 || retry.retryCount < retry.maxRetryCount)) {
+      context.warn(`batch ${batchId} failed (attempt ${retry.retryCount + 1}), the host retries: ${errorMessage(error)}`);
+      throw error;
+    }
+    const poison = await writePoisonBatch(store, {
+      source: 'cosmos',
+      batchId,
+      firstPosition: positions[0] ?? '0',
+      lastPosition: positions[positions.length - 1] ?? '0',
+      documents,
+      error,
+      functionName: context.functionName,
+      invocationId: context.invocationId,
+      retryCount: retry?.retryCount,
+    });
+    context.error(
+      `batch ${batchId} failed after ${retry?.retryCount ?? 0} retries; raw batch kept at ${poison}: ${errorMessage(error)}`,
+    );
+    return { received: documents.length, staged: 0, quarantined: 0, objects: [], poison };
+  }
+}
+
+/**
+ * The trigger does not tell a Node handler which lease (feed range) a batch came from, and `_lsn` values
+ * of different physical partitions can coincide. So the batch is named by a hash of its (id, _lsn) pairs:
+ * a re-delivered batch gets the same name (and overwrites), a different batch never collides.
+ */
+export function feedRangeName(documents: readonly unknown[]): string {
+  const hash = createHash('sha256');
+  for (const d of documents) {
+    const doc = (typeof d === 'object' && d !== null ? d : {}) as Record<string, unknown>;
+    hash.update(`${JSON.stringify(doc.id ?? null)}\u0000${JSON.stringify(doc._lsn ?? null)}\u0001`);
+  }
+  return `b${hash.digest('hex').slice(0, 16)}`;
+}
+
+const settings = triggerSettings(process.env);
+
+app.cosmosDB('ingest_changefeed', {
+  connection: COSMOS_CONNECTION_SETTING,
+  databaseName: settings.database,
+  containerName: settings.container,
+  leaseContainerName: settings.leaseContainer,
+  createLeaseContainerIfNotExists: true,
+  startFromBeginning: settings.startFromBeginning,
+  maxItemsPerInvocation: settings.maxItemsPerInvocation,
+  retry: {
+    strategy: 'exponentialBackoff',
+    maxRetryCount: settings.changeFeedMaxRetries,
+    minimumInterval: { seconds: 5 },
+    maximumInterval: { minutes: 5 },
+  },
+  handler: ingestChangefeed,
+});

@@ -1,0 +1,126 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CompactionRunFailedError, compactionRequest, lambdaConfig, runCompactorEvent } from '../../compactor/lambda.js';
+import { loadConfig } from '../../src/config.js';
+import { UsageError } from '../../src/errors.js';
+import { ingestBatch } from '../../src/ingest/ingestBatch.js';
+import { dynamodbEventChanges } from '../../src/ingest/sources.js';
+import { StoreError } from '../../src/store/errors.js';
+import { LocalStore } from '../../src/store/LocalStore.js';
+import { chatItem, dynamodbRecord } from '../support/factories.js';
+import { readParquetRows } from '../support/parquet.js';
+import { tempDir } from '../support/tempDir.js';
+
+const config = loadConfig({ TENANT_ID: 'acme,beta', TARGET_DATE_OFFSET: '-1' });
+const NOW = Date.parse('2025-08-12T03:00:00Z'); // 12:00 JST on 2025-08-12
+
+describe('compactor Lambda: what an invocation asks for', () => {
+  it('compacts the day before the schedule’s own time for TENANT_ID on an EventBridge event', () => {
+    const scheduled = {
+      version: '0',
+      id: 'e',
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      time: '2025-08-11T17:00:00Z', // 02:00 JST on 2025-08-12
+      region: 'ap-northeast-1',
+      resources: ['arn:aws:events:ap-northeast-1:000000000000:rule/nightly'],
+      detail: {},
+    };
+    expect(compactionRequest(scheduled, config, Date.parse('2025-08-13T10:00:00Z'))).toStrictEqual({
+      date: '2025-08-11',
+      tenants: ['acme', 'beta'],
+    });
+  });
+
+  it('takes the seed’s manual payload, tenants as a list or "*", and defaults for what is missing', () => {
+    expect(compactionRequest({ target_date: '2025-08-01' }, config, NOW)).toStrictEqual({
+      date: '2025-08-01',
+      tenants: ['acme', 'beta'],
+    });
+    expect(compactionRequest({ target_date: '2025-08-01', tenants: ['zeta'] }, config, NOW)).toStrictEqual({
+      date: '2025-08-01',
+      tenants: ['zeta'],
+    });
+    expect(compactionRequest({ tenants: '*' }, config, NOW)).toStrictEqual({ date: '2025-08-11', tenants: 'all' });
+    expect(compactionRequest({}, config, NOW)).toStrictEqual({ date: '2025-08-11', tenants: ['acme', 'beta'] });
+    expect(compactionRequest(undefined, config, NOW)).toStrictEqual({ date: '2025-08-11', tenants: ['acme', 'beta'] });
+  });
+
+  it('refuses payloads it cannot honour, saying why', () => {
+    expect(() => compactionRequest({ target_date: '2025-02-30' }, config, NOW)).toThrow(UsageError);
+    expect(() => compactionRequest({ targetDate: '2025-08-01' }, config, NOW)).toThrow(
+      'unknown payload field(s) targetDate; expected target_date and/or tenants',
+    );
+    expect(() => compactionRequest({ tenants: [] }, config, NOW)).toThrow(
+      'tenants must be a non-empty list of tenant ids or "*", got []',
+    );
+    expect(() => compactionRequest({ tenants: ['../etc'] }, config, NOW)).toThrow(/may contain only letters/);
+    expect(() => compactionRequest('2025-08-11', config, NOW)).toThrow(UsageError);
+  });
+});
+
+describe('compactor Lambda: DuckDB sized from the function', () => {
+  it('derives memory_limit, threads and /tmp from the function memory unless set explicitly', () => {
+    const at = (env: Record<string, string>, cpus = 8) => {
+      const c = lambdaConfig(env, cpus);
+      return [c.duckdb.memoryLimit, c.duckdb.threads, c.tempDir];
+    };
+    expect(at({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '3008' })).toStrictEqual(['2256MB', 2, '/tmp']);
+    expect(at({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '10240' })).toStrictEqual(['7680MB', 6, '/tmp']);
+    expect(at({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512' })).toStrictEqual(['256MB', 1, '/tmp']);
+    expect(at({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '128' })).toStrictEqual(['128MB', 1, '/tmp']);
+    expect(at({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '10240' }, 2)).toStrictEqual(['7680MB', 2, '/tmp']);
+    expect(
+      at({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '3008', DUCKDB_MEMORY_LIMIT: '1GB', DUCKDB_THREADS: '3', TEMP_DIR: '/mnt/efs' }),
+    ).toStrictEqual(['1GB', 3, '/mnt/efs']);
+    expect(lambdaConfig({}).duckdb).toStrictEqual(loadConfig({}).duckdb);
+  });
+});
+
+describe('compactor Lambda: a failing tenant', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  beforeEach(async () => {
+    dir = await tempDir();
+  });
+  afterEach(async () => {
+    await dir.cleanup();
+  });
+
+  it('lets the others finish, then fails the invocation with the whole summary', async () => {
+    const local = new LocalStore(join(dir.path, 'lake'));
+    const event = {
+      Records: [
+        dynamodbRecord({ seq: 1, item: chatItem({ tenantId: 'acme', messageId: 'a1' }) }),
+        dynamodbRecord({ seq: 2, item: chatItem({ tenantId: 'beta', messageId: 'b1' }) }),
+      ],
+    };
+    const { changes, batchId } = dynamodbEventChanges(event);
+    await ingestBatch(local, changes, { source: 'dynamodb', batchId });
+    // beta's staging cannot be read (as if access were denied on its prefix)
+    const store = Object.assign(Object.create(local) as LocalStore, {
+      getToFile: (key: string, path: string) =>
+        key.includes('tenant_id=beta/') ? Promise.reject(new StoreError(`access denied: ${key}`)) : local.getToFile(key, path),
+    });
+    const cfg = loadConfig({ TENANT_ID: 'acme,beta', TEMP_DIR: dir.path, DUCKDB_THREADS: '1' });
+    const logged: string[] = [];
+
+    const error = await runCompactorEvent(
+      { target_date: '2025-08-11' },
+      { config: cfg, store, log: (l) => logged.push(l) },
+    ).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(CompactionRunFailedError);
+    const message = (error as Error).message;
+    expect(message.startsWith('compaction of 2025-08-11 failed for 1 of 2 tenants (beta): {')).toBe(true);
+    const summary = JSON.parse(message.slice(message.indexOf('{')));
+    expect(summary.tenants.map((t: { tenant_id: string; status: string }) => [t.tenant_id, t.status])).toStrictEqual([
+      ['acme', 'compacted'],
+      ['beta', 'failed'],
+    ]);
+    expect(JSON.parse(logged.at(-1) as string)).toStrictEqual({ message: 'compaction finished', ...summary });
+    const folder = join(dir.path, 'lake', 'analytics/messages/tenant_id=acme/dt=2025-08-11');
+    const rows = await readParquetRows((await readdir(folder)).map((f) => join(folder, f)));
+    expect(rows.map((r) => r.message_id)).toStrictEqual(['a1']);
+  });
+});

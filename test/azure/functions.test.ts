@@ -1,0 +1,312 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { HttpRequest, InvocationContext } from '@azure/functions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ChatItem, generateChatDay, toCosmosDocument } from '../../src/demo/chatDay.js';
+import { manifestKey } from '../../src/staging/layout.js';
+import { getBytes, listAll } from '../../src/store/ObjectStore.js';
+import { targetDate } from '../../src/time/jst.js';
+import type { BlobStore } from '../../stores/blob/BlobStore.js';
+import type { RunningServer } from '../support/servers.js';
+import { tempDir } from '../support/tempDir.js';
+import { startAzurite } from './azureServers.js';
+import { type LakeRow, readLake } from './readLake.js';
+
+const DATE = '2025-08-11';
+const TENANTS = ['t-a', 't-b'];
+
+let azurite: RunningServer & { connectionString: string };
+let dirs: { path: string; cleanup: () => Promise<void> };
+let store: BlobStore;
+let fns: {
+  ingest: typeof import('../../azure/functions/ingest_changefeed.js');
+  daily: typeof import('../../azure/functions/daily_batch.js');
+  http: typeof import('../../azure/functions/compact_http.js');
+};
+const logs: string[] = [];
+
+const context = (functionName: string, retry?: { retryCount: number; maxRetryCount: number }) =>
+  new InvocationContext({
+    functionName,
+    invocationId: `${functionName}-test`,
+    retryContext: retry,
+    logHandler: (level, ...args) => logs.push(`${level}: ${args.join(' ')}`),
+  });
+
+beforeAll(async () => {
+  azurite = await startAzurite();
+  dirs = await tempDir();
+  // The Functions host passes app settings as environment variables; the handlers read them once.
+  Object.assign(process.env, {
+    AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+    AZURE_STORAGE_CONTAINER: 'functions-e2e',
+    TENANT_ID: TENANTS.join(','),
+    // daily_batch compacts today (JST) + TARGET_DATE_OFFSET: point it at DATE.
+    TARGET_DATE_OFFSET: String((Date.parse(DATE) - Date.parse(targetDate(Date.now(), 0))) / 86_400_000),
+    DATA_DIR: join(dirs.path, 'data'),
+    TEMP_DIR: dirs.path,
+    DUCKDB_THREADS: '1',
+    DUCKDB_MEMORY_LIMIT: '512MB',
+  });
+  // Importing the function modules registers them; without a Functions host that must not fail.
+  fns = {
+    ingest: await import('../../azure/functions/ingest_changefeed.js'),
+    daily: await import('../../azure/functions/daily_batch.js'),
+    http: await import('../../azure/functions/compact_http.js'),
+  };
+  const { azureRuntime } = await import('../../azure/runtime.js');
+  store = (await azureRuntime()).store as BlobStore;
+});
+
+afterAll(async () => {
+  await azurite?.stop();
+  await dirs?.cleanup();
+});
+
+/** The day as the Cosmos change feed delivers it (no expiry entries: Cosmos removes expired items silently). */
+const day = generateChatDay({ date: DATE, tenants: TENANTS, messagesPerTenant: 40, seed: 4, editRate: 0.15, deleteRate: 0.1 });
+const feed = day.changes.filter((c) => c.kind !== 'expire').map((c) => toCosmosDocument(c));
+
+/** What the lake must hold: the latest captured version of every message that was not deleted. */
+function expectedRows(items: readonly ChatItem[]): LakeRow[] {
+  return items
+    .map((item) => {
+      const doc = feed.filter((d) => d.id === item.messageId).at(-1) as Record<string, unknown>;
+      const { model, tokens, ttl } = item;
+      return {
+        tenant_id: item.tenantId,
+        dt: DATE,
+        message_id: item.messageId,
+        conversation_id: item.conversationId,
+        sender_id: item.senderId,
+        role: item.role,
+        content: item.content,
+        created_at: item.createdAt,
+        updated_at: item.updatedAt,
+        source: 'cosmos',
+        source_seq: String(doc._lsn),
+        attributes: {
+          ...(model === undefined ? {} : { model, tokens }),
+          ...(ttl === undefined ? {} : { ttl }),
+          _cosmos: { _rid: doc._rid, _etag: doc._etag, _ts: doc._ts },
+        },
+      };
+    })
+    .sort((a, b) => a.tenant_id.localeCompare(b.tenant_id) || a.message_id.localeCompare(b.message_id));
+}
+
+describe('Azure Functions handlers against Azurite', () => {
+  it('the day has edits and user deletes to apply', () => {
+    expect(day.changes.filter((c) => c.kind === 'delete').length).toBeGreaterThan(0);
+    expect(day.expected.length).toBeLessThan(80);
+  });
+
+  it('change-feed batches → ingest_changefeed → staging, re-delivery overwrites, bad documents quarantined', async () => {
+    const batches: unknown[][] = [];
+    for (let i = 0; i < feed.length; i += 25) batches.push(feed.slice(i, i + 25));
+    (batches[1] as unknown[]).splice(3, 0, { id: 'orphan', createdAt: '2025-08-11T00:00:00Z', _lsn: 5 });
+    const outcomes = [];
+    for (const batch of [...batches].reverse())
+      outcomes.push(await fns.ingest.ingestChangefeed(batch, context('ingest_changefeed')));
+    const staged = (await listAll(store, 'staging/')).map((o) => o.key);
+    expect(outcomes.reduce((n, o) => n + o.staged, 0)).toBe(feed.length);
+    expect(outcomes.reduce((n, o) => n + o.quarantined, 0)).toBe(1);
+    // a re-delivered batch writes the same object names: nothing new appears
+    const again = await fns.ingest.ingestChangefeed(batches[0] as unknown[], context('ingest_changefeed'));
+    expect(again.objects.every((k) => staged.includes(k))).toBe(true);
+    expect((await listAll(store, 'staging/')).map((o) => o.key)).toStrictEqual(staged);
+    expect(
+      staged.every((k) =>
+        /^staging\/messages\/tenant_id=t-[ab]\/dt=2025-08-11\/cosmos-b[0-9a-f]{16}_\d+_\d+\.ndjson\.gz$/.test(k),
+      ),
+    ).toBe(true);
+    const quarantine = await listAll(store, 'quarantine/ingest/source=cosmos/');
+    expect(quarantine.length).toBe(1);
+    const entry = JSON.parse(gunzipSync(await getBytes(store, quarantine[0]?.key as string)).toString());
+    expect(entry).toStrictEqual({
+      reason: 'no tenant id (looked for tenant_id, tenantId)',
+      source: 'cosmos',
+      position: '5',
+      batch_id: expect.stringMatching(/^cosmos-b[0-9a-f]{16}$/),
+      quarantined_at: expect.any(String),
+      raw: { id: 'orphan', createdAt: '2025-08-11T00:00:00Z', _lsn: 5 },
+    });
+  });
+
+  it('daily_batch compacts the previous JST day into Parquet in Blob: exact rows read back with DuckDB', async () => {
+    const summary = await fns.daily.dailyBatch({}, context('daily_batch'));
+    expect(summary.target_date).toBe(DATE);
+    expect(summary.ok).toBe(true);
+    expect(summary.tenants.map((t) => [t.tenant_id, t.status, t.rows_written])).toStrictEqual([
+      ['t-a', 'compacted', day.expected.filter((i) => i.tenantId === 't-a').length],
+      ['t-b', 'compacted', day.expected.filter((i) => i.tenantId === 't-b').length],
+    ]);
+    expect(await readLake(store)).toStrictEqual(expectedRows(day.expected));
+    // nothing was written to the local DATA_DIR, and the per-run work folder is gone
+    expect(await readdir(dirs.path)).toStrictEqual([]);
+  });
+
+  it('a batch that cannot be staged is retried, then kept raw in the poison location after the last retry', async () => {
+    const docs = [
+      { id: 'p1', tenantId: 't-p', createdAt: '2025-08-11T01:00:00Z', content: 'x', _lsn: 900 },
+      { id: 'p2', tenantId: 't-p', createdAt: '2025-08-11T02:00:00Z', content: 'y', _lsn: 901 },
+    ];
+    const name = `cosmos-${fns.ingest.feedRangeName(docs)}_900_901`;
+    const blocked = `staging/messages/tenant_id=t-p/dt=2025-08-11/${name}.ndjson.gz`;
+    // A real failure from the service: an infinite lease on the target blob makes every write fail (412).
+    await store.putBytes(blocked, 'placeholder');
+    const lease = store.container.getBlockBlobClient(blocked).getBlobLeaseClient();
+    await lease.acquireLease(-1);
+    try {
+      await expect(
+        fns.ingest.ingestChangefeed(docs, context('ingest_changefeed', { retryCount: 0, maxRetryCount: 2 })),
+      ).rejects.toMatchObject({ name: 'StagingWriteError' });
+      const last = await fns.ingest.ingestChangefeed(docs, context('ingest_changefeed', { retryCount: 2, maxRetryCount: 2 }));
+      expect(last.poison).toMatch(new RegExp(`^quarantine/poison/source=cosmos/dt=\\d{4}-\\d{2}-\\d{2}/${name}\\.json\\.gz$`));
+      const poison = JSON.parse(gunzipSync(await getBytes(store, last.poison as string)).toString());
+      expect(poison).toStrictEqual({
+        reason: expect.stringMatching(
+          /^cannot stage 1 group\(s\): staging\/messages\/tenant_id=t-p\/.* \(2 records\): cannot write/,
+        ),
+        source: 'cosmos',
+        batch_id: `cosmos-${fns.ingest.feedRangeName(docs)}`,
+        function: 'ingest_changefeed',
+        invocation_id: 'ingest_changefeed-test',
+        retry_count: 2,
+        quarantined_at: expect.any(String),
+        documents: docs,
+      });
+      expect(logs.some((l) => l.startsWith('error: batch cosmos-b') && l.includes(last.poison as string))).toBe(true);
+    } finally {
+      await lease.releaseLease();
+      await store.delete(blocked);
+    }
+  });
+
+  const post = (body: string) =>
+    fns.http.compactHttp(
+      new HttpRequest({ method: 'POST', url: 'http://127.0.0.1/api/compact', body: { string: body } }),
+      context('compact_http'),
+    );
+
+  it('compact_http: 400 with a clear message for a bad body, date or tenant', async () => {
+    const cases: [string, string][] = [
+      ['not json', 'body must be JSON like {"target_date": "2025-08-11", "tenants": ["tenant-a"]}'],
+      ['[1]', 'body must be a JSON object like {"target_date": "2025-08-11", "tenants": ["tenant-a"]}'],
+      ['{"target_date":"2025-02-30"}', 'target_date must be a calendar date YYYY-MM-DD, got "2025-02-30"'],
+      ['{"target_date":20250811}', 'target_date must be a string YYYY-MM-DD, got 20250811'],
+      ['{"tenants":[]}', 'tenants must be a non-empty array of tenant ids or "*", got []'],
+      ['{"tenants":["ok","../etc"]}', expect.stringMatching(/^tenants: .*"\.\.\/etc"/) as unknown as string],
+      ['{"tenants":["a,b"]}', 'tenants: invalid tenant id "a,b"'],
+      ['{"date":"2025-08-11"}', 'unknown field(s) date; expected target_date, tenants'],
+    ];
+    for (const [body, error] of cases) expect(await post(body)).toStrictEqual({ status: 400, jsonBody: { error } });
+  });
+
+  it('compact_http: 200 with the per-tenant summary', async () => {
+    const response = await post(JSON.stringify({ target_date: DATE, tenants: TENANTS }));
+    const outputs = await listAll(store, 'analytics/messages/');
+    expect(stable(response)).toStrictEqual({
+      status: 200,
+      jsonBody: {
+        target_date: DATE,
+        ok: true,
+        totals: { tenants: 2, failed: 0, rows_read: feed.length, rows_written: day.expected.length, rows_rejected: 0 },
+        tenants: TENANTS.map((t) => tenantJson(t, outputs)),
+      },
+    });
+    expect(await readLake(store)).toStrictEqual(expectedRows(day.expected));
+  });
+
+  it('compact_http: 207 when one tenant fails and the other completes', async () => {
+    // The manifest write of t-b fails for real: an infinite lease on its manifest blob.
+    const lease = store.container.getBlockBlobClient(manifestKey('t-b', DATE)).getBlobLeaseClient();
+    await lease.acquireLease(-1);
+    try {
+      const response = await post(JSON.stringify({ target_date: DATE, tenants: TENANTS }));
+      const outputs = await listAll(store, 'analytics/messages/');
+      const failedTenant = (response.jsonBody as { tenants: Record<string, unknown>[] }).tenants[1];
+      expect(stable(response)).toStrictEqual({
+        status: 207,
+        jsonBody: {
+          target_date: DATE,
+          ok: false,
+          totals: {
+            tenants: 2,
+            failed: 1,
+            rows_read: tenantRowsRead('t-a'),
+            rows_written: day.expected.filter((i) => i.tenantId === 't-a').length,
+            rows_rejected: 0,
+          },
+          tenants: [
+            tenantJson('t-a', outputs),
+            {
+              tenant_id: 't-b',
+              dt: DATE,
+              status: 'failed',
+              run_id: null,
+              inputs: 0,
+              rows_read: 0,
+              rows_rejected: 0,
+              objects_rejected: 0,
+              duplicates_removed: 0,
+              versions_superseded: 0,
+              deletes_applied: 0,
+              rows_written: 0,
+              output_files: [],
+              bytes_written: 0,
+              duration_ms: 0,
+              error: failedTenant?.error,
+            },
+          ],
+        },
+      });
+      expect(failedTenant?.error).toMatch(
+        /^compaction of tenant t-b for 2025-08-11 failed: cannot write manifests\/messages\/tenant_id=t-b\/dt=2025-08-11\.json \(LeaseIdMissing\)/,
+      );
+    } finally {
+      await lease.releaseLease();
+    }
+  });
+});
+
+function tenantRowsRead(tenant: string): number {
+  return feed.filter((d) => d.tenantId === tenant).length;
+}
+
+function tenantJson(tenant: string, outputs: { key: string; size: number }[]) {
+  const files = outputs.filter((o) => o.key.includes(`tenant_id=${tenant}/`));
+  const docs = feed.filter((d) => d.tenantId === tenant);
+  const versions = new Set(docs.map((d) => d.id)).size;
+  const kept = day.expected.filter((i) => i.tenantId === tenant).length;
+  return {
+    tenant_id: tenant,
+    dt: DATE,
+    status: 'compacted',
+    run_id: 'RUN',
+    inputs: expect.any(Number),
+    rows_read: docs.length,
+    rows_rejected: 0,
+    objects_rejected: 0,
+    duplicates_removed: 0,
+    versions_superseded: docs.length - versions,
+    deletes_applied: versions - kept,
+    rows_written: kept,
+    output_files: files.map((f) => f.key),
+    bytes_written: files.reduce((n, f) => n + f.size, 0),
+    duration_ms: 0,
+  };
+}
+
+/** Run ids and durations differ per run; everything else is compared exactly. */
+function stable(response: { status?: number; jsonBody?: unknown }) {
+  const body = response.jsonBody as { tenants: Record<string, unknown>[] };
+  return {
+    status: response.status,
+    jsonBody: {
+      ...body,
+      tenants: body.tenants.map((t) => ({ ...t, run_id: t.run_id === null ? null : 'RUN', duration_ms: 0 })),
+    },
+  };
+}

@@ -1,0 +1,157 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * Loads the app the way the Functions host does (azure/package.json "main", from the azure/ folder) with
+ * a stand-in for the host's `@azure/functions-core`, and checks the exact bindings the host would get.
+ */
+function registeredFunctions(env: Record<string, string>) {
+  const main = JSON.parse(readFileSync('azure/package.json', 'utf8')).main as string;
+  const run = spawnSync(process.execPath, ['--require', resolve('test/azure/hostStandIn.cjs'), main], {
+    cwd: resolve('azure'),
+    env: { PATH: process.env.PATH, ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  expect(run.status, run.stderr).toBe(0);
+  return JSON.parse(run.stdout) as { name: string; bindings: Record<string, Record<string, unknown>>; retryOptions?: unknown }[];
+}
+
+const bindingsOf = (f: { bindings: Record<string, Record<string, unknown>> }) =>
+  Object.values(f.bindings).map(({ name: _name, ...rest }) => rest);
+
+describe('Functions app registration', () => {
+  it('registers the three functions with their triggers and retry policies', () => {
+    const fns = registeredFunctions({ COSMOS_START_FROM_BEGINNING: 'true', COSMOS_MAX_ITEMS_PER_INVOCATION: '50' });
+    expect(fns.map((f) => [f.name, bindingsOf(f), f.retryOptions ?? null])).toStrictEqual([
+      [
+        'ingest_changefeed',
+        [
+          {
+            connection: 'COSMOS_CONNECTION',
+            databaseName: 'makoto',
+            containerName: 'messages',
+            leaseContainerName: 'leases',
+            createLeaseContainerIfNotExists: true,
+            startFromBeginning: true,
+            maxItemsPerInvocation: 50,
+            type: 'cosmosDBTrigger',
+            direction: 'in',
+            properties: { supportsDeferredBinding: 'false' },
+          },
+        ],
+        {
+          strategy: 'exponentialBackoff',
+          maxRetryCount: 5,
+          minimumInterval: { seconds: 5 },
+          maximumInterval: { seconds: 300 },
+          retryStrategy: 'exponentialBackoff',
+        },
+      ],
+      [
+        'daily_batch',
+        [
+          {
+            schedule: '0 0 17 * * *',
+            runOnStartup: false,
+            type: 'timerTrigger',
+            direction: 'in',
+            properties: { supportsDeferredBinding: 'false' },
+          },
+        ],
+        {
+          strategy: 'exponentialBackoff',
+          maxRetryCount: 3,
+          minimumInterval: { seconds: 60 },
+          maximumInterval: { seconds: 900 },
+          retryStrategy: 'exponentialBackoff',
+        },
+      ],
+      [
+        'compact_http',
+        [
+          {
+            methods: ['POST'],
+            authLevel: 'function',
+            route: 'compact',
+            type: 'httpTrigger',
+            direction: 'in',
+            properties: { supportsDeferredBinding: 'false' },
+          },
+          { type: 'http', direction: 'out' },
+        ],
+        null,
+      ],
+    ]);
+  });
+
+  it('takes the schedule and container names from app settings, and refuses a malformed setting', () => {
+    const fns = registeredFunctions({
+      DAILY_BATCH_SCHEDULE: '0 0 2 * * *',
+      COSMOS_DATABASE: 'chat',
+      COSMOS_CONTAINER: 'msgs',
+      COSMOS_LEASE_CONTAINER: 'msgs-leases',
+    });
+    const trigger = bindingsOf(fns[0] as (typeof fns)[number])[0];
+    expect([trigger?.databaseName, trigger?.containerName, trigger?.leaseContainerName]).toStrictEqual([
+      'chat',
+      'msgs',
+      'msgs-leases',
+    ]);
+    expect(bindingsOf(fns[1] as (typeof fns)[number])[0]?.schedule).toBe('0 0 2 * * *');
+    const bad = spawnSync(process.execPath, ['--require', resolve('test/azure/hostStandIn.cjs'), 'index.mjs'], {
+      cwd: resolve('azure'),
+      env: { PATH: process.env.PATH, COSMOS_START_FROM_BEGINNING: 'yes' },
+      encoding: 'utf8',
+    });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('COSMOS_START_FROM_BEGINNING must be true or false, got "yes"');
+  });
+});
+
+describe('deployment folder', () => {
+  it('azure/scripts/stage.mjs lays out a root the host can load (host.json, package.json main, sources)', async () => {
+    const { mkdtemp, readdir, readFile, rm, symlink } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const out = await mkdtemp(join(tmpdir(), 'makoto-lake-stage-'));
+    try {
+      const staged = spawnSync(process.execPath, ['azure/scripts/stage.mjs', out], { encoding: 'utf8' });
+      expect(staged.status, staged.stderr).toBe(0);
+      expect((await readdir(out)).sort()).toStrictEqual([
+        '.funcignore',
+        'azure',
+        'host.json',
+        'package-lock.json',
+        'package.json',
+        'src',
+        'stores',
+      ]);
+      expect((await readdir(join(out, 'azure'))).sort()).not.toContain('local.settings.example.json');
+      const pkg = JSON.parse(await readFile(join(out, 'package.json'), 'utf8'));
+      expect([pkg.main, pkg.type, Object.keys(pkg.dependencies)]).toStrictEqual([
+        'azure/index.mjs',
+        'module',
+        expect.arrayContaining(['@azure/functions', 'tsx', '@duckdb/node-api']),
+      ]);
+      // `npm ci --omit=dev` would fill node_modules; the repository's stands in here.
+      await symlink(resolve('node_modules'), join(out, 'node_modules'));
+      const run = spawnSync(process.execPath, ['--require', resolve('test/azure/hostStandIn.cjs'), pkg.main], {
+        cwd: out,
+        env: { PATH: process.env.PATH },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(run.status, run.stderr).toBe(0);
+      expect(JSON.parse(run.stdout).map((f: { name: string }) => f.name)).toStrictEqual([
+        'ingest_changefeed',
+        'daily_batch',
+        'compact_http',
+      ]);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+});
