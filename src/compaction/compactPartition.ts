@@ -15,6 +15,7 @@ import {
   compactionSelectSql,
   type ParquetOptions,
   parquetCopyOptionsSql,
+  partitionParams,
   readStagingSql,
   stagedRowsSql,
 } from './compactionSql.js';
@@ -242,7 +243,7 @@ async function compactFiles(connection: DuckDBConnection, request: CompactFilesR
     tally.reset();
     await connection.run(
       `COPY (${compactionSelectSql(files, TALLY_FUNCTION, runId)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(settings)})`,
-      { tenant, date },
+      partitionParams(tenant, date),
     );
   };
   try {
@@ -293,7 +294,7 @@ async function rejectedRowLines(connection: DuckDBConnection, request: CompactFi
     `COPY (SELECT reject_reason, filename, * EXCLUDE (reject_reason, filename)
            FROM (${stagedRowsSql(request.files)}) WHERE reject_reason IS NOT NULL ORDER BY filename)
      TO ${quoteLiteral(out)} (FORMAT json)`,
-    { tenant: request.tenant, date: request.date },
+    partitionParams(request.tenant, request.date),
   );
   const keyOf = new Map(request.files.map((f, i) => [f, (request.inputs[i] as ObjectInfo).key]));
   const text = await readFile(out, 'utf8');

@@ -26,6 +26,8 @@ export async function openDuckDb(settings: DuckDbSettings): Promise<DuckDBInstan
     home_directory: home,
     extension_directory: join(home, 'extensions'),
     autoinstall_known_extensions: 'false',
+    // Output row order carries no meaning here; keeping it costs memory in COPY and window operators.
+    preserve_insertion_order: 'false',
   });
 }
 
