@@ -12,10 +12,25 @@ import { openDuckDb } from '../src/duckdb/openDuckDb.js';
 import { quoteLiteral } from '../src/sql/quote.js';
 import { stagingPrefix } from '../src/staging/layout.js';
 import { LocalStore } from '../src/store/LocalStore.js';
+import { diskUsage } from './diskUsage.js';
 
 export async function main(argv: string[]): Promise<number> {
   const [mode, root, tenant, date, out, memory, threads] = argv as [string, string, string, string, string, string, string];
   await mkdir(out, { recursive: true });
+  // Peak bytes under OUT_DIR (downloaded inputs, DuckDB spill, Parquet before upload), sampled every 250 ms.
+  let peakTempBytes = 0;
+  let sampling = false;
+  const sampler = setInterval(() => {
+    if (sampling) return;
+    sampling = true;
+    diskUsage(out)
+      .then((bytes) => {
+        peakTempBytes = Math.max(peakTempBytes, bytes);
+      })
+      .finally(() => {
+        sampling = false;
+      });
+  }, 250);
   const t0 = performance.now();
   let result: Record<string, unknown>;
   if (mode === 'project') {
@@ -46,8 +61,10 @@ export async function main(argv: string[]): Promise<number> {
     throw new Error(`unknown step ${mode}`);
   }
   const ms = Math.round(performance.now() - t0);
+  clearInterval(sampler);
+  const peakTempMB = Math.round(peakTempBytes / 1e6);
   process.stdout.write(
-    `${JSON.stringify({ mode, ms, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024), ...result })}\n`,
+    `${JSON.stringify({ mode, ms, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024), peakTempMB, ...result })}\n`,
   );
   return 0;
 }

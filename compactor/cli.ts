@@ -1,7 +1,7 @@
 /**
  * `makoto-lake`: the command line. Thin: parse arguments, build the store from config, call src/.
  *
- *   makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--json]
+ *   makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--late] [--json]
  *   makoto-lake ingest --source dynamodb|cosmos FILE
  *   makoto-lake demo [--date DATE] [--tenants a,b,c] [--messages N]
  *   makoto-lake sql --target athena|synapse [--out DIR]
@@ -27,9 +27,11 @@ import { parseDate, targetDate } from '../src/time/jst.js';
 import { createStore } from '../stores/createStore.js';
 
 const USAGE = `usage:
-  makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--json]
+  makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--late] [--json]
       Compact one JST day (default: today in JST + TARGET_DATE_OFFSET) for TENANTS
       (comma list; default TENANT_ID, '*' or --all-tenants = every tenant in staging).
+      --late also re-compacts the LATE_DATA_LOOKBACK_DAYS before DATE whose staging changed
+      after their last compaction (what the nightly Lambda / daily_batch always do).
   makoto-lake ingest --source dynamodb|cosmos FILE [--lease NAME]
       Push a captured DynamoDB Streams event ({"Records":[...]}) or a JSON array of Cosmos
       change-feed documents into staging, through the same code as the cloud handlers.
@@ -93,7 +95,7 @@ async function compact(args: readonly string[], config: Config, out: Out): Promi
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
-    options: { 'all-tenants': { type: 'boolean' }, json: { type: 'boolean' } },
+    options: { 'all-tenants': { type: 'boolean' }, json: { type: 'boolean' }, late: { type: 'boolean' } },
   });
   if (positionals.length > 2) throw new UsageError(`compact takes at most DATE and TENANTS, got ${positionals.length} arguments`);
   const [dateArg, tenantsArg] = positionals;
@@ -106,7 +108,14 @@ async function compact(args: readonly string[], config: Config, out: Out): Promi
       : parseTenantList(tenantsArg, 'TENANTS');
   const store = await createStore(config);
   out.stderr(`compacting ${date} for ${tenants === 'all' ? 'every tenant in staging' : tenants.join(', ')} in ${store.location}`);
-  const summary = await runCompaction({ store, config, date, tenants, onResult: (r) => out.stderr(progressLine(r)) });
+  const summary = await runCompaction({
+    store,
+    config,
+    date,
+    tenants,
+    late: values.late === true,
+    onResult: (r) => out.stderr(progressLine(r)),
+  });
   if (values.json) out.stdout(JSON.stringify(summaryJson(summary), null, 2));
   else out.stdout(summaryTable(summary));
   if (summary.results.length === 0) out.stderr('no tenant has staging objects for that date');

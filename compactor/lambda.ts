@@ -4,25 +4,28 @@
  *
  * - EventBridge schedule (`cron(0 17 * * ? *)` = 02:00 JST): the day TARGET_DATE_OFFSET from the
  *   schedule's own time (so a late retry of the 02:00 event still compacts the same day), for TENANT_ID.
- * - Manual: `aws lambda invoke --payload '{"target_date": "2025-08-11", "tenants": ["acme"]}'`; both
- *   fields optional (`"tenants": "*"` = every tenant found in staging).
+ * - Manual: `aws lambda invoke --payload '{"target_date": "2025-08-11", "tenants": ["acme"]}'`; every
+ *   field optional (`"tenants": "*"` = every tenant found in staging; `"late": true` also re-compacts
+ *   earlier days whose staging changed, as the schedule always does).
  *
  * A failed tenant never stops the others; once all finished the invocation fails (so alarms fire) with
  * the whole summary in its error message.
  */
 import { availableParallelism } from 'node:os';
+import { parseCompactionPayload } from '../src/app/compactionPayload.js';
 import { summaryJson } from '../src/app/report.js';
 import { runCompaction } from '../src/app/runCompaction.js';
-import { type Config, type Env, loadConfig, parseTenantList } from '../src/config.js';
-import { CompactionError, UsageError } from '../src/errors.js';
+import { type Config, type Env, loadConfig } from '../src/config.js';
+import { CompactionError } from '../src/errors.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
-import { parseDate, targetDate } from '../src/time/jst.js';
+import { targetDate } from '../src/time/jst.js';
 import { createStore } from '../stores/createStore.js';
 
-/** The manual payload (the seed's `{"target_date": ...}`, plus tenants). */
+/** The manual payload (the seed's `{"target_date": ...}`, plus tenants and late); see parseCompactionPayload. */
 export interface CompactorPayload {
   readonly target_date?: string;
-  readonly tenants?: readonly string[] | string;
+  readonly tenants?: readonly string[] | '*';
+  readonly late?: boolean;
 }
 
 export type CompactionSummaryJson = ReturnType<typeof summaryJson>;
@@ -37,53 +40,38 @@ export interface CompactorDeps {
 /** A compaction run in which at least one tenant failed; `summary` is what the run returned. */
 export class CompactionRunFailedError extends CompactionError {}
 
-/** What an invocation asks for: the date (undefined = default) and tenants (undefined = TENANT_ID). */
+/** What an invocation asks for: the date, the tenants and whether late days are re-checked. */
 export function compactionRequest(
   event: unknown,
   config: Config,
   now: number,
-): { date: string; tenants: readonly string[] | 'all' } {
-  if (event === null || event === undefined) return { date: targetDate(now, config.targetDateOffset), tenants: config.tenants };
-  if (typeof event !== 'object' || Array.isArray(event)) {
-    throw new UsageError(`the payload must be a JSON object like {"target_date": "2025-08-11"}, got ${JSON.stringify(event)}`);
-  }
-  const e = event as Record<string, unknown>;
-  if (e.source === 'aws.events' || e['detail-type'] === 'Scheduled Event') {
+): { date: string; tenants: readonly string[] | 'all'; late: boolean } {
+  const e = event as Record<string, unknown> | null | undefined;
+  if (e && typeof e === 'object' && (e.source === 'aws.events' || e['detail-type'] === 'Scheduled Event')) {
+    // the nightly run: the day before the schedule's own time, plus any late data of the days before it
     const at = typeof e.time === 'string' ? Date.parse(e.time) : Number.NaN;
-    return { date: targetDate(Number.isFinite(at) ? at : now, config.targetDateOffset), tenants: config.tenants };
+    return { date: targetDate(Number.isFinite(at) ? at : now, config.targetDateOffset), tenants: config.tenants, late: true };
   }
-  const unknown = Object.keys(e).filter((k) => k !== 'target_date' && k !== 'tenants');
-  if (unknown.length > 0) {
-    throw new UsageError(`unknown payload field(s) ${unknown.join(', ')}; expected target_date and/or tenants`);
-  }
-  const date =
-    e.target_date === undefined
-      ? targetDate(now, config.targetDateOffset)
-      : typeof e.target_date === 'string'
-        ? parseDate(e.target_date, 'target_date')
-        : failUsage(`target_date must be a string YYYY-MM-DD, got ${JSON.stringify(e.target_date)}`);
-  let tenants: readonly string[] | 'all' = config.tenants;
-  if (typeof e.tenants === 'string') tenants = parseTenantList(e.tenants, 'tenants');
-  else if (Array.isArray(e.tenants) && e.tenants.length > 0 && e.tenants.every((t) => typeof t === 'string')) {
-    tenants = parseTenantList(e.tenants.join(','), 'tenants');
-    if (tenants === 'all') throw new UsageError("tenants: '*' must be given alone, as a string");
-  } else if (e.tenants !== undefined) {
-    failUsage(`tenants must be a non-empty list of tenant ids or "*", got ${JSON.stringify(e.tenants)}`);
-  }
-  return { date, tenants };
+  const payload = parseCompactionPayload(event);
+  return {
+    date: payload.date ?? targetDate(now, config.targetDateOffset),
+    tenants: payload.tenants ?? config.tenants,
+    late: payload.late,
+  };
 }
 
 /** Runs the compaction an event asks for; throws CompactionRunFailedError after all tenants finished if any failed. */
 export async function runCompactorEvent(event: unknown, deps: CompactorDeps): Promise<CompactionSummaryJson> {
   const now = deps.now ?? Date.now;
   const log = deps.log ?? ((line: string) => console.log(line));
-  const { date, tenants } = compactionRequest(event, deps.config, now());
+  const { date, tenants, late } = compactionRequest(event, deps.config, now());
   log(JSON.stringify({ message: 'compaction started', target_date: date, tenants, store: deps.store.location }));
   const summary = await runCompaction({
     store: deps.store,
     config: deps.config,
     date,
     tenants,
+    late,
     now,
     onResult: (r) =>
       log(JSON.stringify({ message: 'tenant finished', tenant_id: r.tenant, dt: r.date, status: r.status, error: r.error })),
@@ -128,8 +116,4 @@ export function lambdaConfig(env: Env, cpus = availableParallelism()): Config {
 export async function handler(event: unknown): Promise<CompactionSummaryJson> {
   const config = lambdaConfig(process.env);
   return runCompactorEvent(event, { config, store: await createStore(config) });
-}
-
-function failUsage(message: string): never {
-  throw new UsageError(message);
 }

@@ -4,10 +4,10 @@
  * 200 all tenants succeeded, 207 some failed (the others completed), 500 all failed, 400 bad request.
  */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { parseCompactionPayload } from '../../src/app/compactionPayload.js';
 import { progressLine, summaryJson } from '../../src/app/report.js';
 import { runCompaction } from '../../src/app/runCompaction.js';
 import { UsageError } from '../../src/errors.js';
-import { parseCompactRequest } from '../compactRequest.js';
 import { azureRuntime } from '../runtime.js';
 
 export async function compactHttp(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
@@ -15,11 +15,11 @@ export async function compactHttp(request: HttpRequest, context: InvocationConte
   try {
     body = JSON.parse(await request.text());
   } catch {
-    return badRequest('body must be JSON like {"target_date": "2025-08-11", "tenants": ["tenant-a"]}');
+    return badRequest('the body must be JSON like {"target_date": "2025-08-11", "tenants": ["tenant-a"]}');
   }
-  let parsed: ReturnType<typeof parseCompactRequest>;
+  let parsed: ReturnType<typeof parseCompactionPayload>;
   try {
-    parsed = parseCompactRequest(body);
+    parsed = parseCompactionPayload(body);
   } catch (error) {
     if (error instanceof UsageError) return badRequest(error.message);
     throw error;
@@ -30,6 +30,7 @@ export async function compactHttp(request: HttpRequest, context: InvocationConte
     config,
     date: parsed.date,
     tenants: parsed.tenants,
+    late: parsed.late,
     onResult: (r) => context.info(progressLine(r)),
   });
   const json = summaryJson(summary);

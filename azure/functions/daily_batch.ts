@@ -16,7 +16,7 @@ import { triggerSettings } from '../settings.js';
  */
 export async function dailyBatch(_timer: Timer | unknown, context: InvocationContext) {
   const { store, config } = await azureRuntime();
-  const summary = await runCompaction({ store, config, onResult: (r) => context.info(progressLine(r)) });
+  const summary = await runCompaction({ store, config, late: true, onResult: (r) => context.info(progressLine(r)) });
   const json = summaryJson(summary);
   context.info(JSON.stringify(json));
   if (!summary.ok) {

@@ -35,6 +35,7 @@ export function partitionJson(r: PartitionResult) {
     bytes_written: r.bytesWritten,
     duration_ms: r.durationMs,
     ...(r.error === undefined ? {} : { error: r.error }),
+    ...(r.reason === undefined ? {} : { reason: r.reason }),
   };
 }
 
@@ -42,7 +43,8 @@ export function partitionJson(r: PartitionResult) {
 export function progressLine(r: PartitionResult): string {
   if (r.status === 'failed' || r.status === 'locked') return `✗ ${r.tenant} ${r.date} ${r.status}: ${r.error ?? ''}`;
   if (r.status === 'no-input') return `· ${r.tenant} ${r.date} no staging objects, partition left as it was`;
-  return `✓ ${r.tenant} ${r.date} read ${r.rowsRead} (${r.inputs} objects) → wrote ${r.rowsWritten} rows, ${r.duplicatesRemoved} duplicates, ${r.versionsSuperseded} superseded, ${r.deletesApplied} deleted, ${r.rowsRejected} rejected in ${r.durationMs} ms`;
+  const late = r.reason ? ` (late data: ${r.reason})` : '';
+  return `✓ ${r.tenant} ${r.date}${late} read ${r.rowsRead} (${r.inputs} objects) → wrote ${r.rowsWritten} rows, ${r.duplicatesRemoved} duplicates, ${r.versionsSuperseded} superseded, ${r.deletesApplied} deleted, ${r.rowsRejected} rejected in ${r.durationMs} ms`;
 }
 
 /** A fixed-width table of rows (first row is the header). */

@@ -16,6 +16,8 @@ export interface RunCompactionRequest {
   readonly tenants?: readonly string[] | 'all';
   readonly onResult?: (result: PartitionResult) => void;
   readonly now?: () => number;
+  /** Also re-compact earlier days (LATE_DATA_LOOKBACK_DAYS) whose staging changed: the nightly run does. */
+  readonly late?: boolean;
 }
 
 /**

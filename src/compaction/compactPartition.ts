@@ -7,10 +7,12 @@ import { CompactionError, errorMessage } from '../errors.js';
 import { quoteLiteral } from '../sql/quote.js';
 import { analyticsKey, analyticsPrefix, compactionQuarantineKey, manifestKey, stagingPrefix } from '../staging/layout.js';
 import { gzipNdjson } from '../staging/ndjson.js';
+import { StoreError, TransientStoreError } from '../store/errors.js';
 import { listAll, type ObjectInfo, type ObjectStore } from '../store/ObjectStore.js';
 import { assertTenantId } from '../tenant.js';
 import { parseDate } from '../time/jst.js';
 import { mapLimit } from '../util/concurrency.js';
+import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../util/retry.js';
 import {
   compactionSelectSql,
   type ParquetOptions,
@@ -20,6 +22,7 @@ import {
   stagedRowsSql,
 } from './compactionSql.js';
 import { type PartitionManifest, readManifest } from './manifest.js';
+import { acquireLease } from './partitionLease.js';
 import { type RejectedInput, salvageStagingObject } from './salvage.js';
 import { installTally, openTally, ROW_KINDS, type RowCounts, TALLY_FUNCTION } from './tally.js';
 
@@ -43,7 +46,15 @@ export interface CompactionDeps {
   readonly settings?: CompactionSettings;
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
   readonly now?: () => number;
+  /** Retries of a download that failed transiently or came back shorter than the object. */
+  readonly retry?: RetryPolicy;
+  /** How long the partition lease lasts; a crashed run's lease is taken over after this. */
+  readonly leaseMs?: number;
+  /** Called as each phase starts; the crash tests use it to kill the process at a chosen point. */
+  readonly onPhase?: (phase: CompactionPhase, context: { tenant: string; date: string }) => void | Promise<void>;
 }
+
+export type CompactionPhase = 'locked' | 'downloading' | 'compacting' | 'uploading' | 'committing' | 'cleaning' | 'done';
 
 export type PartitionStatus = 'compacted' | 'no-input' | 'failed' | 'locked';
 
@@ -67,6 +78,8 @@ export interface PartitionResult {
   readonly durationMs: number;
   readonly timingsMs: Readonly<Record<string, number>>;
   readonly error?: string;
+  /** Why a day other than the requested one was compacted (late data). */
+  readonly reason?: string;
 }
 
 /**
@@ -107,6 +120,9 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
     return emptyResult(base, 'no-input', now() - started, timings);
   }
 
+  const lease = await acquireLease(deps.store, tenant, date, runId, now(), deps.leaseMs);
+  const phase = async (name: CompactionPhase) => deps.onPhase?.(name, { tenant, date });
+  await phase('locked');
   await mkdir(deps.workDirectory, { recursive: true });
   const work = await mkdtemp(join(deps.workDirectory, `${tenant}-${date}-`));
   try {
@@ -114,9 +130,13 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
     const outDir = join(work, 'out');
     await mkdir(inDir);
     const localFiles = inputs.map((_, i) => join(inDir, `${String(i).padStart(6, '0')}.ndjson.gz`));
-    await timed('download', () =>
-      mapLimit(inputs, settings.transferConcurrency, (input, i) => deps.store.getToFile(input.key, localFiles[i] as string)),
+    await phase('downloading');
+    const downloaded = await timed('download', () =>
+      mapLimit(inputs, settings.transferConcurrency, (input, i) =>
+        downloadVerified(deps.store, input.key, localFiles[i] as string, deps.retry ?? DEFAULT_RETRY),
+      ),
     );
+    await phase('compacting');
 
     await installTally(deps.db);
     const outcome = await withConnection(deps.db, (connection) =>
@@ -126,6 +146,7 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
     );
 
     const produced = outcome.counts.current === 0 ? [] : await partFiles(outDir);
+    await phase('uploading');
     const outputs = await timed('upload', () =>
       mapLimit(produced, settings.transferConcurrency, (file, part) =>
         deps.store.putFile(analyticsKey(tenant, date, part), join(outDir, file), {
@@ -135,6 +156,7 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
     );
 
     const quarantineKey = compactionQuarantineKey(tenant, date);
+    await phase('committing');
     await timed('commit', async () => {
       if (outcome.rejected.length > 0) {
         const at = new Date(now()).toISOString();
@@ -153,7 +175,7 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
         dt: date,
         started_at: new Date(started).toISOString(),
         finished_at: new Date(now()).toISOString(),
-        inputs: inputs.map((i) => ({ key: i.key, size: i.size, etag: i.etag, last_modified: i.lastModified.toISOString() })),
+        inputs: downloaded.map((i) => ({ key: i.key, size: i.size, etag: i.etag, last_modified: i.lastModified.toISOString() })),
         rows_read: outcome.rowsRead,
         rows_rejected: outcome.rowsRejected,
         objects_rejected: outcome.objectsRejected,
@@ -169,6 +191,7 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
       await deps.store.putBytes(manifestKey(tenant, date), `${JSON.stringify(manifest, null, 2)}\n`, {
         contentType: 'application/json',
       });
+      await phase('cleaning');
       const current = new Set(outputs.map((o) => o.key));
       for (const stale of await listAll(deps.store, analyticsPrefix(tenant, date))) {
         if (!current.has(stale.key)) await deps.store.delete(stale.key);
@@ -192,6 +215,7 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
       timingsMs: timings,
     };
     deps.log?.('partition.compacted', { ...context, rows: result.rowsWritten });
+    await phase('done');
     return result;
   } catch (error) {
     throw new CompactionError(`compaction of tenant ${tenant} for ${date} failed: ${errorMessage(error)}`, {
@@ -200,7 +224,27 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
     });
   } finally {
     await rm(work, { recursive: true, force: true });
+    await lease.release();
   }
+}
+
+/**
+ * Downloads one object and checks that the file has the object's full size: a stream that ended early
+ * is retried like a throttled call instead of reaching DuckDB as a truncated gzip.
+ */
+async function downloadVerified(store: ObjectStore, key: string, path: string, retry: RetryPolicy): Promise<ObjectInfo> {
+  return withRetry(
+    async () => {
+      const info = await store.getToFile(key, path);
+      const size = (await stat(path)).size;
+      if (size !== info.size) {
+        throw new TransientStoreError(`short read of ${key}: ${size} of ${info.size} bytes`, { context: { key } });
+      }
+      return info;
+    },
+    (error) => error instanceof StoreError && error.transient,
+    retry,
+  );
 }
 
 /** Staging folders may hold objects from Firehose (any name); names starting with '_' or '.' are not data. */

@@ -12,6 +12,7 @@ import {
   emptyResult,
   type PartitionResult,
 } from './compactPartition.js';
+import { findLatePartitions } from './lateData.js';
 
 export interface RunSummary {
   readonly date: string;
@@ -32,6 +33,8 @@ export interface CompactTenantsOptions {
   readonly concurrency: number;
   /** Called as each tenant finishes (progress). */
   readonly onResult?: (result: PartitionResult) => void;
+  /** Also re-compact the days this far back whose staging changed after their manifest (late data). */
+  readonly lateLookbackDays?: number;
 }
 
 /**
@@ -45,19 +48,42 @@ export async function compactTenants(
 ): Promise<RunSummary> {
   const date = parseDate(dateInput);
   const tenants = options.tenants === 'all' ? await tenantsWithStaging(deps.store, date) : [...new Set(options.tenants)];
-  const settled = await mapSettled(tenants, options.concurrency, async (tenant) => {
-    const result = await compactPartition(deps, tenant, date);
+  const jobs: PartitionJob[] = tenants.map((tenant) => ({ tenant, date }));
+  if (options.lateLookbackDays) {
+    for (const late of await findLatePartitions(deps.store, options.tenants, date, options.lateLookbackDays)) jobs.push(late);
+  }
+  return summarise(date, await compactJobs(deps, jobs, options));
+}
+
+/** One partition to compact; `reason` says why a day other than the target is included. */
+export interface PartitionJob {
+  readonly tenant: string;
+  readonly date: string;
+  readonly reason?: string;
+}
+
+/** Compacts the jobs with bounded concurrency; a failure becomes that job's result and stops nothing. */
+export async function compactJobs(
+  deps: CompactionDeps,
+  jobs: readonly PartitionJob[],
+  options: Pick<CompactTenantsOptions, 'concurrency' | 'onResult'>,
+): Promise<PartitionResult[]> {
+  const settled = await mapSettled(jobs, options.concurrency, async (job) => {
+    const result = { ...(await compactPartition(deps, job.tenant, job.date)), ...(job.reason ? { reason: job.reason } : {}) };
     options.onResult?.(result);
     return result;
   });
-  const results = settled.map((outcome, i): PartitionResult => {
+  return settled.map((outcome, i): PartitionResult => {
     if (outcome.status === 'fulfilled') return outcome.value;
+    const job = jobs[i] as PartitionJob;
     const status = outcome.reason instanceof PartitionLockedError ? 'locked' : 'failed';
-    const failed = emptyResult({ tenant: tenants[i] as string, date, runId: '' }, status, 0, {}, errorMessage(outcome.reason));
+    const failed = {
+      ...emptyResult({ tenant: job.tenant, date: job.date, runId: '' }, status, 0, {}, errorMessage(outcome.reason)),
+      ...(job.reason ? { reason: job.reason } : {}),
+    };
     options.onResult?.(failed);
     return failed;
   });
-  return summarise(date, results);
 }
 
 export function summarise(date: string, results: PartitionResult[]): RunSummary {

@@ -30,6 +30,7 @@ describe('compactor Lambda: what an invocation asks for', () => {
     expect(compactionRequest(scheduled, config, Date.parse('2025-08-13T10:00:00Z'))).toStrictEqual({
       date: '2025-08-11',
       tenants: ['acme', 'beta'],
+      late: true,
     });
   });
 
@@ -37,23 +38,29 @@ describe('compactor Lambda: what an invocation asks for', () => {
     expect(compactionRequest({ target_date: '2025-08-01' }, config, NOW)).toStrictEqual({
       date: '2025-08-01',
       tenants: ['acme', 'beta'],
+      late: false,
     });
-    expect(compactionRequest({ target_date: '2025-08-01', tenants: ['zeta'] }, config, NOW)).toStrictEqual({
+    expect(compactionRequest({ target_date: '2025-08-01', tenants: ['zeta'], late: true }, config, NOW)).toStrictEqual({
       date: '2025-08-01',
       tenants: ['zeta'],
+      late: true,
     });
-    expect(compactionRequest({ tenants: '*' }, config, NOW)).toStrictEqual({ date: '2025-08-11', tenants: 'all' });
-    expect(compactionRequest({}, config, NOW)).toStrictEqual({ date: '2025-08-11', tenants: ['acme', 'beta'] });
-    expect(compactionRequest(undefined, config, NOW)).toStrictEqual({ date: '2025-08-11', tenants: ['acme', 'beta'] });
+    expect(compactionRequest({ tenants: '*' }, config, NOW)).toStrictEqual({ date: '2025-08-11', tenants: 'all', late: false });
+    expect(compactionRequest({}, config, NOW)).toStrictEqual({ date: '2025-08-11', tenants: ['acme', 'beta'], late: false });
+    expect(compactionRequest(undefined, config, NOW)).toStrictEqual({
+      date: '2025-08-11',
+      tenants: ['acme', 'beta'],
+      late: false,
+    });
   });
 
   it('refuses payloads it cannot honour, saying why', () => {
     expect(() => compactionRequest({ target_date: '2025-02-30' }, config, NOW)).toThrow(UsageError);
     expect(() => compactionRequest({ targetDate: '2025-08-01' }, config, NOW)).toThrow(
-      'unknown payload field(s) targetDate; expected target_date and/or tenants',
+      'unknown field(s) targetDate; expected target_date, tenants, late',
     );
     expect(() => compactionRequest({ tenants: [] }, config, NOW)).toThrow(
-      'tenants must be a non-empty list of tenant ids or "*", got []',
+      'tenants must be a non-empty array of tenant ids or "*", got []',
     );
     expect(() => compactionRequest({ tenants: ['../etc'] }, config, NOW)).toThrow(/may contain only letters/);
     expect(() => compactionRequest('2025-08-11', config, NOW)).toThrow(UsageError);

@@ -192,14 +192,15 @@ describe('Azure Functions handlers against Azurite', () => {
 
   it('compact_http: 400 with a clear message for a bad body, date or tenant', async () => {
     const cases: [string, string][] = [
-      ['not json', 'body must be JSON like {"target_date": "2025-08-11", "tenants": ["tenant-a"]}'],
-      ['[1]', 'body must be a JSON object like {"target_date": "2025-08-11", "tenants": ["tenant-a"]}'],
+      ['not json', 'the body must be JSON like {"target_date": "2025-08-11", "tenants": ["tenant-a"]}'],
+      ['[1]', 'the payload must be a JSON object like {"target_date": "2025-08-11", "tenants": ["tenant-a"]}'],
+      ['{"late":"yes"}', 'late must be true or false, got "yes"'],
       ['{"target_date":"2025-02-30"}', 'target_date must be a calendar date YYYY-MM-DD, got "2025-02-30"'],
       ['{"target_date":20250811}', 'target_date must be a string YYYY-MM-DD, got 20250811'],
       ['{"tenants":[]}', 'tenants must be a non-empty array of tenant ids or "*", got []'],
       ['{"tenants":["ok","../etc"]}', expect.stringMatching(/^tenants: .*"\.\.\/etc"/) as unknown as string],
       ['{"tenants":["a,b"]}', 'tenants: invalid tenant id "a,b"'],
-      ['{"date":"2025-08-11"}', 'unknown field(s) date; expected target_date, tenants'],
+      ['{"date":"2025-08-11"}', 'unknown field(s) date; expected target_date, tenants, late'],
     ];
     for (const [body, error] of cases) expect(await post(body)).toStrictEqual({ status: 400, jsonBody: { error } });
   });

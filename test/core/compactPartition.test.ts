@@ -139,8 +139,14 @@ describe('compactPartition', () => {
         dynamodbRecord({ seq: i + 1, item: chatItem({ messageId: `m${i}`, content: randomBytes(1500).toString('base64') }) }),
       ),
     );
-    const small = { ...deps, settings: { ...DEFAULT_COMPACTION_SETTINGS, targetFileBytes: 20_000, rowGroupSize: 5 } };
-    const first = await compactPartition(small, 'acme', DATE);
+    // one thread: with several, DuckDB's writers roll over in parallel and the file count varies
+    const oneThread = await openDuckDb({ memoryLimit: '256MB', threads: 1, workDirectory: join(dir.path, 'duck1') });
+    const small = {
+      ...deps,
+      db: oneThread,
+      settings: { ...DEFAULT_COMPACTION_SETTINGS, targetFileBytes: 20_000, rowGroupSize: 5 },
+    };
+    const first = await compactPartition(small, 'acme', DATE).finally(() => oneThread.closeSync());
     // 30 rows of ~2 KB in row groups of 5: DuckDB rolls over to a new file once the file passes ~20 KB
     expect(first.outputFiles.map((k) => k.slice(k.lastIndexOf('/') + 1))).toStrictEqual(['part-0.parquet', 'part-1.parquet']);
     const rows = await lake('acme');

@@ -1,0 +1,50 @@
+import { parseTenantList } from '../config.js';
+import { UsageError } from '../errors.js';
+import { parseDate } from '../time/jst.js';
+
+/** A manual compaction request, as the Lambda payload and the HTTP body carry it. */
+export interface CompactionPayload {
+  /** Undefined: today in JST + TARGET_DATE_OFFSET. */
+  readonly date: string | undefined;
+  /** Undefined: TENANT_ID. */
+  readonly tenants: readonly string[] | 'all' | undefined;
+  /** Also re-compact earlier days whose staging changed (LATE_DATA_LOOKBACK_DAYS). */
+  readonly late: boolean;
+}
+
+const FIELDS = ['target_date', 'tenants', 'late'];
+const EXAMPLE = '{"target_date": "2025-08-11", "tenants": ["tenant-a"]}';
+
+/**
+ * Validates `{"target_date": "2025-08-11", "tenants": ["a", "b"], "late": true}` – the seed's Lambda
+ * payload, also the body of the Azure `POST /api/compact`. Every field is optional; `tenants` may be "*"
+ * (every tenant in staging). Throws UsageError naming the field and the bad value (→ 400 / usage error).
+ */
+export function parseCompactionPayload(body: unknown): CompactionPayload {
+  if (body === undefined || body === null) return { date: undefined, tenants: undefined, late: false };
+  if (typeof body !== 'object' || Array.isArray(body)) throw new UsageError(`the payload must be a JSON object like ${EXAMPLE}`);
+  const fields = body as Record<string, unknown>;
+  const unknown = Object.keys(fields).filter((k) => !FIELDS.includes(k));
+  if (unknown.length > 0) throw new UsageError(`unknown field(s) ${unknown.join(', ')}; expected ${FIELDS.join(', ')}`);
+  const { target_date: date, tenants, late } = fields;
+  if (date !== undefined && typeof date !== 'string') {
+    throw new UsageError(`target_date must be a string YYYY-MM-DD, got ${JSON.stringify(date)}`);
+  }
+  if (late !== undefined && typeof late !== 'boolean')
+    throw new UsageError(`late must be true or false, got ${JSON.stringify(late)}`);
+  let list: readonly string[] | 'all' | undefined;
+  if (tenants === '*') list = 'all';
+  else if (tenants !== undefined) {
+    if (!Array.isArray(tenants) || tenants.length === 0 || !tenants.every((t) => typeof t === 'string')) {
+      throw new UsageError(`tenants must be a non-empty array of tenant ids or "*", got ${JSON.stringify(tenants)}`);
+    }
+    const invalid = tenants.find((t) => /[,*]/.test(t));
+    if (invalid !== undefined) throw new UsageError(`tenants: invalid tenant id ${JSON.stringify(invalid)}`);
+    try {
+      list = [...new Set(parseTenantList(tenants.join(','), 'tenants') as readonly string[])];
+    } catch (error) {
+      throw new UsageError((error as Error).message, { cause: error });
+    }
+  }
+  return { date: date === undefined ? undefined : parseDate(date, 'target_date'), tenants: list, late: late === true };
+}
