@@ -16,6 +16,8 @@ export interface StagingSpec {
   readonly batch?: readonly [number, number];
   /** UTF-8 bytes of content: uniform in [min, max]. */
   readonly contentBytes?: readonly [number, number];
+  /** Texts to draw content from (textPool); built from the seed when absent. Share one across many tenants. */
+  readonly pool?: readonly string[];
 }
 
 export interface StagingStats {
@@ -89,6 +91,16 @@ const WORDS = [
   '至急',
 ];
 
+/** A pool of distinct texts, so gzip sees text about as repetitive as real chat (not one phrase repeated). */
+export function textPool(random: () => number, minBytes = 100, maxBytes = 2_000): string[] {
+  return Array.from({ length: 4096 }, () => {
+    const target = minBytes + Math.floor(random() * (maxBytes - minBytes + 1));
+    let text = '';
+    while (Buffer.byteLength(text) < target) text += WORDS[Math.floor(random() * WORDS.length)];
+    return text;
+  });
+}
+
 /**
  * Writes a realistic tenant-day straight into staging (the shape the capture path writes): ~5% of the
  * messages edited, ~1% deleted by the user, ~2% of the records delivered twice (retries), batches of
@@ -99,13 +111,7 @@ export async function generateStaging(spec: StagingSpec): Promise<StagingStats> 
   const [minBatch, maxBatch] = spec.batch ?? [100, 10_000];
   const [minBytes, maxBytes] = spec.contentBytes ?? [100, 2_000];
   const { startMs, endMs } = jstDayRange(spec.date);
-  // A pool of distinct texts, so gzip sees text about as repetitive as real chat (not one phrase repeated).
-  const pool = Array.from({ length: 4096 }, () => {
-    const target = minBytes + Math.floor(random() * (maxBytes - minBytes + 1));
-    let text = '';
-    while (Buffer.byteLength(text) < target) text += WORDS[Math.floor(random() * WORDS.length)];
-    return text;
-  });
+  const pool = spec.pool ?? textPool(random, minBytes, maxBytes);
   let seq = 49_000_000_000_000_000_000n;
   let objects = 0;
   let records = 0;

@@ -1,21 +1,38 @@
 /**
  * One measured step of the benchmark, run in its own process so its peak RSS is its own:
- *   node bin/run-ts.mjs bench/step.ts project|bare ROOT TENANT DATE OUT_DIR MEMORY THREADS
- * Prints one JSON line: { ms, maxRssMB, rows, ... }.
+ *   node bin/run-ts.mjs bench/step.ts MODE OUT_DIR JSON_ARGS
+ *   node bin/run-ts.mjs bench/step.ts project|bare ROOT TENANT DATE OUT_DIR MEMORY THREADS   (the lead's form)
+ * Modes: project, bare, peer, explain, tenants, store. Prints one JSON line: { mode, ms, maxRssMB, peakTempMB, ... }.
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { runCompaction } from '../src/app/runCompaction.js';
 import { LATEST_FIRST_SQL, parquetProjectionSql, readStagingSql } from '../src/compaction/compactionSql.js';
 import { compactPartition, DEFAULT_COMPACTION_SETTINGS } from '../src/compaction/compactPartition.js';
+import { loadConfig } from '../src/config.js';
 import { openDuckDb } from '../src/duckdb/openDuckDb.js';
 import { quoteLiteral } from '../src/sql/quote.js';
 import { stagingPrefix } from '../src/staging/layout.js';
 import { LocalStore } from '../src/store/LocalStore.js';
+import type { ObjectStore } from '../src/store/ObjectStore.js';
+import { BLOB_REQUEST_MODEL, CountingStore, S3_REQUEST_MODEL } from './CountingStore.js';
 import { diskUsage } from './diskUsage.js';
+import { explainCompaction } from './explainCompaction.js';
+import { peerConvert } from './peerConvert.js';
+
+/** Where a `store` step finds its store. */
+export type StoreTarget =
+  | { kind: 'local'; root: string }
+  | { kind: 's3'; endpoint: string; bucket: string }
+  | { kind: 'blob'; connectionString: string; container: string };
 
 export async function main(argv: string[]): Promise<number> {
-  const [mode, root, tenant, date, out, memory, threads] = argv as [string, string, string, string, string, string, string];
+  const [mode, ...rest] = argv as [string, ...string[]];
+  const legacy = mode === 'project' || mode === 'bare';
+  // project/bare keep the positional form; the other modes take OUT_DIR and one JSON argument.
+  const out = legacy ? (rest[3] as string) : (rest[0] as string);
+  const args = legacy ? {} : (JSON.parse(rest[1] ?? '{}') as Record<string, unknown>);
   await mkdir(out, { recursive: true });
   // Peak bytes under OUT_DIR (downloaded inputs, DuckDB spill, Parquet before upload), sampled every 250 ms.
   let peakTempBytes = 0;
@@ -33,30 +50,48 @@ export async function main(argv: string[]): Promise<number> {
   }, 250);
   const t0 = performance.now();
   let result: Record<string, unknown>;
-  if (mode === 'project') {
-    const db = await openDuckDb({ memoryLimit: memory, threads: Number(threads), workDirectory: join(out, 'work') });
-    const r = await compactPartition(
-      { store: new LocalStore(root), db, workDirectory: join(out, 'work'), settings: DEFAULT_COMPACTION_SETTINGS },
-      tenant,
-      date,
-    );
-    db.closeSync();
-    result = { rows: r.rowsWritten, rowsRead: r.rowsRead, timings: r.timingsMs, bytesWritten: r.bytesWritten };
-  } else if (mode === 'bare') {
-    // The floor: one DuckDB statement over the same local files with the same dedup, nothing else.
-    const dir = join(root, stagingPrefix(tenant, date));
-    const files = (await readdir(dir)).sort().map((f) => join(dir, f));
-    const db = await DuckDBInstance.create(':memory:', { memory_limit: memory, threads, temp_directory: join(out, 'spill') });
-    const c = await db.connect();
-    const copied = await c.run(`COPY (
-        SELECT ${parquetProjectionSql()} FROM (
-          SELECT * FROM ${readStagingSql(files)}
-          QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY ${LATEST_FIRST_SQL}) = 1
-        ) WHERE op <> 'delete'
-      ) TO ${quoteLiteral(join(out, 'bare.parquet'))} (FORMAT parquet, COMPRESSION snappy)`);
-    c.closeSync();
-    db.closeSync();
-    result = { rows: Number(copied.rowsChanged), bytesWritten: (await stat(join(out, 'bare.parquet'))).size };
+  if (legacy) {
+    const [root, tenant, date, , memory, threads] = rest as [string, string, string, string, string, string];
+    result = mode === 'project' ? await project(root, tenant, date, out, memory, threads) : await bare(root, tenant, date, out, memory, threads);
+  } else if (mode === 'peer') {
+    const r = await peerConvert(args.stagingDir as string, join(out, 'peer.parquet'));
+    result = { rows: r.rowsWritten, rowsRead: r.rowsRead, bytesWritten: r.bytesWritten, timings: r.timings };
+  } else if (mode === 'explain') {
+    result = await explainCompaction({
+      stagingDir: args.stagingDir as string,
+      tenant: args.tenant as string,
+      date: args.date as string,
+      out,
+      memory: args.memory as string,
+      threads: Number(args.threads),
+      keep: args.keep as 'tally' | 'sql',
+    });
+  } else if (mode === 'tenants') {
+    const config = loadConfig({
+      DATA_DIR: args.root as string,
+      TEMP_DIR: out,
+      TENANT_ID: '*',
+      DUCKDB_MEMORY_LIMIT: args.memory as string,
+      DUCKDB_THREADS: String(args.threads),
+      COMPACT_CONCURRENCY: String(args.concurrency),
+    });
+    const store = new CountingStore(new LocalStore(args.root as string));
+    const summary = await runCompaction({ store, config, date: args.date as string });
+    const durations = summary.results.map((r) => r.durationMs).sort((a, b) => a - b);
+    const phase = (name: string) => summary.results.reduce((n, r) => n + (r.timingsMs[name] ?? 0), 0);
+    result = {
+      ok: summary.ok,
+      tenants: summary.totals.tenants,
+      failed: summary.totals.failed,
+      rows: summary.totals.rowsWritten,
+      rowsRead: summary.totals.rowsRead,
+      inputs: summary.results.reduce((n, r) => n + r.inputs, 0),
+      tenantMs: { p50: pct(durations, 0.5), p95: pct(durations, 0.95), max: durations.at(-1) ?? 0 },
+      phaseMsSum: Object.fromEntries(['list', 'download', 'compact', 'upload', 'commit'].map((p) => [p, phase(p)])),
+      operations: store.counts().operations,
+    };
+  } else if (mode === 'store') {
+    result = await viaStore(args.target as StoreTarget, args.tenant as string, args.date as string, out, args);
   } else {
     throw new Error(`unknown step ${mode}`);
   }
@@ -67,4 +102,98 @@ export async function main(argv: string[]): Promise<number> {
     `${JSON.stringify({ mode, ms, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024), peakTempMB, ...result })}\n`,
   );
   return 0;
+}
+
+async function project(root: string, tenant: string, date: string, out: string, memory: string, threads: string) {
+  const db = await openDuckDb({ memoryLimit: memory, threads: Number(threads), workDirectory: join(out, 'work') });
+  try {
+    const r = await compactPartition(
+      { store: new LocalStore(root), db, workDirectory: join(out, 'work'), settings: DEFAULT_COMPACTION_SETTINGS },
+      tenant,
+      date,
+    );
+    return { rows: r.rowsWritten, rowsRead: r.rowsRead, timings: r.timingsMs, bytesWritten: r.bytesWritten };
+  } finally {
+    db.closeSync();
+  }
+}
+
+/** The floor: one DuckDB statement over the same local files with the same dedup, nothing else. */
+async function bare(root: string, tenant: string, date: string, out: string, memory: string, threads: string) {
+  const dir = join(root, stagingPrefix(tenant, date));
+  const files = (await readdir(dir)).sort().map((f) => join(dir, f));
+  const db = await DuckDBInstance.create(':memory:', { memory_limit: memory, threads, temp_directory: join(out, 'spill') });
+  const c = await db.connect();
+  const copied = await c.run(`COPY (
+        SELECT ${parquetProjectionSql()} FROM (
+          SELECT * FROM ${readStagingSql(files)}
+          QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY ${LATEST_FIRST_SQL}) = 1
+        ) WHERE op <> 'delete'
+      ) TO ${quoteLiteral(join(out, 'bare.parquet'))} (FORMAT parquet, COMPRESSION snappy)`);
+  c.closeSync();
+  db.closeSync();
+  return { rows: Number(copied.rowsChanged), bytesWritten: (await stat(join(out, 'bare.parquet'))).size };
+}
+
+/** compactPartition through a remote store (s3rver / Azurite) or the local one, counting every operation. */
+async function viaStore(target: StoreTarget, tenant: string, date: string, out: string, args: Record<string, unknown>) {
+  let inner: ObjectStore;
+  let model = S3_REQUEST_MODEL;
+  let exact: Record<string, number> | undefined;
+  if (target.kind === 'local') {
+    inner = new LocalStore(target.root);
+  } else if (target.kind === 's3') {
+    const { S3Client } = await import('@aws-sdk/client-s3');
+    const { S3Store } = await import('../stores/s3/S3Store.js');
+    const client = new S3Client({
+      endpoint: target.endpoint,
+      region: 'ap-northeast-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    });
+    // Exact S3 API calls by command name, next to the decorator's model of them.
+    exact = {};
+    const calls = exact;
+    client.middlewareStack.add(
+      (next, context) => async (request) => {
+        const name = (context as { commandName?: string }).commandName ?? 'unknown';
+        calls[name] = (calls[name] ?? 0) + 1;
+        return next(request);
+      },
+      { step: 'finalizeRequest', name: 'benchCountRequests' },
+    );
+    inner = new S3Store({ bucket: target.bucket, client });
+  } else {
+    const { BlobStore } = await import('../stores/blob/BlobStore.js');
+    inner = new BlobStore({ connectionString: target.connectionString, containerName: target.container });
+    model = BLOB_REQUEST_MODEL;
+  }
+  const store = new CountingStore(inner);
+  const db = await openDuckDb({
+    memoryLimit: args.memory as string,
+    threads: Number(args.threads),
+    workDirectory: join(out, 'work'),
+  });
+  try {
+    const r = await compactPartition(
+      { store, db, workDirectory: join(out, 'work'), settings: DEFAULT_COMPACTION_SETTINGS },
+      tenant,
+      date,
+    );
+    return {
+      rows: r.rowsWritten,
+      inputs: r.inputs,
+      bytesWritten: r.bytesWritten,
+      timings: r.timingsMs,
+      operations: store.counts().operations,
+      requests: store.requests(model),
+      ...(exact ? { s3Calls: exact } : {}),
+    };
+  } finally {
+    db.closeSync();
+  }
+}
+
+function pct(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
 }

@@ -1,0 +1,111 @@
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BOOLEAN, DuckDBScalarFunction, INTEGER, VARCHAR } from '@duckdb/node-api';
+import { compactionSelectSql, parquetCopyOptionsSql, partitionParams } from '../src/compaction/compactionSql.js';
+import { DEFAULT_COMPACTION_SETTINGS } from '../src/compaction/compactPartition.js';
+import { installTally, openTally, TALLY_FUNCTION } from '../src/compaction/tally.js';
+import { openDuckDb } from '../src/duckdb/openDuckDb.js';
+import { quoteLiteral } from '../src/sql/quote.js';
+
+/** How the statement keeps current rows: the real JS tally, a JS UDF that only filters, or plain SQL. */
+export type KeepVariant = 'tally' | 'noop-js' | 'sql';
+
+export interface ExplainRequest {
+  readonly stagingDir: string;
+  readonly tenant: string;
+  readonly date: string;
+  readonly out: string;
+  readonly memory: string;
+  readonly threads: number;
+  readonly keep: KeepVariant;
+}
+
+interface ProfileNode {
+  operator_name?: string;
+  operator_type?: string;
+  operator_timing?: number;
+  operator_cardinality?: number;
+  latency?: number;
+  system_peak_temp_dir_size?: number;
+  system_peak_buffer_memory?: number;
+  children?: ProfileNode[];
+}
+
+/**
+ * Runs the compaction statement exactly as compactPartition builds it (compactionSelectSql + the COPY
+ * options) over local files with DuckDB's JSON profiler on, and returns the time of each operator
+ * (thread time summed over threads, seconds) and the statement's wall time.
+ */
+export async function explainCompaction(request: ExplainRequest) {
+  const files = (await readdir(request.stagingDir))
+    .filter((f) => f.endsWith('.ndjson.gz'))
+    .sort()
+    .map((f) => join(request.stagingDir, f));
+  const db = await openDuckDb({ memoryLimit: request.memory, threads: request.threads, workDirectory: join(request.out, 'work') });
+  const connection = await db.connect();
+  const profile = join(request.out, 'profile.json');
+  const outDir = join(request.out, 'parquet');
+  const runKey = 'bench-explain';
+  let keepFunction: string = TALLY_FUNCTION;
+  const tally = openTally(runKey);
+  try {
+    if (request.keep === 'tally') {
+      await installTally(db);
+    } else if (request.keep === 'noop-js') {
+      keepFunction = 'bench_keep_js';
+      connection.registerScalarFunction(
+        DuckDBScalarFunction.create({
+          name: keepFunction,
+          returnType: BOOLEAN,
+          parameterTypes: [VARCHAR, INTEGER],
+          volatile: true,
+          mainFunction: (_info, input, output) => {
+            const kinds = input.getColumnVector(1);
+            for (let row = 0; row < input.rowCount; row++) output.setItem(row, kinds.getItem(row) === 0);
+            output.flush();
+          },
+        }),
+      );
+    } else {
+      keepFunction = 'bench_keep_sql';
+      await connection.run(`CREATE MACRO ${keepFunction}(run, kind) AS kind = 0`);
+    }
+    await connection.run(`SET enable_profiling = 'json'`);
+    await connection.run(`SET profiling_mode = 'detailed'`);
+    await connection.run(`SET profiling_output = ${quoteLiteral(profile)}`);
+    const t0 = performance.now();
+    const copied = await connection.run(
+      `COPY (${compactionSelectSql(files, keepFunction, runKey)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(DEFAULT_COMPACTION_SETTINGS)})`,
+      partitionParams(request.tenant, request.date),
+    );
+    const statementMs = Math.round(performance.now() - t0);
+    await connection.run(`SET enable_profiling = 'no_output'`);
+    const root = JSON.parse(await readFile(profile, 'utf8')) as ProfileNode;
+    const operators: Record<string, number> = {};
+    const walk = (node: ProfileNode) => {
+      if (node.operator_name !== undefined) {
+        const name = node.operator_name.trim();
+        operators[name] = round3((operators[name] ?? 0) + (node.operator_timing ?? 0));
+      }
+      for (const child of node.children ?? []) walk(child);
+    };
+    walk(root);
+    return {
+      keep: request.keep,
+      rows: Number(copied.rowsChanged),
+      statementMs,
+      latencyS: round3(root.latency ?? 0),
+      operatorsS: operators,
+      peakBufferMB: Math.round((root.system_peak_buffer_memory ?? 0) / 1e6),
+      peakSpillMB: Math.round((root.system_peak_temp_dir_size ?? 0) / 1e6),
+      tally: request.keep === 'tally' ? tally.read() : undefined,
+    };
+  } finally {
+    tally.end();
+    connection.closeSync();
+    db.closeSync();
+    await rm(outDir, { recursive: true, force: true });
+  }
+}
+
+const round3 = (n: number) => Math.round(n * 1000) / 1000;
