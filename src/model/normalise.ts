@@ -27,8 +27,17 @@ export interface NormaliseContext {
 
 const MAX_ID_LENGTH = 1024;
 
-/** Turns one change into a staging record, or says exactly why it cannot be accepted. */
+/** Turns one change into a staging record, or says exactly why it cannot be accepted. Never throws. */
 export function normaliseChange(change: SourceChange, context: NormaliseContext): NormaliseResult {
+  try {
+    return normalise(change, context);
+  } catch (error) {
+    // e.g. an item nested thousands of levels deep overflows JSON.stringify's stack
+    return reject(`cannot normalise the item: ${(error as Error).message}`);
+  }
+}
+
+function normalise(change: SourceChange, context: NormaliseContext): NormaliseResult {
   const mapping = context.mapping ?? DEFAULT_FIELD_MAPPING;
   const item = change.item;
   if (typeof item !== 'object' || item === null || Array.isArray(item)) {

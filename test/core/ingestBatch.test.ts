@@ -93,3 +93,34 @@ describe('ingestBatch', () => {
     expect(() => dynamodbEventChanges([])).toThrow('a DynamoDB Streams event must be a JSON object {"Records": [...]}');
   });
 });
+
+describe('ingestBatch with hostile input', () => {
+  it('quarantines an item nested too deeply to serialise, and keeps the rest of the batch', async () => {
+    const dir = await tempDir();
+    try {
+      const store = new LocalStore(join(dir.path, 'data'));
+      let deep: Record<string, unknown> = { leaf: true };
+      for (let i = 0; i < 20_000; i++) deep = { a: deep };
+      const changes = [
+        {
+          item: { tenantId: 'acme', messageId: 'deep', createdAt: 1754874000, nested: deep },
+          op: 'upsert' as const,
+          sourceSeq: '1',
+          raw: { id: 'deep', nested: deep },
+        },
+        { item: { tenantId: 'acme', messageId: 'fine', createdAt: 1754874000 }, op: 'upsert' as const, sourceSeq: '2', raw: {} },
+      ];
+      const result = await ingestBatch(store, changes, { source: 'cosmos', batchId: 'b', now: NOW });
+      expect([result.staged, result.quarantined, result.failed]).toStrictEqual([1, 1, []]);
+      const [entry] = await lines(store, result.written[1]?.key as string);
+      expect(entry?.reason).toBe('cannot normalise the item: Maximum call stack size exceeded');
+      // the raw record is kept as far down as it can be written, then described
+      expect(entry?.raw).toStrictEqual({
+        id: 'deep',
+        nested: { a: { unserialisable: 'Maximum call stack size exceeded', type: 'object' } },
+      });
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});
