@@ -26,6 +26,8 @@ export interface Config {
     readonly targetFileBytes: number;
     /** PARQUET_ROW_GROUP_SIZE: rows per row group. Default 122880. */
     readonly rowGroupSize: number;
+    /** PARQUET_ROW_GROUP_MB: a row group also ends at this size (writer memory per thread). Default 32. */
+    readonly rowGroupBytes: number;
     /** TRANSFER_CONCURRENCY: parallel object downloads/uploads per partition. Default 8. */
     readonly transferConcurrency: number;
     /** LATE_DATA_LOOKBACK_DAYS: days before the target re-checked for late staging. Default 7. */
@@ -118,6 +120,7 @@ export function loadConfig(env: Env): Config {
       compression: oneOf('PARQUET_COMPRESSION', ['snappy', 'zstd'] as const, 'snappy'),
       targetFileBytes: int('PARQUET_TARGET_FILE_MB', 256, 1, 10_240) * 1024 * 1024,
       rowGroupSize: int('PARQUET_ROW_GROUP_SIZE', 122_880, 1_024, 10_000_000),
+      rowGroupBytes: int('PARQUET_ROW_GROUP_MB', 32, 1, 1_024) * 1024 * 1024,
       transferConcurrency: int('TRANSFER_CONCURRENCY', 8, 1, 64),
       lateDataLookbackDays: int('LATE_DATA_LOOKBACK_DAYS', 7, 0, 365),
     },
@@ -164,6 +167,6 @@ export function parseTenantList(text: string, what = 'tenants'): readonly string
 
 /** The settings the compaction engine takes, from the config. */
 export function compactionSettings(config: Config) {
-  const { compression, targetFileBytes, rowGroupSize, transferConcurrency } = config.compaction;
-  return { compression, targetFileBytes, rowGroupSize, transferConcurrency };
+  const { compression, targetFileBytes, rowGroupSize, rowGroupBytes, transferConcurrency } = config.compaction;
+  return { compression, targetFileBytes, rowGroupSize, rowGroupBytes, transferConcurrency };
 }

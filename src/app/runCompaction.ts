@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PartitionResult } from '../compaction/compactPartition.js';
 import { compactTenants, type RunSummary } from '../compaction/compactTenants.js';
@@ -28,7 +28,8 @@ export async function runCompaction(request: RunCompactionRequest): Promise<RunS
   const { config, store } = request;
   const now = request.now ?? Date.now;
   const date = request.date === undefined ? targetDate(now(), config.targetDateOffset) : parseDate(request.date, 'target date');
-  const work = await mkdtemp(join(config.tempDir, 'makoto-lake-'));
+  await removeStaleWorkFolders(config.tempDir, now());
+  const work = await mkdtemp(join(config.tempDir, WORK_PREFIX));
   try {
     const db = await openDuckDb({ ...config.duckdb, workDirectory: work });
     try {
@@ -39,6 +40,7 @@ export async function runCompaction(request: RunCompactionRequest): Promise<RunS
           tenants: request.tenants ?? config.tenants,
           concurrency: config.compaction.concurrency,
           onResult: request.onResult,
+          lateLookbackDays: request.late ? config.compaction.lateDataLookbackDays : 0,
         },
       );
     } finally {
@@ -46,5 +48,26 @@ export async function runCompaction(request: RunCompactionRequest): Promise<RunS
     }
   } finally {
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+const WORK_PREFIX = 'makoto-lake-';
+/** Far longer than any run: a Lambda lasts 15 minutes, a partition lease 30. */
+const STALE_WORK_MS = 6 * 60 * 60 * 1000;
+
+/**
+ * A killed run (SIGKILL, OOM killer, a host that stopped) cannot remove its work folder; on a VM or a
+ * laptop they would pile up with downloaded staging and spill files. Each run removes the ones older than
+ * six hours.
+ */
+async function removeStaleWorkFolders(tempDir: string, now: number): Promise<void> {
+  const names = await readdir(tempDir).catch(() => [] as string[]);
+  for (const name of names.filter((n) => n.startsWith(WORK_PREFIX))) {
+    const path = join(tempDir, name);
+    const modified = await stat(path).then(
+      (s) => s.mtimeMs,
+      () => now,
+    );
+    if (now - modified > STALE_WORK_MS) await rm(path, { recursive: true, force: true });
   }
 }

@@ -5,7 +5,14 @@ import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { withConnection } from '../duckdb/openDuckDb.js';
 import { CompactionError, errorMessage } from '../errors.js';
 import { quoteLiteral } from '../sql/quote.js';
-import { analyticsKey, analyticsPrefix, compactionQuarantineKey, manifestKey, stagingPrefix } from '../staging/layout.js';
+import {
+  analyticsKey,
+  analyticsPrefix,
+  compactionQuarantineKey,
+  isStagingDataKey,
+  manifestKey,
+  stagingPrefix,
+} from '../staging/layout.js';
 import { gzipNdjson } from '../staging/ndjson.js';
 import { StoreError, TransientStoreError } from '../store/errors.js';
 import { listAll, type ObjectInfo, type ObjectStore } from '../store/ObjectStore.js';
@@ -35,6 +42,7 @@ export const DEFAULT_COMPACTION_SETTINGS: CompactionSettings = {
   compression: 'snappy',
   targetFileBytes: 256 * 1024 * 1024,
   rowGroupSize: 122_880,
+  rowGroupBytes: 32 * 1024 * 1024,
   transferConcurrency: 8,
 };
 
@@ -115,7 +123,9 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
   const base = { tenant, date, runId };
   const context = { tenant, date, runId };
 
-  const inputs = (await timed('list', () => listAll(deps.store, stagingPrefix(tenant, date)))).filter(isDataObject);
+  const inputs = (await timed('list', () => listAll(deps.store, stagingPrefix(tenant, date)))).filter((o) =>
+    isStagingDataKey(o.key),
+  );
   if (inputs.length === 0) {
     return emptyResult(base, 'no-input', now() - started, timings);
   }
@@ -247,12 +257,6 @@ async function downloadVerified(store: ObjectStore, key: string, path: string, r
   );
 }
 
-/** Staging folders may hold objects from Firehose (any name); names starting with '_' or '.' are not data. */
-function isDataObject(info: ObjectInfo): boolean {
-  const name = info.key.slice(info.key.lastIndexOf('/') + 1);
-  return !name.startsWith('_') && !name.startsWith('.');
-}
-
 interface CompactFilesRequest {
   readonly inputs: readonly ObjectInfo[];
   readonly files: string[];
@@ -294,7 +298,8 @@ async function compactFiles(connection: DuckDBConnection, request: CompactFilesR
     let salvaged: RejectedInput[] = [];
     try {
       await copy();
-    } catch {
+    } catch (error) {
+      if (!isInputError(error)) throw error;
       salvaged = await salvageRefusedFiles(connection, request);
       await copy();
     }
@@ -311,6 +316,15 @@ async function compactFiles(connection: DuckDBConnection, request: CompactFilesR
   } finally {
     tally.end();
   }
+}
+
+/**
+ * Whether DuckDB refused the input itself (malformed JSON, truncated gzip, a value of the wrong type), the
+ * only failures the line-by-line salvage can help with. Out of memory, disk full or an interrupted query
+ * fail the partition as they are.
+ */
+function isInputError(error: unknown): boolean {
+  return /^(Invalid Input|IO|Conversion) Error/.test(error instanceof Error ? error.message : '');
 }
 
 /** Probes each file alone; salvages the ones DuckDB refuses and puts the repaired file in their place. */

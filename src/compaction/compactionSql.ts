@@ -6,8 +6,12 @@ import { MESSAGE_COLUMNS, STAGING_COLUMNS, STAGING_OPS } from '../schema/message
 import { quoteIdent, quoteLiteral, quoteStringList } from '../sql/quote.js';
 import { jstDayRange } from '../time/jst.js';
 
-/** Largest staging line DuckDB will read (content is at most 2 MB in Cosmos, 400 KB in DynamoDB). */
-export const MAX_LINE_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest staging line DuckDB will read: a Cosmos item is at most 2 MB, a DynamoDB item 400 KB. DuckDB's
+ * JSON reader sizes its buffers from this (twice it, per thread), so it is kept at DuckDB's default
+ * rather than larger: 64 MB made a 64 MB memory limit fail before reading a byte.
+ */
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 /** DuckDB's read of staging files with the explicit schema: nothing is guessed. */
 export function readStagingSql(files: readonly string[]): string {
@@ -93,9 +97,14 @@ export interface ParquetOptions {
   readonly compression: 'snappy' | 'zstd';
   readonly targetFileBytes: number;
   readonly rowGroupSize: number;
+  /**
+   * A row group also ends at this many bytes. DuckDB's writer holds a whole row group per thread in memory:
+   * 122,880 rows of 1 KB chat messages is ~150 MB each, which made any memory limit under ~300 MB fail.
+   */
+  readonly rowGroupBytes: number;
 }
 
 /** COPY options: files named part-0.parquet, part-1.parquet, ... rolled over at the target size. */
 export function parquetCopyOptionsSql(options: ParquetOptions): string {
-  return `FORMAT parquet, COMPRESSION ${options.compression}, ROW_GROUP_SIZE ${Math.trunc(options.rowGroupSize)}, FILE_SIZE_BYTES ${Math.trunc(options.targetFileBytes)}, FILENAME_PATTERN 'part-{i}'`;
+  return `FORMAT parquet, COMPRESSION ${options.compression}, ROW_GROUP_SIZE ${Math.trunc(options.rowGroupSize)}, ROW_GROUP_SIZE_BYTES ${Math.trunc(options.rowGroupBytes)}, FILE_SIZE_BYTES ${Math.trunc(options.targetFileBytes)}, FILENAME_PATTERN 'part-{i}'`;
 }

@@ -1,4 +1,4 @@
-import { STAGING_ROOT, stagingPrefix } from '../staging/layout.js';
+import { isStagingDataKey, STAGING_ROOT, stagingPrefix } from '../staging/layout.js';
 import { listAll, type ObjectStore } from '../store/ObjectStore.js';
 import { tenantIdProblem } from '../tenant.js';
 import { addDays } from '../time/jst.js';
@@ -34,7 +34,7 @@ export async function findLatePartitions(
       if (window.has(date)) days.push(date);
     }
     for (const date of days.sort()) {
-      const objects = await listAll(store, stagingPrefix(tenant, date));
+      const objects = (await listAll(store, stagingPrefix(tenant, date))).filter((o) => isStagingDataKey(o.key));
       if (objects.length === 0) continue;
       const manifest = await readManifest(store, tenant, date);
       if (!manifest) {

@@ -52,6 +52,8 @@ export async function acquireLease(
     if (!(error instanceof PreconditionFailedError)) throw error;
   }
   const current = await readLease(store, key);
+  // our own lease: the create succeeded but its reply was lost and the retried write found it
+  if (current?.body.run_id === runId) return { release };
   const locked = (holder: LeaseBody) =>
     new PartitionLockedError(
       `tenant ${tenant} for ${date} is already being compacted by run ${holder.run_id} on ${holder.holder} (lease until ${holder.expires_at})`,
@@ -70,6 +72,7 @@ export async function acquireLease(
   } catch (error) {
     if (error instanceof PreconditionFailedError) {
       const winner = await readLease(store, key);
+      if (winner?.body.run_id === runId) return { release };
       throw locked(winner?.body ?? { ...body, run_id: 'unknown', holder: 'unknown' });
     }
     throw error;

@@ -33,6 +33,16 @@ export function safeName(name: string): string {
   return cleaned.slice(0, 200) || 'batch';
 }
 
+/**
+ * Whether a staging object holds data. Staging folders may hold objects written by Firehose (any name);
+ * names starting with '_' or '.' (`_SUCCESS` markers, hidden temp files) are not data, for compaction and
+ * for the late-data check alike.
+ */
+export function isStagingDataKey(key: string): boolean {
+  const name = key.slice(key.lastIndexOf('/') + 1);
+  return name !== '' && !name.startsWith('_') && !name.startsWith('.');
+}
+
 /** The (tenant, date) of a staging key, or undefined if the key is not a staging object. */
 export function parseStagingKey(key: string): { tenant: string; date: string } | undefined {
   const m = /^staging\/messages\/tenant_id=([^/]+)\/dt=(\d{4}-\d{2}-\d{2})\/[^/]+$/.exec(key);

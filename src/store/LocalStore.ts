@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { copyFile, link, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, sep } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ObjectNotFoundError, PreconditionFailedError, StoreError } from './errors.js';
 import type { ObjectInfo, ObjectStore, PutOptions } from './ObjectStore.js';
@@ -99,12 +99,6 @@ export class LocalStore implements ObjectStore {
     const tmp = join(dirname(target), `${TEMP_MARK}${randomUUID()}`);
     try {
       await write(tmp);
-      if (options.ifMatch !== undefined) {
-        const current = await this.head(key);
-        if (!current || current.etag !== options.ifMatch) {
-          throw new PreconditionFailedError(`${key} changed (ifMatch ${options.ifMatch})`, { context: { key } });
-        }
-      }
       if (options.ifNoneMatch === '*') {
         try {
           await link(tmp, target); // fails atomically with EEXIST when the key exists
@@ -114,6 +108,15 @@ export class LocalStore implements ObjectStore {
           }
           throw error;
         }
+      } else if (options.ifMatch !== undefined) {
+        const ifMatch = options.ifMatch;
+        await withKeyMutex(target, async () => {
+          const current = await this.head(key);
+          if (!current || current.etag !== ifMatch) {
+            throw new PreconditionFailedError(`${key} changed (ifMatch ${ifMatch})`, { context: { key } });
+          }
+          await rename(tmp, target);
+        });
       } else {
         await rename(tmp, target);
       }
@@ -162,6 +165,38 @@ export class LocalStore implements ObjectStore {
   private readError(key: string, error: unknown): Error {
     if (isNotFound(error)) return new ObjectNotFoundError(`object not found: ${key}`, { cause: error, context: { key } });
     return new StoreError(`cannot read ${key}`, { cause: error, context: { key } });
+  }
+}
+
+const MUTEX_STALE_MS = 30_000;
+
+/**
+ * Compare-and-swap on a directory needs a lock that holds across processes: an exclusively created
+ * `.tmp-cas-<name>` beside the object (open with 'wx' fails atomically when it exists; listings skip
+ * `.tmp-` names). A lock older than 30 s was left by a crashed process and is removed.
+ */
+async function withKeyMutex<T>(target: string, work: () => Promise<T>): Promise<T> {
+  const lock = join(dirname(target), `${TEMP_MARK}cas-${basename(target)}`);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const handle = await open(lock, 'wx');
+      await handle.close();
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const age = await stat(lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (age > MUTEX_STALE_MS) await rm(lock, { force: true });
+      else if (attempt > 200) throw new StoreError(`timed out waiting for ${lock}`, { cause: error });
+      else await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    await rm(lock, { force: true });
   }
 }
 

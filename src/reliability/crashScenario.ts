@@ -1,0 +1,246 @@
+import { spawn } from 'node:child_process';
+import { cp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type CompactionPhase, compactPartition } from '../compaction/compactPartition.js';
+import { findLatePartitions } from '../compaction/lateData.js';
+import { readManifest } from '../compaction/manifest.js';
+import { DEFAULT_LEASE_MS } from '../compaction/partitionLease.js';
+import { generateChatDay, toDynamoDBRecord } from '../demo/chatDay.js';
+import { openDuckDb } from '../duckdb/openDuckDb.js';
+import { errorMessage } from '../errors.js';
+import { ingestBatch } from '../ingest/ingestBatch.js';
+import { dynamodbEventChanges } from '../ingest/sources.js';
+import { analyticsPrefix, lockKey } from '../staging/layout.js';
+import { LocalStore } from '../store/LocalStore.js';
+import { addDays } from '../time/jst.js';
+import { MISSED_EXIT_CODE } from './crashChild.js';
+import { duplicateIds, type LakeRow, readPartitionFolder, visibleFiles } from './lakeRows.js';
+
+/** Where the compactor is killed: each phase as it starts, and once while DuckDB writes the Parquet. */
+export const CRASH_POINTS = [
+  'locked',
+  'downloading',
+  'compacting',
+  'mid-write',
+  'uploading',
+  'committing',
+  'cleaning',
+  'done',
+] as const satisfies readonly (CompactionPhase | 'mid-write')[];
+export type CrashPoint = (typeof CRASH_POINTS)[number];
+
+export const CRASH_TENANT = 'crash-co';
+export const CRASH_DATE = '2025-08-11';
+const NOW = Date.parse('2025-08-11T17:00:00Z');
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface CrashBase {
+  /** A store with the old partition compacted and late staging (edits, a delete, new messages) not yet. */
+  readonly root: string;
+  /** The partition before the crashed run (what the first compaction wrote). */
+  readonly oldRows: LakeRow[];
+  /** The partition a complete run over the current staging writes (reference run, no crash). */
+  readonly newRows: LakeRow[];
+  /** What the generator says the lake must hold: message id and content. */
+  readonly expected: { message_id: string; content: string }[];
+}
+
+export interface CrashOutcome {
+  readonly point: CrashPoint;
+  /** The child died of SIGKILL (not an exit, not a missed point). */
+  readonly killed: boolean;
+  /** What a reader of the folder saw right after the crash. */
+  readonly readerAfterCrash: 'old' | 'new' | 'other';
+  /** The lease the killed run left behind (run_id, holder, acquired_at, expires_at), if any. */
+  readonly deadLease: Record<string, string> | undefined;
+  /** The message a run gets while the dead run's lease has not expired. */
+  readonly beforeExpiry: string;
+  /** After a run with the clock past the lease: */
+  readonly recovered: {
+    readonly status: string;
+    readonly rowsExact: boolean;
+    readonly duplicates: string[];
+    /** Visible files in the folder equal the manifest's outputs (names, sizes, versions). */
+    readonly filesMatchManifest: boolean;
+    /** Temp files (`.tmp-…`) anywhere in the store. */
+    readonly tempFiles: string[];
+    readonly lockLeft: boolean;
+    /** The manifest's inputs equal the staging listing: the late-data check finds nothing to do. */
+    readonly manifestCurrent: boolean;
+  };
+  /** Entries the killed process left in its local work folder (outside the store; nothing cleans them). */
+  readonly leftoverWorkEntries: number;
+}
+
+/** Builds the crash base: a day compacted once, then late staging for the same day. */
+export async function prepareCrashBase(dir: string, messages = 3000): Promise<CrashBase> {
+  const root = join(dir, 'base');
+  const store = new LocalStore(root);
+  const day = generateChatDay({
+    date: CRASH_DATE,
+    tenants: [CRASH_TENANT],
+    messagesPerTenant: messages,
+    seed: 5,
+    contentBytes: [400, 1600],
+  });
+  const records = day.changes.map((c) => toDynamoDBRecord(c));
+  const firstPass = Math.floor(records.length * 0.8);
+  const ingest = async (batch: unknown[]) => {
+    const { changes, batchId } = dynamodbEventChanges({ Records: batch });
+    const result = await ingestBatch(store, changes, { source: 'dynamodb', batchId, now: NOW - 3_600_000 });
+    if (result.failed.length > 0) throw new Error(`crash base: ingest failed for ${result.failed.map((f) => f.key).join(', ')}`);
+  };
+  for (let i = 0; i < firstPass; i += 500) await ingest(records.slice(i, Math.min(i + 500, firstPass)));
+  const db = await openDuckDb({ memoryLimit: '1GB', threads: 2, workDirectory: join(dir, 'base-duckdb') });
+  try {
+    await compactPartition({ store, db, workDirectory: join(dir, 'base-work'), now: () => NOW }, CRASH_TENANT, CRASH_DATE);
+    const oldRows = await readPartitionFolder(join(root, analyticsPrefix(CRASH_TENANT, CRASH_DATE)));
+    // the rest of the day arrives late: new messages, edits and deletes of already compacted ones
+    for (let i = firstPass; i < records.length; i += 500) await ingest(records.slice(i, i + 500));
+    const reference = join(dir, 'reference');
+    await cp(root, reference, { recursive: true, preserveTimestamps: true });
+    await compactPartition(
+      { store: new LocalStore(reference), db, workDirectory: join(dir, 'reference-work'), now: () => NOW },
+      CRASH_TENANT,
+      CRASH_DATE,
+    );
+    const newRows = await readPartitionFolder(join(reference, analyticsPrefix(CRASH_TENANT, CRASH_DATE)));
+    await rm(reference, { recursive: true, force: true });
+    const expected = day.expected
+      .map((i) => ({ message_id: i.messageId, content: i.content }))
+      .sort((a, b) => (a.message_id < b.message_id ? -1 : 1));
+    return { root, oldRows, newRows, expected };
+  } finally {
+    db.closeSync();
+    await rm(join(dir, 'base-duckdb'), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Copies the base, runs the compaction in a child process that SIGKILLs itself at `point`, reads the
+ * folder as a reader would, then runs the compaction again (first inside the dead run's lease, then with
+ * the clock past it) and checks what it left.
+ */
+export async function runCrash(base: CrashBase, point: CrashPoint, dir: string): Promise<CrashOutcome> {
+  const root = join(dir, point, 'data');
+  const work = join(dir, point, 'work');
+  await cp(base.root, root, { recursive: true, preserveTimestamps: true });
+  await mkdir(work, { recursive: true });
+  const exit = await runChild([root, work, CRASH_TENANT, CRASH_DATE, point, String(NOW)]);
+  const folder = join(root, analyticsPrefix(CRASH_TENANT, CRASH_DATE));
+  const seen = await readPartitionFolder(folder).catch(() => undefined);
+  const readerAfterCrash = same(seen, base.oldRows) ? 'old' : same(seen, base.newRows) ? 'new' : 'other';
+  const leftoverWorkEntries = (await readdir(join(work, 'partitions')).catch(() => [])).length;
+  const deadLease = await leaseLeftBy(root);
+
+  const store = new LocalStore(root);
+  const db = await openDuckDb({ memoryLimit: '1GB', threads: 2, workDirectory: join(dir, point, 'duckdb') });
+  try {
+    const deps = { store, db, workDirectory: join(dir, point, 'recovery') };
+    const beforeExpiry = await compactPartition({ ...deps, now: () => NOW + 60_000 }, CRASH_TENANT, CRASH_DATE).then(
+      () => 'compacted',
+      (error: unknown) => errorMessage(error),
+    );
+    const later = NOW + DEFAULT_LEASE_MS + 60_000;
+    const result = await compactPartition({ ...deps, now: () => later }, CRASH_TENANT, CRASH_DATE);
+    const rows = await readPartitionFolder(folder);
+    const manifest = await readManifest(store, CRASH_TENANT, CRASH_DATE);
+    const files = await visibleFiles(folder);
+    const heads = await Promise.all(files.map((f) => store.head(`${analyticsPrefix(CRASH_TENANT, CRASH_DATE)}${f}`)));
+    const filesMatchManifest =
+      JSON.stringify(heads.map((h) => h && { key: h.key, size: h.size, etag: h.etag })) === JSON.stringify(manifest?.outputs);
+    const late = await findLatePartitions(store, [CRASH_TENANT], addDays(CRASH_DATE, 1), 1);
+    return {
+      point,
+      killed: exit.signal === 'SIGKILL',
+      readerAfterCrash,
+      deadLease,
+      beforeExpiry,
+      recovered: {
+        status: result.status,
+        rowsExact: same(rows, base.newRows),
+        duplicates: duplicateIds(rows),
+        filesMatchManifest,
+        tempFiles: await tempFiles(root),
+        lockLeft: (await store.head(lockKey(CRASH_TENANT, CRASH_DATE))) !== undefined,
+        manifestCurrent: late.length === 0 && manifest !== undefined,
+      },
+      leftoverWorkEntries,
+    };
+  } finally {
+    db.closeSync();
+    await rm(join(dir, point), { recursive: true, force: true });
+  }
+}
+
+/** The lease body the dead run left (run id, holder, expiry), for the "already running" message. */
+export async function leaseLeftBy(root: string): Promise<Record<string, string> | undefined> {
+  try {
+    return JSON.parse(await readFile(join(root, lockKey(CRASH_TENANT, CRASH_DATE)), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every crash point in turn, on one base. */
+export async function runCrashScenario(dir: string): Promise<{ base: CrashBase; outcomes: CrashOutcome[] }> {
+  const base = await prepareCrashBase(dir);
+  const outcomes: CrashOutcome[] = [];
+  for (const point of CRASH_POINTS) outcomes.push(await runCrash(base, point, join(dir, 'crashes')));
+  return { base, outcomes };
+}
+
+/** A crash is survived when the reader saw a whole partition and the next run repaired everything. */
+export function survived(outcome: CrashOutcome): boolean {
+  const r = outcome.recovered;
+  return (
+    outcome.killed &&
+    outcome.readerAfterCrash !== 'other' &&
+    r.status === 'compacted' &&
+    r.rowsExact &&
+    r.duplicates.length === 0 &&
+    r.filesMatchManifest &&
+    r.tempFiles.length === 0 &&
+    !r.lockLeft &&
+    r.manifestCurrent
+  );
+}
+
+function same(a: readonly LakeRow[] | undefined, b: readonly LakeRow[]): boolean {
+  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}
+
+function runChild(args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(REPO, 'bin/run-ts.mjs'), join(REPO, 'src/reliability/crashChild.ts'), ...args], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => {
+      output += d;
+    });
+    child.stderr.on('data', (d) => {
+      output += d;
+    });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      if (code === MISSED_EXIT_CODE) reject(new Error(`crash child never reached ${args[4]}:\n${output}`));
+      else resolve({ code, signal, output });
+    });
+  });
+}
+
+async function tempFiles(root: string): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (dir: string) => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.name.startsWith('.tmp-')) found.push(relative(root, path).split(sep).join('/'));
+    }
+  };
+  await walk(root);
+  return found.sort();
+}

@@ -1,0 +1,156 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DEFAULT_COMPACTION_SETTINGS } from '../compaction/compactPartition.js';
+import { compactTenants, type RunSummary } from '../compaction/compactTenants.js';
+import { type ChatItem, generateChatDay, toDynamoDBRecord } from '../demo/chatDay.js';
+import { openDuckDb } from '../duckdb/openDuckDb.js';
+import { errorMessage } from '../errors.js';
+import { ingestBatch } from '../ingest/ingestBatch.js';
+import { dynamodbEventChanges } from '../ingest/sources.js';
+import { analyticsPrefix } from '../staging/layout.js';
+import { listAll, type ObjectStore } from '../store/ObjectStore.js';
+import type { RetryPolicy } from '../util/retry.js';
+import { type LakeRow, readParquetFiles } from './lakeRows.js';
+
+/** Retries fast enough for tests and the report: the schedule matters, not the real-world delays. */
+export const FAST_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 1, maxDelayMs: 5, deadlineMs: 10_000 };
+
+export interface PipelineOptions {
+  /** The store the pipeline writes and reads through (e.g. a fault-injecting wrapper). */
+  readonly store: ObjectStore;
+  /** The store results are read back from (the same data without faults). Default: `store`. */
+  readonly readStore?: ObjectStore;
+  readonly workDirectory: string;
+  readonly date: string;
+  readonly tenants: readonly string[];
+  readonly messagesPerTenant: number;
+  readonly seed?: number;
+  readonly retry?: RetryPolicy;
+  /** Ingestion and compaction clock (fixed, so two runs produce identical rows). */
+  readonly now: number;
+}
+
+export interface PipelineOutcome {
+  /** Stream records delivered, counting re-deliveries and the record without a tenant. */
+  readonly delivered: number;
+  readonly ingest: { staged: number; quarantined: number; objects: number; failedGroups: string[] };
+  readonly summary: RunSummary;
+  /** Rows read back from the Parquet, per tenant. */
+  readonly rows: Readonly<Record<string, LakeRow[]>>;
+  /** What the lake must hold per tenant (from the generator): message id and content. */
+  readonly expected: Readonly<Record<string, { message_id: string; content: string }[]>>;
+}
+
+/**
+ * The whole pipeline on a generated multi-tenant day: DynamoDB Streams batches of 25 records (every
+ * fifth batch's tail delivered twice, as Lambda retries do, plus one record without a tenant) go through
+ * ingestBatch into staging, then the day is compacted and the Parquet read back.
+ */
+export async function runPipeline(options: PipelineOptions): Promise<PipelineOutcome> {
+  const day = generateChatDay({
+    date: options.date,
+    tenants: options.tenants,
+    messagesPerTenant: options.messagesPerTenant,
+    seed: options.seed ?? 11,
+  });
+  const batches = streamBatches(day.changes.map((c) => toDynamoDBRecord(c)));
+  let staged = 0;
+  let quarantined = 0;
+  let objects = 0;
+  const failedGroups: string[] = [];
+  for (const batch of batches) {
+    const { changes, batchId } = dynamodbEventChanges({ Records: batch });
+    // one write at a time: the fault injector's seeded sequence then meets the calls in a fixed order
+    const result = await ingestBatch(options.store, changes, {
+      source: 'dynamodb',
+      batchId,
+      now: options.now - 3_600_000,
+      concurrency: 1,
+    });
+    staged += result.staged;
+    quarantined += result.quarantined;
+    objects += result.written.length;
+    for (const f of result.failed) failedGroups.push(`${f.key}: ${errorMessage(f.error)}`);
+  }
+
+  await mkdir(options.workDirectory, { recursive: true });
+  const db = await openDuckDb({ memoryLimit: '512MB', threads: 2, workDirectory: join(options.workDirectory, 'duckdb') });
+  let summary: RunSummary;
+  try {
+    summary = await compactTenants(
+      {
+        store: options.store,
+        db,
+        workDirectory: join(options.workDirectory, 'partitions'),
+        now: () => options.now,
+        retry: options.retry ?? FAST_RETRY,
+        settings: { ...DEFAULT_COMPACTION_SETTINGS, transferConcurrency: 1 },
+      },
+      options.date,
+      { tenants: options.tenants, concurrency: 1 },
+    );
+  } finally {
+    db.closeSync();
+  }
+
+  const readStore = options.readStore ?? options.store;
+  const rows: Record<string, LakeRow[]> = {};
+  for (const tenant of options.tenants) {
+    rows[tenant] = await readPartition(readStore, tenant, options.date, join(options.workDirectory, 'read', tenant));
+  }
+  await rm(join(options.workDirectory, 'duckdb'), { recursive: true, force: true });
+  return {
+    delivered: batches.reduce((n, b) => n + b.length, 0),
+    ingest: { staged, quarantined, objects, failedGroups },
+    summary,
+    rows,
+    expected: expectedByTenant(day.expected, options.tenants),
+  };
+}
+
+/** Downloads a partition's visible Parquet files and reads them (as Athena reads the folder). */
+export async function readPartition(store: ObjectStore, tenant: string, date: string, scratch: string): Promise<LakeRow[]> {
+  await rm(scratch, { recursive: true, force: true });
+  await mkdir(scratch, { recursive: true });
+  const files: string[] = [];
+  for (const info of await listAll(store, analyticsPrefix(tenant, date))) {
+    const name = info.key.slice(info.key.lastIndexOf('/') + 1);
+    if (name.startsWith('.') || name.startsWith('_')) continue;
+    const path = join(scratch, name);
+    await store.getToFile(info.key, path);
+    files.push(path);
+  }
+  try {
+    return await readParquetFiles(files);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Records per stream batch (Lambda's BatchSize): small, so a day has many staging objects. */
+const BATCH_SIZE = 25;
+
+/** Records in Lambda-sized batches: every fifth batch's last tenth is delivered again (a retry). */
+function streamBatches(records: unknown[]): unknown[][] {
+  const batches: unknown[][] = [];
+  for (let i = 0; i < records.length; i += BATCH_SIZE) batches.push(records.slice(i, i + BATCH_SIZE));
+  const count = batches.length;
+  for (let i = 0; i < count; i += 5) {
+    const batch = batches[i] as unknown[];
+    batches.push(batch.slice(Math.floor(batch.length * 0.9)));
+  }
+  // a record without a tenant: quarantined at capture, never lost silently
+  batches[0]?.push({ eventName: 'INSERT', dynamodb: { SequenceNumber: '7', NewImage: { messageId: { S: 'orphan' } } } });
+  return batches;
+}
+
+function expectedByTenant(items: readonly ChatItem[], tenants: readonly string[]) {
+  const out: Record<string, { message_id: string; content: string }[]> = {};
+  for (const tenant of tenants) {
+    out[tenant] = items
+      .filter((i) => i.tenantId === tenant)
+      .map((i) => ({ message_id: i.messageId, content: i.content }))
+      .sort((a, b) => (a.message_id < b.message_id ? -1 : 1));
+  }
+  return out;
+}

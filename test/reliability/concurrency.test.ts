@@ -1,0 +1,158 @@
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compactPartition } from '../../src/compaction/compactPartition.js';
+import { acquireLease, DEFAULT_LEASE_MS } from '../../src/compaction/partitionLease.js';
+import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
+import { ingestBatch } from '../../src/ingest/ingestBatch.js';
+import { dynamodbEventChanges } from '../../src/ingest/sources.js';
+import { runConcurrentCompactions } from '../../src/reliability/concurrentRuns.js';
+import { readPartition } from '../../src/reliability/pipeline.js';
+import { lockKey } from '../../src/staging/layout.js';
+import { TransientStoreError } from '../../src/store/errors.js';
+import { LocalStore } from '../../src/store/LocalStore.js';
+import type { ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
+import { RetryingStore } from '../../src/store/RetryingStore.js';
+import { BlobStore } from '../../stores/blob/BlobStore.js';
+import { startAzurite } from '../azure/azureServers.js';
+import { chatItem, dynamodbRecord } from '../support/factories.js';
+import type { RunningServer } from '../support/servers.js';
+import { tempDir } from '../support/tempDir.js';
+
+const DATE = '2025-08-11';
+const NOW = Date.parse('2025-08-11T17:00:00Z');
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let db: DuckDBInstance;
+let azurite: RunningServer & { connectionString: string };
+
+beforeAll(async () => {
+  dir = await tempDir('makoto-lake-concurrency-');
+  db = await openDuckDb({ memoryLimit: '1GB', threads: 2, workDirectory: join(dir.path, 'duckdb') });
+  azurite = await startAzurite();
+});
+afterAll(async () => {
+  db?.closeSync();
+  await azurite?.stop();
+  await dir?.cleanup();
+});
+
+let n = 0;
+const stores: Record<string, () => ObjectStore> = {
+  LocalStore: () => new LocalStore(join(dir.path, `data-${++n}`)),
+  'BlobStore on Azurite': () => new BlobStore({ connectionString: azurite.connectionString, containerName: `lease${++n}` }),
+};
+
+async function stage(store: ObjectStore, tenant: string): Promise<void> {
+  const { changes, batchId } = dynamodbEventChanges({
+    Records: [
+      dynamodbRecord({ seq: 1, item: chatItem({ tenantId: tenant, messageId: 'm1', content: 'one' }) }),
+      dynamodbRecord({ seq: 2, item: chatItem({ tenantId: tenant, messageId: 'm2', content: 'two' }) }),
+      dynamodbRecord({ seq: 3, item: chatItem({ tenantId: tenant, messageId: 'm1', content: 'one, edited' }) }),
+    ],
+  });
+  const result = await ingestBatch(store, changes, { source: 'dynamodb', batchId, now: NOW - 3_600_000 });
+  expect(result.failed).toStrictEqual([]);
+}
+
+const contents = async (store: ObjectStore, tenant: string) =>
+  (await readPartition(store, tenant, DATE, join(dir.path, `read-${++n}`))).map((r) => [r.message_id, r.content]);
+
+describe.each(Object.keys(stores))('two compactions of one tenant-day on %s', (kind) => {
+  const make = stores[kind] as () => ObjectStore;
+
+  it('exactly one compacts; the other gets status locked naming the run that holds the partition', async () => {
+    const store = make();
+    await stage(store, 'acme');
+    const { first, second, leaseSeen } = await runConcurrentCompactions(store, db, join(dir.path, `w-${++n}`), 'acme', DATE, NOW);
+    expect(leaseSeen).toBe(true);
+    expect([first.status, first.rowsWritten]).toStrictEqual(['compacted', 2]);
+    expect({ ...second, runId: '' }).toStrictEqual({
+      tenant: 'acme',
+      date: DATE,
+      runId: '',
+      status: 'locked',
+      inputs: 0,
+      rowsRead: 0,
+      rowsRejected: 0,
+      objectsRejected: 0,
+      duplicatesRemoved: 0,
+      versionsSuperseded: 0,
+      deletesApplied: 0,
+      rowsWritten: 0,
+      outputFiles: [],
+      bytesWritten: 0,
+      durationMs: 0,
+      timingsMs: {},
+      error: `tenant acme for ${DATE} is already being compacted by run ${first.runId} on ${hostname()}:${process.pid} (lease until ${new Date(NOW + DEFAULT_LEASE_MS).toISOString()})`,
+    });
+    expect(await store.head(lockKey('acme', DATE))).toBeUndefined();
+    expect(await contents(store, 'acme')).toStrictEqual([
+      ['m1', 'one, edited'],
+      ['m2', 'two'],
+    ]);
+  });
+
+  it("a stale lease (a crashed run's) is taken over once it expires, and released after the run", async () => {
+    const store = make();
+    await stage(store, 'acme');
+    await acquireLease(store, 'acme', DATE, 'crashed-run', NOW - DEFAULT_LEASE_MS - 1);
+    const result = await compactPartition({ store, db, workDirectory: join(dir.path, `w-${++n}`), now: () => NOW }, 'acme', DATE);
+    expect([result.status, result.rowsWritten]).toStrictEqual(['compacted', 2]);
+    expect(await store.head(lockKey('acme', DATE))).toBeUndefined();
+  });
+
+  it('a lease that has not expired blocks: the run fails as locked and writes nothing', async () => {
+    const store = make();
+    await stage(store, 'acme');
+    await acquireLease(store, 'acme', DATE, 'other-run', NOW - 1000);
+    await expect(
+      compactPartition({ store, db, workDirectory: join(dir.path, `w-${++n}`), now: () => NOW }, 'acme', DATE),
+    ).rejects.toThrow(`tenant acme for ${DATE} is already being compacted by run other-run on ${hostname()}:${process.pid}`);
+    expect(await contents(store, 'acme')).toStrictEqual([]);
+  });
+});
+
+describe('two runs racing to take over the same expired lease', () => {
+  const race = async (store: ObjectStore) => {
+    await acquireLease(store, 'acme', DATE, 'crashed-run', NOW - DEFAULT_LEASE_MS - 1);
+    const outcomes = await Promise.allSettled(
+      ['run-a', 'run-b', 'run-c'].map((id) => acquireLease(store, 'acme', DATE, id, NOW)),
+    );
+    return outcomes.map((o) => o.status);
+  };
+
+  it('on Azurite exactly one wins (ifMatch on the stale lease version is atomic)', async () => {
+    const outcomes = await race(stores['BlobStore on Azurite']?.() as ObjectStore);
+    expect(outcomes.filter((s) => s === 'fulfilled')).toHaveLength(1);
+  });
+
+  it('on LocalStore exactly one wins', async () => {
+    const outcomes = await race(stores.LocalStore?.() as ObjectStore);
+    expect(outcomes.filter((s) => s === 'fulfilled')).toHaveLength(1);
+  });
+});
+
+/** A store whose writes succeed but whose first reply to each lease write is lost (a 503 after the commit). */
+class LostReplyStore extends LocalStore {
+  private lost = new Set<string>();
+  override async putBytes(key: string, body: Uint8Array | string, options?: PutOptions): Promise<ObjectInfo> {
+    const info = await super.putBytes(key, body, options);
+    if (key.startsWith('locks/') && !this.lost.has(key)) {
+      this.lost.add(key);
+      throw new TransientStoreError(`injected 503 after the write of ${key}`, { context: { key } });
+    }
+    return info;
+  }
+}
+
+describe('a lease write whose reply is lost and is retried', () => {
+  it('still compacts (the lease it finds is its own)', async () => {
+    const local = new LostReplyStore(join(dir.path, `data-${++n}`));
+    await stage(local, 'acme');
+    const store = new RetryingStore(local, { attempts: 3, baseDelayMs: 1, maxDelayMs: 2, deadlineMs: 1000 });
+    const result = await compactPartition({ store, db, workDirectory: join(dir.path, `w-${++n}`), now: () => NOW }, 'acme', DATE);
+    expect(result.status).toBe('compacted');
+  });
+});

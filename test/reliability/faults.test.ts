@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PartitionResult } from '../../src/compaction/compactPartition.js';
+import {
+  BROKEN_TENANT,
+  FAULT_DATE,
+  FAULT_TENANTS,
+  type FaultScenarioResult,
+  runFaultScenario,
+} from '../../src/reliability/faultScenario.js';
+import { duplicateIds } from '../../src/reliability/lakeRows.js';
+import { tempDir } from '../support/tempDir.js';
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let scenario: FaultScenarioResult;
+
+beforeAll(async () => {
+  dir = await tempDir('makoto-lake-faults-');
+  scenario = await runFaultScenario(dir.path);
+});
+afterAll(() => dir.cleanup());
+
+/** What a result says, without run ids and timings. */
+const stable = (r: PartitionResult) => ({ ...r, runId: '', durationMs: 0, timingsMs: {}, bytesWritten: 0 });
+
+describe('the whole pipeline through RetryingStore(FaultInjectingStore(LocalStore))', () => {
+  it('the fault-free run holds exactly the generated day: every message once, latest version, no user deletes', () => {
+    const { clean } = scenario;
+    expect(clean.summary.ok).toBe(true);
+    expect(clean.ingest).toStrictEqual({
+      staged: clean.delivered - 1,
+      quarantined: 1,
+      objects: clean.ingest.objects,
+      failedGroups: [],
+    });
+    for (const tenant of FAULT_TENANTS) {
+      const rows = clean.rows[tenant] ?? [];
+      expect(rows.map((r) => ({ message_id: r.message_id, content: r.content }))).toStrictEqual(clean.expected[tenant]);
+      expect(duplicateIds(rows)).toStrictEqual([]);
+    }
+  });
+
+  it('injects throttling, 503s and truncated downloads, and still produces identical rows and counts', () => {
+    const { clean, transient, transientFaults } = scenario;
+    // one call at a time, so the seeded injector meets the calls in a fixed order: the counts are exact
+    expect(transientFaults).toStrictEqual({ calls: 127, throttled: 7, unavailable: 8, truncatedReads: 13, permanent: 0 });
+    expect(transient.ingest).toStrictEqual(clean.ingest);
+    expect(transient.rows).toStrictEqual(clean.rows);
+    expect(transient.summary.results.map(stable)).toStrictEqual(clean.summary.results.map(stable));
+  });
+
+  it('a permanent failure on one object fails that tenant with an error naming the object; the others complete', () => {
+    const { clean, permanent, permanentFaults, brokenObject } = scenario;
+    expect(brokenObject).toMatch(
+      new RegExp(`^staging/messages/tenant_id=${BROKEN_TENANT}/dt=${FAULT_DATE}/ddb-[0-9a-f]{12}_\\d+_\\d+\\.ndjson\\.gz$`),
+    );
+    expect(permanentFaults.permanent).toBe(1);
+    const byTenant = Object.fromEntries(permanent.summary.results.map((r) => [r.tenant, r]));
+    expect(byTenant[BROKEN_TENANT]?.status).toBe('failed');
+    expect(byTenant[BROKEN_TENANT]?.error).toBe(
+      `compaction of tenant ${BROKEN_TENANT} for ${FAULT_DATE} failed: injected permanent failure: getToFile ${brokenObject}`,
+    );
+    expect(permanent.summary.ok).toBe(false);
+    expect(permanent.rows[BROKEN_TENANT]).toStrictEqual([]);
+    for (const tenant of FAULT_TENANTS.filter((t) => t !== BROKEN_TENANT)) {
+      expect(byTenant[tenant]?.status).toBe('compacted');
+      expect(permanent.rows[tenant]).toStrictEqual(clean.rows[tenant]);
+    }
+  });
+});

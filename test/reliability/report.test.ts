@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  formatReliabilityReport,
+  type ReliabilityReport,
+  reliabilityOk,
+  runReliability,
+} from '../../src/reliability/reliabilityReport.js';
+import { tempDir } from '../support/tempDir.js';
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let report: ReliabilityReport;
+
+beforeAll(async () => {
+  dir = await tempDir('makoto-lake-report-');
+  // the crash section's numbers are asserted by crash.test.ts through the same runCrash/survived code
+  report = await runReliability(dir.path, { crashes: false });
+});
+afterAll(() => dir.cleanup());
+
+describe('npm run reliability: the numbers it prints', () => {
+  it('faults injected per kind, bad inputs, reconciled messages and concurrent runs', () => {
+    expect(report).toStrictEqual({
+      faults: {
+        calls: 127,
+        throttled: 7,
+        unavailable: 8,
+        truncatedReads: 13,
+        permanent: 1,
+        identicalUnderTransientFaults: true,
+        permanentIsolated: true,
+      },
+      badInputs: { tried: 26, asExpected: 26 },
+      messages: {
+        pipeline: {
+          messagesIn: 651,
+          rowsOut: 591,
+          collapsed: 59,
+          quarantinedAtIngest: 1,
+          quarantinedAtCompaction: 0,
+          objectsQuarantined: 0,
+          linesInUnreadableTails: 0,
+        },
+        catalogue: {
+          messagesIn: 10_051,
+          rowsOut: 10_034,
+          collapsed: 0,
+          quarantinedAtIngest: 14,
+          quarantinedAtCompaction: 2,
+          objectsQuarantined: 2,
+          linesInUnreadableTails: 1,
+        },
+      },
+      concurrency: { compacted: 1, locked: 1 },
+      crashes: undefined,
+    });
+    expect(reliabilityOk(report)).toBe(true);
+  });
+
+  it('prints them as tables', () => {
+    const text = formatReliabilityReport(report);
+    expect(text).toContain('truncated downloads        13');
+    expect(text).toContain(
+      'pipeline (3 tenants)    651    591         59          1              0           0           0  yes',
+    );
+    expect(text).toContain(
+      'bad-input catalogue   10051  10034          0         14              2           1           2  yes',
+    );
+    expect(text).toContain('  crashes survived           skipped');
+  });
+});

@@ -1,0 +1,129 @@
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateStaging, type StagingStats } from '../../bench/generateStaging.js';
+import { runCompaction } from '../../src/app/runCompaction.js';
+import type { RunSummary } from '../../src/compaction/compactTenants.js';
+import { loadConfig } from '../../src/config.js';
+import { visibleFiles } from '../../src/reliability/lakeRows.js';
+import { quoteLiteral } from '../../src/sql/quote.js';
+import { analyticsPrefix, stagingPrefix } from '../../src/staging/layout.js';
+import { LocalStore } from '../../src/store/LocalStore.js';
+import { listAll, type ObjectInfo } from '../../src/store/ObjectStore.js';
+import { tempDir } from '../support/tempDir.js';
+
+const DATE = '2025-08-11';
+const TENANT = 'big-tenant';
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let stats: StagingStats;
+let store: LocalStore;
+
+beforeAll(async () => {
+  dir = await tempDir('makoto-lake-bounds-');
+  store = new LocalStore(join(dir.path, 'data'));
+  // more than 150 MB of NDJSON (gzip about 40 MB): more than the memory limits below
+  stats = await generateStaging({
+    root: store.root,
+    tenant: TENANT,
+    date: DATE,
+    messages: 75_000,
+    contentBytes: [1600, 2400],
+    batch: [5_000, 10_000],
+  });
+}, 60_000);
+afterAll(() => dir.cleanup());
+
+const compact = (memory: string, tempDirName: string, threads = 2) =>
+  runCompaction({
+    store,
+    config: loadConfig({
+      DATA_DIR: store.root,
+      TEMP_DIR: join(dir.path, tempDirName),
+      DUCKDB_MEMORY_LIMIT: memory,
+      DUCKDB_THREADS: String(threads),
+    }),
+    date: DATE,
+    tenants: [TENANT],
+  });
+
+const entries = (path: string) => readdir(path).catch(() => [] as string[]);
+
+/** Rows and distinct message ids in the partition folder, counted by DuckDB (no 150 MB read into JS). */
+async function partitionCounts(): Promise<{ rows: number; ids: number }> {
+  const files = (await visibleFiles(join(store.root, analyticsPrefix(TENANT, DATE)))).map((f) =>
+    join(store.root, analyticsPrefix(TENANT, DATE), f),
+  );
+  if (files.length === 0) return { rows: 0, ids: 0 };
+  const db = await DuckDBInstance.create(':memory:');
+  const c = await db.connect();
+  try {
+    const reader = await c.runAndReadAll(
+      `SELECT count(*)::INTEGER AS rows, count(DISTINCT message_id)::INTEGER AS ids FROM read_parquet([${files.map(quoteLiteral).join(', ')}])`,
+    );
+    return reader.getRowObjectsJS()[0] as { rows: number; ids: number };
+  } finally {
+    c.closeSync();
+    db.closeSync();
+  }
+}
+
+async function stagingBytes(): Promise<number> {
+  let bytes = 0;
+  for (const o of await listAll(store, stagingPrefix(TENANT, DATE)))
+    bytes += gunzipSync(await readFile(join(store.root, o.key))).length;
+  return bytes;
+}
+
+describe('resource bounds', () => {
+  it('the staging day is larger than 150 MB of NDJSON', async () => {
+    expect(await stagingBytes()).toBeGreaterThan(150 * 1024 * 1024);
+  });
+
+  it('a day compacts exactly with a bounded DuckDB (512MB, 2 threads) and the per-run temp folder is removed', async () => {
+    await mkdir(join(dir.path, 'tmp-ok'), { recursive: true });
+    const summary = await compact('512MB', 'tmp-ok');
+    expect(summary.results.map((r) => [r.status, r.rowsWritten, r.error])).toStrictEqual([
+      ['compacted', stats.expectedRows, undefined],
+    ]);
+    expect(await partitionCounts()).toStrictEqual({ rows: stats.expectedRows, ids: stats.expectedRows });
+    expect(await entries(join(dir.path, 'tmp-ok'))).toStrictEqual([]);
+  });
+
+  // DuckDB needs roughly 64-100 MB per thread whatever the day's size (JSON reader buffers, one Parquet
+  // row group, window blocks); past that, a day of any size spills to TEMP_DIR.
+  describe('under a 128MB memory limit with one thread, smaller than the day', () => {
+    let summary: RunSummary;
+    beforeAll(async () => {
+      await mkdir(join(dir.path, 'tmp-small'), { recursive: true });
+      summary = await compact('128MB', 'tmp-small', 1);
+    }, 60_000);
+
+    it('a day larger than the limit completes by spilling, rows exact', async () => {
+      expect(summary.results.map((r) => [r.status, r.rowsWritten, r.error])).toStrictEqual([
+        ['compacted', stats.expectedRows, undefined],
+      ]);
+      expect(await partitionCounts()).toStrictEqual({ rows: stats.expectedRows, ids: stats.expectedRows });
+      expect(await entries(join(dir.path, 'tmp-small'))).toStrictEqual([]);
+    });
+  });
+
+  describe('under a 16MB memory limit, too small for DuckDB to run at all', () => {
+    let summary: RunSummary;
+    let before: ObjectInfo[];
+    beforeAll(async () => {
+      await mkdir(join(dir.path, 'tmp-tiny'), { recursive: true });
+      before = await listAll(store, analyticsPrefix(TENANT, DATE));
+      summary = await compact('16MB', 'tmp-tiny');
+    }, 60_000);
+
+    it('the failure is reported clearly (not taken for bad input), the partition is untouched and the temp folder removed', async () => {
+      expect(summary.results.map((r) => [r.status, r.rowsRejected])).toStrictEqual([['failed', 0]]);
+      expect(summary.results[0]?.error).toMatch(/^compaction of tenant big-tenant for 2025-08-11 failed: Out of Memory Error: /);
+      expect(await listAll(store, analyticsPrefix(TENANT, DATE))).toStrictEqual(before);
+      expect(await entries(join(dir.path, 'tmp-tiny'))).toStrictEqual([]);
+    });
+  });
+});
