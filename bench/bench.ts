@@ -1,16 +1,51 @@
 /**
- * `npm run bench [-- --messages N] [--scenario single,tenants] [--json]`
- * Prints speed and memory as ratios against a bare DuckDB statement run in the same process tree.
+ * `npm run bench -- [--scenario single,tenants,stores,ingest,peer,profile|all] [--messages N] [--memory 1GB]
+ *                   [--threads 2] [--data DIR] [--json] [--out FILE]`
+ *
+ * Every measured compaction runs in a child process of its own (bench/step.ts) so its peak RSS is its own.
+ * Each number is printed with the machine's load average when it was taken (the box may be shared).
+ * Tables go to stdout (stderr with --json, which prints the whole report as JSON on stdout).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { table } from '../src/app/report.js';
-import { generateStaging } from './generateStaging.js';
+import { loadConfig } from '../src/config.js';
+import { generateChatDay, randomSource, toDynamoDBRecord } from '../src/demo/chatDay.js';
+import { stagingPrefix } from '../src/staging/layout.js';
+import { LocalStore } from '../src/store/LocalStore.js';
+import { listAll, type ObjectStore } from '../src/store/ObjectStore.js';
+import { mapLimit } from '../src/util/concurrency.js';
+import { ingestStreamEvent } from '../stream-ingest/handler.js';
+import { startAzurite } from '../test/azure/azureServers.js';
+import { freePort, type RunningServer, startNodeServer } from '../test/support/servers.js';
+import { CountingStore, REQUEST_KINDS, type RequestKind } from './CountingStore.js';
+import { costTables, type Measured } from './costModel.js';
+import { summariseCpuProfile } from './cpuProfile.js';
+import { generateStaging, type StagingStats, textPool } from './generateStaging.js';
+import type { StoreTarget } from './step.js';
 
 const DATE = '2025-08-11';
+const TENANT = 'bench';
+const SCENARIOS = ['single', 'tenants', 'stores', 'ingest', 'peer', 'profile'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+type Row = Record<string, unknown>;
+
+interface Context {
+  readonly root: string;
+  readonly messages: number;
+  readonly memory: string;
+  readonly threads: string;
+  readonly dataDir: string | undefined;
+  readonly say: (text: string) => void;
+  readonly report: Record<string, unknown>;
+  day?: { dir: string; staged: StagingStats };
+  servers?: Servers;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -20,68 +55,561 @@ export async function main(argv: string[]): Promise<number> {
       scenario: { type: 'string', default: 'single' },
       memory: { type: 'string', default: '1GB' },
       threads: { type: 'string', default: '2' },
+      data: { type: 'string' },
+      tenants: { type: 'string', default: '1000' },
+      'tenant-messages': { type: 'string', default: '1000' },
+      concurrency: { type: 'string', default: '4' },
       json: { type: 'boolean', default: false },
+      out: { type: 'string' },
     },
   });
-  const messages = Number(values.messages);
-  const scenarios = (values.scenario ?? 'single').split(',');
+  const requested = (values.scenario ?? 'single').split(',').map((s) => s.trim());
+  const scenarios: Scenario[] = requested.includes('all') ? [...SCENARIOS] : (requested as Scenario[]);
+  const unknown = scenarios.filter((s) => !SCENARIOS.includes(s));
+  if (unknown.length > 0) {
+    console.error(`unknown scenario(s) ${unknown.join(', ')}; choose from ${SCENARIOS.join(', ')} or all`);
+    return 2;
+  }
   const root = await mkdtemp(join(tmpdir(), 'makoto-lake-bench-'));
-  const report: Record<string, unknown> = {};
+  const say = values.json ? (t: string) => console.error(t) : (t: string) => console.log(t);
+  const context: Context = {
+    root,
+    messages: Number(values.messages),
+    memory: values.memory as string,
+    threads: values.threads as string,
+    dataDir: values.data,
+    say,
+    report: {
+      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGB: Math.round(totalmem() / 2 ** 30), node: process.version },
+      date: new Date().toISOString(),
+      args: argv,
+    },
+  };
+  say(`makoto-lake bench ${new Date().toISOString()} on ${cpus().length}× ${cpus()[0]?.model ?? '?'}; ${load()}`);
   try {
-    if (scenarios.includes('single'))
-      report.single = await single(root, messages, values.memory as string, values.threads as string);
+    for (const scenario of scenarios) {
+      if (scenario === 'single') context.report.single = await single(context);
+      if (scenario === 'tenants') {
+        context.report.tenants = await tenants(
+          context,
+          Number(values.tenants),
+          Number(values['tenant-messages']),
+          values.concurrency as string,
+        );
+      }
+      if (scenario === 'stores') context.report.stores = await stores(context);
+      if (scenario === 'ingest') context.report.ingest = await ingest(context);
+      if (scenario === 'peer') context.report.peer = await peer(context);
+      if (scenario === 'profile') context.report.profile = await profile(context);
+    }
+    const measured = measuredFrom(context.report);
+    if (measured) {
+      const tables = costTables(measured);
+      context.report.cost = { measured, estimates: tables.map(({ batching, estimates }) => ({ batching, estimates })) };
+      say(`\ncost model (bench/costModel.ts, prices in bench/prices.ts), from this run's measurements:`);
+      for (const t of tables) say(`\n${t.table}`);
+    }
   } finally {
+    await context.servers?.stop();
     await rm(root, { recursive: true, force: true });
   }
-  if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (values.out) await writeFile(values.out, `${JSON.stringify(context.report, null, 2)}\n`);
+  if (values.json) process.stdout.write(`${JSON.stringify(context.report, null, 2)}\n`);
   return 0;
 }
 
-function step(mode: string, args: string[]): Record<string, number> {
-  const run = spawnSync(process.execPath, ['bin/run-ts.mjs', 'bench/step.ts', mode, ...args], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 24,
-  });
-  if (run.status !== 0) throw new Error(`bench step ${mode} failed:\n${run.stderr}`);
-  return JSON.parse(run.stdout.trim().split('\n').pop() as string);
+/** `load 1.02 0.98 0.75` – the 1/5/15-minute load averages, next to every number. */
+function load(): string {
+  return `load ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`;
 }
 
-async function single(root: string, messages: number, memory: string, threads: string) {
-  const data = join(root, 'data');
-  const t0 = performance.now();
-  const staged = await generateStaging({ root: data, tenant: 'bench', date: DATE, messages });
-  console.error(
-    `generated ${staged.records} staging records in ${staged.objects} objects (${(staged.bytes / 1e6).toFixed(1)} MB gzip) in ${Math.round(performance.now() - t0)} ms`,
-  );
-  const bare = step('bare', [data, 'bench', DATE, join(root, 'bare'), memory, threads]);
-  const project = step('project', [data, 'bench', DATE, join(root, 'project'), memory, threads]);
+function step(mode: string, args: string[], nodeFlags: string[] = []): Row {
+  const before = loadavg()[0];
+  const run = spawnSync(process.execPath, [...nodeFlags, 'bin/run-ts.mjs', 'bench/step.ts', mode, ...args], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
+  if (run.status !== 0) throw new Error(`bench step ${mode} failed:\n${run.stderr}`);
+  const result = JSON.parse(run.stdout.trim().split('\n').pop() as string) as Row;
+  return { ...result, load1: [Number(before?.toFixed(2)), Number(loadavg()[0]?.toFixed(2))] };
+}
+
+/** The one tenant-day of `messages` messages every scenario shares; generated once, or reused from --data. */
+async function day(context: Context): Promise<{ dir: string; staged: StagingStats }> {
+  if (context.day) return context.day;
+  const dataRoot = context.dataDir ?? join(context.root, 'data');
+  const marker = join(dataRoot, `_bench-${context.messages}.json`);
+  let staged: StagingStats;
+  if (context.dataDir && existsSync(marker)) {
+    staged = JSON.parse(await readFile(marker, 'utf8')) as StagingStats;
+    context.say(`reusing ${staged.records} staging records in ${staged.objects} objects from ${dataRoot}`);
+  } else {
+    const t0 = performance.now();
+    staged = await generateStaging({ root: dataRoot, tenant: TENANT, date: DATE, messages: context.messages });
+    await writeFile(marker, JSON.stringify(staged));
+    context.say(
+      `generated ${staged.records} staging records in ${staged.objects} objects (${(staged.bytes / 1e6).toFixed(1)} MB gzip) in ${Math.round(performance.now() - t0)} ms`,
+    );
+  }
+  context.day = { dir: dataRoot, staged };
+  return context.day;
+}
+
+const stagingDir = (dataRoot: string, tenant = TENANT) => join(dataRoot, stagingPrefix(tenant, DATE));
+
+/** Compactions through the local store write their lake next to the shared staging; every run starts without it. */
+async function cleanLake(dataRoot: string): Promise<void> {
+  for (const folder of ['analytics', 'manifests', 'quarantine', 'locks']) {
+    await rm(join(dataRoot, folder), { recursive: true, force: true });
+  }
+}
+
+async function single(context: Context) {
+  const { dir, staged } = await day(context);
+  const { messages, memory, threads, root } = context;
+  const bare = step('bare', [dir, TENANT, DATE, join(root, 'bare'), memory, threads]);
+  const project = step('project', [dir, TENANT, DATE, join(root, 'project'), memory, threads]);
+  await cleanLake(dir);
   if (project.rows !== staged.expectedRows || bare.rows !== staged.expectedRows) {
     throw new Error(`row counts differ: expected ${staged.expectedRows}, project ${project.rows}, bare ${bare.rows}`);
   }
   const rows = [
-    ['run', 'messages', 'ms', 'msg/s', 'MB/s in', 'peak RSS MB', 'out MB'],
-    ...[
-      ['bare DuckDB COPY', bare],
-      ['makoto-lake compact', project],
-    ].map(([name, r]) => {
-      const m = r as Record<string, number>;
-      return [
-        name as string,
-        messages,
-        m.ms as number,
-        Math.round((messages / (m.ms as number)) * 1000),
-        Number((staged.bytes / 1e6 / ((m.ms as number) / 1000)).toFixed(1)),
-        m.maxRssMB as number,
-        Number(((m.bytesWritten as number) / 1e6).toFixed(1)),
-      ];
-    }),
+    ['run', 'messages', 'ms', 'msg/s', 'MB/s in', 'peak RSS MB', 'peak temp MB', 'out MB', 'load1 before/after'],
+    ...(
+      [
+        ['bare DuckDB COPY', bare],
+        ['makoto-lake compact', project],
+      ] as const
+    ).map(([name, m]) => [
+      name,
+      messages,
+      m.ms as number,
+      Math.round((messages / (m.ms as number)) * 1000),
+      Number((staged.bytes / 1e6 / ((m.ms as number) / 1000)).toFixed(1)),
+      m.maxRssMB as number,
+      m.peakTempMB as number,
+      Number(((m.bytesWritten as number) / 1e6).toFixed(1)),
+      (m.load1 as number[]).join(' / '),
+    ]),
   ];
-  console.log(`\nscenario single: one tenant-day, ${messages} messages, DuckDB ${memory} / ${threads} threads`);
-  console.log(table(rows));
+  context.say(`\nscenario single: one tenant-day, ${messages} messages, DuckDB ${memory} / ${threads} threads`);
+  context.say(table(rows));
   const ratio = (project.ms as number) / (bare.ms as number);
-  console.log(
+  context.say(
     `ratio project/bare: time ${ratio.toFixed(2)}, peak RSS ${((project.maxRssMB as number) / (bare.maxRssMB as number)).toFixed(2)}`,
   );
-  console.log(`project phases (ms): ${JSON.stringify(project.timings)}`);
-  return { staged, bare, project, ratio };
+  context.say(`project phases (ms): ${JSON.stringify(project.timings)}`);
+  return { messages, staged, bare, project, ratio: Number(ratio.toFixed(3)) };
+}
+
+async function tenants(context: Context, count: number, perTenant: number, concurrency: string) {
+  const data = join(context.root, 'tenants');
+  const t0 = performance.now();
+  const pool = textPool(randomSource(7));
+  let objects = 0;
+  let expected = 0;
+  for (let i = 0; i < count; i++) {
+    const staged = await generateStaging({
+      root: data,
+      tenant: `t${String(i).padStart(4, '0')}`,
+      date: DATE,
+      messages: perTenant,
+      seed: 1000 + i,
+      // A small tenant's day arrives in stream batches of tens to hundreds of records.
+      batch: [50, 500],
+      pool,
+    });
+    objects += staged.objects;
+    expected += staged.expectedRows;
+  }
+  context.say(
+    `\ngenerated ${count} tenants × ${perTenant} messages (${objects} objects) in ${Math.round(performance.now() - t0)} ms`,
+  );
+  const r = step('tenants', [
+    join(context.root, 'tenants-out'),
+    JSON.stringify({ root: data, date: DATE, memory: context.memory, threads: context.threads, concurrency }),
+  ]);
+  if (r.rows !== expected || r.ok !== true) throw new Error(`tenants run: ok ${r.ok}, rows ${r.rows}, expected ${expected}`);
+  const single = context.report.single as { project: Row } | undefined;
+  const oneDayMs = single?.project.ms as number | undefined;
+  const perTenantMs = (r.ms as number) / count;
+  // Same number of messages in 1 partition vs `count` partitions: the difference is the per-tenant overhead.
+  const overheadMs =
+    oneDayMs !== undefined && count * perTenant === context.messages ? ((r.ms as number) - oneDayMs) / count : undefined;
+  const tenantMs = r.tenantMs as Row;
+  context.say(
+    `scenario tenants: ${count} tenants × ${perTenant} messages through runCompaction (one DuckDB instance, COMPACT_CONCURRENCY=${concurrency})`,
+  );
+  context.say(
+    table([
+      [
+        'tenants',
+        'objects',
+        'wall ms',
+        'ms/tenant',
+        'tenant p50 ms',
+        'tenant p95 ms',
+        'overhead ms/tenant',
+        'peak RSS MB',
+        'load1',
+      ],
+      [
+        count,
+        r.inputs as number,
+        r.ms as number,
+        Number(perTenantMs.toFixed(1)),
+        tenantMs.p50 as number,
+        tenantMs.p95 as number,
+        overheadMs === undefined ? '–' : Number(overheadMs.toFixed(1)),
+        r.maxRssMB as number,
+        (r.load1 as number[]).join(' / '),
+      ],
+    ]),
+  );
+  context.say(
+    `summed phases over tenants (ms, concurrent): ${JSON.stringify(r.phaseMsSum)}; operations ${JSON.stringify(r.operations)}`,
+  );
+  return { ...r, perTenantMs: Number(perTenantMs.toFixed(2)), overheadMsPerTenant: overheadMs };
+}
+
+interface Servers {
+  s3: { endpoint: string; bucket: string; server: RunningServer };
+  azurite: RunningServer & { connectionString: string };
+  stop(): Promise<void>;
+}
+
+/** s3rver and Azurite on 127.0.0.1 (as the test suites start them), once per bench run. */
+async function servers(context: Context): Promise<Servers> {
+  if (context.servers) return context.servers;
+  const directory = await mkdtemp(join(context.root, 's3rver-'));
+  const port = await freePort();
+  const s3 = await startNodeServer(
+    's3rver',
+    ['--address', '127.0.0.1', '--port', String(port), '--directory', directory, '--silent'],
+    port,
+    { env: { NODE_OPTIONS: '--openssl-legacy-provider' } },
+  );
+  let azurite: Servers['azurite'];
+  try {
+    azurite = await startAzurite();
+  } catch (error) {
+    await s3.stop();
+    throw error;
+  }
+  const endpoint = `http://127.0.0.1:${port}`;
+  const s3Store = await s3StoreFor(endpoint, 'bench');
+  await s3Store.client.send(new s3Store.CreateBucketCommand({ Bucket: 'bench' }));
+  context.servers = {
+    s3: { endpoint, bucket: 'bench', server: s3 },
+    azurite,
+    stop: async () => {
+      await s3.stop();
+      await azurite.stop();
+    },
+  };
+  return context.servers;
+}
+
+async function s3StoreFor(endpoint: string, bucket: string) {
+  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
+  const { S3Store } = await import('../stores/s3/S3Store.js');
+  const client = new S3Client({
+    endpoint,
+    region: 'ap-northeast-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  return { store: new S3Store({ bucket, client }), client, CreateBucketCommand };
+}
+
+async function blobStoreFor(connectionString: string, container: string): Promise<ObjectStore> {
+  const { BlobStore } = await import('../stores/blob/BlobStore.js');
+  const { BlobServiceClient } = await import('@azure/storage-blob');
+  // Created up front: BlobStore creates a missing container on the first write only, and parallel first
+  // writes race it (reported to the lead).
+  await BlobServiceClient.fromConnectionString(connectionString).getContainerClient(container).createIfNotExists();
+  return new BlobStore({ connectionString, containerName: container });
+}
+
+/** Copies the local tenant-day's staging objects into `store` (what the capture path would have written). */
+async function seed(from: string, store: ObjectStore): Promise<{ objects: number; ms: number }> {
+  const local = new LocalStore(from);
+  const objects = await listAll(local, stagingPrefix(TENANT, DATE));
+  const t0 = performance.now();
+  await mapLimit(objects, 8, (o) => store.putFile(o.key, join(from, o.key)));
+  return { objects: objects.length, ms: Math.round(performance.now() - t0) };
+}
+
+async function stores(context: Context) {
+  const { dir, staged } = await day(context);
+  const s = await servers(context);
+  const perMillion = 1e6 / context.messages;
+  const s3 = await s3StoreFor(s.s3.endpoint, s.s3.bucket);
+  const s3Seed = await seed(dir, s3.store);
+  const blobSeed = await seed(dir, await blobStoreFor(s.azurite.connectionString, 'bench'));
+  context.say(`\nseeded ${s3Seed.objects} staging objects into s3rver in ${s3Seed.ms} ms and into Azurite in ${blobSeed.ms} ms`);
+  const base = { tenant: TENANT, date: DATE, memory: context.memory, threads: context.threads };
+  const targets: [string, StoreTarget][] = [
+    ['local', { kind: 'local', root: dir }],
+    ['s3 (s3rver)', { kind: 's3', endpoint: s.s3.endpoint, bucket: s.s3.bucket }],
+    ['blob (Azurite)', { kind: 'blob', connectionString: s.azurite.connectionString, container: 'bench' }],
+  ];
+  const results: Record<string, Row> = {};
+  for (const [name, target] of targets) {
+    await cleanLake(dir);
+    const r = step('store', [join(context.root, `store-${target.kind}`), JSON.stringify({ ...base, target })]);
+    if (r.rows !== staged.expectedRows) throw new Error(`${name}: ${r.rows} rows, expected ${staged.expectedRows}`);
+    results[name] = r;
+  }
+  await cleanLake(dir);
+  const localMs = results.local?.ms as number;
+  context.say(`scenario stores: compactPartition of the same day (${context.messages} messages) through each store`);
+  context.say(
+    table([
+      [
+        'store',
+        'ms',
+        'ratio vs local',
+        'list',
+        'download',
+        'compact',
+        'upload',
+        'commit',
+        ...REQUEST_KINDS.map((k) => `${k}/1M msgs`),
+        'peak RSS MB',
+        'load1',
+      ],
+      ...Object.entries(results).map(([name, r]) => {
+        const t = r.timings as Record<string, number>;
+        const req = r.requests as Record<RequestKind, number>;
+        return [
+          name,
+          r.ms as number,
+          Number(((r.ms as number) / localMs).toFixed(2)),
+          t.list ?? 0,
+          t.download ?? 0,
+          t.compact ?? 0,
+          t.upload ?? 0,
+          t.commit ?? 0,
+          ...REQUEST_KINDS.map((k) => Math.round(req[k] * perMillion)),
+          r.maxRssMB as number,
+          (r.load1 as number[]).join(' / '),
+        ];
+      }),
+    ]),
+  );
+  const exact = results['s3 (s3rver)']?.s3Calls;
+  context.say(`S3 API calls counted by the SDK (per run): ${JSON.stringify(exact)}`);
+  context.say(
+    'requests: LIST pages, GET/HEAD, PUT incl. multipart parts, DELETE; HEAD is billed like GET. Staging writes at ingest are not included (see ingest).',
+  );
+  return { seed: { s3: s3Seed, blob: blobSeed }, results, perMillion };
+}
+
+async function ingest(context: Context) {
+  const s = await servers(context);
+  const config = loadConfig({});
+  const records = 10_000;
+  // A multi-tenant table's stream: 20 tenants, one JST day, ~5% edits, ~1% deletes, some TTL expiries.
+  const chat = generateChatDay({
+    date: DATE,
+    tenants: Array.from({ length: 20 }, (_, i) => `tenant${i}`),
+    messagesPerTenant: 500,
+    seed: 3,
+  });
+  // The generator emits tenant after tenant; a table's stream interleaves them in time order.
+  const changes = [...chat.changes]
+    .sort((x, y) => x.item.updatedAt.localeCompare(y.item.updatedAt))
+    .slice(0, records)
+    .map((c, i) => ({ ...c, seq: 300_000_000_000_000_000_000n + BigInt(i) * 10n }));
+  const event = (round: number): DynamoDBStreamEvent =>
+    ({
+      Records: changes.map((c) => toDynamoDBRecord({ ...c, seq: c.seq + BigInt(round) * 1_000_000n })),
+    }) as unknown as DynamoDBStreamEvent;
+  const groups = new Set(changes.map((c) => c.item.tenantId)).size;
+  const localRoot = join(context.root, 'ingest-local');
+  await mkdir(localRoot, { recursive: true });
+  const s3 = await s3StoreFor(s.s3.endpoint, s.s3.bucket);
+  const targets: [string, ObjectStore][] = [
+    ['local', new LocalStore(localRoot)],
+    ['s3 (s3rver)', s3.store],
+    ['blob (Azurite)', await blobStoreFor(s.azurite.connectionString, 'ingest')],
+  ];
+  const rows: Row[] = [];
+  for (const [name, inner] of targets) {
+    for (const size of [records, 500]) {
+      const store = new CountingStore(inner);
+      const times: number[] = [];
+      const before = loadavg()[0];
+      for (let round = 0; round < 6; round++) {
+        const full = event(round);
+        const batch = { Records: full.Records.slice(0, size) } as DynamoDBStreamEvent;
+        store.reset();
+        const t0 = performance.now();
+        const answer = await ingestStreamEvent(batch, { store, config, log: () => {} });
+        const ms = performance.now() - t0;
+        if (answer.batchItemFailures.length > 0) throw new Error(`ingest into ${name} reported failures`);
+        if (round > 0) times.push(ms); // round 0 warms up the JIT and the connection pool
+      }
+      times.sort((a, b) => a - b);
+      const median = times[Math.floor(times.length / 2)] as number;
+      rows.push({
+        store: name,
+        records: size,
+        medianMs: Number(median.toFixed(1)),
+        recordsPerS: Math.round((size / median) * 1000),
+        objectsPerBatch: store.counts().operations.PUT,
+        load1: [Number(before?.toFixed(2)), Number(loadavg()[0]?.toFixed(2))],
+      });
+    }
+  }
+  context.say(
+    `\nscenario ingest: DynamoDB Streams events through stream-ingest's ingestStreamEvent (${groups} tenants, one day; median of 5 after a warm-up)`,
+  );
+  context.say(
+    table([
+      ['store', 'records/event', 'median ms', 'records/s', 'objects/batch', 'load1'],
+      ...rows.map((r) => [
+        r.store as string,
+        r.records as number,
+        r.medianMs as number,
+        r.recordsPerS as number,
+        r.objectsPerBatch as number,
+        (r.load1 as number[]).join(' / '),
+      ]),
+    ]),
+  );
+  return { tenantDayGroups: groups, rows };
+}
+
+async function peer(context: Context) {
+  const { dir, staged } = await day(context);
+  const single = context.report.single as { project: Row } | undefined;
+  const project =
+    single?.project ?? step('project', [dir, TENANT, DATE, join(context.root, 'project'), context.memory, context.threads]);
+  await cleanLake(dir);
+  // A Lambda at 10 GB lets its Node heap grow to ~8 GB; the peer keeps the whole day on the heap.
+  const r = step(
+    'peer',
+    [join(context.root, 'peer'), JSON.stringify({ stagingDir: stagingDir(dir) })],
+    ['--max-old-space-size=8192'],
+  );
+  if (r.rows !== staged.expectedRows) throw new Error(`peer wrote ${r.rows} rows, expected ${staged.expectedRows}`);
+  const speedup = (r.ms as number) / (project.ms as number);
+  context.say(`\nscenario peer: the same day with a pure-JavaScript writer (hyparquet-writer 0.17.0), JSON.parse + Map dedup`);
+  context.say(
+    table([
+      ['run', 'ms', 'msg/s', 'peak RSS MB', 'out MB', 'load1'],
+      ...(
+        [
+          ['JS peer (hyparquet-writer)', r],
+          ['makoto-lake compact', project],
+        ] as const
+      ).map(([name, m]) => [
+        name,
+        m.ms as number,
+        Math.round((context.messages / (m.ms as number)) * 1000),
+        m.maxRssMB as number,
+        Number(((m.bytesWritten as number) / 1e6).toFixed(1)),
+        ((m.load1 as number[] | undefined) ?? []).join(' / '),
+      ]),
+    ]),
+  );
+  context.say(`speed-up of makoto-lake over the JS peer: ${speedup.toFixed(1)}×; peer phases (ms): ${JSON.stringify(r.timings)}`);
+  return { peer: r, project, speedup: Number(speedup.toFixed(2)) };
+}
+
+async function profile(context: Context) {
+  const { dir } = await day(context);
+  const profDir = join(context.root, 'cpuprof');
+  const project = step(
+    'project',
+    [dir, TENANT, DATE, join(context.root, 'project-prof'), context.memory, context.threads],
+    ['--cpu-prof', `--cpu-prof-dir=${profDir}`],
+  );
+  await cleanLake(dir);
+  const cpu = await summariseCpuProfile(profDir);
+  const variants: Record<string, Row> = {};
+  for (const keep of ['tally', 'count-js', 'noop-js', 'sql'] as const) {
+    variants[keep] = step('explain', [
+      join(context.root, `explain-${keep}`),
+      JSON.stringify({
+        stagingDir: stagingDir(dir),
+        tenant: TENANT,
+        date: DATE,
+        memory: context.memory,
+        threads: context.threads,
+        keep,
+      }),
+    ]);
+  }
+  const ops = variants.tally?.operatorsS as Record<string, number>;
+  const opTotal = Object.values(ops).reduce((n, s) => n + s, 0);
+  const t = project.timings as Record<string, number>;
+  const compactMs = t.compact ?? 0;
+  // Operator times are thread time summed over DuckDB's threads; they apportion the statement's wall time.
+  const share = (names: string[]) => names.reduce((n, name) => n + (ops[name] ?? 0), 0) / opTotal;
+  const breakdown: [string, number, string][] = [
+    ['list', t.list ?? 0, 'compactPartition timingsMs'],
+    ['download', t.download ?? 0, 'compactPartition timingsMs (local store: file copies)'],
+    ['decompress + parse', Math.round(compactMs * share(['READ_NDJSON', 'READ_JSON'])), 'READ_NDJSON share of the statement'],
+    ['validate + classify + dedup', Math.round(compactMs * share(['WINDOW', 'PROJECTION'])), 'WINDOW + PROJECTION share'],
+    ['tally (JS UDF) filter', Math.round(compactMs * share(['FILTER'])), 'FILTER share (makoto_tally runs here)'],
+    ['write Parquet', Math.round(compactMs * share(['COPY_TO_FILE'])), 'COPY_TO_FILE share'],
+    ['upload', t.upload ?? 0, 'compactPartition timingsMs'],
+    ['commit', t.commit ?? 0, 'manifest, quarantine marker, stale parts'],
+  ];
+  context.say(`\nscenario profile: where the time goes (${context.messages} messages, local store)`);
+  context.say(table([['phase', 'ms', 'source'], ...breakdown.map(([a, b, c]) => [a, b, c])]));
+  context.say(`DuckDB operator thread-seconds (real tally): ${JSON.stringify(ops)}`);
+  context.say(
+    table([
+      ['keep rows via', 'statement ms', 'FILTER s', 'peak buffer MB', 'spill MB', 'load1'],
+      ...Object.entries(variants).map(([k, v]) => [
+        k,
+        v.statementMs as number,
+        (v.operatorsS as Record<string, number>).FILTER ?? 0,
+        v.peakBufferMB as number,
+        v.peakSpillMB as number,
+        (v.load1 as number[]).join(' / '),
+      ]),
+    ]),
+  );
+  context.say(`Node --cpu-prof, main thread self time (${cpu.totalMs} ms profiled; DuckDB's native threads show as (idle)):`);
+  context.say(table([['function', 'ms', 'share'], ...cpu.top.map((f) => [f.fn, f.ms, f.share])]));
+  return { project, breakdown: breakdown.map(([phase, ms, source]) => ({ phase, ms, source })), variants, cpu };
+}
+
+/** What the cost model needs, when this run measured it (single, tenants, stores and ingest). */
+function measuredFrom(report: Record<string, unknown>): Measured | undefined {
+  const single = report.single as { messages: number; project: Row; staged: StagingStats } | undefined;
+  const many = report.tenants as (Row & { overheadMsPerTenant?: number }) | undefined;
+  const stores = report.stores as { results: Record<string, Row>; perMillion: number } | undefined;
+  const ingest = report.ingest as { rows: Row[] } | undefined;
+  if (!single || !many || !stores || !ingest) return undefined;
+  const messages = single.messages;
+  const perM = (r: Row | undefined) =>
+    Object.fromEntries(
+      Object.entries((r?.requests as Record<string, number>) ?? {}).map(([k, v]) => [k, Math.round(v * stores.perMillion)]),
+    ) as Record<RequestKind, number>;
+  const ingestMs = (records: number) =>
+    (ingest.rows.find((r) => r.store === 's3 (s3rver)' && r.records === records)?.medianMs as number | undefined) ?? 0;
+  const tenantOps = many.operations as Record<RequestKind, number>;
+  const tenantCount = many.tenants as number;
+  return {
+    compactMsPerMillion: Math.round(((single.project.ms as number) / messages) * 1e6),
+    compactPeakRssMB: single.project.maxRssMB as number,
+    tenantOverheadMs: Math.max(0, Number((many.overheadMsPerTenant ?? (many.perTenantMs as number)).toFixed(1))),
+    stagingBytesPerMessage: Math.round(single.staged.bytes / messages),
+    parquetBytesPerMessage: Math.round((single.project.bytesWritten as number) / messages),
+    s3RequestsPerMillion: perM(stores.results['s3 (s3rver)']),
+    blobRequestsPerMillion: perM(stores.results['blob (Azurite)']),
+    tenantRequests: Object.fromEntries(
+      REQUEST_KINDS.map((k) => [k, Number(((tenantOps[k] ?? 0) / tenantCount).toFixed(2))]),
+    ) as Record<RequestKind, number>,
+    ingestMs500: ingestMs(500),
+    ingestMs10000: ingestMs(10_000),
+  };
 }

@@ -1,14 +1,23 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BOOLEAN, DuckDBScalarFunction, INTEGER, VARCHAR } from '@duckdb/node-api';
-import { compactionSelectSql, parquetCopyOptionsSql, partitionParams } from '../src/compaction/compactionSql.js';
+import {
+  compactionSelectSql,
+  type ParquetOptions,
+  parquetCopyOptionsSql,
+  partitionParams,
+} from '../src/compaction/compactionSql.js';
 import { DEFAULT_COMPACTION_SETTINGS } from '../src/compaction/compactPartition.js';
 import { installTally, openTally, TALLY_FUNCTION } from '../src/compaction/tally.js';
 import { openDuckDb } from '../src/duckdb/openDuckDb.js';
 import { quoteLiteral } from '../src/sql/quote.js';
 
-/** How the statement keeps current rows: the real JS tally, a JS UDF that only filters, or plain SQL. */
-export type KeepVariant = 'tally' | 'noop-js' | 'sql';
+/**
+ * How the statement keeps current rows: the real JS tally; `count-js`, a tally with its counters bound to
+ * the function instead of looked up by a run-key string on every row (the change proposed to the lead);
+ * a JS UDF that only filters; or plain SQL (the floor: no counts at all).
+ */
+export type KeepVariant = 'tally' | 'count-js' | 'noop-js' | 'sql';
 
 export interface ExplainRequest {
   readonly stagingDir: string;
@@ -18,6 +27,8 @@ export interface ExplainRequest {
   readonly memory: string;
   readonly threads: number;
   readonly keep: KeepVariant;
+  /** Parquet options over the engine's defaults (A/B of a writer setting, e.g. rowGroupBytes). */
+  readonly parquet?: Partial<ParquetOptions>;
 }
 
 interface ProfileNode {
@@ -41,16 +52,40 @@ export async function explainCompaction(request: ExplainRequest) {
     .filter((f) => f.endsWith('.ndjson.gz'))
     .sort()
     .map((f) => join(request.stagingDir, f));
-  const db = await openDuckDb({ memoryLimit: request.memory, threads: request.threads, workDirectory: join(request.out, 'work') });
+  const db = await openDuckDb({
+    memoryLimit: request.memory,
+    threads: request.threads,
+    workDirectory: join(request.out, 'work'),
+  });
   const connection = await db.connect();
   const profile = join(request.out, 'profile.json');
   const outDir = join(request.out, 'parquet');
   const runKey = 'bench-explain';
   let keepFunction: string = TALLY_FUNCTION;
+  const counted: number[] = [];
   const tally = openTally(runKey);
   try {
     if (request.keep === 'tally') {
       await installTally(db);
+    } else if (request.keep === 'count-js') {
+      keepFunction = 'bench_count_js';
+      connection.registerScalarFunction(
+        DuckDBScalarFunction.create({
+          name: keepFunction,
+          returnType: BOOLEAN,
+          parameterTypes: [VARCHAR, INTEGER],
+          volatile: true,
+          mainFunction: (_info, input, output) => {
+            const kinds = input.getColumnVector(1);
+            for (let row = 0; row < input.rowCount; row++) {
+              const kind = kinds.getItem(row) as number;
+              counted[kind] = (counted[kind] ?? 0) + 1;
+              output.setItem(row, kind === 0);
+            }
+            output.flush();
+          },
+        }),
+      );
     } else if (request.keep === 'noop-js') {
       keepFunction = 'bench_keep_js';
       connection.registerScalarFunction(
@@ -75,7 +110,7 @@ export async function explainCompaction(request: ExplainRequest) {
     await connection.run(`SET profiling_output = ${quoteLiteral(profile)}`);
     const t0 = performance.now();
     const copied = await connection.run(
-      `COPY (${compactionSelectSql(files, keepFunction, runKey)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(DEFAULT_COMPACTION_SETTINGS)})`,
+      `COPY (${compactionSelectSql(files, keepFunction, runKey)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql({ ...DEFAULT_COMPACTION_SETTINGS, ...request.parquet })})`,
       partitionParams(request.tenant, request.date),
     );
     const statementMs = Math.round(performance.now() - t0);
@@ -98,7 +133,7 @@ export async function explainCompaction(request: ExplainRequest) {
       operatorsS: operators,
       peakBufferMB: Math.round((root.system_peak_buffer_memory ?? 0) / 1e6),
       peakSpillMB: Math.round((root.system_peak_temp_dir_size ?? 0) / 1e6),
-      tally: request.keep === 'tally' ? tally.read() : undefined,
+      tally: request.keep === 'tally' ? tally.read() : request.keep === 'count-js' ? counted : undefined,
     };
   } finally {
     tally.end();

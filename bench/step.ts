@@ -18,7 +18,7 @@ import { LocalStore } from '../src/store/LocalStore.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
 import { BLOB_REQUEST_MODEL, CountingStore, S3_REQUEST_MODEL } from './CountingStore.js';
 import { diskUsage } from './diskUsage.js';
-import { explainCompaction } from './explainCompaction.js';
+import { explainCompaction, type KeepVariant } from './explainCompaction.js';
 import { peerConvert } from './peerConvert.js';
 
 /** Where a `store` step finds its store. */
@@ -52,7 +52,10 @@ export async function main(argv: string[]): Promise<number> {
   let result: Record<string, unknown>;
   if (legacy) {
     const [root, tenant, date, , memory, threads] = rest as [string, string, string, string, string, string];
-    result = mode === 'project' ? await project(root, tenant, date, out, memory, threads) : await bare(root, tenant, date, out, memory, threads);
+    result =
+      mode === 'project'
+        ? await project(root, tenant, date, out, memory, threads)
+        : await bare(root, tenant, date, out, memory, threads);
   } else if (mode === 'peer') {
     const r = await peerConvert(args.stagingDir as string, join(out, 'peer.parquet'));
     result = { rows: r.rowsWritten, rowsRead: r.rowsRead, bytesWritten: r.bytesWritten, timings: r.timings };
@@ -64,7 +67,8 @@ export async function main(argv: string[]): Promise<number> {
       out,
       memory: args.memory as string,
       threads: Number(args.threads),
-      keep: args.keep as 'tally' | 'sql',
+      keep: args.keep as KeepVariant,
+      parquet: args.parquet as Record<string, number> | undefined,
     });
   } else if (mode === 'tenants') {
     const config = loadConfig({
@@ -122,7 +126,13 @@ async function project(root: string, tenant: string, date: string, out: string, 
 async function bare(root: string, tenant: string, date: string, out: string, memory: string, threads: string) {
   const dir = join(root, stagingPrefix(tenant, date));
   const files = (await readdir(dir)).sort().map((f) => join(dir, f));
-  const db = await DuckDBInstance.create(':memory:', { memory_limit: memory, threads, temp_directory: join(out, 'spill') });
+  // The engine's instance settings (openDuckDb): only the statement differs.
+  const db = await DuckDBInstance.create(':memory:', {
+    memory_limit: memory,
+    threads,
+    temp_directory: join(out, 'spill'),
+    preserve_insertion_order: 'false',
+  });
   const c = await db.connect();
   const copied = await c.run(`COPY (
         SELECT ${parquetProjectionSql()} FROM (
