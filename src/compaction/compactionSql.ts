@@ -16,7 +16,7 @@ export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 /** DuckDB's read of staging files with the explicit schema: nothing is guessed. */
 export function readStagingSql(files: readonly string[]): string {
   const columns = STAGING_COLUMNS.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(c.staging)}`).join(', ');
-  return `read_ndjson(${quoteStringList(files)}, columns = {${columns}}, format = 'newline_delimited', compression = 'gzip', filename = true, maximum_object_size = ${MAX_LINE_BYTES})`;
+  return `read_ndjson(${quoteStringList(files)}, columns = {${columns}}, format = 'newline_delimited', compression = 'gzip', filename = true, hive_partitioning = false, maximum_object_size = ${MAX_LINE_BYTES})`;
 }
 
 /**

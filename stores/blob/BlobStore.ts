@@ -66,7 +66,8 @@ export class BlobStore implements ObjectStore {
   readonly location: string;
   readonly container: ContainerClient;
   private readonly options: Required<BlobStoreOptions>;
-  private containerChecked = false;
+  /** The one creation of a missing container that concurrent first writes wait for (reset if it failed). */
+  private containerCreated: Promise<void> | undefined;
 
   constructor(target: BlobStoreTarget, options: BlobStoreOptions = {}) {
     this.container = containerOf(target);
@@ -178,15 +179,24 @@ export class BlobStore implements ObjectStore {
     }
   }
 
-  /** Runs a write; a missing container is created once (first run against a fresh account) and the write repeated. */
+  /**
+   * Runs a write; a missing container is created (first run against a fresh account) and the write
+   * repeated. Parallel first writes all wait for the same creation instead of racing it.
+   */
   private async write(key: string, options: PutOptions, put: () => Promise<ObjectInfo>): Promise<ObjectInfo> {
     try {
       return await put();
     } catch (error) {
-      if (isContainerMissing(error) && !this.containerChecked) {
-        this.containerChecked = true;
+      if (isContainerMissing(error)) {
         try {
-          await this.container.createIfNotExists();
+          this.containerCreated ??= this.container.createIfNotExists().then(
+            () => undefined,
+            (createError: unknown) => {
+              this.containerCreated = undefined;
+              throw createError;
+            },
+          );
+          await this.containerCreated;
           return await put();
         } catch (retryError) {
           throw this.wrap(retryError, `cannot write ${key}`, key, options);

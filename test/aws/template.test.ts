@@ -96,7 +96,7 @@ describe('template.yaml', () => {
     expect(value(event, 'BisectBatchOnFunctionError')).toBe('true');
     expect(value(event, 'MaximumRetryAttempts')).toBe('!Ref StreamMaximumRetryAttempts');
     expect(value(event, 'BatchSize')).toBe('!Ref StreamBatchSize');
-    expect(value(event, 'MaximumBatchingWindowInSeconds')).toBe('10');
+    expect(value(event, 'MaximumBatchingWindowInSeconds')).toBe('!Ref StreamBatchingWindowSeconds');
     expect(block(/^\s*FunctionResponseTypes:/, event).map((l) => l.trim())).toStrictEqual(['- ReportBatchItemFailures']);
     const onFailure = block(/^\s*OnFailure:/, event);
     expect([value(onFailure, 'Type'), value(onFailure, 'Destination')]).toStrictEqual([

@@ -38,6 +38,13 @@ describe('BlobStore against Azurite', () => {
     expect((await getBytes(store, 'a/first.txt')).toString()).toBe('hello');
   });
 
+  it('creates a missing container once when the first writes run in parallel', async () => {
+    const fresh = new BlobStore({ connectionString: azurite.connectionString, containerName: 'parallel-first' });
+    const keys = Array.from({ length: 8 }, (_, i) => `k/${i}.txt`);
+    await Promise.all(keys.map((key) => fresh.putBytes(key, key)));
+    expect((await listAll(fresh, 'k/')).map((o) => o.key)).toStrictEqual(keys);
+  });
+
   it('lists by prefix across pages, in key order, with sizes and etags', async () => {
     const keys = ['p/x/3.bin', 'p/x/1.bin', 'p/y/2.bin', 'p/x/2.bin', 'p/z.bin', 'q/outside.bin'];
     const written = new Map<string, string>();
