@@ -121,7 +121,6 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
     }
   };
   const base = { tenant, date, runId };
-  const context = { tenant, date, runId };
 
   const inputs = (await timed('list', () => listAll(deps.store, stagingPrefix(tenant, date)))).filter((o) =>
     isStagingDataKey(o.key),
@@ -132,10 +131,12 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
 
   const lease = await acquireLease(deps.store, tenant, date, runId, now(), deps.leaseMs);
   const phase = async (name: CompactionPhase) => deps.onPhase?.(name, { tenant, date });
-  await phase('locked');
-  await mkdir(deps.workDirectory, { recursive: true });
-  const work = await mkdtemp(join(deps.workDirectory, `${tenant}-${date}-`));
+  let workFolder: string | undefined;
   try {
+    await phase('locked');
+    await mkdir(deps.workDirectory, { recursive: true });
+    const work = await mkdtemp(join(deps.workDirectory, `${tenant}-${date}-`));
+    workFolder = work;
     const inDir = join(work, 'in');
     const outDir = join(work, 'out');
     await mkdir(inDir);
@@ -177,7 +178,11 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
       } else {
         await deps.store.delete(quarantineKey);
       }
-      const previous = await readManifest(deps.store, tenant, date).catch(() => undefined);
+      const previous = await readManifest(deps.store, tenant, date).catch((error: unknown) => {
+        // an unreadable previous manifest must not block the run that replaces it
+        deps.log?.('manifest.unreadable', { ...base, error: errorMessage(error) });
+        return undefined;
+      });
       const manifest: PartitionManifest = {
         version: 1,
         run_id: runId,
@@ -224,17 +229,20 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
       durationMs: now() - started,
       timingsMs: timings,
     };
-    deps.log?.('partition.compacted', { ...context, rows: result.rowsWritten });
+    deps.log?.('partition.compacted', { ...base, rows: result.rowsWritten });
     await phase('done');
     return result;
   } catch (error) {
     throw new CompactionError(`compaction of tenant ${tenant} for ${date} failed: ${errorMessage(error)}`, {
       cause: error,
-      context,
+      context: base,
     });
   } finally {
-    await rm(work, { recursive: true, force: true });
-    await lease.release();
+    try {
+      if (workFolder) await rm(workFolder, { recursive: true, force: true });
+    } finally {
+      await lease.release();
+    }
   }
 }
 
@@ -376,7 +384,6 @@ async function partFiles(dir: string): Promise<string[]> {
   const parts = names.filter((n) => /^part-\d+\.parquet$/.test(n)).sort((a, b) => partNo(a) - partNo(b));
   for (const [i, name] of parts.entries()) {
     if (partNo(name) !== i) throw new CompactionError(`unexpected output file ${name} in ${dir}`);
-    await stat(join(dir, name));
   }
   return parts;
 }
