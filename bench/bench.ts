@@ -47,8 +47,27 @@ interface Context {
   servers?: Servers;
 }
 
+const USAGE = `usage: npm run bench -- [--scenario single|tenants|stores|ingest|peer|profile|all[,...]]
+  [--messages N] [--memory 1GB] [--threads 2] [--data DIR] [--tenants N] [--tenant-messages N]
+  [--concurrency N] [--json] [--out FILE]`;
+
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
+  let parsed: ReturnType<typeof parseBenchArgs>;
+  try {
+    parsed = parseBenchArgs(argv);
+  } catch (error) {
+    console.error(`bench: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  return runBench(parsed.values, argv);
+}
+
+function parseBenchArgs(argv: string[]) {
+  return parseArgs({
     args: argv,
     options: {
       messages: { type: 'string', default: '1000000' },
@@ -63,6 +82,9 @@ export async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
     },
   });
+}
+
+async function runBench(values: ReturnType<typeof parseBenchArgs>['values'], argv: string[]): Promise<number> {
   const requested = (values.scenario ?? 'single').split(',').map((s) => s.trim());
   const scenarios: Scenario[] = requested.includes('all') ? [...SCENARIOS] : (requested as Scenario[]);
   const unknown = scenarios.filter((s) => !SCENARIOS.includes(s));
