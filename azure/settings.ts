@@ -1,9 +1,10 @@
 /**
  * The settings the Functions host needs while the functions are *registered* (trigger bindings are fixed
- * at startup), parsed from the app settings. Everything the handlers use at run time comes from
- * src/config.ts (loadConfig). Names are listed in azure/local.settings.example.json and docs/AZURE.md.
+ * at startup), parsed from the app settings with the same readers as src/config.ts (a malformed setting,
+ * there or here, stops startup). Everything the handlers use at run time comes from loadConfig.
+ * Names are listed in azure/local.settings.example.json and docs/AZURE.md.
  */
-import { ConfigError } from '../src/errors.js';
+import { type Env, envReader, loadConfig } from '../src/config.js';
 
 /** The app setting holding the Cosmos DB connection (by name: the host resolves it, we never read it). */
 export const COSMOS_CONNECTION_SETTING = 'COSMOS_CONNECTION';
@@ -24,26 +25,14 @@ export interface TriggerSettings {
   readonly dailyBatchSchedule: string;
 }
 
-export function triggerSettings(env: Readonly<Record<string, string | undefined>>): TriggerSettings {
-  const read = (name: string) => (env[name]?.trim() ? env[name]?.trim() : undefined);
-  const int = (name: string, fallback: number, min: number, max: number) => {
-    const text = read(name);
-    if (text === undefined) return fallback;
-    const n = Number(text);
-    if (!/^\d+$/.test(text) || n < min || n > max) {
-      throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
-    }
-    return n;
-  };
-  const start = read('COSMOS_START_FROM_BEGINNING')?.toLowerCase() ?? 'false';
-  if (start !== 'true' && start !== 'false') {
-    throw new ConfigError(`COSMOS_START_FROM_BEGINNING must be true or false, got ${JSON.stringify(start)}`);
-  }
+export function triggerSettings(env: Env): TriggerSettings {
+  const { read, int, bool } = envReader(env);
+  const { cosmosDatabase, cosmosContainer } = loadConfig(env).azure;
   return {
-    database: read('COSMOS_DATABASE') ?? 'makoto',
-    container: read('COSMOS_CONTAINER') ?? 'messages',
+    database: cosmosDatabase,
+    container: cosmosContainer,
     leaseContainer: read('COSMOS_LEASE_CONTAINER') ?? 'leases',
-    startFromBeginning: start === 'true',
+    startFromBeginning: bool('COSMOS_START_FROM_BEGINNING'),
     maxItemsPerInvocation: int('COSMOS_MAX_ITEMS_PER_INVOCATION', 500, 1, 10_000),
     changeFeedMaxRetries: int('CHANGEFEED_MAX_RETRIES', 5, 0, 100),
     dailyBatchSchedule: read('DAILY_BATCH_SCHEDULE') ?? '0 0 17 * * *',

@@ -67,40 +67,9 @@ export async function explainCompaction(request: ExplainRequest) {
   try {
     if (request.keep === 'tally') {
       await installTally(db);
-    } else if (request.keep === 'count-js') {
-      keepFunction = 'bench_count_js';
-      connection.registerScalarFunction(
-        DuckDBScalarFunction.create({
-          name: keepFunction,
-          returnType: BOOLEAN,
-          parameterTypes: [VARCHAR, INTEGER],
-          volatile: true,
-          mainFunction: (_info, input, output) => {
-            const kinds = input.getColumnVector(1);
-            for (let row = 0; row < input.rowCount; row++) {
-              const kind = kinds.getItem(row) as number;
-              counted[kind] = (counted[kind] ?? 0) + 1;
-              output.setItem(row, kind === 0);
-            }
-            output.flush();
-          },
-        }),
-      );
-    } else if (request.keep === 'noop-js') {
-      keepFunction = 'bench_keep_js';
-      connection.registerScalarFunction(
-        DuckDBScalarFunction.create({
-          name: keepFunction,
-          returnType: BOOLEAN,
-          parameterTypes: [VARCHAR, INTEGER],
-          volatile: true,
-          mainFunction: (_info, input, output) => {
-            const kinds = input.getColumnVector(1);
-            for (let row = 0; row < input.rowCount; row++) output.setItem(row, kinds.getItem(row) === 0);
-            output.flush();
-          },
-        }),
-      );
+    } else if (request.keep === 'count-js' || request.keep === 'noop-js') {
+      keepFunction = request.keep === 'count-js' ? 'bench_count_js' : 'bench_keep_js';
+      connection.registerScalarFunction(keepCurrentFunction(keepFunction, request.keep === 'count-js' ? counted : undefined));
     } else {
       keepFunction = 'bench_keep_sql';
       await connection.run(`CREATE MACRO ${keepFunction}(run, kind) AS kind = 0`);
@@ -144,3 +113,25 @@ export async function explainCompaction(request: ExplainRequest) {
 }
 
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
+
+/**
+ * A JS keep-function of the tally's shape (run, kind) → kind = 0: with `counted`, it also counts the kinds
+ * (the tally without the run-key lookup); without, it only filters (the cost of calling JS at all).
+ */
+function keepCurrentFunction(name: string, counted?: number[]): DuckDBScalarFunction {
+  return DuckDBScalarFunction.create({
+    name,
+    returnType: BOOLEAN,
+    parameterTypes: [VARCHAR, INTEGER],
+    volatile: true,
+    mainFunction: (_info, input, output) => {
+      const kinds = input.getColumnVector(1);
+      for (let row = 0; row < input.rowCount; row++) {
+        const kind = kinds.getItem(row) as number;
+        if (counted) counted[kind] = (counted[kind] ?? 0) + 1;
+        output.setItem(row, kind === 0);
+      }
+      output.flush();
+    },
+  });
+}

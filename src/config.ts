@@ -74,8 +74,11 @@ export interface Config {
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/** Parses the environment into a Config, or throws ConfigError naming the variable and the bad value. */
-export function loadConfig(env: Env): Config {
+/**
+ * Typed readers over an environment, each throwing ConfigError that names the variable and the bad value.
+ * Every entry point's settings go through these (loadConfig here; the Functions app's trigger settings).
+ */
+export function envReader(env: Env) {
   const read = (name: string): string | undefined => {
     const value = env[name];
     return value === undefined || value.trim() === '' ? undefined : value.trim();
@@ -101,6 +104,12 @@ export function loadConfig(env: Env): Config {
     if (text === 'true' || text === '1') return true;
     throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(read(name))}`);
   };
+  return { read, int, oneOf, bool };
+}
+
+/** Parses the environment into a Config, or throws ConfigError naming the variable and the bad value. */
+export function loadConfig(env: Env): Config {
+  const { read, int, oneOf, bool } = envReader(env);
   const memory = read('DUCKDB_MEMORY_LIMIT') ?? '2GB';
   if (!/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.test(memory)) {
     throw new ConfigError(`DUCKDB_MEMORY_LIMIT must be a size such as 2GB or 512MB, got ${JSON.stringify(memory)}`);

@@ -4,7 +4,7 @@ import { cosmosChange } from '../../src/model/cosmos.js';
 import { dynamodbChange } from '../../src/model/dynamodb.js';
 import { parseFieldMapping } from '../../src/model/fieldMapping.js';
 import { normaliseChange } from '../../src/model/normalise.js';
-import { chatItem, cosmosDocument, dynamodbRecord } from '../support/factories.js';
+import { chatItem, cosmosDocument, dynamodbRecord, stagedRecord } from '../support/factories.js';
 
 const context = { source: 'dynamodb' as const, ingestedAt: 1754900000000 };
 
@@ -13,22 +13,8 @@ describe('normaliseChange with DynamoDB records', () => {
     const record = dynamodbRecord({ seq: '000123', item: chatItem({ model: 'gpt', tokens: 42 }) });
     expect(normaliseChange(dynamodbChange(record), context)).toStrictEqual({
       ok: true,
-      record: {
-        tenant_id: 'acme',
-        dt: '2025-08-11',
-        message_id: 'm1',
-        conversation_id: 'c1',
-        sender_id: 'u1',
-        role: 'user',
-        content: 'こんにちは',
-        created_at: Date.parse('2025-08-11T01:00:00Z'),
-        updated_at: null,
-        attributes: '{"model":"gpt","tokens":42}',
-        source: 'dynamodb',
-        source_seq: '123',
-        ingested_at: 1754900000000,
-        op: 'upsert',
-      },
+      // the factory's record is the chat item's canonical fields; only what this change adds differs
+      record: stagedRecord({ attributes: '{"model":"gpt","tokens":42}', source_seq: '123', ingested_at: 1754900000000 }),
     });
   });
 
@@ -135,22 +121,12 @@ describe('normaliseChange with Cosmos documents', () => {
     const result = normaliseChange(cosmosChange(cosmosDocument(42, { _ts: 1 })), cosmos);
     expect(result).toStrictEqual({
       ok: true,
-      record: {
-        tenant_id: 'acme',
-        dt: '2025-08-11',
-        message_id: 'm1',
-        conversation_id: 'c1',
-        sender_id: 'u1',
-        role: 'user',
-        content: 'こんにちは',
-        created_at: Date.parse('2025-08-11T01:00:00Z'),
-        updated_at: null,
+      record: stagedRecord({
         attributes: '{"_cosmos":{"_rid":"rid","_etag":"\\"e42\\"","_ts":1}}',
         source: 'cosmos',
         source_seq: '42',
         ingested_at: 1754900000000,
-        op: 'upsert',
-      },
+      }),
     });
   });
 
