@@ -22,11 +22,11 @@ import { listAll, type ObjectStore } from '../src/store/ObjectStore.js';
 import { mapLimit } from '../src/util/concurrency.js';
 import { ingestStreamEvent } from '../stream-ingest/handler.js';
 import { startAzurite } from '../test/azure/azureServers.js';
-import { freePort, type RunningServer, startNodeServer } from '../test/support/servers.js';
-import { CountingStore, REQUEST_KINDS, type RequestKind } from './CountingStore.js';
+import { CountingStore, REQUEST_KINDS, type RequestKind } from '../test/kit/CountingStore.js';
+import { generateStaging, type StagingStats, textPool } from '../test/kit/generateStaging.js';
+import { freePort, type RunningServer, startNodeServer } from '../test/kit/servers.js';
 import { costTables, type Measured } from './costModel.js';
 import { summariseCpuProfile } from './cpuProfile.js';
-import { generateStaging, type StagingStats, textPool } from './generateStaging.js';
 import type { StoreTarget } from './step.js';
 
 const DATE = '2025-08-11';

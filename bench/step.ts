@@ -16,7 +16,7 @@ import { quoteLiteral } from '../src/sql/quote.js';
 import { stagingPrefix } from '../src/staging/layout.js';
 import { LocalStore } from '../src/store/LocalStore.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
-import { BLOB_REQUEST_MODEL, CountingStore, S3_REQUEST_MODEL } from './CountingStore.js';
+import { BLOB_REQUEST_MODEL, CountingStore, S3_REQUEST_MODEL } from '../test/kit/CountingStore.js';
 import { diskUsage } from './diskUsage.js';
 import { explainCompaction, type KeepVariant } from './explainCompaction.js';
 import { peerConvert } from './peerConvert.js';

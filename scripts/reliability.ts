@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatReliabilityReport, reliabilityOk, runReliability } from '../src/reliability/reliabilityReport.js';
+import { formatReliabilityReport, reliabilityOk, runReliability } from '../test/kit/reliabilityReport.js';
 
 export async function main(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const { values } = parseArgs({ args: [...argv], options: { 'no-crashes': { type: 'boolean' }, json: { type: 'boolean' } } });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ObjectNotFoundError, PreconditionFailedError, TransientStoreError } from '../../src/store/errors.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
 import { S3Store } from '../../stores/s3/S3Store.js';
-import { tempDir } from '../support/tempDir.js';
+import { tempDir } from '../kit/tempDir.js';
 import { type S3rver, startFaultProxy, startS3rver } from './support/localAws.js';
 
 const FAST_RETRY = { attempts: 3, baseDelayMs: 1, maxDelayMs: 5, deadlineMs: 5_000 };

@@ -8,9 +8,9 @@ import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
 import { StoreError } from '../../src/store/errors.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
-import { chatItem, dynamodbRecord } from '../support/factories.js';
-import { readParquetRows } from '../support/parquet.js';
-import { tempDir } from '../support/tempDir.js';
+import { chatItem, dynamodbRecord } from '../kit/factories.js';
+import { readParquetRows } from '../kit/readParquet.js';
+import { tempDir } from '../kit/tempDir.js';
 
 const config = loadConfig({ TENANT_ID: 'acme,beta', TARGET_DATE_OFFSET: '-1' });
 const NOW = Date.parse('2025-08-12T03:00:00Z'); // 12:00 JST on 2025-08-12

@@ -10,10 +10,10 @@ import { analyticsPrefix } from '../../src/staging/layout.js';
 import { listAll } from '../../src/store/ObjectStore.js';
 import { S3Store } from '../../stores/s3/S3Store.js';
 import { handler as streamHandler } from '../../stream-ingest/handler.js';
-import { chatItem, dynamodbRecord } from '../support/factories.js';
-import { readParquetRows } from '../support/parquet.js';
-import type { RunningServer } from '../support/servers.js';
-import { tempDir } from '../support/tempDir.js';
+import { chatItem, dynamodbRecord } from '../kit/factories.js';
+import { readParquetRows } from '../kit/readParquet.js';
+import type { RunningServer } from '../kit/servers.js';
+import { tempDir } from '../kit/tempDir.js';
 import { createMessagesTable, LOCAL_CREDENTIALS, lambdaEvent, readStream } from './support/dynamoStream.js';
 import { REGION, type S3rver, startDynamoDbLocal, startS3rver } from './support/localAws.js';
 

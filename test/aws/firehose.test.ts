@@ -12,9 +12,9 @@ import { listAll } from '../../src/store/ObjectStore.js';
 import { FirehoseDeliveryError } from '../../stream-ingest/errors.js';
 import { type FirehoseSender, FirehoseStagingStore, firehoseBatches, putRecordBatches } from '../../stream-ingest/firehose.js';
 import { ingestStreamEvent } from '../../stream-ingest/handler.js';
-import { chatItem, dynamodbRecord } from '../support/factories.js';
-import { readParquetRows } from '../support/parquet.js';
-import { tempDir } from '../support/tempDir.js';
+import { chatItem, dynamodbRecord } from '../kit/factories.js';
+import { readParquetRows } from '../kit/readParquet.js';
+import { tempDir } from '../kit/tempDir.js';
 
 type Answer = Awaited<ReturnType<FirehoseSender['send']>> | Error;
 

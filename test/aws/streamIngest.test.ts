@@ -9,7 +9,7 @@ import { getBytes, listAll, type ObjectStore, type PutOptions } from '../../src/
 import { S3Store } from '../../stores/s3/S3Store.js';
 import { StreamBatchFailedError } from '../../stream-ingest/errors.js';
 import { ingestStreamEvent } from '../../stream-ingest/handler.js';
-import type { RunningServer } from '../support/servers.js';
+import type { RunningServer } from '../kit/servers.js';
 import { createMessagesTable, LOCAL_CREDENTIALS, lambdaEvent, readStream } from './support/dynamoStream.js';
 import { REGION, type S3rver, startDynamoDbLocal, startS3rver } from './support/localAws.js';
 

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ObjectNotFoundError, PreconditionFailedError } from '../../src/store/errors.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
-import type { RunningServer } from '../support/servers.js';
-import { tempDir } from '../support/tempDir.js';
+import type { RunningServer } from '../kit/servers.js';
+import { tempDir } from '../kit/tempDir.js';
 import { AZURITE_KEY, startAzurite } from './azureServers.js';
 
 let azurite: RunningServer & { connectionString: string };

@@ -1,4 +1,4 @@
-import { freePort, type RunningServer, startNodeServer } from '../support/servers.js';
+import { freePort, type RunningServer, startNodeServer } from '../kit/servers.js';
 
 /** Azurite's well-known development account (public, documented by Microsoft; not a secret). */
 export const AZURITE_ACCOUNT = 'devstoreaccount1';

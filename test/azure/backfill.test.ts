@@ -8,10 +8,10 @@ import { listAll } from '../../src/store/ObjectStore.js';
 import { jstDayRange } from '../../src/time/jst.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
 import { CosmosSourceReader } from '../../stores/cosmos/CosmosSourceReader.js';
-import type { RunningServer } from '../support/servers.js';
-import { tempDir } from '../support/tempDir.js';
+import { type ParsedLakeRow, readLake } from '../kit/readParquet.js';
+import type { RunningServer } from '../kit/servers.js';
+import { tempDir } from '../kit/tempDir.js';
 import { COSMOS_KEY, startAzurite, startCosmos } from './azureServers.js';
-import { type LakeRow, readLake } from './readLake.js';
 
 const DATE = '2025-08-11';
 let azurite: RunningServer & { connectionString: string };
@@ -73,7 +73,7 @@ afterAll(async () => {
 });
 
 /** The lake row a source document becomes; system fields as the server stored them. */
-async function row(id: string, tenant: string, over: Partial<LakeRow> = {}): Promise<LakeRow> {
+async function row(id: string, tenant: string, over: Partial<ParsedLakeRow> = {}): Promise<ParsedLakeRow> {
   const { resources } = await container.items
     .query<Record<string, unknown>>({ query: 'SELECT * FROM c WHERE c.id = @id', parameters: [{ name: '@id', value: id }] })
     .fetchAll();

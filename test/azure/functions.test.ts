@@ -8,10 +8,10 @@ import { manifestKey } from '../../src/staging/layout.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
 import { targetDate } from '../../src/time/jst.js';
 import type { BlobStore } from '../../stores/blob/BlobStore.js';
-import type { RunningServer } from '../support/servers.js';
-import { tempDir } from '../support/tempDir.js';
+import { type ParsedLakeRow, readLake } from '../kit/readParquet.js';
+import type { RunningServer } from '../kit/servers.js';
+import { tempDir } from '../kit/tempDir.js';
 import { startAzurite } from './azureServers.js';
-import { type LakeRow, readLake } from './readLake.js';
 
 const DATE = '2025-08-11';
 const TENANTS = ['t-a', 't-b'];
@@ -69,7 +69,7 @@ const day = generateChatDay({ date: DATE, tenants: TENANTS, messagesPerTenant: 4
 const feed = day.changes.filter((c) => c.kind !== 'expire').map((c) => toCosmosDocument(c));
 
 /** What the lake must hold: the latest captured version of every message that was not deleted. */
-function expectedRows(items: readonly ChatItem[]): LakeRow[] {
+function expectedRows(items: readonly ChatItem[]): ParsedLakeRow[] {
   return items
     .map((item) => {
       const doc = feed.filter((d) => d.id === item.messageId).at(-1) as Record<string, unknown>;

@@ -2,8 +2,8 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
-import { chatItem, dynamodbRecord } from '../support/factories.js';
-import { tempDir } from '../support/tempDir.js';
+import { chatItem, dynamodbRecord } from '../kit/factories.js';
+import { tempDir } from '../kit/tempDir.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 beforeAll(async () => {

@@ -14,9 +14,9 @@ import { stagingKey } from '../../src/staging/layout.js';
 import { gzipNdjson } from '../../src/staging/ndjson.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { getBytes, listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
-import { chatItem, dynamodbRecord, stagedRecord } from '../support/factories.js';
-import { parquetPhysicalSchema, readParquetRows } from '../support/parquet.js';
-import { tempDir } from '../support/tempDir.js';
+import { chatItem, dynamodbRecord, stagedRecord } from '../kit/factories.js';
+import { parquetPhysicalSchema, readParquetRows } from '../kit/readParquet.js';
+import { tempDir } from '../kit/tempDir.js';
 
 const DATE = '2025-08-11';
 const NOW = Date.parse('2025-08-11T17:00:00Z');

@@ -5,8 +5,8 @@ import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { getBytes, listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
-import { chatItem, dynamodbRecord } from '../support/factories.js';
-import { tempDir } from '../support/tempDir.js';
+import { chatItem, dynamodbRecord } from '../kit/factories.js';
+import { tempDir } from '../kit/tempDir.js';
 
 const NOW = Date.parse('2025-08-11T03:00:00Z');
 

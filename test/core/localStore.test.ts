@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ObjectNotFoundError, PreconditionFailedError, StoreError } from '../../src/store/errors.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
-import { tempDir } from '../support/tempDir.js';
+import { tempDir } from '../kit/tempDir.js';
 
 describe('LocalStore', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;

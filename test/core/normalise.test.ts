@@ -4,7 +4,7 @@ import { cosmosChange } from '../../src/model/cosmos.js';
 import { dynamodbChange } from '../../src/model/dynamodb.js';
 import { parseFieldMapping } from '../../src/model/fieldMapping.js';
 import { normaliseChange } from '../../src/model/normalise.js';
-import { chatItem, cosmosDocument, dynamodbRecord, stagedRecord } from '../support/factories.js';
+import { chatItem, cosmosDocument, dynamodbRecord, stagedRecord } from '../kit/factories.js';
 
 const context = { source: 'dynamodb' as const, ingestedAt: 1754900000000 };
 

@@ -37,9 +37,9 @@ import { stagingKey, stagingPrefix } from '../../src/staging/layout.js';
 import { gzipNdjson } from '../../src/staging/ndjson.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { listAll } from '../../src/store/ObjectStore.js';
-import { stagedRecord } from '../support/factories.js';
-import { readParquetRows } from '../support/parquet.js';
-import { tempDir } from '../support/tempDir.js';
+import { stagedRecord } from '../kit/factories.js';
+import { readParquetRows } from '../kit/readParquet.js';
+import { tempDir } from '../kit/tempDir.js';
 
 const TENANT = 'acme';
 const DATE = '2025-08-11';

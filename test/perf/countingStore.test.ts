@@ -2,15 +2,15 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BLOB_REQUEST_MODEL, CountingStore, S3_REQUEST_MODEL } from '../../bench/CountingStore.js';
 import { compactPartition } from '../../src/compaction/compactPartition.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import { stagingKey } from '../../src/staging/layout.js';
 import { gzipNdjson } from '../../src/staging/ndjson.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
-import { stagedRecord } from '../support/factories.js';
-import { tempDir } from '../support/tempDir.js';
+import { BLOB_REQUEST_MODEL, CountingStore, S3_REQUEST_MODEL } from '../kit/CountingStore.js';
+import { stagedRecord } from '../kit/factories.js';
+import { tempDir } from '../kit/tempDir.js';
 
 const MIB = 1024 * 1024;
 let dir: Awaited<ReturnType<typeof tempDir>>;

@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalStore } from '../../src/store/LocalStore.js';
+import { listAll } from '../../src/store/ObjectStore.js';
 import {
   type BadInputCase,
   BULK_RECORDS,
@@ -8,10 +10,8 @@ import {
   reconciles,
   runBadInputCatalogue,
   textOfBytes,
-} from '../../src/reliability/badInputCatalogue.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { listAll } from '../../src/store/ObjectStore.js';
-import { tempDir } from '../support/tempDir.js';
+} from '../kit/badInputCatalogue.js';
+import { tempDir } from '../kit/tempDir.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let store: LocalStore;

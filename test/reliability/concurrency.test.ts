@@ -7,18 +7,18 @@ import { acquireLease, DEFAULT_LEASE_MS } from '../../src/compaction/partitionLe
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
-import { runConcurrentCompactions } from '../../src/reliability/concurrentRuns.js';
-import { readPartition } from '../../src/reliability/pipeline.js';
 import { lockKey } from '../../src/staging/layout.js';
 import { TransientStoreError } from '../../src/store/errors.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import type { ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
-import { RetryingStore } from '../../src/store/RetryingStore.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
 import { startAzurite } from '../azure/azureServers.js';
-import { chatItem, dynamodbRecord } from '../support/factories.js';
-import type { RunningServer } from '../support/servers.js';
-import { tempDir } from '../support/tempDir.js';
+import { runConcurrentCompactions } from '../kit/concurrentRuns.js';
+import { chatItem, dynamodbRecord } from '../kit/factories.js';
+import { readPartition } from '../kit/pipeline.js';
+import { RetryingStore } from '../kit/RetryingStore.js';
+import type { RunningServer } from '../kit/servers.js';
+import { tempDir } from '../kit/tempDir.js';
 
 const DATE = '2025-08-11';
 const NOW = Date.parse('2025-08-11T17:00:00Z');

@@ -8,9 +8,9 @@ import {
   prepareCrashBase,
   runCrash,
   survived,
-} from '../../src/reliability/crashScenario.js';
-import { duplicateIds } from '../../src/reliability/lakeRows.js';
-import { tempDir } from '../support/tempDir.js';
+} from '../kit/crashScenario.js';
+import { duplicateIds } from '../kit/readParquet.js';
+import { tempDir } from '../kit/tempDir.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let base: CrashBase;

@@ -5,7 +5,7 @@ import { compactionRequest, runCompactorEvent } from '../../compactor/lambda.js'
 import { parseCompactionPayload } from '../../src/app/compactionPayload.js';
 import { loadConfig } from '../../src/config.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
-import { tempDir } from '../support/tempDir.js';
+import { tempDir } from '../kit/tempDir.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 beforeAll(async () => {

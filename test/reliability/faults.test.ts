@@ -1,14 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PartitionResult } from '../../src/compaction/compactPartition.js';
-import {
-  BROKEN_TENANT,
-  FAULT_DATE,
-  FAULT_TENANTS,
-  type FaultScenarioResult,
-  runFaultScenario,
-} from '../../src/reliability/faultScenario.js';
-import { duplicateIds } from '../../src/reliability/lakeRows.js';
-import { tempDir } from '../support/tempDir.js';
+import { BROKEN_TENANT, FAULT_DATE, FAULT_TENANTS, type FaultScenarioResult, runFaultScenario } from '../kit/faultScenario.js';
+import { duplicateIds } from '../kit/readParquet.js';
+import { tempDir } from '../kit/tempDir.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let scenario: FaultScenarioResult;

@@ -6,12 +6,12 @@ import { compactTenants } from '../../src/compaction/compactTenants.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
-import { readPartition } from '../../src/reliability/pipeline.js';
-import { FaultInjectingStore } from '../../src/store/FaultInjectingStore.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
-import { chatItem, dynamodbRecord } from '../support/factories.js';
-import { tempDir } from '../support/tempDir.js';
+import { FaultInjectingStore } from '../kit/FaultInjectingStore.js';
+import { chatItem, dynamodbRecord } from '../kit/factories.js';
+import { readPartition } from '../kit/pipeline.js';
+import { tempDir } from '../kit/tempDir.js';
 
 const DATE = '2025-08-11';
 const NOW = Date.parse('2025-08-11T17:00:00Z');

@@ -10,10 +10,10 @@ import { loadConfig } from '../../src/config.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
-import { readPartition } from '../../src/reliability/pipeline.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
-import { chatItem, dynamodbRecord } from '../support/factories.js';
-import { tempDir } from '../support/tempDir.js';
+import { chatItem, dynamodbRecord } from '../kit/factories.js';
+import { readPartition } from '../kit/pipeline.js';
+import { tempDir } from '../kit/tempDir.js';
 
 const D = '2025-08-11';
 const NEXT = '2025-08-12';

@@ -1,11 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  formatReliabilityReport,
-  type ReliabilityReport,
-  reliabilityOk,
-  runReliability,
-} from '../../src/reliability/reliabilityReport.js';
-import { tempDir } from '../support/tempDir.js';
+import { formatReliabilityReport, type ReliabilityReport, reliabilityOk, runReliability } from '../kit/reliabilityReport.js';
+import { tempDir } from '../kit/tempDir.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let report: ReliabilityReport;

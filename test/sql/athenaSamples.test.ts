@@ -18,8 +18,8 @@ import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { quoteLiteral } from '../../src/sql/quote.js';
 import { generatedSqlFiles } from '../../src/sqlgen/generateSql.js';
-import { splitStatements } from '../../src/sqlgen/splitStatements.js';
-import { tempDir } from '../support/tempDir.js';
+import { splitStatements } from '../kit/splitStatements.js';
+import { tempDir } from '../kit/tempDir.js';
 import { buildFixtureLake } from './fixtureLake.js';
 
 const ATHENA_DIR = fileURLToPath(new URL('../../sql/athena/', import.meta.url));

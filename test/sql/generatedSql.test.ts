@@ -8,8 +8,8 @@ import { MESSAGE_COLUMNS } from '../../src/schema/messageSchema.js';
 import { generatedSqlFiles, staleSqlFiles } from '../../src/sqlgen/generateSql.js';
 import { placeholderValues, renderPlaceholders, storageAccountName } from '../../src/sqlgen/placeholders.js';
 import { renderSql } from '../../src/sqlgen/renderSql.js';
-import { splitStatements, stripComments } from '../../src/sqlgen/splitStatements.js';
-import { tempDir } from '../support/tempDir.js';
+import { splitStatements, stripComments } from '../kit/splitStatements.js';
+import { tempDir } from '../kit/tempDir.js';
 
 const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
 

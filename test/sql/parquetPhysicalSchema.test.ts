@@ -9,7 +9,7 @@ import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { MESSAGE_COLUMNS } from '../../src/schema/messageSchema.js';
 import { quoteLiteral } from '../../src/sql/quote.js';
-import { tempDir } from '../support/tempDir.js';
+import { tempDir } from '../kit/tempDir.js';
 import { buildFixtureLake } from './fixtureLake.js';
 
 const PARTITION_FILES = [

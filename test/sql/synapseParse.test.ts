@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pkg from 'node-sql-parser';
 import { describe, expect, test } from 'vitest';
-import { splitStatements, stripComments } from '../../src/sqlgen/splitStatements.js';
+import { splitStatements, stripComments } from '../kit/splitStatements.js';
 
 const SYNAPSE_DIR = fileURLToPath(new URL('../../sql/synapse/', import.meta.url));
 const DOCS = fileURLToPath(new URL('../../docs/SQL.md', import.meta.url));

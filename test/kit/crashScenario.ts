@@ -2,20 +2,20 @@ import { spawn } from 'node:child_process';
 import { cp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type CompactionPhase, compactPartition } from '../compaction/compactPartition.js';
-import { findLatePartitions } from '../compaction/lateData.js';
-import { readManifest } from '../compaction/manifest.js';
-import { DEFAULT_LEASE_MS } from '../compaction/partitionLease.js';
-import { generateChatDay, toDynamoDBRecord } from '../demo/chatDay.js';
-import { openDuckDb } from '../duckdb/openDuckDb.js';
-import { errorMessage } from '../errors.js';
-import { ingestBatch } from '../ingest/ingestBatch.js';
-import { dynamodbEventChanges } from '../ingest/sources.js';
-import { analyticsPrefix, lockKey } from '../staging/layout.js';
-import { LocalStore } from '../store/LocalStore.js';
-import { addDays } from '../time/jst.js';
+import { type CompactionPhase, compactPartition } from '../../src/compaction/compactPartition.js';
+import { findLatePartitions } from '../../src/compaction/lateData.js';
+import { readManifest } from '../../src/compaction/manifest.js';
+import { DEFAULT_LEASE_MS } from '../../src/compaction/partitionLease.js';
+import { generateChatDay, toDynamoDBRecord } from '../../src/demo/chatDay.js';
+import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
+import { errorMessage } from '../../src/errors.js';
+import { ingestBatch } from '../../src/ingest/ingestBatch.js';
+import { dynamodbEventChanges } from '../../src/ingest/sources.js';
+import { analyticsPrefix, lockKey } from '../../src/staging/layout.js';
+import { LocalStore } from '../../src/store/LocalStore.js';
+import { addDays } from '../../src/time/jst.js';
 import { MISSED_EXIT_CODE } from './crashChild.js';
-import { duplicateIds, type LakeRow, readPartitionFolder, visibleFiles } from './lakeRows.js';
+import { duplicateIds, type LakeRow, readPartitionFolder, visibleFiles } from './readParquet.js';
 
 /** Where the compactor is killed: each phase as it starts, and once while DuckDB writes the Parquet. */
 export const CRASH_POINTS = [
@@ -213,7 +213,7 @@ function same(a: readonly LakeRow[] | undefined, b: readonly LakeRow[]): boolean
 
 function runChild(args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO, 'bin/run-ts.mjs'), join(REPO, 'src/reliability/crashChild.ts'), ...args], {
+    const child = spawn(process.execPath, [join(REPO, 'bin/run-ts.mjs'), join(REPO, 'test/kit/crashChild.ts'), ...args], {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -2,16 +2,16 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { compactTenants, type RunSummary } from '../compaction/compactTenants.js';
-import { openDuckDb } from '../duckdb/openDuckDb.js';
-import { ingestBatch } from '../ingest/ingestBatch.js';
-import { cosmosDocumentChanges, dynamodbEventChanges } from '../ingest/sources.js';
-import type { DynamoDBStreamRecordLike } from '../model/dynamodb.js';
-import type { StagedRecord } from '../schema/messageSchema.js';
-import { QUARANTINE_ROOT, stagingKey } from '../staging/layout.js';
-import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
-import type { LakeRow } from './lakeRows.js';
+import { compactTenants, type RunSummary } from '../../src/compaction/compactTenants.js';
+import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
+import { ingestBatch } from '../../src/ingest/ingestBatch.js';
+import { cosmosDocumentChanges, dynamodbEventChanges } from '../../src/ingest/sources.js';
+import type { DynamoDBStreamRecordLike } from '../../src/model/dynamodb.js';
+import type { StagedRecord } from '../../src/schema/messageSchema.js';
+import { QUARANTINE_ROOT, stagingKey } from '../../src/staging/layout.js';
+import { getBytes, listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
 import { readPartition } from './pipeline.js';
+import type { LakeRow } from './readParquet.js';
 
 export const CATALOGUE_DATE = '2025-08-11';
 /** The tenant every case writes to unless the case is about the tenant id itself. */

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
-import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../util/retry.js';
-import { StoreError } from './errors.js';
-import type { ObjectInfo, ObjectStore, PutOptions } from './ObjectStore.js';
+import { StoreError } from '../../src/store/errors.js';
+import type { ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
+import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../../src/util/retry.js';
 
 /**
  * Retries every operation of another store on transient errors (StoreError.transient: throttling, 5xx,

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import type { CompactionDeps, PartitionResult } from '../compaction/compactPartition.js';
-import { compactJobs } from '../compaction/compactTenants.js';
-import { lockKey } from '../staging/layout.js';
-import type { ObjectStore } from '../store/ObjectStore.js';
+import type { CompactionDeps, PartitionResult } from '../../src/compaction/compactPartition.js';
+import { compactJobs } from '../../src/compaction/compactTenants.js';
+import { lockKey } from '../../src/staging/layout.js';
+import type { ObjectStore } from '../../src/store/ObjectStore.js';
 
 export interface ConcurrentRunsResult {
   /** The run that took the lease first (held it while the other tried). */

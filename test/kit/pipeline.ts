@@ -1,16 +1,16 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_COMPACTION_SETTINGS } from '../compaction/compactPartition.js';
-import { compactTenants, type RunSummary } from '../compaction/compactTenants.js';
-import { type ChatItem, generateChatDay, toDynamoDBRecord } from '../demo/chatDay.js';
-import { openDuckDb } from '../duckdb/openDuckDb.js';
-import { errorMessage } from '../errors.js';
-import { ingestBatch } from '../ingest/ingestBatch.js';
-import { dynamodbEventChanges } from '../ingest/sources.js';
-import { analyticsPrefix } from '../staging/layout.js';
-import { listAll, type ObjectStore } from '../store/ObjectStore.js';
-import type { RetryPolicy } from '../util/retry.js';
-import { type LakeRow, readParquetFiles } from './lakeRows.js';
+import { DEFAULT_COMPACTION_SETTINGS } from '../../src/compaction/compactPartition.js';
+import { compactTenants, type RunSummary } from '../../src/compaction/compactTenants.js';
+import { type ChatItem, generateChatDay, toDynamoDBRecord } from '../../src/demo/chatDay.js';
+import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
+import { errorMessage } from '../../src/errors.js';
+import { ingestBatch } from '../../src/ingest/ingestBatch.js';
+import { dynamodbEventChanges } from '../../src/ingest/sources.js';
+import { analyticsPrefix } from '../../src/staging/layout.js';
+import { listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
+import type { RetryPolicy } from '../../src/util/retry.js';
+import { type LakeRow, readParquetFiles } from './readParquet.js';
 
 /** Retries fast enough for tests and the report: the schedule matters, not the real-world delays. */
 export const FAST_RETRY: RetryPolicy = { attempts: 8, baseDelayMs: 1, maxDelayMs: 5, deadlineMs: 10_000 };

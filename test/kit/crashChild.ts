@@ -1,14 +1,14 @@
 /**
- * A compaction that kills itself: `node bin/run-ts.mjs src/reliability/crashChild.ts ROOT WORK TENANT DATE
+ * A compaction that kills itself: `node bin/run-ts.mjs test/kit/crashChild.ts ROOT WORK TENANT DATE
  * POINT NOW_MS` compacts one tenant-day of the LocalStore at ROOT and SIGKILLs its own process when the
  * compaction reaches POINT (a CompactionPhase, or `mid-write`: while DuckDB is writing the Parquet).
  * Exit code 3 means the point was never reached (the crash test must then fail, not pass silently).
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type CompactionPhase, compactPartition } from '../compaction/compactPartition.js';
-import { openDuckDb } from '../duckdb/openDuckDb.js';
-import { LocalStore } from '../store/LocalStore.js';
+import { type CompactionPhase, compactPartition } from '../../src/compaction/compactPartition.js';
+import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
+import { LocalStore } from '../../src/store/LocalStore.js';
 
 export const MISSED_EXIT_CODE = 3;
 

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import { table } from '../app/report.js';
-import { openDuckDb } from '../duckdb/openDuckDb.js';
-import { ingestBatch } from '../ingest/ingestBatch.js';
-import { dynamodbEventChanges } from '../ingest/sources.js';
-import { LocalStore } from '../store/LocalStore.js';
+import { table } from '../../src/app/report.js';
+import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
+import { ingestBatch } from '../../src/ingest/ingestBatch.js';
+import { dynamodbEventChanges } from '../../src/ingest/sources.js';
+import { LocalStore } from '../../src/store/LocalStore.js';
 import { type Reconciliation, reconciles, runBadInputCatalogue } from './badInputCatalogue.js';
 import { runConcurrentCompactions } from './concurrentRuns.js';
 import { CRASH_POINTS, runCrashScenario, survived } from './crashScenario.js';

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import { stagingPrefix } from '../staging/layout.js';
-import { type FaultCounts, FaultInjectingStore, type FaultPlan } from '../store/FaultInjectingStore.js';
-import { LocalStore } from '../store/LocalStore.js';
-import { listAll } from '../store/ObjectStore.js';
-import { RetryingStore } from '../store/RetryingStore.js';
+import { stagingPrefix } from '../../src/staging/layout.js';
+import { LocalStore } from '../../src/store/LocalStore.js';
+import { listAll } from '../../src/store/ObjectStore.js';
+import { type FaultCounts, FaultInjectingStore, type FaultPlan } from './FaultInjectingStore.js';
 import { FAST_RETRY, type PipelineOutcome, runPipeline } from './pipeline.js';
+import { RetryingStore } from './RetryingStore.js';
 
 export const FAULT_DATE = '2025-08-11';
 export const FAULT_TENANTS = ['sakura-shop', 'fuji-bank', 'default_tenant'] as const;
