@@ -30,6 +30,12 @@ export class CompactionError extends MakotoLakeError {}
 /** Another compaction of the same tenant-day holds the lease. */
 export class PartitionLockedError extends CompactionError {}
 
+/** A run's partition lease was taken over by another run, or could not be renewed before it lapsed: the run stops without writing. */
+export class LeaseLostError extends CompactionError {}
+
+/** The run was stopped (SIGINT/SIGTERM) before this work started or while it ran. */
+export class RunAbortedError extends CompactionError {}
+
 /** The message of an unknown thrown value, for logs and summaries. */
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) {

@@ -2,7 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import { PutRecordBatchCommand, type PutRecordBatchCommandOutput } from '@aws-sdk/client-firehose';
 import { STAGING_ROOT } from '../src/staging/layout.js';
 import { StoreError, TransientStoreError } from '../src/store/errors.js';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../src/store/ObjectStore.js';
+import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../src/store/ObjectStore.js';
 import { type RetryPolicy, withRetry } from '../src/util/retry.js';
 import { FirehoseDeliveryError } from './errors.js';
 
@@ -140,8 +140,8 @@ export class FirehoseStagingStore implements ObjectStore {
   putFile(key: string, path: string, options?: PutOptions) {
     return this.base.putFile(key, path, options);
   }
-  delete(key: string) {
-    return this.base.delete(key);
+  delete(key: string, options?: DeleteOptions) {
+    return this.base.delete(key, options);
   }
 
   async putBytes(key: string, body: Uint8Array | string, options?: PutOptions): Promise<ObjectInfo> {

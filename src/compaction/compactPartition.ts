@@ -129,7 +129,7 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
     return emptyResult(base, 'no-input', now() - started, timings);
   }
 
-  const lease = await acquireLease(deps.store, tenant, date, runId, now(), deps.leaseMs);
+  const lease = await acquireLease(deps.store, tenant, date, runId, { now, leaseMs: deps.leaseMs });
   const phase = async (name: CompactionPhase) => deps.onPhase?.(name, { tenant, date });
   let workFolder: string | undefined;
   try {

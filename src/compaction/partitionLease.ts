@@ -1,98 +1,278 @@
 import { hostname } from 'node:os';
-import { PartitionLockedError } from '../errors.js';
+import { LeaseLostError, PartitionLockedError } from '../errors.js';
 import { lockKey } from '../staging/layout.js';
 import { ObjectNotFoundError, PreconditionFailedError } from '../store/errors.js';
 import { getBytes, type ObjectStore } from '../store/ObjectStore.js';
 
-/** How long a compaction may hold a partition before another run may take it over (a crashed run). */
-export const DEFAULT_LEASE_MS = 30 * 60 * 1000;
+/** How long a lease lasts without renewal: a crashed holder on another host is taken over after this. */
+export const DEFAULT_LEASE_MS = 120_000;
 
-interface LeaseBody {
-  run_id: string;
-  holder: string;
-  acquired_at: string;
-  expires_at: string;
+export interface LeaseOptions {
+  /** Clock (tests). */
+  readonly now?: () => number;
+  /** How long the lease lasts without a renewal; default {@link DEFAULT_LEASE_MS}. */
+  readonly leaseMs?: number;
+  /** Renewal interval; default leaseMs / 4. */
+  readonly heartbeatMs?: number;
+  /** The run's abort (SIGINT/SIGTERM): stops the heartbeat and aborts the lease's signal. */
+  readonly signal?: AbortSignal;
 }
 
 export interface Lease {
+  /** Aborted when the lease is lost (a renewal found another holder or failed past expiry) or the run was aborted. */
+  readonly signal: AbortSignal;
+  /**
+   * Renews now with a conditional write (ifMatch the lease's own ETag); throws LeaseLostError if another
+   * run holds it or it was lost earlier. Called right before uploading parts and right before the manifest.
+   */
+  confirm(): Promise<void>;
+  /** Stops the heartbeat; deletes the lease conditionally (ifMatch its own ETag), never another run's lease. */
   release(): Promise<void>;
 }
 
+/** What the lease object holds; `holder` is `<host>:<pid>` (kept for messages), `host`/`pid` for takeover. */
+export interface LeaseBody {
+  readonly run_id: string;
+  readonly holder: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly acquired_at: string;
+  readonly expires_at: string;
+}
+
 /**
- * Takes the partition's lease: `locks/messages/tenant_id=<t>/dt=<d>.lock`, created with a conditional
- * write (ifNoneMatch '*'), so of two runs of the same tenant-day exactly one proceeds and the other gets
- * PartitionLockedError ("already running"). A lease past its expiry (its run crashed) is taken over with
- * ifMatch on the expired lease's version, so two runs racing for a stale lease still leave one winner.
- * Stores without conditional writes (s3rver) give no mutual exclusion; see docs/RELIABILITY.md.
+ * Takes the partition's lease `locks/messages/tenant_id=<t>/dt=<d>.lock`: created with ifNoneMatch '*', so
+ * of two runs of a tenant-day exactly one proceeds and the other gets PartitionLockedError. The lease is
+ * short and renewed by a heartbeat (an unref'd timer) with ifMatch on its own ETag while the run works.
+ * Another run takes a lease over (ifMatch on the version it saw, so racing takers leave one winner) when it
+ * has lapsed, or at once when its holder was a process on this host that no longer exists (a SIGKILL, an
+ * out-of-memory kill). Stores without conditional writes (s3rver) give no mutual exclusion; see
+ * docs/RELIABILITY.md.
+ *
+ * @example
+ * const lease = await acquireLease(store, 'acme', '2025-08-11', runId, { signal });
+ * try { ...; await lease.confirm(); await writeManifest(); } finally { await lease.release(); }
  */
 export async function acquireLease(
   store: ObjectStore,
   tenant: string,
   date: string,
   runId: string,
-  now: number,
-  leaseMs = DEFAULT_LEASE_MS,
+  options: LeaseOptions = {},
 ): Promise<Lease> {
   const key = lockKey(tenant, date);
-  const body: LeaseBody = {
-    run_id: runId,
-    holder: `${hostname()}:${process.pid}`,
-    acquired_at: new Date(now).toISOString(),
-    expires_at: new Date(now + leaseMs).toISOString(),
+  const now = options.now ?? Date.now;
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  options.signal?.throwIfAborted();
+  const host = hostname();
+  const acquiredAt = new Date(now()).toISOString();
+  const bodyText = () => {
+    const body: LeaseBody = {
+      run_id: runId,
+      holder: `${host}:${process.pid}`,
+      host,
+      pid: process.pid,
+      acquired_at: acquiredAt,
+      expires_at: new Date(now() + leaseMs).toISOString(),
+    };
+    return `${JSON.stringify(body)}\n`;
   };
-  const text = `${JSON.stringify(body)}\n`;
-  const release = async () => {
-    const current = await readLease(store, key);
-    if (current?.body.run_id === runId) await store.delete(key);
-  };
-  try {
-    await store.putBytes(key, text, { ifNoneMatch: '*', contentType: 'application/json' });
-    return { release };
-  } catch (error) {
-    if (!(error instanceof PreconditionFailedError)) throw error;
-  }
-  const current = await readLease(store, key);
-  // our own lease: the create succeeded but its reply was lost and the retried write found it
-  if (current?.body.run_id === runId) return { release };
   const locked = (holder: LeaseBody) =>
     new PartitionLockedError(
       `tenant ${tenant} for ${date} is already being compacted by run ${holder.run_id} on ${holder.holder} (lease until ${holder.expires_at})`,
       { context: { tenant, date, key, holder: holder.run_id } },
     );
-  if (current && Date.parse(current.body.expires_at) > now) throw locked(current.body);
+  const json = { contentType: 'application/json' } as const;
+
+  let etag: string;
   try {
-    await store.putBytes(
-      key,
-      text,
-      current
-        ? { ifMatch: current.etag, contentType: 'application/json' }
-        : { ifNoneMatch: '*', contentType: 'application/json' },
-    );
-    return { release };
+    etag = (await store.putBytes(key, bodyText(), { ...json, ifNoneMatch: '*' })).etag;
   } catch (error) {
-    if (error instanceof PreconditionFailedError) {
-      const winner = await readLease(store, key);
-      if (winner?.body.run_id === runId) return { release };
-      throw locked(winner?.body ?? { ...body, run_id: 'unknown', holder: 'unknown' });
+    if (!(error instanceof PreconditionFailedError)) throw error;
+    const current = await readLease(store, key);
+    if (current?.body.run_id === runId) {
+      // our own lease: the create succeeded but its reply was lost and the retried write found it
+      etag = current.etag;
+    } else {
+      if (current && !canTakeOver(current.body, now())) throw locked(current.body);
+      try {
+        const condition = current ? { ifMatch: current.etag } : { ifNoneMatch: '*' as const };
+        etag = (await store.putBytes(key, bodyText(), { ...json, ...condition })).etag;
+      } catch (takeoverError) {
+        if (!(takeoverError instanceof PreconditionFailedError)) throw takeoverError;
+        const winner = await readLease(store, key);
+        if (winner?.body.run_id !== runId) throw locked(winner?.body ?? unknownHolder());
+        etag = winner.etag;
+      }
     }
-    throw error;
+  }
+  return new HeldLease(store, key, runId, etag, bodyText, now, leaseMs, options);
+}
+
+class HeldLease implements Lease {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private readonly onRunAbort: () => void;
+  /** Renewals and the release run one at a time, each on the ETag the previous one left. */
+  private queue: Promise<void> = Promise.resolve();
+  private expiresAt: number;
+  private released = false;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly key: string,
+    private readonly runId: string,
+    private etag: string,
+    private readonly bodyText: () => string,
+    private readonly now: () => number,
+    leaseMs: number,
+    private readonly options: LeaseOptions,
+  ) {
+    this.expiresAt = now() + leaseMs;
+    this.timer = setInterval(
+      () => {
+        // a failed heartbeat is recorded in the signal; confirm() reports it
+        this.renew().catch(() => undefined);
+      },
+      options.heartbeatMs ?? Math.max(1, Math.floor(leaseMs / 4)),
+    );
+    this.timer.unref();
+    this.onRunAbort = () => {
+      clearInterval(this.timer);
+      this.controller.abort(options.signal?.reason);
+    };
+    options.signal?.addEventListener('abort', this.onRunAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  async confirm(): Promise<void> {
+    await this.renew();
+  }
+
+  release(): Promise<void> {
+    if (this.released) return this.queue;
+    this.released = true;
+    clearInterval(this.timer);
+    this.options.signal?.removeEventListener('abort', this.onRunAbort);
+    this.queue = this.queue
+      .catch(() => undefined)
+      .then(async () => {
+        try {
+          await this.store.delete(this.key, { ifMatch: this.etag });
+        } catch (error) {
+          if (!(error instanceof PreconditionFailedError)) throw error;
+          // our last renewal may have committed with its reply lost: the lease is ours under another ETag
+          const current = await readLease(this.store, this.key);
+          if (current?.body.run_id === this.runId) await this.store.delete(this.key, { ifMatch: current.etag });
+        }
+      });
+    return this.queue;
+  }
+
+  private renew(): Promise<void> {
+    const next = this.queue.then(() => this.renewNow());
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async renewNow(retried = false): Promise<void> {
+    if (this.released) throw this.lost('the lease was released');
+    const reason = this.controller.signal.reason;
+    if (reason instanceof LeaseLostError) throw reason;
+    this.options.signal?.throwIfAborted();
+    try {
+      // a store that ignores conditions (s3rver) still shows a takeover here
+      const current = await this.store.head(this.key);
+      if (current?.etag !== this.etag) await this.adoptOwn(current === undefined ? 'the lease object is gone' : undefined);
+      const text = this.bodyText();
+      const written = await this.store.putBytes(this.key, text, { ifMatch: this.etag, contentType: 'application/json' });
+      this.etag = written.etag;
+      this.expiresAt = Date.parse((JSON.parse(text) as LeaseBody).expires_at);
+    } catch (error) {
+      if (error instanceof LeaseLostError) throw this.lose(error);
+      if (error instanceof PreconditionFailedError && !retried) {
+        await this.adoptOwn(undefined).catch((adoptError: unknown) => {
+          throw adoptError instanceof LeaseLostError ? this.lose(adoptError) : adoptError;
+        });
+        return this.renewNow(true);
+      }
+      if (error instanceof PreconditionFailedError) throw this.lose(this.lost('another run changed it', error));
+      // a transient failure: keep the lease until it would have lapsed
+      if (this.now() >= this.expiresAt) throw this.lose(this.lost('it could not be renewed before it lapsed', error));
+      throw error;
+    }
+  }
+
+  /** The lease under another ETag is still ours only if it names our run (a renewal whose reply was lost). */
+  private async adoptOwn(gone: string | undefined): Promise<void> {
+    if (gone) throw this.lost(gone);
+    const current = await readLease(this.store, this.key);
+    if (current?.body.run_id !== this.runId) {
+      throw this.lost(current ? `run ${current.body.run_id} on ${current.body.holder} took it over` : 'the lease object is gone');
+    }
+    this.etag = current.etag;
+  }
+
+  private lost(why: string, cause?: unknown): LeaseLostError {
+    return new LeaseLostError(`lost the lease ${this.key} of run ${this.runId}: ${why}`, {
+      cause,
+      context: { key: this.key, runId: this.runId },
+    });
+  }
+
+  private lose(error: LeaseLostError): LeaseLostError {
+    clearInterval(this.timer);
+    if (!this.controller.signal.aborted) this.controller.abort(error);
+    return error;
   }
 }
 
-async function readLease(store: ObjectStore, key: string): Promise<{ body: LeaseBody; etag: string } | undefined> {
+/** A lapsed lease, or one whose holder was a process on this host that has exited. */
+function canTakeOver(body: LeaseBody, now: number): boolean {
+  if (!(Date.parse(body.expires_at) > now)) return true;
+  return body.host === hostname() && body.pid !== process.pid && !processExists(body.pid);
+}
+
+function processExists(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to another user
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+function unknownHolder(): LeaseBody {
+  return { run_id: 'unknown', holder: 'unknown', host: '', pid: 0, acquired_at: '', expires_at: 'unknown' };
+}
+
+/** The lease's body and version; leases written before `host`/`pid` existed are read from `holder`. */
+export async function readLease(store: ObjectStore, key: string): Promise<{ body: LeaseBody; etag: string } | undefined> {
   const info = await store.head(key);
   if (!info) return undefined;
   try {
-    const body = JSON.parse((await getBytes(store, key)).toString('utf8')) as LeaseBody;
+    const raw = JSON.parse((await getBytes(store, key)).toString('utf8')) as Partial<LeaseBody>;
+    const holder = String(raw.holder ?? 'unknown');
+    const colon = holder.lastIndexOf(':');
+    const body: LeaseBody = {
+      run_id: String(raw.run_id ?? 'unknown'),
+      holder,
+      host: raw.host ?? (colon > 0 ? holder.slice(0, colon) : ''),
+      pid: raw.pid ?? (colon > 0 ? Number(holder.slice(colon + 1)) : 0),
+      acquired_at: String(raw.acquired_at ?? ''),
+      expires_at: String(raw.expires_at ?? new Date(0).toISOString()),
+    };
     return { body, etag: info.etag };
   } catch (error) {
     if (error instanceof ObjectNotFoundError) return undefined;
     if (error instanceof SyntaxError) {
-      // an unreadable lease is treated as expired, so a torn write never blocks the partition for good
-      return {
-        body: { run_id: 'unreadable', holder: 'unknown', acquired_at: '', expires_at: new Date(0).toISOString() },
-        etag: info.etag,
-      };
+      // an unreadable lease is treated as lapsed, so a torn write never blocks the partition for good
+      return { body: { ...unknownHolder(), run_id: 'unreadable', expires_at: new Date(0).toISOString() }, etag: info.etag };
     }
     throw error;
   }

@@ -17,6 +17,11 @@ export interface PutOptions {
   readonly contentType?: string;
 }
 
+/** Condition for a delete: `ifMatch` deletes only that version (a lease's own release). */
+export interface DeleteOptions {
+  readonly ifMatch?: string;
+}
+
 /**
  * The one interface through which everything touches storage. The local directory, S3 and Azure Blob
  * are three implementations; the core never knows which one it has.
@@ -38,8 +43,11 @@ export interface ObjectStore {
   putBytes(key: string, body: Uint8Array | string, options?: PutOptions): Promise<ObjectInfo>;
   /** Uploads a local file (multipart/block upload for large files). */
   putFile(key: string, path: string, options?: PutOptions): Promise<ObjectInfo>;
-  /** Deletes the object; deleting a missing object is not an error. */
-  delete(key: string): Promise<void>;
+  /**
+   * Deletes the object; deleting a missing object is not an error. With `ifMatch`, throws
+   * PreconditionFailedError when the object is another version (stores that ignore conditions: s3rver).
+   */
+  delete(key: string, options?: DeleteOptions): Promise<void>;
 }
 
 /** Reads a whole (small) object into memory. */

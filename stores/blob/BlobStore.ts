@@ -9,7 +9,7 @@ import {
   StorageRetryPolicyType,
 } from '@azure/storage-blob';
 import { ObjectNotFoundError, PreconditionFailedError, StoreError, TransientStoreError } from '../../src/store/errors.js';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
+import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
 
 /** Tuning knobs; the defaults suit Parquet files of a few hundred MB. Tests make them small. */
 export interface BlobStoreOptions {
@@ -170,12 +170,12 @@ export class BlobStore implements ObjectStore {
     });
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options: DeleteOptions = {}): Promise<void> {
     try {
-      await this.container.getBlobClient(key).deleteIfExists({ deleteSnapshots: 'include' });
+      await this.container.getBlobClient(key).deleteIfExists({ deleteSnapshots: 'include', conditions: conditionsOf(options) });
     } catch (error) {
       if (isContainerMissing(error)) return;
-      throw this.wrap(error, `cannot delete ${key}`, key);
+      throw this.wrap(error, `cannot delete ${key}`, key, options);
     }
   }
 

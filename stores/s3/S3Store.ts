@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ObjectNotFoundError } from '../../src/store/errors.js';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
+import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../../src/util/retry.js';
 import { isTransient, s3Error } from './s3Errors.js';
 
@@ -170,9 +170,10 @@ export class S3Store implements ObjectStore {
     return { key, size, etag: bareEtag(out.ETag), lastModified: new Date() };
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options: DeleteOptions = {}): Promise<void> {
+    const condition = options.ifMatch === undefined ? {} : { IfMatch: `"${bareEtag(options.ifMatch)}"` };
     try {
-      await this.call(key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+      await this.call(key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, ...condition })));
     } catch (error) {
       if (!(error instanceof ObjectNotFoundError)) throw error;
     }

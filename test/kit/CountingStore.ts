@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
+import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
 
 /** Store operations by the billing class they fall in (S3 and Blob both price LIST and PUT alike). */
 export type RequestKind = 'LIST' | 'HEAD' | 'GET' | 'PUT' | 'DELETE';
@@ -111,9 +111,9 @@ export class CountingStore implements ObjectStore {
     return info;
   }
 
-  delete(key: string): Promise<void> {
+  delete(key: string, options?: DeleteOptions): Promise<void> {
     this.ops.DELETE++;
-    return this.inner.delete(key);
+    return this.inner.delete(key, options);
   }
 
   counts(): OperationCounts {

@@ -2,7 +2,7 @@ import { truncate } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { randomSource } from '../../src/demo/chatDay.js';
 import { StoreError, TransientStoreError } from '../../src/store/errors.js';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
+import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
 
 export type StoreOperation = 'list' | 'listFolders' | 'head' | 'getStream' | 'getToFile' | 'putBytes' | 'putFile' | 'delete';
 
@@ -85,9 +85,9 @@ export class FaultInjectingStore implements ObjectStore {
     return this.inner.putFile(key, path, options);
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, options?: DeleteOptions): Promise<void> {
     await this.before('delete', key);
-    return this.inner.delete(key);
+    return this.inner.delete(key, options);
   }
 
   private async before(operation: StoreOperation, key: string): Promise<void> {

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { StoreError } from '../../src/store/errors.js';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
+import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../../src/util/retry.js';
 
 /**
@@ -54,8 +54,8 @@ export class RetryingStore implements ObjectStore {
     return this.retry(() => this.inner.putFile(key, path, options));
   }
 
-  delete(key: string): Promise<void> {
-    return this.retry(() => this.inner.delete(key));
+  delete(key: string, options?: DeleteOptions): Promise<void> {
+    return this.retry(() => this.inner.delete(key, options));
   }
 
   private retry<T>(operation: () => Promise<T>): Promise<T> {

@@ -15,6 +15,7 @@ import { BlobStore } from '../../stores/blob/BlobStore.js';
 import { startAzurite } from '../azure/azureServers.js';
 import { runConcurrentCompactions } from '../kit/concurrentRuns.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
+import { plantLease } from '../kit/leases.js';
 import { readPartition } from '../kit/pipeline.js';
 import { RetryingStore } from '../kit/RetryingStore.js';
 import type { RunningServer } from '../kit/servers.js';
@@ -97,7 +98,7 @@ describe.each(Object.keys(stores))('two compactions of one tenant-day on %s', (k
   it("a stale lease (a crashed run's) is taken over once it expires, and released after the run", async () => {
     const store = make();
     await stage(store, 'acme');
-    await acquireLease(store, 'acme', DATE, 'crashed-run', NOW - DEFAULT_LEASE_MS - 1);
+    await plantLease(store, 'acme', DATE, { run_id: 'crashed-run', expires_at: new Date(NOW - 1).toISOString() });
     const result = await compactPartition({ store, db, workDirectory: join(dir.path, `w-${++n}`), now: () => NOW }, 'acme', DATE);
     expect([result.status, result.rowsWritten]).toStrictEqual(['compacted', 2]);
     expect(await store.head(lockKey('acme', DATE))).toBeUndefined();
@@ -106,20 +107,22 @@ describe.each(Object.keys(stores))('two compactions of one tenant-day on %s', (k
   it('a lease that has not expired blocks: the run fails as locked and writes nothing', async () => {
     const store = make();
     await stage(store, 'acme');
-    await acquireLease(store, 'acme', DATE, 'other-run', NOW - 1000);
+    const other = await acquireLease(store, 'acme', DATE, 'other-run', { now: () => NOW - 1000 });
     await expect(
       compactPartition({ store, db, workDirectory: join(dir.path, `w-${++n}`), now: () => NOW }, 'acme', DATE),
     ).rejects.toThrow(`tenant acme for ${DATE} is already being compacted by run other-run on ${hostname()}:${process.pid}`);
     expect(await contents(store, 'acme')).toStrictEqual([]);
+    await other.release();
   });
 });
 
 describe('two runs racing to take over the same expired lease', () => {
   const race = async (store: ObjectStore) => {
-    await acquireLease(store, 'acme', DATE, 'crashed-run', NOW - DEFAULT_LEASE_MS - 1);
+    await plantLease(store, 'acme', DATE, { run_id: 'crashed-run', expires_at: new Date(NOW - 1).toISOString() });
     const outcomes = await Promise.allSettled(
-      ['run-a', 'run-b', 'run-c'].map((id) => acquireLease(store, 'acme', DATE, id, NOW)),
+      ['run-a', 'run-b', 'run-c'].map((id) => acquireLease(store, 'acme', DATE, id, { now: () => NOW })),
     );
+    for (const o of outcomes) if (o.status === 'fulfilled') await o.value.release();
     return outcomes.map((o) => o.status);
   };
 
