@@ -1,6 +1,6 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BOOLEAN, DuckDBScalarFunction, INTEGER, VARCHAR } from '@duckdb/node-api';
+import { BIGINT, BOOLEAN, DuckDBScalarFunction, INTEGER, VARCHAR } from '@duckdb/node-api';
 import {
   compactionSelectSql,
   type ParquetOptions,
@@ -72,14 +72,14 @@ export async function explainCompaction(request: ExplainRequest) {
       connection.registerScalarFunction(keepCurrentFunction(keepFunction, request.keep === 'count-js' ? counted : undefined));
     } else {
       keepFunction = 'bench_keep_sql';
-      await connection.run(`CREATE MACRO ${keepFunction}(run, kind) AS kind = 0`);
+      await connection.run(`CREATE MACRO ${keepFunction}(run, kind, origin, deleted_id, deleted_seq, deleted_at) AS kind = 0`);
     }
     await connection.run(`SET enable_profiling = 'json'`);
     await connection.run(`SET profiling_mode = 'detailed'`);
     await connection.run(`SET profiling_output = ${quoteLiteral(profile)}`);
     const t0 = performance.now();
     const copied = await connection.run(
-      `COPY (${compactionSelectSql(files, keepFunction, runKey)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql({ ...DEFAULT_COMPACTION_SETTINGS, ...request.parquet })})`,
+      `COPY (${compactionSelectSql({ staging: files, published: [], tombstones: [] }, keepFunction, runKey)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql({ ...DEFAULT_COMPACTION_SETTINGS, ...request.parquet })})`,
       partitionParams(request.tenant, request.date),
     );
     const statementMs = Math.round(performance.now() - t0);
@@ -115,15 +115,16 @@ export async function explainCompaction(request: ExplainRequest) {
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
 
 /**
- * A JS keep-function of the tally's shape (run, kind) → kind = 0: with `counted`, it also counts the kinds
+ * A JS keep-function of the tally's shape (run, kind, origin, deleted id/seq/at) → kind = 0: with `counted`, it also counts the kinds
  * (the tally without the run-key lookup); without, it only filters (the cost of calling JS at all).
  */
 function keepCurrentFunction(name: string, counted?: number[]): DuckDBScalarFunction {
   return DuckDBScalarFunction.create({
     name,
     returnType: BOOLEAN,
-    parameterTypes: [VARCHAR, INTEGER],
+    parameterTypes: [VARCHAR, INTEGER, INTEGER, VARCHAR, VARCHAR, BIGINT],
     volatile: true,
+    specialHandling: true,
     mainFunction: (_info, input, output) => {
       const kinds = input.getColumnVector(1);
       for (let row = 0; row < input.rowCount; row++) {

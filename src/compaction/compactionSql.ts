@@ -2,7 +2,7 @@
  * The compaction as SQL, built from the one schema. The same text runs in DuckDB here; issue-level
  * generators for Athena/Synapse reuse the ordering and validity rules from this module.
  */
-import { MESSAGE_COLUMNS, STAGING_COLUMNS, STAGING_OPS } from '../schema/messageSchema.js';
+import { type ColumnSpec, MESSAGE_COLUMNS, STAGING_COLUMNS, STAGING_OPS, TOMBSTONE_COLUMNS } from '../schema/messageSchema.js';
 import { quoteIdent, quoteLiteral, quoteStringList } from '../sql/quote.js';
 import { jstDayRange } from '../time/jst.js';
 
@@ -42,6 +42,30 @@ export const REJECT_REASON_SQL = `CASE
  */
 export const LATEST_FIRST_SQL = 'length(source_seq) DESC, source_seq DESC, ingested_at ASC, filename ASC';
 
+/**
+ * LATEST_FIRST_SQL over the merge's inputs: one version found both in staging and published (or remembered)
+ * with the same capture time is a duplicate, and the staging copy wins the tie (`input_origin` 0), then the
+ * file name. A copy with an earlier capture time wins first, as for any re-delivery.
+ */
+export const MERGE_LATEST_FIRST_SQL = 'length(source_seq) DESC, source_seq DESC, ingested_at ASC, input_origin ASC, filename ASC';
+
+/** Where a row of the merge comes from; also the tie order of one version found in several places. */
+export const INPUT_ORIGINS = ['staging', 'published', 'tombstone'] as const;
+export type InputOrigin = (typeof INPUT_ORIGINS)[number];
+
+/** A local copy of a published object (a part or a tombstone file) and the key it was read from. */
+export interface PublishedFile {
+  readonly path: string;
+  readonly key: string;
+}
+
+/** The inputs of one partition's merge, as local files. */
+export interface MergeFiles {
+  readonly staging: readonly string[];
+  readonly published: readonly PublishedFile[];
+  readonly tombstones: readonly PublishedFile[];
+}
+
 /** The Parquet projection: staging epoch milliseconds become TIMESTAMP_MS (INT64 millis in the file). */
 export function parquetProjectionSql(): string {
   return MESSAGE_COLUMNS.map((c) =>
@@ -67,7 +91,7 @@ export function stagedRowsSql(files: readonly string[]): string {
  * user delete), 2 superseded (an older version), 3 duplicate (a re-delivery of a version already seen),
  * 4 rejected. Rejected rows are windowed apart so they never take the place of a valid version.
  */
-export function classifiedRowsSql(relation: string): string {
+export function classifiedRowsSql(relation: string, latestFirst: string = LATEST_FIRST_SQL): string {
   return `SELECT *,
       CASE WHEN reject_reason IS NOT NULL THEN 4
            WHEN version_rank > 1 AND source_seq = newer_seq THEN 3
@@ -77,7 +101,7 @@ export function classifiedRowsSql(relation: string): string {
     FROM (
       SELECT *, row_number() OVER latest_first AS version_rank, lag(source_seq) OVER latest_first AS newer_seq
       FROM ${relation}
-      WINDOW latest_first AS (PARTITION BY reject_reason IS NULL, message_id ORDER BY ${LATEST_FIRST_SQL})
+      WINDOW latest_first AS (PARTITION BY reject_reason IS NULL, message_id ORDER BY ${latestFirst})
     )`;
 }
 
@@ -87,10 +111,63 @@ export function classifiedRowsSql(relation: string): string {
  * tripled the time at 1M messages and ran out of memory at 1 GB (docs/PERFORMANCE.md); readers filter by
  * partition, and the row order inside a file carries no meaning.
  */
-export function compactionSelectSql(files: readonly string[], tallyFunction: string, runKey: string): string {
+export function compactionSelectSql(files: MergeFiles, tallyFunction: string, runKey: string): string {
+  const deleted = (column: string) => `CASE WHEN row_kind = 1 THEN ${quoteIdent(column)} END`;
   return `SELECT ${parquetProjectionSql()}
-  FROM (${classifiedRowsSql(`(${stagedRowsSql(files)})`)})
-  WHERE ${tallyFunction}(${quoteLiteral(runKey)}, row_kind)`;
+  FROM (${classifiedRowsSql(`(${mergeInputSql(files)})`, MERGE_LATEST_FIRST_SQL)})
+  WHERE ${tallyFunction}(${quoteLiteral(runKey)}, row_kind, input_origin, ${deleted('message_id')}, ${deleted('source_seq')}, ${deleted('ingested_at')})`;
+}
+
+/**
+ * Every version the merge weighs, in staging shape: the staging rows (validated), the rows of the parts the
+ * manifest names (the partition as published: op 'upsert' — an expiry is kept like an upsert anyway —
+ * instants back to epoch milliseconds, the part key as file name) and the remembered deletes (op 'delete'
+ * with the delete's feed position). Published and remembered rows were validated when first compacted.
+ */
+export function mergeInputSql(files: MergeFiles): string {
+  const origin = (o: InputOrigin) => `${INPUT_ORIGINS.indexOf(o)} AS input_origin`;
+  const fromStaging = `SELECT *, ${origin('staging')} FROM (${stagedRowsSql(files.staging)})`;
+  const published = files.published.map(
+    (f) => `SELECT $tenant AS tenant_id, $date AS dt, ${stagingShapeSql(MESSAGE_COLUMNS)}, 'upsert' AS op,
+      ${quoteLiteral(f.key)} AS filename, CAST(NULL AS VARCHAR) AS reject_reason, ${origin('published')}
+    FROM read_parquet(${quoteLiteral(f.path)})`,
+  );
+  const tombstones = files.tombstones.map(
+    (f) => `SELECT $tenant AS tenant_id, $date AS dt, ${stagingShapeSql(TOMBSTONE_COLUMNS)}, 'delete' AS op,
+      ${quoteLiteral(f.key)} AS filename, CAST(NULL AS VARCHAR) AS reject_reason, ${origin('tombstone')}
+    FROM read_parquet(${quoteLiteral(f.path)})`,
+  );
+  const relations = [...(files.staging.length > 0 ? [fromStaging] : []), ...published, ...tombstones];
+  return relations.length > 0 ? relations.join('\n  UNION ALL BY NAME\n  ') : noRowsSql();
+}
+
+/** The merge's row shape with no rows: a partition whose only work is removing files its manifest does not name. */
+function noRowsSql(): string {
+  const columns = STAGING_COLUMNS.map((c) => `CAST(NULL AS ${c.staging}) AS ${quoteIdent(c.name)}`);
+  return `SELECT ${columns.join(', ')}, CAST(NULL AS VARCHAR) AS filename, CAST(NULL AS VARCHAR) AS reject_reason, 0 AS input_origin WHERE false`;
+}
+
+/** Parquet columns back to their staging types (TIMESTAMP_MS to epoch milliseconds). */
+function stagingShapeSql(columns: readonly ColumnSpec[]): string {
+  return columns
+    .map((c) => (c.parquet === 'TIMESTAMP_MS' ? `epoch_ms(${quoteIdent(c.name)}) AS ${quoteIdent(c.name)}` : quoteIdent(c.name)))
+    .join(', ');
+}
+
+/** The tombstone file's projection from rows of (message_id, source_seq, ingested_at epoch ms), by message id. */
+export function tombstoneFileSql(ndjsonFile: string): string {
+  const columns = TOMBSTONE_COLUMNS.map((c) => `${quoteLiteral(c.name)}: ${quoteLiteral(c.staging)}`).join(', ');
+  const projection = TOMBSTONE_COLUMNS.map((c) =>
+    c.parquet === 'TIMESTAMP_MS'
+      ? `CAST(epoch_ms(${quoteIdent(c.name)}) AS TIMESTAMP_MS) AS ${quoteIdent(c.name)}`
+      : quoteIdent(c.name),
+  ).join(', ');
+  return `SELECT ${projection} FROM read_ndjson(${quoteLiteral(ndjsonFile)}, columns = {${columns}}, format = 'newline_delimited') ORDER BY message_id`;
+}
+
+/** Total rows of Parquet files from their footers (no data read): the commit's check of what it publishes. */
+export function parquetRowCountSql(files: readonly string[]): string {
+  return `SELECT coalesce(sum(num_rows), 0)::BIGINT AS row_count FROM parquet_file_metadata(${quoteStringList(files)})`;
 }
 
 export interface ParquetOptions {

@@ -2,7 +2,18 @@ import { manifestKey } from '../staging/layout.js';
 import { ObjectNotFoundError } from '../store/errors.js';
 import { getBytes, type ObjectStore } from '../store/ObjectStore.js';
 
-/** manifests/messages/tenant_id=<t>/dt=<d>.json: what one compaction read and wrote. */
+/** An object a run read or wrote, as the manifest records it. */
+export interface ManifestObject {
+  key: string;
+  size: number;
+  etag: string;
+}
+
+/**
+ * manifests/messages/tenant_id=<t>/dt=<d>.json: what one compaction read and wrote. Counts reconcile exactly:
+ * `rows_read + rows_carried + deletes_remembered = rows_rejected (by rule, i.e. minus salvaged lines) +
+ * duplicates_removed + versions_superseded + deletes_applied + rows_written`.
+ */
 export interface PartitionManifest {
   version: 1;
   run_id: string;
@@ -10,26 +21,64 @@ export interface PartitionManifest {
   dt: string;
   started_at: string;
   finished_at: string;
+  /** Staging objects folded in (key + etag): the planner compares them with the staging listing. */
   inputs: { key: string; size: number; etag: string; last_modified: string }[];
+  /** Staging rows DuckDB read. */
   rows_read: number;
   rows_rejected: number;
   objects_rejected: number;
   duplicates_removed: number;
   versions_superseded: number;
+  /** Messages whose latest version is a user delete (= rows of the tombstone file written). */
   deletes_applied: number;
   rows_written: number;
-  outputs: { key: string; size: number; etag: string }[];
+  outputs: ManifestObject[];
   quarantine: string | null;
   settings: { compression: string; target_file_bytes: number };
   previous_run_id: string | null;
+  /** Published rows read back from the previous run's parts (absent in manifests written before merging). */
+  rows_carried?: number;
+  /** Remembered deletes read from the previous run's tombstone file. */
+  deletes_remembered?: number;
+  /** The previous run's parts and tombstone file this run merged. */
+  published_inputs?: ManifestObject[];
+  /** The deletes this run remembers (key + etag + rows), or null when there are none. */
+  tombstones?: (ManifestObject & { rows: number }) | null;
+  /** Objects the previous manifest named that were gone when this run read the partition. */
+  missing_inputs?: string[];
 }
 
 /** The partition's manifest, or undefined when it was never compacted. */
 export async function readManifest(store: ObjectStore, tenant: string, date: string): Promise<PartitionManifest | undefined> {
+  return (await readManifestVersion(store, tenant, date))?.manifest;
+}
+
+/**
+ * The manifest with the ETag it was read at (the commit's condition), or undefined when there is none. The
+ * ETag comes from a HEAD before the read: if the manifest is replaced in between, the conditional commit
+ * fails rather than overwriting the newer one.
+ */
+export async function readManifestVersion(
+  store: ObjectStore,
+  tenant: string,
+  date: string,
+): Promise<{ manifest: PartitionManifest; etag: string } | undefined> {
+  const key = manifestKey(tenant, date);
+  const info = await store.head(key);
+  if (!info) return undefined;
   try {
-    return JSON.parse((await getBytes(store, manifestKey(tenant, date))).toString('utf8')) as PartitionManifest;
+    return { manifest: parseManifest(key, await getBytes(store, key)), etag: info.etag };
   } catch (error) {
     if (error instanceof ObjectNotFoundError) return undefined;
     throw error;
+  }
+}
+
+/** Parses a manifest body; a torn or foreign body is an error naming the key (never "no manifest"). */
+export function parseManifest(key: string, body: Buffer): PartitionManifest {
+  try {
+    return JSON.parse(body.toString('utf8')) as PartitionManifest;
+  } catch (error) {
+    throw new SyntaxError(`unreadable manifest ${key}: ${(error as Error).message}`, { cause: error });
   }
 }

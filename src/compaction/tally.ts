@@ -1,19 +1,45 @@
-import { BOOLEAN, type DuckDBInstance, DuckDBScalarFunction, INTEGER, VARCHAR } from '@duckdb/node-api';
+import { BIGINT, BOOLEAN, type DuckDBInstance, DuckDBScalarFunction, INTEGER, VARCHAR } from '@duckdb/node-api';
+import { INPUT_ORIGINS, type InputOrigin } from './compactionSql.js';
 
 /**
- * What happened to each staging row, as the compaction statement classifies it. The statement passes
- * every row's kind through `makoto_tally(run, kind)`, which counts it and keeps only `current` rows:
- * the counts for the manifest come out of the same single pass that writes the Parquet, instead of a
- * second scan of the day (a second pass costs ~40% more; see docs/PERFORMANCE.md).
+ * What happened to each row of the merge, as the compaction statement classifies it. The statement passes
+ * every row's kind and origin through `makoto_tally(run, kind, origin, deleted_id, deleted_seq, deleted_at)`,
+ * which counts it and keeps only `current` rows: the counts for the manifest come out of the same single
+ * pass that writes the Parquet, instead of a second scan of the day (a second pass costs ~40% more; see
+ * docs/PERFORMANCE.md). The last three arguments are NULL except for `deleted` rows (few), whose id,
+ * feed position and capture time are collected as the partition's remembered deletes.
  */
 export const ROW_KINDS = ['current', 'deleted', 'superseded', 'duplicate', 'rejected'] as const;
 export type RowKind = (typeof ROW_KINDS)[number];
 export type RowCounts = Record<RowKind, number>;
 
+/** A message whose latest version is a user delete: what the tombstone file keeps. */
+export interface RememberedDelete {
+  readonly message_id: string;
+  readonly source_seq: string;
+  /** Capture time of the delete, epoch milliseconds. */
+  readonly ingested_at: number;
+}
+
+export interface TallyResult {
+  /** Rows by kind, all origins together. */
+  readonly counts: RowCounts;
+  /** Rows read, by origin. */
+  readonly read: Record<InputOrigin, number>;
+  readonly deletes: RememberedDelete[];
+}
+
 export const TALLY_FUNCTION = 'makoto_tally';
 
-const counters = new Map<string, number[]>();
+interface RunTally {
+  /** counts[origin * ROW_KINDS.length + kind] */
+  counts: number[];
+  deletes: RememberedDelete[];
+}
+
+const runs = new Map<string, RunTally>();
 const installed = new WeakSet<DuckDBInstance>();
+const freshTally = (): RunTally => ({ counts: new Array(INPUT_ORIGINS.length * ROW_KINDS.length).fill(0), deletes: [] });
 
 /** Registers makoto_tally once per instance (functions live in the instance's catalog). */
 export async function installTally(db: DuckDBInstance): Promise<void> {
@@ -24,15 +50,27 @@ export async function installTally(db: DuckDBInstance): Promise<void> {
       DuckDBScalarFunction.create({
         name: TALLY_FUNCTION,
         returnType: BOOLEAN,
-        parameterTypes: [VARCHAR, INTEGER],
+        parameterTypes: [VARCHAR, INTEGER, INTEGER, VARCHAR, VARCHAR, BIGINT],
         volatile: true,
+        specialHandling: true,
         mainFunction: (_info, input, output) => {
-          const runs = input.getColumnVector(0);
+          const runKeys = input.getColumnVector(0);
           const kinds = input.getColumnVector(1);
+          const origins = input.getColumnVector(2);
           for (let row = 0; row < input.rowCount; row++) {
             const kind = kinds.getItem(row) as number;
-            const counts = counters.get(runs.getItem(row) as string);
-            if (counts) counts[kind] = (counts[kind] ?? 0) + 1;
+            const tally = runs.get(runKeys.getItem(row) as string);
+            if (tally) {
+              const slot = (origins.getItem(row) as number) * ROW_KINDS.length + kind;
+              tally.counts[slot] = (tally.counts[slot] ?? 0) + 1;
+              if (kind === 1) {
+                tally.deletes.push({
+                  message_id: input.getColumnVector(3).getItem(row) as string,
+                  source_seq: input.getColumnVector(4).getItem(row) as string,
+                  ingested_at: Number(input.getColumnVector(5).getItem(row) as bigint),
+                });
+              }
+            }
             output.setItem(row, kind === 0);
           }
           output.flush();
@@ -47,20 +85,20 @@ export async function installTally(db: DuckDBInstance): Promise<void> {
 
 /** Starts counting for one statement; `read()` returns the counts, `end()` forgets them. */
 export function openTally(runKey: string) {
-  counters.set(
-    runKey,
-    ROW_KINDS.map(() => 0),
-  );
+  runs.set(runKey, freshTally());
   return {
-    reset: () =>
-      counters.set(
-        runKey,
-        ROW_KINDS.map(() => 0),
-      ),
-    read: (): RowCounts => {
-      const counts = counters.get(runKey) ?? [];
-      return Object.fromEntries(ROW_KINDS.map((k, i) => [k, counts[i] ?? 0])) as RowCounts;
+    reset: () => runs.set(runKey, freshTally()),
+    read: (): TallyResult => {
+      const tally = runs.get(runKey) ?? freshTally();
+      const at = (origin: number, kind: number) => tally.counts[origin * ROW_KINDS.length + kind] ?? 0;
+      const counts = Object.fromEntries(
+        ROW_KINDS.map((k, kind) => [k, INPUT_ORIGINS.reduce((n, _, origin) => n + at(origin, kind), 0)]),
+      ) as RowCounts;
+      const read = Object.fromEntries(
+        INPUT_ORIGINS.map((o, origin) => [o, ROW_KINDS.reduce((n, _, kind) => n + at(origin, kind), 0)]),
+      ) as Record<InputOrigin, number>;
+      return { counts, read, deletes: tally.deletes };
     },
-    end: () => counters.delete(runKey),
+    end: () => runs.delete(runKey),
   };
 }

@@ -95,3 +95,11 @@ export interface StagedRecord {
 
 /** One row read back from the Parquet (timestamps as epoch milliseconds). */
 export type MessageRow = Omit<StagedRecord, 'tenant_id' | 'dt' | 'op'>;
+
+/**
+ * Columns of a tombstone file (`tombstones/messages/tenant_id=<t>/dt=<d>/<run>.parquet`): one row per message
+ * whose latest version is a user delete — its id, the delete's feed position and when it was captured.
+ */
+export const TOMBSTONE_COLUMNS: readonly ColumnSpec[] = MESSAGE_COLUMNS.filter((c) =>
+  ['message_id', 'source_seq', 'ingested_at'].includes(c.name),
+);

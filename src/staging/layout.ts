@@ -7,6 +7,8 @@ export const ANALYTICS_ROOT = 'analytics/messages/';
 export const MANIFEST_ROOT = 'manifests/messages/';
 export const QUARANTINE_ROOT = 'quarantine/';
 export const LOCK_ROOT = 'locks/messages/';
+/** Remembered user deletes, outside analytics/ so readers never see them (docs/ARCHITECTURE.md). */
+export const TOMBSTONE_ROOT = 'tombstones/messages/';
 
 const partition = (tenant: string, date: string) => `tenant_id=${assertTenantId(tenant)}/dt=${parseDate(date)}/`;
 
@@ -18,6 +20,16 @@ export const analyticsKey = (tenant: string, date: string, part: number) =>
   `${analyticsPrefix(tenant, date)}part-${part}.parquet`;
 export const manifestKey = (tenant: string, date: string) =>
   `${MANIFEST_ROOT}tenant_id=${assertTenantId(tenant)}/dt=${parseDate(date)}.json`;
+/** Every staging object of one tenant, all days (one flat listing). */
+export const stagingTenantPrefix = (tenant: string) => `${STAGING_ROOT}tenant_id=${assertTenantId(tenant)}/`;
+export const analyticsTenantPrefix = (tenant: string) => `${ANALYTICS_ROOT}tenant_id=${assertTenantId(tenant)}/`;
+export const manifestTenantPrefix = (tenant: string) => `${MANIFEST_ROOT}tenant_id=${assertTenantId(tenant)}/`;
+/** The planner's cache of one tenant's manifests (only a cache: a wrong or missing entry costs a GET). */
+export const manifestIndexKey = (tenant: string) => `${manifestTenantPrefix(tenant)}_index.json`;
+/** The deletes remembered by one run of a partition; the manifest names the current one. */
+export const tombstonePrefix = (tenant: string, date: string) => `${TOMBSTONE_ROOT}${partition(tenant, date)}`;
+export const tombstoneKey = (tenant: string, date: string, runId: string) =>
+  `${tombstonePrefix(tenant, date)}${safeName(runId)}.parquet`;
 export const lockKey = (tenant: string, date: string) =>
   `${LOCK_ROOT}tenant_id=${assertTenantId(tenant)}/dt=${parseDate(date)}.lock`;
 /** Records rejected at capture: the tenant may be unknown or invalid, so these are filed by source and day. */
@@ -47,4 +59,14 @@ export function isStagingDataKey(key: string): boolean {
 export function parseStagingKey(key: string): { tenant: string; date: string } | undefined {
   const m = /^staging\/messages\/tenant_id=([^/]+)\/dt=(\d{4}-\d{2}-\d{2})\/[^/]+$/.exec(key);
   return m ? { tenant: m[1] as string, date: m[2] as string } : undefined;
+}
+
+/** The date of `<root>tenant_id=<t>/dt=<d>/...` or `<root>tenant_id=<t>/dt=<d>.json` keys, or undefined. */
+export function partitionDateOf(key: string): string | undefined {
+  return /\/dt=(\d{4}-\d{2}-\d{2})(?:\/|\.json$)/.exec(key)?.[1];
+}
+
+/** Whether a file in a partition folder is visible to readers (Athena and Synapse skip '_' and '.' names). */
+export function isVisibleKey(key: string): boolean {
+  return isStagingDataKey(key);
 }

@@ -94,6 +94,8 @@ describe('compactPartition', () => {
       status: 'compacted',
       inputs: 2,
       rowsRead: 8,
+      rowsCarried: 0,
+      deletesRemembered: 0,
       rowsRejected: 0,
       objectsRejected: 0,
       duplicatesRemoved: 1,
@@ -152,8 +154,11 @@ describe('compactPartition', () => {
     const rows = await lake('acme');
     expect(rows.length).toBe(30);
 
+    // the re-run merges the 30 published rows with the same 30 staging rows: each published copy is a duplicate
     const second = await compactPartition(deps, 'acme', DATE);
-    expect(second.outputFiles).toStrictEqual(['analytics/messages/tenant_id=acme/dt=2025-08-11/part-0.parquet']);
+    expect([second.rowsRead, second.rowsCarried, second.duplicatesRemoved, second.rowsWritten]).toStrictEqual([30, 30, 30, 30]);
+    // it never overwrites a part the current manifest names (part-0, part-1): its one part is part-2
+    expect(second.outputFiles).toStrictEqual(['analytics/messages/tenant_id=acme/dt=2025-08-11/part-2.parquet']);
     expect((await listAll(store, 'analytics/')).map((o) => o.key)).toStrictEqual(second.outputFiles);
     expect(await lake('acme')).toStrictEqual(rows);
     const manifest = await readManifest(store, 'acme', DATE);

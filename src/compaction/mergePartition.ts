@@ -1,0 +1,316 @@
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { withConnection } from '../duckdb/openDuckDb.js';
+import { CompactionError, errorMessage } from '../errors.js';
+import { STAGING_COLUMNS } from '../schema/messageSchema.js';
+import { quoteIdent, quoteLiteral } from '../sql/quote.js';
+import { StoreError, TransientStoreError } from '../store/errors.js';
+import type { ObjectInfo, ObjectStore } from '../store/ObjectStore.js';
+import { mapLimit } from '../util/concurrency.js';
+import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../util/retry.js';
+import {
+  compactionSelectSql,
+  type PublishedFile,
+  parquetCopyOptionsSql,
+  parquetRowCountSql,
+  partitionParams,
+  readStagingSql,
+  stagedRowsSql,
+  tombstoneFileSql,
+} from './compactionSql.js';
+import type { PartitionRun } from './compactPartition.js';
+import type { PartitionPlan } from './planPartition.js';
+import { findRefusedLines, type RejectedInput, type StagingLine, salvageStagingObject, writeStagingLines } from './salvage.js';
+import { installTally, openTally, type RowCounts, TALLY_FUNCTION } from './tally.js';
+
+/** What the run phase produced, all of it local and verified, nothing published yet. */
+export interface MergeOutcome {
+  /** The staging objects as downloaded (key, size, etag): the manifest's inputs. */
+  readonly staging: ObjectInfo[];
+  /** The published parts and tombstone file read. */
+  readonly published: ObjectInfo[];
+  readonly counts: RowCounts;
+  /** Staging rows DuckDB read. */
+  readonly rowsRead: number;
+  /** Published rows read back from the previous run's parts. */
+  readonly rowsCarried: number;
+  /** Remembered deletes read. */
+  readonly deletesRemembered: number;
+  readonly rowsRejected: number;
+  readonly objectsRejected: number;
+  readonly rejected: RejectedInput[];
+  /** Local part files, in part order, holding exactly `counts.current` rows. */
+  readonly parts: string[];
+  /** Local tombstone file holding `counts.deleted` rows, or undefined when no message is deleted. */
+  readonly tombstoneFile: string | undefined;
+}
+
+/**
+ * The run phase: downloads the partition's inputs (staging, the published parts, the remembered deletes),
+ * runs the one merge statement and verifies the Parquet it wrote (row count from the files' footers) and the
+ * tombstone file. DuckDB errors name the staging object, never the local copy.
+ */
+export async function mergePartition(run: PartitionRun, plan: PartitionPlan): Promise<MergeOutcome> {
+  const { deps } = run;
+  const keyOf = new Map<string, string>();
+  try {
+    await run.phase('downloading');
+    const local = await run.timed('download', () => downloadInputs(run, plan, keyOf));
+    await run.phase('compacting');
+    await installTally(deps.db);
+    return await withConnection(deps.db, async (connection) => {
+      // a lost lease or a stopped run interrupts a long statement instead of waiting for it
+      const interrupt = () => connection.interrupt();
+      run.signal.addEventListener('abort', interrupt, { once: true });
+      try {
+        return await mergeAndVerify(connection, run, plan, local, keyOf);
+      } finally {
+        run.signal.removeEventListener('abort', interrupt);
+      }
+    });
+  } catch (error) {
+    run.signal.throwIfAborted();
+    const message = errorMessage(error);
+    const named = [...keyOf].reduce((m, [path, key]) => m.split(path).join(key), message);
+    if (named === message) throw error;
+    throw new CompactionError(named, { cause: error });
+  }
+}
+
+async function mergeAndVerify(
+  connection: DuckDBConnection,
+  run: PartitionRun,
+  plan: PartitionPlan,
+  local: LocalInputs,
+  keyOf: Map<string, string>,
+): Promise<MergeOutcome> {
+  const merged = await run.timed('compact', () => runMerge(connection, run, local, keyOf));
+  await run.phase('verifying');
+  return await run.timed('verify', async () => {
+    const parts = merged.counts.current === 0 ? [] : await partFiles(join(run.work, 'out'));
+    await verifyRowCount(connection, parts, merged.counts.current, 'part files');
+    const tombstoneFile = await writeTombstones(connection, run, merged.deletes);
+    return {
+      staging: local.stagingInfo,
+      published: [...plan.published, ...plan.tombstones],
+      counts: merged.counts,
+      rowsRead: merged.read.staging,
+      rowsCarried: merged.read.published,
+      deletesRemembered: merged.read.tombstone,
+      rowsRejected: merged.counts.rejected + merged.salvaged.filter((r) => r.line !== undefined).length,
+      objectsRejected: merged.salvaged.filter((r) => r.line === undefined).length,
+      rejected: [...merged.salvaged, ...merged.rejectedRows],
+      parts,
+      tombstoneFile,
+    };
+  });
+}
+
+interface LocalInputs {
+  readonly stagingInfo: ObjectInfo[];
+  /** Local staging files; a refused one is replaced by its repaired copy. */
+  readonly staging: string[];
+  readonly published: PublishedFile[];
+  readonly tombstones: PublishedFile[];
+}
+
+async function downloadInputs(run: PartitionRun, plan: PartitionPlan, keyOf: Map<string, string>): Promise<LocalInputs> {
+  const inDir = join(run.work, 'in');
+  await mkdir(inDir, { recursive: true });
+  const retry = run.deps.retry ?? DEFAULT_RETRY;
+  const fetch = async (objects: readonly ObjectInfo[], name: (i: number) => string) => {
+    const paths = objects.map((_, i) => join(inDir, name(i)));
+    for (const [i, o] of objects.entries()) keyOf.set(paths[i] as string, o.key);
+    const infos = await mapLimit(objects, run.settings.transferConcurrency, (o, i) =>
+      downloadVerified(run.deps.store, o.key, paths[i] as string, retry),
+    );
+    return { paths, infos };
+  };
+  const pad = (i: number) => String(i).padStart(6, '0');
+  const staging = await fetch(plan.staging, (i) => `${pad(i)}.ndjson.gz`);
+  const published = await fetch(plan.published, (i) => `published-${pad(i)}.parquet`);
+  const tombstones = await fetch(plan.tombstones, (i) => `tombstones-${pad(i)}.parquet`);
+  const withKeys = (f: { paths: string[]; infos: ObjectInfo[] }) =>
+    f.paths.map((path, i) => ({ path, key: (f.infos[i] as ObjectInfo).key }));
+  return {
+    stagingInfo: staging.infos,
+    staging: staging.paths,
+    published: withKeys(published),
+    tombstones: withKeys(tombstones),
+  };
+}
+
+/**
+ * Downloads one object and checks that the file has the object's full size: a stream that ended early
+ * is retried like a throttled call instead of reaching DuckDB as a truncated file.
+ */
+async function downloadVerified(store: ObjectStore, key: string, path: string, retry: RetryPolicy): Promise<ObjectInfo> {
+  return withRetry(
+    async () => {
+      const info = await store.getToFile(key, path);
+      const size = (await stat(path)).size;
+      if (size !== info.size) {
+        throw new TransientStoreError(`short read of ${key}: ${size} of ${info.size} bytes`, { context: { key } });
+      }
+      return info;
+    },
+    (error) => error instanceof StoreError && error.transient,
+    retry,
+  );
+}
+
+/**
+ * Runs the merge statement. The fast path is one statement over all inputs. If DuckDB refuses the input
+ * (malformed JSON, a duplicate key, a lone surrogate, wrong types) each staging file is probed alone, the
+ * refused ones are salvaged line by line, and the statement runs again. Rows that parse but break a staging
+ * rule are counted by the statement and then fetched with their reasons (a second read, only on days that
+ * have such rows).
+ */
+async function runMerge(connection: DuckDBConnection, run: PartitionRun, local: LocalInputs, keyOf: Map<string, string>) {
+  const outDir = join(run.work, 'out');
+  const tally = openTally(run.runId);
+  const copy = async () => {
+    await rm(outDir, { recursive: true, force: true });
+    tally.reset();
+    await connection.run(
+      `COPY (${compactionSelectSql(local, TALLY_FUNCTION, run.runId)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)})`,
+      partitionParams(run.tenant, run.date),
+    );
+  };
+  try {
+    let salvaged: RejectedInput[] = [];
+    try {
+      await copy();
+    } catch (error) {
+      if (!isInputError(error)) throw error;
+      salvaged = await salvageRefusedFiles(connection, run, local, keyOf);
+      await copy();
+    }
+    const { counts, read, deletes } = tally.read();
+    const rejectedRows = counts.rejected > 0 ? await rejectedRowLines(connection, run, local.staging, keyOf) : [];
+    return { counts, read, deletes, salvaged, rejectedRows };
+  } finally {
+    tally.end();
+  }
+}
+
+/**
+ * Whether DuckDB refused the input itself (malformed JSON, a duplicate key, a value of the wrong type), the
+ * only failures the line-by-line salvage can help with. Out of memory, disk full or an interrupted query
+ * fail the partition as they are.
+ */
+function isInputError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : '';
+  return (
+    /^(Invalid Input|Conversion) Error/.test(message) || (/^IO Error/.test(message) && !/No space left|write/i.test(message))
+  );
+}
+
+/** Probes each staging file alone; salvages the ones DuckDB refuses and puts the repaired file in their place. */
+async function salvageRefusedFiles(
+  connection: DuckDBConnection,
+  run: PartitionRun,
+  local: LocalInputs,
+  keyOf: Map<string, string>,
+): Promise<RejectedInput[]> {
+  const rejected: RejectedInput[] = [];
+  const scratch = join(run.work, 'probe.ndjson.gz');
+  const probeLines = async (lines: readonly StagingLine[]) => {
+    await writeStagingLines(scratch, lines);
+    return refusal(connection, scratch);
+  };
+  for (const [i, file] of local.staging.entries()) {
+    if ((await refusal(connection, file)) === undefined) continue;
+    const key = keyOf.get(file) ?? file;
+    const salvage = await salvageStagingObject(file, key);
+    const refused = await findRefusedLines(salvage.good, key, probeLines);
+    const refusedLines = new Set(refused.map((r) => r.line));
+    const repaired = join(run.work, 'in', `repaired-${i}.ndjson.gz`);
+    await writeStagingLines(
+      repaired,
+      salvage.good.filter((l) => !refusedLines.has(l.line)),
+    );
+    keyOf.set(repaired, key);
+    rejected.push(...salvage.rejected, ...refused);
+    local.staging[i] = repaired;
+  }
+  await rm(scratch, { force: true });
+  return rejected;
+}
+
+/** DuckDB's input error reading one staging file with every column parsed, or undefined when it reads it. */
+async function refusal(connection: DuckDBConnection, file: string): Promise<string | undefined> {
+  try {
+    const columns = STAGING_COLUMNS.map((c) => quoteIdent(c.name)).join(', ');
+    await connection.run(`SELECT max(hash(${columns})) FROM ${readStagingSql([file])}`);
+    return undefined;
+  } catch (error) {
+    if (!isInputError(error)) throw error;
+    return (error as Error).message.split('\n')[0]?.replaceAll(file, 'the line') ?? 'refused';
+  }
+}
+
+/** Rows DuckDB read but that break a staging rule, with the reason and the object they came from. */
+async function rejectedRowLines(
+  connection: DuckDBConnection,
+  run: PartitionRun,
+  files: readonly string[],
+  keyOf: Map<string, string>,
+): Promise<RejectedInput[]> {
+  const out = join(run.work, 'rejected.ndjson');
+  await connection.run(
+    `COPY (SELECT reject_reason, filename, * EXCLUDE (reject_reason, filename)
+           FROM (${stagedRowsSql(files)}) WHERE reject_reason IS NOT NULL ORDER BY filename)
+     TO ${quoteLiteral(out)} (FORMAT json)`,
+    partitionParams(run.tenant, run.date),
+  );
+  const text = await readFile(out, 'utf8');
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      const { reject_reason, filename, ...raw } = JSON.parse(line) as Record<string, unknown>;
+      return { reason: String(reject_reason), object_key: keyOf.get(String(filename)) ?? String(filename), raw };
+    });
+}
+
+/** part-0.parquet, part-1.parquet, ... in part order; any error reading the folder fails the partition. */
+async function partFiles(dir: string): Promise<string[]> {
+  const names = await readdir(dir);
+  const parts = names.filter((n) => /^part-\d+\.parquet$/.test(n)).sort((a, b) => partNo(a) - partNo(b));
+  for (const [i, name] of parts.entries()) {
+    if (partNo(name) !== i) throw new CompactionError(`unexpected output file ${name} in ${dir}`);
+  }
+  return parts.map((name) => join(dir, name));
+}
+
+const partNo = (name: string) => Number(/\d+/.exec(name)?.[0]);
+
+/** The files hold exactly `expected` rows (their footers say so), or the partition fails before publishing. */
+async function verifyRowCount(connection: DuckDBConnection, files: readonly string[], expected: number, what: string) {
+  const found =
+    files.length === 0
+      ? 0
+      : Number((await connection.runAndReadAll(parquetRowCountSql(files))).getRowObjectsJS()[0]?.row_count ?? -1);
+  if (found !== expected) {
+    throw new CompactionError(`the ${what} hold ${found} rows, the merge counted ${expected}: nothing was published`, {
+      context: { expected, found },
+    });
+  }
+}
+
+/** Writes the remembered deletes (messages whose latest version is a user delete) as a local Parquet file. */
+async function writeTombstones(
+  connection: DuckDBConnection,
+  run: PartitionRun,
+  deletes: readonly { message_id: string; source_seq: string; ingested_at: number }[],
+): Promise<string | undefined> {
+  if (deletes.length === 0) return undefined;
+  const ndjson = join(run.work, 'tombstones.ndjson');
+  const file = join(run.work, 'tombstones.parquet');
+  await writeFile(ndjson, deletes.map((d) => `${JSON.stringify(d)}\n`).join(''));
+  await connection.run(`COPY (${tombstoneFileSql(ndjson)}) TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`);
+  await verifyRowCount(connection, [file], deletes.length, 'tombstone file');
+  return file;
+}
