@@ -7,7 +7,10 @@
  *   makoto-lake sql --target athena|synapse [--out DIR]
  *   makoto-lake backfill --source cosmos DATE [TENANTS] [--json]
  *
- * Exit codes: 0 success, 1 some tenant or record failed (the rest completed), 2 usage error.
+ * Exit codes: 0 success, 1 some tenant or record failed (the rest completed), 2 usage error,
+ * 130 / 143 compact stopped by SIGINT / SIGTERM (no new partition started, running ones stopped before
+ * their next write, leases released, work folder removed). A closed stdout (EPIPE, `compact … | head -2`)
+ * stops the output only: the work goes on and the exit status is the work's.
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -17,7 +20,7 @@ import { runBackfill } from '../src/backfill/runBackfill.js';
 import type { SourceReader } from '../src/backfill/SourceReader.js';
 import { type Config, type Env, loadConfig, parseTenantList } from '../src/config.js';
 import { runDemo } from '../src/demo/runDemo.js';
-import { ConfigError, errorMessage, UsageError } from '../src/errors.js';
+import { ConfigError, errorMessage, RunAbortedError, UsageError } from '../src/errors.js';
 import { describeFailures, ingestBatch } from '../src/ingest/ingestBatch.js';
 import { cosmosDocumentChanges, dynamodbEventChanges } from '../src/ingest/sources.js';
 import { writeSqlFiles } from '../src/sqlgen/generateSql.js';
@@ -48,13 +51,36 @@ const USAGE = `usage:
 Storage: S3_BUCKET_NAME (S3), AZURE_STORAGE_CONNECTION_STRING (Blob), else DATA_DIR (default ./data).`;
 
 type Out = { stdout: (text: string) => void; stderr: (text: string) => void };
+
+let stdoutClosed = false;
 const defaultOut: Out = {
-  stdout: (t) => process.stdout.write(`${t}\n`),
+  stdout: (t) => {
+    if (!stdoutClosed) process.stdout.write(`${t}\n`);
+  },
   stderr: (t) => process.stderr.write(`${t}\n`),
 };
 
+/**
+ * A reader that goes away (`| head -2`) makes stdout writes fail with EPIPE, asynchronously. Unhandled,
+ * that error ends the process mid-run; here it only stops the output, and stderr says so.
+ */
+function guardStdout(): void {
+  if (process.stdout.listenerCount('error') > 0) return;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (stdoutClosed) return;
+    stdoutClosed = true;
+    if (error.code === 'EPIPE') {
+      process.stderr.write('makoto-lake: stdout was closed by its reader (EPIPE); output stopped, the work goes on\n');
+    } else {
+      process.stderr.write(`makoto-lake: cannot write to stdout: ${error.message}\n`);
+      process.exitCode = 1;
+    }
+  });
+}
+
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: readonly string[], env: Env, out: Out = defaultOut): Promise<number> {
+  if (out === defaultOut) guardStdout();
   const [command, ...rest] = argv;
   try {
     switch (command) {
@@ -108,18 +134,64 @@ async function compact(args: readonly string[], config: Config, out: Out): Promi
       : parseTenantList(tenantsArg, 'TENANTS');
   const store = await createStore(config);
   out.stderr(`compacting ${date} for ${tenants === 'all' ? 'every tenant in staging' : tenants.join(', ')} in ${store.location}`);
-  const summary = await runCompaction({
-    store,
-    config,
-    date,
-    tenants,
-    late: values.late === true,
-    onResult: (r) => out.stderr(progressLine(r)),
+  const stop = new AbortController();
+  const stopped = stopOnSignals(stop, out);
+  try {
+    const summary = await runCompaction({
+      store,
+      config,
+      date,
+      tenants,
+      late: values.late === true,
+      onResult: (r) => out.stderr(progressLine(r)),
+      signal: stop.signal,
+    });
+    if (values.json) out.stdout(JSON.stringify(summaryJson(summary), null, 2));
+    else out.stdout(summaryTable(summary));
+    if (summary.results.length === 0) out.stderr('no tenant has staging objects for that date');
+    const signal = stopped.signal();
+    if (signal) {
+      const count = (status: string) => summary.results.filter((r) => r.status === status).length;
+      out.stderr(
+        `makoto-lake: stopped by ${signal}: ${count('compacted')} compacted, ${count('failed') + count('locked')} failed or not started; leases released, work folder removed`,
+      );
+      return SIGNAL_EXIT[signal];
+    }
+    return summary.ok ? 0 : 1;
+  } finally {
+    stopped.dispose();
+  }
+}
+
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+type StopSignal = keyof typeof SIGNAL_EXIT;
+
+/**
+ * SIGINT/SIGTERM abort the run's signal: no partition starts, running ones stop before their next write and
+ * release their leases, then the summary and a message are printed and the exit status is 128 + signal.
+ * A second signal exits at once (its leases are taken over at once by the next run on this host).
+ */
+function stopOnSignals(controller: AbortController, out: Out): { signal: () => StopSignal | undefined; dispose: () => void } {
+  let received: StopSignal | undefined;
+  const handlers = (Object.keys(SIGNAL_EXIT) as StopSignal[]).map((name) => {
+    const handler = () => {
+      if (received) {
+        out.stderr(`makoto-lake: ${name} again: exiting now`);
+        process.exit(SIGNAL_EXIT[name]);
+      }
+      received = name;
+      out.stderr(`makoto-lake: ${name} received: stopping (no new partition starts; running ones stop and release their leases)`);
+      controller.abort(new RunAbortedError(`the run was stopped by ${name}`, { context: { signal: name } }));
+    };
+    process.on(name, handler);
+    return [name, handler] as const;
   });
-  if (values.json) out.stdout(JSON.stringify(summaryJson(summary), null, 2));
-  else out.stdout(summaryTable(summary));
-  if (summary.results.length === 0) out.stderr('no tenant has staging objects for that date');
-  return summary.ok ? 0 : 1;
+  return {
+    signal: () => received,
+    dispose: () => {
+      for (const [name, handler] of handlers) process.off(name, handler);
+    },
+  };
 }
 
 async function ingest(args: readonly string[], config: Config, out: Out): Promise<number> {

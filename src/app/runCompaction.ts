@@ -18,6 +18,11 @@ export interface RunCompactionRequest {
   readonly now?: () => number;
   /** Also re-compact earlier days (LATE_DATA_LOOKBACK_DAYS) whose staging changed: the nightly run does. */
   readonly late?: boolean;
+  /**
+   * Stops the run (SIGINT/SIGTERM): no partition starts after it, running ones stop before their next write
+   * and release their leases; the work folder is removed as always.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -34,13 +39,13 @@ export async function runCompaction(request: RunCompactionRequest): Promise<RunS
     const db = await openDuckDb({ ...config.duckdb, workDirectory: work });
     try {
       return await compactTenants(
-        { store, db, workDirectory: join(work, 'partitions'), settings: compactionSettings(config), now },
+        { store, db, workDirectory: join(work, 'partitions'), settings: compactionSettings(config), now, signal: request.signal },
         date,
         {
           tenants: request.tenants ?? config.tenants,
           concurrency: config.compaction.concurrency,
           onResult: request.onResult,
-          lateLookbackDays: request.late ? config.compaction.lateDataLookbackDays : 0,
+          lateLookbackDays: request.late ? config.compaction.lateDataLookbackDays || Number.POSITIVE_INFINITY : 0,
         },
       );
     } finally {
@@ -52,7 +57,7 @@ export async function runCompaction(request: RunCompactionRequest): Promise<RunS
 }
 
 const WORK_PREFIX = 'makoto-lake-';
-/** Far longer than any run: a Lambda lasts 15 minutes, a partition lease 30. */
+/** Far longer than any run: a Lambda lasts 15 minutes. */
 const STALE_WORK_MS = 6 * 60 * 60 * 1000;
 
 /**

@@ -1,5 +1,5 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { errorMessage, PartitionLockedError } from '../errors.js';
+import { errorMessage, PartitionLockedError, RunAbortedError } from '../errors.js';
 import { STAGING_ROOT, stagingPrefix } from '../staging/layout.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
 import { tenantIdProblem } from '../tenant.js';
@@ -37,22 +37,37 @@ export interface CompactTenantsOptions {
   readonly lateLookbackDays?: number;
 }
 
+/** The run's abort (SIGINT/SIGTERM): no partition starts after it; running ones see it through their lease. */
+export type RunDeps = CompactionDeps & { readonly signal?: AbortSignal };
+
 /**
  * Compacts one JST day for many tenants, at most `concurrency` at a time on one DuckDB instance.
  * A tenant that fails is reported in its result; it never stops the others.
  */
 export async function compactTenants(
-  deps: CompactionDeps & { db: DuckDBInstance; settings?: CompactionSettings },
+  deps: RunDeps & { db: DuckDBInstance; settings?: CompactionSettings },
   dateInput: string,
   options: CompactTenantsOptions,
 ): Promise<RunSummary> {
   const date = parseDate(dateInput);
-  const tenants = options.tenants === 'all' ? await tenantsWithStaging(deps.store, date) : [...new Set(options.tenants)];
+  const named = options.tenants === 'all' ? 'all' : [...new Set(options.tenants)];
+  const tenants = named === 'all' ? await tenantsWithStaging(deps.store, date) : named;
   const jobs: PartitionJob[] = tenants.map((tenant) => ({ tenant, date }));
   if (options.lateLookbackDays) {
-    for (const late of await findLatePartitions(deps.store, options.tenants, date, options.lateLookbackDays)) jobs.push(late);
+    for (const late of await findLatePartitions(deps.store, named, date, options.lateLookbackDays)) jobs.push(late);
   }
-  return summarise(date, await compactJobs(deps, jobs, options));
+  return summarise(date, await compactJobs(deps, uniqueJobs(jobs), options));
+}
+
+/** One job per tenant-day (a tenant named twice, or a late day also planned as the target): the first wins. */
+export function uniqueJobs(jobs: readonly PartitionJob[]): PartitionJob[] {
+  const seen = new Set<string>();
+  return jobs.filter((job) => {
+    const key = `${job.tenant}\u0000${job.date}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /** One partition to compact; `reason` says why a day other than the target is included. */
@@ -62,13 +77,22 @@ export interface PartitionJob {
   readonly reason?: string;
 }
 
-/** Compacts the jobs with bounded concurrency; a failure becomes that job's result and stops nothing. */
+/**
+ * Compacts the jobs with bounded concurrency; a failure becomes that job's result and stops nothing.
+ * Once `deps.signal` is aborted no job starts: each remaining one is reported failed as "not started".
+ */
 export async function compactJobs(
-  deps: CompactionDeps,
+  deps: RunDeps,
   jobs: readonly PartitionJob[],
   options: Pick<CompactTenantsOptions, 'concurrency' | 'onResult'>,
 ): Promise<PartitionResult[]> {
   const settled = await mapSettled(jobs, options.concurrency, async (job) => {
+    if (deps.signal?.aborted) {
+      const reason = deps.signal.reason;
+      throw new RunAbortedError(`not started: ${reason instanceof Error ? reason.message : String(reason)}`, {
+        context: { tenant: job.tenant, date: job.date },
+      });
+    }
     const result = { ...(await compactPartition(deps, job.tenant, job.date)), ...(job.reason ? { reason: job.reason } : {}) };
     options.onResult?.(result);
     return result;
