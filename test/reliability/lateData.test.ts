@@ -10,7 +10,9 @@ import { loadConfig } from '../../src/config.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
+import { stagingPrefix } from '../../src/staging/layout.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
+import { listAll } from '../../src/store/ObjectStore.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
 import { tempDir } from '../kit/tempDir.js';
@@ -43,6 +45,9 @@ async function deliver(records: ReturnType<typeof dynamodbRecord>[], now: number
   expect(result.failed).toStrictEqual([]);
   return result.written.map((w) => w.key);
 }
+
+/** What the planner reports as a partition's staging size: the listed sizes of its staging objects. */
+const stagingBytes = async (date: string) => (await listAll(store, stagingPrefix('acme', date))).reduce((n, o) => n + o.size, 0);
 
 const lake = async (date: string) =>
   (await readPartition(store, 'acme', date, join(dir.path, `read-${++n}`))).map((r) => [r.message_id, r.content]);
@@ -100,7 +105,7 @@ describe('late data', () => {
   it('the nightly run for D+1 re-compacts D, says exactly why, and a run without changes re-does nothing', async () => {
     const { firstRun } = await compactedDayWithLateChanges();
     expect(await findLatePartitions(store, ['acme'], NEXT, 7)).toStrictEqual([
-      { tenant: 'acme', date: D, reason: `2 staging objects newer than run ${firstRun}` },
+      { tenant: 'acme', date: D, reason: `2 staging objects newer than run ${firstRun}`, stagingBytes: await stagingBytes(D) },
     ]);
 
     const night = await compactTenants(deps(NIGHT_2), NEXT, { tenants: ['acme'], concurrency: 1, lateLookbackDays: 7 });
@@ -132,8 +137,18 @@ describe('late data', () => {
     ]);
     await deliver([dynamodbRecord({ seq: 40, item: chatItem({ messageId: 'y', ...at('2025-08-09T05:00:00Z') }) })], NIGHT_2);
     expect(await findLatePartitions(store, 'all', NEXT, 7)).toStrictEqual([
-      { tenant: 'acme', date: '2025-08-09', reason: 'never compacted: 1 staging objects' },
-      { tenant: 'acme', date: D, reason: expect.stringMatching(/^2 staging objects newer than run /) },
+      {
+        tenant: 'acme',
+        date: '2025-08-09',
+        reason: 'never compacted: 1 staging objects',
+        stagingBytes: await stagingBytes('2025-08-09'),
+      },
+      {
+        tenant: 'acme',
+        date: D,
+        reason: expect.stringMatching(/^2 staging objects newer than run /),
+        stagingBytes: await stagingBytes(D),
+      },
     ]);
   });
 
