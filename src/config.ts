@@ -30,7 +30,7 @@ export interface Config {
     readonly rowGroupBytes: number;
     /** TRANSFER_CONCURRENCY: parallel object downloads/uploads per partition. Default 8. */
     readonly transferConcurrency: number;
-    /** LATE_DATA_LOOKBACK_DAYS: days before the target re-checked for late staging. Default 7. */
+    /** LATE_DATA_LOOKBACK_DAYS: optional bound on the days the nightly planner checks; 0 (default) = every day. */
     readonly lateDataLookbackDays: number;
   };
   readonly duckdb: {
@@ -131,7 +131,7 @@ export function loadConfig(env: Env): Config {
       rowGroupSize: int('PARQUET_ROW_GROUP_SIZE', 122_880, 1_024, 10_000_000),
       rowGroupBytes: int('PARQUET_ROW_GROUP_MB', 32, 1, 1_024) * 1024 * 1024,
       transferConcurrency: int('TRANSFER_CONCURRENCY', 8, 1, 64),
-      lateDataLookbackDays: int('LATE_DATA_LOOKBACK_DAYS', 7, 0, 365),
+      lateDataLookbackDays: int('LATE_DATA_LOOKBACK_DAYS', 0, 0, 36500),
     },
     duckdb: { memoryLimit: memory, threads: int('DUCKDB_THREADS', availableParallelism(), 1, 256) },
     fieldMapping: read('FIELD_MAPPING') ? parseFieldMapping(read('FIELD_MAPPING')) : DEFAULT_FIELD_MAPPING,
