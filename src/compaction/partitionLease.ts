@@ -161,6 +161,10 @@ class HeldLease implements Lease {
       .catch(() => undefined)
       .then(async () => {
         try {
+          // checked first too, for stores that ignore the condition (s3rver): never delete another run's lease
+          const current = await this.store.head(this.key);
+          if (current === undefined) return;
+          if (current.etag !== this.etag) throw new PreconditionFailedError(`${this.key} changed`);
           await this.store.delete(this.key, { ifMatch: this.etag });
         } catch (error) {
           if (!(error instanceof PreconditionFailedError)) throw error;
