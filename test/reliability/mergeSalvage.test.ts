@@ -1,0 +1,74 @@
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compactPartition } from '../../src/compaction/compactPartition.js';
+import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
+import { compactionQuarantineKey, stagingKey } from '../../src/staging/layout.js';
+import { gzipNdjson } from '../../src/staging/ndjson.js';
+import { LocalStore } from '../../src/store/LocalStore.js';
+import { getBytes } from '../../src/store/ObjectStore.js';
+import { stagedRecord } from '../kit/factories.js';
+import { readPartition } from '../kit/pipeline.js';
+import { tempDir } from '../kit/tempDir.js';
+
+const D = '2025-08-11';
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let db: DuckDBInstance;
+
+beforeAll(async () => {
+  dir = await tempDir('makoto-lake-salvage-');
+  db = await openDuckDb({ memoryLimit: '512MB', threads: 2, workDirectory: join(dir.path, 'duckdb') });
+});
+afterAll(async () => {
+  db.closeSync();
+  await dir.cleanup();
+});
+
+describe('lines DuckDB refuses although they are valid JSON to JavaScript', () => {
+  it('quarantines a duplicate-key line and an escaped lone surrogate with the staging key, and compacts the rest', async () => {
+    const store = new LocalStore(join(dir.path, 'data'));
+    const line = (id: string, seq: number, content = `text ${id}`) =>
+      JSON.stringify(stagedRecord({ message_id: id, source_seq: String(seq), content }));
+    const duplicateKey = `{"tenant_id":"acme",${line('dup', 3).slice(1)}`;
+    const loneSurrogate = line('surrogate', 5, 'a\ud800b'); // JSON.stringify writes it escaped: "a\ud800b"
+    expect(loneSurrogate).toContain('"a\\ud800b"');
+    const badKey = stagingKey('acme', D, 'foreign');
+    const lines = [line('g1', 1), line('g2', 2), duplicateKey, line('g4', 4), loneSurrogate, line('g6', 6)];
+    await store.putBytes(badKey, gzipSync(`${lines.join('\n')}\n`));
+    await store.putBytes(stagingKey('acme', D, 'clean'), gzipNdjson([stagedRecord({ message_id: 'clean', source_seq: '7' })]));
+
+    const result = await compactPartition({ store, db, workDirectory: join(dir.path, 'work') }, 'acme', D);
+    expect([result.status, result.rowsWritten, result.rowsRejected, result.objectsRejected]).toStrictEqual([
+      'compacted',
+      5,
+      2,
+      0,
+    ]);
+    const rows = await readPartition(store, 'acme', D, join(dir.path, 'read'));
+    expect(rows.map((r) => r.message_id)).toStrictEqual(['clean', 'g1', 'g2', 'g4', 'g6']);
+
+    const quarantine = gunzipSync(await getBytes(store, compactionQuarantineKey('acme', D)))
+      .toString('utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(quarantine.map((q) => [q.object_key, q.line, q.reason, q.raw])).toStrictEqual([
+      [
+        badKey,
+        3,
+        // DuckDB shortens the object in its message
+        'DuckDB refused the line: Invalid Input Error: JSON transform error: Object {"tenant_id":"acme","tenant_id":"acme","dt":"2025-... has duplicate key "tenant_id"',
+        duplicateKey,
+      ],
+      [
+        badKey,
+        5,
+        expect.stringMatching(/^DuckDB refused the line: Invalid Input Error: Malformed JSON.*no low surrogate in string\.$/),
+        loneSurrogate,
+      ],
+    ]);
+    // nothing in the quarantine names the run's temp folder
+    expect(JSON.stringify(quarantine)).not.toContain(join(dir.path, 'work'));
+  });
+});
