@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--scenario single,tenants,stores,ingest,peer,profile|all] [--messages N] [--memory 1GB]
+ * `npm run bench -- [--scenario single,tenants,stores,ingest,peer,profile,merge|all] [--messages N] [--memory 1GB]
  *                   [--threads 2] [--data DIR] [--json] [--out FILE]`
  *
  * Every measured compaction runs in a child process of its own (bench/step.ts) so its peak RSS is its own.
@@ -31,7 +31,7 @@ import type { StoreTarget } from './step.js';
 
 const DATE = '2025-08-11';
 const TENANT = 'bench';
-const SCENARIOS = ['single', 'tenants', 'stores', 'ingest', 'peer', 'profile'] as const;
+const SCENARIOS = ['single', 'tenants', 'stores', 'ingest', 'peer', 'profile', 'merge'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 type Row = Record<string, unknown>;
 
@@ -47,7 +47,7 @@ interface Context {
   servers?: Servers;
 }
 
-const USAGE = `usage: npm run bench -- [--scenario single|tenants|stores|ingest|peer|profile|all[,...]]
+const USAGE = `usage: npm run bench -- [--scenario single|tenants|stores|ingest|peer|profile|merge|all[,...]]
   [--messages N] [--memory 1GB] [--threads 2] [--data DIR] [--tenants N] [--tenant-messages N]
   [--concurrency N] [--json] [--out FILE]`;
 
@@ -123,6 +123,7 @@ async function runBench(values: ReturnType<typeof parseBenchArgs>['values'], arg
       if (scenario === 'ingest') context.report.ingest = await ingest(context);
       if (scenario === 'peer') context.report.peer = await peer(context);
       if (scenario === 'profile') context.report.profile = await profile(context);
+      if (scenario === 'merge') context.report.merge = await merge(context);
     }
     const measured = measuredFrom(context.report);
     if (measured) {
@@ -224,6 +225,45 @@ async function single(context: Context) {
   );
   context.say(`project phases (ms): ${JSON.stringify(project.timings)}`);
   return { messages, staged, bare, project, ratio: Number(ratio.toFixed(3)) };
+}
+
+/**
+ * Re-compaction of a published partition: the first compaction of a day of `messages` messages, then the
+ * day's staging expires, 1% as many messages arrive late (edits, replays and new versions of the same ids),
+ * and the partition is compacted again — merged into the published rows. Its own copy of the day.
+ */
+async function merge(context: Context) {
+  const { messages, memory, threads, root } = context;
+  const data = join(root, 'merge');
+  const first = await generateStaging({ root: data, tenant: TENANT, date: DATE, messages });
+  const initial = step('project', [data, TENANT, DATE, join(root, 'merge-1'), memory, threads]);
+  await rm(stagingDir(data), { recursive: true, force: true });
+  const late = await generateStaging({ root: data, tenant: TENANT, date: DATE, messages: Math.ceil(messages / 100), seed: 4242 });
+  const again = step('project', [data, TENANT, DATE, join(root, 'merge-2'), memory, threads]);
+  await rm(data, { recursive: true, force: true });
+  const rows = [
+    ['run', 'staging records', 'published rows read', 'rows written', 'ms', 'peak RSS MB', 'peak temp MB', 'load1 before/after'],
+    ...(
+      [
+        ['first compaction', first.records, initial],
+        ['re-compaction, 1% late', late.records, again],
+      ] as const
+    ).map(([name, records, m]) => [
+      name,
+      records,
+      m.rowsCarried as number,
+      m.rows as number,
+      m.ms as number,
+      m.maxRssMB as number,
+      m.peakTempMB as number,
+      (m.load1 as number[]).join(' / '),
+    ]),
+  ];
+  context.say(`\nscenario merge: ${messages} messages published, then 1% late staging; DuckDB ${memory} / ${threads} threads`);
+  context.say(table(rows));
+  context.say(`first phases (ms): ${JSON.stringify(initial.timings)}`);
+  context.say(`re-compaction phases (ms): ${JSON.stringify(again.timings)}`);
+  return { messages, first: initial, again, ratio: Number(((again.ms as number) / (initial.ms as number)).toFixed(3)) };
 }
 
 async function tenants(context: Context, count: number, perTenant: number, concurrency: string) {

@@ -116,7 +116,14 @@ async function project(root: string, tenant: string, date: string, out: string, 
       tenant,
       date,
     );
-    return { rows: r.rowsWritten, rowsRead: r.rowsRead, timings: r.timingsMs, bytesWritten: r.bytesWritten };
+    return {
+      rows: r.rowsWritten,
+      rowsRead: r.rowsRead,
+      rowsCarried: r.rowsCarried,
+      deletesApplied: r.deletesApplied,
+      timings: r.timingsMs,
+      bytesWritten: r.bytesWritten,
+    };
   } finally {
     db.closeSync();
   }
