@@ -1,6 +1,6 @@
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { PartitionResult } from '../compaction/compactPartition.js';
+import type { CompactionSettings, PartitionResult } from '../compaction/compactPartition.js';
 import { compactTenants, type RunSummary } from '../compaction/compactTenants.js';
 import { type Config, compactionSettings } from '../config.js';
 import { openDuckDb } from '../duckdb/openDuckDb.js';
@@ -23,6 +23,8 @@ export interface RunCompactionRequest {
    * and release their leases; the work folder is removed as always.
    */
   readonly signal?: AbortSignal;
+  /** Parquet and transfer settings; default from the config (tests use parts smaller than PARQUET_TARGET_FILE_MB allows). */
+  readonly settings?: CompactionSettings;
 }
 
 /**
@@ -39,7 +41,14 @@ export async function runCompaction(request: RunCompactionRequest): Promise<RunS
     const db = await openDuckDb({ ...config.duckdb, workDirectory: work });
     try {
       return await compactTenants(
-        { store, db, workDirectory: join(work, 'partitions'), settings: compactionSettings(config), now, signal: request.signal },
+        {
+          store,
+          db,
+          workDirectory: join(work, 'partitions'),
+          settings: request.settings ?? compactionSettings(config),
+          now,
+          signal: request.signal,
+        },
         date,
         {
           tenants: request.tenants ?? config.tenants,

@@ -13,6 +13,7 @@ import {
   type PartitionResult,
 } from './compactPartition.js';
 import { findLatePartitions } from './lateData.js';
+import { removeDeadLeases } from './partitionLease.js';
 
 export interface RunSummary {
   readonly date: string;
@@ -51,6 +52,7 @@ export async function compactTenants(
 ): Promise<RunSummary> {
   const date = parseDate(dateInput);
   const named = options.tenants === 'all' ? 'all' : [...new Set(options.tenants)];
+  await removeDeadLeases(deps.store, named, (deps.now ?? Date.now)());
   const tenants = named === 'all' ? await tenantsWithStaging(deps.store, date) : named;
   const jobs: PartitionJob[] = tenants.map((tenant) => ({ tenant, date }));
   if (options.lateLookbackDays) {

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { LeaseLostError, PartitionLockedError } from '../errors.js';
-import { lockKey } from '../staging/layout.js';
+import { LOCK_ROOT, lockKey } from '../staging/layout.js';
 import { ObjectNotFoundError, PreconditionFailedError } from '../store/errors.js';
-import { getBytes, type ObjectStore } from '../store/ObjectStore.js';
+import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
 
 /** How long a lease lasts without renewal: a crashed holder on another host is taken over after this. */
 export const DEFAULT_LEASE_MS = 120_000;
@@ -232,6 +232,34 @@ class HeldLease implements Lease {
     if (!this.controller.signal.aborted) this.controller.abort(error);
     return error;
   }
+}
+
+/**
+ * Removes the leases of dead runs (lapsed, or held by a process of this host that is gone) for the tenants
+ * named: a run killed after its last write leaves a lease that no later run of that day would remove. Each
+ * delete is conditional on the version read, so a lease taken meanwhile stays. One listing per tenant.
+ */
+export async function removeDeadLeases(
+  store: ObjectStore,
+  tenants: readonly string[] | 'all',
+  now: number = Date.now(),
+): Promise<string[]> {
+  const prefixes = tenants === 'all' ? [LOCK_ROOT] : tenants.map((t) => `${LOCK_ROOT}tenant_id=${t}/`);
+  const removed: string[] = [];
+  for (const prefix of prefixes) {
+    for (const info of await listAll(store, prefix)) {
+      if (!info.key.endsWith('.lock')) continue;
+      const lease = await readLease(store, info.key);
+      if (!lease || !canTakeOver(lease.body, now)) continue;
+      try {
+        await store.delete(info.key, { ifMatch: lease.etag });
+        removed.push(info.key);
+      } catch (error) {
+        if (!(error instanceof PreconditionFailedError)) throw error;
+      }
+    }
+  }
+  return removed;
 }
 
 /** A lapsed lease, or one whose holder was a process on this host that has exited. */

@@ -1,16 +1,47 @@
 /**
  * A compaction that kills itself: `node bin/run-ts.mjs test/kit/crashChild.ts ROOT WORK TENANT DATE
- * POINT NOW_MS` compacts one tenant-day of the LocalStore at ROOT and SIGKILLs its own process when the
- * compaction reaches POINT (a CompactionPhase, or `mid-write`: while DuckDB is writing the Parquet).
- * Exit code 3 means the point was never reached (the crash test must then fail, not pass silently).
+ * POINT NOW_MS` compacts one tenant-day of the LocalStore at ROOT (settings from CRASH_ENV: small Parquet
+ * files, so the partition has several parts) and SIGKILLs its own process when the compaction reaches POINT:
+ * a CompactionPhase, `mid-write` (while DuckDB is writing the Parquet) or `mid-upload` (once the first new
+ * part is in the store, the others not all). Exit code 3 means the point was never reached (the crash test
+ * must then fail, not pass silently).
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CompactionPhase, compactPartition } from '../../src/compaction/compactPartition.js';
+import { compactionSettings, loadConfig } from '../../src/config.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
+import type { ObjectInfo, PutOptions } from '../../src/store/ObjectStore.js';
 
 export const MISSED_EXIT_CODE = 3;
+
+/** The environment of every crash-test run (child and nightly re-run). */
+export const CRASH_ENV = { DUCKDB_MEMORY_LIMIT: '1GB', DUCKDB_THREADS: '1', COMPACT_CONCURRENCY: '1' };
+/**
+ * Parts far smaller than PARQUET_TARGET_FILE_MB's 1 MB minimum (the demo content compresses well), so every
+ * partition has several: 32 KiB files of 500-row groups.
+ */
+export const CRASH_SETTINGS = {
+  ...compactionSettings(loadConfig(CRASH_ENV)),
+  targetFileBytes: 32 * 1024,
+  rowGroupSize: 500,
+};
+
+/** Dies right after the first analytics part lands in the store. */
+class DyingStore extends LocalStore {
+  constructor(
+    root: string,
+    private readonly die: () => void,
+  ) {
+    super(root);
+  }
+  override async putFile(key: string, path: string, options?: PutOptions): Promise<ObjectInfo> {
+    const info = await super.putFile(key, path, options);
+    if (key.startsWith('analytics/')) this.die();
+    return info;
+  }
+}
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [root, work, tenant, date, point, nowText] = argv;
@@ -24,9 +55,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   const die = () => process.kill(process.pid, 'SIGKILL');
   await compactPartition(
     {
-      store: new LocalStore(root),
+      store: point === 'mid-upload' ? new DyingStore(root, die) : new LocalStore(root),
       db,
       workDirectory: partitions,
+      settings: CRASH_SETTINGS,
       now: () => now,
       onPhase: (phase: CompactionPhase) => {
         if (phase === point) die();

@@ -1,33 +1,38 @@
 import { spawn } from 'node:child_process';
-import { cp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runCompaction } from '../../src/app/runCompaction.js';
 import { type CompactionPhase, compactPartition } from '../../src/compaction/compactPartition.js';
 import { findLatePartitions } from '../../src/compaction/lateData.js';
 import { readManifest } from '../../src/compaction/manifest.js';
-import { DEFAULT_LEASE_MS } from '../../src/compaction/partitionLease.js';
+import { loadConfig } from '../../src/config.js';
 import { generateChatDay, toDynamoDBRecord } from '../../src/demo/chatDay.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
-import { errorMessage } from '../../src/errors.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
 import { analyticsPrefix, lockKey } from '../../src/staging/layout.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { addDays } from '../../src/time/jst.js';
-import { MISSED_EXIT_CODE } from './crashChild.js';
+import { CRASH_ENV, CRASH_SETTINGS, MISSED_EXIT_CODE } from './crashChild.js';
 import { duplicateIds, type LakeRow, readPartitionFolder, visibleFiles } from './readParquet.js';
 
-/** Where the compactor is killed: each phase as it starts, and once while DuckDB writes the Parquet. */
+/**
+ * Where the compactor is killed: each phase as it starts, while DuckDB writes the Parquet, and once the
+ * first of the partition's several new parts is in the store (mid-upload).
+ */
 export const CRASH_POINTS = [
   'locked',
   'downloading',
   'compacting',
   'mid-write',
+  'verifying',
   'uploading',
+  'mid-upload',
   'committing',
   'cleaning',
   'done',
-] as const satisfies readonly (CompactionPhase | 'mid-write')[];
+] as const satisfies readonly (CompactionPhase | 'mid-write' | 'mid-upload')[];
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
 export const CRASH_TENANT = 'crash-co';
@@ -44,6 +49,8 @@ export interface CrashBase {
   readonly newRows: LakeRow[];
   /** What the generator says the lake must hold: message id and content. */
   readonly expected: { message_id: string; content: string }[];
+  /** Part files the reference run wrote (several: CRASH_ENV makes them small). */
+  readonly parts: number;
 }
 
 export interface CrashOutcome {
@@ -52,24 +59,24 @@ export interface CrashOutcome {
   readonly killed: boolean;
   /** What a reader of the folder saw right after the crash. */
   readonly readerAfterCrash: 'old' | 'new' | 'other';
-  /** The lease the killed run left behind (run_id, holder, acquired_at, expires_at), if any. */
-  readonly deadLease: Record<string, string> | undefined;
-  /** The message a run gets while the dead run's lease has not expired. */
-  readonly beforeExpiry: string;
-  /** After a run with the clock past the lease: */
+  /** The killed run left its lease (its pid now gone). */
+  readonly leaseLeft: boolean;
+  /** The nightly run one minute after the kill (`compact <next day> TENANT --late`): its result for the crashed day. */
+  readonly nightly: { readonly status: string; readonly error?: string };
+  /** After the nightly run: */
   readonly recovered: {
-    readonly status: string;
+    /** The rows read from the partition folder equal the reference run's, exactly. */
     readonly rowsExact: boolean;
     readonly duplicates: string[];
     /** Visible files in the folder equal the manifest's outputs (names, sizes, versions). */
     readonly filesMatchManifest: boolean;
-    /** Temp files (`.tmp-…`) anywhere in the store. */
+    /** Temporary files anywhere in the store (`.tmp-…` beside objects, or left in `.tmp/`). */
     readonly tempFiles: string[];
     readonly lockLeft: boolean;
-    /** The manifest's inputs equal the staging listing: the late-data check finds nothing to do. */
+    /** The planner finds nothing more to do for the day (staging and folder equal the manifest). */
     readonly manifestCurrent: boolean;
   };
-  /** Entries the killed process left in its local work folder (outside the store; nothing cleans them). */
+  /** Entries the killed process left in its local work folder (outside the store; the next run sweeps old ones). */
   readonly leftoverWorkEntries: number;
 }
 
@@ -94,23 +101,29 @@ export async function prepareCrashBase(dir: string, messages = 3000): Promise<Cr
   for (let i = 0; i < firstPass; i += 500) await ingest(records.slice(i, Math.min(i + 500, firstPass)));
   const db = await openDuckDb({ memoryLimit: '1GB', threads: 2, workDirectory: join(dir, 'base-duckdb') });
   try {
-    await compactPartition({ store, db, workDirectory: join(dir, 'base-work'), now: () => NOW }, CRASH_TENANT, CRASH_DATE);
+    const settings = CRASH_SETTINGS;
+    await compactPartition(
+      { store, db, workDirectory: join(dir, 'base-work'), now: () => NOW, settings },
+      CRASH_TENANT,
+      CRASH_DATE,
+    );
     const oldRows = await readPartitionFolder(join(root, analyticsPrefix(CRASH_TENANT, CRASH_DATE)));
     // the rest of the day arrives late: new messages, edits and deletes of already compacted ones
     for (let i = firstPass; i < records.length; i += 500) await ingest(records.slice(i, i + 500));
     const reference = join(dir, 'reference');
     await cp(root, reference, { recursive: true, preserveTimestamps: true });
     await compactPartition(
-      { store: new LocalStore(reference), db, workDirectory: join(dir, 'reference-work'), now: () => NOW },
+      { store: new LocalStore(reference), db, workDirectory: join(dir, 'reference-work'), now: () => NOW, settings },
       CRASH_TENANT,
       CRASH_DATE,
     );
     const newRows = await readPartitionFolder(join(reference, analyticsPrefix(CRASH_TENANT, CRASH_DATE)));
+    const parts = (await visibleFiles(join(reference, analyticsPrefix(CRASH_TENANT, CRASH_DATE)))).length;
     await rm(reference, { recursive: true, force: true });
     const expected = day.expected
       .map((i) => ({ message_id: i.messageId, content: i.content }))
       .sort((a, b) => (a.message_id < b.message_id ? -1 : 1));
-    return { root, oldRows, newRows, expected };
+    return { root, oldRows, newRows, expected, parts };
   } finally {
     db.closeSync();
     await rm(join(dir, 'base-duckdb'), { recursive: true, force: true });
@@ -119,62 +132,105 @@ export async function prepareCrashBase(dir: string, messages = 3000): Promise<Cr
 
 /**
  * Copies the base, runs the compaction in a child process that SIGKILLs itself at `point`, reads the
- * folder as a reader would, then runs the compaction again (first inside the dead run's lease, then with
- * the clock past it) and checks what it left.
+ * folder as a reader would, then runs the nightly compaction (the next day's `compact --late` for the
+ * tenant, a minute later on this host) and checks what it left.
  */
 export async function runCrash(base: CrashBase, point: CrashPoint, dir: string): Promise<CrashOutcome> {
+  const { root, work, folder } = await crashOnce(base, point, dir);
+  const seen = await readPartitionFolder(folder).catch(() => undefined);
+  const readerAfterCrash = same(seen, base.oldRows) ? 'old' : same(seen, base.newRows) ? 'new' : 'other';
+  const leftoverWorkEntries = (await readdir(join(work, 'partitions')).catch(() => [])).length;
+  const leaseLeft = (await leaseLeftBy(root)) !== undefined;
+  try {
+    const nightly = await nightlyRun(root, join(dir, point), NOW + 60_000);
+    return {
+      point,
+      killed: true,
+      readerAfterCrash,
+      leaseLeft,
+      nightly,
+      recovered: await recoveredState(base, root),
+      leftoverWorkEntries,
+    };
+  } finally {
+    await rm(join(dir, point), { recursive: true, force: true });
+  }
+}
+
+/** A crash at `point` in a copy of the base; rejects unless the child died of SIGKILL. */
+async function crashOnce(base: CrashBase, point: CrashPoint, dir: string) {
   const root = join(dir, point, 'data');
   const work = join(dir, point, 'work');
   await cp(base.root, root, { recursive: true, preserveTimestamps: true });
   await mkdir(work, { recursive: true });
   const exit = await runChild([root, work, CRASH_TENANT, CRASH_DATE, point, String(NOW)]);
-  const folder = join(root, analyticsPrefix(CRASH_TENANT, CRASH_DATE));
-  const seen = await readPartitionFolder(folder).catch(() => undefined);
-  const readerAfterCrash = same(seen, base.oldRows) ? 'old' : same(seen, base.newRows) ? 'new' : 'other';
-  const leftoverWorkEntries = (await readdir(join(work, 'partitions')).catch(() => [])).length;
-  const deadLease = await leaseLeftBy(root);
+  if (exit.signal !== 'SIGKILL') throw new Error(`crash child at ${point} was not killed (exit ${exit.code}):\n${exit.output}`);
+  return { root, work, folder: join(root, analyticsPrefix(CRASH_TENANT, CRASH_DATE)) };
+}
 
+/** The nightly run as the CLI and the scheduled jobs run it: `compact <CRASH_DATE + 1> TENANT --late`. */
+export async function nightlyRun(root: string, dir: string, now: number): Promise<{ status: string; error?: string }> {
+  const tempDir = join(dir, 'nightly-tmp');
+  await mkdir(tempDir, { recursive: true });
+  const config = loadConfig({ ...CRASH_ENV, DATA_DIR: root, TEMP_DIR: tempDir });
+  const summary = await runCompaction({
+    store: new LocalStore(root),
+    config,
+    date: addDays(CRASH_DATE, 1),
+    tenants: [CRASH_TENANT],
+    late: true,
+    now: () => now,
+    settings: CRASH_SETTINGS,
+  });
+  const day = summary.results.find((r) => r.date === CRASH_DATE);
+  if (!day) return { status: 'not planned' };
+  return day.error === undefined ? { status: day.status } : { status: day.status, error: day.error };
+}
+
+/** What the folder, manifest, lease and temp area hold after the recovery. */
+async function recoveredState(base: CrashBase, root: string): Promise<CrashOutcome['recovered']> {
   const store = new LocalStore(root);
-  const db = await openDuckDb({ memoryLimit: '1GB', threads: 2, workDirectory: join(dir, point, 'duckdb') });
+  const folder = join(root, analyticsPrefix(CRASH_TENANT, CRASH_DATE));
+  const rows = await readPartitionFolder(folder);
+  const manifest = await readManifest(store, CRASH_TENANT, CRASH_DATE);
+  const files = await visibleFiles(folder);
+  const heads = await Promise.all(files.map((f) => store.head(`${analyticsPrefix(CRASH_TENANT, CRASH_DATE)}${f}`)));
+  const filesMatchManifest =
+    JSON.stringify(heads.map((h) => h && { key: h.key, size: h.size, etag: h.etag })) === JSON.stringify(manifest?.outputs);
+  const late = await findLatePartitions(store, [CRASH_TENANT], addDays(CRASH_DATE, 1), 0);
+  return {
+    rowsExact: same(rows, base.newRows),
+    duplicates: duplicateIds(rows),
+    filesMatchManifest,
+    tempFiles: await tempFiles(root),
+    lockLeft: (await store.head(lockKey(CRASH_TENANT, CRASH_DATE))) !== undefined,
+    manifestCurrent: late.length === 0 && manifest !== undefined,
+  };
+}
+
+/**
+ * A run on another host killed while holding the lease (simulated: the dead run's lease body names another
+ * host): the nightly run a minute later is locked out; once the lease lapses the next one takes it over.
+ */
+export async function runForeignHostCrash(
+  base: CrashBase,
+  dir: string,
+): Promise<{ beforeLapse: { status: string; error?: string }; afterLapse: { status: string }; lease: Record<string, string> }> {
+  const { root } = await crashOnce(base, 'uploading', dir);
+  const lease = (await leaseLeftBy(root)) as Record<string, string>;
+  const foreign = { ...lease, host: 'other-host', holder: `other-host:${lease.pid}` };
+  await writeFile(join(root, lockKey(CRASH_TENANT, CRASH_DATE)), `${JSON.stringify(foreign)}\n`);
   try {
-    const deps = { store, db, workDirectory: join(dir, point, 'recovery') };
-    const beforeExpiry = await compactPartition({ ...deps, now: () => NOW + 60_000 }, CRASH_TENANT, CRASH_DATE).then(
-      () => 'compacted',
-      (error: unknown) => errorMessage(error),
-    );
-    const later = NOW + DEFAULT_LEASE_MS + 60_000;
-    const result = await compactPartition({ ...deps, now: () => later }, CRASH_TENANT, CRASH_DATE);
-    const rows = await readPartitionFolder(folder);
-    const manifest = await readManifest(store, CRASH_TENANT, CRASH_DATE);
-    const files = await visibleFiles(folder);
-    const heads = await Promise.all(files.map((f) => store.head(`${analyticsPrefix(CRASH_TENANT, CRASH_DATE)}${f}`)));
-    const filesMatchManifest =
-      JSON.stringify(heads.map((h) => h && { key: h.key, size: h.size, etag: h.etag })) === JSON.stringify(manifest?.outputs);
-    const late = await findLatePartitions(store, [CRASH_TENANT], addDays(CRASH_DATE, 1), 1);
-    return {
-      point,
-      killed: exit.signal === 'SIGKILL',
-      readerAfterCrash,
-      deadLease,
-      beforeExpiry,
-      recovered: {
-        status: result.status,
-        rowsExact: same(rows, base.newRows),
-        duplicates: duplicateIds(rows),
-        filesMatchManifest,
-        tempFiles: await tempFiles(root),
-        lockLeft: (await store.head(lockKey(CRASH_TENANT, CRASH_DATE))) !== undefined,
-        manifestCurrent: late.length === 0 && manifest !== undefined,
-      },
-      leftoverWorkEntries,
-    };
+    const beforeLapse = await nightlyRun(root, join(dir, 'uploading'), NOW + 60_000);
+    const afterLapse = await nightlyRun(root, join(dir, 'uploading'), Date.parse(String(lease.expires_at)) + 1000);
+    const recovered = await recoveredState(base, root);
+    return { beforeLapse, afterLapse: { ...afterLapse, ...recovered }, lease: foreign };
   } finally {
-    db.closeSync();
-    await rm(join(dir, point), { recursive: true, force: true });
+    await rm(join(dir, 'uploading'), { recursive: true, force: true });
   }
 }
 
-/** The lease body the dead run left (run id, holder, expiry), for the "already running" message. */
+/** The lease body the dead run left (run id, holder, host, pid, expiry), if any. */
 export async function leaseLeftBy(root: string): Promise<Record<string, string> | undefined> {
   try {
     return JSON.parse(await readFile(join(root, lockKey(CRASH_TENANT, CRASH_DATE)), 'utf8'));
@@ -196,8 +252,8 @@ export function survived(outcome: CrashOutcome): boolean {
   const r = outcome.recovered;
   return (
     outcome.killed &&
-    outcome.readerAfterCrash !== 'other' &&
-    r.status === 'compacted' &&
+    outcome.nightly.status !== 'locked' &&
+    outcome.nightly.status !== 'failed' &&
     r.rowsExact &&
     r.duplicates.length === 0 &&
     r.filesMatchManifest &&
@@ -237,8 +293,9 @@ async function tempFiles(root: string): Promise<string[]> {
   const walk = async (dir: string) => {
     for (const entry of await readdir(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
+      const inTemp = relative(root, path).startsWith('.tmp');
       if (entry.isDirectory()) await walk(path);
-      else if (entry.name.startsWith('.tmp-')) found.push(relative(root, path).split(sep).join('/'));
+      else if (entry.name.startsWith('.tmp-') || inTemp) found.push(relative(root, path).split(sep).join('/'));
     }
   };
   await walk(root);
