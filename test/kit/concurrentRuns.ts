@@ -3,7 +3,8 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import type { CompactionDeps, PartitionResult } from '../../src/compaction/compactPartition.js';
 import { compactJobs } from '../../src/compaction/compactTenants.js';
 import { lockKey } from '../../src/staging/layout.js';
-import type { ObjectStore } from '../../src/store/ObjectStore.js';
+import { TransientStoreError } from '../../src/store/errors.js';
+import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
 
 export interface ConcurrentRunsResult {
   /** The run that took the lease first (held it while the other tried). */
@@ -56,4 +57,114 @@ export async function runConcurrentCompactions(
   resume();
   const [firstResult] = await first;
   return { first: firstResult as PartitionResult, second: second[0] as PartitionResult, leaseSeen };
+}
+
+/**
+ * A decorator for one run's view of the store: records every key that run writes or deletes outside
+ * `locks/`, and once `cut()` is called its lease writes fail (as if the run were cut off from the store or
+ * paused), so its lease lapses while it works.
+ */
+export class CutOffStore implements ObjectStore {
+  readonly location: string;
+  readonly written: string[] = [];
+  private leaseCut = false;
+
+  constructor(private readonly inner: ObjectStore) {
+    this.location = inner.location;
+  }
+
+  cut(): void {
+    this.leaseCut = true;
+  }
+
+  list(prefix: string) {
+    return this.inner.list(prefix);
+  }
+  listFolders(prefix: string) {
+    return this.inner.listFolders(prefix);
+  }
+  head(key: string) {
+    return this.inner.head(key);
+  }
+  getStream(key: string) {
+    return this.inner.getStream(key);
+  }
+  getToFile(key: string, path: string) {
+    return this.inner.getToFile(key, path);
+  }
+  putBytes(key: string, body: Uint8Array | string, options?: PutOptions): Promise<ObjectInfo> {
+    this.check(key);
+    return this.inner.putBytes(key, body, options);
+  }
+  putFile(key: string, path: string, options?: PutOptions): Promise<ObjectInfo> {
+    this.check(key);
+    return this.inner.putFile(key, path, options);
+  }
+  delete(key: string, options?: DeleteOptions): Promise<void> {
+    this.check(key);
+    return this.inner.delete(key, options);
+  }
+
+  private check(key: string): void {
+    if (!key.startsWith('locks/')) this.written.push(key);
+    else if (this.leaseCut) throw new TransientStoreError(`injected: ${key} unreachable`, { context: { key } });
+  }
+}
+
+/**
+ * Two runs of one tenant-day where the first stalls right before its upload (a slow commit) long enough
+ * for its lease to lapse (its renewals fail meanwhile); the second takes the lease over and compacts; then
+ * the first resumes. Returns both results and what each wrote.
+ */
+export async function runStalledCommit(
+  store: ObjectStore,
+  db: DuckDBInstance,
+  workDirectory: string,
+  tenant: string,
+  date: string,
+  leaseMs: number,
+): Promise<{ stalled: PartitionResult; other: PartitionResult; stalledWrote: string[]; otherWrote: string[] }> {
+  const slow = new CutOffStore(store);
+  const fast = new CutOffStore(store);
+  let resume!: () => void;
+  let stalling!: () => void;
+  const gate = new Promise<void>((r) => {
+    resume = r;
+  });
+  const atCommit = new Promise<void>((r) => {
+    stalling = r;
+  });
+  const first = compactJobs(
+    {
+      store: slow,
+      db,
+      workDirectory: join(workDirectory, 'stalled'),
+      leaseMs,
+      onPhase: async (phase) => {
+        if (phase !== 'uploading') return;
+        slow.cut();
+        stalling();
+        await gate;
+      },
+    },
+    [{ tenant, date }],
+    { concurrency: 1 },
+  );
+  await atCommit;
+  await new Promise((r) => setTimeout(r, leaseMs + 50));
+  const [other] = await compactJobs(
+    { store: fast, db, workDirectory: join(workDirectory, 'other'), leaseMs },
+    [{ tenant, date }],
+    {
+      concurrency: 1,
+    },
+  );
+  resume();
+  const [stalled] = await first;
+  return {
+    stalled: stalled as PartitionResult,
+    other: other as PartitionResult,
+    stalledWrote: slow.written,
+    otherWrote: fast.written,
+  };
 }

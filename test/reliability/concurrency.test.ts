@@ -13,7 +13,7 @@ import { LocalStore } from '../../src/store/LocalStore.js';
 import type { ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
 import { startAzurite } from '../azure/azureServers.js';
-import { runConcurrentCompactions } from '../kit/concurrentRuns.js';
+import { runConcurrentCompactions, runStalledCommit } from '../kit/concurrentRuns.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { plantLease } from '../kit/leases.js';
 import { readPartition } from '../kit/pipeline.js';
@@ -81,6 +81,8 @@ describe.each(Object.keys(stores))('two compactions of one tenant-day on %s', (k
       duplicatesRemoved: 0,
       versionsSuperseded: 0,
       deletesApplied: 0,
+      deletesRemembered: 0,
+      rowsCarried: 0,
       rowsWritten: 0,
       outputFiles: [],
       bytesWritten: 0,
@@ -113,6 +115,30 @@ describe.each(Object.keys(stores))('two compactions of one tenant-day on %s', (k
     ).rejects.toThrow(`tenant acme for ${DATE} is already being compacted by run other-run on ${hostname()}:${process.pid}`);
     expect(await contents(store, 'acme')).toStrictEqual([]);
     await other.release();
+  });
+});
+
+describe.each(Object.keys(stores))('a commit stalled past its lease on %s', (kind) => {
+  it('the run that took the lease over writes; the stalled run writes nothing and fails with LeaseLostError', async () => {
+    const store = (stores[kind] as () => ObjectStore)();
+    await stage(store, 'acme');
+    const outcome = await runStalledCommit(store, db, join(dir.path, `w-${++n}`), 'acme', DATE, 300);
+    expect(outcome.other.status).toBe('compacted');
+    expect(outcome.otherWrote.filter((k) => k.startsWith('manifests/'))).toStrictEqual([
+      `manifests/messages/tenant_id=acme/dt=${DATE}.json`,
+    ]);
+    const runId = /of run (\S+):/.exec(outcome.stalled.error ?? '')?.[1];
+    expect([outcome.stalled.status, outcome.stalled.error, outcome.stalledWrote]).toStrictEqual([
+      'failed',
+      `compaction of tenant acme for ${DATE} failed: lost the lease locks/messages/tenant_id=acme/dt=${DATE}.lock of run ${runId}: it could not be renewed before it lapsed: injected: locks/messages/tenant_id=acme/dt=${DATE}.lock unreachable`,
+      [],
+    ]);
+    expect(runId).not.toBe(outcome.other.runId);
+    expect(await contents(store, 'acme')).toStrictEqual([
+      ['m1', 'one, edited'],
+      ['m2', 'two'],
+    ]);
+    expect(await store.head(lockKey('acme', DATE))).toBeUndefined();
   });
 });
 
