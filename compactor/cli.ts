@@ -64,8 +64,10 @@ const defaultOut: Out = {
  * A reader that goes away (`| head -2`) makes stdout writes fail with EPIPE, asynchronously. Unhandled,
  * that error ends the process mid-run; here it only stops the output, and stderr says so.
  */
+let stdoutGuarded = false;
 function guardStdout(): void {
-  if (process.stdout.listenerCount('error') > 0) return;
+  if (stdoutGuarded) return;
+  stdoutGuarded = true;
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (stdoutClosed) return;
     stdoutClosed = true;
