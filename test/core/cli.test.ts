@@ -68,6 +68,36 @@ describe('makoto-lake CLI', () => {
     ]);
   });
 
+  it('a tenant named twice is compacted once, its late day too (`compact D acme,acme,globex --late`)', async () => {
+    const env = { DATA_DIR: join(dir.path, 'dedupe') };
+    const event = join(dir.path, 'dedupe-event.json');
+    const ingest = async (records: unknown[]) => {
+      await writeFile(event, JSON.stringify({ Records: records }));
+      expect((await cli(['ingest', '--source', 'dynamodb', event], env)).code).toBe(0);
+    };
+    const earlier = '2025-08-10T01:00:00.000Z';
+    await ingest([
+      dynamodbRecord({ seq: 1, item: chatItem({ tenantId: 'acme', messageId: 'old', createdAt: earlier }) }),
+      dynamodbRecord({ seq: 2, item: chatItem({ tenantId: 'acme', messageId: 'a' }) }),
+      dynamodbRecord({ seq: 3, item: chatItem({ tenantId: 'globex', messageId: 'g' }) }),
+    ]);
+    expect((await cli(['compact', '2025-08-10', 'acme'], env)).code).toBe(0);
+    // a late edit of acme's message of the day before
+    await ingest([
+      dynamodbRecord({ seq: 4, item: chatItem({ tenantId: 'acme', messageId: 'old', createdAt: earlier, content: 'edited' }) }),
+    ]);
+    const result = await cli(['compact', '2025-08-11', 'acme,acme,globex', '--late', '--json'], env);
+    expect(result.code).toBe(0);
+    expect(
+      JSON.parse(result.stdout).tenants.map((t: Record<string, unknown>) => [t.tenant_id, t.dt, t.status, t.rows_written]),
+    ).toStrictEqual([
+      ['acme', '2025-08-11', 'compacted', 1],
+      ['globex', '2025-08-11', 'compacted', 1],
+      ['acme', '2025-08-10', 'compacted', 1],
+    ]);
+    expect(result.stderr.split('\n').filter((l) => /^[✓✗]/.test(l))).toHaveLength(3);
+  });
+
   it('exits 1 when a tenant fails and still compacts the others', async () => {
     const result = await cli(['compact', '2025-08-11', 'globex,nobody', '--json']);
     expect(result.code).toBe(0);
