@@ -1,0 +1,88 @@
+import { cp, mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { analyticsPrefix } from '../../src/staging/layout.js';
+import { filesUnder, runCli, stageDay } from './cliRun.js';
+import { readPartitionFolder } from './readParquet.js';
+
+export const SIGNAL_DATE = '2025-08-11';
+
+export interface SignalBase {
+  readonly dir: string;
+  /** Message ids per tenant the lake must hold once each is compacted. */
+  readonly expected: Record<string, string[]>;
+}
+
+/** Staging for tenants a, b and c; b is large so that it is still running when a signal arrives. */
+export async function prepareSignalBase(dir: string): Promise<SignalBase> {
+  const expected = await stageDay(join(dir, 'base'), SIGNAL_DATE, { a: 300, b: 30_000, c: 300 });
+  return { dir, expected };
+}
+
+export interface SignalOutcome {
+  /** Exit status of makoto-lake (through the pipe: bash's PIPESTATUS). */
+  readonly code: number | null;
+  /** stderr lines that start with `makoto-lake:` (what the CLI says happened). */
+  readonly messages: string[];
+  /** Per-tenant progress lines, shortened to `✓ a` / `✗ b failed: <first words>`. */
+  readonly progress: string[];
+  /** Tenants whose partition holds exactly the expected ids; tenants whose partition is empty. */
+  readonly exact: string[];
+  readonly empty: string[];
+  /** What a run must never leave: leases, temporary files in the store, work folders in TEMP_DIR. */
+  readonly leftovers: { readonly leases: string[]; readonly storeTemp: string[]; readonly workFolders: string[] };
+}
+
+let n = 0;
+
+/** `compact D a,c,a | true`: the reader of stdout is gone before the summary is written. */
+export function runClosedStdout(base: SignalBase): Promise<SignalOutcome> {
+  return run(base, `$CLI compact ${SIGNAL_DATE} a,c,a | true; echo "exit=\${PIPESTATUS[0]}" >&2`);
+}
+
+/** `compact D a,b,c` (one at a time), `signal` sent while b runs (300 ms after a finished). */
+export function runStopped(base: SignalBase, signal: 'SIGTERM' | 'SIGINT'): Promise<SignalOutcome> {
+  let sent = false;
+  return run(base, `exec $CLI compact ${SIGNAL_DATE} a,b,c`, (text, child) => {
+    if (!sent && /^✓ a /m.test(text)) {
+      sent = true;
+      setTimeout(() => child.kill(signal), 300);
+    }
+  });
+}
+
+async function run(base: SignalBase, script: string, onStderr?: Parameters<typeof runCli>[2]): Promise<SignalOutcome> {
+  const root = join(base.dir, `data-${++n}`);
+  const temp = join(base.dir, `tmp-${n}`);
+  await cp(join(base.dir, 'base'), root, { recursive: true });
+  await mkdir(temp);
+  const result = await runCli(
+    script,
+    { DATA_DIR: root, TEMP_DIR: temp, COMPACT_CONCURRENCY: '1', DUCKDB_THREADS: '1' },
+    onStderr,
+  );
+  const lines = result.stderr.trim().split('\n');
+  const piped = /^exit=(\d+)$/.exec(lines.at(-1) ?? '');
+  const exact: string[] = [];
+  const empty: string[] = [];
+  for (const [tenant, ids] of Object.entries(base.expected)) {
+    const rows = await readPartitionFolder(join(root, analyticsPrefix(tenant, SIGNAL_DATE))).catch(() => []);
+    const got = rows.map((r) => r.message_id).sort();
+    if (got.length === 0) empty.push(tenant);
+    else if (JSON.stringify(got) === JSON.stringify(ids)) exact.push(tenant);
+  }
+  const files = await filesUnder(root);
+  return {
+    code: piped ? Number(piped[1]) : result.code,
+    messages: lines.filter((l) => l.startsWith('makoto-lake:')),
+    progress: lines
+      .filter((l) => /^[✓✗] /.test(l))
+      .map((l) => (l.startsWith('✓') ? l.slice(0, 3) : l.replace(/^(✗ \w+) \S+ (\w+: .{0,60}).*$/, '$1 $2'))),
+    exact,
+    empty,
+    leftovers: {
+      leases: files.filter((f) => f.startsWith('locks/')),
+      storeTemp: files.filter((f) => (f.startsWith('.tmp/') && !f.startsWith('.tmp/locks/')) || f.includes('/.tmp-')),
+      workFolders: await readdir(temp),
+    },
+  };
+}
