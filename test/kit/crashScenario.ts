@@ -215,7 +215,11 @@ async function recoveredState(base: CrashBase, root: string): Promise<CrashOutco
 export async function runForeignHostCrash(
   base: CrashBase,
   dir: string,
-): Promise<{ beforeLapse: { status: string; error?: string }; afterLapse: { status: string }; lease: Record<string, string> }> {
+): Promise<{
+  beforeLapse: { status: string; error?: string };
+  afterLapse: { status: string } & CrashOutcome['recovered'];
+  lease: Record<string, string>;
+}> {
   const { root } = await crashOnce(base, 'uploading', dir);
   const lease = (await leaseLeftBy(root)) as Record<string, string>;
   const foreign = { ...lease, host: 'other-host', holder: `other-host:${lease.pid}` };

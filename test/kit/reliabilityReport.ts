@@ -5,10 +5,11 @@ import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { type Reconciliation, reconciles, runBadInputCatalogue } from './badInputCatalogue.js';
-import { runConcurrentCompactions } from './concurrentRuns.js';
-import { CRASH_POINTS, runCrashScenario, survived } from './crashScenario.js';
+import { runConcurrentCompactions, runStalledCommit } from './concurrentRuns.js';
+import { CRASH_POINTS, runCrashScenario, runForeignHostCrash, survived } from './crashScenario.js';
 import { BROKEN_TENANT, runFaultScenario } from './faultScenario.js';
 import type { PipelineOutcome } from './pipeline.js';
+import { prepareSignalBase, runClosedStdout, runStopped, type SignalOutcome } from './signalScenario.js';
 
 export interface ReliabilityReport {
   readonly faults: {
@@ -24,9 +25,32 @@ export interface ReliabilityReport {
   };
   readonly badInputs: { readonly tried: number; readonly asExpected: number };
   readonly messages: { readonly pipeline: Reconciliation; readonly catalogue: Reconciliation };
-  readonly concurrency: { readonly compacted: number; readonly locked: number };
+  readonly concurrency: {
+    readonly compacted: number;
+    readonly locked: number;
+    /** A commit stalled past its lease: runs that wrote (must be 1: the one that took over) and that wrote nothing. */
+    readonly stalledCommit: { readonly wrote: number; readonly wroteNothing: number };
+  };
   /** Undefined when the crash section was not run. */
-  readonly crashes: { readonly tried: number; readonly survived: number } | undefined;
+  readonly crashes:
+    | {
+        readonly tried: number;
+        readonly survived: number;
+        /** Nightly runs right after a kill that reported `locked` (the dead run's lease on this host). */
+        readonly lockedAfterKill: number;
+        /** A killed run on another host: the nightly run is locked out until its lease lapses, then compacts. */
+        readonly foreignHost: { readonly beforeLapse: string; readonly afterLapse: string; readonly rowsExact: boolean };
+      }
+    | undefined;
+  /** The real CLI with a closed stdout and under SIGTERM/SIGINT; undefined when the crash section was not run. */
+  readonly signals: Record<'closedStdout' | 'SIGTERM' | 'SIGINT', SignalSummary> | undefined;
+}
+
+export interface SignalSummary {
+  readonly exit: number | null;
+  readonly compacted: number;
+  readonly untouched: number;
+  readonly leftovers: number;
 }
 
 /**
@@ -38,6 +62,8 @@ export async function runReliability(dir: string, options: { crashes?: boolean }
   const catalogue = await runBadInputCatalogue(new LocalStore(join(dir, 'catalogue', 'data')), join(dir, 'catalogue', 'work'));
   const concurrency = await concurrentOnLocalStore(join(dir, 'concurrency'));
   const crashes = options.crashes === false ? undefined : await runCrashScenario(join(dir, 'crashes'));
+  const foreignHost = crashes && (await runForeignHostCrash(crashes.base, join(dir, 'crashes')));
+  const signals = options.crashes === false ? undefined : await signalScenarios(join(dir, 'signals'));
 
   const broken = faults.permanent.summary.results.find((r) => r.tenant === BROKEN_TENANT);
   const others = faults.permanent.summary.results.filter((r) => r.tenant !== BROKEN_TENANT);
@@ -65,7 +91,18 @@ export async function runReliability(dir: string, options: { crashes?: boolean }
     },
     messages: { pipeline: pipelineReconciliation(faults.clean), catalogue: catalogue.totals },
     concurrency,
-    crashes: crashes && { tried: crashes.outcomes.length, survived: crashes.outcomes.filter(survived).length },
+    crashes: crashes &&
+      foreignHost && {
+        tried: crashes.outcomes.length,
+        survived: crashes.outcomes.filter(survived).length,
+        lockedAfterKill: crashes.outcomes.filter((o) => o.nightly.status === 'locked').length,
+        foreignHost: {
+          beforeLapse: foreignHost.beforeLapse.status,
+          afterLapse: foreignHost.afterLapse.status,
+          rowsExact: foreignHost.afterLapse.rowsExact,
+        },
+      },
+    signals,
   };
 }
 
@@ -84,7 +121,24 @@ export function pipelineReconciliation(run: PipelineOutcome): Reconciliation {
   };
 }
 
-async function concurrentOnLocalStore(dir: string): Promise<{ compacted: number; locked: number }> {
+async function signalScenarios(dir: string): Promise<ReliabilityReport['signals']> {
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(dir, { recursive: true });
+  const base = await prepareSignalBase(dir);
+  const summary = (o: SignalOutcome): SignalSummary => ({
+    exit: o.code,
+    compacted: o.exact.length,
+    untouched: o.empty.length,
+    leftovers: o.leftovers.leases.length + o.leftovers.storeTemp.length + o.leftovers.workFolders.length,
+  });
+  return {
+    closedStdout: summary(await runClosedStdout(base)),
+    SIGTERM: summary(await runStopped(base, 'SIGTERM')),
+    SIGINT: summary(await runStopped(base, 'SIGINT')),
+  };
+}
+
+async function concurrentOnLocalStore(dir: string): Promise<ReliabilityReport['concurrency']> {
   const store = new LocalStore(join(dir, 'data'));
   const { changes, batchId } = dynamodbEventChanges({
     Records: [
@@ -104,7 +158,16 @@ async function concurrentOnLocalStore(dir: string): Promise<{ compacted: number;
   try {
     const runs = await runConcurrentCompactions(store, db, join(dir, 'work'), 'acme', '2025-08-11', now);
     const statuses = [runs.first.status, runs.second.status];
-    return { compacted: statuses.filter((s) => s === 'compacted').length, locked: statuses.filter((s) => s === 'locked').length };
+    const stalled = await runStalledCommit(store, db, join(dir, 'stalled'), 'acme', '2025-08-11', 300);
+    const wrote = [stalled.stalledWrote, stalled.otherWrote];
+    return {
+      compacted: statuses.filter((s) => s === 'compacted').length,
+      locked: statuses.filter((s) => s === 'locked').length,
+      stalledCommit: {
+        wrote: wrote.filter((w) => w.length > 0).length,
+        wroteNothing: wrote.filter((w) => w.length === 0).length,
+      },
+    };
   } finally {
     db.closeSync();
   }
@@ -120,7 +183,19 @@ export function reliabilityOk(report: ReliabilityReport): boolean {
     reconciles(report.messages.catalogue) &&
     report.concurrency.compacted === 1 &&
     report.concurrency.locked === 1 &&
-    (report.crashes === undefined || report.crashes.survived === report.crashes.tried)
+    report.concurrency.stalledCommit.wrote === 1 &&
+    report.concurrency.stalledCommit.wroteNothing === 1 &&
+    (report.crashes === undefined ||
+      (report.crashes.survived === report.crashes.tried &&
+        report.crashes.lockedAfterKill === 0 &&
+        report.crashes.foreignHost.beforeLapse === 'locked' &&
+        report.crashes.foreignHost.afterLapse === 'compacted' &&
+        report.crashes.foreignHost.rowsExact)) &&
+    (report.signals === undefined ||
+      (report.signals.closedStdout.exit === 0 &&
+        report.signals.SIGTERM.exit === 143 &&
+        report.signals.SIGINT.exit === 130 &&
+        Object.values(report.signals).every((s) => s.leftovers === 0)))
   );
 }
 
@@ -163,10 +238,26 @@ export function formatReliabilityReport(report: ReliabilityReport): string {
       ['  with the expected outcome', report.badInputs.asExpected],
       ['concurrent runs: compacted', report.concurrency.compacted],
       ['concurrent runs: locked', report.concurrency.locked],
-      ['crash points tried', report.crashes?.tried ?? 'skipped'],
+      ['commit stalled past its lease: runs that wrote', report.concurrency.stalledCommit.wrote],
+      ['  runs that wrote nothing', report.concurrency.stalledCommit.wroteNothing],
+      ['crash points tried (each then the nightly run)', report.crashes?.tried ?? 'skipped'],
       ['  crashes survived', report.crashes?.survived ?? 'skipped'],
+      ['  nightly runs locked out by the dead run (same host)', report.crashes?.lockedAfterKill ?? 'skipped'],
+      ['killed on another host: nightly before the lease lapses', report.crashes?.foreignHost.beforeLapse ?? 'skipped'],
+      ['  after it lapses', report.crashes?.foreignHost.afterLapse ?? 'skipped'],
     ]),
     '',
     `crash points: ${CRASH_POINTS.join(', ')}`,
+    '',
+    'The real CLI: `compact D a,c,a | true` (closed stdout) and `compact D a,b,c` stopped while b runs',
+    report.signals
+      ? table([
+          ['case', 'exit', 'tenants compacted', 'untouched', 'leases/temp files/work folders left'],
+          ...(['closedStdout', 'SIGTERM', 'SIGINT'] as const).map((k) => {
+            const s = (report.signals as NonNullable<ReliabilityReport['signals']>)[k];
+            return [k === 'closedStdout' ? 'closed stdout (EPIPE)' : k, s.exit ?? 'none', s.compacted, s.untouched, s.leftovers];
+          }),
+        ])
+      : 'skipped',
   ].join('\n');
 }

@@ -36,7 +36,7 @@ describe('the whole pipeline through RetryingStore(FaultInjectingStore(LocalStor
   it('injects throttling, 503s and truncated downloads, and still produces identical rows and counts', () => {
     const { clean, transient, transientFaults } = scenario;
     // one call at a time, so the seeded injector meets the calls in a fixed order: the counts are exact
-    expect(transientFaults).toStrictEqual({ calls: 127, throttled: 7, unavailable: 8, truncatedReads: 13, permanent: 0 });
+    expect(transientFaults).toStrictEqual({ calls: 163, throttled: 15, unavailable: 12, truncatedReads: 19, permanent: 0 });
     expect(transient.ingest).toStrictEqual(clean.ingest);
     expect(transient.rows).toStrictEqual(clean.rows);
     expect(transient.summary.results.map(stable)).toStrictEqual(clean.summary.results.map(stable));

@@ -16,10 +16,10 @@ describe('npm run reliability: the numbers it prints', () => {
   it('faults injected per kind, bad inputs, reconciled messages and concurrent runs', () => {
     expect(report).toStrictEqual({
       faults: {
-        calls: 127,
-        throttled: 7,
-        unavailable: 8,
-        truncatedReads: 13,
+        calls: 163,
+        throttled: 15,
+        unavailable: 12,
+        truncatedReads: 19,
         permanent: 1,
         identicalUnderTransientFaults: true,
         permanentIsolated: true,
@@ -45,21 +45,23 @@ describe('npm run reliability: the numbers it prints', () => {
           linesInUnreadableTails: 1,
         },
       },
-      concurrency: { compacted: 1, locked: 1 },
+      concurrency: { compacted: 1, locked: 1, stalledCommit: { wrote: 1, wroteNothing: 1 } },
       crashes: undefined,
+      signals: undefined,
     });
     expect(reliabilityOk(report)).toBe(true);
   });
 
   it('prints them as tables', () => {
     const text = formatReliabilityReport(report);
-    expect(text).toContain('truncated downloads        13');
+    expect(text).toContain('truncated downloads        19');
     expect(text).toContain(
       'pipeline (3 tenants)    651    591         59          1              0           0           0  yes',
     );
     expect(text).toContain(
       'bad-input catalogue   10051  10034          0         14              2           1           2  yes',
     );
-    expect(text).toContain('  crashes survived           skipped');
+    expect(text).toContain('  crashes survived                                       skipped');
+    expect(text).toContain('commit stalled past its lease: runs that wrote                 1');
   });
 });
