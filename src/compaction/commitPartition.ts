@@ -55,7 +55,7 @@ export async function commitPartition(
     } catch (error) {
       if (!(error instanceof PreconditionFailedError)) throw error;
       throw new CompactionError(
-        `the manifest of tenant ${tenant} for ${date} changed since this run read it: nothing committed`,
+        `the manifest was not replaced (its condition failed: another run changed it since this run read it, or holds it): nothing committed`,
         {
           cause: error,
           context: { tenant, date, runId },

@@ -6,6 +6,7 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
 import { handler as compactorHandler } from '../../compactor/lambda.js';
+import { readManifest } from '../../src/compaction/manifest.js';
 import { analyticsPrefix } from '../../src/staging/layout.js';
 import { listAll } from '../../src/store/ObjectStore.js';
 import { S3Store } from '../../stores/s3/S3Store.js';
@@ -221,6 +222,11 @@ describe('AWS end to end: DynamoDB Local → stream → ingest Lambda → s3rver
     expect(keys.filter((k) => !k.startsWith('staging/'))).toStrictEqual([
       'analytics/messages/tenant_id=acme/dt=2025-08-11/part-0.parquet',
       'manifests/messages/tenant_id=acme/dt=2025-08-11.json',
+      // the user delete of m2, remembered outside analytics/ (the manifest names it)
+      (await readManifest(store, 'acme', '2025-08-11'))?.tombstones?.key,
+    ]);
+    expect(keys.filter((k) => k.startsWith('tombstones/'))).toStrictEqual([
+      expect.stringMatching(/^tombstones\/messages\/tenant_id=acme\/dt=2025-08-11\/[^/]+\.parquet$/),
     ]);
     expect(keys.filter((k) => k.startsWith('staging/')).length).toBe(1);
     expect(output.join('\n')).toContain('in s3://cli');
