@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -230,12 +230,13 @@ async function single(context: Context) {
 /**
  * Re-compaction of a published partition: the first compaction of a day of `messages` messages, then the
  * day's staging expires, 1% as many messages arrive late (edits, replays and new versions of the same ids),
- * and the partition is compacted again — merged into the published rows. Its own copy of the day.
+ * and the partition is compacted again — merged into the published rows. Works on a copy of the shared day.
  */
 async function merge(context: Context) {
   const { messages, memory, threads, root } = context;
   const data = join(root, 'merge');
-  const first = await generateStaging({ root: data, tenant: TENANT, date: DATE, messages });
+  const { dir, staged: first } = await day(context);
+  await cp(stagingDir(dir), stagingDir(data), { recursive: true });
   const initial = step('project', [data, TENANT, DATE, join(root, 'merge-1'), memory, threads]);
   await rm(stagingDir(data), { recursive: true, force: true });
   const late = await generateStaging({ root: data, tenant: TENANT, date: DATE, messages: Math.ceil(messages / 100), seed: 4242 });
