@@ -33,8 +33,10 @@ const USAGE = `usage:
   makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--late] [--json]
       Compact one JST day (default: today in JST + TARGET_DATE_OFFSET) for TENANTS
       (comma list; default TENANT_ID, '*' or --all-tenants = every tenant in staging).
-      --late also re-compacts the LATE_DATA_LOOKBACK_DAYS before DATE whose staging changed
-      after their last compaction (what the nightly Lambda / daily_batch always do).
+      --late also compacts every partition of TENANTS whose staging or analytics folder differs
+      from its manifest, at any age (LATE_DATA_LOOKBACK_DAYS, default 0 = no bound, may limit
+      the days checked): what the nightly Lambda / daily_batch always do.
+      Exit 130/143 when stopped by SIGINT/SIGTERM (leases released, work folder removed).
   makoto-lake ingest --source dynamodb|cosmos FILE [--lease NAME]
       Push a captured DynamoDB Streams event ({"Records":[...]}) or a JSON array of Cosmos
       change-feed documents into staging, through the same code as the cloud handlers.

@@ -146,7 +146,8 @@ export class LocalStore implements ObjectStore {
       await mkdir(dirname(tmp), { recursive: true });
       await write(tmp);
       await mkdir(dirname(target), { recursive: true });
-      await this.withKeyLock(key, async () => {
+      // the version written is read inside the lock: after it another writer may replace it
+      return await this.withKeyLock(key, async () => {
         const current = await this.head(key);
         if (options.ifNoneMatch === '*' && current) {
           throw new PreconditionFailedError(`${key} already exists`, { context: { key } });
@@ -160,6 +161,9 @@ export class LocalStore implements ObjectStore {
           await utimes(tmp, bumped, bumped);
         }
         await rename(tmp, target);
+        const info = await this.head(key);
+        if (!info) throw new StoreError(`object vanished after write: ${key}`, { context: { key } });
+        return info;
       });
     } catch (error) {
       if (error instanceof StoreError) throw error;
@@ -167,9 +171,6 @@ export class LocalStore implements ObjectStore {
     } finally {
       await rm(tmp, { force: true });
     }
-    const info = await this.head(key);
-    if (!info) throw new StoreError(`object vanished after write: ${key}`, { context: { key } });
-    return info;
   }
 
   /**

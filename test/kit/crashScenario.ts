@@ -195,8 +195,12 @@ async function recoveredState(base: CrashBase, root: string): Promise<CrashOutco
   const manifest = await readManifest(store, CRASH_TENANT, CRASH_DATE);
   const files = await visibleFiles(folder);
   const heads = await Promise.all(files.map((f) => store.head(`${analyticsPrefix(CRASH_TENANT, CRASH_DATE)}${f}`)));
-  const filesMatchManifest =
-    JSON.stringify(heads.map((h) => h && { key: h.key, size: h.size, etag: h.etag })) === JSON.stringify(manifest?.outputs);
+  // in key order on both sides (part numbers may pass 9: part-10 sorts before part-6)
+  const byKey = (list: readonly ({ key: string; size: number; etag: string } | undefined)[]) =>
+    JSON.stringify(
+      list.map((h) => h && { key: h.key, size: h.size, etag: h.etag }).sort((a, b) => ((a?.key ?? '') < (b?.key ?? '') ? -1 : 1)),
+    );
+  const filesMatchManifest = manifest !== undefined && byKey(heads) === byKey(manifest.outputs);
   const late = await findLatePartitions(store, [CRASH_TENANT], addDays(CRASH_DATE, 1), 0);
   return {
     rowsExact: same(rows, base.newRows),

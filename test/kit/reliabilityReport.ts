@@ -6,7 +6,7 @@ import { dynamodbEventChanges } from '../../src/ingest/sources.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { type Reconciliation, reconciles, runBadInputCatalogue } from './badInputCatalogue.js';
 import { runConcurrentCompactions, runStalledCommit } from './concurrentRuns.js';
-import { CRASH_POINTS, runCrashScenario, runForeignHostCrash, survived } from './crashScenario.js';
+import { CRASH_POINTS, type CrashOutcome, runCrashScenario, runForeignHostCrash, survived } from './crashScenario.js';
 import { BROKEN_TENANT, runFaultScenario } from './faultScenario.js';
 import type { PipelineOutcome } from './pipeline.js';
 import { prepareSignalBase, runClosedStdout, runStopped, type SignalOutcome } from './signalScenario.js';
@@ -36,6 +36,8 @@ export interface ReliabilityReport {
     | {
         readonly tried: number;
         readonly survived: number;
+        /** The outcomes of the crash points not survived (empty when all were). */
+        readonly notSurvived: CrashOutcome[];
         /** Nightly runs right after a kill that reported `locked` (the dead run's lease on this host). */
         readonly lockedAfterKill: number;
         /** A killed run on another host: the nightly run is locked out until its lease lapses, then compacts. */
@@ -95,6 +97,7 @@ export async function runReliability(dir: string, options: { crashes?: boolean }
       foreignHost && {
         tried: crashes.outcomes.length,
         survived: crashes.outcomes.filter(survived).length,
+        notSurvived: crashes.outcomes.filter((o) => !survived(o)),
         lockedAfterKill: crashes.outcomes.filter((o) => o.nightly.status === 'locked').length,
         foreignHost: {
           beforeLapse: foreignHost.beforeLapse.status,
@@ -248,6 +251,7 @@ export function formatReliabilityReport(report: ReliabilityReport): string {
     ]),
     '',
     `crash points: ${CRASH_POINTS.join(', ')}`,
+    ...(report.crashes?.notSurvived ?? []).map((o) => `NOT survived: ${JSON.stringify(o)}`),
     '',
     'The real CLI: `compact D a,c,a | true` (closed stdout) and `compact D a,b,c` stopped while b runs',
     report.signals
