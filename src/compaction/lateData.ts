@@ -61,6 +61,10 @@ export async function findLatePartitions(
  * with staging, inputs), one GET per manifest whose ETag the cache does not hold, and one PUT of the cache
  * when it changed. The cache is only a cache: a missing or wrong entry costs a GET. The job list depends only
  * on the store's content.
+ *
+ * @example
+ * const jobs = await planCompaction(store, ['acme']);
+ * // [{ tenant: 'acme', date: '2025-03-01', reason: '1 staging object newer than run …', stagingBytes: 512 }]
  */
 export async function planCompaction(
   store: ObjectStore,

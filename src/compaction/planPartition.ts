@@ -10,7 +10,7 @@ export interface PartitionPlan {
   /** The current manifest and the ETag the commit is conditional on (undefined: none, or unreadable). */
   readonly manifest: PartitionManifest | undefined;
   readonly manifestEtag: string | undefined;
-  /** The partition as published: the parts the manifest names (or, with no readable manifest, every visible part). */
+  /** The partition as published: the parts the manifest names (or, with no readable manifest, every visible .parquet). */
   readonly published: ObjectInfo[];
   /** The tombstone file the manifest names. */
   readonly tombstones: ObjectInfo[];
@@ -57,7 +57,7 @@ export async function planPartition(
   };
   const published = manifest
     ? manifest.outputs.map((o) => present(o.key)).filter((o): o is ObjectInfo => o !== undefined)
-    : visible;
+    : visible.filter((o) => o.key.endsWith('.parquet'));
   const tombstones: ObjectInfo[] = [];
   if (manifest?.tombstones) {
     const info = await store.head(manifest.tombstones.key);
