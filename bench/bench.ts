@@ -184,7 +184,7 @@ const stagingDir = (dataRoot: string, tenant = TENANT) => join(dataRoot, staging
 
 /** Compactions through the local store write their lake next to the shared staging; every run starts without it. */
 async function cleanLake(dataRoot: string): Promise<void> {
-  for (const folder of ['analytics', 'manifests', 'quarantine', 'locks']) {
+  for (const folder of ['analytics', 'manifests', 'quarantine', 'locks', 'tombstones']) {
     await rm(join(dataRoot, folder), { recursive: true, force: true });
   }
 }
