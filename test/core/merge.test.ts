@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
-import { analyticsPrefix, tombstonePrefix } from '../../src/staging/layout.js';
+import { analyticsPrefix, manifestKey, tombstonePrefix } from '../../src/staging/layout.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { listAll } from '../../src/store/ObjectStore.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
@@ -207,6 +207,22 @@ describe('merge into the published partition', () => {
     expect(counts(third)).toStrictEqual(counts(second));
     expect(await lake()).toStrictEqual(rows);
     expect(reconciles(await readManifest(store, 'acme', D))).toBe(true);
+  });
+
+  it('a torn manifest: every visible part is read as published, and the run replaces it', async () => {
+    await deliver([message(1, 'a', 'A'), message(2, 'b', 'B')], NOW - 3_600_000);
+    await compactPartition(deps(), 'acme', D);
+    await expireStaging();
+    await store.putBytes(manifestKey('acme', D), '{"version":1,"run_id":');
+    await deliver([message(3, 'c', 'C')], LATER - 3_600_000);
+    const result = await compactPartition(deps(LATER), 'acme', D);
+    expect([result.status, result.rowsRead, result.rowsCarried, result.rowsWritten]).toStrictEqual(['compacted', 1, 2, 3]);
+    expect(await lake()).toStrictEqual([
+      ['a', 'A', '1'],
+      ['b', 'B', '2'],
+      ['c', 'C', '3'],
+    ]);
+    expect((await readManifest(store, 'acme', D))?.run_id).toBe(result.runId);
   });
 
   it('fails the partition without writing a manifest when the Parquet does not hold the counted rows', async () => {

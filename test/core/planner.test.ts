@@ -165,6 +165,10 @@ describe('the nightly planner', () => {
       ['b-2', '2'],
     ]);
     expect(await ids('acme', '2025-08-02')).toStrictEqual([['c-1', '1']]);
+    // the part that was gone is recorded in the repairing run's manifest (its rows came back from staging)
+    expect((await readManifest(store, 'acme', '2025-08-02'))?.missing_inputs).toStrictEqual([
+      analyticsKey('acme', '2025-08-02', 0),
+    ]);
     expect(await ids('globex', '2025-08-06')).toStrictEqual([['g-1', '1']]);
   });
 });
