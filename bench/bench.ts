@@ -22,6 +22,7 @@ import { listAll, type ObjectStore } from '../src/store/ObjectStore.js';
 import { mapLimit } from '../src/util/concurrency.js';
 import { ingestStreamEvent } from '../stream-ingest/handler.js';
 import { startAzurite } from '../test/azure/azureServers.js';
+import { quietTelemetry } from '../test/support/lambdaTelemetry.js';
 import { freePort, type RunningServer, startNodeServer } from '../test/support/servers.js';
 import { CountingStore, REQUEST_KINDS, type RequestKind } from './CountingStore.js';
 import { costTables, type Measured } from './costModel.js';
@@ -470,7 +471,7 @@ async function ingest(context: Context) {
         const batch = { Records: full.Records.slice(0, size) } as DynamoDBStreamEvent;
         store.reset();
         const t0 = performance.now();
-        const answer = await ingestStreamEvent(batch, { store, config, log: () => {} });
+        const answer = await ingestStreamEvent(batch, { store, config, ...quietTelemetry() });
         const ms = performance.now() - t0;
         if (answer.batchItemFailures.length > 0) throw new Error(`ingest into ${name} reported failures`);
         if (round > 0) times.push(ms); // round 0 warms up the JIT and the connection pool

@@ -18,6 +18,8 @@ export interface RunCompactionRequest {
   readonly now?: () => number;
   /** Also re-compact earlier days (LATE_DATA_LOOKBACK_DAYS) whose staging changed: the nightly run does. */
   readonly late?: boolean;
+  /** Engine events (`manifest.unreadable`, `partition.compacted`) with their fields; see engineLogFields. */
+  readonly log?: (event: string, fields: Record<string, unknown>) => void;
 }
 
 /**
@@ -34,7 +36,7 @@ export async function runCompaction(request: RunCompactionRequest): Promise<RunS
     const db = await openDuckDb({ ...config.duckdb, workDirectory: work });
     try {
       return await compactTenants(
-        { store, db, workDirectory: join(work, 'partitions'), settings: compactionSettings(config), now },
+        { store, db, workDirectory: join(work, 'partitions'), settings: compactionSettings(config), now, log: request.log },
         date,
         {
           tenants: request.tenants ?? config.tenants,

@@ -5,6 +5,7 @@ import { compactionRequest, runCompactorEvent } from '../../compactor/lambda.js'
 import { parseCompactionPayload } from '../../src/app/compactionPayload.js';
 import { loadConfig } from '../../src/config.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
+import { quietTelemetry } from '../support/lambdaTelemetry.js';
 import { tempDir } from '../support/tempDir.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -89,7 +90,7 @@ describe('invalid Lambda / HTTP payloads are usage errors with the field and val
     expect(() => parseCompactionPayload(payload)).toThrow(message);
     expect(() => compactionRequest(payload, config, Date.now())).toThrow(message);
     await expect(
-      runCompactorEvent(payload, { config, store: new LocalStore(join(dir.path, 'lambda')), log: () => {} }),
+      runCompactorEvent(payload, { config, store: new LocalStore(join(dir.path, 'lambda')), ...quietTelemetry() }),
     ).rejects.toMatchObject({ name: 'UsageError', message });
   });
 });
