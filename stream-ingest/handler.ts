@@ -6,7 +6,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { stagingGroupLogFields } from '../src/app/logFields.js';
+import { ingestGroupLogLine } from '../src/app/logFields.js';
 import { ingestMetrics, METRIC_NAMESPACE, METRIC_SERVICE, SOURCE_DIMENSION } from '../src/app/metrics.js';
 import { type Config, type Env, loadConfig } from '../src/config.js';
 import { describeFailures, ingestBatch } from '../src/ingest/ingestBatch.js';
@@ -56,8 +56,8 @@ export async function ingestStreamEvent(
   metrics.addDimension(SOURCE_DIMENSION, 'dynamodb');
   for (const p of ingestMetrics(result)) metrics.addMetric(p.name, p.unit, p.value);
   metrics.publishStoredMetrics();
-  for (const group of result.written) logger.info('staging object written', stagingGroupLogFields(group));
-  for (const group of result.failed) logger.error('staging object not written', stagingGroupLogFields(group));
+  for (const group of result.written) logger.info(...ingestGroupLogLine(group));
+  for (const group of result.failed) logger.error(...ingestGroupLogLine(group));
   const summary = {
     received: result.received,
     staged: result.staged,

@@ -50,14 +50,23 @@ export function engineLogFields(fields: Readonly<Record<string, unknown>>): Reco
   return { tenant_id: tenant, dt: date, partition_run_id: runId, ...rest };
 }
 
-/** One staging object written (or not) by an ingest batch, with its tenant-day (the batch id is the run_id). */
-export function stagingGroupLogFields(group: WrittenGroup | FailedGroup) {
+/**
+ * The line for one object an ingest batch wrote or failed to write: a staging object with its tenant-day,
+ * or the batch's quarantine object (the batch id is the run_id of every line).
+ */
+export function ingestGroupLogLine(group: WrittenGroup | FailedGroup): [message: string, fields: Record<string, unknown>] {
   const partition = parseStagingKey(group.key);
-  return {
-    tenant_id: partition?.tenant ?? null,
-    dt: partition?.date ?? null,
-    key: group.key,
-    records: group.records,
-    ...('error' in group ? { error: errorMessage(group.error) } : {}),
-  };
+  const failed = 'error' in group;
+  const message = partition
+    ? `staging object ${failed ? 'not ' : ''}written`
+    : `quarantine object ${failed ? 'not ' : ''}written`;
+  return [
+    message,
+    {
+      ...(partition ? { tenant_id: partition.tenant, dt: partition.date } : {}),
+      key: group.key,
+      records: group.records,
+      ...(failed ? { error: errorMessage(group.error) } : {}),
+    },
+  ];
 }

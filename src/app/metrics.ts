@@ -1,6 +1,7 @@
 import type { PartitionResult } from '../compaction/compactPartition.js';
 import type { RunSummary } from '../compaction/compactTenants.js';
 import type { IngestResult } from '../ingest/ingestBatch.js';
+import { parseStagingKey } from '../staging/layout.js';
 
 /**
  * The operational metrics, named once. The Lambda handlers publish them as CloudWatch EMF (namespace
@@ -37,7 +38,7 @@ export const METRIC = {
   stagingObjectsQuarantined: 'StagingObjectsQuarantined',
   /** Ingest: source records in the batch. */
   recordsReceived: 'RecordsReceived',
-  /** Ingest: staging objects written. */
+  /** Ingest: staging objects written (quarantine objects not counted). */
   stagingObjectsWritten: 'StagingObjectsWritten',
   /** Ingest: (tenant, day) groups whose staging object could not be written (the batch is retried). */
   stagingWritesFailed: 'StagingWritesFailed',
@@ -140,12 +141,9 @@ export function compactionMetrics(summary: RunSummary, durationMs: number): Metr
 export function ingestMetrics(result: IngestResult): MetricPoint[] {
   return [
     point(METRIC.recordsReceived, result.received),
-    point(
-      METRIC.rowsWritten,
-      result.written.reduce((n, w) => n + w.records, 0),
-    ),
+    point(METRIC.rowsWritten, result.staged),
     point(METRIC.recordsQuarantined, result.quarantined),
-    point(METRIC.stagingObjectsWritten, result.written.length),
+    point(METRIC.stagingObjectsWritten, result.written.filter((w) => parseStagingKey(w.key) !== undefined).length),
     point(METRIC.stagingWritesFailed, result.failed.length),
   ];
 }

@@ -12,7 +12,7 @@ import { dynamodbEventChanges } from '../../src/ingest/sources.js';
 import { StoreError } from '../../src/store/errors.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { chatItem, dynamodbRecord } from '../support/factories.js';
-import { captureJsonLines, lambdaContext } from '../support/lambdaTelemetry.js';
+import { captureJsonLines, lambdaContext, quietTelemetry } from '../support/lambdaTelemetry.js';
 import { readParquetRows } from '../support/parquet.js';
 import { tempDir } from '../support/tempDir.js';
 
@@ -213,5 +213,35 @@ describe('compactor Lambda: a failing tenant', () => {
     const folder = join(dir.path, 'lake', 'analytics/messages/tenant_id=acme/dt=2025-08-11');
     const rows = await readParquetRows((await readdir(folder)).map((f) => join(folder, f)));
     expect(rows.map((r) => r.message_id)).toStrictEqual(['a1']);
+  });
+
+  it('logs an unreadable previous manifest as a warning with the partition’s fields, and replaces it', async () => {
+    const local = new LocalStore(join(dir.path, 'lake'));
+    const { changes, batchId } = dynamodbEventChanges({
+      Records: [dynamodbRecord({ seq: 1, item: chatItem({ tenantId: 'acme', messageId: 'a1' }) })],
+    });
+    await ingestBatch(local, changes, { source: 'dynamodb', batchId });
+    await local.putBytes('manifests/messages/tenant_id=acme/dt=2025-08-11.json', '{"version": 1, "run_id": ');
+    const cfg = loadConfig({ TENANT_ID: 'acme', TEMP_DIR: dir.path, DUCKDB_THREADS: '1' });
+    const telemetry = { ...quietTelemetry(), logger: new Logger({ serviceName: METRIC_SERVICE }) };
+
+    const { result, lines } = await captureJsonLines(() =>
+      runCompactorEvent({ target_date: '2025-08-11' }, { config: cfg, store: local, ...telemetry }),
+    );
+
+    const warnings = (lines as Record<string, unknown>[]).filter((l) => l.level === 'WARN');
+    expect(warnings.map(({ timestamp, run_id, ...rest }) => rest)).toStrictEqual([
+      {
+        level: 'WARN',
+        message: 'manifest.unreadable',
+        service: 'makoto-lake',
+        sampling_rate: 0,
+        tenant_id: 'acme',
+        dt: '2025-08-11',
+        partition_run_id: result?.tenants[0]?.run_id,
+        error: 'Unexpected end of JSON input',
+      },
+    ]);
+    expect(result?.tenants.map((t) => [t.tenant_id, t.status, t.rows_written])).toStrictEqual([['acme', 'compacted', 1]]);
   });
 });
