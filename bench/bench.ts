@@ -24,6 +24,7 @@ import { ingestStreamEvent } from '../stream-ingest/handler.js';
 import { startAzurite } from '../test/azure/azureServers.js';
 import { CountingStore, REQUEST_KINDS, type RequestKind } from '../test/kit/CountingStore.js';
 import { generateStaging, type StagingStats, textPool } from '../test/kit/generateStaging.js';
+import { quietTelemetry } from '../test/kit/lambdaTelemetry.js';
 import { freePort, type RunningServer, startNodeServer } from '../test/kit/servers.js';
 import { costTables, type Measured } from './costModel.js';
 import { summariseCpuProfile } from './cpuProfile.js';
@@ -511,7 +512,7 @@ async function ingest(context: Context) {
         const batch = { Records: full.Records.slice(0, size) } as DynamoDBStreamEvent;
         store.reset();
         const t0 = performance.now();
-        const answer = await ingestStreamEvent(batch, { store, config, log: () => {} });
+        const answer = await ingestStreamEvent(batch, { store, config, ...quietTelemetry() });
         const ms = performance.now() - t0;
         if (answer.batchItemFailures.length > 0) throw new Error(`ingest into ${name} reported failures`);
         if (round > 0) times.push(ms); // round 0 warms up the JIT and the connection pool

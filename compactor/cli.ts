@@ -1,13 +1,14 @@
 /**
  * `makoto-lake`: the command line. Thin: parse arguments, build the store from config, call src/.
  *
- *   makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--late] [--json]
+ *   makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--late] [--allow-empty] [--json]
  *   makoto-lake ingest --source dynamodb|cosmos FILE
  *   makoto-lake demo [--date DATE] [--tenants a,b,c] [--messages N]
  *   makoto-lake sql --target athena|synapse [--out DIR]
  *   makoto-lake backfill --source cosmos DATE [TENANTS] [--json]
  *
  * Exit codes: 0 success, 1 some tenant or record failed (the rest completed), 2 usage error,
+ * 3 a partition was locked by another run (none failed), 4 `compact` found no staging for the day,
  * 130 / 143 compact stopped by SIGINT / SIGTERM (no new partition started, running ones stopped before
  * their next write, leases released, work folder removed). A closed stdout (EPIPE, `compact … | head -2`)
  * stops the output only: the work goes on and the exit status is the work's.
@@ -18,6 +19,7 @@ import { progressLine, summaryJson, summaryTable, table } from '../src/app/repor
 import { runCompaction } from '../src/app/runCompaction.js';
 import { runBackfill } from '../src/backfill/runBackfill.js';
 import type { SourceReader } from '../src/backfill/SourceReader.js';
+import type { RunSummary } from '../src/compaction/compactTenants.js';
 import { type Config, type Env, loadConfig, parseTenantList } from '../src/config.js';
 import { runDemo } from '../src/demo/runDemo.js';
 import { ConfigError, errorMessage, RunAbortedError, UsageError } from '../src/errors.js';
@@ -30,13 +32,15 @@ import { parseDate, targetDate } from '../src/time/jst.js';
 import { createStore } from '../stores/createStore.js';
 
 const USAGE = `usage:
-  makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--late] [--json]
+  makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--late] [--allow-empty] [--json]
       Compact one JST day (default: today in JST + TARGET_DATE_OFFSET) for TENANTS
       (comma list; default TENANT_ID, '*' or --all-tenants = every tenant in staging).
       --late also compacts every partition of TENANTS whose staging or analytics folder differs
       from its manifest, at any age (LATE_DATA_LOOKBACK_DAYS, default 0 = no bound, may limit
       the days checked): what the nightly Lambda / daily_batch always do.
       Exit 130/143 when stopped by SIGINT/SIGTERM (leases released, work folder removed).
+      A named tenant with no staging for DATE (or no tenant at all with --all-tenants) exits 4,
+      as capture may be broken; --allow-empty accepts an empty day (exit 0).
   makoto-lake ingest --source dynamodb|cosmos FILE [--lease NAME]
       Push a captured DynamoDB Streams event ({"Records":[...]}) or a JSON array of Cosmos
       change-feed documents into staging, through the same code as the cloud handlers.
@@ -50,7 +54,12 @@ const USAGE = `usage:
       COSMOS_DATABASE, COSMOS_CONTAINER) into staging, when staging was lost or capture started late;
       then run compact. Captured versions always win over backfilled ones.
 
-Storage: S3_BUCKET_NAME (S3), AZURE_STORAGE_CONNECTION_STRING (Blob), else DATA_DIR (default ./data).`;
+Storage: S3_BUCKET_NAME (S3), AZURE_STORAGE_CONNECTION_STRING (Blob), else DATA_DIR (default ./data).
+Exit codes: 0 success; 1 some tenant or record failed (the others completed); 2 usage error;
+  3 a partition is locked by another run (none failed; run again later); 4 no staging to compact.`;
+
+/** The CLI's exit codes; a failure outranks a lock, a lock outranks an empty day. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3, empty: 4 } as const;
 
 type Out = { stdout: (text: string) => void; stderr: (text: string) => void };
 
@@ -125,7 +134,12 @@ async function compact(args: readonly string[], config: Config, out: Out): Promi
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
-    options: { 'all-tenants': { type: 'boolean' }, json: { type: 'boolean' }, late: { type: 'boolean' } },
+    options: {
+      'all-tenants': { type: 'boolean' },
+      json: { type: 'boolean' },
+      late: { type: 'boolean' },
+      'allow-empty': { type: 'boolean' },
+    },
   });
   if (positionals.length > 2) throw new UsageError(`compact takes at most DATE and TENANTS, got ${positionals.length} arguments`);
   const [dateArg, tenantsArg] = positionals;
@@ -152,7 +166,6 @@ async function compact(args: readonly string[], config: Config, out: Out): Promi
     });
     if (values.json) out.stdout(JSON.stringify(summaryJson(summary), null, 2));
     else out.stdout(summaryTable(summary));
-    if (summary.results.length === 0) out.stderr('no tenant has staging objects for that date');
     const signal = stopped.signal();
     if (signal) {
       const count = (status: string) => summary.results.filter((r) => r.status === status).length;
@@ -161,7 +174,7 @@ async function compact(args: readonly string[], config: Config, out: Out): Promi
       );
       return SIGNAL_EXIT[signal];
     }
-    return summary.ok ? 0 : 1;
+    return compactExitCode(summary, date, values['allow-empty'] === true, out);
   } finally {
     stopped.dispose();
   }
@@ -196,6 +209,18 @@ function stopOnSignals(controller: AbortController, out: Out): { signal: () => S
       for (const [name, handler] of handlers) process.off(name, handler);
     },
   };
+}
+
+/** Failed → 1, locked → 3, and a day with nothing to compact → 4 (saying which tenants) unless allowed. */
+function compactExitCode(summary: RunSummary, date: string, allowEmpty: boolean, out: Out): number {
+  if (summary.results.some((r) => r.status === 'failed')) return EXIT.failed;
+  if (summary.results.some((r) => r.status === 'locked')) return EXIT.locked;
+  const empty = summary.results.filter((r) => r.status === 'no-input' && r.date === date).map((r) => r.tenant);
+  if (summary.results.length === 0) out.stderr(`makoto-lake: no tenant has staging objects for ${date}`);
+  else if (empty.length > 0) out.stderr(`makoto-lake: no staging objects for ${empty.join(', ')} on ${date}`);
+  if (allowEmpty || (summary.results.length > 0 && empty.length === 0)) return EXIT.ok;
+  out.stderr('(capture may be broken; --allow-empty accepts an empty day)');
+  return EXIT.empty;
 }
 
 async function ingest(args: readonly string[], config: Config, out: Out): Promise<number> {

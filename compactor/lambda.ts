@@ -8,13 +8,19 @@
  *   field optional (`"tenants": "*"` = every tenant found in staging; `"late": true` also re-compacts
  *   earlier days whose staging changed, as the schedule always does).
  *
- * A failed tenant never stops the others; once all finished the invocation fails (so alarms fire) with
- * the whole summary in its error message.
+ * A failed tenant never stops the others; once all finished the invocation fails (so the Errors alarm fires)
+ * with the whole summary in its error message. Logs are Powertools JSON lines, metrics EMF (docs/AWS.md).
  */
 import { availableParallelism } from 'node:os';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
 import { parseCompactionPayload } from '../src/app/compactionPayload.js';
+import { engineLogFields, newRunId, partitionLogFields } from '../src/app/logFields.js';
+import { compactionMetrics, METRIC_NAMESPACE, METRIC_SERVICE, type MetricPoint, SOURCE_DIMENSION } from '../src/app/metrics.js';
 import { summaryJson } from '../src/app/report.js';
 import { runCompaction } from '../src/app/runCompaction.js';
+import type { PartitionResult } from '../src/compaction/compactPartition.js';
 import { type Config, type Env, loadConfig } from '../src/config.js';
 import { CompactionError } from '../src/errors.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
@@ -34,7 +40,10 @@ export interface CompactorDeps {
   readonly config: Config;
   readonly store: ObjectStore;
   readonly now?: () => number;
-  readonly log?: (line: string) => void;
+  /** JSON log lines (Powertools); default: one Logger per container. */
+  readonly logger?: Logger;
+  /** CloudWatch EMF (Powertools); default: one Metrics per container. */
+  readonly metrics?: Metrics;
 }
 
 /** A compaction run in which at least one tenant failed; `summary` is what the run returned. */
@@ -60,12 +69,21 @@ export function compactionRequest(
   };
 }
 
-/** Runs the compaction an event asks for; throws CompactionRunFailedError after all tenants finished if any failed. */
-export async function runCompactorEvent(event: unknown, deps: CompactorDeps): Promise<CompactionSummaryJson> {
+/**
+ * Runs the compaction an event asks for; throws CompactionRunFailedError after all tenants finished if any
+ * failed. Logs one JSON line per partition (tenant_id, dt, run_id, status, rows, duration) with the request
+ * id of `context`, and publishes the run's metrics (src/app/metrics.ts) as one EMF blob.
+ */
+export async function runCompactorEvent(event: unknown, deps: CompactorDeps, context?: Context): Promise<CompactionSummaryJson> {
   const now = deps.now ?? Date.now;
-  const log = deps.log ?? ((line: string) => console.log(line));
-  const { date, tenants, late } = compactionRequest(event, deps.config, now());
-  log(JSON.stringify({ message: 'compaction started', target_date: date, tenants, store: deps.store.location }));
+  const logger = deps.logger ?? defaultLogger();
+  const metrics = deps.metrics ?? defaultMetrics();
+  if (context) logger.addContext(context);
+  const started = now();
+  logger.resetKeys();
+  logger.appendKeys({ run_id: newRunId(started) });
+  const { date, tenants, late } = compactionRequest(event, deps.config, started);
+  logger.info('compaction started', { dt: date, tenants, late, store: deps.store.location });
   const summary = await runCompaction({
     store: deps.store,
     config: deps.config,
@@ -73,13 +91,15 @@ export async function runCompactorEvent(event: unknown, deps: CompactorDeps): Pr
     tenants,
     late,
     now,
-    onResult: (r) =>
-      log(JSON.stringify({ message: 'tenant finished', tenant_id: r.tenant, dt: r.date, status: r.status, error: r.error })),
+    onResult: (r) => logPartition(logger, r),
+    log: (name, fields) =>
+      WARNING_EVENTS.has(name) ? logger.warn(name, engineLogFields(fields)) : logger.debug(name, engineLogFields(fields)),
   });
   const json = summaryJson(summary);
-  log(JSON.stringify({ message: 'compaction finished', ...json }));
+  publishMetrics(metrics, compactionMetrics(summary, now() - started));
+  const failed = json.tenants.filter((t) => t.status === 'failed' || t.status === 'locked').map((t) => t.tenant_id);
+  logger[summary.ok ? 'info' : 'error']('compaction finished', { dt: date, ok: summary.ok, totals: json.totals, failed });
   if (!summary.ok) {
-    const failed = json.tenants.filter((t) => t.status === 'failed' || t.status === 'locked').map((t) => t.tenant_id);
     throw new CompactionRunFailedError(
       `compaction of ${date} failed for ${failed.length} of ${json.totals.tenants} tenants (${failed.join(', ')}): ${JSON.stringify(json)}`,
       { context: { date, failed } },
@@ -87,6 +107,31 @@ export async function runCompactorEvent(event: unknown, deps: CompactorDeps): Pr
   }
   return json;
 }
+
+/** Engine events worth a warning; the rest are debug detail (the partition line already says it). */
+const WARNING_EVENTS = new Set(['manifest.unreadable']);
+
+function logPartition(logger: Logger, r: PartitionResult): void {
+  const level = r.status === 'failed' ? 'error' : r.status === 'locked' ? 'warn' : 'info';
+  logger[level]('partition finished', partitionLogFields(r));
+}
+
+function publishMetrics(metrics: Metrics, points: readonly MetricPoint[]): void {
+  metrics.addDimension(SOURCE_DIMENSION, 'compaction');
+  for (const p of points) metrics.addMetric(p.name, p.unit, p.value);
+  metrics.publishStoredMetrics();
+}
+
+let logger: Logger | undefined;
+let metrics: Metrics | undefined;
+const defaultLogger = () => {
+  logger ??= new Logger({ serviceName: METRIC_SERVICE });
+  return logger;
+};
+const defaultMetrics = () => {
+  metrics ??= new Metrics({ namespace: METRIC_NAMESPACE, serviceName: METRIC_SERVICE });
+  return metrics;
+};
 
 /** Lambda gives one vCPU per 1,769 MB of memory, up to six. */
 const MB_PER_VCPU = 1769;
@@ -113,7 +158,7 @@ export function lambdaConfig(env: Env, cpus = availableParallelism()): Config {
 }
 
 /** The Lambda handler: config from the function's environment, the store it selects, one run. */
-export async function handler(event: unknown): Promise<CompactionSummaryJson> {
+export async function handler(event: unknown, context?: Context): Promise<CompactionSummaryJson> {
   const config = lambdaConfig(process.env);
-  return runCompactorEvent(event, { config, store: await createStore(config) });
+  return runCompactorEvent(event, { config, store: await createStore(config) }, context);
 }

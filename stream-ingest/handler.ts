@@ -3,7 +3,11 @@
  * ingestBatch (normalise, quarantine the unacceptable, one staging object per tenant-day) → the
  * partial-failure answer Lambda's ReportBatchItemFailures expects.
  */
-import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import { ingestGroupLogLine } from '../src/app/logFields.js';
+import { ingestMetrics, METRIC_NAMESPACE, METRIC_SERVICE, SOURCE_DIMENSION } from '../src/app/metrics.js';
 import { type Config, type Env, loadConfig } from '../src/config.js';
 import { describeFailures, ingestBatch } from '../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../src/ingest/sources.js';
@@ -15,7 +19,10 @@ export interface StreamIngestDeps {
   readonly store: ObjectStore;
   readonly config: Config;
   readonly now?: () => number;
-  readonly log?: (line: string) => void;
+  /** JSON log lines (Powertools); default: one Logger per container. */
+  readonly logger?: Logger;
+  /** CloudWatch EMF (Powertools); default: one Metrics per container. */
+  readonly metrics?: Metrics;
 }
 
 /**
@@ -28,19 +35,37 @@ export interface StreamIngestDeps {
  * const answer = await ingestStreamEvent(event, { store, config });
  * // { batchItemFailures: [] }  or  { batchItemFailures: [{ itemIdentifier: '4100000000012345678901' }] }
  */
-export async function ingestStreamEvent(event: DynamoDBStreamEvent, deps: StreamIngestDeps): Promise<DynamoDBBatchResponse> {
-  const log = deps.log ?? ((line: string) => console.log(line));
+export async function ingestStreamEvent(
+  event: DynamoDBStreamEvent,
+  deps: StreamIngestDeps,
+  context?: Context,
+): Promise<DynamoDBBatchResponse> {
+  const logger = deps.logger ?? defaultLogger();
+  if (context) logger.addContext(context);
   const { changes, batchId } = dynamodbEventChanges(event);
   if (changes.length === 0) return { batchItemFailures: [] };
+  logger.resetKeys();
+  logger.appendKeys({ run_id: batchId });
   const result = await ingestBatch(deps.store, changes, {
     source: 'dynamodb',
     batchId,
     mapping: deps.config.fieldMapping,
     now: deps.now?.(),
   });
-  const summary = { received: result.received, staged: result.staged, quarantined: result.quarantined };
+  const metrics = deps.metrics ?? defaultMetrics();
+  metrics.addDimension(SOURCE_DIMENSION, 'dynamodb');
+  for (const p of ingestMetrics(result)) metrics.addMetric(p.name, p.unit, p.value);
+  metrics.publishStoredMetrics();
+  for (const group of result.written) logger.info(...ingestGroupLogLine(group));
+  for (const group of result.failed) logger.error(...ingestGroupLogLine(group));
+  const summary = {
+    received: result.received,
+    staged: result.staged,
+    quarantined: result.quarantined,
+    objects: result.written.length,
+  };
   if (result.firstFailedIndex === undefined) {
-    log(JSON.stringify({ message: 'stream batch ingested', batchId, ...summary, objects: result.written.length }));
+    logger.info('stream batch ingested', summary);
     return { batchItemFailures: [] };
   }
   if (result.written.length === 0) {
@@ -50,17 +75,20 @@ export async function ingestStreamEvent(event: DynamoDBStreamEvent, deps: Stream
     });
   }
   const sequenceNumber = event.Records[result.firstFailedIndex]?.dynamodb?.SequenceNumber ?? '';
-  log(
-    JSON.stringify({
-      message: 'stream batch partly ingested; retrying from the first failed record',
-      batchId,
-      ...summary,
-      retryFrom: sequenceNumber,
-      failed: describeFailures(result),
-    }),
-  );
+  logger.warn('stream batch partly ingested; retrying from the first failed record', { ...summary, retry_from: sequenceNumber });
   return { batchItemFailures: [{ itemIdentifier: sequenceNumber }] };
 }
+
+let logger: Logger | undefined;
+let metrics: Metrics | undefined;
+const defaultLogger = () => {
+  logger ??= new Logger({ serviceName: METRIC_SERVICE });
+  return logger;
+};
+const defaultMetrics = () => {
+  metrics ??= new Metrics({ namespace: METRIC_NAMESPACE, serviceName: METRIC_SERVICE });
+  return metrics;
+};
 
 let cached: Promise<StreamIngestDeps> | undefined;
 
@@ -76,10 +104,10 @@ export async function streamIngestDeps(env: Env): Promise<StreamIngestDeps> {
 }
 
 /** The Lambda handler (template.yaml: `handler.handler`, built from stream-ingest/handler.ts). */
-export async function handler(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
+export async function handler(event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> {
   cached ??= streamIngestDeps(process.env).catch((error) => {
     cached = undefined;
     throw error;
   });
-  return ingestStreamEvent(event, await cached);
+  return ingestStreamEvent(event, await cached, context);
 }

@@ -5,10 +5,10 @@
  */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { parseCompactionPayload } from '../../src/app/compactionPayload.js';
-import { progressLine, summaryJson } from '../../src/app/report.js';
-import { runCompaction } from '../../src/app/runCompaction.js';
+import { summaryJson } from '../../src/app/report.js';
 import { UsageError } from '../../src/errors.js';
 import { azureRuntime } from '../runtime.js';
+import { loggedCompaction } from '../telemetry.js';
 
 export async function compactHttp(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   let body: unknown;
@@ -25,13 +25,12 @@ export async function compactHttp(request: HttpRequest, context: InvocationConte
     throw error;
   }
   const { store, config } = await azureRuntime();
-  const summary = await runCompaction({
+  const summary = await loggedCompaction(context, {
     store,
     config,
     date: parsed.date,
     tenants: parsed.tenants,
     late: parsed.late,
-    onResult: (r) => context.info(progressLine(r)),
   });
   const json = summaryJson(summary);
   const failed = json.totals.failed;

@@ -4,21 +4,21 @@
  * `POST /admin/functions/daily_batch` (docs/AZURE.md).
  */
 import { app, type InvocationContext, type Timer } from '@azure/functions';
-import { progressLine, summaryJson } from '../../src/app/report.js';
-import { runCompaction } from '../../src/app/runCompaction.js';
+import { summaryJson } from '../../src/app/report.js';
 import { CompactionRunError } from '../errors.js';
 import { azureRuntime } from '../runtime.js';
 import { triggerSettings } from '../settings.js';
+import { loggedCompaction } from '../telemetry.js';
 
 /**
  * The handler. Returns the run summary; throws when a tenant failed so the retry policy runs the day
- * again (compaction is idempotent: tenants that succeeded are rewritten with the same rows).
+ * again (compaction is idempotent: tenants that succeeded are rewritten with the same rows). Logs one JSON
+ * line per partition and the run's metrics (azure/telemetry.ts).
  */
 export async function dailyBatch(_timer: Timer | unknown, context: InvocationContext) {
   const { store, config } = await azureRuntime();
-  const summary = await runCompaction({ store, config, late: true, onResult: (r) => context.info(progressLine(r)) });
+  const summary = await loggedCompaction(context, { store, config, late: true });
   const json = summaryJson(summary);
-  context.info(JSON.stringify(json));
   if (!summary.ok) {
     throw new CompactionRunError(`compaction of ${summary.date} failed for ${json.totals.failed} tenant(s)`, {
       context: {

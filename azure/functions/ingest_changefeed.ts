@@ -6,6 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { app, type InvocationContext } from '@azure/functions';
+import { ingestGroupLogLine } from '../../src/app/logFields.js';
+import { ingestMetrics } from '../../src/app/metrics.js';
 import { errorMessage } from '../../src/errors.js';
 import { describeFailures, ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { cosmosDocumentChanges } from '../../src/ingest/sources.js';
@@ -13,6 +15,7 @@ import { StagingWriteError } from '../errors.js';
 import { writePoisonBatch } from '../poison.js';
 import { azureRuntime } from '../runtime.js';
 import { COSMOS_CONNECTION_SETTING, triggerSettings } from '../settings.js';
+import { functionLog } from '../telemetry.js';
 
 export interface ChangeFeedOutcome {
   readonly received: number;
@@ -34,17 +37,24 @@ export async function ingestChangefeed(documents: unknown[], context: Invocation
   const { store, config } = await azureRuntime();
   const { changes, batchId } = cosmosDocumentChanges(documents, feedRangeName(documents));
   const positions = changes.map((c) => c.sourceSeq).filter((p) => p !== '');
+  const log = functionLog(context, batchId);
   try {
     const result = await ingestBatch(store, changes, { source: 'cosmos', batchId, mapping: config.fieldMapping });
+    log.metrics('cosmos', ingestMetrics(result));
+    for (const group of result.written) log('info', ...ingestGroupLogLine(group));
+    for (const group of result.failed) log('error', ...ingestGroupLogLine(group));
     if (result.failed.length > 0) {
       throw new StagingWriteError(`cannot stage ${result.failed.length} group(s): ${describeFailures(result)}`, {
         cause: result.failed[0]?.error,
         context: { batchId },
       });
     }
-    context.info(
-      `staged ${result.staged} of ${result.received} documents in ${result.written.length} objects, ${result.quarantined} quarantined`,
-    );
+    log('info', 'change feed batch ingested', {
+      received: result.received,
+      staged: result.staged,
+      quarantined: result.quarantined,
+      objects: result.written.length,
+    });
     return {
       received: result.received,
       staged: result.staged,
@@ -54,7 +64,7 @@ export async function ingestChangefeed(documents: unknown[], context: Invocation
   } catch (error) {
     const retry = context.retryContext;
     if (retry && (retry.maxRetryCount < 0 || retry.retryCount < retry.maxRetryCount)) {
-      context.warn(`batch ${batchId} failed (attempt ${retry.retryCount + 1}), the host retries: ${errorMessage(error)}`);
+      log('warn', 'change feed batch failed; the host retries', { attempt: retry.retryCount + 1, error: errorMessage(error) });
       throw error;
     }
     const poison = await writePoisonBatch(store, {
@@ -68,9 +78,11 @@ export async function ingestChangefeed(documents: unknown[], context: Invocation
       invocationId: context.invocationId,
       retryCount: retry?.retryCount,
     });
-    context.error(
-      `batch ${batchId} failed after ${retry?.retryCount ?? 0} retries; raw batch kept at ${poison}: ${errorMessage(error)}`,
-    );
+    log('error', 'change feed batch failed after the last retry; raw batch kept in the poison location', {
+      retries: retry?.retryCount ?? 0,
+      poison,
+      error: errorMessage(error),
+    });
     return { received: documents.length, staged: 0, quarantined: 0, objects: [], poison };
   }
 }

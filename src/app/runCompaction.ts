@@ -25,6 +25,8 @@ export interface RunCompactionRequest {
   readonly signal?: AbortSignal;
   /** Parquet and transfer settings; default from the config (tests use parts smaller than PARQUET_TARGET_FILE_MB allows). */
   readonly settings?: CompactionSettings;
+  /** Engine events (`manifest.unreadable`, `partition.compacted`) with their fields; see engineLogFields. */
+  readonly log?: (event: string, fields: Record<string, unknown>) => void;
 }
 
 /**
@@ -48,6 +50,7 @@ export async function runCompaction(request: RunCompactionRequest): Promise<RunS
           settings: request.settings ?? compactionSettings(config),
           now,
           signal: request.signal,
+          log: request.log,
         },
         date,
         {

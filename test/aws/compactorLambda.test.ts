@@ -1,7 +1,10 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CompactionRunFailedError, compactionRequest, lambdaConfig, runCompactorEvent } from '../../compactor/lambda.js';
+import { METRIC_NAMESPACE, METRIC_SERVICE, METRICS_BY_SOURCE } from '../../src/app/metrics.js';
 import { loadConfig } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
@@ -9,6 +12,7 @@ import { dynamodbEventChanges } from '../../src/ingest/sources.js';
 import { StoreError } from '../../src/store/errors.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
+import { captureJsonLines, lambdaContext, quietTelemetry } from '../kit/lambdaTelemetry.js';
 import { readParquetRows } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';
 
@@ -94,7 +98,7 @@ describe('compactor Lambda: a failing tenant', () => {
     await dir.cleanup();
   });
 
-  it('lets the others finish, then fails the invocation with the whole summary', async () => {
+  it('lets the others finish, logs one JSON line per partition and the run’s EMF metrics, then fails the invocation', async () => {
     const local = new LocalStore(join(dir.path, 'lake'));
     const event = {
       Records: [
@@ -103,19 +107,24 @@ describe('compactor Lambda: a failing tenant', () => {
       ],
     };
     const { changes, batchId } = dynamodbEventChanges(event);
-    await ingestBatch(local, changes, { source: 'dynamodb', batchId });
+    const staged = await ingestBatch(local, changes, { source: 'dynamodb', batchId });
+    const betaKey = staged.written.find((w) => w.key.includes('tenant_id=beta/'))?.key;
     // beta's staging cannot be read (as if access were denied on its prefix)
     const store = Object.assign(Object.create(local) as LocalStore, {
       getToFile: (key: string, path: string) =>
         key.includes('tenant_id=beta/') ? Promise.reject(new StoreError(`access denied: ${key}`)) : local.getToFile(key, path),
     });
     const cfg = loadConfig({ TENANT_ID: 'acme,beta', TEMP_DIR: dir.path, DUCKDB_THREADS: '1' });
-    const logged: string[] = [];
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.parse('2025-08-12T00:00:00Z') });
+    const telemetry = {
+      logger: new Logger({ serviceName: METRIC_SERVICE }),
+      metrics: new Metrics({ namespace: METRIC_NAMESPACE, serviceName: METRIC_SERVICE }),
+    };
 
-    const error = await runCompactorEvent(
-      { target_date: '2025-08-11' },
-      { config: cfg, store, log: (l) => logged.push(l) },
-    ).catch((e: unknown) => e);
+    const { error, lines } = await captureJsonLines(() =>
+      runCompactorEvent({ target_date: '2025-08-11' }, { config: cfg, store, ...telemetry }, lambdaContext('req-1')),
+    );
+    vi.useRealTimers();
 
     expect(error).toBeInstanceOf(CompactionRunFailedError);
     const message = (error as Error).message;
@@ -125,9 +134,114 @@ describe('compactor Lambda: a failing tenant', () => {
       ['acme', 'compacted'],
       ['beta', 'failed'],
     ]);
-    expect(JSON.parse(logged.at(-1) as string)).toStrictEqual({ message: 'compaction finished', ...summary });
+    const runId = (lines[0] as { run_id: string }).run_id;
+    expect(runId).toMatch(/^20250812T000000000Z-[0-9a-f]{8}$/);
+    const line = (level: string, message: string, fields: Record<string, unknown>) => ({
+      level,
+      message,
+      timestamp: '2025-08-12T00:00:00.000Z',
+      service: 'makoto-lake',
+      cold_start: false,
+      function_arn: 'arn:aws:lambda:ap-northeast-1:123456789012:function:makoto-daily-batch-processor',
+      function_memory_size: '3008',
+      function_name: 'makoto-daily-batch-processor',
+      function_request_id: 'req-1',
+      sampling_rate: 0,
+      run_id: runId,
+      ...fields,
+    });
+    const counts = { rows_rejected: 0, objects_rejected: 0, duplicates_removed: 0, versions_superseded: 0, deletes_applied: 0 };
+    expect(lines).toStrictEqual([
+      line('INFO', 'compaction started', { dt: '2025-08-11', tenants: ['acme', 'beta'], late: false, store: store.location }),
+      line('INFO', 'partition finished', {
+        tenant_id: 'acme',
+        dt: '2025-08-11',
+        partition_run_id: summary.tenants[0].run_id,
+        status: 'compacted',
+        staging_objects: 1,
+        rows_read: 1,
+        rows_written: 1,
+        ...counts,
+        duration_ms: 0,
+      }),
+      line('ERROR', 'partition finished', {
+        tenant_id: 'beta',
+        dt: '2025-08-11',
+        status: 'failed',
+        staging_objects: 0,
+        rows_read: 0,
+        rows_written: 0,
+        ...counts,
+        duration_ms: 0,
+        error: `compaction of tenant beta for 2025-08-11 failed: access denied: ${betaKey}`,
+      }),
+      {
+        _aws: {
+          Timestamp: Date.parse('2025-08-12T00:00:00Z'),
+          CloudWatchMetrics: [
+            {
+              Namespace: 'MakotoLake',
+              Dimensions: [['service', 'Source']],
+              Metrics: METRICS_BY_SOURCE.compaction.map((name) => ({
+                Name: name,
+                Unit: name === 'RunDuration' ? 'Milliseconds' : 'Count',
+              })),
+            },
+          ],
+        },
+        service: 'makoto-lake',
+        Source: 'compaction',
+        RunsCompleted: 1,
+        RunDuration: 0,
+        PartitionsCompacted: 1,
+        PartitionsFailed: 1,
+        PartitionsLocked: 0,
+        PartitionsWithoutStaging: 0,
+        LatePartitionsFound: 0,
+        StagingObjectsRead: 1,
+        RowsWritten: 1,
+        RecordsQuarantined: 0,
+        StagingObjectsQuarantined: 0,
+      },
+      line('ERROR', 'compaction finished', {
+        dt: '2025-08-11',
+        ok: false,
+        totals: { tenants: 2, failed: 1, rows_read: 1, rows_written: 1, rows_rejected: 0 },
+        failed: ['beta'],
+      }),
+    ]);
     const folder = join(dir.path, 'lake', 'analytics/messages/tenant_id=acme/dt=2025-08-11');
     const rows = await readParquetRows((await readdir(folder)).map((f) => join(folder, f)));
     expect(rows.map((r) => r.message_id)).toStrictEqual(['a1']);
+  });
+
+  it('logs an unreadable previous manifest as a warning with the partition’s fields, and replaces it', async () => {
+    const local = new LocalStore(join(dir.path, 'lake'));
+    const { changes, batchId } = dynamodbEventChanges({
+      Records: [dynamodbRecord({ seq: 1, item: chatItem({ tenantId: 'acme', messageId: 'a1' }) })],
+    });
+    await ingestBatch(local, changes, { source: 'dynamodb', batchId });
+    await local.putBytes('manifests/messages/tenant_id=acme/dt=2025-08-11.json', '{"version": 1, "run_id": ');
+    const cfg = loadConfig({ TENANT_ID: 'acme', TEMP_DIR: dir.path, DUCKDB_THREADS: '1' });
+    const telemetry = { ...quietTelemetry(), logger: new Logger({ serviceName: METRIC_SERVICE }) };
+
+    const { result, lines } = await captureJsonLines(() =>
+      runCompactorEvent({ target_date: '2025-08-11' }, { config: cfg, store: local, ...telemetry }),
+    );
+
+    const warnings = (lines as Record<string, unknown>[]).filter((l) => l.level === 'WARN');
+    expect(warnings.map(({ timestamp, run_id, ...rest }) => rest)).toStrictEqual([
+      {
+        level: 'WARN',
+        message: 'manifest.unreadable',
+        service: 'makoto-lake',
+        sampling_rate: 0,
+        tenant_id: 'acme',
+        dt: '2025-08-11',
+        partition_run_id: result?.tenants[0]?.run_id,
+        error: 'Unexpected end of JSON input',
+      },
+    ]);
+    expect(result?.tenants.map((t) => [t.tenant_id, t.status, t.rows_written])).toStrictEqual([['acme', 'compacted', 1]]);
   });
 });

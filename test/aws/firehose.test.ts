@@ -13,6 +13,7 @@ import { FirehoseDeliveryError } from '../../stream-ingest/errors.js';
 import { type FirehoseSender, FirehoseStagingStore, firehoseBatches, putRecordBatches } from '../../stream-ingest/firehose.js';
 import { ingestStreamEvent } from '../../stream-ingest/handler.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
+import { quietTelemetry } from '../kit/lambdaTelemetry.js';
 import { readParquetRows } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';
 
@@ -119,7 +120,7 @@ describe('Firehose transport end to end (stub delivery stream → staging layout
       ],
     };
 
-    const answer = await ingestStreamEvent(event as never, { store: firehose, config, now: () => now, log: () => {} });
+    const answer = await ingestStreamEvent(event as never, { store: firehose, config, now: () => now, ...quietTelemetry() });
 
     expect(answer).toStrictEqual({ batchItemFailures: [] });
     const sent = stub.calls.flat();

@@ -9,6 +9,7 @@ import { getBytes, listAll, type ObjectStore, type PutOptions } from '../../src/
 import { S3Store } from '../../stores/s3/S3Store.js';
 import { StreamBatchFailedError } from '../../stream-ingest/errors.js';
 import { ingestStreamEvent } from '../../stream-ingest/handler.js';
+import { quietTelemetry } from '../kit/lambdaTelemetry.js';
 import type { RunningServer } from '../kit/servers.js';
 import { createMessagesTable, LOCAL_CREDENTIALS, lambdaEvent, readStream } from './support/dynamoStream.js';
 import { REGION, type S3rver, startDynamoDbLocal, startS3rver } from './support/localAws.js';
@@ -139,7 +140,7 @@ describe('stream-ingest handler on real DynamoDB Streams records', () => {
     expect(event.Records.map((r) => r.eventName)).toStrictEqual(['INSERT', 'INSERT', 'INSERT', 'INSERT', 'MODIFY', 'REMOVE']);
     const s = seqs(event);
 
-    const answer = await ingestStreamEvent(event, { store, config, now: () => NOW, log: () => {} });
+    const answer = await ingestStreamEvent(event, { store, config, now: () => NOW, ...quietTelemetry() });
 
     expect(answer).toStrictEqual({ batchItemFailures: [] });
     const name = batchName(streamArn);
@@ -213,7 +214,7 @@ describe('stream-ingest handler on real DynamoDB Streams records', () => {
     ]);
 
     // Lambda re-delivering the same batch rewrites the same objects: no duplicates.
-    await ingestStreamEvent(event, { store, config, now: () => NOW + 1, log: () => {} });
+    await ingestStreamEvent(event, { store, config, now: () => NOW + 1, ...quietTelemetry() });
     expect((await listAll(store, '')).map((o) => o.key)).toStrictEqual(keys);
   });
 
@@ -232,7 +233,7 @@ describe('stream-ingest handler on real DynamoDB Streams records', () => {
     const s = seqs(event);
     const failing = new FailingStore(store, (key) => key.includes('tenant_id=beta/'));
 
-    const answer = await ingestStreamEvent(event, { store: failing, config, now: () => NOW, log: () => {} });
+    const answer = await ingestStreamEvent(event, { store: failing, config, now: () => NOW, ...quietTelemetry() });
 
     expect(answer).toStrictEqual({ batchItemFailures: [{ itemIdentifier: s[2] }] });
     const name = batchName(streamArn);
@@ -247,7 +248,7 @@ describe('stream-ingest handler on real DynamoDB Streams records', () => {
     failing.fails = () => false;
     const retry = await ingestStreamEvent(
       { Records: event.Records.slice(2) },
-      { store: failing, config, now: () => NOW, log: () => {} },
+      { store: failing, config, now: () => NOW, ...quietTelemetry() },
     );
     expect(retry).toStrictEqual({ batchItemFailures: [] });
     expect(failing.attempted.filter((k) => k === betaKey).length).toBe(2);
@@ -262,7 +263,7 @@ describe('stream-ingest handler on real DynamoDB Streams records', () => {
     const event = await streamEvent(streamArn, 2);
     const failing = new FailingStore(store, () => true);
 
-    const error = await ingestStreamEvent(event, { store: failing, config, log: () => {} }).catch((e: unknown) => e);
+    const error = await ingestStreamEvent(event, { store: failing, config, ...quietTelemetry() }).catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(StreamBatchFailedError);
     expect((error as Error).cause).toBeInstanceOf(TransientStoreError);
@@ -278,7 +279,7 @@ describe('stream-ingest handler on real DynamoDB Streams records', () => {
     const event = await streamEvent(streamArn, 4);
     const s = seqs(event);
 
-    const answer = await ingestStreamEvent(event, { store, config, now: () => NOW, log: () => {} });
+    const answer = await ingestStreamEvent(event, { store, config, now: () => NOW, ...quietTelemetry() });
 
     expect(answer).toStrictEqual({ batchItemFailures: [] });
     const name = batchName(streamArn);

@@ -1,56 +1,80 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: a parsed template is untyped JSON, navigated by the tests
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: CloudFormation !Sub strings, literally
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import {
+  METRIC_NAMESPACE,
+  METRIC_SERVICE,
+  METRICS_BY_SOURCE,
+  type MetricSource,
+  SOURCE_DIMENSION,
+} from '../../src/app/metrics.js';
 import { stagingKey } from '../../src/staging/layout.js';
+import { type CfnResource, intrinsics, PSEUDO_PARAMETERS, readTemplate, subReferences } from './support/cfnTemplate.js';
 
-/**
- * Checks template.yaml against the code. SAM's short tags (!Ref, !GetAtt, !Sub) need a custom schema in
- * any YAML parser and the project has none as a dependency, so these checks read the text: the template
- * keeps one key per line and indents by two spaces, which is all they rely on.
- */
-const text = await readFile('template.yaml', 'utf8');
-const lines = text.split('\n');
+/** Checks template.yaml against the code, read with CloudFormation's short tags as their long form. */
+const template = await readTemplate();
+const resources = template.Resources;
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+const functions = ofType('AWS::Serverless::Function');
+const props = (id: string) => (resources[id] as CfnResource).Properties as Record<string, any>;
+const ref = (name: string) => ({ Ref: name });
+const getAtt = (resource: string, attribute: string) => ({ 'Fn::GetAtt': [resource, attribute] });
+const alarms = ofType('AWS::CloudWatch::Alarm');
 
-/** The block of lines under the first line matching `header` (more deeply indented than it). */
-function block(header: RegExp, within: string[] = lines): string[] {
-  const start = within.findIndex((l) => header.test(l));
-  if (start < 0) return [];
-  const indent = (within[start] as string).search(/\S/);
-  const out: string[] = [];
-  for (const line of within.slice(start + 1)) {
-    if (line.trim() === '' || line.trim().startsWith('#')) continue;
-    if (line.search(/\S/) <= indent) break;
-    out.push(line);
-  }
-  return out;
+/** Every IAM statement of the template (function policies and roles), conditional ones included. */
+function statements(): Record<string, any>[] {
+  const found: Record<string, any>[] = [];
+  const walk = (v: unknown) => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      if (Array.isArray(o.Statement)) found.push(...(o.Statement as Record<string, any>[]));
+      Object.values(o).forEach(walk);
+    }
+  };
+  walk(resources);
+  return found;
 }
-/** Top-level resources by logical id. */
-function resources(): Map<string, string[]> {
-  const body = block(/^Resources:/);
-  const map = new Map<string, string[]>();
-  for (const [i, line] of body.entries()) {
-    const m = /^ {2}([A-Za-z0-9]+):\s*$/.exec(line);
-    if (m) map.set(m[1] as string, block(new RegExp(`^ {2}${m[1]}:`), body.slice(i)));
-  }
-  return map;
-}
-const value = (within: string[], key: string) =>
-  within
-    .map((l) => new RegExp(`^\\s*${key}:\\s*(.+?)\\s*$`).exec(l)?.[1])
-    .find((v) => v !== undefined)
-    ?.replace(/^'(.*)'$/, '$1');
-const functions = [...resources()].filter(([, body]) => value(body, 'Type') === 'AWS::Serverless::Function');
 
-describe('template.yaml', () => {
+describe('template.yaml: structure', () => {
   it('defines the ingest and compactor functions', () => {
     expect(functions.map(([id]) => id)).toStrictEqual(['StreamIngestFunction', 'CompactorFunction']);
   });
 
+  it('resolves every !Ref, !GetAtt, ${…} in !Sub and condition to a parameter, resource, pseudo parameter or condition', () => {
+    const names = new Set([...Object.keys(template.Parameters), ...Object.keys(resources), ...PSEUDO_PARAMETERS]);
+    const conditions = new Set(Object.keys(template.Conditions));
+    const found = intrinsics(template);
+    const problems: string[] = [];
+    for (const { path, fn, arg } of found) {
+      if (fn === 'Ref' && !names.has(arg as string)) problems.push(`${path}: !Ref ${arg}`);
+      if (fn === 'Fn::GetAtt' && !(String((arg as string[])[0]) in resources)) problems.push(`${path}: !GetAtt ${arg}`);
+      if (fn === 'Fn::If' && !conditions.has((arg as string[])[0] as string))
+        problems.push(`${path}: !If ${(arg as string[])[0]}`);
+      if (fn === 'Fn::Sub') {
+        const [text, vars] = Array.isArray(arg) ? (arg as [string, Record<string, unknown>]) : [arg as string, {}];
+        for (const name of subReferences(text)) {
+          const target = name.includes('.') && !name.startsWith('AWS::') ? (name.split('.')[0] as string) : name;
+          if (!names.has(target) && !(name in vars)) problems.push(`${path}: \${${name}}`);
+        }
+      }
+    }
+    for (const [id, r] of [...Object.entries(resources), ...Object.entries(template.Outputs)]) {
+      if (r.Condition !== undefined && !conditions.has(r.Condition as string)) problems.push(`${id}: Condition ${r.Condition}`);
+    }
+    expect(problems).toStrictEqual([]);
+    // the check itself sees the template's references (a parser that dropped the tags would find none)
+    expect(found.filter((i) => i.fn === 'Ref').length).toBeGreaterThan(40);
+    expect(found.filter((i) => i.fn === 'Fn::Sub').length).toBeGreaterThan(15);
+  });
+
   it('points every Handler at an exported function of its esbuild entry point', async () => {
-    for (const [id, body] of functions) {
-      const handler = value(body, 'Handler') as string;
-      const entries = block(/^\s*EntryPoints:/, body).map((l) => l.trim().replace(/^- /, ''));
+    for (const [id, fn] of functions) {
+      const handler = fn.Properties?.Handler as string;
+      const entries = (fn.Metadata!.BuildProperties as { EntryPoints: string[] }).EntryPoints;
       expect(entries.length, id).toBe(1);
       const [module, exported] = handler.split('.') as [string, string];
       const entry = entries[0] as string;
@@ -63,82 +87,251 @@ describe('template.yaml', () => {
   it('sets only environment variables the config reads, with the seed names', async () => {
     const config = await readFile('src/config.ts', 'utf8');
     const read = new Set([...config.matchAll(/\b(?:read|int|oneOf|bool)\('([A-Z][A-Z0-9_]+)'/g)].map((m) => m[1]));
-    const set = lines
-      .flatMap((_, i) => (/^\s*Variables:\s*$/.test(lines[i] as string) ? block(/^\s*Variables:\s*$/, lines.slice(i)) : []))
-      .map((l) => /^\s*([A-Z][A-Z0-9_]*):/.exec(l)?.[1])
-      .filter((n): n is string => n !== undefined);
-    expect([...new Set(set)].sort()).toStrictEqual([
+    const variables = [template.Globals?.Function, ...functions.map(([, f]) => f.Properties)].flatMap((p) =>
+      Object.keys((p?.Environment as { Variables?: object } | undefined)?.Variables ?? {}),
+    );
+    expect([...new Set(variables)].sort()).toStrictEqual([
       'FIREHOSE_STREAM_NAME',
       'S3_BUCKET_NAME',
       'STAGING_TRANSPORT',
       'TARGET_DATE_OFFSET',
       'TENANT_ID',
     ]);
-    for (const name of set) expect(read.has(name), `${name} is read by src/config.ts`).toBe(true);
+    for (const name of variables) expect(read.has(name), `${name} is read by src/config.ts`).toBe(true);
   });
+});
 
-  it('schedules the compactor every day at 02:00 JST', () => {
-    const [, body] = functions.find(([id]) => id === 'CompactorFunction') as [string, string[]];
-    const schedule = value(block(/^\s*Events:/, body), 'Schedule') as string;
+describe('template.yaml: runtime', () => {
+  it('runs Node.js 22 everywhere: Lambda runtime, esbuild target, layer, Azure Functions engines and the CI', async () => {
+    expect(template.Globals?.Function?.Runtime).toBe('nodejs22.x');
+    for (const [id, fn] of functions) expect((fn.Metadata!.BuildProperties as { Target: string }).Target, id).toBe('node22');
+    const layer = resources.DuckDbLayer as CfnResource;
+    expect([layer.Metadata?.BuildMethod, layer.Properties?.CompatibleRuntimes]).toStrictEqual(['nodejs22.x', ['nodejs22.x']]);
+    const azure = JSON.parse(await readFile('azure/package.json', 'utf8')) as { engines: { node: string } };
+    expect(azure.engines).toStrictEqual({ node: '>=22 <23' });
+    expect(await readFile('.ci/run', 'utf8')).toMatch(/^NODE22_VERSION=22\.\d+\.\d+$/m);
+  });
+});
+
+describe('template.yaml: the functions', () => {
+  it('schedules the compactor every day at 02:00 JST, with a failure destination and its own log group', () => {
+    const compactor = props('CompactorFunction');
+    const schedule = compactor.Events.Nightly.Properties.Schedule as string;
     const m = /^cron\((\d+) (\d+) \* \* \? \*\)$/.exec(schedule);
     expect(m, schedule).not.toBeNull();
     const utcMinutes = Number(m?.[2]) * 60 + Number(m?.[1]);
     expect((utcMinutes + 9 * 60) % (24 * 60)).toBe(2 * 60);
-    expect(value(body, 'Timeout')).toBe('900');
-    expect(block(/^\s*External:/, body).map((l) => l.trim())).toContain("- '@duckdb/node-api'");
+    expect(compactor.Timeout).toBe(900);
+    expect(resources.CompactorFunction?.Metadata?.BuildProperties).toMatchObject({
+      External: expect.arrayContaining(['@duckdb/node-api']),
+    });
+    expect(compactor.EventInvokeConfig).toStrictEqual({
+      MaximumRetryAttempts: 0,
+      DestinationConfig: { OnFailure: { Type: 'SQS', Destination: getAtt('CompactorFailureQueue', 'Arn') } },
+    });
+    expect(resources.CompactorFailureQueue?.Type).toBe('AWS::SQS::Queue');
+  });
+
+  it('gives each function a log group named as Lambda names it, kept LogRetentionDays', () => {
+    for (const [id, fn] of functions) {
+      const group = (fn.Properties!.LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
+      const suffix = (fn.Properties!.FunctionName as { 'Fn::Sub': string })['Fn::Sub'];
+      expect(resources[group], id).toStrictEqual({
+        Type: 'AWS::Logs::LogGroup',
+        Properties: { LogGroupName: { 'Fn::Sub': `/aws/lambda/${suffix}` }, RetentionInDays: ref('LogRetentionDays') },
+      });
+    }
+    expect(template.Parameters.LogRetentionDays?.Default).toBe(30);
   });
 
   it('consumes the stream with partial batch responses, bisection, bounded retries and an on-failure queue', () => {
-    const [, body] = functions.find(([id]) => id === 'StreamIngestFunction') as [string, string[]];
-    const event = block(/^\s*MessagesStream:/, body);
-    expect(value(event, 'Type')).toBe('DynamoDB');
-    expect(value(event, 'StartingPosition')).toBe('TRIM_HORIZON');
-    expect(value(event, 'BisectBatchOnFunctionError')).toBe('true');
-    expect(value(event, 'MaximumRetryAttempts')).toBe('!Ref StreamMaximumRetryAttempts');
-    expect(value(event, 'BatchSize')).toBe('!Ref StreamBatchSize');
-    expect(value(event, 'MaximumBatchingWindowInSeconds')).toBe('!Ref StreamBatchingWindowSeconds');
-    expect(block(/^\s*FunctionResponseTypes:/, event).map((l) => l.trim())).toStrictEqual(['- ReportBatchItemFailures']);
-    const onFailure = block(/^\s*OnFailure:/, event);
-    expect([value(onFailure, 'Type'), value(onFailure, 'Destination')]).toStrictEqual([
-      'SQS',
-      '!GetAtt StreamIngestFailureQueue.Arn',
-    ]);
+    const stream = props('StreamIngestFunction').Events.MessagesStream;
+    expect(stream).toStrictEqual({
+      Type: 'DynamoDB',
+      Properties: {
+        Stream: ref('MessagesTableStreamArn'),
+        StartingPosition: 'TRIM_HORIZON',
+        BatchSize: ref('StreamBatchSize'),
+        MaximumBatchingWindowInSeconds: ref('StreamBatchingWindowSeconds'),
+        BisectBatchOnFunctionError: true,
+        MaximumRetryAttempts: ref('StreamMaximumRetryAttempts'),
+        MaximumRecordAgeInSeconds: 86400,
+        ParallelizationFactor: 1,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        DestinationConfig: { OnFailure: { Type: 'SQS', Destination: getAtt('StreamIngestFailureQueue', 'Arn') } },
+      },
+    });
   });
 
   it('grants least privilege: ingest writes only staging and its quarantine; nothing gets s3:* or every resource', () => {
-    const [, ingest] = functions.find(([id]) => id === 'StreamIngestFunction') as [string, string[]];
-    const s3Statement = block(/^\s*- Sid: WriteStagingAndIngestQuarantine/, ingest);
-    expect(value(s3Statement, 'Action')).toBe('s3:PutObject');
-    expect(block(/^\s*Resource:/, s3Statement).map((l) => l.trim())).toStrictEqual([
-      `- !Sub '\${LakeBucket.Arn}/staging/messages/*'`,
-      `- !Sub '\${LakeBucket.Arn}/quarantine/ingest/*'`,
-    ]);
-    expect(text).not.toMatch(/Action:\s*['"]?s3:\*/);
-    expect(text).not.toMatch(/Resource:\s*['"]?\*['"]?\s*$/m);
-    const [, compactor] = functions.find(([id]) => id === 'CompactorFunction') as [string, string[]];
-    expect(value(block(/^\s*- Sid: ReadStaging/, compactor), 'Action')).toBe('s3:GetObject');
+    const all = statements();
+    const ingest = all.find((s) => s.Sid === 'WriteStagingAndIngestQuarantine');
+    expect(ingest).toStrictEqual({
+      Sid: 'WriteStagingAndIngestQuarantine',
+      Effect: 'Allow',
+      Action: 's3:PutObject',
+      Resource: [{ 'Fn::Sub': '${LakeBucket.Arn}/staging/messages/*' }, { 'Fn::Sub': '${LakeBucket.Arn}/quarantine/ingest/*' }],
+    });
+    expect(all.find((s) => s.Sid === 'ReadStaging')?.Action).toBe('s3:GetObject');
+    const actions = all.flatMap((s) => [s.Action].flat());
+    const targets = all.flatMap((s) => [s.Resource].flat());
+    expect(all.length).toBeGreaterThan(5);
+    expect(actions.filter((a) => typeof a === 'string' && /^s3:\*$|^\*$/.test(a))).toStrictEqual([]);
+    expect(targets.filter((r) => r === '*')).toStrictEqual([]);
   });
 
   it('expires staging after a configurable number of days', () => {
-    const bucket = resources().get('LakeBucket') as string[];
-    const rule = block(/^\s*- Id: expire-staging/, bucket);
-    expect([value(rule, 'Prefix'), value(rule, 'ExpirationInDays')]).toStrictEqual(['staging/', '!Ref StagingRetentionDays']);
+    const rules = props('LakeBucket').LifecycleConfiguration.Rules as Record<string, unknown>[];
+    expect(rules.find((r) => r.Id === 'expire-staging')).toStrictEqual({
+      Id: 'expire-staging',
+      Status: 'Enabled',
+      Prefix: 'staging/',
+      ExpirationInDays: ref('StagingRetentionDays'),
+    });
   });
 
   it('has Firehose write gzip NDJSON into the staging layout by the records’ own tenant_id and dt', () => {
-    const stream = resources().get('StagingDeliveryStream') as string[];
-    const prefix = value(stream, 'Prefix') as string;
-    const filled = prefix
+    const destination = props('StagingDeliveryStream').ExtendedS3DestinationConfiguration;
+    const filled = (destination.Prefix as string)
       .replace('!{partitionKeyFromQuery:tenant_id}', 'acme')
       .replace('!{partitionKeyFromQuery:dt}', '2025-08-11');
     expect(stagingKey('acme', '2025-08-11', 'x').startsWith(filled)).toBe(true);
     expect(filled).toBe('staging/messages/tenant_id=acme/dt=2025-08-11/');
-    expect(value(stream, 'ErrorOutputPrefix')).toBe(
-      'quarantine/firehose/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/',
+    expect(destination.ErrorOutputPrefix).toBe('quarantine/firehose/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/');
+    expect([destination.CompressionFormat, destination.FileExtension]).toStrictEqual(['GZIP', '.ndjson.gz']);
+    expect(destination.DynamicPartitioningConfiguration.Enabled).toBe(true);
+    expect(destination.ProcessingConfiguration.Processors[0].Parameters[0].ParameterValue).toBe(
+      '{tenant_id: .tenant_id, dt: .dt}',
     );
-    expect(value(stream, 'CompressionFormat')).toBe('GZIP');
-    expect(value(stream, 'FileExtension')).toBe('.ndjson.gz');
-    expect(value(block(/^\s*DynamicPartitioningConfiguration:/, stream), 'Enabled')).toBe('true');
-    expect(value(stream, 'ParameterValue')).toBe('{tenant_id: .tenant_id, dt: .dt}');
+  });
+});
+
+describe('template.yaml: alarms and dashboard', () => {
+  const byName = (name: string) => alarms.filter(([, a]) => a.Properties?.MetricName === name);
+  const alarm = (id: string) => {
+    const { AlarmName, AlarmDescription, AlarmActions, OKActions, ...rest } = props(id);
+    return rest;
+  };
+
+  it('sends every alarm to the SNS topic, which an optional e-mail parameter subscribes to', () => {
+    expect(alarms.length).toBe(6);
+    for (const [id, a] of alarms) {
+      expect([a.Properties?.AlarmActions, a.Properties?.OKActions], id).toStrictEqual([[ref('AlarmTopic')], [ref('AlarmTopic')]]);
+      expect(typeof a.Properties?.AlarmDescription, id).toBe('string');
+    }
+    expect(resources.AlarmEmailSubscription).toStrictEqual({
+      Type: 'AWS::SNS::Subscription',
+      Condition: 'HasAlarmEmail',
+      Properties: { TopicArn: ref('AlarmTopic'), Protocol: 'email', Endpoint: ref('AlarmEmail') },
+    });
+    expect(template.Conditions.HasAlarmEmail).toStrictEqual({ 'Fn::Not': [{ 'Fn::Equals': [ref('AlarmEmail'), ''] }] });
+    expect(template.Parameters.AlarmEmail?.Default).toBe('');
+  });
+
+  it('alarms only on metrics the code emits, with the dimensions it emits them under', () => {
+    const own = alarms.filter(([, a]) => a.Properties?.Namespace === METRIC_NAMESPACE);
+    expect(own.length).toBe(2);
+    for (const [id, a] of own) {
+      const dims = a.Properties?.Dimensions as { Name: string; Value: string }[];
+      const source = dims.find((d) => d.Name === SOURCE_DIMENSION)?.Value as MetricSource;
+      expect(dims, id).toStrictEqual([
+        { Name: 'service', Value: METRIC_SERVICE },
+        { Name: SOURCE_DIMENSION, Value: source },
+      ]);
+      expect(METRICS_BY_SOURCE[source], id).toContain(a.Properties?.MetricName);
+    }
+  });
+
+  it('alarms on a compactor error or any failed partition', () => {
+    const [[errors]] = [byName('Errors')];
+    expect(alarm(errors?.[0] as string)).toStrictEqual({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: ref('CompactorFunction') }],
+      Statistic: 'Sum',
+      Period: 300,
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(alarm('PartitionsFailedAlarm')).toMatchObject({
+      MetricName: 'PartitionsFailed',
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  it('alarms when no nightly run finished for 26 hours, missing data counting as breaching', () => {
+    const missing = alarm('NightlyRunMissingAlarm');
+    expect(missing).toMatchObject({
+      MetricName: 'RunsCompleted',
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+    });
+    expect(missing.TreatMissingData).toBe('breaching');
+    expect((missing.Period as number) * (missing.EvaluationPeriods as number)).toBe(26 * 3600);
+    expect(missing.DatapointsToAlarm).toBe(missing.EvaluationPeriods);
+    // CloudWatch allows at most 7 days of evaluation for periods of an hour or more
+    expect(missing.Period).toBeGreaterThanOrEqual(3600);
+  });
+
+  it('alarms on a non-empty stream failure queue and an iterator more than an hour behind', () => {
+    expect(alarm('StreamFailureQueueAlarm')).toStrictEqual({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: getAtt('StreamIngestFailureQueue', 'QueueName') }],
+      Statistic: 'Maximum',
+      Period: 300,
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(alarm('StreamIteratorAgeAlarm')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'IteratorAge',
+      Dimensions: [{ Name: 'FunctionName', Value: ref('StreamIngestFunction') }],
+      Statistic: 'Maximum',
+      Threshold: 60 * 60 * 1000,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+  });
+
+  it('alarms on Firehose delivery errors only when that transport is on', () => {
+    expect(resources.FirehoseDeliveryErrorsAlarm?.Condition).toBe('UseFirehose');
+    expect(alarm('FirehoseDeliveryErrorsAlarm')).toMatchObject({
+      Namespace: 'AWS/Firehose',
+      MetricName: 'DeliveryToS3.Success',
+      Dimensions: [{ Name: 'DeliveryStreamName', Value: ref('StagingDeliveryStream') }],
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+    });
+  });
+
+  it('draws the dashboard from metrics the code emits and from the alarms of this template', () => {
+    const body = (props('OperationsDashboard').DashboardBody as { 'Fn::Sub': string })['Fn::Sub'];
+    const dashboard = JSON.parse(body.replace(/\$\{[^}]+\}/g, 'x')) as {
+      widgets: { type: string; properties: { metrics?: unknown[][]; alarms?: string[] } }[];
+    };
+    const own = dashboard.widgets
+      .flatMap((w) => w.properties.metrics ?? [])
+      .filter((m) => m[0] === METRIC_NAMESPACE)
+      .map((m) => m.filter((part) => typeof part === 'string'));
+    const shown = new Set(own.map((m) => m[1]));
+    for (const m of own) {
+      const [, name, service, serviceValue, source, sourceValue] = m as string[];
+      expect([service, serviceValue, source], name).toStrictEqual(['service', METRIC_SERVICE, SOURCE_DIMENSION]);
+      expect(METRICS_BY_SOURCE[sourceValue as MetricSource], `${name} ${sourceValue}`).toContain(name);
+    }
+    // every compaction metric is on the dashboard
+    expect(METRICS_BY_SOURCE.compaction.filter((name) => !shown.has(name))).toStrictEqual([]);
+    const alarmArns = subReferences(body).filter((r) => r.endsWith('.Arn'));
+    expect(alarmArns.map((r) => resources[r.slice(0, -'.Arn'.length)]?.Type)).toStrictEqual(
+      alarmArns.map(() => 'AWS::CloudWatch::Alarm'),
+    );
+    expect(alarmArns.length).toBe(5);
   });
 });

@@ -177,7 +177,17 @@ describe('Azure Functions handlers against Azurite', () => {
         quarantined_at: expect.any(String),
         documents: docs,
       });
-      expect(logs.some((l) => l.startsWith('error: batch cosmos-b') && l.includes(last.poison as string))).toBe(true);
+      const poisonLine = jsonLines(logs).find((l) => l.message.startsWith('change feed batch failed after'));
+      expect(poisonLine).toStrictEqual({
+        level: 'error',
+        message: 'change feed batch failed after the last retry; raw batch kept in the poison location',
+        service: 'makoto-lake',
+        invocation_id: 'ingest_changefeed-test',
+        run_id: `cosmos-${fns.ingest.feedRangeName(docs)}`,
+        retries: 2,
+        poison: last.poison,
+        error: expect.stringMatching(/^cannot stage 1 group\(s\): /),
+      });
     } finally {
       await lease.releaseLease();
       await store.delete(blocked);
@@ -225,6 +235,7 @@ describe('Azure Functions handlers against Azurite', () => {
     const lease = store.container.getBlockBlobClient(manifestKey('t-b', DATE)).getBlobLeaseClient();
     await lease.acquireLease(-1);
     try {
+      const before = logs.length;
       const response = await post(JSON.stringify({ target_date: DATE, tenants: TENANTS }));
       const outputs = await listAll(store, 'analytics/messages/');
       const failedTenant = (response.jsonBody as { tenants: Record<string, unknown>[] }).tenants[1];
@@ -267,6 +278,80 @@ describe('Azure Functions handlers against Azurite', () => {
         // the commit is conditional (ifMatch the manifest read at plan time): Azure refuses it with 412 because of the lease
         /^compaction of tenant t-b for 2025-08-11 failed: the manifest was not replaced \(its condition failed: .*\): nothing committed: manifests\/messages\/tenant_id=t-b\/dt=2025-08-11\.json/,
       );
+      // the same fields as the Lambda lines, one JSON message per line (run ids and durations vary per run)
+      const lines = jsonLines(logs.slice(before)).map(({ run_id, duration_ms, RunDuration, ...rest }) => ({
+        ...rest,
+        ...(duration_ms === undefined ? {} : { duration_ms: 0 }),
+        ...(RunDuration === undefined ? {} : { RunDuration: 0 }),
+      }));
+      const tenantA = (response.jsonBody as { tenants: Record<string, unknown>[] }).tenants[0] as Record<string, unknown>;
+      const base = { service: 'makoto-lake', invocation_id: 'compact_http-test' };
+      const zero = { rows_rejected: 0, objects_rejected: 0, duplicates_removed: 0 };
+      expect(lines).toStrictEqual([
+        { level: 'information', message: 'compaction started', ...base, dt: DATE, tenants: TENANTS, late: false },
+        {
+          level: 'information',
+          message: 'partition finished',
+          ...base,
+          tenant_id: 't-a',
+          dt: DATE,
+          partition_run_id: tenantA.run_id,
+          status: 'compacted',
+          staging_objects: tenantA.inputs,
+          rows_read: tenantA.rows_read,
+          rows_written: tenantA.rows_written,
+          ...zero,
+          versions_superseded: tenantA.versions_superseded,
+          deletes_applied: tenantA.deletes_applied,
+          duration_ms: 0,
+        },
+        {
+          level: 'error',
+          message: 'partition finished',
+          ...base,
+          tenant_id: 't-b',
+          dt: DATE,
+          partition_run_id: null,
+          status: 'failed',
+          staging_objects: 0,
+          rows_read: 0,
+          rows_written: 0,
+          ...zero,
+          versions_superseded: 0,
+          deletes_applied: 0,
+          duration_ms: 0,
+          error: failedTenant?.error,
+        },
+        {
+          level: 'information',
+          message: 'metrics',
+          ...base,
+          namespace: 'MakotoLake',
+          Source: 'compaction',
+          RunsCompleted: 1,
+          RunDuration: 0,
+          PartitionsCompacted: 1,
+          PartitionsFailed: 1,
+          PartitionsLocked: 0,
+          PartitionsWithoutStaging: 0,
+          LatePartitionsFound: 0,
+          StagingObjectsRead: tenantA.inputs,
+          RowsWritten: tenantA.rows_written,
+          RecordsQuarantined: 0,
+          StagingObjectsQuarantined: 0,
+        },
+        {
+          level: 'error',
+          message: 'compaction finished',
+          ...base,
+          dt: DATE,
+          ok: false,
+          totals: (response.jsonBody as { totals: unknown }).totals,
+          failed: ['t-b'],
+        },
+      ]);
+      // every line of the run carries the same run id
+      expect(new Set(jsonLines(logs.slice(before)).map((l) => l.run_id)).size).toBe(1);
     } finally {
       await lease.releaseLease();
     }
@@ -312,4 +397,12 @@ function stable(response: { status?: number; jsonBody?: unknown }) {
       tenants: body.tenants.map((t) => ({ ...t, run_id: t.run_id === null ? null : 'RUN', duration_ms: 0 })),
     },
   };
+}
+
+/** The handlers' log lines: `level: {json}` as the test's log handler records them. */
+function jsonLines(lines: readonly string[]): ({ level: string; message: string } & Record<string, unknown>)[] {
+  return lines.map((l) => {
+    const at = l.indexOf(': ');
+    return { level: l.slice(0, at), ...JSON.parse(l.slice(at + 2)) };
+  });
 }

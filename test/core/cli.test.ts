@@ -1,5 +1,5 @@
-import { readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
@@ -98,13 +98,44 @@ describe('makoto-lake CLI', () => {
     expect(result.stderr.split('\n').filter((l) => /^[✓✗]/.test(l))).toHaveLength(3);
   });
 
-  it('exits 1 when a tenant fails and still compacts the others', async () => {
+  it('exits 4 when a named tenant has no staging for the day, unless --allow-empty', async () => {
     const result = await cli(['compact', '2025-08-11', 'globex,nobody', '--json']);
-    expect(result.code).toBe(0);
+    expect(result.code).toBe(4);
     expect(JSON.parse(result.stdout).tenants.map((t: Record<string, unknown>) => t.status)).toStrictEqual([
       'compacted',
       'no-input',
     ]);
+    expect(result.stderr.split('\n').slice(-2)).toStrictEqual([
+      'makoto-lake: no staging objects for nobody on 2025-08-11',
+      '(capture may be broken; --allow-empty accepts an empty day)',
+    ]);
+    const allowed = await cli(['compact', '2025-08-11', 'globex,nobody', '--allow-empty']);
+    expect([allowed.code, allowed.stderr.split('\n').at(-1)]).toStrictEqual([
+      0,
+      'makoto-lake: no staging objects for nobody on 2025-08-11',
+    ]);
+    const nothing = await cli(['compact', '2025-08-10', '--all-tenants']);
+    expect([nothing.code, nothing.stderr.split('\n').slice(-2)]).toStrictEqual([
+      4,
+      [
+        'makoto-lake: no tenant has staging objects for 2025-08-10',
+        '(capture may be broken; --allow-empty accepts an empty day)',
+      ],
+    ]);
+  });
+
+  it('exits 3 when another run holds a partition’s lease, and 1 when a tenant fails (the others still compact)', async () => {
+    const lease = join(dir.path, 'data', 'locks', 'messages', 'tenant_id=globex', 'dt=2025-08-11.lock');
+    await mkdir(dirname(lease), { recursive: true });
+    const until = new Date(Date.now() + 600_000).toISOString();
+    await writeFile(lease, JSON.stringify({ run_id: 'other', holder: 'host:1', acquired_at: until, expires_at: until }));
+    const locked = await cli(['compact', '2025-08-11', 'default_tenant,globex', '--json']);
+    expect(locked.code).toBe(3);
+    expect(JSON.parse(locked.stdout).tenants.map((t: Record<string, unknown>) => [t.tenant_id, t.status])).toStrictEqual([
+      ['default_tenant', 'compacted'],
+      ['globex', 'locked'],
+    ]);
+    await rm(lease);
     const bad = await cli(['compact', '2025-08-11', 'globex'], { DUCKDB_MEMORY_LIMIT: '1KB' });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/✗ globex 2025-08-11 failed: compaction of tenant globex for 2025-08-11 failed/);

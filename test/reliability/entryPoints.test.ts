@@ -5,6 +5,7 @@ import { compactionRequest, runCompactorEvent } from '../../compactor/lambda.js'
 import { parseCompactionPayload } from '../../src/app/compactionPayload.js';
 import { loadConfig } from '../../src/config.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
+import { quietTelemetry } from '../kit/lambdaTelemetry.js';
 import { tempDir } from '../kit/tempDir.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -60,12 +61,15 @@ describe('invalid CLI input gives a usage error (exit 2), never a stack trace', 
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it('an unknown tenant is not an error: nothing to compact, the partition is left alone, exit 0', async () => {
+  it('an unknown tenant: nothing to compact, the partition is left alone, exit 4 (0 with --allow-empty)', async () => {
     const result = await cli(['compact', '2025-08-11', 'nobody']);
-    expect(result.code).toBe(0);
+    expect(result.code).toBe(4);
     expect(result.stderr.split('\n').slice(1)).toStrictEqual([
       '· nobody 2025-08-11 no staging objects, partition left as it was',
+      'makoto-lake: no staging objects for nobody on 2025-08-11',
+      '(capture may be broken; --allow-empty accepts an empty day)',
     ]);
+    expect((await cli(['compact', '2025-08-11', 'nobody', '--allow-empty'])).code).toBe(0);
   });
 
   it('a file that is not JSON is a usage error naming the file', async () => {
@@ -89,7 +93,7 @@ describe('invalid Lambda / HTTP payloads are usage errors with the field and val
     expect(() => parseCompactionPayload(payload)).toThrow(message);
     expect(() => compactionRequest(payload, config, Date.now())).toThrow(message);
     await expect(
-      runCompactorEvent(payload, { config, store: new LocalStore(join(dir.path, 'lambda')), log: () => {} }),
+      runCompactorEvent(payload, { config, store: new LocalStore(join(dir.path, 'lambda')), ...quietTelemetry() }),
     ).rejects.toMatchObject({ name: 'UsageError', message });
   });
 });

@@ -1,0 +1,154 @@
+import type { PartitionResult } from '../compaction/compactPartition.js';
+import type { RunSummary } from '../compaction/compactTenants.js';
+import type { IngestResult } from '../ingest/ingestBatch.js';
+import { parseStagingKey } from '../staging/layout.js';
+
+/**
+ * The operational metrics, named once. The Lambda handlers publish them as CloudWatch EMF (namespace
+ * METRIC_NAMESPACE, dimensions `service` and `Source`), the Azure functions as custom metrics with the same
+ * names, and template.yaml's alarms and dashboard are checked against this list (test/aws/template.test.ts).
+ *
+ * There is deliberately no tenant dimension: 1,000 tenants would cost 1,000 times the metrics. Per-tenant
+ * figures are in the log lines (src/app/logFields.ts).
+ */
+export const METRIC_NAMESPACE = 'MakotoLake';
+/** The `service` dimension Powertools adds to every metric (and the Logger's `service` key). */
+export const METRIC_SERVICE = 'makoto-lake';
+/** The one other dimension: which job emitted the figures. */
+export const SOURCE_DIMENSION = 'Source';
+export type MetricSource = 'compaction' | 'dynamodb' | 'cosmos';
+
+export const METRIC = {
+  /** Compaction: 1 per finished run (the "nightly run missing" alarm watches it). */
+  runsCompleted: 'RunsCompleted',
+  runDuration: 'RunDuration',
+  partitionsCompacted: 'PartitionsCompacted',
+  partitionsFailed: 'PartitionsFailed',
+  partitionsLocked: 'PartitionsLocked',
+  /** Partitions asked for that had no staging objects (left as they were). */
+  partitionsWithoutStaging: 'PartitionsWithoutStaging',
+  /** Earlier days re-compacted because their staging changed after their last run. */
+  latePartitionsFound: 'LatePartitionsFound',
+  stagingObjectsRead: 'StagingObjectsRead',
+  /** Compaction: Parquet rows written. Ingest: records written to staging. */
+  rowsWritten: 'RowsWritten',
+  /** Compaction: staging lines rejected. Ingest: source records that could never be accepted. */
+  recordsQuarantined: 'RecordsQuarantined',
+  /** Compaction: whole staging objects (or their unreadable tails) quarantined. */
+  stagingObjectsQuarantined: 'StagingObjectsQuarantined',
+  /** Ingest: source records in the batch. */
+  recordsReceived: 'RecordsReceived',
+  /** Ingest: staging objects written (quarantine objects not counted). */
+  stagingObjectsWritten: 'StagingObjectsWritten',
+  /** Ingest: (tenant, day) groups whose staging object could not be written (the batch is retried). */
+  stagingWritesFailed: 'StagingWritesFailed',
+} as const;
+
+export type MetricName = (typeof METRIC)[keyof typeof METRIC];
+export type MetricUnitName = 'Count' | 'Milliseconds';
+
+export const METRIC_UNITS: Readonly<Record<MetricName, MetricUnitName>> = Object.fromEntries(
+  Object.values(METRIC).map((name) => [name, name === METRIC.runDuration ? 'Milliseconds' : 'Count']),
+) as Record<MetricName, MetricUnitName>;
+
+/** The metrics each source emits (always all of them, zeros included, so a quiet night is a 0, not a gap). */
+export const METRICS_BY_SOURCE: Readonly<Record<MetricSource, readonly MetricName[]>> = {
+  compaction: [
+    METRIC.runsCompleted,
+    METRIC.runDuration,
+    METRIC.partitionsCompacted,
+    METRIC.partitionsFailed,
+    METRIC.partitionsLocked,
+    METRIC.partitionsWithoutStaging,
+    METRIC.latePartitionsFound,
+    METRIC.stagingObjectsRead,
+    METRIC.rowsWritten,
+    METRIC.recordsQuarantined,
+    METRIC.stagingObjectsQuarantined,
+  ],
+  dynamodb: [
+    METRIC.recordsReceived,
+    METRIC.rowsWritten,
+    METRIC.recordsQuarantined,
+    METRIC.stagingObjectsWritten,
+    METRIC.stagingWritesFailed,
+  ],
+  cosmos: [
+    METRIC.recordsReceived,
+    METRIC.rowsWritten,
+    METRIC.recordsQuarantined,
+    METRIC.stagingObjectsWritten,
+    METRIC.stagingWritesFailed,
+  ],
+};
+
+export interface MetricPoint {
+  readonly name: MetricName;
+  readonly unit: MetricUnitName;
+  readonly value: number;
+}
+
+const point = (name: MetricName, value: number): MetricPoint => ({ name, unit: METRIC_UNITS[name], value });
+const count = (results: readonly PartitionResult[], keep: (r: PartitionResult) => boolean) => results.filter(keep).length;
+const sum = (results: readonly PartitionResult[], of: (r: PartitionResult) => number) => results.reduce((n, r) => n + of(r), 0);
+
+/** The figures of one compaction run, in METRICS_BY_SOURCE.compaction order. */
+export function compactionMetrics(summary: RunSummary, durationMs: number): MetricPoint[] {
+  const r = summary.results;
+  return [
+    point(METRIC.runsCompleted, 1),
+    point(METRIC.runDuration, durationMs),
+    point(
+      METRIC.partitionsCompacted,
+      count(r, (x) => x.status === 'compacted'),
+    ),
+    point(
+      METRIC.partitionsFailed,
+      count(r, (x) => x.status === 'failed'),
+    ),
+    point(
+      METRIC.partitionsLocked,
+      count(r, (x) => x.status === 'locked'),
+    ),
+    point(
+      METRIC.partitionsWithoutStaging,
+      count(r, (x) => x.status === 'no-input'),
+    ),
+    point(
+      METRIC.latePartitionsFound,
+      count(r, (x) => x.reason !== undefined),
+    ),
+    point(
+      METRIC.stagingObjectsRead,
+      sum(r, (x) => x.inputs),
+    ),
+    point(
+      METRIC.rowsWritten,
+      sum(r, (x) => x.rowsWritten),
+    ),
+    point(
+      METRIC.recordsQuarantined,
+      sum(r, (x) => x.rowsRejected),
+    ),
+    point(
+      METRIC.stagingObjectsQuarantined,
+      sum(r, (x) => x.objectsRejected),
+    ),
+  ];
+}
+
+/** The figures of one ingested batch (stream or change feed), in METRICS_BY_SOURCE order. */
+export function ingestMetrics(result: IngestResult): MetricPoint[] {
+  return [
+    point(METRIC.recordsReceived, result.received),
+    point(METRIC.rowsWritten, result.staged),
+    point(METRIC.recordsQuarantined, result.quarantined),
+    point(METRIC.stagingObjectsWritten, result.written.filter((w) => parseStagingKey(w.key) !== undefined).length),
+    point(METRIC.stagingWritesFailed, result.failed.length),
+  ];
+}
+
+/** `{ RowsWritten: 12, ... }`: the points as one object (Azure custom-metric properties, test assertions). */
+export function metricValues(points: readonly MetricPoint[]): Record<string, number> {
+  return Object.fromEntries(points.map((p) => [p.name, p.value]));
+}
