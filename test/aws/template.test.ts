@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { ARTIFACTS, LAMBDA_FUNCTIONS } from '../../scripts/build.js';
 import { stagingKey } from '../../src/staging/layout.js';
 
 /**
@@ -47,17 +48,26 @@ describe('template.yaml', () => {
     expect(functions.map(([id]) => id)).toStrictEqual(['StreamIngestFunction', 'CompactorFunction']);
   });
 
-  it('points every Handler at an exported function of its esbuild entry point', async () => {
+  it('deploys what npm run build produces: each function its bundle folder, the compactor the DuckDB layer', async () => {
+    const built = LAMBDA_FUNCTIONS.map((fn) => ({ ...fn, codeUri: `dist/${ARTIFACTS.lambda(fn.name)}` }));
+    expect(functions.map(([, body]) => value(body, 'CodeUri')).sort()).toStrictEqual(built.map((b) => b.codeUri).sort());
     for (const [id, body] of functions) {
-      const handler = value(body, 'Handler') as string;
-      const entries = block(/^\s*EntryPoints:/, body).map((l) => l.trim().replace(/^- /, ''));
-      expect(entries.length, id).toBe(1);
-      const [module, exported] = handler.split('.') as [string, string];
-      const entry = entries[0] as string;
-      expect(basename(entry, '.ts'), `${id} Handler ${handler}`).toBe(module);
-      const loaded = (await import(/* @vite-ignore */ pathToFileURL(resolve(entry)).href)) as Record<string, unknown>;
-      expect(typeof loaded[exported], `${entry} exports ${exported}`).toBe('function');
+      const fn = built.find((b) => b.codeUri === value(body, 'CodeUri')) as (typeof built)[number];
+      // no Metadata/BuildMethod: `sam build` would rebuild from the sources instead of deploying the bundle
+      expect(block(/^ {4}Metadata:/, body), id).toStrictEqual([]);
+      const [module, exported] = (value(body, 'Handler') as string).split('.') as [string, string];
+      expect(`${module}.js`, `${id} Handler`).toBe(fn.file);
+      const loaded = (await import(/* @vite-ignore */ pathToFileURL(resolve(fn.entry)).href)) as Record<string, unknown>;
+      expect(typeof loaded[exported], `${fn.entry} exports ${exported}`).toBe('function');
     }
+    const layer = resources().get('DuckDbLayer') as string[];
+    expect([value(layer, 'Type'), value(layer, 'ContentUri'), block(/^ {4}Metadata:/, layer)]).toStrictEqual([
+      'AWS::Serverless::LayerVersion',
+      `dist/${ARTIFACTS.duckdbLayer}`,
+      [],
+    ]);
+    const layersOf = (id: string) => block(/^\s*Layers:/, functions.find(([fid]) => fid === id)?.[1] ?? []).map((l) => l.trim());
+    expect([layersOf('CompactorFunction'), layersOf('StreamIngestFunction')]).toStrictEqual([['- !Ref DuckDbLayer'], []]);
   });
 
   it('sets only environment variables the config reads, with the seed names', async () => {
@@ -85,7 +95,6 @@ describe('template.yaml', () => {
     const utcMinutes = Number(m?.[2]) * 60 + Number(m?.[1]);
     expect((utcMinutes + 9 * 60) % (24 * 60)).toBe(2 * 60);
     expect(value(body, 'Timeout')).toBe('900');
-    expect(block(/^\s*External:/, body).map((l) => l.trim())).toContain("- '@duckdb/node-api'");
   });
 
   it('consumes the stream with partial batch responses, bisection, bounded retries and an on-failure queue', () => {
