@@ -63,7 +63,7 @@ describe('Synapse column widths and the ingest limits', () => {
       messageId: `${'あ'.repeat(341)}x`,
       conversationId: '😀'.repeat(MAX_ID_BYTES / 4),
       senderId: 'u'.repeat(MAX_ID_BYTES),
-      role: 'ロ'.repeat(21) + 'x',
+      role: `${'ロ'.repeat(21)}x`,
     };
     const oneTooLong = (field: string, value: string, id: string) =>
       chatItem({ ...longest, messageId: `over-${id}`, [field]: value });
