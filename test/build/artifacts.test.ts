@@ -24,7 +24,7 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'makoto-lake-artifacts-'));
   dist = join(work, 'dist');
   artifacts = await buildArtifacts(dist);
-});
+}, 300_000);
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
@@ -69,7 +69,7 @@ async function invokeLambda(
       ...env,
     },
     encoding: 'utf8',
-    timeout: 60_000,
+    timeout: 180_000,
   });
   const out = /RESULT (.*)$/s.exec(run.stdout)?.[1];
   return { status: run.status, result: out === undefined ? undefined : JSON.parse(out), stderr: run.stderr };
@@ -205,7 +205,7 @@ describe('the Lambda bundles, run from empty folders with the layer on NODE_PATH
         attributes: {},
       },
     ]);
-  });
+  }, 240_000);
 
   it('the compactor bundle holds no DuckDB: without the layer it cannot start', async () => {
     const run = await invokeLambda(compactorFn, { target_date: '2025-08-11', tenants: ['acme'] }, env());
@@ -259,7 +259,7 @@ describe('the Functions app, run from an empty folder by the host stand-in', () 
         RESULT_FILE: resultFile,
       },
       encoding: 'utf8',
-      timeout: 60_000,
+      timeout: 180_000,
     });
     expect(run.status, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout).map((f: { name: string }) => f.name)).toStrictEqual([
@@ -275,5 +275,5 @@ describe('the Functions app, run from an empty folder by the host stand-in', () 
       ['acme', '2025-08-11', 'a1', 'こんにちは', 'cosmos', '1'],
       ['acme', '2025-08-11', 'a2', 'また明日', 'cosmos', '2'],
     ]);
-  });
+  }, 240_000);
 });
