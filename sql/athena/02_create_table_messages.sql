@@ -23,7 +23,7 @@ TBLPROPERTIES (
   'projection.tenant_id.type' = 'injected',
   'projection.dt.type' = 'date',
   'projection.dt.format' = 'yyyy-MM-dd',
-  'projection.dt.range' = '2024-01-01,NOW',
+  'projection.dt.range' = '2000-01-01,NOW+9HOURS',
   'projection.dt.interval' = '1',
   'projection.dt.interval.unit' = 'DAYS',
   'storage.location.template' = 's3://${S3_BUCKET_NAME}/analytics/messages/tenant_id=${tenant_id}/dt=${dt}/'

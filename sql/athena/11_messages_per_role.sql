@@ -1,5 +1,6 @@
+-- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
 -- Messages per JST day and role for one tenant.
-SELECT dt, role, count(*) AS messages
+SELECT dt, role, COUNT(*) AS messages
 FROM makoto_lake.messages
 WHERE tenant_id = 'default_tenant'
   AND dt BETWEEN '2025-08-10' AND '2025-08-11'

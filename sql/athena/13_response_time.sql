@@ -1,9 +1,10 @@
--- Response time: for each user message, the time until the next assistant message in the same
+-- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
+-- Response time: for each user message, the milliseconds until the next assistant message in the same
 -- conversation (other roles in between are skipped), per JST day of the user message. A reply after
 -- the last dt of the range is not seen: widen the range by a day to catch replies after midnight.
 WITH ordered AS (
   SELECT dt, conversation_id, message_id, role, created_at,
-         min(CASE WHEN role = 'assistant' THEN created_at END) OVER (
+         MIN(CASE WHEN role = 'assistant' THEN created_at END) OVER (
            PARTITION BY conversation_id
            ORDER BY created_at, message_id
            ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
@@ -13,11 +14,11 @@ WITH ordered AS (
     AND dt BETWEEN '2025-08-10' AND '2025-08-11'
 )
 SELECT dt,
-       count(*) AS user_messages,
-       count(next_assistant_at) AS answered,
-       avg(date_diff('millisecond', created_at, next_assistant_at)) AS avg_response_ms,
-       min(date_diff('millisecond', created_at, next_assistant_at)) AS min_response_ms,
-       max(date_diff('millisecond', created_at, next_assistant_at)) AS max_response_ms
+       COUNT(*) AS user_messages,
+       COUNT(next_assistant_at) AS answered,
+       AVG(date_diff('millisecond', created_at, next_assistant_at)) AS avg_response_ms,
+       MIN(date_diff('millisecond', created_at, next_assistant_at)) AS min_response_ms,
+       MAX(date_diff('millisecond', created_at, next_assistant_at)) AS max_response_ms
 FROM ordered
 WHERE role = 'user'
 GROUP BY dt

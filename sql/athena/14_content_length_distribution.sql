@@ -1,5 +1,6 @@
--- Distribution of message length in characters (Unicode code points, so Japanese text and emoji count
--- one each), over a date range.
+-- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
+-- Distribution of message length in characters, over a date range.
+-- length() counts Unicode code points, so Japanese text and emoji count one each.
 WITH lengths AS (
   SELECT length(content) AS chars
   FROM makoto_lake.messages
@@ -29,9 +30,9 @@ SELECT bucket_order,
          WHEN 5 THEN '100-499'
          ELSE '500+'
        END AS length_bucket,
-       count(*) AS messages,
-       min(chars) AS min_chars,
-       max(chars) AS max_chars
+       COUNT(*) AS messages,
+       MIN(chars) AS min_chars,
+       MAX(chars) AS max_chars
 FROM buckets
 GROUP BY bucket_order
 ORDER BY bucket_order;

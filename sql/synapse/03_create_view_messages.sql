@@ -31,10 +31,10 @@ FROM OPENROWSET(
     DATA_SOURCE = 'makoto_lake_storage',
     FORMAT = 'PARQUET'
 ) WITH (
-    [message_id]      varchar(256) COLLATE Latin1_General_100_BIN2_UTF8,
-    [conversation_id] varchar(256) COLLATE Latin1_General_100_BIN2_UTF8,
-    [sender_id]       varchar(256) COLLATE Latin1_General_100_BIN2_UTF8,
-    [role]            varchar(32) COLLATE Latin1_General_100_BIN2_UTF8,
+    [message_id]      varchar(1024) COLLATE Latin1_General_100_BIN2_UTF8,
+    [conversation_id] varchar(1024) COLLATE Latin1_General_100_BIN2_UTF8,
+    [sender_id]       varchar(1024) COLLATE Latin1_General_100_BIN2_UTF8,
+    [role]            varchar(64) COLLATE Latin1_General_100_BIN2_UTF8,
     [content]         varchar(MAX) COLLATE Latin1_General_100_BIN2_UTF8,
     [created_at]      datetime2(3),
     [updated_at]      datetime2(3),

@@ -1,4 +1,6 @@
--- Active conversations per JST day, and those in which both the user and the assistant wrote that day.
+-- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
+-- Active conversations per JST day: conversations with at least one message that day, and those of
+-- them in which both the user and the assistant wrote that day.
 WITH per_conversation AS (
   SELECT dt, conversation_id,
          SUM(CASE WHEN role = 'user' THEN 1 ELSE 0 END) AS user_messages,

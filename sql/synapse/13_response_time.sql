@@ -1,5 +1,7 @@
--- Response time: for each user message, milliseconds until the next assistant message in the same
--- conversation, per JST day of the user message. Widen the range by a day to catch replies after midnight.
+-- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
+-- Response time: for each user message, the milliseconds until the next assistant message in the same
+-- conversation (other roles in between are skipped), per JST day of the user message. A reply after
+-- the last dt of the range is not seen: widen the range by a day to catch replies after midnight.
 WITH ordered AS (
   SELECT dt, conversation_id, message_id, role, created_at,
          MIN(CASE WHEN role = 'assistant' THEN created_at END) OVER (

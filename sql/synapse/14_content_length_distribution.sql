@@ -1,19 +1,25 @@
--- Distribution of message length in characters. LEN() ignores trailing spaces, and characters outside
--- the BMP (most emoji) may not count as one as they do in Athena's length().
-WITH buckets AS (
-  SELECT LEN(content) AS chars,
-         CASE
-           WHEN content IS NULL THEN 0
-           WHEN LEN(content) < 10 THEN 1
-           WHEN LEN(content) < 20 THEN 2
-           WHEN LEN(content) < 50 THEN 3
-           WHEN LEN(content) < 100 THEN 4
-           WHEN LEN(content) < 500 THEN 5
-           ELSE 6
-         END AS bucket_order
+-- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
+-- Distribution of message length in characters, over a date range.
+-- LEN() ignores trailing spaces, and characters outside the BMP (most emoji) may not count as one
+-- as they do in Athena's length().
+WITH lengths AS (
+  SELECT LEN(content) AS chars
   FROM dbo.messages
   WHERE tenant_id = 'default_tenant'
     AND dt BETWEEN '2025-08-10' AND '2025-08-11'
+),
+buckets AS (
+  SELECT chars,
+         CASE
+           WHEN chars IS NULL THEN 0
+           WHEN chars < 10 THEN 1
+           WHEN chars < 20 THEN 2
+           WHEN chars < 50 THEN 3
+           WHEN chars < 100 THEN 4
+           WHEN chars < 500 THEN 5
+           ELSE 6
+         END AS bucket_order
+  FROM lengths
 )
 SELECT bucket_order,
        CASE bucket_order

@@ -1,4 +1,6 @@
--- Daily active senders: distinct users who wrote that JST day, and every distinct sender.
+-- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
+-- Daily active senders: distinct users who wrote at least one message that JST day, and every
+-- distinct sender (assistants included).
 SELECT dt,
        COUNT(DISTINCT CASE WHEN role = 'user' THEN sender_id END) AS active_users,
        COUNT(DISTINCT sender_id) AS active_senders

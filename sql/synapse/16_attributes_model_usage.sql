@@ -1,5 +1,5 @@
--- Reading attributes (JSON text of every other item field) with JSON_VALUE: assistant messages and
--- tokens per model.
+-- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
+-- Reading attributes (JSON text of every other item field): assistant messages and tokens per model.
 SELECT JSON_VALUE(attributes, '$.model') AS model,
        COUNT(*) AS messages,
        SUM(CAST(JSON_VALUE(attributes, '$.tokens') AS bigint)) AS tokens

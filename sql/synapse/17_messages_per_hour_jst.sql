@@ -1,4 +1,6 @@
--- Messages per hour of the JST day (created_at is UTC; JST is always UTC+9, no daylight saving).
+-- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
+-- Messages per hour of the JST day. created_at is UTC; Japan has no daylight saving time, so JST is
+-- always created_at + 9 hours.
 SELECT DATEPART(hour, DATEADD(hour, 9, created_at)) AS jst_hour, COUNT(*) AS messages
 FROM dbo.messages
 WHERE tenant_id = 'default_tenant'

@@ -142,7 +142,9 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
     };
     const timed = timer(timings);
     await phase('locked');
-    const plan = await timed('list', () => planPartition(deps.store, tenant, date, deps.log));
+    const plan = await timed('list', () =>
+      planPartition(deps.store, tenant, date, deps.log && ((event, fields) => deps.log?.(event, { ...fields, runId }))),
+    );
     if (!planHasWork(plan)) return emptyResult(base, 'no-input', now() - started, timings);
     if (plan.missing.length > 0) deps.log?.('partition.missing_inputs', { ...base, keys: plan.missing });
 

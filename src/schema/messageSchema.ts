@@ -12,17 +12,34 @@ export interface ColumnSpec {
   readonly parquet: 'VARCHAR' | 'TIMESTAMP_MS';
   readonly athena: 'string' | 'timestamp';
   readonly synapse: string;
+  /**
+   * Text columns: the longest value in UTF-8 bytes, or null for no limit (Synapse `varchar(MAX)`). Ingest
+   * quarantines a record with a longer value (textWidthProblem), and Synapse declares exactly this width
+   * (`varchar(n)` under a UTF-8 collation counts bytes): nothing ingest accepts can fail a Synapse query.
+   */
+  readonly maxBytes?: number | null;
   readonly nullable: boolean;
   readonly description: string;
 }
 
-const utf8 = (n: number | 'MAX') => `varchar(${n}) COLLATE Latin1_General_100_BIN2_UTF8`;
-const text = (name: string, nullable: boolean, synapseLength: number | 'MAX', description: string): ColumnSpec => ({
+/**
+ * Longest id (message, conversation, sender) in UTF-8 bytes. DynamoDB caps a sort key at 1,024 bytes and
+ * Cosmos DB an `id` at 1,023, so no real message id is refused; Synapse's varchar(1024) is the same number.
+ */
+export const MAX_ID_BYTES = 1024;
+/** Longest role in UTF-8 bytes ('user', 'assistant', 'system', 'tool', ... are a few bytes). */
+export const MAX_ROLE_BYTES = 64;
+/** Longest feed position: up to 64 decimal digits (normaliseChange checks the digits). */
+export const MAX_SOURCE_SEQ_BYTES = 64;
+
+const utf8 = (n: number | null) => `varchar(${n ?? 'MAX'}) COLLATE Latin1_General_100_BIN2_UTF8`;
+const text = (name: string, nullable: boolean, maxBytes: number | null, description: string): ColumnSpec => ({
   name,
   staging: 'VARCHAR',
   parquet: 'VARCHAR',
   athena: 'string',
-  synapse: utf8(synapseLength),
+  synapse: utf8(maxBytes),
+  maxBytes,
   nullable,
   description,
 });
@@ -38,18 +55,34 @@ const instant = (name: string, nullable: boolean, description: string): ColumnSp
 
 /** The columns of every Parquet file under analytics/messages/, in file order. */
 export const MESSAGE_COLUMNS: readonly ColumnSpec[] = [
-  text('message_id', false, 256, 'Message id (DynamoDB key attribute or Cosmos `id`).'),
-  text('conversation_id', true, 256, 'Conversation (thread) the message belongs to.'),
-  text('sender_id', true, 256, 'User or bot that sent the message.'),
-  text('role', true, 32, "'user', 'assistant', 'system', ... as written by the app."),
-  text('content', true, 'MAX', 'Message text (non-string content is stored as JSON text).'),
+  text('message_id', false, MAX_ID_BYTES, 'Message id (DynamoDB key attribute or Cosmos `id`).'),
+  text('conversation_id', true, MAX_ID_BYTES, 'Conversation (thread) the message belongs to.'),
+  text('sender_id', true, MAX_ID_BYTES, 'User or bot that sent the message.'),
+  text('role', true, MAX_ROLE_BYTES, "'user', 'assistant', 'system', ... as written by the app."),
+  text('content', true, null, 'Message text (non-string content is stored as JSON text).'),
   instant('created_at', false, 'Creation instant, UTC. Its JST date is the dt partition.'),
   instant('updated_at', true, 'Last update instant, UTC, when the app records one.'),
-  text('attributes', false, 'MAX', 'JSON object of every other field of the item, nothing dropped.'),
+  text('attributes', false, null, 'JSON object of every other field of the item, nothing dropped.'),
   text('source', false, 16, "'dynamodb' or 'cosmos'."),
-  text('source_seq', false, 64, 'Position of the change in its feed (DynamoDB SequenceNumber, Cosmos _lsn).'),
+  text('source_seq', false, MAX_SOURCE_SEQ_BYTES, 'Position of the change in its feed (DynamoDB SequenceNumber, Cosmos _lsn).'),
   instant('ingested_at', false, 'When the change was captured into staging, UTC.'),
 ];
+
+/**
+ * Why a record cannot be stored: a text value longer than its column's maxBytes (the first such column),
+ * or undefined when every value fits.
+ */
+export function textWidthProblem(record: Readonly<Partial<MessageRow>>): string | undefined {
+  for (const column of MESSAGE_COLUMNS) {
+    const value = record[column.name as keyof MessageRow];
+    if (typeof column.maxBytes !== 'number' || typeof value !== 'string') continue;
+    const bytes = Buffer.byteLength(value, 'utf8');
+    if (bytes > column.maxBytes) {
+      return `${column.name} is ${bytes} UTF-8 bytes long (at most ${column.maxBytes}, the width Synapse declares)`;
+    }
+  }
+  return undefined;
+}
 
 /** Partition columns: only in the path (`tenant_id=<t>/dt=<YYYY-MM-DD>`), never in the file. */
 export const PARTITION_COLUMNS = [

@@ -41,7 +41,7 @@ export function athenaCreateTableSql(): string {
     ['projection.tenant_id.type', 'injected'],
     ['projection.dt.type', 'date'],
     ['projection.dt.format', 'yyyy-MM-dd'],
-    ['projection.dt.range', `${ATHENA_NAMES.projectionStart},NOW`],
+    ['projection.dt.range', ATHENA_NAMES.projectionRange],
     ['projection.dt.interval', '1'],
     ['projection.dt.interval.unit', 'DAYS'],
     ['storage.location.template', template],

@@ -264,7 +264,7 @@ TBLPROPERTIES (
   'projection.${tenant}.type' = 'injected',
   'projection.${date}.type' = 'date',
   'projection.${date}.format' = 'yyyy-MM-dd',
-  'projection.${date}.range' = '${ATHENA_NAMES.projectionStart},NOW',
+  'projection.${date}.range' = '${ATHENA_NAMES.projectionRange}',
   'storage.location.template' = ${quoteAthenaString(template)}
 )`;
 }

@@ -14,15 +14,20 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { ObjectNotFoundError } from '../../src/store/errors.js';
 import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
-import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../../src/util/retry.js';
-import { isTransient, s3Error } from './s3Errors.js';
+import { s3Error } from './s3Errors.js';
 
 export interface S3StoreOptions {
   readonly bucket: string;
   /** An existing client (tests, custom credentials). Built from `clientConfig` when absent. */
   readonly client?: S3Client;
-  /** Settings for the client built when none is given; credentials come from the SDK's default chain. */
-  readonly clientConfig?: Pick<S3ClientConfig, 'region' | 'endpoint' | 'forcePathStyle' | 'maxAttempts'>;
+  /**
+   * Settings for the client built when none is given, over S3_RETRY; credentials come from the SDK's default
+   * chain unless given.
+   */
+  readonly clientConfig?: Pick<
+    S3ClientConfig,
+    'region' | 'endpoint' | 'forcePathStyle' | 'credentials' | 'maxAttempts' | 'retryMode'
+  >;
   /** MaxKeys per ListObjectsV2 page (S3 caps it at 1000). */
   readonly pageSize?: number;
   /** Files at least this big go up as a multipart upload. Default 16 MiB. */
@@ -31,18 +36,27 @@ export interface S3StoreOptions {
   readonly partSizeBytes?: number;
   /** Parts of one multipart upload in flight at once. Default 4. */
   readonly partConcurrency?: number;
-  /** Backoff for throttling (SlowDown, 503) and 5xx, on top of whatever the client itself retries. */
-  readonly retry?: RetryPolicy;
-  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 const MIB = 1024 * 1024;
 
 /**
+ * The store's only retry layer is the SDK's: adaptive mode (the standard retry strategy – exponential
+ * backoff with jitter on throttling such as SlowDown, 5xx, timeouts and dropped connections – plus client-side
+ * rate limiting after throttling), at most 5 attempts per call, as BlobStore configures its pipeline. Applied
+ * to the clients this module builds; a client passed in keeps the caller's policy. Not retried by anyone
+ * here: a body stream that breaks after the answer arrived (compaction's verified download retries that).
+ */
+export const S3_RETRY = { maxAttempts: 5, retryMode: 'adaptive' } as const satisfies Pick<
+  S3ClientConfig,
+  'maxAttempts' | 'retryMode'
+>;
+
+/**
  * An S3 bucket (or any S3-compatible server) as the object store. Keys are the bucket's keys; listings
  * page through ListObjectsV2; large files go up with a multipart upload; downloads stream to disk.
- * Throttling and 5xx answers are retried with capped backoff and surface as TransientStoreError when
- * they persist; 404 becomes ObjectNotFoundError and 412 PreconditionFailedError.
+ * The SDK retries throttling and 5xx answers (S3_RETRY); what persists surfaces as TransientStoreError;
+ * 404 becomes ObjectNotFoundError and 412 PreconditionFailedError.
  *
  * @example
  * const store = new S3Store({ bucket: 'makoto-lake', clientConfig: { region: 'ap-northeast-1' } });
@@ -57,19 +71,15 @@ export class S3Store implements ObjectStore {
   private readonly multipartThreshold: number;
   private readonly partSize: number;
   private readonly partConcurrency: number;
-  private readonly retry: RetryPolicy;
-  private readonly sleep: ((ms: number) => Promise<void>) | undefined;
 
   constructor(options: S3StoreOptions) {
     this.bucket = options.bucket;
     this.location = `s3://${options.bucket}`;
-    this.client = options.client ?? new S3Client({ ...options.clientConfig });
+    this.client = options.client ?? new S3Client({ ...S3_RETRY, ...options.clientConfig });
     this.pageSize = Math.min(1000, Math.max(1, options.pageSize ?? 1000));
     this.partSize = Math.max(5 * MIB, options.partSizeBytes ?? 8 * MIB);
     this.multipartThreshold = Math.max(this.partSize, options.multipartThresholdBytes ?? 16 * MIB);
     this.partConcurrency = Math.max(1, options.partConcurrency ?? 4);
-    this.retry = options.retry ?? DEFAULT_RETRY;
-    this.sleep = options.sleep;
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
@@ -130,7 +140,7 @@ export class S3Store implements ObjectStore {
     return out.Body as Readable;
   }
 
-  /** Streams the object to `path`; a connection lost half way restarts the download (the file is rewritten). */
+  /** Streams the object to `path`. */
   async getToFile(key: string, path: string): Promise<ObjectInfo> {
     return this.call(key, async () => {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
@@ -179,20 +189,13 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  /** Runs one S3 call with our error mapping, retrying what is worth retrying. */
-  private call<T>(key: string, operation: () => Promise<T>): Promise<T> {
-    return withRetry(
-      async () => {
-        try {
-          return await operation();
-        } catch (error) {
-          throw s3Error(error, this.bucket, key);
-        }
-      },
-      isTransient,
-      this.retry,
-      this.sleep,
-    );
+  /** Runs one S3 call (the SDK retries it) and maps what it finally throws to our store errors. */
+  private async call<T>(key: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw s3Error(error, this.bucket, key);
+    }
   }
 }
 

@@ -67,7 +67,3 @@ export function s3Error(error: unknown, bucket: string, key: string): Error {
     context,
   });
 }
-
-export function isTransient(error: unknown): boolean {
-  return error instanceof TransientStoreError;
-}

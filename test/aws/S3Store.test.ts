@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ObjectNotFoundError, PreconditionFailedError, TransientStoreError } from '../../src/store/errors.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
-import { S3Store } from '../../stores/s3/S3Store.js';
+import { S3_RETRY, S3Store } from '../../stores/s3/S3Store.js';
 import { tempDir } from '../kit/tempDir.js';
-import { type S3rver, startFaultProxy, startS3rver } from './support/localAws.js';
-
-const FAST_RETRY = { attempts: 3, baseDelayMs: 1, maxDelayMs: 5, deadlineMs: 5_000 };
+import { REGION, S3RVER_CREDENTIALS, type S3rver, startFaultProxy, startS3rver } from './support/localAws.js';
 
 describe('S3Store against s3rver', () => {
   let s3: S3rver;
@@ -28,7 +27,19 @@ describe('S3Store against s3rver', () => {
   });
 
   const store = (options: Partial<ConstructorParameters<typeof S3Store>[0]> = {}) =>
-    new S3Store({ bucket: 'contract', client: s3.client(proxy.endpoint), retry: FAST_RETRY, ...options });
+    new S3Store({ bucket: 'contract', client: s3.client(proxy.endpoint), ...options });
+  /** A store whose client the store builds itself (S3_RETRY), through the fault proxy. */
+  const retryingStore = (clientConfig: { maxAttempts?: number } = {}) =>
+    new S3Store({
+      bucket: 'contract',
+      clientConfig: {
+        endpoint: proxy.endpoint,
+        region: REGION,
+        forcePathStyle: true,
+        credentials: S3RVER_CREDENTIALS,
+        ...clientConfig,
+      },
+    });
 
   it('puts, heads, gets and deletes objects; location names only the bucket', async () => {
     const s = store();
@@ -120,8 +131,8 @@ describe('S3Store against s3rver', () => {
     expect((await getBytes(s, 'analytics/small.bin')).toString()).toBe('small');
   });
 
-  it('retries throttling (503 SlowDown) and succeeds', async () => {
-    const s = store();
+  it('retries throttling (503 SlowDown) in the SDK and succeeds', async () => {
+    const s = retryingStore();
     proxy.inject({ method: 'PUT', status: 503, code: 'SlowDown', times: 2 });
     const before = proxy.requests.length;
     await s.putBytes('retry/ok.txt', 'ok');
@@ -129,13 +140,30 @@ describe('S3Store against s3rver', () => {
     expect((await getBytes(s, 'retry/ok.txt')).toString()).toBe('ok');
   });
 
-  it('gives up on persistent 5xx with a TransientStoreError naming the key', async () => {
-    const s = store();
-    proxy.inject({ method: 'GET', status: 500, code: 'InternalError', times: 3 });
+  it('attempts one call at most S3_RETRY.maxAttempts times, then gives up with a TransientStoreError naming the key', async () => {
+    expect(S3_RETRY).toStrictEqual({ maxAttempts: 5, retryMode: 'adaptive' });
+    const s = retryingStore();
+    proxy.inject({ method: 'GET', status: 500, code: 'InternalError', times: 6 });
+    const before = proxy.requests.length;
     const error = await s.getStream('retry/ok.txt').catch((e: unknown) => e);
+    expect(proxy.requests.slice(before).map((r) => r.method)).toStrictEqual(['GET', 'GET', 'GET', 'GET', 'GET']);
     expect(error).toBeInstanceOf(TransientStoreError);
     expect((error as Error).message).toBe('s3://contract/retry/ok.txt: InternalError (HTTP 500)');
     expect(JSON.stringify((error as TransientStoreError).context)).not.toContain('S3RVER');
+    // the sixth fault answers the next call: exactly five were used, none by a second retry loop
+    const again = await s.getStream('retry/ok.txt').catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(Readable);
+    (again as Readable).destroy();
+    expect(proxy.requests.length - before).toBe(7);
+  });
+
+  it('takes a smaller maxAttempts from clientConfig, and a client passed in keeps its own (here: 1 attempt)', async () => {
+    proxy.inject({ method: 'PUT', status: 503, code: 'SlowDown', times: 3 });
+    const before = proxy.requests.length;
+    await expect(retryingStore({ maxAttempts: 2 }).putBytes('retry/two.txt', 'x')).rejects.toBeInstanceOf(TransientStoreError);
+    expect(proxy.requests.length - before).toBe(2);
+    await expect(store().putBytes('retry/one.txt', 'x')).rejects.toBeInstanceOf(TransientStoreError);
+    expect(proxy.requests.length - before).toBe(3);
   });
 
   it('maps 412 PreconditionFailed to PreconditionFailedError without retrying', async () => {

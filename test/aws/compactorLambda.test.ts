@@ -239,7 +239,7 @@ describe('compactor Lambda: a failing tenant', () => {
         tenant_id: 'acme',
         dt: '2025-08-11',
         partition_run_id: result?.tenants[0]?.run_id,
-        error: 'Unexpected end of JSON input',
+        error: 'unreadable manifest manifests/messages/tenant_id=acme/dt=2025-08-11.json: Unexpected end of JSON input',
       },
     ]);
     expect(result?.tenants.map((t) => [t.tenant_id, t.status, t.rows_written])).toStrictEqual([['acme', 'compacted', 1]]);

@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: a parsed template is untyped JSON, navigated by the tests
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: CloudFormation !Sub strings, literally
 import { readFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
@@ -11,6 +11,7 @@ import {
   type MetricSource,
   SOURCE_DIMENSION,
 } from '../../src/app/metrics.js';
+import { ARTIFACTS, LAMBDA_FUNCTIONS } from '../../scripts/build.js';
 import { stagingKey } from '../../src/staging/layout.js';
 import { type CfnResource, intrinsics, PSEUDO_PARAMETERS, readTemplate, subReferences } from './support/cfnTemplate.js';
 
@@ -71,17 +72,25 @@ describe('template.yaml: structure', () => {
     expect(found.filter((i) => i.fn === 'Fn::Sub').length).toBeGreaterThan(15);
   });
 
-  it('points every Handler at an exported function of its esbuild entry point', async () => {
+  it('deploys what npm run build produces: each function its bundle folder, the compactor the DuckDB layer', async () => {
+    const built = LAMBDA_FUNCTIONS.map((fn) => ({ ...fn, codeUri: `dist/${ARTIFACTS.lambda(fn.name)}` }));
+    expect(functions.map(([, fn]) => fn.Properties?.CodeUri).sort()).toStrictEqual(built.map((b) => b.codeUri).sort());
     for (const [id, fn] of functions) {
-      const handler = fn.Properties?.Handler as string;
-      const entries = (fn.Metadata!.BuildProperties as { EntryPoints: string[] }).EntryPoints;
-      expect(entries.length, id).toBe(1);
-      const [module, exported] = handler.split('.') as [string, string];
-      const entry = entries[0] as string;
-      expect(basename(entry, '.ts'), `${id} Handler ${handler}`).toBe(module);
-      const loaded = (await import(/* @vite-ignore */ pathToFileURL(resolve(entry)).href)) as Record<string, unknown>;
-      expect(typeof loaded[exported], `${entry} exports ${exported}`).toBe('function');
+      const artifact = built.find((b) => b.codeUri === fn.Properties?.CodeUri) as (typeof built)[number];
+      // no Metadata/BuildMethod: `sam build` would rebuild from the sources instead of deploying the bundle
+      expect(fn.Metadata, id).toBeUndefined();
+      const [module, exported] = (fn.Properties?.Handler as string).split('.') as [string, string];
+      expect(`${module}.js`, `${id} Handler`).toBe(artifact.file);
+      const loaded = (await import(/* @vite-ignore */ pathToFileURL(resolve(artifact.entry)).href)) as Record<string, unknown>;
+      expect(typeof loaded[exported], `${artifact.entry} exports ${exported}`).toBe('function');
     }
+    const layer = resources.DuckDbLayer as CfnResource;
+    expect([layer.Type, layer.Properties?.ContentUri, layer.Metadata]).toStrictEqual([
+      'AWS::Serverless::LayerVersion',
+      `dist/${ARTIFACTS.duckdbLayer}`,
+      undefined,
+    ]);
+    expect([props('CompactorFunction').Layers, props('StreamIngestFunction').Layers]).toStrictEqual([[ref('DuckDbLayer')], undefined]);
   });
 
   it('sets only environment variables the config reads, with the seed names', async () => {
@@ -122,9 +131,6 @@ describe('template.yaml: the functions', () => {
     const utcMinutes = Number(m?.[2]) * 60 + Number(m?.[1]);
     expect((utcMinutes + 9 * 60) % (24 * 60)).toBe(2 * 60);
     expect(compactor.Timeout).toBe(900);
-    expect(resources.CompactorFunction?.Metadata?.BuildProperties).toMatchObject({
-      External: expect.arrayContaining(['@duckdb/node-api']),
-    });
     expect(compactor.EventInvokeConfig).toStrictEqual({
       MaximumRetryAttempts: 0,
       DestinationConfig: { OnFailure: { Type: 'SQS', Destination: getAtt('CompactorFailureQueue', 'Arn') } },

@@ -2,11 +2,15 @@
 // `require('@azure/functions-core')` and prints every function the app registers, as the host receives it.
 const Module = require('node:module');
 const registered = [];
+// name -> the handler the app registered, for a runner that invokes functions after loading the app
+const handlers = new Map();
+globalThis[Symbol.for('makoto-lake.hostStandIn.handlers')] = handlers;
 const core = {
   version: 'stand-in',
   setProgrammingModel() {},
-  registerFunction(metadata) {
+  registerFunction(metadata, handler) {
     registered.push(metadata);
+    handlers.set(metadata.name, handler);
     return { dispose() {} };
   },
   registerHook() {

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { MESSAGE_COLUMNS } from '../../src/schema/messageSchema.js';
+import { MESSAGE_COLUMNS, type StagedRecord } from '../../src/schema/messageSchema.js';
 import { quoteIdent, quoteLiteral } from '../../src/sql/quote.js';
 import { listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
 
@@ -126,20 +126,10 @@ export async function parquetPhysicalSchema(file: string): Promise<Record<string
 }
 
 /** A lake row as the store tests compare it: timestamps as ISO strings, hive columns, attributes parsed. */
-export interface ParsedLakeRow {
-  tenant_id: string;
-  dt: string;
-  message_id: string;
-  conversation_id: string | null;
-  sender_id: string | null;
-  role: string | null;
-  content: string | null;
-  created_at: string;
-  updated_at: string | null;
-  source: string;
-  source_seq: string;
-  attributes: Record<string, unknown>;
-}
+export type ParsedLakeRow = Pick<
+  StagedRecord,
+  'tenant_id' | 'dt' | 'message_id' | 'conversation_id' | 'sender_id' | 'role' | 'content' | 'source_seq'
+> & { source: string; created_at: string; updated_at: string | null; attributes: Record<string, unknown> };
 
 /** Downloads every Parquet file under analytics/ and reads it back with DuckDB (hive partitions). */
 export async function readLake(store: ObjectStore): Promise<ParsedLakeRow[]> {

@@ -33,7 +33,7 @@ beforeAll(async () => {
     contentBytes: [1600, 2400],
     batch: [5_000, 10_000],
   });
-}, 60_000);
+}, 240_000); // 150 MB of NDJSON: minutes on a loaded machine
 afterAll(() => dir.cleanup());
 
 const compact = (memory: string, tempDirName: string, threads = 2) =>

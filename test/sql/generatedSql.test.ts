@@ -8,6 +8,8 @@ import { MESSAGE_COLUMNS } from '../../src/schema/messageSchema.js';
 import { generatedSqlFiles, staleSqlFiles } from '../../src/sqlgen/generateSql.js';
 import { placeholderValues, renderPlaceholders, storageAccountName } from '../../src/sqlgen/placeholders.js';
 import { renderSql } from '../../src/sqlgen/renderSql.js';
+import { jstDate } from '../../src/time/jst.js';
+import { EARLIEST_MS, parseInstant } from '../../src/time/parseInstant.js';
 import { splitStatements, stripComments } from '../kit/splitStatements.js';
 import { tempDir } from '../kit/tempDir.js';
 
@@ -61,10 +63,31 @@ describe('the DDL follows the schema', () => {
     const columns = [...table.matchAll(/^ {2}`(\w+)`\s+(\w+)\s+COMMENT/gm)].map((m) => [m[1], m[2]]);
     expect(columns).toStrictEqual([...MESSAGE_COLUMNS.map((c) => [c.name, c.athena]), ['tenant_id', 'string'], ['dt', 'string']]);
     expect(table).toContain("'projection.tenant_id.type' = 'injected'");
-    expect(table).toContain("'projection.dt.range' = '2024-01-01,NOW'");
+    expect(table).toContain("'projection.dt.range' = '2000-01-01,NOW+9HOURS'");
     expect(table).toContain(
       `'storage.location.template' = 's3://\${S3_BUCKET_NAME}/analytics/messages/tenant_id=\${tenant_id}/dt=\${dt}/'`,
     );
+  });
+
+  test('Athena: dt is projected from the first day ingest accepts to the current JST day', () => {
+    const table = generatedSqlFiles('athena')[1]?.text ?? '';
+    const range = /'projection\.dt\.range' = '([^']+)'/.exec(table)?.[1] ?? '';
+    const [start, end] = range.split(',') as [string, string];
+    // the first instant ingest accepts lands on the first projected day; the one before it is refused
+    expect(parseInstant(EARLIEST_MS)).toStrictEqual({ ok: true, ms: EARLIEST_MS });
+    expect(parseInstant(EARLIEST_MS - 1).ok).toBe(false);
+    expect(start).toBe(jstDate(EARLIEST_MS));
+    // Athena's relative end NOW[+-]<n>HOURS, evaluated in UTC and formatted yyyy-MM-dd, as Athena does
+    const projectedEnd = (nowMs: number) => {
+      const m = /^NOW\+(\d+)HOURS$/.exec(end);
+      expect(m, end).not.toBeNull();
+      return new Date(nowMs + Number(m?.[1]) * 3_600_000).toISOString().slice(0, 10);
+    };
+    // every hour of a JST day (02:00 JST = 17:00 UTC of the day before, when the nightly run compacts)
+    for (let hour = 0; hour < 24; hour++) {
+      const now = Date.parse('2025-08-11T15:00:00Z') + hour * 3_600_000; // 00:00 JST 2025-08-12 + hour
+      expect(projectedEnd(now), `at ${new Date(now).toISOString()}`).toBe(jstDate(now));
+    }
   });
 
   test('Athena: one statement per file and no comment before it (Athena routes DDL by its first word)', () => {

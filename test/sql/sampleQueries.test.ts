@@ -1,36 +1,55 @@
 /**
- * Every Athena sample query in sql/athena/ runs through DuckDB against the compacted fixture lake
+ * Every sample query, in both dialects (sql/athena/1x_*.sql and sql/synapse/1x_*.sql, generated from one
+ * definition in src/sqlgen/sampleQueries.ts), runs through DuckDB against the compacted fixture lake
  * (test/sql/fixtureLake.ts) and must give the answers worked out by hand from that fixture.
  *
- * DuckDB stands in for Athena (Trino) after only these mechanical substitutions:
- *   1. `makoto_lake.messages`  →  `messages`, a DuckDB view:
- *        read_parquet('<lake>/analytics/messages/*\/*\/*.parquet', hive_partitioning = true,
- *                     hive_types = {'tenant_id': VARCHAR, 'dt': VARCHAR})
- *      (tenant_id and dt come from the key=value folders as strings, as in the Athena table);
- *   2. `json_extract_scalar(`  →  `json_extract_string(` (same meaning for a scalar at a JSON path).
- * Everything else (date_diff('millisecond', ...), hour(), INTERVAL '9' HOUR, window frames, count
- * DISTINCT, length() in code points) is the same text in both engines.
+ * DuckDB stands in for the engines after only these mechanical substitutions (docs/SQL.md):
+ * - both: the table/view  →  `messages`, a DuckDB view:
+ *     read_parquet('<lake>/analytics/messages/*\/*\/*.parquet', hive_partitioning = true,
+ *                  hive_types = {'tenant_id': VARCHAR, 'dt': VARCHAR})
+ *   (tenant_id and dt come from the key=value folders as strings, as in the Athena table and the Synapse view);
+ * - Athena (Trino): `json_extract_scalar(` → `json_extract_string(`. Everything else (date_diff('millisecond',
+ *   ...), hour(), INTERVAL '9' HOUR, window frames, count DISTINCT, length() in code points) is the same text.
+ * - Synapse (T-SQL): `DATEDIFF_BIG(millisecond, ` → `date_diff('millisecond', `; `JSON_VALUE(` →
+ *   `json_extract_string(`; `LEN(` → `length(`; `DATEADD(hour, 9, x)` → `(x + INTERVAL '9' HOUR)`;
+ *   `DATEPART(hour, ` → `date_part('hour', `; `SELECT TOP n ...;` → `SELECT ... LIMIT n;`.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { quoteLiteral } from '../../src/sql/quote.js';
-import { generatedSqlFiles } from '../../src/sqlgen/generateSql.js';
+import { staleSqlFiles } from '../../src/sqlgen/generateSql.js';
+import type { SqlTarget } from '../../src/sqlgen/placeholders.js';
+import { SAMPLE_QUERIES, sampleQueryFiles } from '../../src/sqlgen/sampleQueries.js';
 import { splitStatements } from '../kit/splitStatements.js';
 import { tempDir } from '../kit/tempDir.js';
 import { buildFixtureLake } from './fixtureLake.js';
 
-const ATHENA_DIR = fileURLToPath(new URL('../../sql/athena/', import.meta.url));
+const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
 
-const SUBSTITUTIONS: readonly [string, string][] = [
-  ['makoto_lake.messages', 'messages'],
-  ['json_extract_scalar(', 'json_extract_string('],
-];
+const SUBSTITUTIONS: Record<SqlTarget, readonly [string | RegExp, string][]> = {
+  athena: [
+    ['makoto_lake.messages', 'messages'],
+    ['json_extract_scalar(', 'json_extract_string('],
+  ],
+  synapse: [
+    ['dbo.messages', 'messages'],
+    ['DATEDIFF_BIG(millisecond, ', "date_diff('millisecond', "],
+    ['JSON_VALUE(', 'json_extract_string('],
+    ['LEN(', 'length('],
+    [/DATEADD\(hour, 9, (\w+)\)/g, "($1 + INTERVAL '9' HOUR)"],
+    ['DATEPART(hour, ', "date_part('hour', "],
+    [/SELECT TOP (\d+) ([\s\S]*?)(;?)\s*$/, 'SELECT $2 LIMIT $1$3'],
+  ],
+};
 
-function toDuckDb(athenaSql: string): string {
-  return SUBSTITUTIONS.reduce((sql, [from, to]) => sql.replaceAll(from, to), athenaSql);
+function toDuckDb(target: SqlTarget, sql: string): string {
+  return SUBSTITUTIONS[target].reduce(
+    (text, [from, to]) => (typeof from === 'string' ? text.replaceAll(from, to) : text.replace(from, to)),
+    sql,
+  );
 }
 
 const utc = (iso: string) => new Date(iso);
@@ -124,10 +143,24 @@ const EXPECTED: Record<string, Record<string, unknown>[]> = {
   ],
 };
 
-const generated = new Set(generatedSqlFiles('athena').map((f) => f.path.replace('athena/', '')));
-const samples = (await readdir(ATHENA_DIR)).filter((f) => f.endsWith('.sql') && !generated.has(f)).sort();
+const samples = SAMPLE_QUERIES.map((q) => q.file);
+const cases = (['athena', 'synapse'] as const).flatMap((target) => samples.map((file) => [target, file] as const));
 
-describe('Athena sample queries, run by DuckDB on the compacted fixture lake', () => {
+describe('sample queries: one definition, both dialects', () => {
+  test('the committed sql/athena/1x_*.sql and sql/synapse/1x_*.sql are what the definition generates', async () => {
+    expect(await staleSqlFiles(SQL_DIR, sampleQueryFiles())).toStrictEqual([]);
+    expect(sampleQueryFiles().map((f) => f.path)).toStrictEqual([
+      ...samples.map((f) => `athena/${f}`),
+      ...samples.map((f) => `synapse/${f}`),
+    ]);
+  });
+
+  test('every sample has a hand-computed answer, and every answer a sample', () => {
+    expect([...samples].sort()).toStrictEqual(Object.keys(EXPECTED).sort());
+  });
+});
+
+describe('sample queries, run by DuckDB on the compacted fixture lake', () => {
   let dir: { path: string; cleanup: () => Promise<void> };
   let db: DuckDBInstance;
   let connection: DuckDBConnection;
@@ -147,20 +180,16 @@ describe('Athena sample queries, run by DuckDB on the compacted fixture lake', (
     await dir?.cleanup();
   });
 
-  test('every sample has a hand-computed answer, and every answer a sample', () => {
-    expect(samples).toStrictEqual(Object.keys(EXPECTED).sort());
-  });
-
-  test.each(samples)('%s gives the hand-computed answer', async (file) => {
-    const text = await readFile(join(ATHENA_DIR, file), 'utf8');
+  test.each(cases)('%s %s gives the hand-computed answer', async (target, file) => {
+    const text = await readFile(join(SQL_DIR, target, file), 'utf8');
     const statements = splitStatements(text);
     expect(statements).toHaveLength(1);
-    const reader = await connection.runAndReadAll(toDuckDb(statements[0] as string));
+    const reader = await connection.runAndReadAll(toDuckDb(target, statements[0] as string));
     expect(reader.getRowObjectsJS()).toStrictEqual(EXPECTED[file]);
   });
 
-  test.each(samples)('%s names its tenant(s), as the injected tenant_id projection requires', async (file) => {
-    const text = await readFile(join(ATHENA_DIR, file), 'utf8');
+  test.each(samples)('athena %s names its tenant(s), as the injected tenant_id projection requires', async (file) => {
+    const text = await readFile(join(SQL_DIR, 'athena', file), 'utf8');
     expect(text).toMatch(/WHERE tenant_id (= '[\w-]+'|IN \('[\w-]+'(, '[\w-]+')*\))/);
   });
 });

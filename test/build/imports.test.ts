@@ -1,0 +1,121 @@
+/**
+ * Imports go one way: entry points (compactor/, stream-ingest/, azure/, bin/) → store adapters (stores/) →
+ * core (src/) → its base (src/store/, src/util/, src/errors.ts). Nothing shipped imports test/, bench/ or
+ * scripts/, and the core imports no cloud SDK. Read from the source text of every shipped file.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, join, normalize, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const SHIPPED_ROOTS = ['src', 'stores', 'compactor', 'stream-ingest', 'azure', 'bin'];
+const SOURCE = /\.(ts|mts|cts|js|mjs|cjs)$/;
+/** Cloud packages the core may use, and why: they are data formats, with no client, credentials or I/O. */
+const CORE_MAY_IMPORT: Record<string, string> = {
+  '@aws-sdk/util-dynamodb': "the DynamoDB JSON codec: a stream record's images are in that format",
+};
+
+/** Layer of a repository path: higher may import lower or equal, never the other way. */
+function layer(path: string): { name: string; rank: number } {
+  if (/^(test|bench|scripts)\//.test(path)) return { name: 'harness', rank: 9 };
+  if (/^(compactor|stream-ingest|azure|bin)\//.test(path)) return { name: 'entry point', rank: 3 };
+  if (path.startsWith('stores/')) return { name: 'store adapter', rank: 2 };
+  if (/^src\/(store|util)\//.test(path) || path === 'src/errors.ts') return { name: 'core base', rank: 0 };
+  if (path.startsWith('src/')) return { name: 'core', rank: 1 };
+  return { name: 'other', rank: 9 };
+}
+
+/** Why `from` must not import `to` (a repository path or a package name), or undefined when it may. */
+function importProblem(from: string, to: string): string | undefined {
+  if (!to.includes('/') || !/^(src|stores|compactor|stream-ingest|azure|bin|test|bench|scripts)\//.test(to)) {
+    // a package: the cloud-neutral core never imports a cloud SDK
+    if (from.startsWith('src/') && /^@(aws-sdk|azure|smithy)\//.test(to) && !(to in CORE_MAY_IMPORT)) {
+      return `${from}: the core imports ${to}`;
+    }
+    return undefined;
+  }
+  const a = layer(from);
+  const b = layer(to);
+  if (b.name === 'harness') return `${from}: shipped code imports ${to} (harness)`;
+  if (b.rank > a.rank) return `${from}: ${a.name} imports ${to} (${b.name})`;
+  return undefined;
+}
+
+async function files(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await files(path)));
+    else if (SOURCE.test(entry.name) && !entry.name.endsWith('.d.ts')) out.push(path);
+  }
+  return out;
+}
+
+/** Every module specifier a file names: static, re-export, side-effect and dynamic imports, require(). */
+function specifiers(text: string): string[] {
+  const patterns = [
+    /\b(?:import|export)\s[^'";]*?\bfrom\s*['"]([^'"]+)['"]/g,
+    /^\s*import\s*['"]([^'"]+)['"]/gm,
+    /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g,
+    /\brequire\(\s*['"]([^'"]+)['"]\s*\)/g,
+  ];
+  return patterns.flatMap((p) => [...text.matchAll(p)].map((m) => m[1] as string));
+}
+
+/** [importing file, imported repository path or package] for every shipped file. */
+async function importEdges(): Promise<[string, string][]> {
+  const edges: [string, string][] = [];
+  for (const root of SHIPPED_ROOTS) {
+    for (const file of await files(root)) {
+      const text = await readFile(file, 'utf8');
+      for (const spec of specifiers(text)) {
+        const target = spec.startsWith('.') ? relative('.', normalize(join(dirname(file), spec))).replace(/\.js$/, '.ts') : spec;
+        edges.push([file, target]);
+      }
+    }
+  }
+  return edges;
+}
+
+describe('import direction', () => {
+  it('nothing shipped imports the harness, no import points back up a layer, the core imports no cloud SDK', async () => {
+    const edges = await importEdges();
+    // the scan sees imports of every kind it must judge
+    expect(edges).toContainEqual(['compactor/cli.ts', 'src/demo/runDemo.ts']);
+    expect(edges).toContainEqual(['stores/createStore.ts', 'src/store/LocalStore.ts']);
+    expect(edges).toContainEqual(['stores/createStore.ts', 'stores/s3/S3Store.ts']);
+    expect(edges).toContainEqual(['stores/s3/S3Store.ts', '@aws-sdk/client-s3']);
+    expect(edges.map(([from, to]) => importProblem(from, to)).filter((p) => p !== undefined)).toStrictEqual([]);
+  });
+
+  it('the rule refuses each kind of wrong-way import', () => {
+    expect(
+      [
+        ['src/compaction/compactPartition.ts', 'test/kit/readParquet.ts'],
+        ['src/ingest/ingestBatch.ts', 'bench/bench.ts'],
+        ['stores/s3/S3Store.ts', 'scripts/build.ts'],
+        ['src/config.ts', 'stores/createStore.ts'],
+        ['src/app/runCompaction.ts', 'compactor/cli.ts'],
+        ['stores/createStore.ts', 'azure/runtime.ts'],
+        ['src/store/LocalStore.ts', 'src/compaction/manifest.ts'],
+        ['src/ingest/sources.ts', '@aws-sdk/client-dynamodb'],
+        ['compactor/cli.ts', 'src/app/runCompaction.ts'],
+        ['azure/runtime.ts', 'stores/createStore.ts'],
+        ['src/compaction/compactPartition.ts', 'src/store/ObjectStore.ts'],
+        ['stores/blob/BlobStore.ts', '@azure/storage-blob'],
+      ].map(([from, to]) => importProblem(from as string, to as string)),
+    ).toStrictEqual([
+      'src/compaction/compactPartition.ts: shipped code imports test/kit/readParquet.ts (harness)',
+      'src/ingest/ingestBatch.ts: shipped code imports bench/bench.ts (harness)',
+      'stores/s3/S3Store.ts: shipped code imports scripts/build.ts (harness)',
+      'src/config.ts: core imports stores/createStore.ts (store adapter)',
+      'src/app/runCompaction.ts: core imports compactor/cli.ts (entry point)',
+      'stores/createStore.ts: store adapter imports azure/runtime.ts (entry point)',
+      'src/store/LocalStore.ts: core base imports src/compaction/manifest.ts (core)',
+      'src/ingest/sources.ts: the core imports @aws-sdk/client-dynamodb',
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+  });
+});
