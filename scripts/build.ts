@@ -115,10 +115,13 @@ export async function buildArtifacts(out: string): Promise<BuiltArtifact[]> {
   return artifacts;
 }
 
+/** The Node.js the artifacts run on: Lambda nodejs22.x and Azure Functions Node 22 (docs/AWS.md, "Runtime"). */
+export const NODE_TARGET = 'node22';
+
 const COMMON = {
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: NODE_TARGET,
   sourcemap: true,
   sourcesContent: false,
   minify: false,
