@@ -14,7 +14,7 @@ import { chatItem, dynamodbRecord } from '../support/factories.js';
 import { readParquetRows } from '../support/parquet.js';
 import type { RunningServer } from '../support/servers.js';
 import { tempDir } from '../support/tempDir.js';
-import { createMessagesTable, LOCAL_CREDENTIALS, lambdaEvent, readStream } from './support/dynamoStream.js';
+import { streamEvent as asStreamEvent, createMessagesTable, LOCAL_CREDENTIALS, readStream } from './support/dynamoStream.js';
 import { REGION, type S3rver, startDynamoDbLocal, startS3rver } from './support/localAws.js';
 
 describe('AWS end to end: DynamoDB Local → stream → ingest Lambda → s3rver → compactor Lambda → Parquet', () => {
@@ -116,7 +116,7 @@ describe('AWS end to end: DynamoDB Local → stream → ingest Lambda → s3rver
     dynamo.destroy();
     const records = await readStream(ddb.endpoint, streamArn);
     expect(records.length).toBe(7);
-    const event = lambdaEvent(records, streamArn);
+    const event = asStreamEvent(records, streamArn);
     const seq = (i: number) => String(event.Records[i]?.dynamodb?.SequenceNumber).replace(/^0+(?=\d)/, '');
 
     // Lambda delivers the shard in two batches.
