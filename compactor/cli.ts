@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { progressLine, summaryJson, summaryTable, table } from '../src/app/report.js';
 import { runCompaction } from '../src/app/runCompaction.js';
+import { DynamoExportReader } from '../src/backfill/DynamoExportReader.js';
 import { runBackfill } from '../src/backfill/runBackfill.js';
 import type { SourceReader } from '../src/backfill/SourceReader.js';
 import { type Config, type Env, loadConfig, parseTenantList } from '../src/config.js';
@@ -27,6 +28,7 @@ import { type FailureMessageSource, ListedFailureMessages, runRedrive } from '..
 import { writeSqlFiles } from '../src/sqlgen/generateSql.js';
 import { SQL_TARGETS, type SqlTarget } from '../src/sqlgen/placeholders.js';
 import { renderSql } from '../src/sqlgen/renderSql.js';
+import type { ObjectStore } from '../src/store/ObjectStore.js';
 import { parseDate, targetDate } from '../src/time/jst.js';
 import { createStore } from '../stores/createStore.js';
 
@@ -294,14 +296,19 @@ async function backfill(args: readonly string[], config: Config, out: Out): Prom
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
-    options: { source: { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      source: { type: 'string' },
+      json: { type: 'boolean' },
+      'from-export': { type: 'string' },
+      restart: { type: 'boolean' },
+    },
   });
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError('backfill takes DATE and optional TENANTS');
   const date = parseDate(positionals[0] as string, 'DATE');
   const tenants = positionals[1] === undefined ? config.tenants : parseTenantList(positionals[1], 'TENANTS');
   if (tenants === 'all') throw new UsageError('backfill needs tenant ids (TENANTS or TENANT_ID), not *');
-  const reader = await sourceReader(values.source, config);
   const store = await createStore(config);
+  const reader = await sourceReader(values.source, values['from-export'], config, store);
   out.stderr(`backfilling ${date} for ${tenants.join(', ')} from ${reader.location} into ${store.location}`);
   const summary = await runBackfill({
     store,
@@ -310,11 +317,16 @@ async function backfill(args: readonly string[], config: Config, out: Out): Prom
     tenants,
     mapping: config.fieldMapping,
     concurrency: config.compaction.concurrency,
+    restart: values.restart === true,
+    onProgress: (p) =>
+      out.stderr(
+        `… ${p.tenant} ${p.date}: read ${p.read}, ${p.staged} in the day${p.consumedCapacity > 0 ? `, ${p.consumedCapacity} RCU` : ''}`,
+      ),
     onResult: (r) =>
       out.stderr(
         r.status === 'ok'
-          ? `✓ ${r.tenant} ${r.date} read ${r.read} → staged ${r.staged} in ${r.objects.length} objects, ${r.quarantined} quarantined, ${r.outside} outside the day`
-          : `✗ ${r.tenant} ${r.date} failed: ${r.error}`,
+          ? `✓ ${r.tenant} ${r.date} read ${r.read} → staged ${r.staged} in ${r.objects.length} objects, ${r.quarantined} quarantined, ${r.outside} outside the day${r.resumedAfterObject === undefined ? '' : ` (resumed after object ${r.resumedAfterObject})`}`
+          : `✗ ${r.tenant} ${r.date} failed: ${r.error} (run the same command again to resume)`,
       ),
   });
   if (values.json) out.stdout(JSON.stringify(summary, null, 2));
@@ -336,11 +348,18 @@ async function backfill(args: readonly string[], config: Config, out: Out): Prom
       ]),
     );
   }
-  return summary.ok ? 0 : 1;
+  for (const line of quarantineLines(summary.quarantine)) out.stderr(line);
+  return summary.ok && summary.quarantined === 0 ? 0 : 1;
 }
 
 /** The backfill source named by --source, built from config (the SDK is imported only when chosen). */
-async function sourceReader(source: string | undefined, config: Config): Promise<SourceReader> {
+async function sourceReader(
+  source: string | undefined,
+  fromExport: string | undefined,
+  config: Config,
+  store: ObjectStore,
+): Promise<SourceReader> {
+  if (fromExport !== undefined && source !== 'dynamodb') throw new UsageError('--from-export needs --source dynamodb');
   if (source === 'cosmos') {
     const { cosmosEndpoint, cosmosKey, cosmosDatabase, cosmosContainer } = config.azure;
     if (!cosmosEndpoint)
@@ -351,7 +370,23 @@ async function sourceReader(source: string | undefined, config: Config): Promise
       { mapping: config.fieldMapping },
     );
   }
-  throw new UsageError(`backfill --source must be cosmos, got ${JSON.stringify(source ?? null)}`);
+  if (source === 'dynamodb') {
+    if (fromExport !== undefined) {
+      if (fromExport.trim() === '') throw new UsageError('--from-export needs the export PREFIX in the store');
+      return new DynamoExportReader(store, fromExport, { mapping: config.fieldMapping });
+    }
+    if (!config.aws.tableName)
+      throw new ConfigError('backfill --source dynamodb needs DYNAMODB_TABLE_NAME (or --from-export PREFIX)');
+    const { DynamoTableReader } = await import('../stores/dynamodb/DynamoTableReader.js');
+    return new DynamoTableReader({
+      table: config.aws.tableName,
+      region: config.aws.region,
+      endpoint: config.aws.dynamodbEndpoint,
+      mapping: config.fieldMapping,
+      maxRcu: config.aws.backfillMaxRcu,
+    });
+  }
+  throw new UsageError(`backfill --source must be cosmos or dynamodb, got ${JSON.stringify(source ?? null)}`);
 }
 
 async function sql(args: readonly string[], config: Config, out: Out): Promise<number> {

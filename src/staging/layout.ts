@@ -7,6 +7,7 @@ export const ANALYTICS_ROOT = 'analytics/messages/';
 export const MANIFEST_ROOT = 'manifests/messages/';
 export const QUARANTINE_ROOT = 'quarantine/';
 export const LOCK_ROOT = 'locks/messages/';
+export const CHECKPOINT_ROOT = 'checkpoints/';
 
 const partition = (tenant: string, date: string) => `tenant_id=${assertTenantId(tenant)}/dt=${parseDate(date)}/`;
 
@@ -20,6 +21,9 @@ export const manifestKey = (tenant: string, date: string) =>
   `${MANIFEST_ROOT}tenant_id=${assertTenantId(tenant)}/dt=${parseDate(date)}.json`;
 export const lockKey = (tenant: string, date: string) =>
   `${LOCK_ROOT}tenant_id=${assertTenantId(tenant)}/dt=${parseDate(date)}.lock`;
+/** Where an interrupted backfill of one tenant-day resumes (deleted when the backfill completes). */
+export const backfillCheckpointKey = (source: string, tenant: string, date: string) =>
+  `${CHECKPOINT_ROOT}backfill/source=${safeName(source)}/${partition(tenant, date)}checkpoint.json`;
 /** Records rejected at capture: the tenant may be unknown or invalid, so these are filed by source and day. */
 export const ingestQuarantineKey = (source: string, date: string, name: string) =>
   `${QUARANTINE_ROOT}ingest/source=${safeName(source)}/dt=${parseDate(date)}/${safeName(name)}.ndjson.gz`;

@@ -37,6 +37,10 @@ const DOCS: Record<string, unknown>[] = [
   { id: 'x1', tenantId: 't3', createdAt: '2025-08-11T01:00:00Z', content: 'tenant not asked for' },
 ];
 
+/** The quarantine object a --json backfill summary names. */
+const quarantineKeyOf = (stdout: string[]) =>
+  (JSON.parse(stdout.join('\n')) as { quarantine: { object: string }[] }).quarantine[0]?.object;
+
 const out = () => {
   const lines = { stdout: [] as string[], stderr: [] as string[] };
   return { lines, out: { stdout: (t: string) => lines.stdout.push(t), stderr: (t: string) => lines.stderr.push(t) } };
@@ -142,10 +146,15 @@ describe('backfill from Cosmos DB (cosmosdb-server) into Blob staging (Azurite)'
     expect(await main(['ingest', '--source', 'cosmos', captured], env, ingest.out)).toBe(0);
 
     const backfill = out();
+    // m9 (an impossible hour) is quarantined: the backfill says so and exits 1, the rest is staged.
     expect(
       await main(['backfill', '--source', 'cosmos', DATE, 't1,t2', '--json'], env, backfill.out),
       backfill.lines.stderr.join('\n'),
-    ).toBe(0);
+    ).toBe(1);
+    expect(backfill.lines.stderr.slice(-2)).toStrictEqual([
+      'quarantined 1 record (1 reason):',
+      `  1 × created_at: invalid time of day in "2025-08-11T25:00:00Z" (e.g. position 0 in ${quarantineKeyOf(backfill.lines.stdout)})`,
+    ]);
     const summary = JSON.parse(backfill.lines.stdout.join('\n'));
     expect(
       summary.results.map((r: Record<string, unknown>) => [
@@ -214,7 +223,7 @@ describe('backfill from Cosmos DB (cosmosdb-server) into Blob staging (Azurite)'
   it('usage errors: no source, a bad date, every tenant', async () => {
     const o = out();
     expect(await main(['backfill', DATE, 't1'], env, o.out)).toBe(2);
-    expect(o.lines.stderr[0]).toMatch(/^makoto-lake: backfill --source must be cosmos, got null/);
+    expect(o.lines.stderr[0]).toMatch(/^makoto-lake: backfill --source must be cosmos or dynamodb, got null/);
     const d = out();
     expect(await main(['backfill', '--source', 'cosmos', '2025-13-01'], env, d.out)).toBe(2);
     expect(d.lines.stderr[0]).toMatch(/^makoto-lake: DATE must be a calendar date YYYY-MM-DD, got "2025-13-01"/);
