@@ -16,6 +16,7 @@ import { getBytes, listAll } from '../../src/store/ObjectStore.js';
 import { DynamoStreamBatchReader } from '../../stores/dynamodb/DynamoStreamBatchReader.js';
 import { SqsFailureQueue } from '../../stores/sqs/SqsFailureQueue.js';
 import { ingestStreamEvent } from '../../stream-ingest/handler.js';
+import { redriveSqsEvent } from '../../stream-ingest/redrive.js';
 import { readLake } from '../azure/readLake.js';
 import type { RunningServer } from '../support/servers.js';
 import { tempDir } from '../support/tempDir.js';
@@ -312,6 +313,54 @@ describe('redrive --source dynamodb: failed batches re-read from DynamoDB Localâ
       'receive https://sqs.ap-northeast-1.amazonaws.com/000000000000/failures max=10',
       'delete r-good after 1 staged object(s)',
       'receive https://sqs.ap-northeast-1.amazonaws.com/000000000000/failures max=10',
+    ]);
+  });
+
+  it('the optional redrive Lambda: an SQS event of on-failure messages â†’ staged, or reported back to stay in the queue', async () => {
+    const { table, streamArn, store } = await fresh();
+    await put(table, msg('acme', 'a1', 'x'));
+    const records = await readStream(ddb.endpoint, streamArn);
+    const [shardId] = await streamShards(ddb.endpoint, streamArn);
+    const sqsRecord = (messageId: string, body: string) => ({
+      messageId,
+      receiptHandle: `r-${messageId}`,
+      body,
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: '1754888400000',
+        SenderId: 'AIDAEXAMPLE',
+        ApproximateFirstReceiveTimestamp: '1754888400001',
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:ap-northeast-1:000000000000:makoto-failures',
+      awsRegion: REGION,
+    });
+    const logs: string[] = [];
+
+    const answer = await redriveSqsEvent(
+      {
+        Records: [
+          sqsRecord('m-ok', JSON.stringify(failureMessage(streamArn, shardId as string, records))),
+          sqsRecord('m-bad', 'not json'),
+        ],
+      },
+      { store, config: loadConfig({}), reader: new DynamoStreamBatchReader({ client: streams }), log: (l) => logs.push(l) },
+    );
+
+    expect(answer).toStrictEqual({ batchItemFailures: [{ itemIdentifier: 'm-bad' }] });
+    const seq = String(records[0]?.dynamodb?.SequenceNumber).replace(/^0+(?=\d)/, '');
+    expect((await listAll(store, '')).map((o) => o.key)).toStrictEqual([
+      `staging/messages/tenant_id=acme/dt=2025-08-11/${dynamodbBatchId(streamArn)}_${seq}_${seq}.ndjson.gz`,
+    ]);
+    expect(logs.map((l) => [JSON.parse(l).level, JSON.parse(l).status, JSON.parse(l).error])).toStrictEqual([
+      ['INFO', 'staged', undefined],
+      [
+        'ERROR',
+        'invalid',
+        'an on-failure message must be JSON, got "not json": Unexpected token \'o\', "not json" is not valid JSON',
+      ],
     ]);
   });
 });

@@ -44,7 +44,31 @@ const functions = [...resources()].filter(([, body]) => value(body, 'Type') === 
 
 describe('template.yaml', () => {
   it('defines the ingest and compactor functions', () => {
-    expect(functions.map(([id]) => id)).toStrictEqual(['StreamIngestFunction', 'CompactorFunction']);
+    expect(functions.map(([id]) => id)).toStrictEqual(['StreamIngestFunction', 'StreamRedriveFunction', 'CompactorFunction']);
+  });
+
+  it('offers the redrive function off by default: SQS on-failure queue in, stream reads and staging writes only', () => {
+    const parameter = block(/^ {2}RedriveFunction:/);
+    expect([value(parameter, 'Default'), value(parameter, 'AllowedValues')]).toStrictEqual(['disabled', '[disabled, enabled]']);
+    expect(lines).toContain('  UseRedriveFunction: !Equals [!Ref RedriveFunction, enabled]');
+    const body = resources().get('StreamRedriveFunction') as string[];
+    expect(value(body, 'Condition')).toBe('UseRedriveFunction');
+    expect(value(body, 'Handler')).toBe('redrive.handler');
+    expect(block(/^\s*FailedBatches:/, body).map((l) => l.trim())).toStrictEqual([
+      'Type: SQS',
+      'Properties:',
+      'Queue: !GetAtt StreamIngestFailureQueue.Arn',
+      'BatchSize: 1',
+      'FunctionResponseTypes:',
+      '- ReportBatchItemFailures',
+    ]);
+    const actions = body
+      .map((l) => /^\s*(?:Action:|-)\s*((?:s3|dynamodb|sqs):\S+)\s*$/.exec(l)?.[1])
+      .filter((a) => a !== undefined);
+    expect(actions).toStrictEqual(['s3:PutObject', 'dynamodb:GetShardIterator', 'dynamodb:GetRecords']);
+    expect(Number(value(resources().get('StreamIngestFailureQueue') as string[], 'VisibilityTimeout'))).toBeGreaterThan(
+      Number(value(body, 'Timeout')),
+    );
   });
 
   it('points every Handler at an exported function of its esbuild entry point', async () => {
