@@ -12,6 +12,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { gunzipSync } from 'node:zlib';
 import { progressLine, summaryJson, summaryTable, table } from '../src/app/report.js';
 import { runCompaction } from '../src/app/runCompaction.js';
 import { DynamoExportReader } from '../src/backfill/DynamoExportReader.js';
@@ -40,7 +41,8 @@ const USAGE = `usage:
       after their last compaction (what the nightly Lambda / daily_batch always do).
   makoto-lake ingest --source dynamodb|cosmos FILE [--json]
       Push a captured DynamoDB Streams event ({"Records":[...]}) or a JSON array of Cosmos
-      change-feed documents into staging, through the same code as the cloud handlers.
+      change-feed documents (or a quarantine/poison batch, .json.gz as stored) into staging,
+      through the same code as the cloud handlers.
       Exits 1 when a record was quarantined (counts per reason on stderr).
   makoto-lake redrive --source dynamodb [FILE | --queue-url URL] [--max-messages N] [--json]
       Re-read the records of failed stream batches (the on-failure messages in FILE, or in the
@@ -152,10 +154,16 @@ async function ingest(args: readonly string[], config: Config, out: Out): Promis
   const file = positionals[0] as string;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await readFile(file, 'utf8'));
+    const bytes = await readFile(file);
+    // gzip as written to quarantine/poison/ (a downloaded poison batch is ingested as it is)
+    const text = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes).toString('utf8') : bytes.toString('utf8');
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new UsageError(`cannot read ${file} as JSON: ${(error as Error).message}`, { cause: error });
   }
+  // A poison batch holds its documents under `documents`, next to the reason it was set aside.
+  const poison = (parsed as { documents?: unknown } | null)?.documents;
+  if (values.source === 'cosmos' && !Array.isArray(parsed) && Array.isArray(poison)) parsed = poison;
   // Both sources name objects from the content (stream ARN + positions; a hash of the Cosmos batch).
   const { changes, batchId } = values.source === 'dynamodb' ? dynamodbEventChanges(parsed) : cosmosDocumentChanges(parsed);
   const store = await createStore(config);

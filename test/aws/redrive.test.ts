@@ -22,6 +22,7 @@ import type { RunningServer } from '../support/servers.js';
 import { tempDir } from '../support/tempDir.js';
 import { createMessagesTable, LOCAL_CREDENTIALS, readStream, streamEvent, streamShards } from './support/dynamoStream.js';
 import { REGION, startDynamoDbLocal } from './support/localAws.js';
+import { startSqsStandIn } from './support/sqsStandIn.js';
 
 const NOW = Date.parse('2025-08-11T05:00:00.000Z');
 const TTL_IDENTITY = { PrincipalId: 'dynamodb.amazonaws.com', Type: 'Service' };
@@ -357,6 +358,53 @@ describe('redrive --source dynamodb: failed batches re-read from DynamoDB Localâ
     expect(logs.map((l) => [JSON.parse(l).level, JSON.parse(l).status, JSON.parse(l).error])).toStrictEqual([
       ['INFO', 'staged', undefined],
       ['ERROR', 'invalid', 'an on-failure message must be a JSON object with DDBStreamBatchInfo'],
+    ]);
+  });
+
+  it('runbook (docs/AWS.md): redrive from the queue with the real SQS client, then compact; messages that aged out stay', async () => {
+    const { table, streamArn, store, env } = await fresh();
+    await put(table, msg('acme', 'r1', 'redriven from the queue'));
+    await put(table, msg('beta', 'r2', 'redriven from a file'));
+    const records = await readStream(ddb.endpoint, streamArn);
+    const [shardId] = await streamShards(ddb.endpoint, streamArn);
+    const first = JSON.stringify(failureMessage(streamArn, shardId as string, records.slice(0, 1)));
+    const second = JSON.stringify(failureMessage(streamArn, shardId as string, records.slice(1)));
+    const aged = JSON.stringify(failureMessage(`${streamArn.replace(table, `${table}-gone`)}`, shardId as string, records));
+    const sqs = await startSqsStandIn([first, aged]);
+    try {
+      // makoto-lake redrive --source dynamodb --queue-url "$QUEUE"
+      const fromQueue = await cli(['redrive', '--source', 'dynamodb', '--queue-url', sqs.queueUrl], {
+        ...env,
+        SQS_ENDPOINT: sqs.endpoint,
+      });
+      expect(fromQueue.code).toBe(1);
+      expect(fromQueue.stdout.split('\n').map((l) => l.split(/\s{2,}/).slice(1, 4))).toStrictEqual([
+        ['status', 'records', 'staged'],
+        ['------', '-------', '------'],
+        ['staged', '1', '1'],
+        ['aged-out', '0', '0'],
+      ]);
+      expect(sqs.remaining()).toStrictEqual(['msg-2']);
+      expect(sqs.requests).toStrictEqual(['ReceiveMessage', 'DeleteMessage', 'ReceiveMessage']);
+    } finally {
+      await sqs.stop();
+    }
+    // aws sqs receive-message --queue-url "$QUEUE" --max-number-of-messages 10 > failures.json
+    const file = join(dir.path, 'receive-message.json');
+    await writeFile(file, JSON.stringify({ Messages: [{ MessageId: 'cli-1', ReceiptHandle: 'x', Body: second }] }));
+    // makoto-lake redrive --source dynamodb failures.json
+    expect((await cli(['redrive', '--source', 'dynamodb', file], env)).code).toBe(0);
+    // makoto-lake compact 2025-08-11 acme,beta --json
+    const compacted = await cli(['compact', '2025-08-11', 'acme,beta', '--json'], env);
+    expect(
+      JSON.parse(compacted.stdout).tenants.map((t: Record<string, unknown>) => [t.tenant_id, t.status, t.rows_written]),
+    ).toStrictEqual([
+      ['acme', 'compacted', 1],
+      ['beta', 'compacted', 1],
+    ]);
+    expect((await readLake(store)).map((r) => [r.tenant_id, r.message_id, r.content])).toStrictEqual([
+      ['acme', 'r1', 'redriven from the queue'],
+      ['beta', 'r2', 'redriven from a file'],
     ]);
   });
 });

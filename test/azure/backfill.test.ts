@@ -2,6 +2,7 @@ import { access, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Container, CosmosClient } from '@azure/cosmos';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writePoisonBatch } from '../../azure/poison.js';
 import { main } from '../../compactor/cli.js';
 import { runBackfill } from '../../src/backfill/runBackfill.js';
 import { listAll } from '../../src/store/ObjectStore.js';
@@ -230,5 +231,39 @@ describe('backfill from Cosmos DB (cosmosdb-server) into Blob staging (Azurite)'
     const a = out();
     expect(await main(['backfill', '--source', 'cosmos', DATE, '*'], env, a.out)).toBe(2);
     expect(a.lines.stderr[0]).toMatch(/^makoto-lake: backfill needs tenant ids/);
+  });
+
+  it('runbook (docs/AZURE.md): replay a poison batch as downloaded, then check the day with compact --json', async () => {
+    const documents = [
+      { id: 'p1', tenantId: 't2', createdAt: '2025-08-11T02:00:00Z', content: 'set aside by the trigger', _lsn: 501 },
+      { id: 'p2', tenantId: 't2', createdAt: '2025-08-11T02:01:00Z', content: 'and its neighbour', _lsn: 502 },
+    ];
+    const poisonKey = await writePoisonBatch(store, {
+      source: 'cosmos',
+      batchId: 'cosmos-b0123456789abcdef',
+      firstPosition: '501',
+      lastPosition: '502',
+      documents,
+      error: new Error('staging unavailable'),
+      functionName: 'ingest_changefeed',
+      invocationId: 'inv-1',
+      retryCount: 5,
+    });
+    // az storage blob download -c makoto -n <poison key> -f batch.json.gz
+    const downloaded = join(dirs.path, 'batch.json.gz');
+    await store.getToFile(poisonKey, downloaded);
+    // makoto-lake ingest --source cosmos batch.json.gz
+    const replay = out();
+    expect(await main(['ingest', '--source', 'cosmos', downloaded], env, replay.out), replay.lines.stderr.join('\n')).toBe(0);
+    // makoto-lake compact 2025-08-11 t2 --json
+    const check = out();
+    expect(await main(['compact', DATE, 't2', '--json'], env, check.out)).toBe(0);
+    const [tenant] = JSON.parse(check.lines.stdout.join('\n')).tenants;
+    expect([tenant.tenant_id, tenant.status, tenant.rows_written]).toStrictEqual(['t2', 'compacted', 3]);
+    expect((await readLake(store)).filter((r) => r.tenant_id === 't2').map((r) => [r.message_id, r.source_seq])).toStrictEqual([
+      ['n1', '0'],
+      ['p1', '501'],
+      ['p2', '502'],
+    ]);
   });
 });
