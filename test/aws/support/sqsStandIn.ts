@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { freePort } from '../../support/servers.js';
 
@@ -31,7 +32,17 @@ export async function startSqsStandIn(bodies: readonly string[]): Promise<{
         const max = Number(input.MaxNumberOfMessages ?? 1);
         const batch = messages.filter((m) => !m.received).slice(0, max);
         for (const m of batch) m.received = true;
-        res.end(JSON.stringify({ Messages: batch.map((m) => ({ MessageId: m.id, ReceiptHandle: m.receipt, Body: m.body })) }));
+        res.end(
+          JSON.stringify({
+            Messages: batch.map((m) => ({
+              MessageId: m.id,
+              ReceiptHandle: m.receipt,
+              Body: m.body,
+              // the SDK checks every body against it
+              MD5OfBody: createHash('md5').update(m.body).digest('hex'),
+            })),
+          }),
+        );
         return;
       }
       if (target === 'DeleteMessage') {
