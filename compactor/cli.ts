@@ -2,10 +2,11 @@
  * `makoto-lake`: the command line. Thin: parse arguments, build the store from config, call src/.
  *
  *   makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--late] [--allow-empty] [--json]
- *   makoto-lake ingest --source dynamodb|cosmos FILE
+ *   makoto-lake ingest --source dynamodb|cosmos FILE [--json]
+ *   makoto-lake redrive --source dynamodb [FILE | --queue-url URL] [--max-messages N] [--json]
  *   makoto-lake demo [--date DATE] [--tenants a,b,c] [--messages N]
  *   makoto-lake sql --target athena|synapse [--out DIR]
- *   makoto-lake backfill --source cosmos DATE [TENANTS] [--json]
+ *   makoto-lake backfill --source cosmos|dynamodb DATE [TENANTS] [--from-export PREFIX] [--restart] [--json]
  *
  * Exit codes: 0 success, 1 some tenant or record failed (the rest completed), 2 usage error,
  * 3 a partition was locked by another run (none failed), 4 `compact` found no staging for the day,
@@ -15,8 +16,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { gunzipSync } from 'node:zlib';
 import { progressLine, summaryJson, summaryTable, table } from '../src/app/report.js';
 import { runCompaction } from '../src/app/runCompaction.js';
+import { DynamoExportReader } from '../src/backfill/DynamoExportReader.js';
 import { runBackfill } from '../src/backfill/runBackfill.js';
 import type { SourceReader } from '../src/backfill/SourceReader.js';
 import type { RunSummary } from '../src/compaction/compactTenants.js';
@@ -24,10 +27,14 @@ import { type Config, type Env, loadConfig, parseTenantList } from '../src/confi
 import { runDemo } from '../src/demo/runDemo.js';
 import { ConfigError, errorMessage, RunAbortedError, UsageError } from '../src/errors.js';
 import { describeFailures, ingestBatch } from '../src/ingest/ingestBatch.js';
+import { quarantineLines } from '../src/ingest/quarantineSummary.js';
 import { cosmosDocumentChanges, dynamodbEventChanges } from '../src/ingest/sources.js';
+import { failureMessagesFromText } from '../src/redrive/fileMessages.js';
+import { type FailureMessageSource, ListedFailureMessages, runRedrive } from '../src/redrive/runRedrive.js';
 import { writeSqlFiles } from '../src/sqlgen/generateSql.js';
 import { SQL_TARGETS, type SqlTarget } from '../src/sqlgen/placeholders.js';
 import { renderSql } from '../src/sqlgen/renderSql.js';
+import type { ObjectStore } from '../src/store/ObjectStore.js';
 import { parseDate, targetDate } from '../src/time/jst.js';
 import { createStore } from '../stores/createStore.js';
 
@@ -41,18 +48,28 @@ const USAGE = `usage:
       Exit 130/143 when stopped by SIGINT/SIGTERM (leases released, work folder removed).
       A named tenant with no staging for DATE (or no tenant at all with --all-tenants) exits 4,
       as capture may be broken; --allow-empty accepts an empty day (exit 0).
-  makoto-lake ingest --source dynamodb|cosmos FILE [--lease NAME]
+  makoto-lake ingest --source dynamodb|cosmos FILE [--json]
       Push a captured DynamoDB Streams event ({"Records":[...]}) or a JSON array of Cosmos
-      change-feed documents into staging, through the same code as the cloud handlers.
+      change-feed documents (or a quarantine/poison batch, .json.gz as stored) into staging,
+      through the same code as the cloud handlers.
+      Exits 1 when a record was quarantined (counts per reason on stderr).
+  makoto-lake redrive --source dynamodb [FILE | --queue-url URL] [--max-messages N] [--json]
+      Re-read the records of failed stream batches (the on-failure messages in FILE, or in the
+      SQS queue URL / STREAM_FAILURE_QUEUE_URL) from DynamoDB Streams and stage them under the
+      Lambda's own object names. A queue message is deleted only after its records are staged.
+      Within 24 hours of the failure; after that, backfill.
   makoto-lake demo [--date DATE] [--tenants a,b,c] [--messages N]
       Generate a day of chat for three tenants, ingest, compact and show what the lake holds.
   makoto-lake sql --target athena|synapse [--out DIR]
       Print (or write to DIR) the Athena / Synapse DDL with \${S3_BUCKET_NAME} or
       \${AZURE_STORAGE_ACCOUNT}/\${AZURE_STORAGE_CONTAINER} filled in from the environment (docs/SQL.md).
-  makoto-lake backfill --source cosmos DATE [TENANTS] [--json]
-      Re-read a JST day's messages per tenant straight from the source (COSMOS_ENDPOINT, COSMOS_KEY,
-      COSMOS_DATABASE, COSMOS_CONTAINER) into staging, when staging was lost or capture started late;
-      then run compact. Captured versions always win over backfilled ones.
+  makoto-lake backfill --source cosmos|dynamodb DATE [TENANTS] [--from-export PREFIX] [--restart] [--json]
+      Re-read a JST day's messages per tenant straight from the source (cosmos: COSMOS_ENDPOINT,
+      COSMOS_KEY, COSMOS_DATABASE, COSMOS_CONTAINER; dynamodb: DYNAMODB_TABLE_NAME, at most
+      DYNAMODB_BACKFILL_MAX_RCU read units a second, resumable; or --from-export PREFIX, a DynamoDB
+      export to S3 in the configured store) into staging, when staging was lost or capture started
+      late; then run compact. Captured versions always win over backfilled ones. --restart ignores
+      the checkpoint of an interrupted run.
 
 Storage: S3_BUCKET_NAME (S3), AZURE_STORAGE_CONNECTION_STRING (Blob), else DATA_DIR (default ./data).
 Exit codes: 0 success; 1 some tenant or record failed (the others completed); 2 usage error;
@@ -107,6 +124,8 @@ export async function main(argv: readonly string[], env: Env, out: Out = default
         return await sql(rest, loadConfig(env), out);
       case 'backfill':
         return await backfill(rest, loadConfig(env), out);
+      case 'redrive':
+        return await redrive(rest, loadConfig(env), out);
       case undefined:
       case 'help':
       case '--help':
@@ -227,7 +246,7 @@ async function ingest(args: readonly string[], config: Config, out: Out): Promis
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
-    options: { source: { type: 'string' }, lease: { type: 'string' } },
+    options: { source: { type: 'string' }, json: { type: 'boolean' } },
   });
   if (values.source !== 'dynamodb' && values.source !== 'cosmos') {
     throw new UsageError(`--source must be dynamodb or cosmos, got ${JSON.stringify(values.source ?? null)}`);
@@ -236,26 +255,121 @@ async function ingest(args: readonly string[], config: Config, out: Out): Promis
   const file = positionals[0] as string;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await readFile(file, 'utf8'));
+    const bytes = await readFile(file);
+    // gzip as written to quarantine/poison/ (a downloaded poison batch is ingested as it is)
+    const text = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes).toString('utf8') : bytes.toString('utf8');
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new UsageError(`cannot read ${file} as JSON: ${(error as Error).message}`, { cause: error });
   }
-  const { changes, batchId } =
-    values.source === 'dynamodb' ? dynamodbEventChanges(parsed) : cosmosDocumentChanges(parsed, values.lease ?? 'cli');
+  // A poison batch holds its documents under `documents`, next to the reason it was set aside.
+  const poison = (parsed as { documents?: unknown } | null)?.documents;
+  if (values.source === 'cosmos' && !Array.isArray(parsed) && Array.isArray(poison)) parsed = poison;
+  // Both sources name objects from the content (stream ARN + positions; a hash of the Cosmos batch).
+  const { changes, batchId } = values.source === 'dynamodb' ? dynamodbEventChanges(parsed) : cosmosDocumentChanges(parsed);
   const store = await createStore(config);
   const result = await ingestBatch(store, changes, { source: values.source, batchId, mapping: config.fieldMapping });
-  out.stdout(
-    table([
-      ['received', 'staged', 'quarantined', 'objects', 'failed'],
-      [result.received, result.staged, result.quarantined, result.written.length, result.failed.length],
-    ]),
-  );
-  for (const w of result.written) out.stderr(`wrote ${w.key} (${w.records} records)`);
-  if (result.failed.length > 0) {
-    out.stderr(`failed: ${describeFailures(result)}`);
-    return 1;
+  if (values.json) {
+    out.stdout(
+      JSON.stringify(
+        {
+          received: result.received,
+          staged: result.staged,
+          quarantined: result.quarantined,
+          quarantine: result.quarantine,
+          objects: result.written.map((w) => w.key),
+          failed: result.failed.map((f) => ({ key: f.key, records: f.records, error: errorMessage(f.error) })),
+        },
+        null,
+        2,
+      ),
+    );
+  } else {
+    out.stdout(
+      table([
+        ['received', 'staged', 'quarantined', 'objects', 'failed'],
+        [result.received, result.staged, result.quarantined, result.written.length, result.failed.length],
+      ]),
+    );
   }
-  return 0;
+  for (const w of result.written) out.stderr(`wrote ${w.key} (${w.records} records)`);
+  for (const line of quarantineLines(result.quarantine)) out.stderr(line);
+  if (result.failed.length > 0) out.stderr(`failed: ${describeFailures(result)}`);
+  return result.failed.length > 0 || result.quarantined > 0 ? 1 : 0;
+}
+
+async function redrive(args: readonly string[], config: Config, out: Out): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: {
+      source: { type: 'string' },
+      'queue-url': { type: 'string' },
+      'max-messages': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  if (values.source !== 'dynamodb') {
+    throw new UsageError(`redrive --source must be dynamodb, got ${JSON.stringify(values.source ?? null)}`);
+  }
+  if (positionals.length > 1) throw new UsageError('redrive takes at most one FILE');
+  const file = positionals[0];
+  const queueUrl = values['queue-url'] ?? (file === undefined ? config.aws.failureQueueUrl : undefined);
+  if (file !== undefined && values['queue-url'] !== undefined) throw new UsageError('give FILE or --queue-url, not both');
+  if (file === undefined && queueUrl === undefined) {
+    throw new UsageError('redrive needs FILE (on-failure message bodies) or --queue-url URL (or STREAM_FAILURE_QUEUE_URL)');
+  }
+  const maxText = values['max-messages'];
+  const maxMessages = maxText === undefined ? undefined : Number(maxText);
+  if (maxMessages !== undefined && (!Number.isInteger(maxMessages) || maxMessages < 1)) {
+    throw new UsageError(`--max-messages must be a positive integer, got ${JSON.stringify(maxText)}`);
+  }
+  const messages = file !== undefined ? await fileMessages(file) : await sqsMessages(queueUrl as string, config);
+  const { DynamoStreamBatchReader } = await import('../stores/dynamodb/DynamoStreamBatchReader.js');
+  const reader = new DynamoStreamBatchReader({ region: config.aws.region, endpoint: config.aws.dynamodbEndpoint });
+  const store = await createStore(config);
+  out.stderr(`redriving failed stream batches from ${messages.location} into ${store.location}`);
+  const summary = await runRedrive({
+    store,
+    reader,
+    messages,
+    maxMessages,
+    mapping: config.fieldMapping,
+    onResult: (r) =>
+      out.stderr(
+        r.status === 'staged'
+          ? `✓ ${r.batch}: ${r.received} records → staged ${r.staged}, quarantined ${r.quarantined}${r.acknowledged && file === undefined ? ' (message deleted)' : ''}`
+          : `✗ ${r.batch || r.message} ${r.status}: ${r.error}`,
+      ),
+  });
+  if (values.json) out.stdout(JSON.stringify(summary, null, 2));
+  else {
+    out.stdout(
+      table([
+        ['batch', 'status', 'records', 'staged', 'quarantined', 'objects'],
+        ...summary.results.map((r) => [r.batch || r.message, r.status, r.received, r.staged, r.quarantined, r.objects.length]),
+      ]),
+    );
+  }
+  for (const line of quarantineLines(summary.quarantine)) out.stderr(line);
+  if (summary.messages === 0) out.stderr(`no on-failure messages in ${messages.location}`);
+  return summary.ok ? 0 : 1;
+}
+
+async function fileMessages(file: string): Promise<FailureMessageSource> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  return new ListedFailureMessages(file, failureMessagesFromText(text, file));
+}
+
+async function sqsMessages(queueUrl: string, config: Config): Promise<FailureMessageSource> {
+  const { SQSClient } = await import('@aws-sdk/client-sqs');
+  const { SqsFailureQueue } = await import('../stores/sqs/SqsFailureQueue.js');
+  return new SqsFailureQueue(new SQSClient({ region: config.aws.region, endpoint: config.aws.sqsEndpoint }), queueUrl);
 }
 
 async function demo(args: readonly string[], config: Config, out: Out): Promise<number> {
@@ -291,14 +405,19 @@ async function backfill(args: readonly string[], config: Config, out: Out): Prom
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
-    options: { source: { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      source: { type: 'string' },
+      json: { type: 'boolean' },
+      'from-export': { type: 'string' },
+      restart: { type: 'boolean' },
+    },
   });
   if (positionals.length < 1 || positionals.length > 2) throw new UsageError('backfill takes DATE and optional TENANTS');
   const date = parseDate(positionals[0] as string, 'DATE');
   const tenants = positionals[1] === undefined ? config.tenants : parseTenantList(positionals[1], 'TENANTS');
   if (tenants === 'all') throw new UsageError('backfill needs tenant ids (TENANTS or TENANT_ID), not *');
-  const reader = await sourceReader(values.source, config);
   const store = await createStore(config);
+  const reader = await sourceReader(values.source, values['from-export'], config, store);
   out.stderr(`backfilling ${date} for ${tenants.join(', ')} from ${reader.location} into ${store.location}`);
   const summary = await runBackfill({
     store,
@@ -307,11 +426,16 @@ async function backfill(args: readonly string[], config: Config, out: Out): Prom
     tenants,
     mapping: config.fieldMapping,
     concurrency: config.compaction.concurrency,
+    restart: values.restart === true,
+    onProgress: (p) =>
+      out.stderr(
+        `… ${p.tenant} ${p.date}: read ${p.read}, ${p.staged} in the day${p.consumedCapacity > 0 ? `, ${p.consumedCapacity} RCU` : ''}`,
+      ),
     onResult: (r) =>
       out.stderr(
         r.status === 'ok'
-          ? `✓ ${r.tenant} ${r.date} read ${r.read} → staged ${r.staged} in ${r.objects.length} objects, ${r.quarantined} quarantined, ${r.outside} outside the day`
-          : `✗ ${r.tenant} ${r.date} failed: ${r.error}`,
+          ? `✓ ${r.tenant} ${r.date} read ${r.read} → staged ${r.staged} in ${r.objects.length} objects, ${r.quarantined} quarantined, ${r.outside} outside the day${r.resumedAfterObject === undefined ? '' : ` (resumed after object ${r.resumedAfterObject})`}`
+          : `✗ ${r.tenant} ${r.date} failed: ${r.error} (run the same command again to resume)`,
       ),
   });
   if (values.json) out.stdout(JSON.stringify(summary, null, 2));
@@ -333,11 +457,18 @@ async function backfill(args: readonly string[], config: Config, out: Out): Prom
       ]),
     );
   }
-  return summary.ok ? 0 : 1;
+  for (const line of quarantineLines(summary.quarantine)) out.stderr(line);
+  return summary.ok && summary.quarantined === 0 ? 0 : 1;
 }
 
 /** The backfill source named by --source, built from config (the SDK is imported only when chosen). */
-async function sourceReader(source: string | undefined, config: Config): Promise<SourceReader> {
+async function sourceReader(
+  source: string | undefined,
+  fromExport: string | undefined,
+  config: Config,
+  store: ObjectStore,
+): Promise<SourceReader> {
+  if (fromExport !== undefined && source !== 'dynamodb') throw new UsageError('--from-export needs --source dynamodb');
   if (source === 'cosmos') {
     const { cosmosEndpoint, cosmosKey, cosmosDatabase, cosmosContainer } = config.azure;
     if (!cosmosEndpoint)
@@ -348,7 +479,23 @@ async function sourceReader(source: string | undefined, config: Config): Promise
       { mapping: config.fieldMapping },
     );
   }
-  throw new UsageError(`backfill --source must be cosmos, got ${JSON.stringify(source ?? null)}`);
+  if (source === 'dynamodb') {
+    if (fromExport !== undefined) {
+      if (fromExport.trim() === '') throw new UsageError('--from-export needs the export PREFIX in the store');
+      return new DynamoExportReader(store, fromExport, { mapping: config.fieldMapping });
+    }
+    if (!config.aws.tableName)
+      throw new ConfigError('backfill --source dynamodb needs DYNAMODB_TABLE_NAME (or --from-export PREFIX)');
+    const { DynamoTableReader } = await import('../stores/dynamodb/DynamoTableReader.js');
+    return new DynamoTableReader({
+      table: config.aws.tableName,
+      region: config.aws.region,
+      endpoint: config.aws.dynamodbEndpoint,
+      mapping: config.fieldMapping,
+      maxRcu: config.aws.backfillMaxRcu,
+    });
+  }
+  throw new UsageError(`backfill --source must be cosmos or dynamodb, got ${JSON.stringify(source ?? null)}`);
 }
 
 async function sql(args: readonly string[], config: Config, out: Out): Promise<number> {

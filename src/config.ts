@@ -52,6 +52,14 @@ export interface Config {
     readonly region: string | undefined;
     /** DYNAMODB_TABLE_NAME: the messages table (backfill). */
     readonly tableName: string | undefined;
+    /** DYNAMODB_ENDPOINT: the DynamoDB and DynamoDB Streams endpoint for redrive/backfill (tests: DynamoDB Local). */
+    readonly dynamodbEndpoint: string | undefined;
+    /** DYNAMODB_BACKFILL_MAX_RCU: read capacity units per second a table backfill may consume. Default 100. */
+    readonly backfillMaxRcu: number;
+    /** STREAM_FAILURE_QUEUE_URL: the stream ingest's on-failure SQS queue (redrive). */
+    readonly failureQueueUrl: string | undefined;
+    /** SQS_ENDPOINT: an SQS-compatible endpoint instead of the region's. */
+    readonly sqsEndpoint: string | undefined;
     /** STAGING_TRANSPORT: 's3' (default, direct writes) or 'firehose'. */
     readonly stagingTransport: 's3' | 'firehose';
     /** FIREHOSE_STREAM_NAME: required with STAGING_TRANSPORT=firehose. */
@@ -141,6 +149,10 @@ export function loadConfig(env: Env): Config {
       forcePathStyle: bool('S3_FORCE_PATH_STYLE'),
       region: read('AWS_DEFAULT_REGION') ?? read('AWS_REGION'),
       tableName: read('DYNAMODB_TABLE_NAME'),
+      dynamodbEndpoint: read('DYNAMODB_ENDPOINT'),
+      backfillMaxRcu: int('DYNAMODB_BACKFILL_MAX_RCU', 100, 1, 1_000_000),
+      failureQueueUrl: read('STREAM_FAILURE_QUEUE_URL'),
+      sqsEndpoint: read('SQS_ENDPOINT'),
       stagingTransport: transport,
       firehoseStreamName,
     },

@@ -4,13 +4,12 @@
  * be written is retried by the host (exponential backoff) and, after the last retry, written raw to the
  * poison location before returning, so the lease moves on and no change is lost silently.
  */
-import { createHash } from 'node:crypto';
 import { app, type InvocationContext } from '@azure/functions';
 import { ingestGroupLogLine } from '../../src/app/logFields.js';
 import { ingestMetrics } from '../../src/app/metrics.js';
 import { errorMessage } from '../../src/errors.js';
 import { describeFailures, ingestBatch } from '../../src/ingest/ingestBatch.js';
-import { cosmosDocumentChanges } from '../../src/ingest/sources.js';
+import { cosmosBatchName, cosmosDocumentChanges } from '../../src/ingest/sources.js';
 import { StagingWriteError } from '../errors.js';
 import { writePoisonBatch } from '../poison.js';
 import { azureRuntime } from '../runtime.js';
@@ -35,7 +34,7 @@ export interface ChangeFeedOutcome {
  */
 export async function ingestChangefeed(documents: unknown[], context: InvocationContext): Promise<ChangeFeedOutcome> {
   const { store, config } = await azureRuntime();
-  const { changes, batchId } = cosmosDocumentChanges(documents, feedRangeName(documents));
+  const { changes, batchId } = cosmosDocumentChanges(documents);
   const positions = changes.map((c) => c.sourceSeq).filter((p) => p !== '');
   const log = functionLog(context, batchId);
   try {
@@ -89,17 +88,9 @@ export async function ingestChangefeed(documents: unknown[], context: Invocation
 
 /**
  * The trigger does not tell a Node handler which lease (feed range) a batch came from, and `_lsn` values
- * of different physical partitions can coincide. So the batch is named by a hash of its (id, _lsn) pairs:
- * a re-delivered batch gets the same name (and overwrites), a different batch never collides.
+ * of different physical partitions can coincide: batches are named by their content (shared with the CLI).
  */
-export function feedRangeName(documents: readonly unknown[]): string {
-  const hash = createHash('sha256');
-  for (const d of documents) {
-    const doc = (typeof d === 'object' && d !== null ? d : {}) as Record<string, unknown>;
-    hash.update(`${JSON.stringify(doc.id ?? null)}\u0000${JSON.stringify(doc._lsn ?? null)}\u0001`);
-  }
-  return `b${hash.digest('hex').slice(0, 16)}`;
-}
+export const feedRangeName = cosmosBatchName;
 
 const settings = triggerSettings(process.env);
 

@@ -1,3 +1,5 @@
+import type { SourceChange } from '../model/normalise.js';
+
 /** The JST day a backfill reads: the date and the UTC instants [startMs, endMs) it covers. */
 export interface DayRange {
   readonly date: string;
@@ -5,9 +7,18 @@ export interface DayRange {
   readonly endMs: number;
 }
 
+/** One page of a reader, with the point to resume after it (readers that can resume set `cursor`). */
+export interface SourcePage {
+  readonly items: readonly unknown[];
+  /** Opaque to the backfill: handed back to `pages(…, resumeFrom)` after an interruption. */
+  readonly cursor?: string;
+  /** Read capacity the page cost (DynamoDB ConsumedCapacity), for progress lines. */
+  readonly consumedCapacity?: number;
+}
+
 /**
- * Reads one tenant's messages straight from the operational store (Cosmos DB container, DynamoDB table).
- * Implementations live at the edge (`stores/cosmos`, `stores/dynamodb`) because they need the cloud SDK;
+ * Reads one tenant's messages straight from the operational store (Cosmos DB container, DynamoDB table or
+ * export). Implementations live at the edge (`stores/cosmos`, `stores/dynamodb`) when they need a cloud SDK;
  * the backfill itself is cloud-neutral.
  *
  * A reader may return a few items outside the day (a query on ISO strings with different UTC offsets has
@@ -15,8 +26,10 @@ export interface DayRange {
  */
 export interface SourceReader {
   readonly source: 'dynamodb' | 'cosmos';
-  /** Where it reads, for logs (never credentials). */
+  /** Where it reads, for logs (never credentials); also checked before resuming a checkpoint. */
   readonly location: string;
-  /** The tenant's items created in the day, as plain JSON objects, one page at a time. */
-  pages(tenant: string, day: DayRange): AsyncIterable<readonly unknown[]>;
+  /** The tenant's items created in the day, one page at a time; from `resumeFrom` (a page's cursor) on. */
+  pages(tenant: string, day: DayRange, resumeFrom?: string): AsyncIterable<readonly unknown[] | SourcePage>;
+  /** A read item as a change, when the reader knows more than "this item exists" (an export's deletes). */
+  change?(item: unknown): SourceChange;
 }

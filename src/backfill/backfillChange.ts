@@ -16,7 +16,7 @@ export function backfillChange(source: 'dynamodb' | 'cosmos', document: unknown)
   if (source === 'cosmos') {
     // cosmosChange applies the soft-delete flags (isDeleted / deleted) and keeps `_ts`, `_etag`, `_rid`
     // under attributes._cosmos; only the position is ours.
-    return { ...cosmosChange(document), sourceSeq: BACKFILL_POSITION };
+    return { ...cosmosChange(document, BACKFILL_POSITION), sourceSeq: BACKFILL_POSITION };
   }
   const item =
     typeof document === 'object' && document !== null && !Array.isArray(document)

@@ -1,15 +1,17 @@
 import { errorMessage } from '../errors.js';
 import { describeFailures, ingestBatch } from '../ingest/ingestBatch.js';
+import { mergeQuarantine, type QuarantineReason } from '../ingest/quarantineSummary.js';
 import type { FieldMapping } from '../model/fieldMapping.js';
 import { normaliseChange, type SourceChange } from '../model/normalise.js';
-import { stagingPrefix } from '../staging/layout.js';
-import { listAll, type ObjectStore } from '../store/ObjectStore.js';
+import { backfillCheckpointKey, stagingPrefix } from '../staging/layout.js';
+import { ObjectNotFoundError } from '../store/errors.js';
+import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
 import { assertTenantId } from '../tenant.js';
 import { jstDayRange, parseDate } from '../time/jst.js';
 import { mapSettled } from '../util/concurrency.js';
 import { backfillChange } from './backfillChange.js';
 import { BackfillError } from './errors.js';
-import type { SourceReader } from './SourceReader.js';
+import type { SourcePage, SourceReader } from './SourceReader.js';
 
 export interface BackfillRequest {
   readonly store: ObjectStore;
@@ -22,8 +24,20 @@ export interface BackfillRequest {
   readonly concurrency?: number;
   /** Records per staging object. Default 5000. */
   readonly recordsPerObject?: number;
+  /** Ignore (and replace) the checkpoint of an interrupted run instead of resuming it. */
+  readonly restart?: boolean;
   readonly now?: () => number;
   readonly onResult?: (result: TenantBackfillResult) => void;
+  /** After every page read: the tenant's running totals. */
+  readonly onProgress?: (progress: BackfillProgress) => void;
+}
+
+export interface BackfillProgress {
+  readonly tenant: string;
+  readonly date: string;
+  readonly read: number;
+  readonly staged: number;
+  readonly consumedCapacity: number;
 }
 
 export interface TenantBackfillResult {
@@ -36,10 +50,16 @@ export interface TenantBackfillResult {
   readonly outside: number;
   readonly staged: number;
   readonly quarantined: number;
+  /** The quarantined records per reason. */
+  readonly quarantine: readonly QuarantineReason[];
   /** Staging objects written, in order. */
   readonly objects: readonly string[];
   /** Backfill objects of an earlier run of this tenant-day that this run replaced. */
   readonly removed: number;
+  /** The page an interrupted run had reached, when this run resumed from its checkpoint. */
+  readonly resumedAfterObject?: number;
+  /** Read capacity consumed (readers that report it). */
+  readonly consumedCapacity: number;
   readonly durationMs: number;
   readonly error?: string;
 }
@@ -47,8 +67,24 @@ export interface TenantBackfillResult {
 export interface BackfillSummary {
   readonly date: string;
   readonly source: string;
+  /** Every tenant completed (quarantined records are counted apart, in `quarantined`). */
   readonly ok: boolean;
+  readonly quarantined: number;
+  readonly quarantine: readonly QuarantineReason[];
   readonly results: readonly TenantBackfillResult[];
+}
+
+/** What a checkpoint keeps: enough to continue after the last page whose records are safely staged. */
+interface Checkpoint {
+  readonly location: string;
+  readonly cursor: string;
+  readonly objects: readonly string[];
+  readonly read: number;
+  readonly outside: number;
+  readonly staged: number;
+  readonly quarantined: number;
+  readonly quarantine: readonly QuarantineReason[];
+  readonly consumedCapacity: number;
 }
 
 /**
@@ -59,6 +95,11 @@ export interface BackfillSummary {
  * ingestBatch as the change-feed handlers. Objects are named `backfill-<source>-<date>-<tenant>-p<n>`, so
  * a re-run replaces the previous run's objects (and removes its extra ones) instead of adding versions.
  * One tenant's failure is reported and never stops the others.
+ *
+ * Readers that give page cursors make the run resumable: after every staging object written at a page
+ * boundary, a checkpoint (`checkpoints/backfill/...`) records the cursor, the objects and the counts; a
+ * later run of the same tenant-day from the same source continues from there, and deletes the checkpoint
+ * when it completes.
  *
  * @example
  * const summary = await runBackfill({ store, reader: new CosmosSourceReader(...), date: '2025-08-11', tenants: ['a'] });
@@ -76,7 +117,14 @@ export async function runBackfill(request: BackfillRequest): Promise<BackfillSum
     // backfillTenant reports its own failures; this is only reached if onResult threw.
     return failed(tenants[i] as string, date, 0, s.reason);
   });
-  return { date, source: request.reader.source, ok: results.every((r) => r.status === 'ok'), results };
+  return {
+    date,
+    source: request.reader.source,
+    ok: results.every((r) => r.status === 'ok'),
+    quarantined: results.reduce((n, r) => n + r.quarantined, 0),
+    quarantine: mergeQuarantine(results.map((r) => r.quarantine)),
+    results,
+  };
 }
 
 async function backfillTenant(request: BackfillRequest, tenant: string, date: string): Promise<TenantBackfillResult> {
@@ -86,13 +134,18 @@ async function backfillTenant(request: BackfillRequest, tenant: string, date: st
   const perObject = request.recordsPerObject ?? 5000;
   const ingestedAt = now();
   const baseName = `backfill-${reader.source}-${date}-${tenant}`;
-  let read = 0;
-  let outside = 0;
-  let staged = 0;
-  let quarantined = 0;
-  let page = 0;
-  const objects: string[] = [];
+  const checkpointKey = backfillCheckpointKey(reader.source, tenant, date);
+  const resume = request.restart ? undefined : await readCheckpoint(store, checkpointKey, reader.location);
+  let read = resume?.read ?? 0;
+  let outside = resume?.outside ?? 0;
+  let staged = resume?.staged ?? 0;
+  let quarantined = resume?.quarantined ?? 0;
+  let quarantine: readonly QuarantineReason[] = resume?.quarantine ?? [];
+  let consumedCapacity = resume?.consumedCapacity ?? 0;
+  const objects: string[] = [...(resume?.objects ?? [])];
+  let page = objects.length;
   let pending: SourceChange[] = [];
+  const toChange = (item: unknown) => (reader.change ? reader.change(item) : backfillChange(reader.source, item));
 
   const flush = async () => {
     if (pending.length === 0) return;
@@ -112,16 +165,21 @@ async function backfillTenant(request: BackfillRequest, tenant: string, date: st
     }
     staged += result.staged;
     quarantined += result.quarantined;
-    objects.push(...result.written.map((w) => w.key).filter((k) => !k.startsWith('quarantine/')));
+    quarantine = mergeQuarantine([quarantine, result.quarantine]);
+    const stagingObject = result.written.map((w) => w.key).find((k) => !k.startsWith('quarantine/'));
+    // A page of only quarantined records still takes its number, so names stay stable on resume.
+    objects.push(stagingObject ?? '');
     pending = [];
   };
 
   try {
     const day = { date, ...jstDayRange(date) };
-    for await (const items of reader.pages(tenant, day)) {
+    for await (const raw of reader.pages(tenant, day, resume?.cursor)) {
+      const { items, cursor, consumedCapacity: cost } = pageOf(raw);
+      consumedCapacity += cost ?? 0;
       for (const item of items) {
         read += 1;
-        const change = backfillChange(reader.source, item);
+        const change = toChange(item);
         const normalised = normaliseChange(change, { source: reader.source, ingestedAt, mapping: request.mapping });
         // Rejected items go on to ingestBatch, which quarantines them with the reason.
         if (normalised.ok && (normalised.record.tenant_id !== tenant || normalised.record.dt !== date)) {
@@ -129,7 +187,24 @@ async function backfillTenant(request: BackfillRequest, tenant: string, date: st
           continue;
         }
         pending.push(change);
-        if (pending.length >= perObject) await flush();
+      }
+      request.onProgress?.({ tenant, date, read, staged: staged + pending.length, consumedCapacity });
+      // Objects end at page boundaries, so a checkpoint's cursor never splits a page.
+      if (pending.length >= perObject) {
+        await flush();
+        if (cursor !== undefined) {
+          await writeCheckpoint(store, checkpointKey, {
+            location: reader.location,
+            cursor,
+            objects,
+            read,
+            outside,
+            staged,
+            quarantined,
+            quarantine,
+            consumedCapacity,
+          });
+        }
       }
     }
     await flush();
@@ -141,6 +216,7 @@ async function backfillTenant(request: BackfillRequest, tenant: string, date: st
       await store.delete(old.key);
       removed += 1;
     }
+    if (await store.head(checkpointKey)) await store.delete(checkpointKey);
     return {
       tenant,
       date,
@@ -149,13 +225,46 @@ async function backfillTenant(request: BackfillRequest, tenant: string, date: st
       outside,
       staged,
       quarantined,
-      objects,
+      quarantine,
+      objects: objects.filter((o) => o !== ''),
       removed,
+      ...(resume ? { resumedAfterObject: resume.objects.length } : {}),
+      consumedCapacity,
       durationMs: now() - started,
     };
   } catch (error) {
-    return { ...failed(tenant, date, now() - started, error), read, outside, staged, quarantined, objects };
+    return {
+      ...failed(tenant, date, now() - started, error),
+      read,
+      outside,
+      staged,
+      quarantined,
+      quarantine,
+      objects: objects.filter((o) => o !== ''),
+      consumedCapacity,
+    };
   }
+}
+
+function pageOf(raw: readonly unknown[] | SourcePage): SourcePage {
+  return Array.isArray(raw) ? { items: raw } : (raw as SourcePage);
+}
+
+async function readCheckpoint(store: ObjectStore, key: string, location: string): Promise<Checkpoint | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await getBytes(store, key);
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) return undefined;
+    throw error;
+  }
+  const checkpoint = JSON.parse(bytes.toString('utf8')) as Checkpoint;
+  // A checkpoint of another table or export is not a place to resume from.
+  return checkpoint.location === location ? checkpoint : undefined;
+}
+
+async function writeCheckpoint(store: ObjectStore, key: string, checkpoint: Checkpoint): Promise<void> {
+  await store.putBytes(key, JSON.stringify(checkpoint), { contentType: 'application/json' });
 }
 
 function failed(tenant: string, date: string, durationMs: number, error: unknown): TenantBackfillResult {
@@ -167,8 +276,10 @@ function failed(tenant: string, date: string, durationMs: number, error: unknown
     outside: 0,
     staged: 0,
     quarantined: 0,
+    quarantine: [],
     objects: [],
     removed: 0,
+    consumedCapacity: 0,
     durationMs,
     error: errorMessage(error),
   };

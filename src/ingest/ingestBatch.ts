@@ -7,6 +7,7 @@ import { gzipNdjson } from '../staging/ndjson.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
 import { jstDate } from '../time/jst.js';
 import { mapSettled } from '../util/concurrency.js';
+import { type QuarantineReason, tallyQuarantine } from './quarantineSummary.js';
 
 export interface IngestOptions {
   readonly source: 'dynamodb' | 'cosmos';
@@ -45,6 +46,8 @@ export interface IngestResult {
   readonly received: number;
   readonly staged: number;
   readonly quarantined: number;
+  /** The quarantined records per reason (empty when nothing was quarantined, or its write failed). */
+  readonly quarantine: QuarantineReason[];
   readonly written: WrittenGroup[];
   readonly failed: FailedGroup[];
   /** Index of the first change that is not safely stored (the retry point), or undefined when all are. */
@@ -124,11 +127,21 @@ export async function ingestBatch(
       written.push({ key: group.key, records: group.lines.length, firstIndex: group.firstIndex });
     else failed.push({ key: group.key, firstIndex: group.firstIndex, records: group.lines.length, error: outcome.reason });
   });
-  const quarantineKeyWritten = written.some((w) => w.key.startsWith('quarantine/'));
+  const quarantineKey = written.find((w) => w.key.startsWith('quarantine/'))?.key;
+  const quarantineKeyWritten = quarantineKey !== undefined;
   return {
     received: changes.length,
     staged: written.filter((w) => !w.key.startsWith('quarantine/')).reduce((n, w) => n + w.records, 0),
     quarantined: quarantineKeyWritten ? rejected.length : 0,
+    quarantine: quarantineKeyWritten
+      ? tallyQuarantine(
+          rejected.map((r) => ({
+            reason: r.entry.reason,
+            example: r.entry.position === '' ? `record #${r.index}` : `position ${r.entry.position}`,
+            object: quarantineKey,
+          })),
+        )
+      : [],
     written,
     failed,
     firstFailedIndex: failed.length === 0 ? undefined : Math.min(...failed.map((f) => f.firstIndex)),

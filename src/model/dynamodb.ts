@@ -1,39 +1,77 @@
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { SourceChange } from './normalise.js';
 
-/** The parts of a DynamoDB Streams record (as Lambda delivers it) that we read. */
+/**
+ * A DynamoDB Streams record in either of the two shapes it arrives in, read by one normaliser:
+ * - the Lambda event (`userIdentity: {type, principalId}`, `ApproximateCreationDateTime` in epoch seconds,
+ *   binary values as base64 text, `eventSourceARN` set);
+ * - a `GetRecords` answer as the SDK returns it (`userIdentity: {Type, PrincipalId}`,
+ *   `ApproximateCreationDateTime` as a Date, binary values as bytes, no `eventSourceARN`).
+ */
 export interface DynamoDBStreamRecordLike {
   eventID?: string;
   eventName?: 'INSERT' | 'MODIFY' | 'REMOVE' | string;
   eventSourceARN?: string;
-  userIdentity?: { type?: string; principalId?: string };
+  userIdentity?: { type?: string; principalId?: string; Type?: string; PrincipalId?: string };
   dynamodb?: {
     SequenceNumber?: string;
     Keys?: Record<string, unknown>;
     NewImage?: Record<string, unknown>;
     OldImage?: Record<string, unknown>;
-    ApproximateCreationDateTime?: number;
+    ApproximateCreationDateTime?: number | Date;
+    StreamViewType?: string;
   };
 }
 
 /**
  * DynamoDB removes expired items itself and says so in userIdentity. Such a removal is not a user delete:
  * the message keeps its place in the lake (it is staged as `expire`, carrying the last image).
+ * Both casings count: a record re-read with GetRecords must not turn an expiry into a user delete.
  */
 export function isTtlRemoval(record: DynamoDBStreamRecordLike): boolean {
-  return record.userIdentity?.type === 'Service' && record.userIdentity.principalId === 'dynamodb.amazonaws.com';
+  const identity = record.userIdentity;
+  if (!identity) return false;
+  return (
+    (identity.type ?? identity.Type) === 'Service' && (identity.principalId ?? identity.PrincipalId) === 'dynamodb.amazonaws.com'
+  );
 }
 
-/** A stream record as a source change. Throws TypeError for records that are not DynamoDB JSON. */
+/** `ApproximateCreationDateTime` as epoch milliseconds, whichever shape carried it. */
+export function approximateCreationMs(record: DynamoDBStreamRecordLike): number | undefined {
+  const value = record.dynamodb?.ApproximateCreationDateTime;
+  if (value instanceof Date) return value.getTime();
+  // The Lambda event gives epoch seconds (some producers send milliseconds).
+  if (typeof value === 'number' && Number.isFinite(value)) return value < 1e11 ? value * 1000 : value;
+  return undefined;
+}
+
+/** A stream record (either shape) as a source change. Never throws. */
 export function dynamodbChange(record: DynamoDBStreamRecordLike): SourceChange {
   const seq = record.dynamodb?.SequenceNumber ?? '';
   const remove = record.eventName === 'REMOVE';
-  const image = remove ? record.dynamodb?.OldImage : record.dynamodb?.NewImage;
+  const imageName = remove ? 'OldImage' : 'NewImage';
+  const image = record.dynamodb?.[imageName];
   const op = remove ? (isTtlRemoval(record) ? 'expire' : 'delete') : 'upsert';
   if (!['INSERT', 'MODIFY', 'REMOVE'].includes(record.eventName ?? '')) {
-    return { item: undefined, op, sourceSeq: seq, raw: record };
+    return {
+      item: undefined,
+      op,
+      sourceSeq: seq,
+      raw: record,
+      problem: `eventName must be INSERT, MODIFY or REMOVE, got ${JSON.stringify(record.eventName ?? null)}`,
+    };
   }
-  return { item: image ? plainItem(image) : undefined, op, sourceSeq: seq, raw: record };
+  if (!image) {
+    const view = record.dynamodb?.StreamViewType;
+    return {
+      item: undefined,
+      op,
+      sourceSeq: seq,
+      raw: record,
+      problem: `${record.eventName} record has no ${imageName} (stream view type ${view ?? 'unknown'}; capture needs NEW_AND_OLD_IMAGES)`,
+    };
+  }
+  return { item: plainItem(image), op, sourceSeq: seq, raw: record, positionField: 'SequenceNumber' };
 }
 
 /**

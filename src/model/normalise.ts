@@ -15,6 +15,10 @@ export interface SourceChange {
   readonly consumed?: readonly string[];
   /** The record exactly as it arrived, kept for quarantine. */
   readonly raw: unknown;
+  /** Set by the adapter when the record can never be accepted: the quarantine reason (names what is missing). */
+  readonly problem?: string;
+  /** The source's name for the position field, for reasons (`SequenceNumber`, `_lsn`). */
+  readonly positionField?: string;
 }
 
 export type NormaliseResult = { ok: true; record: StagedRecord } | { ok: false; reason: string };
@@ -41,11 +45,12 @@ export function normaliseChange(change: SourceChange, context: NormaliseContext)
 function normalise(change: SourceChange, context: NormaliseContext): NormaliseResult {
   const mapping = context.mapping ?? DEFAULT_FIELD_MAPPING;
   const item = change.item;
+  if (change.problem !== undefined) return reject(change.problem);
   if (typeof item !== 'object' || item === null || Array.isArray(item)) {
     return reject(`${change.op} change has no item image (the stream must carry NEW_AND_OLD_IMAGES)`);
   }
   if (!/^\d{1,64}$/.test(change.sourceSeq)) {
-    return reject(`source position must be decimal digits, got ${JSON.stringify(change.sourceSeq)}`);
+    return reject(`${change.positionField ?? 'source position'} must be decimal digits, got ${JSON.stringify(change.sourceSeq)}`);
   }
   const used = new Set<string>(change.consumed);
   const pick = (field: CanonicalField): unknown => {

@@ -9,6 +9,7 @@ export const QUARANTINE_ROOT = 'quarantine/';
 export const LOCK_ROOT = 'locks/messages/';
 /** Remembered user deletes, outside analytics/ so readers never see them (docs/ARCHITECTURE.md). */
 export const TOMBSTONE_ROOT = 'tombstones/messages/';
+export const CHECKPOINT_ROOT = 'checkpoints/';
 
 const partition = (tenant: string, date: string) => `tenant_id=${assertTenantId(tenant)}/dt=${parseDate(date)}/`;
 
@@ -32,6 +33,9 @@ export const tombstoneKey = (tenant: string, date: string, runId: string) =>
   `${tombstonePrefix(tenant, date)}${safeName(runId)}.parquet`;
 export const lockKey = (tenant: string, date: string) =>
   `${LOCK_ROOT}tenant_id=${assertTenantId(tenant)}/dt=${parseDate(date)}.lock`;
+/** Where an interrupted backfill of one tenant-day resumes (deleted when the backfill completes). */
+export const backfillCheckpointKey = (source: string, tenant: string, date: string) =>
+  `${CHECKPOINT_ROOT}backfill/source=${safeName(source)}/${partition(tenant, date)}checkpoint.json`;
 /** Records rejected at capture: the tenant may be unknown or invalid, so these are filed by source and day. */
 export const ingestQuarantineKey = (source: string, date: string, name: string) =>
   `${QUARANTINE_ROOT}ingest/source=${safeName(source)}/dt=${parseDate(date)}/${safeName(name)}.ndjson.gz`;

@@ -15,7 +15,7 @@ import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { readParquetRows } from '../kit/readParquet.js';
 import type { RunningServer } from '../kit/servers.js';
 import { tempDir } from '../kit/tempDir.js';
-import { createMessagesTable, LOCAL_CREDENTIALS, lambdaEvent, readStream } from './support/dynamoStream.js';
+import { streamEvent as asStreamEvent, createMessagesTable, LOCAL_CREDENTIALS, readStream } from './support/dynamoStream.js';
 import { REGION, type S3rver, startDynamoDbLocal, startS3rver } from './support/localAws.js';
 
 describe('AWS end to end: DynamoDB Local → stream → ingest Lambda → s3rver → compactor Lambda → Parquet', () => {
@@ -117,7 +117,7 @@ describe('AWS end to end: DynamoDB Local → stream → ingest Lambda → s3rver
     dynamo.destroy();
     const records = await readStream(ddb.endpoint, streamArn);
     expect(records.length).toBe(7);
-    const event = lambdaEvent(records, streamArn);
+    const event = asStreamEvent(records, streamArn);
     const seq = (i: number) => String(event.Records[i]?.dynamodb?.SequenceNumber).replace(/^0+(?=\d)/, '');
 
     // Lambda delivers the shard in two batches.

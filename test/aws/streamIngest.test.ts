@@ -11,7 +11,7 @@ import { StreamBatchFailedError } from '../../stream-ingest/errors.js';
 import { ingestStreamEvent } from '../../stream-ingest/handler.js';
 import { quietTelemetry } from '../kit/lambdaTelemetry.js';
 import type { RunningServer } from '../kit/servers.js';
-import { createMessagesTable, LOCAL_CREDENTIALS, lambdaEvent, readStream } from './support/dynamoStream.js';
+import { streamEvent as asStreamEvent, createMessagesTable, LOCAL_CREDENTIALS, readStream } from './support/dynamoStream.js';
 import { REGION, type S3rver, startDynamoDbLocal, startS3rver } from './support/localAws.js';
 
 const NOW = Date.parse('2025-08-11T05:00:00.000Z');
@@ -87,7 +87,7 @@ describe('stream-ingest handler on real DynamoDB Streams records', () => {
   const streamEvent = async (streamArn: string, expected: number) => {
     const records = await readStream(ddb.endpoint, streamArn);
     expect(records.length).toBe(expected);
-    return lambdaEvent(records, streamArn);
+    return asStreamEvent(records, streamArn);
   };
   const lines = async (store: ObjectStore, key: string) =>
     gunzipSync(await getBytes(store, key))

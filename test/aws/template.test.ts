@@ -42,7 +42,29 @@ function statements(): Record<string, any>[] {
 
 describe('template.yaml: structure', () => {
   it('defines the ingest and compactor functions', () => {
-    expect(functions.map(([id]) => id)).toStrictEqual(['StreamIngestFunction', 'CompactorFunction']);
+    expect(functions.map(([id]) => id)).toStrictEqual(['StreamIngestFunction', 'StreamRedriveFunction', 'CompactorFunction']);
+  });
+
+  it('offers the redrive function off by default: SQS on-failure queue in, stream reads and staging writes only', () => {
+    const parameter = template.Parameters.RedriveFunction as Record<string, unknown>;
+    expect([parameter.Default, parameter.AllowedValues]).toStrictEqual(['disabled', ['disabled', 'enabled']]);
+    expect(template.Conditions.UseRedriveFunction).toStrictEqual({ 'Fn::Equals': [ref('RedriveFunction'), 'enabled'] });
+    const fn = resources.StreamRedriveFunction as CfnResource;
+    const p = props('StreamRedriveFunction');
+    expect([fn.Condition, p.Handler]).toStrictEqual(['UseRedriveFunction', 'redrive.handler']);
+    expect(p.Events.FailedBatches).toStrictEqual({
+      Type: 'SQS',
+      Properties: {
+        Queue: getAtt('StreamIngestFailureQueue', 'Arn'),
+        BatchSize: 1,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+      },
+    });
+    const actions = (p.Policies as { Statement: { Action: string | string[] }[] }[]).flatMap((policy) =>
+      policy.Statement.flatMap((st) => st.Action),
+    );
+    expect(actions).toStrictEqual(['s3:PutObject', 'dynamodb:GetShardIterator', 'dynamodb:GetRecords']);
+    expect(props('StreamIngestFailureQueue').VisibilityTimeout).toBeGreaterThan(p.Timeout);
   });
 
   it('resolves every !Ref, !GetAtt, ${…} in !Sub and condition to a parameter, resource, pseudo parameter or condition', () => {

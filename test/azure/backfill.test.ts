@@ -2,6 +2,7 @@ import { access, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Container, CosmosClient } from '@azure/cosmos';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writePoisonBatch } from '../../azure/poison.js';
 import { main } from '../../compactor/cli.js';
 import { runBackfill } from '../../src/backfill/runBackfill.js';
 import { listAll } from '../../src/store/ObjectStore.js';
@@ -36,6 +37,10 @@ const DOCS: Record<string, unknown>[] = [
   { id: 'n2', tenantId: 't2', createdAt: '2025-08-12T00:00:00+09:00', content: 'next JST day', role: 'user' },
   { id: 'x1', tenantId: 't3', createdAt: '2025-08-11T01:00:00Z', content: 'tenant not asked for' },
 ];
+
+/** The quarantine object a --json backfill summary names. */
+const quarantineKeyOf = (stdout: string[]) =>
+  (JSON.parse(stdout.join('\n')) as { quarantine: { object: string }[] }).quarantine[0]?.object;
 
 const out = () => {
   const lines = { stdout: [] as string[], stderr: [] as string[] };
@@ -142,10 +147,15 @@ describe('backfill from Cosmos DB (cosmosdb-server) into Blob staging (Azurite)'
     expect(await main(['ingest', '--source', 'cosmos', captured], env, ingest.out)).toBe(0);
 
     const backfill = out();
+    // m9 (an impossible hour) is quarantined: the backfill says so and exits 1, the rest is staged.
     expect(
       await main(['backfill', '--source', 'cosmos', DATE, 't1,t2', '--json'], env, backfill.out),
       backfill.lines.stderr.join('\n'),
-    ).toBe(0);
+    ).toBe(1);
+    expect(backfill.lines.stderr.slice(-2)).toStrictEqual([
+      'quarantined 1 record (1 reason):',
+      `  1 × created_at: invalid time of day in "2025-08-11T25:00:00Z" (e.g. position 0 in ${quarantineKeyOf(backfill.lines.stdout)})`,
+    ]);
     const summary = JSON.parse(backfill.lines.stdout.join('\n'));
     expect(
       summary.results.map((r: Record<string, unknown>) => [
@@ -214,12 +224,50 @@ describe('backfill from Cosmos DB (cosmosdb-server) into Blob staging (Azurite)'
   it('usage errors: no source, a bad date, every tenant', async () => {
     const o = out();
     expect(await main(['backfill', DATE, 't1'], env, o.out)).toBe(2);
-    expect(o.lines.stderr[0]).toMatch(/^makoto-lake: backfill --source must be cosmos, got null/);
+    expect(o.lines.stderr[0]).toMatch(/^makoto-lake: backfill --source must be cosmos or dynamodb, got null/);
     const d = out();
     expect(await main(['backfill', '--source', 'cosmos', '2025-13-01'], env, d.out)).toBe(2);
     expect(d.lines.stderr[0]).toMatch(/^makoto-lake: DATE must be a calendar date YYYY-MM-DD, got "2025-13-01"/);
     const a = out();
     expect(await main(['backfill', '--source', 'cosmos', DATE, '*'], env, a.out)).toBe(2);
     expect(a.lines.stderr[0]).toMatch(/^makoto-lake: backfill needs tenant ids/);
+  });
+
+  it('runbook (docs/AZURE.md): replay a poison batch as downloaded, then check the day with compact --json', async () => {
+    const documents = [
+      { id: 'p1', tenantId: 't2', createdAt: '2025-08-11T02:00:00Z', content: 'set aside by the trigger', _lsn: 501 },
+      { id: 'p2', tenantId: 't2', createdAt: '2025-08-11T02:01:00Z', content: 'and its neighbour', _lsn: 502 },
+    ];
+    const poisonKey = await writePoisonBatch(store, {
+      source: 'cosmos',
+      batchId: 'cosmos-b0123456789abcdef',
+      firstPosition: '501',
+      lastPosition: '502',
+      documents,
+      error: new Error('staging unavailable'),
+      functionName: 'ingest_changefeed',
+      invocationId: 'inv-1',
+      retryCount: 5,
+    });
+    // az storage blob download -c makoto -n <poison key> -f batch.json.gz
+    const downloaded = join(dirs.path, 'batch.json.gz');
+    await store.getToFile(poisonKey, downloaded);
+    // makoto-lake ingest --source cosmos batch.json.gz
+    const replay = out();
+    expect(await main(['ingest', '--source', 'cosmos', downloaded], env, replay.out), replay.lines.stderr.join('\n')).toBe(0);
+    // makoto-lake compact 2025-08-11 t1,t2 --json
+    const check = out();
+    expect(await main(['compact', DATE, 't1,t2', '--json'], env, check.out)).toBe(0);
+    const tenants = JSON.parse(check.lines.stdout.join('\n')).tenants as Record<string, unknown>[];
+    expect(tenants.map((t) => [t.tenant_id, t.status])).toStrictEqual([
+      ['t1', 'compacted'],
+      ['t2', 'compacted'],
+    ]);
+    expect(tenants[1]?.rows_written).toBe(3);
+    expect((await readLake(store)).filter((r) => r.tenant_id === 't2').map((r) => [r.message_id, r.source_seq])).toStrictEqual([
+      ['n1', '0'],
+      ['p1', '501'],
+      ['p2', '502'],
+    ]);
   });
 });

@@ -2,7 +2,9 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
-import { chatItem, dynamodbRecord } from '../kit/factories.js';
+import { dynamodbBatchId } from '../../src/ingest/sources.js';
+import { jstDate } from '../../src/time/jst.js';
+import { chatItem, cosmosDocument, dynamodbRecord } from '../kit/factories.js';
 import { tempDir } from '../kit/tempDir.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -172,5 +174,75 @@ describe('makoto-lake CLI', () => {
     );
     expect(result.stdout).toMatch(/sakura-shop +2025-08-11 +compacted/);
     expect(result.stdout).toContain('read back from Parquet with DuckDB:');
+  });
+
+  it('ingest exits 1 when records were quarantined, with counts per reason on stderr and in --json', async () => {
+    const data = join(dir.path, 'loud');
+    const event = join(dir.path, 'loud.json');
+    const good = chatItem({ tenantId: 'acme', messageId: 'ok' });
+    await writeFile(
+      event,
+      JSON.stringify({
+        Records: [
+          dynamodbRecord({ seq: 11, item: chatItem({ tenantId: undefined }) }),
+          dynamodbRecord({ seq: 12, item: good }),
+          dynamodbRecord({ seq: 13, item: chatItem({ tenantId: undefined, messageId: 'm2' }) }),
+          dynamodbRecord({ seq: 14, item: chatItem({ createdAt: 'soon' }) }),
+          { eventName: 'REMOVE', dynamodb: { SequenceNumber: '15', StreamViewType: 'KEYS_ONLY', Keys: {} } },
+        ],
+      }),
+    );
+    const text = await cli(['ingest', '--source', 'dynamodb', event], { DATA_DIR: data });
+    const arn = 'arn:aws:dynamodb:ap-northeast-1:000000000000:table/messages/stream/2025-08-01T00:00:00.000';
+    const quarantineKey = `quarantine/ingest/source=dynamodb/dt=${jstDate(Date.now())}/${dynamodbBatchId(arn)}_11_15.ndjson.gz`;
+    expect(text.code).toBe(1);
+    expect(text.stderr.split('\n').slice(-4)).toStrictEqual([
+      'quarantined 4 records (3 reasons):',
+      `  2 × no tenant id (looked for tenant_id, tenantId) (e.g. position 11 in ${quarantineKey})`,
+      `  1 × created_at: not an ISO-8601 timestamp: "soon" (e.g. position 14 in ${quarantineKey})`,
+      `  1 × REMOVE record has no OldImage (stream view type KEYS_ONLY; capture needs NEW_AND_OLD_IMAGES) (e.g. position 15 in ${quarantineKey})`,
+    ]);
+    const json = await cli(['ingest', '--source', 'dynamodb', event, '--json'], { DATA_DIR: data });
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toStrictEqual({
+      received: 5,
+      staged: 1,
+      quarantined: 4,
+      quarantine: [
+        { reason: 'no tenant id (looked for tenant_id, tenantId)', count: 2, example: 'position 11', object: quarantineKey },
+        { reason: 'created_at: not an ISO-8601 timestamp: "soon"', count: 1, example: 'position 14', object: quarantineKey },
+        {
+          reason: 'REMOVE record has no OldImage (stream view type KEYS_ONLY; capture needs NEW_AND_OLD_IMAGES)',
+          count: 1,
+          example: 'position 15',
+          object: quarantineKey,
+        },
+      ],
+      objects: [`staging/messages/tenant_id=acme/dt=2025-08-11/${dynamodbBatchId(arn)}_12_12.ndjson.gz`, quarantineKey],
+      failed: [],
+    });
+  });
+
+  it('two Cosmos replays with the same _lsn range from different partitions keep both batches', async () => {
+    const data = join(dir.path, 'replays');
+    const partitionA = join(dir.path, 'partition-a.json');
+    const partitionB = join(dir.path, 'partition-b.json');
+    await writeFile(
+      partitionA,
+      JSON.stringify([cosmosDocument(5, { id: 'a1', tenantId: 'acme' }), cosmosDocument(9, { id: 'a2', tenantId: 'acme' })]),
+    );
+    await writeFile(
+      partitionB,
+      JSON.stringify([cosmosDocument(5, { id: 'b1', tenantId: 'acme' }), cosmosDocument(9, { id: 'b2', tenantId: 'acme' })]),
+    );
+    expect((await cli(['ingest', '--source', 'cosmos', partitionA], { DATA_DIR: data })).code).toBe(0);
+    expect((await cli(['ingest', '--source', 'cosmos', partitionB], { DATA_DIR: data })).code).toBe(0);
+    const staging = await readdir(join(data, 'staging/messages/tenant_id=acme/dt=2025-08-11'));
+    expect(staging).toHaveLength(2);
+    expect(staging.every((name) => /^cosmos-b[0-9a-f]{16}_5_9\.ndjson\.gz$/.test(name))).toBe(true);
+    const compacted = await cli(['compact', '2025-08-11', 'acme', '--json'], { DATA_DIR: data });
+    expect(JSON.parse(compacted.stdout).tenants.map((t: Record<string, unknown>) => [t.rows_read, t.rows_written])).toStrictEqual(
+      [[4, 4]],
+    );
   });
 });

@@ -45,6 +45,14 @@ describe('ingestBatch', () => {
       received: 5,
       staged: 4,
       quarantined: 1,
+      quarantine: [
+        {
+          reason: 'no tenant id (looked for tenant_id, tenantId)',
+          count: 1,
+          example: 'position 14',
+          object: 'quarantine/ingest/source=dynamodb/dt=2025-08-11/ddb-9eb1d3542306_14_14.ndjson.gz',
+        },
+      ],
       written: [
         { key: 'staging/messages/tenant_id=acme/dt=2025-08-11/ddb-9eb1d3542306_11_15.ndjson.gz', records: 2, firstIndex: 0 },
         { key: 'staging/messages/tenant_id=globex/dt=2025-08-11/ddb-9eb1d3542306_12_12.ndjson.gz', records: 1, firstIndex: 1 },

@@ -59,6 +59,7 @@ describe('run metrics', () => {
       received: 5,
       staged: 3,
       quarantined: 1,
+      quarantine: [],
       written: [
         { key: 'staging/messages/tenant_id=a/dt=2025-08-11/b_1_2.ndjson.gz', records: 2, firstIndex: 0 },
         { key: 'staging/messages/tenant_id=b/dt=2025-08-11/b_3_3.ndjson.gz', records: 1, firstIndex: 2 },

@@ -1,7 +1,7 @@
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { cosmosChange } from '../../src/model/cosmos.js';
-import { dynamodbChange } from '../../src/model/dynamodb.js';
+import { approximateCreationMs, dynamodbChange } from '../../src/model/dynamodb.js';
 import { parseFieldMapping } from '../../src/model/fieldMapping.js';
 import { normaliseChange } from '../../src/model/normalise.js';
 import { chatItem, cosmosDocument, dynamodbRecord, stagedRecord } from '../kit/factories.js';
@@ -50,11 +50,27 @@ describe('normaliseChange with DynamoDB records', () => {
     });
   });
 
-  it('treats a REMOVE as a user delete, and a TTL removal as an expiry', () => {
+  it('treats a REMOVE as a user delete, and a TTL removal as an expiry, in either casing of userIdentity', () => {
     const remove = dynamodbRecord({ seq: 9, event: 'REMOVE' });
     expect(normaliseChange(dynamodbChange(remove), context)).toMatchObject({ ok: true, record: { op: 'delete' } });
     const ttl = dynamodbRecord({ seq: 9, event: 'REMOVE', ttl: true });
     expect(normaliseChange(dynamodbChange(ttl), context)).toMatchObject({ ok: true, record: { op: 'expire' } });
+    const { userIdentity: _, ...bare } = ttl;
+    const sdk = { ...bare, userIdentity: { PrincipalId: 'dynamodb.amazonaws.com', Type: 'Service' } };
+    expect(normaliseChange(dynamodbChange(sdk), context)).toMatchObject({ ok: true, record: { op: 'expire' } });
+    const user = { ...bare, userIdentity: { PrincipalId: 'someone', Type: 'Service' } };
+    expect(normaliseChange(dynamodbChange(user), context)).toMatchObject({ ok: true, record: { op: 'delete' } });
+  });
+
+  it('reads ApproximateCreationDateTime as epoch seconds (Lambda) or a Date (GetRecords)', () => {
+    const at = Date.parse('2025-08-11T01:00:00.000Z');
+    const seconds = { ...dynamodbRecord({ seq: 1 }), dynamodb: { ApproximateCreationDateTime: at / 1000 } };
+    const date = { ...dynamodbRecord({ seq: 1 }), dynamodb: { ApproximateCreationDateTime: new Date(at) } };
+    expect([approximateCreationMs(seconds), approximateCreationMs(date), approximateCreationMs({})]).toStrictEqual([
+      at,
+      at,
+      undefined,
+    ]);
   });
 
   it('gives a specific reason for each record it cannot accept', () => {
@@ -75,7 +91,19 @@ describe('normaliseChange with DynamoDB records', () => {
     const noImage = normaliseChange(dynamodbChange({ eventName: 'MODIFY', dynamodb: { SequenceNumber: '4' } }), context);
     expect(noImage).toStrictEqual({
       ok: false,
-      reason: 'upsert change has no item image (the stream must carry NEW_AND_OLD_IMAGES)',
+      reason: 'MODIFY record has no NewImage (stream view type unknown; capture needs NEW_AND_OLD_IMAGES)',
+    });
+    const keysOnly = dynamodbChange({
+      eventName: 'REMOVE',
+      dynamodb: { SequenceNumber: '5', Keys: { messageId: { S: 'm1' } }, StreamViewType: 'KEYS_ONLY' },
+    });
+    expect(normaliseChange(keysOnly, context)).toStrictEqual({
+      ok: false,
+      reason: 'REMOVE record has no OldImage (stream view type KEYS_ONLY; capture needs NEW_AND_OLD_IMAGES)',
+    });
+    expect(normaliseChange(dynamodbChange({ eventName: 'PUT', dynamodb: { SequenceNumber: '6' } }), context)).toStrictEqual({
+      ok: false,
+      reason: 'eventName must be INSERT, MODIFY or REMOVE, got "PUT"',
     });
   });
 
@@ -140,11 +168,55 @@ describe('normaliseChange with Cosmos documents', () => {
     expect(normaliseChange(cosmosChange(cosmosDocument(1, { ttl: 60 })), cosmos)).toMatchObject({ record: { op: 'upsert' } });
   });
 
-  it('rejects a document without a position', () => {
+  it('rejects a document without a position, naming _lsn', () => {
     const { _lsn, ...doc } = cosmosDocument(1);
     expect(normaliseChange(cosmosChange(doc), cosmos)).toStrictEqual({
       ok: false,
-      reason: 'source position must be decimal digits, got ""',
+      reason: 'no _lsn (the change-feed position; only documents read from the change feed carry it)',
+    });
+    expect(normaliseChange(cosmosChange(cosmosDocument(1, { _lsn: 'x1' })), cosmos)).toStrictEqual({
+      ok: false,
+      reason: '_lsn must be decimal digits, got "x1"',
+    });
+  });
+
+  it('reads the all-versions-and-deletes shape: create/replace upsert, delete, TTL expiry', () => {
+    const { _lsn, _rid, _etag, _ts, ...doc } = cosmosDocument(0);
+    const envelope = (operationType: string, extra: Record<string, unknown>) => ({
+      ...extra,
+      metadata: { operationType, lsn: 77, crts: 1754874000, ...(extra.metadata as object) },
+    });
+    const staged = (op: string, seq = '77') => ({
+      ok: true,
+      record: stagedRecord({ source: 'cosmos', source_seq: seq, ingested_at: 1754900000000, op: op as 'upsert' }),
+    });
+    expect(normaliseChange(cosmosChange(envelope('create', { current: doc })), cosmos)).toStrictEqual(staged('upsert'));
+    expect(normaliseChange(cosmosChange(envelope('replace', { current: doc, previous: doc })), cosmos)).toStrictEqual(
+      staged('upsert'),
+    );
+    expect(
+      normaliseChange(
+        cosmosChange(envelope('delete', { current: {}, previous: doc, metadata: { previousImageLSN: 70 } })),
+        cosmos,
+      ),
+    ).toStrictEqual(staged('delete'));
+    expect(
+      normaliseChange(
+        cosmosChange(envelope('delete', { current: null, previous: doc, metadata: { timeToLiveExpired: true } })),
+        cosmos,
+      ),
+    ).toStrictEqual(staged('expire'));
+    expect(normaliseChange(cosmosChange(envelope('delete', { current: {}, metadata: { id: 'm1' } })), cosmos)).toStrictEqual({
+      ok: false,
+      reason: 'all-versions-and-deletes delete has no previous document (the deleted version), so its tenant and day are unknown',
+    });
+    expect(normaliseChange(cosmosChange(envelope('upsert', { current: doc })), cosmos)).toStrictEqual({
+      ok: false,
+      reason: 'all-versions-and-deletes metadata.operationType must be create, replace or delete, got "upsert"',
+    });
+    expect(normaliseChange(cosmosChange({ current: doc, metadata: { operationType: 'create' } }), cosmos)).toStrictEqual({
+      ok: false,
+      reason: 'no metadata.lsn (all-versions-and-deletes change without its position)',
     });
   });
 });

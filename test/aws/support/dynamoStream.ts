@@ -6,7 +6,7 @@ import {
   GetShardIteratorCommand,
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
-import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { REGION } from './localAws.js';
 
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -60,45 +60,21 @@ export async function readStream(endpoint: string, streamArn: string): Promise<S
 }
 
 /**
- * Stream records as Lambda delivers them in a DynamoDBStreamEvent: the SDK gives binary values as bytes
- * and times as Date, the Lambda event has base64 text and epoch seconds.
+ * A stream event from records exactly as GetRecords returned them through the SDK: no casing or type
+ * conversion (`userIdentity.{Type,PrincipalId}`, Date times and binary bytes stay as they are), plus
+ * the `eventSourceARN` Lambda adds. The code under test reads this shape itself.
  */
-export function lambdaEvent(records: readonly StreamRecord[], streamArn: string): DynamoDBStreamEvent {
-  return {
-    Records: records.map(
-      (r): DynamoDBRecord => ({
-        eventID: r.eventID,
-        eventName: r.eventName as DynamoDBRecord['eventName'],
-        eventVersion: r.eventVersion ?? '1.1',
-        eventSource: 'aws:dynamodb',
-        awsRegion: REGION,
-        eventSourceARN: streamArn,
-        ...(r.userIdentity ? { userIdentity: { type: r.userIdentity.Type, principalId: r.userIdentity.PrincipalId } } : {}),
-        dynamodb: lambdaJson({
-          ApproximateCreationDateTime: r.dynamodb?.ApproximateCreationDateTime
-            ? Math.floor(r.dynamodb.ApproximateCreationDateTime.getTime() / 1000)
-            : undefined,
-          Keys: r.dynamodb?.Keys,
-          NewImage: r.dynamodb?.NewImage,
-          OldImage: r.dynamodb?.OldImage,
-          SequenceNumber: r.dynamodb?.SequenceNumber,
-          SizeBytes: r.dynamodb?.SizeBytes,
-          StreamViewType: r.dynamodb?.StreamViewType,
-        }) as DynamoDBRecord['dynamodb'],
-      }),
-    ),
-  };
+export function streamEvent(records: readonly StreamRecord[], streamArn: string): DynamoDBStreamEvent {
+  return { Records: records.map((r) => ({ ...r, eventSourceARN: streamArn })) } as unknown as DynamoDBStreamEvent;
 }
 
-function lambdaJson(value: unknown): unknown {
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
-  if (Array.isArray(value)) return value.map(lambdaJson);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value)
-        .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => [k, lambdaJson(v)]),
-    );
+/** The stream's shard ids (DescribeStream). */
+export async function streamShards(endpoint: string, streamArn: string): Promise<string[]> {
+  const client = new DynamoDBStreamsClient({ endpoint, region: REGION, credentials: LOCAL_CREDENTIALS });
+  try {
+    const described = await client.send(new DescribeStreamCommand({ StreamArn: streamArn }));
+    return (described.StreamDescription?.Shards ?? []).map((s) => s.ShardId as string);
+  } finally {
+    client.destroy();
   }
-  return value;
 }

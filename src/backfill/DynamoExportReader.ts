@@ -1,0 +1,206 @@
+import { gunzipSync } from 'node:zlib';
+import { plainItem } from '../model/dynamodb.js';
+import { DEFAULT_FIELD_MAPPING, type FieldMapping } from '../model/fieldMapping.js';
+import { normaliseChange, type SourceChange } from '../model/normalise.js';
+import type { StagingOp } from '../schema/messageSchema.js';
+import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
+import { BACKFILL_POSITION } from './backfillChange.js';
+import { BackfillError } from './errors.js';
+import type { DayRange, SourceReader } from './SourceReader.js';
+
+/** One item version from an export, already decided (upsert or delete) and timed. */
+interface ExportVersion {
+  readonly change: SourceChange;
+  /** Microseconds since the epoch: the write time (incremental) or the export time (full). */
+  readonly at: bigint;
+  /** Export order, for versions with the same time. */
+  readonly order: number;
+}
+
+/** What the export's manifest-summary.json says that we use. */
+interface ExportSummary {
+  readonly key: string;
+  readonly exportType: 'FULL_EXPORT' | 'INCREMENTAL_EXPORT';
+  readonly at: bigint;
+  readonly manifestFilesKey: string;
+}
+
+/**
+ * Reads DynamoDB "export to S3" output (DYNAMODB_JSON) from the configured store — the path for big tables,
+ * since DynamoDB itself does the reading. PREFIX holds one or more exports in the documented layout:
+ *
+ *   PREFIX/AWSDynamoDB/<ExportId>/manifest-summary.json   (exportType FULL_EXPORT | INCREMENTAL_EXPORT)
+ *   PREFIX/AWSDynamoDB/<ExportId>/manifest-files.json     (one JSON line per data file: dataFileS3Key, itemCount, ...)
+ *   PREFIX/AWSDynamoDB/<ExportId>/data/<name>.json.gz     (one JSON line per item)
+ *
+ * A full export's lines are `{"Item": {...}}` (the item at the export time); an incremental export's are
+ * `{"Metadata": {"WriteTimestampMicros": ...}, "Keys": {...}, "NewImage"?: {...}, "OldImage"?: {...}}` — no
+ * NewImage means the item was deleted. All exports under PREFIX are folded per message in time order (a
+ * full export plus the incrementals after it give the latest state), and every version is staged at the
+ * backfill position, below every captured stream version. An export does not say who deleted an item:
+ * deletes are applied as user deletes. A delete with only Keys (export view type NEW_IMAGE) can be applied
+ * only when an earlier export under PREFIX holds the item; otherwise its day is unknown and it is
+ * quarantined with that reason.
+ *
+ * @example
+ * const reader = new DynamoExportReader(store, 'exports/messages');
+ */
+export class DynamoExportReader implements SourceReader {
+  readonly source = 'dynamodb' as const;
+  readonly location: string;
+  private loaded?: Promise<Map<string, ExportVersion>>;
+  private readonly mapping: FieldMapping;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly prefix: string,
+    options: { mapping?: FieldMapping } = {},
+  ) {
+    this.mapping = options.mapping ?? DEFAULT_FIELD_MAPPING;
+    this.location = `${store.location}/${prefix.replace(/^\/+|\/+$/g, '')}`;
+  }
+
+  async *pages(tenant: string, day: DayRange): AsyncIterable<readonly unknown[]> {
+    const versions = await this.load();
+    const items: ExportVersion[] = [];
+    for (const version of versions.values()) {
+      const result = normaliseChange(version.change, { source: 'dynamodb', ingestedAt: 0, mapping: this.mapping });
+      if (
+        result.ok
+          ? result.record.tenant_id === tenant && result.record.dt === day.date
+          : tenantOf(version, this.mapping) === tenant
+      ) {
+        items.push(version);
+      }
+    }
+    if (items.length > 0) yield items;
+  }
+
+  change(item: unknown): SourceChange {
+    return (item as ExportVersion).change;
+  }
+
+  /** Every export under the prefix, folded to the latest version per message (read once). */
+  private load(): Promise<Map<string, ExportVersion>> {
+    this.loaded ??= this.fold();
+    return this.loaded;
+  }
+
+  private async fold(): Promise<Map<string, ExportVersion>> {
+    const base = this.prefix.replace(/^\/+/, '').replace(/\/*$/, '/');
+    const summaries = await Promise.all(
+      (await listAll(this.store, base)).filter((o) => o.key.endsWith('/manifest-summary.json')).map((o) => this.summary(o.key)),
+    );
+    if (summaries.length === 0) {
+      throw new BackfillError(`no DynamoDB export under ${base} (looked for AWSDynamoDB/<ExportId>/manifest-summary.json)`);
+    }
+    summaries.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+    const latest = new Map<string, ExportVersion>();
+    let order = 0;
+    for (const summary of summaries) {
+      for (const dataKey of await this.dataFiles(summary)) {
+        const text = gunzipSync(await getBytes(this.store, dataKey)).toString('utf8');
+        for (const line of text.split('\n')) {
+          if (line.trim() === '') continue;
+          order += 1;
+          const version = this.version(JSON.parse(line) as Record<string, unknown>, summary, order, dataKey);
+          const id = messageKey(version.change.item, this.mapping) ?? `unkeyed:${order}`;
+          const earlier = latest.get(id);
+          if (earlier && earlier.at > version.at) continue;
+          // A keys-only delete takes the last known image, so it still names its day.
+          if (version.change.op === 'delete' && version.change.problem && earlier) {
+            latest.set(id, { ...version, change: { ...earlier.change, op: 'delete', raw: version.change.raw } });
+          } else latest.set(id, version);
+        }
+      }
+    }
+    return latest;
+  }
+
+  private async summary(key: string): Promise<ExportSummary> {
+    const json = JSON.parse((await getBytes(this.store, key)).toString('utf8')) as Record<string, unknown>;
+    if (json.outputFormat !== undefined && json.outputFormat !== 'DYNAMODB_JSON') {
+      throw new BackfillError(`${key}: outputFormat must be DYNAMODB_JSON, got ${JSON.stringify(json.outputFormat)}`);
+    }
+    const exportType = json.exportType ?? 'FULL_EXPORT';
+    if (exportType !== 'FULL_EXPORT' && exportType !== 'INCREMENTAL_EXPORT') {
+      throw new BackfillError(`${key}: exportType must be FULL_EXPORT or INCREMENTAL_EXPORT, got ${JSON.stringify(exportType)}`);
+    }
+    const time = Date.parse(String(json.exportToTime ?? json.exportTime ?? json.endTime ?? ''));
+    if (Number.isNaN(time)) throw new BackfillError(`${key}: no exportTime`);
+    return {
+      key,
+      exportType,
+      at: BigInt(time) * 1000n,
+      manifestFilesKey: key.replace(/manifest-summary\.json$/, 'manifest-files.json'),
+    };
+  }
+
+  private async dataFiles(summary: ExportSummary): Promise<string[]> {
+    const text = (await getBytes(this.store, summary.manifestFilesKey)).toString('utf8');
+    return text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => {
+        const key = (JSON.parse(l) as { dataFileS3Key?: unknown }).dataFileS3Key;
+        if (typeof key !== 'string') throw new BackfillError(`${summary.manifestFilesKey}: a line without dataFileS3Key`);
+        return key;
+      });
+  }
+
+  private version(line: Record<string, unknown>, summary: ExportSummary, order: number, file: string): ExportVersion {
+    const base = { sourceSeq: BACKFILL_POSITION, raw: line };
+    if (summary.exportType === 'FULL_EXPORT') {
+      const item = line.Item as Record<string, unknown> | undefined;
+      if (!item) {
+        return {
+          at: summary.at,
+          order,
+          change: { ...base, item: undefined, op: 'upsert', problem: `${file}: a full-export line without Item` },
+        };
+      }
+      return { at: summary.at, order, change: { ...base, item: plainItem(item), op: 'upsert' } };
+    }
+    const at = writeMicros(line.Metadata) ?? summary.at;
+    const newImage = line.NewImage as Record<string, unknown> | undefined;
+    if (newImage) return { at, order, change: { ...base, item: plainItem(newImage), op: 'upsert' } };
+    const op: StagingOp = 'delete';
+    const oldImage = line.OldImage as Record<string, unknown> | undefined;
+    if (oldImage) return { at, order, change: { ...base, item: plainItem(oldImage), op } };
+    const keys = line.Keys as Record<string, unknown> | undefined;
+    return {
+      at,
+      order,
+      change: {
+        ...base,
+        item: keys ? plainItem(keys) : undefined,
+        op,
+        problem:
+          'an incremental-export delete with only Keys (export view type NEW_IMAGE) and no earlier version under the prefix: its day is unknown',
+      },
+    };
+  }
+}
+
+/** `Metadata.WriteTimestampMicros`, as DynamoDB JSON (`{"N": "..."}`) or plain text/number. */
+function writeMicros(metadata: unknown): bigint | undefined {
+  const value = (metadata as { WriteTimestampMicros?: unknown } | undefined)?.WriteTimestampMicros;
+  const text = typeof value === 'object' && value !== null ? (value as { N?: unknown }).N : value;
+  return typeof text === 'string' || typeof text === 'number' ? BigInt(text) : undefined;
+}
+
+function pick(item: Record<string, unknown> | undefined, names: readonly string[]): unknown {
+  if (!item) return undefined;
+  for (const n of names) if (item[n] !== undefined && item[n] !== null) return item[n];
+  return undefined;
+}
+
+function messageKey(item: Record<string, unknown> | undefined, mapping: FieldMapping): string | undefined {
+  const tenant = pick(item, mapping.tenant_id);
+  const message = pick(item, mapping.message_id);
+  return tenant === undefined || message === undefined ? undefined : JSON.stringify([tenant, message]);
+}
+
+function tenantOf(version: ExportVersion, mapping: FieldMapping): unknown {
+  return pick(version.change.item, mapping.tenant_id);
+}

@@ -1,0 +1,88 @@
+import { errorMessage } from '../errors.js';
+import { describeFailures, ingestBatch } from '../ingest/ingestBatch.js';
+import type { QuarantineReason } from '../ingest/quarantineSummary.js';
+import { dynamodbStreamChanges } from '../ingest/sources.js';
+import type { FieldMapping } from '../model/fieldMapping.js';
+import type { ObjectStore } from '../store/ObjectStore.js';
+import { jstDate } from '../time/jst.js';
+import { describeBatch, type StreamBatchInfo } from './batchInfo.js';
+import { RecordsAgedOutError, RedriveError } from './errors.js';
+
+/**
+ * Reads exactly one failed batch's records back from the stream (implemented in stores/dynamodb with the
+ * DynamoDB Streams SDK). Records come back as the SDK returns them; the normaliser reads that shape as is.
+ * Throws RecordsAgedOutError when the stream no longer holds them.
+ */
+export interface StreamBatchReader {
+  readBatch(info: StreamBatchInfo): Promise<readonly unknown[]>;
+}
+
+export interface RedriveBatchResult {
+  readonly batch: string;
+  readonly status: 'staged' | 'aged-out' | 'failed';
+  readonly received: number;
+  readonly staged: number;
+  readonly quarantined: number;
+  readonly quarantine: readonly QuarantineReason[];
+  /** Staging (and quarantine) objects written. */
+  readonly objects: readonly string[];
+  readonly error?: string;
+}
+
+export interface RedriveOptions {
+  readonly mapping?: FieldMapping;
+  readonly now?: number;
+}
+
+/**
+ * Re-reads one failed stream batch and stages it through the same ingest code, with the same object names,
+ * as the stream Lambda (`ddb-<hash of the stream ARN>_<firstSeq>_<lastSeq>`): whatever a half-written
+ * Lambda attempt left is overwritten, never duplicated. Never throws for a batch it could not redrive: the
+ * result says why (aged out of the stream, staging not written).
+ *
+ * @example
+ * const result = await redriveBatch(store, new DynamoStreamBatchReader({ client }), parseFailureMessage(body));
+ */
+export async function redriveBatch(
+  store: ObjectStore,
+  reader: StreamBatchReader,
+  info: StreamBatchInfo,
+  options: RedriveOptions = {},
+): Promise<RedriveBatchResult> {
+  const batch = describeBatch(info);
+  const empty = { batch, received: 0, staged: 0, quarantined: 0, quarantine: [], objects: [] };
+  let records: readonly unknown[];
+  try {
+    records = await reader.readBatch(info);
+  } catch (error) {
+    if (error instanceof RecordsAgedOutError) return { ...empty, status: 'aged-out', error: agedOutAdvice(info, error) };
+    return { ...empty, status: 'failed', error: `cannot read the batch from the stream: ${errorMessage(error)}` };
+  }
+  const { changes, batchId } = dynamodbStreamChanges(records, info.streamArn);
+  const result = await ingestBatch(store, changes, { source: 'dynamodb', batchId, mapping: options.mapping, now: options.now });
+  const objects = result.written.map((w) => w.key);
+  const base = {
+    batch,
+    received: result.received,
+    staged: result.staged,
+    quarantined: result.quarantined,
+    quarantine: result.quarantine,
+    objects,
+  };
+  if (result.failed.length > 0) {
+    return { ...base, status: 'failed', error: new RedriveError(`cannot stage the batch: ${describeFailures(result)}`).message };
+  }
+  return { ...base, status: 'staged' };
+}
+
+/** Names the batch, says why it is gone and what brings its records back. */
+function agedOutAdvice(info: StreamBatchInfo, error: RecordsAgedOutError): string {
+  const arrived = info.approximateArrivalOfFirstRecord ? Date.parse(info.approximateArrivalOfFirstRecord) : Number.NaN;
+  const day = Number.isNaN(arrived) ? 'DATE' : jstDate(arrived);
+  const when = info.approximateArrivalOfFirstRecord ? ` (arrived ${info.approximateArrivalOfFirstRecord})` : '';
+  return (
+    `batch ${describeBatch(info)}${when}: ${error.message}. DynamoDB Streams keeps records 24 hours; ` +
+    `bring the day back from the table instead: makoto-lake backfill --source dynamodb ${day} TENANTS ` +
+    `(or --from-export PREFIX), then makoto-lake compact ${day} TENANTS`
+  );
+}

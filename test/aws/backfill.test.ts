@@ -1,0 +1,385 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../compactor/cli.js';
+import { runBackfill } from '../../src/backfill/runBackfill.js';
+import type { SourceReader } from '../../src/backfill/SourceReader.js';
+import { LocalStore } from '../../src/store/LocalStore.js';
+import { listAll } from '../../src/store/ObjectStore.js';
+import { DynamoTableReader } from '../../stores/dynamodb/DynamoTableReader.js';
+import { type ParsedLakeRow as LakeRow, readLake } from '../kit/readParquet.js';
+import type { RunningServer } from '../kit/servers.js';
+import { tempDir } from '../kit/tempDir.js';
+import { LOCAL_CREDENTIALS } from './support/dynamoStream.js';
+import { REGION, startDynamoDbLocal } from './support/localAws.js';
+
+const DATE = '2025-08-11';
+
+/** The app's items: three tenants around the JST day's edges. */
+const ITEMS: Record<string, unknown>[] = [
+  { tenantId: 't1', messageId: 'm0', createdAt: '2025-08-10T14:59:59.999Z', content: 'the day before (JST)' },
+  { tenantId: 't1', messageId: 'm1', createdAt: '2025-08-10T15:00:00.000Z', content: 'first millisecond', role: 'user' },
+  { tenantId: 't1', messageId: 'm2', createdAt: '2025-08-11T23:59:59+09:00', content: '最後の一秒', role: 'assistant' },
+  {
+    tenantId: 't1',
+    messageId: 'm3',
+    createdAt: '2025-08-11T06:00:00Z',
+    content: 'with extras',
+    tokens: 42,
+    tags: new Set(['b', 'a']),
+  },
+  { tenantId: 't1', messageId: 'm4', createdAt: '2025-08-11T15:00:00.000Z', content: 'next JST day' },
+  { tenantId: 't2', messageId: 'n1', createdAt: '2025-08-11T00:00:00+09:00', content: 'こんにちは', userId: 'u-9' },
+  { tenantId: 't2', messageId: 'n2', createdAt: '2025-08-11T12:00:00Z', content: 'second' },
+  { tenantId: 't2', messageId: 'n3', createdAt: '2025-08-11T25:00:00Z', content: 'impossible hour' },
+  { tenantId: 't3', messageId: 'x1', createdAt: '2025-08-11T01:00:00Z', content: 'tenant not asked for' },
+];
+
+/** The lake row an item of ITEMS becomes through a backfill. */
+function row(messageId: string, over: Partial<LakeRow> = {}): LakeRow {
+  const {
+    tenantId,
+    createdAt,
+    content,
+    role,
+    userId,
+    messageId: _,
+    ...rest
+  } = ITEMS.find((i) => i.messageId === messageId) ?? {};
+  const attributes = Object.fromEntries(
+    Object.entries(rest).map(([k, v]) => [k, v instanceof Set ? [...v].sort() : v]),
+  ) as Record<string, unknown>;
+  return {
+    tenant_id: tenantId as string,
+    dt: DATE,
+    message_id: messageId,
+    conversation_id: null,
+    sender_id: (userId as string) ?? null,
+    role: (role as string) ?? null,
+    content: content as string,
+    created_at: new Date(Date.parse(createdAt as string)).toISOString(),
+    updated_at: null,
+    source: 'dynamodb',
+    source_seq: '0',
+    attributes,
+    ...over,
+  };
+}
+const EXPECTED = () => [row('m1'), row('m2'), row('m3'), row('n1'), row('n2')];
+
+let ddb: RunningServer & { endpoint: string };
+let dynamo: DynamoDBClient;
+let dir: { path: string; cleanup: () => Promise<void> };
+const saved = { ...process.env };
+
+async function createTable(name: string, withIndex: boolean) {
+  await dynamo.send(
+    new CreateTableCommand({
+      TableName: name,
+      KeySchema: [
+        { AttributeName: 'tenantId', KeyType: 'HASH' },
+        { AttributeName: 'messageId', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'tenantId', AttributeType: 'S' },
+        { AttributeName: 'messageId', AttributeType: 'S' },
+        ...(withIndex ? [{ AttributeName: 'createdAt', AttributeType: 'S' as const }] : []),
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      ...(withIndex
+        ? {
+            GlobalSecondaryIndexes: [
+              {
+                IndexName: 'byTenantCreated',
+                KeySchema: [
+                  { AttributeName: 'tenantId', KeyType: 'HASH' as const },
+                  { AttributeName: 'createdAt', KeyType: 'RANGE' as const },
+                ],
+                Projection: { ProjectionType: 'ALL' as const },
+              },
+            ],
+          }
+        : {}),
+    }),
+  );
+  for (const item of ITEMS) await dynamo.send(new PutItemCommand({ TableName: name, Item: marshall(item) }));
+}
+
+beforeAll(async () => {
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_EC2_METADATA_DISABLED: 'true' });
+  ddb = await startDynamoDbLocal();
+  dynamo = new DynamoDBClient({ endpoint: ddb.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS });
+  dir = await tempDir();
+  await createTable('indexed', true);
+  await createTable('plain', false);
+});
+afterAll(async () => {
+  for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+  Object.assign(process.env, saved);
+  dynamo?.destroy();
+  await ddb?.stop();
+  await dir?.cleanup();
+});
+
+let runs = 0;
+function lake(table?: string) {
+  runs++;
+  const dataDir = join(dir.path, `data-${runs}`);
+  const env: Record<string, string> = {
+    DATA_DIR: dataDir,
+    TEMP_DIR: dir.path,
+    DUCKDB_THREADS: '1',
+    DYNAMODB_ENDPOINT: ddb.endpoint,
+    AWS_DEFAULT_REGION: REGION,
+    ...(table ? { DYNAMODB_TABLE_NAME: table } : {}),
+  };
+  return { env, dataDir, store: new LocalStore(dataDir) };
+}
+async function cli(argv: string[], env: Record<string, string>) {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const code = await main(argv, env, { stdout: (t) => stdout.push(t), stderr: (t) => stderr.push(t) });
+  return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
+}
+
+describe('backfill --source dynamodb from DynamoDB Local', () => {
+  it('plans a Query on the tenant + created-time index when there is one, else a parallel Scan', async () => {
+    const options = { client: dynamo, maxRcu: 1000 };
+    expect(await new DynamoTableReader({ ...options, table: 'indexed' }).tablePlan()).toStrictEqual({
+      kind: 'query',
+      index: 'byTenantCreated',
+      tenantKey: 'tenantId',
+      createdKey: 'createdAt',
+      createdType: 'S',
+    });
+    expect(await new DynamoTableReader({ ...options, table: 'plain', segments: 3 }).tablePlan()).toStrictEqual({
+      kind: 'scan',
+      segments: 3,
+    });
+  });
+
+  for (const table of ['indexed', 'plain']) {
+    it(`CLI (${table}): exact rows after compaction, captured versions win, quarantine is loud`, async () => {
+      const { env, store } = lake(table);
+      // A version the stream captured beats the backfilled one, whatever order they arrive in.
+      const captured = join(dir.path, `captured-${table}.json`);
+      const arn = 'arn:aws:dynamodb:ap-northeast-1:000000000000:table/messages/stream/2025-08-01T00:00:00.000';
+      await writeFile(
+        captured,
+        JSON.stringify({
+          Records: [
+            {
+              eventName: 'MODIFY',
+              eventSourceARN: arn,
+              dynamodb: {
+                SequenceNumber: '4100000000000000000001',
+                NewImage: marshall({ ...ITEMS[1], content: 'edited (captured)' }),
+              },
+            },
+          ],
+        }),
+      );
+      expect((await cli(['ingest', '--source', 'dynamodb', captured], env)).code).toBe(0);
+
+      const backfill = await cli(['backfill', '--source', 'dynamodb', DATE, 't1,t2', '--json'], env);
+
+      expect(backfill.code, backfill.stderr).toBe(1);
+      const summary = JSON.parse(backfill.stdout);
+      const quarantineObject = summary.quarantine[0].object;
+      expect(summary.quarantine).toStrictEqual([
+        {
+          reason: 'created_at: invalid time of day in "2025-08-11T25:00:00Z"',
+          count: 1,
+          example: 'position 0',
+          object: quarantineObject,
+        },
+      ]);
+      expect(backfill.stderr.split('\n').slice(-2)).toStrictEqual([
+        'quarantined 1 record (1 reason):',
+        `  1 × created_at: invalid time of day in "2025-08-11T25:00:00Z" (e.g. position 0 in ${quarantineObject})`,
+      ]);
+      expect(backfill.stderr).toMatch(/^… t1 2025-08-11: read \d+, \d+ in the day/m);
+      expect(
+        summary.results.map((r: Record<string, unknown>) => [r.tenant, r.status, r.staged, r.quarantined, r.objects]),
+      ).toStrictEqual([
+        ['t1', 'ok', 3, 0, ['staging/messages/tenant_id=t1/dt=2025-08-11/backfill-dynamodb-2025-08-11-t1-p00001_0_0.ndjson.gz']],
+        ['t2', 'ok', 2, 1, ['staging/messages/tenant_id=t2/dt=2025-08-11/backfill-dynamodb-2025-08-11-t2-p00001_0_0.ndjson.gz']],
+      ]);
+      expect((await cli(['compact', DATE, 't1,t2'], env)).code).toBe(0);
+      expect(await readLake(store)).toStrictEqual(
+        EXPECTED().map((r) =>
+          r.message_id === 'm1' ? { ...r, content: 'edited (captured)', source_seq: '4100000000000000000001' } : r,
+        ),
+      );
+      expect(await listAll(store, 'checkpoints/')).toStrictEqual([]);
+    });
+  }
+
+  it('resumes after an interruption from its checkpoint, and bounds the read rate', async () => {
+    const { store } = lake();
+    const sleeps: number[] = [];
+    let clock = 0;
+    const reader = () =>
+      new DynamoTableReader({
+        table: 'plain',
+        client: dynamo,
+        segments: 2,
+        pageSize: 1,
+        maxRcu: 2,
+        now: () => clock,
+        sleep: async (ms) => {
+          sleeps.push(ms);
+          clock += ms;
+        },
+      });
+    // The first run dies after its third page (a crash, a timeout): pages 1-3 are staged and checkpointed.
+    const real = reader();
+    let pages = 0;
+    let firstCost = 0;
+    let checkpointedCost = 0;
+    const interrupted: SourceReader = {
+      source: 'dynamodb',
+      location: real.location,
+      async *pages(tenant, day, from) {
+        for await (const page of real.pages(tenant, day, from)) {
+          firstCost += page.consumedCapacity ?? 0;
+          if (++pages > 3) throw new Error('interrupted');
+          checkpointedCost += page.consumedCapacity ?? 0;
+          yield page;
+        }
+      },
+    };
+    const first = await runBackfill({ store, reader: interrupted, date: DATE, tenants: ['t1'], recordsPerObject: 1 });
+    expect(first.results.map((r) => [r.status, r.error])).toStrictEqual([['failed', 'interrupted']]);
+    const checkpoint = await listAll(store, 'checkpoints/');
+    expect(checkpoint.map((o) => o.key)).toStrictEqual([
+      'checkpoints/backfill/source=dynamodb/tenant_id=t1/dt=2025-08-11/checkpoint.json',
+    ]);
+
+    const second = await runBackfill({ store, reader: reader(), date: DATE, tenants: ['t1'], recordsPerObject: 1 });
+    const [result] = second.results;
+    expect([result?.status, result?.resumedAfterObject, result?.staged, result?.objects.length]).toStrictEqual([
+      'ok',
+      first.results[0]?.objects.length,
+      3,
+      3,
+    ]);
+    expect(await listAll(store, 'checkpoints/')).toStrictEqual([]);
+    const { env } = { env: { DATA_DIR: store.root, TEMP_DIR: dir.path, DUCKDB_THREADS: '1' } };
+    expect((await cli(['compact', DATE, 't1'], env)).code).toBe(0);
+    expect(await readLake(store)).toStrictEqual([row('m1'), row('m2'), row('m3')]);
+    // Every request reported its ConsumedCapacity (the resumed run carries the checkpointed part on);
+    // at 2 RCU a second the readers waited exactly as long as what they consumed allows.
+    const resumedCost = (result?.consumedCapacity ?? 0) - checkpointedCost;
+    expect(firstCost).toBeGreaterThan(0);
+    expect(resumedCost).toBeGreaterThan(0);
+    expect(Math.round(sleeps.reduce((a, b) => a + b, 0))).toBe(Math.round(((firstCost + resumedCost) / 2) * 1000));
+  });
+});
+
+describe('backfill --source dynamodb --from-export (DynamoDB export to S3, documented layout)', () => {
+  /** Writes one export as DynamoDB does: manifest-summary.json, manifest-files.json, data/*.json.gz. */
+  async function writeExport(
+    root: string,
+    prefix: string,
+    exportId: string,
+    type: 'FULL_EXPORT' | 'INCREMENTAL_EXPORT',
+    exportTime: string,
+    lines: Record<string, unknown>[][],
+  ) {
+    const folder = `${prefix}/AWSDynamoDB/${exportId}`;
+    const files = lines.map((_, i) => `${folder}/data/file${i}.json.gz`);
+    const put = async (key: string, body: Buffer | string) => {
+      await mkdir(dirname(join(root, key)), { recursive: true });
+      await writeFile(join(root, key), body);
+    };
+    for (const [i, key] of files.entries()) {
+      await put(key, gzipSync(`${(lines[i] ?? []).map((l) => JSON.stringify(l)).join('\n')}\n`));
+    }
+    await put(
+      `${folder}/manifest-files.json`,
+      `${files.map((key, i) => JSON.stringify({ itemCount: lines[i]?.length, md5Checksum: 'x', etag: 'y', dataFileS3Key: key })).join('\n')}\n`,
+    );
+    await put(
+      `${folder}/manifest-summary.json`,
+      JSON.stringify({
+        version: type === 'FULL_EXPORT' ? '2020-06-30' : '2023-08-01',
+        exportArn: `arn:aws:dynamodb:ap-northeast-1:000000000000:table/messages/export/${exportId}`,
+        startTime: exportTime,
+        endTime: exportTime,
+        tableArn: 'arn:aws:dynamodb:ap-northeast-1:000000000000:table/messages',
+        tableId: '12345a12-abcd-123a-ab12-1234abc12345',
+        exportTime,
+        s3Bucket: 'lake',
+        s3Prefix: prefix,
+        s3SseAlgorithm: 'AES256',
+        manifestFilesS3Key: `${folder}/manifest-files.json`,
+        billedSizeBytes: 0,
+        itemCount: lines.flat().length,
+        outputFormat: 'DYNAMODB_JSON',
+        exportType: type,
+      }),
+    );
+    await put(`${folder}/_started`, '');
+  }
+  const dynamoJson = (item: Record<string, unknown>) => marshall(item);
+  const micros = (iso: string) => ({ N: String(Date.parse(iso) * 1000) });
+
+  it('full export + incremental export: exact rows after compaction (latest wins, deletes applied, keys-only delete quarantined)', async () => {
+    const { env, dataDir, store } = lake();
+    const byId = (id: string) => ITEMS.find((i) => i.messageId === id) as Record<string, unknown>;
+    await writeExport(dataDir, 'exports/messages', '01754900000000-aaaaaaaa', 'FULL_EXPORT', '2025-08-12T00:00:00.000Z', [
+      ITEMS.slice(0, 5).map((i) => ({ Item: dynamoJson(i) })),
+      ITEMS.slice(5).map((i) => ({ Item: dynamoJson(i) })),
+    ]);
+    await writeExport(dataDir, 'exports/messages', '01754990000000-bbbbbbbb', 'INCREMENTAL_EXPORT', '2025-08-13T00:00:00.000Z', [
+      [
+        {
+          Metadata: { WriteTimestampMicros: micros('2025-08-12T03:00:00Z') },
+          Keys: dynamoJson({ tenantId: 't1', messageId: 'm2' }),
+          OldImage: dynamoJson(byId('m2')),
+          NewImage: dynamoJson({ ...byId('m2'), content: 'edited later' }),
+        },
+        {
+          Metadata: { WriteTimestampMicros: micros('2025-08-12T04:00:00Z') },
+          Keys: dynamoJson({ tenantId: 't2', messageId: 'n2' }),
+          OldImage: dynamoJson(byId('n2')),
+        },
+        {
+          Metadata: { WriteTimestampMicros: micros('2025-08-12T05:00:00Z') },
+          Keys: dynamoJson({ tenantId: 't1', messageId: 'm3' }),
+        },
+        {
+          Metadata: { WriteTimestampMicros: micros('2025-08-12T06:00:00Z') },
+          Keys: dynamoJson({ tenantId: 't2', messageId: 'gone-before' }),
+        },
+      ],
+    ]);
+
+    const backfill = await cli(
+      ['backfill', '--source', 'dynamodb', DATE, 't1,t2', '--from-export', 'exports/messages', '--json'],
+      env,
+    );
+
+    expect(backfill.code).toBe(1);
+    const summary = JSON.parse(backfill.stdout);
+    expect(summary.quarantine.map((q: Record<string, unknown>) => [q.reason, q.count])).toStrictEqual([
+      ['created_at: invalid time of day in "2025-08-11T25:00:00Z"', 1],
+      [
+        'an incremental-export delete with only Keys (export view type NEW_IMAGE) and no earlier version under the prefix: its day is unknown',
+        1,
+      ],
+    ]);
+    expect((await cli(['compact', DATE, 't1,t2'], env)).code).toBe(0);
+    expect(await readLake(store)).toStrictEqual([row('m1'), row('m2', { content: 'edited later' }), row('n1')]);
+
+    const missing = await cli(['backfill', '--source', 'dynamodb', DATE, 't1', '--from-export', 'nothing-here'], env);
+    expect([missing.code, missing.stderr.split('\n').at(-1)]).toStrictEqual([
+      1,
+      '✗ t1 2025-08-11 failed: no DynamoDB export under nothing-here/ (looked for AWSDynamoDB/<ExportId>/manifest-summary.json) (run the same command again to resume)',
+    ]);
+  });
+});

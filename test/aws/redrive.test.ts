@@ -1,0 +1,415 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient, type _Record as StreamRecord } from '@aws-sdk/client-dynamodb-streams';
+import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../compactor/cli.js';
+import { loadConfig } from '../../src/config.js';
+import { dynamodbBatchId } from '../../src/ingest/sources.js';
+import { runRedrive } from '../../src/redrive/runRedrive.js';
+import { TransientStoreError } from '../../src/store/errors.js';
+import { LocalStore } from '../../src/store/LocalStore.js';
+import { getBytes, listAll } from '../../src/store/ObjectStore.js';
+import { DynamoStreamBatchReader } from '../../stores/dynamodb/DynamoStreamBatchReader.js';
+import { SqsFailureQueue } from '../../stores/sqs/SqsFailureQueue.js';
+import { ingestStreamEvent } from '../../stream-ingest/handler.js';
+import { redriveSqsEvent } from '../../stream-ingest/redrive.js';
+import { quietTelemetry } from '../kit/lambdaTelemetry.js';
+import { readLake } from '../kit/readParquet.js';
+import type { RunningServer } from '../kit/servers.js';
+import { tempDir } from '../kit/tempDir.js';
+import { createMessagesTable, LOCAL_CREDENTIALS, readStream, streamEvent, streamShards } from './support/dynamoStream.js';
+import { REGION, startDynamoDbLocal } from './support/localAws.js';
+import { startSqsStandIn } from './support/sqsStandIn.js';
+
+const NOW = Date.parse('2025-08-11T05:00:00.000Z');
+const TTL_IDENTITY = { PrincipalId: 'dynamodb.amazonaws.com', Type: 'Service' };
+
+let ddb: RunningServer & { endpoint: string };
+let dynamo: DynamoDBClient;
+let streams: DynamoDBStreamsClient;
+let dir: { path: string; cleanup: () => Promise<void> };
+let tables = 0;
+
+const saved = { ...process.env };
+beforeAll(async () => {
+  // The CLI builds its clients with the SDK's default credential chain, as in production.
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_EC2_METADATA_DISABLED: 'true' });
+  ddb = await startDynamoDbLocal();
+  dynamo = new DynamoDBClient({ endpoint: ddb.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS });
+  streams = new DynamoDBStreamsClient({ endpoint: ddb.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS });
+  dir = await tempDir();
+});
+afterAll(async () => {
+  for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+  Object.assign(process.env, saved);
+  dynamo?.destroy();
+  streams?.destroy();
+  await ddb?.stop();
+  await dir?.cleanup();
+});
+
+/** A fresh table, its stream and a fresh DATA_DIR store. */
+async function fresh() {
+  tables++;
+  const table = `redrive-${tables}`;
+  const streamArn = await createMessagesTable(dynamo, table);
+  const dataDir = join(dir.path, `data-${tables}`);
+  const env = {
+    DATA_DIR: dataDir,
+    TEMP_DIR: dir.path,
+    DUCKDB_THREADS: '1',
+    DYNAMODB_ENDPOINT: ddb.endpoint,
+    AWS_DEFAULT_REGION: REGION,
+  };
+  return { table, streamArn, store: new LocalStore(dataDir), env };
+}
+const put = (table: string, item: Record<string, unknown>) =>
+  dynamo.send(new PutItemCommand({ TableName: table, Item: marshall(item) }));
+const msg = (tenantId: string, messageId: string, content: string, createdAt = '2025-08-11T03:00:00.000Z') => ({
+  tenantId,
+  messageId,
+  content,
+  createdAt,
+});
+
+/** The on-failure record Lambda sends to the queue for a batch (docs: DDBStreamBatchInfo). */
+function failureMessage(streamArn: string, shardId: string, records: readonly StreamRecord[]) {
+  const first = records[0]?.dynamodb;
+  const last = records[records.length - 1]?.dynamodb;
+  return {
+    requestContext: {
+      requestId: 'c9b7e6a4-0000-4000-8000-000000000000',
+      functionArn: 'arn:aws:lambda:ap-northeast-1:000000000000:function:makoto-stream-ingest',
+      condition: 'RetryAttemptsExhausted',
+      approximateInvokeCount: 11,
+    },
+    responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+    version: '1.0',
+    timestamp: '2025-08-11T05:10:00.000Z',
+    DDBStreamBatchInfo: {
+      shardId,
+      startSequenceNumber: first?.SequenceNumber,
+      endSequenceNumber: last?.SequenceNumber,
+      approximateArrivalOfFirstRecord: '2025-08-11T05:00:00Z',
+      approximateArrivalOfLastRecord: '2025-08-11T05:00:01Z',
+      batchSize: records.length,
+      streamArn,
+    },
+  };
+}
+
+async function cli(argv: string[], env: Record<string, string>) {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const code = await main(argv, env, { stdout: (t) => stdout.push(t), stderr: (t) => stderr.push(t) });
+  return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
+}
+
+const stagedLines = async (store: LocalStore, key: string) =>
+  gunzipSync(await getBytes(store, key))
+    .toString('utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe('redrive --source dynamodb: failed batches re-read from DynamoDB Local’s stream', () => {
+  it('CLI from a file: re-reads exactly the batch, overwrites what a half-written Lambda attempt left, no duplicates', async () => {
+    const { table, streamArn, store, env } = await fresh();
+    await put(table, msg('before', 'p0', 'not in the failed batch'));
+    await put(table, msg('acme', 'a1', 'こんにちは'));
+    await put(table, msg('beta', 'b1', 'hello'));
+    await put(table, msg('acme', 'a2', '二通目'));
+    await put(table, msg('after', 'z9', 'not in the failed batch either'));
+    const records = await readStream(ddb.endpoint, streamArn);
+    expect(records.length).toBe(5);
+    const batch = records.slice(1, 4);
+    const [shardId] = await streamShards(ddb.endpoint, streamArn);
+
+    // The Lambda got the batch, wrote acme's group, failed on beta's: half written, then dead-lettered.
+    const half = {
+      ...store,
+      location: store.location,
+      list: store.list.bind(store),
+      listFolders: store.listFolders.bind(store),
+      head: store.head.bind(store),
+      getStream: store.getStream.bind(store),
+      getToFile: store.getToFile.bind(store),
+      putFile: store.putFile.bind(store),
+      delete: store.delete.bind(store),
+      putBytes: async (key: string, body: Uint8Array | string) => {
+        if (key.includes('tenant_id=beta/')) throw new TransientStoreError('injected outage');
+        return store.putBytes(key, body);
+      },
+    };
+    const answer = await ingestStreamEvent(streamEvent(batch, streamArn), {
+      store: half,
+      config: loadConfig({}),
+      now: () => NOW,
+      ...quietTelemetry(),
+    });
+    const seq = batch.map((r) => String(r.dynamodb?.SequenceNumber).replace(/^0+(?=\d)/, ''));
+    expect(answer).toStrictEqual({ batchItemFailures: [{ itemIdentifier: batch[1]?.dynamodb?.SequenceNumber }] });
+    const name = dynamodbBatchId(streamArn);
+    const acmeKey = `staging/messages/tenant_id=acme/dt=2025-08-11/${name}_${seq[0]}_${seq[2]}.ndjson.gz`;
+    const betaKey = `staging/messages/tenant_id=beta/dt=2025-08-11/${name}_${seq[1]}_${seq[1]}.ndjson.gz`;
+    expect((await listAll(store, '')).map((o) => o.key)).toStrictEqual([acmeKey]);
+    const lambdaLines = await stagedLines(store, acmeKey);
+
+    const file = join(dir.path, 'failures.json');
+    await writeFile(file, JSON.stringify([failureMessage(streamArn, shardId as string, batch)]));
+    const result = await cli(['redrive', '--source', 'dynamodb', file, '--json'], env);
+
+    expect(result.code, result.stderr).toBe(0);
+    const summary = JSON.parse(result.stdout);
+    expect(summary).toStrictEqual({
+      ok: true,
+      messages: 1,
+      staged: 3,
+      quarantined: 0,
+      quarantine: [],
+      results: [
+        {
+          message: `${file}#1`,
+          batch: `${shardId} ${batch[0]?.dynamodb?.SequenceNumber}..${batch[2]?.dynamodb?.SequenceNumber} of ${streamArn}`,
+          status: 'staged',
+          received: 3,
+          staged: 3,
+          quarantined: 0,
+          quarantine: [],
+          objects: [acmeKey, betaKey],
+          acknowledged: true,
+        },
+      ],
+    });
+    // Exactly the Lambda's object names: acme's object was rewritten, not duplicated; beta's is there now.
+    expect((await listAll(store, '')).map((o) => o.key)).toStrictEqual([acmeKey, betaKey]);
+    const redriven = await stagedLines(store, acmeKey);
+    expect(redriven.map((l) => ({ ...l, ingested_at: 0 }))).toStrictEqual(lambdaLines.map((l) => ({ ...l, ingested_at: 0 })));
+    expect((await stagedLines(store, betaKey)).map((l) => [l.message_id, l.content, l.op])).toStrictEqual([
+      ['b1', 'hello', 'upsert'],
+    ]);
+  });
+
+  it('a TTL expiry re-read with GetRecords stays an expiry: the message stays in the lake', async () => {
+    const { table, streamArn, store, env } = await fresh();
+    await put(table, msg('acme', 'keep', '期限切れでも残る'));
+    await put(table, msg('acme', 'gone', 'deleted by the user'));
+    await dynamo.send(new DeleteItemCommand({ TableName: table, Key: marshall({ tenantId: 'acme', messageId: 'keep' }) }));
+    await dynamo.send(new DeleteItemCommand({ TableName: table, Key: marshall({ tenantId: 'acme', messageId: 'gone' }) }));
+    const records = await readStream(ddb.endpoint, streamArn);
+    const [shardId] = await streamShards(ddb.endpoint, streamArn);
+    expect(records.map((r) => r.eventName)).toStrictEqual(['INSERT', 'INSERT', 'REMOVE', 'REMOVE']);
+    // DynamoDB Local deletes nothing by TTL; the service's removal is this same record plus the
+    // userIdentity GetRecords returns for it ({PrincipalId, Type}, as the SDK gives it).
+    const real = new DynamoStreamBatchReader({ client: streams });
+    const reader = {
+      readBatch: async (info: Parameters<typeof real.readBatch>[0]) =>
+        (await real.readBatch(info)).map((r) =>
+          r.eventName === 'REMOVE' && r.dynamodb?.OldImage?.messageId?.S === 'keep' ? { ...r, userIdentity: TTL_IDENTITY } : r,
+        ),
+    };
+    const messages = {
+      location: 'test',
+      handed: false,
+      async receive() {
+        if (this.handed) return [];
+        this.handed = true;
+        return [{ id: 'm1', body: JSON.stringify(failureMessage(streamArn, shardId as string, records)) }];
+      },
+      async acknowledge() {},
+    };
+
+    const summary = await runRedrive({ store, reader, messages, now: NOW });
+
+    expect(summary.results.map((r) => [r.status, r.staged])).toStrictEqual([['staged', 4]]);
+    const [key] = (await listAll(store, 'staging/')).map((o) => o.key);
+    expect((await stagedLines(store, key as string)).map((l) => [l.message_id, l.op])).toStrictEqual([
+      ['keep', 'upsert'],
+      ['gone', 'upsert'],
+      ['keep', 'expire'],
+      ['gone', 'delete'],
+    ]);
+    expect((await cli(['compact', '2025-08-11', 'acme'], env)).code).toBe(0);
+    expect((await readLake(store)).map((r) => [r.message_id, r.content])).toStrictEqual([['keep', '期限切れでも残る']]);
+  });
+
+  it('records that aged out of the stream: a clear message naming the batch and pointing at backfill, exit 1', async () => {
+    const { table, streamArn, env } = await fresh();
+    await put(table, msg('acme', 'a1', 'x'));
+    const records = await readStream(ddb.endpoint, streamArn);
+    const [shardId] = await streamShards(ddb.endpoint, streamArn);
+    // The stream is gone, as a disabled stream or a deleted table's stream is 24 hours later:
+    // DynamoDB Local answers for it as the service does.
+    const goneArn = streamArn.replace(`table/${table}/`, `table/${table}-deleted/`);
+    const body = failureMessage(goneArn, shardId as string, records);
+    const file = join(dir.path, 'aged.json');
+    await writeFile(file, JSON.stringify(body));
+
+    const result = await cli(['redrive', '--source', 'dynamodb', file], env);
+
+    expect(result.code).toBe(1);
+    const seq = `${records[0]?.dynamodb?.SequenceNumber}..${records[0]?.dynamodb?.SequenceNumber}`;
+    expect(result.stderr.split('\n')[1]).toBe(
+      `✗ ${shardId} ${seq} of ${goneArn} aged-out: batch ${shardId} ${seq} of ${goneArn} (arrived 2025-08-11T05:00:00Z): ` +
+        'the records are no longer in the stream (ResourceNotFoundException). DynamoDB Streams keeps records 24 hours; ' +
+        'bring the day back from the table instead: makoto-lake backfill --source dynamodb 2025-08-11 TENANTS ' +
+        '(or --from-export PREFIX), then makoto-lake compact 2025-08-11 TENANTS',
+    );
+  });
+
+  it('from SQS (a stub client, no local SQS server): deletes a message only after its records are staged', async () => {
+    const { table, streamArn, store } = await fresh();
+    await put(table, msg('acme', 'a1', 'x'));
+    await put(table, msg('acme', 'a2', 'y'));
+    const records = await readStream(ddb.endpoint, streamArn);
+    const [shardId] = await streamShards(ddb.endpoint, streamArn);
+    const good = JSON.stringify(failureMessage(streamArn, shardId as string, records));
+    const aged = JSON.stringify(failureMessage(`${streamArn}-gone`, shardId as string, records));
+    const calls: string[] = [];
+    let deliveries = 0;
+    const stub = {
+      async send(command: unknown) {
+        if (command instanceof ReceiveMessageCommand) {
+          calls.push(`receive ${command.input.QueueUrl} max=${command.input.MaxNumberOfMessages}`);
+          deliveries++;
+          if (deliveries > 1) return { Messages: [] };
+          return {
+            Messages: [
+              { MessageId: 'm-good', ReceiptHandle: 'r-good', Body: good },
+              { MessageId: 'm-aged', ReceiptHandle: 'r-aged', Body: aged },
+              { MessageId: 'm-junk', ReceiptHandle: 'r-junk', Body: '{"hello":1}' },
+            ],
+          };
+        }
+        if (command instanceof DeleteMessageCommand) {
+          // by then the good batch's records must be in staging
+          calls.push(`delete ${command.input.ReceiptHandle} after ${(await listAll(store, 'staging/')).length} staged object(s)`);
+          return {};
+        }
+        throw new Error('unexpected command');
+      },
+    };
+    const queue = new SqsFailureQueue(stub as never, 'https://sqs.ap-northeast-1.amazonaws.com/000000000000/failures');
+
+    const summary = await runRedrive({
+      store,
+      reader: new DynamoStreamBatchReader({ client: streams }),
+      messages: queue,
+      now: NOW,
+    });
+
+    expect(summary.results.map((r) => [r.message, r.status, r.acknowledged])).toStrictEqual([
+      ['m-good', 'staged', true],
+      ['m-aged', 'aged-out', false],
+      ['m-junk', 'invalid', false],
+    ]);
+    expect(summary.results[2]?.error).toBe(
+      'DDBStreamBatchInfo.streamArn is missing (the message is not a DynamoDB Streams on-failure record)',
+    );
+    expect(summary.ok).toBe(false);
+    expect(calls).toStrictEqual([
+      'receive https://sqs.ap-northeast-1.amazonaws.com/000000000000/failures max=10',
+      'delete r-good after 1 staged object(s)',
+      'receive https://sqs.ap-northeast-1.amazonaws.com/000000000000/failures max=10',
+    ]);
+  });
+
+  it('the optional redrive Lambda: an SQS event of on-failure messages → staged, or reported back to stay in the queue', async () => {
+    const { table, streamArn, store } = await fresh();
+    await put(table, msg('acme', 'a1', 'x'));
+    const records = await readStream(ddb.endpoint, streamArn);
+    const [shardId] = await streamShards(ddb.endpoint, streamArn);
+    const sqsRecord = (messageId: string, body: string) => ({
+      messageId,
+      receiptHandle: `r-${messageId}`,
+      body,
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: '1754888400000',
+        SenderId: 'AIDAEXAMPLE',
+        ApproximateFirstReceiveTimestamp: '1754888400001',
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:ap-northeast-1:000000000000:makoto-failures',
+      awsRegion: REGION,
+    });
+    const logs: string[] = [];
+
+    const answer = await redriveSqsEvent(
+      {
+        Records: [
+          sqsRecord('m-ok', JSON.stringify(failureMessage(streamArn, shardId as string, records))),
+          sqsRecord('m-bad', '[1, 2]'),
+        ],
+      },
+      { store, config: loadConfig({}), reader: new DynamoStreamBatchReader({ client: streams }), log: (l) => logs.push(l) },
+    );
+
+    expect(answer).toStrictEqual({ batchItemFailures: [{ itemIdentifier: 'm-bad' }] });
+    const seq = String(records[0]?.dynamodb?.SequenceNumber).replace(/^0+(?=\d)/, '');
+    expect((await listAll(store, '')).map((o) => o.key)).toStrictEqual([
+      `staging/messages/tenant_id=acme/dt=2025-08-11/${dynamodbBatchId(streamArn)}_${seq}_${seq}.ndjson.gz`,
+    ]);
+    expect(logs.map((l) => [JSON.parse(l).level, JSON.parse(l).status, JSON.parse(l).error])).toStrictEqual([
+      ['INFO', 'staged', undefined],
+      ['ERROR', 'invalid', 'an on-failure message must be a JSON object with DDBStreamBatchInfo'],
+    ]);
+  });
+
+  it('runbook (docs/AWS.md): redrive from the queue with the real SQS client, then compact; messages that aged out stay', async () => {
+    const { table, streamArn, store, env } = await fresh();
+    await put(table, msg('acme', 'r1', 'redriven from the queue'));
+    await put(table, msg('beta', 'r2', 'redriven from a file'));
+    const records = await readStream(ddb.endpoint, streamArn);
+    const [shardId] = await streamShards(ddb.endpoint, streamArn);
+    const first = JSON.stringify(failureMessage(streamArn, shardId as string, records.slice(0, 1)));
+    const second = JSON.stringify(failureMessage(streamArn, shardId as string, records.slice(1)));
+    const aged = JSON.stringify(failureMessage(`${streamArn.replace(table, `${table}-gone`)}`, shardId as string, records));
+    const sqs = await startSqsStandIn([first, aged]);
+    try {
+      // makoto-lake redrive --source dynamodb --queue-url "$QUEUE"
+      const fromQueue = await cli(['redrive', '--source', 'dynamodb', '--queue-url', sqs.queueUrl], {
+        ...env,
+        SQS_ENDPOINT: sqs.endpoint,
+      });
+      expect(fromQueue.code).toBe(1);
+      // the table's last columns: status, records, staged, quarantined, objects
+      expect(
+        fromQueue.stdout.split('\n').map((l) => l.trim().split(/\s+/).slice(-5)),
+        fromQueue.stderr,
+      ).toStrictEqual([
+        ['status', 'records', 'staged', 'quarantined', 'objects'],
+        ['--------', '-------', '------', '-----------', '-------'],
+        ['staged', '1', '1', '0', '1'],
+        ['aged-out', '0', '0', '0', '0'],
+      ]);
+      expect(sqs.remaining()).toStrictEqual(['msg-2']);
+      expect(sqs.requests).toStrictEqual(['ReceiveMessage', 'DeleteMessage', 'ReceiveMessage']);
+    } finally {
+      await sqs.stop();
+    }
+    // aws sqs receive-message --queue-url "$QUEUE" --max-number-of-messages 10 > failures.json
+    const file = join(dir.path, 'receive-message.json');
+    await writeFile(file, JSON.stringify({ Messages: [{ MessageId: 'cli-1', ReceiptHandle: 'x', Body: second }] }));
+    // makoto-lake redrive --source dynamodb failures.json
+    expect((await cli(['redrive', '--source', 'dynamodb', file], env)).code).toBe(0);
+    // makoto-lake compact 2025-08-11 acme,beta --json
+    const compacted = await cli(['compact', '2025-08-11', 'acme,beta', '--json'], env);
+    expect(
+      JSON.parse(compacted.stdout).tenants.map((t: Record<string, unknown>) => [t.tenant_id, t.status, t.rows_written]),
+    ).toStrictEqual([
+      ['acme', 'compacted', 1],
+      ['beta', 'compacted', 1],
+    ]);
+    expect((await readLake(store)).map((r) => [r.tenant_id, r.message_id, r.content])).toStrictEqual([
+      ['acme', 'r1', 'redriven from the queue'],
+      ['beta', 'r2', 'redriven from a file'],
+    ]);
+  });
+});
