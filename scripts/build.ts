@@ -25,8 +25,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The Lambda functions of template.yaml: folder under lambda/ (its CodeUri), entry point, handler file. */
 export const LAMBDA_FUNCTIONS = [
   { name: 'stream-ingest', entry: 'stream-ingest/handler.ts', file: 'handler.js' },
-  { name: 'stream-redrive', entry: 'stream-ingest/redrive.ts', file: 'redrive.js' },
   { name: 'compactor', entry: 'compactor/lambda.ts', file: 'lambda.js' },
+  { name: 'stream-redrive', entry: 'stream-ingest/redrive.ts', file: 'redrive.js' },
 ] as const;
 
 /** Folders of dist/ (relative), as template.yaml names them. */

@@ -168,6 +168,7 @@ describe('template.yaml: the functions', () => {
       const suffix = (fn.Properties!.FunctionName as { 'Fn::Sub': string })['Fn::Sub'];
       expect(resources[group], id).toStrictEqual({
         Type: 'AWS::Logs::LogGroup',
+        ...(fn.Condition === undefined ? {} : { Condition: fn.Condition }),
         Properties: { LogGroupName: { 'Fn::Sub': `/aws/lambda/${suffix}` }, RetentionInDays: ref('LogRetentionDays') },
       });
     }

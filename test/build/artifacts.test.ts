@@ -76,15 +76,17 @@ async function invokeLambda(
 }
 
 describe('npm run build', () => {
-  it('lays out the two Lambda bundles, a DuckDB-only layer and the Functions app, and reports sizes against the limits', async () => {
+  it('lays out the Lambda bundles, a DuckDB-only layer and the Functions app, and reports sizes against the limits', async () => {
     expect(artifacts.map((a) => [a.name, a.path.slice(dist.length + 1)])).toStrictEqual([
       ['Lambda stream-ingest', 'lambda/stream-ingest'],
       ['Lambda compactor', 'lambda/compactor'],
+      ['Lambda stream-redrive', 'lambda/stream-redrive'],
       ['Lambda layer duckdb', 'layer-duckdb'],
       ['Azure Functions app', 'azure'],
     ]);
     expect((await readdir(join(dist, 'lambda/stream-ingest'))).sort()).toStrictEqual(['handler.js', 'handler.js.map']);
     expect((await readdir(join(dist, 'lambda/compactor'))).sort()).toStrictEqual(['lambda.js', 'lambda.js.map']);
+    expect((await readdir(join(dist, 'lambda/stream-redrive'))).sort()).toStrictEqual(['redrive.js', 'redrive.js.map']);
     const layerModules = join(dist, 'layer-duckdb/nodejs/node_modules');
     expect(await readdir(join(dist, 'layer-duckdb'))).toStrictEqual(['nodejs']);
     expect((await readdir(layerModules)).sort()).toStrictEqual(['@duckdb', 'detect-libc']);
@@ -123,12 +125,14 @@ describe('npm run build', () => {
     expect(azureCode).not.toMatch(/^\/\/ node_modules\/(@aws-sdk|@duckdb|tsx)\//m);
 
     const report = sizeReport(artifacts);
-    expect(report.slice(4).map((l) => l.replace(/[\d.]+ MB/g, 'N MB'))).toStrictEqual([
+    expect(report.slice(5).map((l) => l.replace(/[\d.]+ MB/g, 'N MB'))).toStrictEqual([
       'stream-ingest function + layers: N MB of N MB unzipped (Lambda limit)',
       'compactor function + layers: N MB of N MB unzipped (Lambda limit)',
+      'stream-redrive function + layers: N MB of N MB unzipped (Lambda limit)',
       'Azure Functions app: N MB of N MB (Consumption plan storage)',
     ]);
-    const [ingest, compactor, layer] = artifacts.map((a) => a.bytes) as [number, number, number];
+    const [ingest, compactor, redrive, layer] = artifacts.map((a) => a.bytes) as [number, number, number, number];
+    expect(redrive).toBeLessThan(10 * 1024 * 1024);
     expect(compactor + layer).toBeLessThan(250 * 1024 * 1024);
     expect(ingest).toBeLessThan(10 * 1024 * 1024);
   });
