@@ -12,8 +12,9 @@
  * the whole summary in its error message.
  */
 import { availableParallelism } from 'node:os';
-import { parseCompactionPayload } from '../src/app/compactionPayload.js';
-import { summaryJson } from '../src/app/report.js';
+import { isJobPayload, parseCompactionPayload, parseJobPayload } from '../src/app/compactionPayload.js';
+import { jobFailed, recordJobResult, runJob, withCompactionDeps } from '../src/app/jobs.js';
+import { partitionJson, summaryJson } from '../src/app/report.js';
 import { runCompaction } from '../src/app/runCompaction.js';
 import { type Config, type Env, loadConfig } from '../src/config.js';
 import { CompactionError } from '../src/errors.js';
@@ -112,8 +113,38 @@ export function lambdaConfig(env: Env, cpus = availableParallelism()): Config {
   };
 }
 
-/** The Lambda handler: config from the function's environment, the store it selects, one run. */
-export async function handler(event: unknown): Promise<CompactionSummaryJson> {
+/** A fan-out job whose compaction failed (or found the partition locked); Step Functions retries it. */
+export class CompactionJobFailedError extends CompactionError {}
+
+/**
+ * One job of the nightly Step Functions run (`{"job": {…}, "run": {…}}`, docs/AWS.md): compacts the
+ * tenant-day, records the result under `runs/<date>/<run>/results/` (each attempt replaces the last), and
+ * throws CompactionJobFailedError when it failed, so the state machine's Retry runs it again.
+ */
+export async function runJobEvent(event: unknown, deps: CompactorDeps): Promise<ReturnType<typeof partitionJson>> {
+  const now = deps.now ?? Date.now;
+  const log = deps.log ?? ((line: string) => console.log(line));
+  const { job, run } = parseJobPayload(event);
+  const result = await withCompactionDeps(deps.config, deps.store, now, (compaction) => runJob(compaction, job));
+  await recordJobResult(deps.store, run, result);
+  const json = partitionJson(result);
+  log(JSON.stringify({ message: 'job finished', fan_out_run: run.runId, ...json }));
+  if (jobFailed(result)) {
+    throw new CompactionJobFailedError(`compaction of ${job.tenant} ${job.date} ${result.status}: ${result.error ?? ''}`, {
+      context: { run: run.runId, tenant: job.tenant, date: job.date },
+    });
+  }
+  return json;
+}
+
+/**
+ * The Lambda handler: config from the function's environment, the store it selects, one run – or one job
+ * when Step Functions passes one (the manual `{"target_date": …}` payload works as before).
+ */
+export async function handler(event: { job: unknown; run: unknown }): Promise<ReturnType<typeof partitionJson>>;
+export async function handler(event: unknown): Promise<CompactionSummaryJson>;
+export async function handler(event: unknown): Promise<CompactionSummaryJson | ReturnType<typeof partitionJson>> {
   const config = lambdaConfig(process.env);
-  return runCompactorEvent(event, { config, store: await createStore(config) });
+  const deps = { config, store: await createStore(config) };
+  return isJobPayload(event) ? runJobEvent(event, deps) : runCompactorEvent(event, deps);
 }

@@ -43,8 +43,13 @@ const value = (within: string[], key: string) =>
 const functions = [...resources()].filter(([, body]) => value(body, 'Type') === 'AWS::Serverless::Function');
 
 describe('template.yaml', () => {
-  it('defines the ingest and compactor functions', () => {
-    expect(functions.map(([id]) => id)).toStrictEqual(['StreamIngestFunction', 'CompactorFunction']);
+  it('defines the ingest and compactor functions and the nightly fan-out’s plan and summary steps', () => {
+    expect(functions.map(([id]) => id)).toStrictEqual([
+      'StreamIngestFunction',
+      'CompactorFunction',
+      'PlanFunction',
+      'SummaryFunction',
+    ]);
   });
 
   it('points every Handler at an exported function of its esbuild entry point', async () => {
