@@ -5,7 +5,7 @@
  * Map's ItemReader, and returns where they are. Takes the schedule's event or a manual
  * `{"target_date": …, "tenants": …, "late": …}`, read as the compactor reads them.
  */
-import { largestFirst, newRunId, planJobs, writeRunPlan } from '../src/app/jobs.js';
+import { planRun } from '../src/app/jobs.js';
 import { createStore } from '../stores/createStore.js';
 import { type CompactorDeps, compactionRequest, lambdaConfig } from './lambda.js';
 
@@ -21,10 +21,8 @@ export async function runPlanEvent(event: unknown, deps: CompactorDeps): Promise
   const now = deps.now ?? Date.now;
   const log = deps.log ?? ((line: string) => console.log(line));
   const { date, tenants, late } = compactionRequest(event, deps.config, now());
-  const run = { runId: newRunId(now()), date };
   const lateLookbackDays = late ? deps.config.compaction.lateDataLookbackDays : 0;
-  const jobs = largestFirst(await planJobs(deps.store, { date, tenants, lateLookbackDays }));
-  const key = await writeRunPlan(deps.store, run, jobs);
+  const { run, jobs, key } = await planRun(deps.store, { date, tenants, lateLookbackDays }, now());
   const output: PlanOutput = {
     run: { run_id: run.runId, target_date: date },
     jobs: jobs.length,

@@ -92,6 +92,20 @@ export function newRunId(now: number): string {
   return `${new Date(now).toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`;
 }
 
+/** A planned run: its id, its jobs (largest first) and where the job list was written. */
+export interface RunPlan {
+  readonly run: RunRef;
+  readonly jobs: readonly CompactionJob[];
+  readonly key: string;
+}
+
+/** Plans a run (planJobs, largest first) under a new run id and writes its job list; what every orchestrator starts with. */
+export async function planRun(store: ObjectStore, request: PlanRequest, now: number): Promise<RunPlan> {
+  const run = { runId: newRunId(now), date: parseDate(request.date) };
+  const jobs = largestFirst(await planJobs(store, request));
+  return { run, jobs, key: await writeRunPlan(store, run, jobs) };
+}
+
 /** Compacts one job. A failure becomes the result (status failed or locked); it is never thrown. */
 export async function runJob(deps: CompactionDeps, job: CompactionJob): Promise<PartitionResult> {
   const [result] = await compactJobs(deps, [{ tenant: job.tenant, date: job.date, reason: job.reason }], { concurrency: 1 });
