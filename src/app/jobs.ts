@@ -65,7 +65,8 @@ export async function planJobs(store: ObjectStore, request: PlanRequest): Promis
   const tenants = request.tenants === 'all' ? await tenantsWithStaging(store, date) : [...new Set(request.tenants)];
   const partitions: PartitionJob[] = tenants.map((tenant) => ({ tenant, date }));
   if (request.lateLookbackDays > 0) {
-    partitions.push(...(await findLatePartitions(store, request.tenants, date, request.lateLookbackDays)));
+    const named = request.tenants === 'all' ? 'all' : tenants;
+    partitions.push(...(await findLatePartitions(store, named, date, request.lateLookbackDays)));
   }
   return mapLimit(partitions, 8, async (p) => ({ ...p, stagingBytes: await stagingBytes(store, p) }));
 }
