@@ -7,6 +7,8 @@
  * - Manual: `aws lambda invoke --payload '{"target_date": "2025-08-11", "tenants": ["acme"]}'`; every
  *   field optional (`"tenants": "*"` = every tenant found in staging; `"late": true` also re-compacts
  *   earlier days whose staging changed, as the schedule always does).
+ * - One job of the nightly state machine (`{"job": {…}, "run": {…}}`, compactor/nightly.asl.json): one
+ *   tenant-day, its result recorded under `runs/`; see runJobEvent.
  *
  * A failed tenant never stops the others; once all finished the invocation fails (so alarms fire) with
  * the whole summary in its error message.
