@@ -302,6 +302,32 @@ describe('nightly state machine run against s3rver', () => {
       expect((await readManifest(store, tenant, date))?.rows_written, `${tenant} ${date}`).toBe(rows);
     }
   });
+
+  it('a night where every job succeeds: the execution succeeds with the run summary as its output', async () => {
+    process.env.TENANT_ID = 'acme,big';
+    try {
+      await stage('big', DATE, 'b2', 3);
+      const run = await runStateMachine(
+        deployedDefinition(substitutionValues),
+        { target_date: DATE },
+        {
+          getObject: async (_bucket, key) => (await getBytes(store, key)).toString('utf8'),
+          invoke: async (arn, payload) => (await handlerOf(arn))(payload),
+        },
+      );
+      expect([run.status, run.retries]).toStrictEqual(['SUCCEEDED', []]);
+      const output = run.output as { run_id: string; tenants: Record<string, unknown>[] };
+      // the manual input `{"target_date"}` plans that day only: no late look-back
+      expect(output.tenants.map((t) => [t.tenant_id, t.dt, t.status, t.rows_written])).toStrictEqual([
+        ['big', DATE, 'compacted', 43],
+        ['acme', DATE, 'compacted', 5],
+      ]);
+      expect(output).toStrictEqual(JSON.parse((await getBytes(store, runSummaryKey(DATE, output.run_id))).toString('utf8')));
+      expect(run.invocations.map((c) => c.state)).toStrictEqual(['Plan', 'CompactJob', 'CompactJob', 'Summarise']);
+    } finally {
+      process.env.TENANT_ID = 'acme,big,small,slow,ghost';
+    }
+  });
 });
 
 const byJson = (a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b));

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isJobPayload, parseJobPayload } from '../../src/app/compactionPayload.js';
 import {
   type CompactionJob,
   largestFirst,
@@ -148,6 +149,27 @@ describe('parseJob', () => {
       'job.stagingBytes must be a whole number of bytes, got -1',
     );
     expect(() => parseJob('a')).toThrow(UsageError);
+  });
+});
+
+describe('parseJobPayload', () => {
+  it('tells a job from a manual payload and validates both halves', () => {
+    const run = { run_id: '20250811T170000000Z-1a2b3c4d', target_date: DATE };
+    expect([isJobPayload({ job: {}, run }), isJobPayload({ target_date: DATE }), isJobPayload(null)]).toStrictEqual([
+      true,
+      false,
+      false,
+    ]);
+    expect(parseJobPayload({ job: { tenant: 'a', date: DATE, stagingBytes: 7 }, run })).toStrictEqual({
+      job: { tenant: 'a', date: DATE, stagingBytes: 7 },
+      run: { runId: '20250811T170000000Z-1a2b3c4d', date: DATE },
+    });
+    expect(() => parseJobPayload({ job: { tenant: 'a', date: DATE }, run: { ...run, run_id: '../x' } })).toThrow(
+      'run_id: invalid run id "../x"',
+    );
+    expect(() => parseJobPayload({ job: { tenant: 'a', date: DATE }, run, extra: 1 })).toThrow(
+      'unknown field(s) extra; expected job, run',
+    );
   });
 });
 
