@@ -7,3 +7,4 @@ register();
 await import('./functions/ingest_changefeed.ts');
 await import('./functions/daily_batch.ts');
 await import('./functions/compact_http.ts');
+await import('./functions/compact_job.ts');

@@ -5,6 +5,7 @@
  * Names are listed in azure/local.settings.example.json and docs/AZURE.md.
  */
 import { type Env, envReader, loadConfig } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
 
 /** The app setting holding the Cosmos DB connection (by name: the host resolves it, we never read it). */
 export const COSMOS_CONNECTION_SETTING = 'COSMOS_CONNECTION';
@@ -23,6 +24,16 @@ export interface TriggerSettings {
   readonly changeFeedMaxRetries: number;
   /** DAILY_BATCH_SCHEDULE: NCRONTAB. Default `0 0 17 * * *` = 02:00 JST when the host runs in UTC. */
   readonly dailyBatchSchedule: string;
+  /** COMPACTION_QUEUE: the Storage queue of nightly jobs (daily_batch → compact_job). Default `makoto-compaction-jobs`. */
+  readonly compactionQueue: string;
+  /**
+   * COMPACTION_QUEUE_CONNECTION: the app setting (by name) the queue triggers connect with. Default
+   * `AZURE_STORAGE_CONNECTION_STRING`: the lake's account; with a managed identity name a prefix whose
+   * `<prefix>__queueServiceUri` setting holds the account's queue URL.
+   */
+  readonly compactionQueueConnection: string;
+  /** COMPACTION_MAX_DEQUEUE_COUNT: attempts of a job before the host moves it to `<queue>-poison`; host.json's maxDequeueCount. Default 5. */
+  readonly compactionMaxDequeueCount: number;
 }
 
 export function triggerSettings(env: Env): TriggerSettings {
@@ -36,5 +47,18 @@ export function triggerSettings(env: Env): TriggerSettings {
     maxItemsPerInvocation: int('COSMOS_MAX_ITEMS_PER_INVOCATION', 500, 1, 10_000),
     changeFeedMaxRetries: int('CHANGEFEED_MAX_RETRIES', 5, 0, 100),
     dailyBatchSchedule: read('DAILY_BATCH_SCHEDULE') ?? '0 0 17 * * *',
+    compactionQueue: queueName(read('COMPACTION_QUEUE') ?? 'makoto-compaction-jobs'),
+    compactionQueueConnection: read('COMPACTION_QUEUE_CONNECTION') ?? 'AZURE_STORAGE_CONNECTION_STRING',
+    compactionMaxDequeueCount: int('COMPACTION_MAX_DEQUEUE_COUNT', 5, 1, 100),
   };
+}
+
+/** Storage queue names: 3 to 63 lowercase letters, digits and single dashes; `-poison` must still fit. */
+function queueName(name: string): string {
+  if (!/^[a-z0-9](?:[a-z0-9]|-(?!-)){1,55}[a-z0-9]$/.test(name)) {
+    throw new ConfigError(
+      `COMPACTION_QUEUE must be a storage queue name (lowercase letters, digits, single dashes, 3 to 56 characters), got ${JSON.stringify(name)}`,
+    );
+  }
+  return name;
 }

@@ -7,6 +7,8 @@
  * - Manual: `aws lambda invoke --payload '{"target_date": "2025-08-11", "tenants": ["acme"]}'`; every
  *   field optional (`"tenants": "*"` = every tenant found in staging; `"late": true` also re-compacts
  *   earlier days whose staging changed, as the schedule always does).
+ * - One job of the nightly state machine (`{"job": {…}, "run": {…}}`, compactor/nightly.asl.json): one
+ *   tenant-day, its result recorded under `runs/`; see runJobEvent.
  *
  * A failed tenant never stops the others; once all finished the invocation fails (so the Errors alarm fires)
  * with the whole summary in its error message. Logs are Powertools JSON lines, metrics EMF (docs/AWS.md).
@@ -15,10 +17,11 @@ import { availableParallelism } from 'node:os';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { parseCompactionPayload } from '../src/app/compactionPayload.js';
+import { isJobPayload, parseCompactionPayload, parseJobPayload } from '../src/app/compactionPayload.js';
+import { jobFailed, recordJobResult, runJob, withCompactionDeps } from '../src/app/jobs.js';
 import { engineLogFields, newRunId, partitionLogFields } from '../src/app/logFields.js';
 import { compactionMetrics, METRIC_NAMESPACE, METRIC_SERVICE, type MetricPoint, SOURCE_DIMENSION } from '../src/app/metrics.js';
-import { summaryJson } from '../src/app/report.js';
+import { partitionJson, summaryJson } from '../src/app/report.js';
 import { runCompaction } from '../src/app/runCompaction.js';
 import type { PartitionResult } from '../src/compaction/compactPartition.js';
 import { type Config, type Env, loadConfig } from '../src/config.js';
@@ -116,7 +119,7 @@ function logPartition(logger: Logger, r: PartitionResult): void {
   logger[level]('partition finished', partitionLogFields(r));
 }
 
-function publishMetrics(metrics: Metrics, points: readonly MetricPoint[]): void {
+export function publishMetrics(metrics: Metrics, points: readonly MetricPoint[]): void {
   metrics.addDimension(SOURCE_DIMENSION, 'compaction');
   for (const p of points) metrics.addMetric(p.name, p.unit, p.value);
   metrics.publishStoredMetrics();
@@ -124,11 +127,11 @@ function publishMetrics(metrics: Metrics, points: readonly MetricPoint[]): void 
 
 let logger: Logger | undefined;
 let metrics: Metrics | undefined;
-const defaultLogger = () => {
+export const defaultLogger = (): Logger => {
   logger ??= new Logger({ serviceName: METRIC_SERVICE });
   return logger;
 };
-const defaultMetrics = () => {
+export const defaultMetrics = (): Metrics => {
   metrics ??= new Metrics({ namespace: METRIC_NAMESPACE, serviceName: METRIC_SERVICE });
   return metrics;
 };
@@ -157,8 +160,51 @@ export function lambdaConfig(env: Env, cpus = availableParallelism()): Config {
   };
 }
 
-/** The Lambda handler: config from the function's environment, the store it selects, one run. */
-export async function handler(event: unknown, context?: Context): Promise<CompactionSummaryJson> {
+/** A fan-out job whose compaction failed (or found the partition locked); Step Functions retries it. */
+export class CompactionJobFailedError extends CompactionError {}
+
+/**
+ * One job of the nightly Step Functions run (`{"job": {…}, "run": {…}}`, docs/AWS.md): compacts the
+ * tenant-day, records the result under `runs/<date>/<run>/results/` (each attempt replaces the last), logs
+ * the partition line with the fan-out run id, and throws CompactionJobFailedError when it failed, so the
+ * state machine's Retry runs it again. The run's metrics are published once, by the summary step.
+ */
+export async function runJobEvent(
+  event: unknown,
+  deps: CompactorDeps,
+  context?: Context,
+): Promise<ReturnType<typeof partitionJson>> {
+  const now = deps.now ?? Date.now;
+  const logger = deps.logger ?? defaultLogger();
+  if (context) logger.addContext(context);
+  const { job, run } = parseJobPayload(event);
+  logger.resetKeys();
+  logger.appendKeys({ run_id: run.runId });
+  const result = await withCompactionDeps(deps.config, deps.store, now, (compaction) => runJob(compaction, job));
+  await recordJobResult(deps.store, run, result);
+  logPartition(logger, result);
+  if (jobFailed(result)) {
+    throw new CompactionJobFailedError(`compaction of ${job.tenant} ${job.date} ${result.status}: ${result.error ?? ''}`, {
+      context: { run: run.runId, tenant: job.tenant, date: job.date },
+    });
+  }
+  return partitionJson(result);
+}
+
+/**
+ * The Lambda handler: config from the function's environment, the store it selects, one run – or one job
+ * when Step Functions passes one (the manual `{"target_date": …}` payload works as before).
+ */
+export async function handler(
+  event: { job: unknown; run: unknown },
+  context?: Context,
+): Promise<ReturnType<typeof partitionJson>>;
+export async function handler(event: unknown, context?: Context): Promise<CompactionSummaryJson>;
+export async function handler(
+  event: unknown,
+  context?: Context,
+): Promise<CompactionSummaryJson | ReturnType<typeof partitionJson>> {
   const config = lambdaConfig(process.env);
-  return runCompactorEvent(event, { config, store: await createStore(config) }, context);
+  const deps = { config, store: await createStore(config) };
+  return isJobPayload(event) ? runJobEvent(event, deps, context) : runCompactorEvent(event, deps, context);
 }

@@ -27,7 +27,12 @@ export const LAMBDA_FUNCTIONS = [
   { name: 'stream-ingest', entry: 'stream-ingest/handler.ts', file: 'handler.js' },
   { name: 'compactor', entry: 'compactor/lambda.ts', file: 'lambda.js' },
   { name: 'stream-redrive', entry: 'stream-ingest/redrive.ts', file: 'redrive.js' },
+  { name: 'compaction-plan', entry: 'compactor/planLambda.ts', file: 'planLambda.js' },
+  { name: 'compaction-summary', entry: 'compactor/summaryLambda.ts', file: 'summaryLambda.js' },
 ] as const;
+
+/** The functions whose bundles load the compaction modules: they run with the DuckDB layer. */
+export const WITH_DUCKDB_LAYER: ReadonlySet<string> = new Set(['compactor', 'compaction-plan', 'compaction-summary']);
 
 /** Folders of dist/ (relative), as template.yaml names them. */
 export const ARTIFACTS = {
@@ -217,7 +222,7 @@ export function sizeReport(artifacts: readonly BuiltArtifact[]): string[] {
   const layer = size('Lambda layer duckdb');
   const lines = artifacts.map((a) => `${a.name.padEnd(24)} ${mb(a.bytes).padStart(10)}  ${a.path}`);
   for (const fn of LAMBDA_FUNCTIONS) {
-    const total = size(`Lambda ${fn.name}`) + (fn.name === 'compactor' ? layer : 0);
+    const total = size(`Lambda ${fn.name}`) + (WITH_DUCKDB_LAYER.has(fn.name) ? layer : 0);
     lines.push(`${fn.name} function + layers: ${mb(total)} of ${mb(LAMBDA_UNZIPPED_LIMIT)} unzipped (Lambda limit)`);
   }
   lines.push(

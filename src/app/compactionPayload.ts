@@ -1,6 +1,7 @@
 import { parseTenantList } from '../config.js';
 import { UsageError } from '../errors.js';
 import { parseDate } from '../time/jst.js';
+import { type CompactionJob, parseJob, parseRunRef, type RunRef } from './jobs.js';
 
 /** A manual compaction request, as the Lambda payload and the HTTP body carry it. */
 export interface CompactionPayload {
@@ -47,4 +48,26 @@ export function parseCompactionPayload(body: unknown): CompactionPayload {
     }
   }
   return { date: date === undefined ? undefined : parseDate(date, 'target_date'), tenants: list, late: late === true };
+}
+
+/** One job of a fan-out run, as the Step Functions Map hands it to the compactor: `{"job": {…}, "run": {…}}`. */
+export interface JobPayload {
+  readonly job: CompactionJob;
+  readonly run: RunRef;
+}
+
+/** Whether a payload is a fan-out job (it has a `job` field) rather than a manual compaction request. */
+export function isJobPayload(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && !Array.isArray(body) && 'job' in body;
+}
+
+/**
+ * Validates `{"job": {"tenant": "acme", "date": "2025-08-11", "stagingBytes": 1234},
+ * "run": {"run_id": "20250811T170000000Z-1a2b3c4d", "target_date": "2025-08-11"}}`. Throws UsageError.
+ */
+export function parseJobPayload(body: unknown): JobPayload {
+  if (!isJobPayload(body)) throw new UsageError('a job payload must be a JSON object with "job" and "run"');
+  const { job, run, ...rest } = body as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) throw new UsageError(`unknown field(s) ${Object.keys(rest).join(', ')}; expected job, run`);
+  return { job: parseJob(job), run: parseRunRef(run) };
 }

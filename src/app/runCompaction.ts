@@ -68,7 +68,7 @@ export async function runCompaction(request: RunCompactionRequest): Promise<RunS
   }
 }
 
-const WORK_PREFIX = 'makoto-lake-';
+export const WORK_PREFIX = 'makoto-lake-';
 /** Far longer than any run: a Lambda lasts 15 minutes. */
 const STALE_WORK_MS = 6 * 60 * 60 * 1000;
 
@@ -77,7 +77,7 @@ const STALE_WORK_MS = 6 * 60 * 60 * 1000;
  * laptop they would pile up with downloaded staging and spill files. Each run removes the ones older than
  * six hours.
  */
-async function removeStaleWorkFolders(tempDir: string, now: number): Promise<void> {
+export async function removeStaleWorkFolders(tempDir: string, now: number): Promise<void> {
   const names = await readdir(tempDir).catch(() => [] as string[]);
   for (const name of names.filter((n) => n.startsWith(WORK_PREFIX))) {
     const path = join(tempDir, name);

@@ -1,4 +1,5 @@
 /** The storage layout contract (docs/ARCHITECTURE.md). Every key the project writes is built here. */
+import { UsageError } from '../errors.js';
 import { assertTenantId } from '../tenant.js';
 import { parseDate } from '../time/jst.js';
 
@@ -10,6 +11,7 @@ export const LOCK_ROOT = 'locks/messages/';
 /** Remembered user deletes, outside analytics/ so readers never see them (docs/ARCHITECTURE.md). */
 export const TOMBSTONE_ROOT = 'tombstones/messages/';
 export const CHECKPOINT_ROOT = 'checkpoints/';
+export const RUNS_ROOT = 'runs/';
 
 const partition = (tenant: string, date: string) => `tenant_id=${assertTenantId(tenant)}/dt=${parseDate(date)}/`;
 
@@ -42,6 +44,21 @@ export const ingestQuarantineKey = (source: string, date: string, name: string) 
 /** Lines and objects rejected while compacting one partition; rewritten by each run of that partition. */
 export const compactionQuarantineKey = (tenant: string, date: string) =>
   `${QUARANTINE_ROOT}compaction/${partition(tenant, date)}rejected.ndjson.gz`;
+
+/** A fan-out run's id (`20250811T170000123Z-1a2b3c4d`): safe as one path segment. */
+export const RUN_ID_PATTERN = /^[A-Za-z0-9-]{1,64}$/;
+const runFolder = (date: string, runId: string) => {
+  if (!RUN_ID_PATTERN.test(runId)) throw new UsageError(`invalid run id ${JSON.stringify(runId)}`);
+  return `${RUNS_ROOT}${parseDate(date)}/${runId}`;
+};
+/** The summary of one nightly fan-out run: `runs/<target date>/<run id>.json`, written once by the last step. */
+export const runSummaryKey = (date: string, runId: string) => `${runFolder(date, runId)}.json`;
+/** The run's job list (a JSON array: the Distributed Map's ItemReader reads it). */
+export const runJobsKey = (date: string, runId: string) => `${runFolder(date, runId)}/jobs.json`;
+/** Where each job of the run reports its result. */
+export const runResultsPrefix = (date: string, runId: string) => `${runFolder(date, runId)}/results/`;
+export const runResultKey = (date: string, runId: string, tenant: string, jobDate: string) =>
+  `${runResultsPrefix(date, runId)}${partition(tenant, jobDate).slice(0, -1)}.json`;
 
 /** Object-name characters we allow in names derived from feed positions (shard ids, lease tokens). */
 export function safeName(name: string): string {

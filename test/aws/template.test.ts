@@ -41,8 +41,14 @@ function statements(): Record<string, any>[] {
 }
 
 describe('template.yaml: structure', () => {
-  it('defines the ingest and compactor functions', () => {
-    expect(functions.map(([id]) => id)).toStrictEqual(['StreamIngestFunction', 'StreamRedriveFunction', 'CompactorFunction']);
+  it('defines the ingest, redrive and compactor functions and the nightly fan-out’s plan and summary steps', () => {
+    expect(functions.map(([id]) => id)).toStrictEqual([
+      'StreamIngestFunction',
+      'StreamRedriveFunction',
+      'CompactorFunction',
+      'PlanFunction',
+      'SummaryFunction',
+    ]);
   });
 
   it('offers the redrive function off by default: SQS on-failure queue in, stream reads and staging writes only', () => {

@@ -4,8 +4,10 @@ import { freePort, type RunningServer, startNodeServer } from '../kit/servers.js
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
 export const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
-export const azuriteConnectionString = (port: number) =>
-  `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};`;
+export const azuriteConnectionString = (port: number, queuePort?: number) =>
+  `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};${
+    queuePort === undefined ? '' : `QueueEndpoint=http://127.0.0.1:${queuePort}/${AZURITE_ACCOUNT};`
+  }`;
 
 /** Azurite's Blob service in memory on a free 127.0.0.1 port. */
 export async function startAzurite(): Promise<RunningServer & { connectionString: string }> {
@@ -25,6 +27,44 @@ export async function startAzurite(): Promise<RunningServer & { connectionString
     port,
   );
   return Object.assign(server, { connectionString: azuriteConnectionString(port) });
+}
+
+/**
+ * Azurite's Blob and Queue services in memory, each on a free 127.0.0.1 port (Azurite serves queues from a
+ * process of its own); one connection string names both.
+ */
+export async function startAzuriteWithQueues(): Promise<{
+  connectionString: string;
+  blob: RunningServer;
+  queue: RunningServer;
+  stop(): Promise<void>;
+}> {
+  const [blob, queuePort] = await Promise.all([startAzurite(), freePort()]);
+  const queue = await startNodeServer(
+    'azurite-queue',
+    [
+      '--queueHost',
+      '127.0.0.1',
+      '--queuePort',
+      String(queuePort),
+      '--inMemoryPersistence',
+      '--skipApiVersionCheck',
+      '--disableTelemetry',
+      '--silent',
+    ],
+    queuePort,
+  ).catch(async (error: unknown) => {
+    await blob.stop();
+    throw error;
+  });
+  return {
+    connectionString: azuriteConnectionString(blob.port, queuePort),
+    blob,
+    queue,
+    stop: async () => {
+      await Promise.all([blob.stop(), queue.stop()]);
+    },
+  };
 }
 
 /** The Cosmos DB emulator's well-known key (public; the stand-in accepts any key). */

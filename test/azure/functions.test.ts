@@ -4,24 +4,25 @@ import { gunzipSync } from 'node:zlib';
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChatItem, generateChatDay, toCosmosDocument } from '../../src/demo/chatDay.js';
-import { manifestKey } from '../../src/staging/layout.js';
+import { manifestKey, runSummaryKey } from '../../src/staging/layout.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
 import { targetDate } from '../../src/time/jst.js';
 import type { BlobStore } from '../../stores/blob/BlobStore.js';
 import { type ParsedLakeRow, readLake } from '../kit/readParquet.js';
-import type { RunningServer } from '../kit/servers.js';
 import { tempDir } from '../kit/tempDir.js';
-import { startAzurite } from './azureServers.js';
+import { startAzuriteWithQueues } from './azureServers.js';
+import { drainQueue } from './queueHost.js';
 
 const DATE = '2025-08-11';
 const TENANTS = ['t-a', 't-b'];
 
-let azurite: RunningServer & { connectionString: string };
+let azurite: Awaited<ReturnType<typeof startAzuriteWithQueues>>;
 let dirs: { path: string; cleanup: () => Promise<void> };
 let store: BlobStore;
 let fns: {
   ingest: typeof import('../../azure/functions/ingest_changefeed.js');
   daily: typeof import('../../azure/functions/daily_batch.js');
+  job: typeof import('../../azure/functions/compact_job.js');
   http: typeof import('../../azure/functions/compact_http.js');
 };
 const logs: string[] = [];
@@ -35,7 +36,7 @@ const context = (functionName: string, retry?: { retryCount: number; maxRetryCou
   });
 
 beforeAll(async () => {
-  azurite = await startAzurite();
+  azurite = await startAzuriteWithQueues();
   dirs = await tempDir();
   // The Functions host passes app settings as environment variables; the handlers read them once.
   Object.assign(process.env, {
@@ -53,6 +54,7 @@ beforeAll(async () => {
   fns = {
     ingest: await import('../../azure/functions/ingest_changefeed.js'),
     daily: await import('../../azure/functions/daily_batch.js'),
+    job: await import('../../azure/functions/compact_job.js'),
     http: await import('../../azure/functions/compact_http.js'),
   };
   const { azureRuntime } = await import('../../azure/runtime.js');
@@ -134,11 +136,16 @@ describe('Azure Functions handlers against Azurite', () => {
     });
   });
 
-  it('daily_batch compacts the previous JST day into Parquet in Blob: exact rows read back with DuckDB', async () => {
-    const summary = await fns.daily.dailyBatch({}, context('daily_batch'));
-    expect(summary.target_date).toBe(DATE);
+  it('daily_batch → queue → compact_job compacts the previous JST day into Parquet in Blob: exact rows read back with DuckDB', async () => {
+    const planned = await fns.daily.dailyBatch({}, context('daily_batch'));
+    expect([planned.target_date, planned.jobs, planned.queue]).toStrictEqual([DATE, 2, 'makoto-compaction-jobs']);
+    await drainQueue(azurite.connectionString, planned.queue, fns.job.compactJob, {
+      maxDequeueCount: 5,
+      functionName: 'compact_job',
+    });
+    const summary = JSON.parse((await getBytes(store, runSummaryKey(DATE, planned.run_id))).toString('utf8'));
     expect(summary.ok).toBe(true);
-    expect(summary.tenants.map((t) => [t.tenant_id, t.status, t.rows_written])).toStrictEqual([
+    expect(summary.tenants.map((t: Record<string, unknown>) => [t.tenant_id, t.status, t.rows_written]).sort()).toStrictEqual([
       ['t-a', 'compacted', day.expected.filter((i) => i.tenantId === 't-a').length],
       ['t-b', 'compacted', day.expected.filter((i) => i.tenantId === 't-b').length],
     ]);

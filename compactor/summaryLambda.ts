@@ -1,0 +1,59 @@
+/**
+ * Last step of the nightly Step Functions run (docs/AWS.md): pairs the plan with the jobs' reports, writes
+ * the run summary `runs/<date>/<run>.json` and emits the run's metrics (CloudWatch embedded metric format,
+ * namespace `makoto-lake`). Fails the execution when a job failed or never reported, so alarms fire.
+ */
+import { type FanOutSummary, parseRunRef, runSummaryJson, writeRunSummary } from '../src/app/jobs.js';
+import { compactionMetrics } from '../src/app/metrics.js';
+import { createStore } from '../stores/createStore.js';
+import {
+  CompactionRunFailedError,
+  type CompactorDeps,
+  defaultLogger,
+  defaultMetrics,
+  lambdaConfig,
+  publishMetrics,
+} from './lambda.js';
+
+export type RunSummaryJson = ReturnType<typeof runSummaryJson>;
+
+export async function runSummaryEvent(event: unknown, deps: CompactorDeps): Promise<RunSummaryJson> {
+  const now = deps.now ?? Date.now;
+  const logger = deps.logger ?? defaultLogger();
+  const run = parseRunRef((event as { run?: unknown } | null)?.run);
+  const { summary } = (await writeRunSummary(deps.store, run, { whenComplete: false })) as { summary: FanOutSummary };
+  const json = runSummaryJson(summary);
+  // the same run metrics as a single-invocation run, so the alarms and the dashboard see either mode
+  publishMetrics(
+    deps.metrics ?? defaultMetrics(),
+    compactionMetrics(summary, Math.max(0, now() - runStartedAt(run.runId, now()))),
+  );
+  const failed = json.tenants.filter((t) => t.status === 'failed' || t.status === 'locked').map((t) => `${t.tenant_id} ${t.dt}`);
+  logger[summary.ok ? 'info' : 'error']('run finished', {
+    run_id: run.runId,
+    dt: run.date,
+    ok: summary.ok,
+    planned: summary.planned,
+    missing: summary.missing,
+    totals: json.totals,
+    failed,
+  });
+  if (!summary.ok) {
+    throw new CompactionRunFailedError(
+      `run ${run.runId} of ${run.date}: ${failed.length} of ${summary.planned} jobs failed (${failed.join(', ')})`,
+      { context: { run: run.runId, date: run.date, failed } },
+    );
+  }
+  return json;
+}
+
+/** When the plan step started the run: its id begins with the instant (newRunId, e.g. 20250811T170000123Z-…). */
+function runStartedAt(runId: string, fallback: number): number {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z/.exec(runId);
+  return m ? Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z`) : fallback;
+}
+
+export async function handler(event: unknown): Promise<RunSummaryJson> {
+  const config = lambdaConfig(process.env);
+  return runSummaryEvent(event, { config, store: await createStore(config) });
+}
