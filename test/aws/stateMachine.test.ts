@@ -80,9 +80,9 @@ const substitutionValues = Object.fromEntries(
 async function handlerOf(arn: string): Promise<(event: unknown) => Promise<unknown>> {
   const logicalId = arn.slice(arn.lastIndexOf(':') + 1);
   const body = block(new RegExp(`^ {2}${logicalId}:`), block(/^Resources:/));
-  const entry = block(/^\s*EntryPoints:/, body)[0]
-    ?.trim()
-    .replace(/^- /, '') as string;
+  // the bundle npm run build makes for the function's CodeUri (dist/lambda/<name>), from its entry point
+  const codeUri = fieldOf(body, 'CodeUri') as string;
+  const entry = LAMBDA_FUNCTIONS.find((fn) => `dist/${ARTIFACTS.lambda(fn.name)}` === codeUri)?.entry as string;
   const exported = (fieldOf(body, 'Handler') as string).split('.')[1] as string;
   const module = (await import(/* @vite-ignore */ pathToFileURL(resolve(entry)).href)) as Record<string, unknown>;
   return module[exported] as (event: unknown) => Promise<unknown>;

@@ -74,7 +74,9 @@ describe('template.yaml: structure', () => {
   });
 
   it('resolves every !Ref, !GetAtt, ${…} in !Sub and condition to a parameter, resource, pseudo parameter or condition', () => {
-    const names = new Set([...Object.keys(template.Parameters), ...Object.keys(resources), ...PSEUDO_PARAMETERS]);
+    // SAM creates `<FunctionId>Role` for a function that names no Role of its own
+    const samRoles = functions.filter(([, fn]) => fn.Properties?.Role === undefined).map(([id]) => `${id}Role`);
+    const names = new Set([...Object.keys(template.Parameters), ...Object.keys(resources), ...samRoles, ...PSEUDO_PARAMETERS]);
     const conditions = new Set(Object.keys(template.Conditions));
     const found = intrinsics(template);
     const problems: string[] = [];
