@@ -151,7 +151,8 @@ export async function runStalledCommit(
     { concurrency: 1 },
   );
   await atCommit;
-  await new Promise((r) => setTimeout(r, leaseMs + 50));
+  // past its lease, with room for a renewal that was in flight when the stall began
+  await new Promise((r) => setTimeout(r, 2 * leaseMs + 100));
   const [other] = await compactJobs(
     { store: fast, db, workDirectory: join(workDirectory, 'other'), leaseMs },
     [{ tenant, date }],

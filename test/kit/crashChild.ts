@@ -20,12 +20,12 @@ export const MISSED_EXIT_CODE = 3;
 export const CRASH_ENV = { DUCKDB_MEMORY_LIMIT: '1GB', DUCKDB_THREADS: '1', COMPACT_CONCURRENCY: '1' };
 /**
  * Parts far smaller than PARQUET_TARGET_FILE_MB's 1 MB minimum (the demo content compresses well), so every
- * partition has several: 32 KiB files of 500-row groups.
+ * partition has several: 32 KiB files of 250-row groups.
  */
 export const CRASH_SETTINGS = {
   ...compactionSettings(loadConfig(CRASH_ENV)),
   targetFileBytes: 32 * 1024,
-  rowGroupSize: 500,
+  rowGroupSize: 250,
 };
 
 /** Dies right after the first analytics part lands in the store. */

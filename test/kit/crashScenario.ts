@@ -81,7 +81,7 @@ export interface CrashOutcome {
 }
 
 /** Builds the crash base: a day compacted once, then late staging for the same day. */
-export async function prepareCrashBase(dir: string, messages = 3000): Promise<CrashBase> {
+export async function prepareCrashBase(dir: string, messages = 1500): Promise<CrashBase> {
   const root = join(dir, 'base');
   const store = new LocalStore(root);
   const day = generateChatDay({

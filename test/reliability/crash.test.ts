@@ -44,7 +44,7 @@ describe('crash safety: the compactor SIGKILLed at each point, then the nightly 
   it('the base: several parts per partition, the late staging changes it, the reference run holds exactly the generated day', () => {
     expect(base.newRows.map((r) => ({ message_id: r.message_id, content: r.content }))).toStrictEqual(base.expected);
     expect(duplicateIds(base.newRows)).toStrictEqual([]);
-    expect(base.oldRows.length).toBeGreaterThan(2000);
+    expect(base.oldRows.length).toBeGreaterThan(1000);
     expect(base.newRows.length).toBeGreaterThan(base.oldRows.length);
     expect(base.parts).toBeGreaterThanOrEqual(3);
   });
