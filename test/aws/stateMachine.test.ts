@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import aslValidator from 'asl-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ARTIFACTS, LAMBDA_FUNCTIONS } from '../../scripts/build.js';
 import { type CompactionJob, NO_REPORT } from '../../src/app/jobs.js';
 import { readManifest } from '../../src/compaction/manifest.js';
 import { runJobsKey, runSummaryKey, stagingKey } from '../../src/staging/layout.js';
