@@ -1,14 +1,16 @@
 /**
  * The latest-version selection, picked on narrow columns and applied to wide rows.
  *
- * Windowing whole rows (every column carried through a partitioned sort) cost ~40% of a compaction at
- * 1M messages (docs/PERFORMANCE.md). Here the window sees only the columns that decide the winner (message
- * id, feed position, ingestion time, file name, op); its result — one narrow row per message — is the build
- * side of a hash join that streams the wide rows straight into the writer. The input relation is read twice
- * (narrow, then wide), which costs less than carrying the wide columns through a sort.
+ * Windowing whole rows (every column carried through a partitioned sort) is what made the compaction spill
+ * at 1M messages under a 1 GB memory limit (docs/PERFORMANCE.md). Here the window sees only the columns
+ * that decide a row's kind (message id, feed position, ingestion time, file name, op, reject reason); its
+ * winners — one narrow row per message — are the build side of a hash semi-join that streams the wide rows
+ * straight into the writer. The price is reading the input again (JSON parsing is paid per read), so this
+ * wins where the wide window spills and costs more where it does not; the measurements are in
+ * docs/PERFORMANCE.md.
  *
- * The classification is the same as classifiedRowsSql's (the same window, the same order), so the kinds and
- * counts are the same; only which columns travel through it changed.
+ * The classification is classifiedRowsSql's (the same window partition and order), so the kinds and counts
+ * are the same; only which columns travel through the window changed.
  */
 import { quoteLiteral } from '../sql/quote.js';
 import { LATEST_FIRST_SQL } from './compactionSql.js';
