@@ -5,7 +5,6 @@
 import { MESSAGE_COLUMNS, STAGING_COLUMNS, STAGING_OPS } from '../schema/messageSchema.js';
 import { quoteIdent, quoteLiteral, quoteStringList } from '../sql/quote.js';
 import { jstDayRange } from '../time/jst.js';
-import { latestVersionsSql } from './latestVersionSql.js';
 
 /**
  * Largest staging line DuckDB will read: a Cosmos item is at most 2 MB, a DynamoDB item 400 KB. DuckDB's
@@ -84,13 +83,14 @@ export function classifiedRowsSql(relation: string): string {
 
 /**
  * The whole compaction of one tenant-day as one statement: read, validate, classify, count (through
- * `tallyFunction`) and keep the current rows (latestVersionsSql). The rows are not sorted: an ORDER BY over a day of wide rows
+ * `tallyFunction`) and keep the current rows. The rows are not sorted: an ORDER BY over a day of wide rows
  * tripled the time at 1M messages and ran out of memory at 1 GB (docs/PERFORMANCE.md); readers filter by
  * partition, and the row order inside a file carries no meaning.
  */
 export function compactionSelectSql(files: readonly string[], tallyFunction: string, runKey: string): string {
   return `SELECT ${parquetProjectionSql()}
-  FROM (${latestVersionsSql(`(${stagedRowsSql(files)})`, tallyFunction, runKey)})`;
+  FROM (${classifiedRowsSql(`(${stagedRowsSql(files)})`)})
+  WHERE ${tallyFunction}(${quoteLiteral(runKey)}, row_kind)`;
 }
 
 export interface ParquetOptions {

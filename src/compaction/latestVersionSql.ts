@@ -11,6 +11,9 @@
  *
  * The classification is classifiedRowsSql's (the same window partition and order), so the kinds and counts
  * are the same; only which columns travel through the window changed.
+ *
+ * Not yet used by compactionSelectSql: under a 128 MB memory limit with one thread its three scans run out
+ * of memory where the wide window spills (test/reliability/resourceBounds.test.ts; docs/PERFORMANCE.md 6a).
  */
 import { quoteLiteral } from '../sql/quote.js';
 import { LATEST_FIRST_SQL } from './compactionSql.js';
