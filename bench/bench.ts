@@ -1,13 +1,13 @@
 /**
- * `npm run bench -- [--scenario single,tenants,stores,ingest,peer,profile,merge|all] [--messages N] [--memory 1GB]
- *                   [--threads 2] [--data DIR] [--json] [--out FILE]`
+ * `npm run bench -- [--scenario single,tenants,stores,ingest,peer,profile,merge,peers|all] [--messages N] [--memory 1GB]
+ *                   [--threads 2] [--data DIR] [--rounds N] [--baseline DIR] [--json] [--out FILE]`
  *
  * Every measured compaction runs in a child process of its own (bench/step.ts) so its peak RSS is its own.
  * Each number is printed with the machine's load average when it was taken (the box may be shared).
  * Tables go to stdout (stderr with --json, which prints the whole report as JSON on stdout).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -28,11 +28,12 @@ import { quietTelemetry } from '../test/kit/lambdaTelemetry.js';
 import { freePort, type RunningServer, startNodeServer } from '../test/kit/servers.js';
 import { costTables, type Measured } from './costModel.js';
 import { summariseCpuProfile } from './cpuProfile.js';
+import { ensurePolars, POLARS_VERSION } from './peerPolars.js';
 import type { StoreTarget } from './step.js';
 
 const DATE = '2025-08-11';
 const TENANT = 'bench';
-const SCENARIOS = ['single', 'tenants', 'stores', 'ingest', 'peer', 'profile', 'merge'] as const;
+const SCENARIOS = ['single', 'tenants', 'stores', 'ingest', 'peer', 'profile', 'merge', 'peers'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 type Row = Record<string, unknown>;
 
@@ -48,9 +49,11 @@ interface Context {
   servers?: Servers;
 }
 
-const USAGE = `usage: npm run bench -- [--scenario single|tenants|stores|ingest|peer|profile|merge|all[,...]]
+const USAGE = `usage: npm run bench -- [--scenario single|tenants|stores|ingest|peer|profile|merge|peers|all[,...]]
   [--messages N] [--memory 1GB] [--threads 2] [--data DIR] [--tenants N] [--tenant-messages N]
-  [--concurrency N] [--json] [--out FILE]`;
+  [--concurrency N] [--rounds N] [--baseline DIR] [--json] [--out FILE]
+  peers: the project, bare DuckDB (same and unlimited memory) and Polars on the same day, interleaved
+  rounds; --baseline DIR adds the project as checked out in DIR (e.g. an earlier commit) as a contender.`;
 
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -79,6 +82,8 @@ function parseBenchArgs(argv: string[]) {
       tenants: { type: 'string', default: '1000' },
       'tenant-messages': { type: 'string', default: '1000' },
       concurrency: { type: 'string', default: '4' },
+      rounds: { type: 'string', default: '3' },
+      baseline: { type: 'string' },
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
     },
@@ -125,6 +130,7 @@ async function runBench(values: ReturnType<typeof parseBenchArgs>['values'], arg
       if (scenario === 'peer') context.report.peer = await peer(context);
       if (scenario === 'profile') context.report.profile = await profile(context);
       if (scenario === 'merge') context.report.merge = await merge(context);
+      if (scenario === 'peers') context.report.peers = await peers(context, Number(values.rounds), values.baseline);
     }
     const measured = measuredFrom(context.report);
     if (measured) {
@@ -149,16 +155,25 @@ function load(): string {
     .join(' ')}`;
 }
 
-function step(mode: string, args: string[], nodeFlags: string[] = []): Row {
+function step(mode: string, args: string[], nodeFlags: string[] = [], cwd = process.cwd()): Row {
   const before = loadavg()[0];
-  const run = spawnSync(process.execPath, [...nodeFlags, 'bin/run-ts.mjs', 'bench/step.ts', mode, ...args], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-  });
+  // GNU time, when the box has it, measures every contender the same way from outside: CPU seconds
+  // (user + system, all threads) and peak RSS of the child process.
+  const timeFile = join(tmpdir(), `makoto-lake-bench-time-${process.pid}`);
+  const command = [process.execPath, ...nodeFlags, 'bin/run-ts.mjs', 'bench/step.ts', mode, ...args];
+  const timed = existsSync(GNU_TIME) ? [GNU_TIME, '-f', '%U %S %M', '-o', timeFile, ...command] : command;
+  const run = spawnSync(timed[0] as string, timed.slice(1), { encoding: 'utf8', maxBuffer: 1 << 26, cwd });
   if (run.status !== 0) throw new Error(`bench step ${mode} failed:\n${run.stderr}`);
   const result = JSON.parse(run.stdout.trim().split('\n').pop() as string) as Row;
-  return { ...result, load1: [Number(before?.toFixed(2)), Number(loadavg()[0]?.toFixed(2))] };
+  let outside: Row = {};
+  if (timed !== command) {
+    const [user, system, maxKB] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()?.split(' ').map(Number) ?? [];
+    outside = { cpuS: Number(((user ?? 0) + (system ?? 0)).toFixed(2)), maxRssMB: Math.round((maxKB ?? 0) / 1024) };
+  }
+  return { ...result, ...outside, load1: [Number(before?.toFixed(2)), Number(loadavg()[0]?.toFixed(2))] };
 }
+
+const GNU_TIME = '/usr/bin/time';
 
 /** The one tenant-day of `messages` messages every scenario shares; generated once, or reused from --data. */
 async function day(context: Context): Promise<{ dir: string; staged: StagingStats }> {
@@ -644,6 +659,81 @@ async function profile(context: Context) {
   context.say(`Node --cpu-prof, main thread self time (${cpu.totalMs} ms profiled; DuckDB's native threads show as (idle)):`);
   context.say(table([['function', 'ms', 'share'], ...cpu.top.map((f) => [f.fn, f.ms, f.share])]));
   return { project, breakdown: breakdown.map(([phase, ms, source]) => ({ phase, ms, source })), variants, cpu };
+}
+
+/**
+ * The project against its peers on the same staged day, in the same run: bare DuckDB (one COPY with the
+ * same dedup) at the same memory limit and with no practical limit, Polars, and optionally the project as
+ * checked out in `baseline` (e.g. the commit before a change). Each contender runs in its own child process;
+ * rounds are interleaved (the order rotates each round) so load from other sessions falls on all of them,
+ * and each round's times are divided by the project's time in the same round (paired ratios).
+ */
+async function peers(context: Context, rounds: number, baseline: string | undefined) {
+  const { dir, staged } = await day(context);
+  const { memory, threads, root } = context;
+  await ensurePolars();
+  const unlimited = `${Math.floor((totalmem() * 0.9) / 2 ** 20)}MB`;
+  const legacy = (out: string, mem: string) => [dir, TENANT, DATE, out, mem, threads];
+  const contenders: { name: string; run: (out: string) => Row }[] = [
+    { name: `makoto-lake (${memory})`, run: (out) => step('project', legacy(out, memory)) },
+    ...(baseline
+      ? [{ name: `makoto-lake baseline (${memory})`, run: (out: string) => step('project', legacy(out, memory), [], baseline) }]
+      : []),
+    { name: `bare DuckDB (${memory})`, run: (out) => step('bare', legacy(out, memory)) },
+    { name: `bare DuckDB (unlimited, ${unlimited})`, run: (out) => step('bare', legacy(out, unlimited)) },
+    {
+      name: `Polars ${POLARS_VERSION}`,
+      run: (out) => step('polars', [out, JSON.stringify({ stagingDir: stagingDir(dir) })]),
+    },
+  ];
+  const results: Record<string, Row[]> = Object.fromEntries(contenders.map((c) => [c.name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < contenders.length; i++) {
+      const contender = contenders[(round + i) % contenders.length] as (typeof contenders)[number];
+      const out = join(root, `peers-${round}-${i}`);
+      const r = contender.run(out);
+      await cleanLake(dir);
+      await rm(out, { recursive: true, force: true });
+      if (r.rows !== staged.expectedRows) {
+        throw new Error(`${contender.name} wrote ${r.rows} rows, expected ${staged.expectedRows}`);
+      }
+      results[contender.name]?.push(r);
+      context.say(
+        `  round ${round + 1} ${contender.name}: ${r.ms} ms, ${r.cpuS ?? '?'} CPU s, ${r.maxRssMB} MB, load ${(r.load1 as number[]).join(' / ')}`,
+      );
+    }
+  }
+  const project = results[contenders[0]?.name as string] as Row[];
+  const summary = contenders.map(({ name }) => {
+    const runs = results[name] as Row[];
+    const ratios = runs.map((r, i) => (r.ms as number) / ((project[i] as Row).ms as number));
+    const cpuRatios = runs.map((r, i) => (r.cpuS as number) / ((project[i] as Row).cpuS as number));
+    return {
+      name,
+      medianMs: median(runs.map((r) => r.ms as number)),
+      medianCpuS: median(runs.map((r) => (r.cpuS as number) ?? Number.NaN)),
+      maxRssMB: Math.max(...runs.map((r) => r.maxRssMB as number)),
+      timeVsProject: Number(median(ratios).toFixed(2)),
+      cpuVsProject: Number(median(cpuRatios).toFixed(2)),
+      load1: runs.map((r) => (r.load1 as number[]).join('/')).join(', '),
+    };
+  });
+  context.say(
+    `\nscenario peers: the same day (${context.messages} messages), ${rounds} interleaved rounds, ${threads} threads; ratios are medians of per-round ratios to makoto-lake`,
+  );
+  context.say(
+    table([
+      ['contender', 'median ms', 'median CPU s', 'peak RSS MB', 'time vs project', 'CPU vs project', 'load1 per round'],
+      ...summary.map((s) => [s.name, s.medianMs, s.medianCpuS, s.maxRssMB, s.timeVsProject, s.cpuVsProject, s.load1]),
+    ]),
+  );
+  return { rounds, memory, unlimited, summary, runs: results };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /** What the cost model needs, when this run measured it (single, tenants, stores and ingest). */

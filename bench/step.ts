@@ -2,7 +2,7 @@
  * One measured step of the benchmark, run in its own process so its peak RSS is its own:
  *   node bin/run-ts.mjs bench/step.ts MODE OUT_DIR JSON_ARGS
  *   node bin/run-ts.mjs bench/step.ts project|bare ROOT TENANT DATE OUT_DIR MEMORY THREADS   (the lead's form)
- * Modes: project, bare, peer, explain, tenants, store. Prints one JSON line: { mode, ms, maxRssMB, peakTempMB, ... }.
+ * Modes: project, bare, peer, polars, explain, tenants, store. Prints one JSON line: { mode, ms, maxRssMB, peakTempMB, ... }.
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { BLOB_REQUEST_MODEL, CountingStore, S3_REQUEST_MODEL } from '../test/kit
 import { diskUsage } from './diskUsage.js';
 import { explainCompaction, type KeepVariant } from './explainCompaction.js';
 import { peerConvert } from './peerConvert.js';
+import { polarsConvert } from './peerPolars.js';
 
 /** Where a `store` step finds its store. */
 export type StoreTarget =
@@ -56,6 +57,9 @@ export async function main(argv: string[]): Promise<number> {
       mode === 'project'
         ? await project(root, tenant, date, out, memory, threads)
         : await bare(root, tenant, date, out, memory, threads);
+  } else if (mode === 'polars') {
+    const r = await polarsConvert(args.stagingDir as string, join(out, 'polars.parquet'));
+    result = { rows: r.rowsWritten, bytesWritten: r.bytesWritten, timings: r.timings };
   } else if (mode === 'peer') {
     const r = await peerConvert(args.stagingDir as string, join(out, 'peer.parquet'));
     result = { rows: r.rowsWritten, rowsRead: r.rowsRead, bytesWritten: r.bytesWritten, timings: r.timings };
