@@ -1,8 +1,8 @@
 import type { PartitionResult } from '../compaction/compactPartition.js';
 import type { RunSummary } from '../compaction/compactTenants.js';
 import type { IngestResult } from '../ingest/ingestBatch.js';
-import type { LakeStatus } from './status.js';
 import { parseStagingKey } from '../staging/layout.js';
+import type { LakeStatus } from './status.js';
 
 /**
  * The operational metrics, named once. The Lambda handlers publish them as CloudWatch EMF (namespace
