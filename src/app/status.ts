@@ -122,7 +122,8 @@ async function partitionStatus(store: ObjectStore, tenant: string, date: string,
   }
   if (manifest && !plan.folderMatches)
     attention.push(`folder differs from run ${manifest.run_id}: ${folderDifference(visible, outputs)}`);
-  if (!manifest && visible.length > 0)
+  if (!manifest && plan.manifestEtag !== undefined) attention.push('manifest unreadable');
+  else if (!manifest && visible.length > 0)
     attention.push(`${visible.length} part${visible.length === 1 ? '' : 's'} without a manifest`);
   if (quarantined > 0) attention.push(`${quarantined} quarantined record${quarantined === 1 ? '' : 's'} not reviewed`);
   return {

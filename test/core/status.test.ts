@@ -260,6 +260,22 @@ describe('makoto-lake status', () => {
     expect((await figures('2025-08-13T19:00:00.000Z')).UncompactedStagingDays).toBe(1);
   });
 
+  it('says so when a manifest is unreadable or parts have none', async () => {
+    const { data, store } = await troubledLake('torn');
+    // the staging objects as captured on 2025-08-11 (the files carry today's time)
+    for (const o of await listAll(store, 'staging/messages/tenant_id=acme/')) {
+      await utimes(join(data, o.key), new Date('2025-08-11T03:00:00Z'), new Date('2025-08-11T03:00:00Z'));
+    }
+    await store.putBytes('manifests/messages/tenant_id=acme/dt=2025-08-10.json', '{"version": 1, "run_id": ');
+    await store.delete('manifests/messages/tenant_id=acme/dt=2025-08-11.json');
+    const status = await lakeStatus(store, { tenants: ['acme'], dates: ['2025-08-10', '2025-08-11'], now: NOW });
+    expect(status.partitions.map((p) => [p.dt, p.run_id, p.stale_parts, p.attention])).toStrictEqual([
+      // captured at 12:00 JST the next day, after that night's run: due at the following one
+      ['2025-08-10', null, 1, ['1 staging object not compacted ever (due 2025-08-12 02:00 JST)', 'manifest unreadable']],
+      ['2025-08-11', null, 2, ['1 staging object not compacted ever (due 2025-08-12 02:00 JST)', '2 parts without a manifest']],
+    ]);
+  });
+
   it('rejects a bad --days and DATE', async () => {
     const data = join(dir.path, 'usage');
     expect((await cli(data, ['status', '--days', '0'])).code).toBe(2);
