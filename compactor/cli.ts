@@ -7,9 +7,11 @@
  *   makoto-lake demo [--date DATE] [--tenants a,b,c] [--messages N]
  *   makoto-lake sql --target athena|synapse [--out DIR]
  *   makoto-lake backfill --source cosmos|dynamodb DATE [TENANTS] [--from-export PREFIX] [--restart] [--json]
+ *   makoto-lake status [DATE | --days N] [TENANTS] [--all-tenants] [--json]
  *
  * Exit codes: 0 success, 1 some tenant or record failed (the rest completed), 2 usage error,
  * 3 a partition was locked by another run (none failed), 4 `compact` found no staging for the day,
+ * 5 `status` found something that needs attention,
  * 130 / 143 compact stopped by SIGINT / SIGTERM (no new partition started, running ones stopped before
  * their next write, leases released, work folder removed). A closed stdout (EPIPE, `compact … | head -2`)
  * stops the output only: the work goes on and the exit status is the work's.
@@ -19,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { progressLine, summaryJson, summaryTable, table } from '../src/app/report.js';
 import { runCompaction } from '../src/app/runCompaction.js';
+import { lakeStatus, statusDates, statusTable } from '../src/app/status.js';
 import { DynamoExportReader } from '../src/backfill/DynamoExportReader.js';
 import { runBackfill } from '../src/backfill/runBackfill.js';
 import type { SourceReader } from '../src/backfill/SourceReader.js';
@@ -70,13 +73,20 @@ const USAGE = `usage:
       export to S3 in the configured store) into staging, when staging was lost or capture started
       late; then run compact. Captured versions always win over backfilled ones. --restart ignores
       the checkpoint of an interrupted run.
+  makoto-lake status [DATE] [--days N] [TENANTS] [--all-tenants] [--json]
+      Per tenant-day (DATE as for compact; --days N = the N days ending at DATE): staging objects
+      and bytes, whether the manifest covers them, rows, last run, stale or missing parts,
+      quarantined records, and what needs attention: staging not compacted 2 hours after its
+      02:00 JST run, a folder that differs from its manifest, quarantine not yet reviewed
+      (deleted or moved away). Exits 5 when anything needs attention.
 
 Storage: S3_BUCKET_NAME (S3), AZURE_STORAGE_CONNECTION_STRING (Blob), else DATA_DIR (default ./data).
 Exit codes: 0 success; 1 some tenant or record failed (the others completed); 2 usage error;
-  3 a partition is locked by another run (none failed; run again later); 4 no staging to compact.`;
+  3 a partition is locked by another run (none failed; run again later); 4 no staging to compact;
+  5 status: something needs attention.`;
 
 /** The CLI's exit codes; a failure outranks a lock, a lock outranks an empty day. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3, empty: 4 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3, empty: 4, attention: 5 } as const;
 
 type Out = { stdout: (text: string) => void; stderr: (text: string) => void };
 
@@ -109,7 +119,12 @@ function guardStdout(): void {
 }
 
 /** Runs the CLI; returns the exit code. */
-export async function main(argv: readonly string[], env: Env, out: Out = defaultOut): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  env: Env,
+  out: Out = defaultOut,
+  now: () => number = Date.now,
+): Promise<number> {
   if (out === defaultOut) guardStdout();
   const [command, ...rest] = argv;
   try {
@@ -126,6 +141,8 @@ export async function main(argv: readonly string[], env: Env, out: Out = default
         return await backfill(rest, loadConfig(env), out);
       case 'redrive':
         return await redrive(rest, loadConfig(env), out);
+      case 'status':
+        return await status(rest, loadConfig(env), out, now());
       case undefined:
       case 'help':
       case '--help':
@@ -510,6 +527,34 @@ async function sql(args: readonly string[], config: Config, out: Out): Promise<n
   }
   for (const path of await writeSqlFiles(values.out, rendered.files)) out.stderr(`wrote ${path}`);
   return 0;
+}
+
+/** `status`: the lake check of src/app/status.ts as a table (or JSON); exit 5 when something needs attention. */
+async function status(args: readonly string[], config: Config, out: Out, now: number): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: { 'all-tenants': { type: 'boolean' }, days: { type: 'string' }, json: { type: 'boolean' } },
+  });
+  if (positionals.length > 2) throw new UsageError(`status takes at most DATE and TENANTS, got ${positionals.length} arguments`);
+  // a lone positional is DATE when it looks like one, else TENANTS (`status acme --days 7`)
+  const [dateArg, tenantsArg] =
+    positionals.length === 1 && !/^\d{4}-/.test(positionals[0] as string) ? [undefined, positionals[0]] : positionals;
+  const date = dateArg === undefined ? targetDate(now, config.targetDateOffset) : parseDate(dateArg, 'DATE');
+  const days = values.days === undefined ? 1 : Number(values.days);
+  if (!Number.isInteger(days) || days < 1 || days > 3660) {
+    throw new UsageError(`--days must be an integer from 1 to 3660, got ${JSON.stringify(values.days)}`);
+  }
+  if (values['all-tenants'] && tenantsArg !== undefined) throw new UsageError('give TENANTS or --all-tenants, not both');
+  const tenants = values['all-tenants']
+    ? 'all'
+    : tenantsArg === undefined
+      ? config.tenants
+      : parseTenantList(tenantsArg, 'TENANTS');
+  const store = await createStore(config);
+  const result = await lakeStatus(store, { tenants, dates: statusDates(date, days), now });
+  out.stdout(values.json ? JSON.stringify(result, null, 2) : statusTable(result));
+  return result.needs_attention > 0 ? EXIT.attention : EXIT.ok;
 }
 
 function rowsTable(rows: Record<string, unknown>[]): string {

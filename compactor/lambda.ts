@@ -20,9 +20,18 @@ import type { Context } from 'aws-lambda';
 import { isJobPayload, parseCompactionPayload, parseJobPayload } from '../src/app/compactionPayload.js';
 import { jobFailed, recordJobResult, runJob, withCompactionDeps } from '../src/app/jobs.js';
 import { engineLogFields, newRunId, partitionLogFields } from '../src/app/logFields.js';
-import { compactionMetrics, METRIC_NAMESPACE, METRIC_SERVICE, type MetricPoint, SOURCE_DIMENSION } from '../src/app/metrics.js';
+import {
+  compactionMetrics,
+  METRIC_NAMESPACE,
+  METRIC_SERVICE,
+  type MetricPoint,
+  type MetricSource,
+  SOURCE_DIMENSION,
+  statusMetrics,
+} from '../src/app/metrics.js';
 import { partitionJson, summaryJson } from '../src/app/report.js';
 import { runCompaction } from '../src/app/runCompaction.js';
+import { partitionsStatus } from '../src/app/status.js';
 import type { PartitionResult } from '../src/compaction/compactPartition.js';
 import { type Config, type Env, loadConfig } from '../src/config.js';
 import { CompactionError } from '../src/errors.js';
@@ -100,6 +109,11 @@ export async function runCompactorEvent(event: unknown, deps: CompactorDeps, con
   });
   const json = summaryJson(summary);
   publishMetrics(metrics, compactionMetrics(summary, now() - started));
+  // `makoto-lake status` over the partitions just run (failed ones are counted above) feeds PartitionsNeedingAttention
+  const checked = summary.results.filter((r) => r.status !== 'failed').map((r) => ({ tenant: r.tenant, date: r.date }));
+  const status = await partitionsStatus(deps.store, checked, now());
+  publishMetrics(metrics, statusMetrics(status), 'status');
+  logger[status.needs_attention > 0 ? 'warn' : 'info']('status checked', { needs_attention: status.needs_attention });
   const failed = json.tenants.filter((t) => t.status === 'failed' || t.status === 'locked').map((t) => t.tenant_id);
   logger[summary.ok ? 'info' : 'error']('compaction finished', { dt: date, ok: summary.ok, totals: json.totals, failed });
   if (!summary.ok) {
@@ -119,8 +133,8 @@ function logPartition(logger: Logger, r: PartitionResult): void {
   logger[level]('partition finished', partitionLogFields(r));
 }
 
-export function publishMetrics(metrics: Metrics, points: readonly MetricPoint[]): void {
-  metrics.addDimension(SOURCE_DIMENSION, 'compaction');
+export function publishMetrics(metrics: Metrics, points: readonly MetricPoint[], source: MetricSource = 'compaction'): void {
+  metrics.addDimension(SOURCE_DIMENSION, source);
   for (const p of points) metrics.addMetric(p.name, p.unit, p.value);
   metrics.publishStoredMetrics();
 }

@@ -2,6 +2,7 @@ import type { PartitionResult } from '../compaction/compactPartition.js';
 import type { RunSummary } from '../compaction/compactTenants.js';
 import type { IngestResult } from '../ingest/ingestBatch.js';
 import { parseStagingKey } from '../staging/layout.js';
+import type { LakeStatus } from './status.js';
 
 /**
  * The operational metrics, named once. The Lambda handlers publish them as CloudWatch EMF (namespace
@@ -16,7 +17,8 @@ export const METRIC_NAMESPACE = 'MakotoLake';
 export const METRIC_SERVICE = 'makoto-lake';
 /** The one other dimension: which job emitted the figures. */
 export const SOURCE_DIMENSION = 'Source';
-export type MetricSource = 'compaction' | 'dynamodb' | 'cosmos';
+/** `status`: the lake check (src/app/status.ts) the nightly run ends with, over the partitions it ran. */
+export type MetricSource = 'compaction' | 'dynamodb' | 'cosmos' | 'status';
 
 export const METRIC = {
   /** Compaction: 1 per finished run (the "nightly run missing" alarm watches it). */
@@ -42,6 +44,12 @@ export const METRIC = {
   stagingObjectsWritten: 'StagingObjectsWritten',
   /** Ingest: (tenant, day) groups whose staging object could not be written (the batch is retried). */
   stagingWritesFailed: 'StagingWritesFailed',
+  /** Status: partitions with a reason to look (overdue staging, folder ≠ manifest, unreviewed quarantine). */
+  partitionsNeedingAttention: 'PartitionsNeedingAttention',
+  /** Status: stale, missing or changed part files (folder vs manifest), summed over the partitions. */
+  staleParts: 'StaleParts',
+  /** Status: partitions whose staging is still not covered by their manifest past its run plus the grace. */
+  uncompactedStagingDays: 'UncompactedStagingDays',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
@@ -80,6 +88,7 @@ export const METRICS_BY_SOURCE: Readonly<Record<MetricSource, readonly MetricNam
     METRIC.stagingObjectsWritten,
     METRIC.stagingWritesFailed,
   ],
+  status: [METRIC.partitionsNeedingAttention, METRIC.staleParts, METRIC.uncompactedStagingDays],
 };
 
 export interface MetricPoint {
@@ -145,6 +154,19 @@ export function ingestMetrics(result: IngestResult): MetricPoint[] {
     point(METRIC.recordsQuarantined, result.quarantined),
     point(METRIC.stagingObjectsWritten, result.written.filter((w) => parseStagingKey(w.key) !== undefined).length),
     point(METRIC.stagingWritesFailed, result.failed.length),
+  ];
+}
+
+/** The figures of a status check, in METRICS_BY_SOURCE.status order (ingest quarantine has its own metric). */
+export function statusMetrics(status: LakeStatus): MetricPoint[] {
+  const p = status.partitions;
+  return [
+    point(METRIC.partitionsNeedingAttention, p.filter((x) => x.attention.length > 0).length),
+    point(
+      METRIC.staleParts,
+      p.reduce((n, x) => n + x.stale_parts + x.missing_parts + x.changed_parts, 0),
+    ),
+    point(METRIC.uncompactedStagingDays, p.filter((x) => x.staging_overdue > 0).length),
   ];
 }
 

@@ -152,7 +152,7 @@ async function planTenant(store: ObjectStore, tenant: string, options: PlanOptio
 }
 
 /** "1 stale part, 1 missing part, 1 changed part" (only the non-zero ones). */
-function folderDifference(folder: readonly ObjectInfo[], outputs: readonly ManifestObject[]): string {
+export function folderDifference(folder: readonly ObjectInfo[], outputs: readonly ManifestObject[]): string {
   const listed = new Map(folder.map((o) => [o.key, o]));
   const named = new Set(outputs.map((o) => o.key));
   const stale = folder.filter((o) => !named.has(o.key)).length;
@@ -192,7 +192,7 @@ async function readIndex(store: ObjectStore, tenant: string): Promise<ManifestIn
 }
 
 /** Tenants with staging or with compacted partitions (valid tenant ids only). */
-async function lakeTenants(store: ObjectStore): Promise<string[]> {
+export async function lakeTenants(store: ObjectStore): Promise<string[]> {
   const tenants = new Set<string>();
   for (const root of [STAGING_ROOT, MANIFEST_ROOT, ANALYTICS_ROOT]) {
     for await (const folder of store.listFolders(root)) {

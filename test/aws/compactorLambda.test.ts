@@ -203,6 +203,24 @@ describe('compactor Lambda: a failing tenant', () => {
         RecordsQuarantined: 0,
         StagingObjectsQuarantined: 0,
       },
+      {
+        _aws: {
+          Timestamp: Date.parse('2025-08-12T00:00:00Z'),
+          CloudWatchMetrics: [
+            {
+              Namespace: 'MakotoLake',
+              Dimensions: [['service', 'Source']],
+              Metrics: METRICS_BY_SOURCE.status.map((name) => ({ Name: name, Unit: 'Count' })),
+            },
+          ],
+        },
+        service: 'makoto-lake',
+        Source: 'status',
+        PartitionsNeedingAttention: 0,
+        StaleParts: 0,
+        UncompactedStagingDays: 0,
+      },
+      line('INFO', 'status checked', { needs_attention: 0 }),
       line('ERROR', 'compaction finished', {
         dt: '2025-08-11',
         ok: false,

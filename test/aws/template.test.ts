@@ -253,7 +253,7 @@ describe('template.yaml: alarms and dashboard', () => {
   };
 
   it('sends every alarm to the SNS topic, which an optional e-mail parameter subscribes to', () => {
-    expect(alarms.length).toBe(6);
+    expect(alarms.length).toBe(7);
     for (const [id, a] of alarms) {
       expect([a.Properties?.AlarmActions, a.Properties?.OKActions], id).toStrictEqual([[ref('AlarmTopic')], [ref('AlarmTopic')]]);
       expect(typeof a.Properties?.AlarmDescription, id).toBe('string');
@@ -269,7 +269,7 @@ describe('template.yaml: alarms and dashboard', () => {
 
   it('alarms only on metrics the code emits, with the dimensions it emits them under', () => {
     const own = alarms.filter(([, a]) => a.Properties?.Namespace === METRIC_NAMESPACE);
-    expect(own.length).toBe(2);
+    expect(own.length).toBe(3);
     for (const [id, a] of own) {
       const dims = a.Properties?.Dimensions as { Name: string; Value: string }[];
       const source = dims.find((d) => d.Name === SOURCE_DIMENSION)?.Value as MetricSource;
@@ -299,6 +299,20 @@ describe('template.yaml: alarms and dashboard', () => {
       Statistic: 'Sum',
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  it('alarms when the nightly status check finds a partition needing attention', () => {
+    expect(alarm('PartitionsNeedingAttentionAlarm')).toMatchObject({
+      MetricName: 'PartitionsNeedingAttention',
+      Dimensions: [
+        { Name: 'service', Value: METRIC_SERVICE },
+        { Name: SOURCE_DIMENSION, Value: 'status' },
+      ],
+      Statistic: 'Maximum',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
     });
   });
 

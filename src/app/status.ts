@@ -1,0 +1,260 @@
+import { gunzipSync } from 'node:zlib';
+import { folderDifference, lakeTenants } from '../compaction/lateData.js';
+import { planPartition } from '../compaction/planPartition.js';
+import { compactionQuarantineKey, isVisibleKey, QUARANTINE_ROOT } from '../staging/layout.js';
+import { ObjectNotFoundError } from '../store/errors.js';
+import { getBytes, listAll, type ObjectInfo, type ObjectStore } from '../store/ObjectStore.js';
+import { addDays, jstDate, jstDayRange } from '../time/jst.js';
+import { table } from './report.js';
+
+/** A day's compaction is due at 02:00 JST the next day (the nightly schedule, template.yaml). */
+const RUN_HOUR_JST = 2;
+/**
+ * How long after its scheduled run staging may stay uncovered before it needs attention: the run itself
+ * (minutes) plus a retry or a manual re-run (docs/ARCHITECTURE.md, "status").
+ */
+export const STATUS_GRACE_MS = 2 * 60 * 60 * 1000;
+const HOUR_MS = 60 * 60 * 1000;
+
+/** One tenant-day as `makoto-lake status` shows it. */
+export interface PartitionStatus {
+  readonly tenant_id: string;
+  readonly dt: string;
+  readonly staging_objects: number;
+  readonly staging_bytes: number;
+  /** Staging objects (key + ETag) the manifest has not folded in. */
+  readonly staging_not_covered: number;
+  /** Of those, the ones past their scheduled run plus STATUS_GRACE_MS. */
+  readonly staging_overdue: number;
+  /** The manifest's rows_written (null: never compacted). */
+  readonly rows: number | null;
+  readonly run_id: string | null;
+  readonly finished_at: string | null;
+  /** Visible files in the folder that the manifest does not name. */
+  readonly stale_parts: number;
+  /** Parts the manifest names that are gone, or whose size or ETag differ. */
+  readonly missing_parts: number;
+  readonly changed_parts: number;
+  /** Records in the partition's compaction quarantine object (0: none). */
+  readonly quarantined_records: number;
+  /** Why the partition needs attention; empty when it does not. */
+  readonly attention: string[];
+}
+
+/** Records in the capture quarantine of one day and source (capture files them by day, not tenant). */
+export interface IngestQuarantineStatus {
+  readonly dt: string;
+  readonly source: string;
+  readonly objects: number;
+  readonly records: number;
+}
+
+export interface LakeStatus {
+  readonly now: string;
+  readonly partitions: PartitionStatus[];
+  readonly ingest_quarantine: IngestQuarantineStatus[];
+  /** Partitions needing attention plus ingest-quarantine days (each a reason to look). */
+  readonly needs_attention: number;
+}
+
+export interface StatusRequest {
+  readonly tenants: readonly string[] | 'all';
+  /** The JST days to check (YYYY-MM-DD). */
+  readonly dates: readonly string[];
+  /** Epoch milliseconds the schedule is judged against. */
+  readonly now: number;
+}
+
+/**
+ * The state of each tenant-day, read from the store alone: staging, manifest, analytics folder and
+ * quarantine. A partition needs attention when
+ * - staging is not covered by its manifest after the compaction run scheduled for it (02:00 JST the day after
+ *   the staging object was written, and never before D+1 02:00 JST for day D) plus STATUS_GRACE_MS;
+ * - its analytics folder differs from its manifest (a stale, missing or changed part; parts with no manifest);
+ * - it has quarantined records not yet reviewed. Quarantine is an inbox: a record is reviewed once an
+ *   operator deleted (or moved) its object; a partition's next run removes its compaction quarantine object
+ *   when no line is rejected any more. Ingest quarantine is per day and source (the tenant may be unknown).
+ *
+ * @example
+ * const status = await lakeStatus(store, { tenants: ['acme'], dates: ['2025-08-11'], now: Date.now() });
+ * status.needs_attention; // 0 when healthy
+ */
+export async function lakeStatus(store: ObjectStore, request: StatusRequest): Promise<LakeStatus> {
+  const tenants = request.tenants === 'all' ? await lakeTenants(store) : [...new Set(request.tenants)];
+  const dates = [...new Set(request.dates)].sort();
+  const pairs = tenants.flatMap((tenant) => dates.map((date) => ({ tenant, date })));
+  return partitionsStatus(store, pairs, request.now);
+}
+
+/** lakeStatus for given (tenant, date) pairs, e.g. the partitions a nightly run just compacted. */
+export async function partitionsStatus(
+  store: ObjectStore,
+  pairs: readonly { tenant: string; date: string }[],
+  now: number,
+): Promise<LakeStatus> {
+  const partitions: PartitionStatus[] = [];
+  for (const { tenant, date } of pairs) partitions.push(await partitionStatus(store, tenant, date, now));
+  const ingest = await ingestQuarantine(store, [...new Set(pairs.map((p) => p.date))].sort());
+  return {
+    now: new Date(now).toISOString(),
+    partitions,
+    ingest_quarantine: ingest,
+    needs_attention: partitions.filter((p) => p.attention.length > 0).length + ingest.filter((q) => q.records > 0).length,
+  };
+}
+
+async function partitionStatus(store: ObjectStore, tenant: string, date: string, now: number): Promise<PartitionStatus> {
+  const plan = await planPartition(store, tenant, date);
+  const manifest = plan.manifest;
+  const inputs = new Map((manifest?.inputs ?? []).map((i) => [i.key, i.etag]));
+  const uncovered = plan.staging.filter((o) => inputs.get(o.key) !== o.etag);
+  const visible = plan.folder.filter((o) => isVisibleKey(o.key));
+  const outputs = manifest?.outputs ?? [];
+  const named = new Set(outputs.map((o) => o.key));
+  const listed = new Map(visible.map((o) => [o.key, o]));
+  const quarantined = await countRecords(store, [await store.head(compactionQuarantineKey(tenant, date))]);
+  const attention: string[] = [];
+  const overdue = uncovered.filter((o) => now >= dueAt(date, o) + STATUS_GRACE_MS).length;
+  if (overdue > 0) {
+    attention.push(
+      `${overdue} staging object${overdue === 1 ? '' : 's'} not compacted ${manifest ? `since run ${manifest.run_id}` : 'ever'} (due ${dueText(date, uncovered)})`,
+    );
+  }
+  if (manifest && !plan.folderMatches)
+    attention.push(`folder differs from run ${manifest.run_id}: ${folderDifference(visible, outputs)}`);
+  if (!manifest && plan.manifestEtag !== undefined) attention.push('manifest unreadable');
+  else if (!manifest && visible.length > 0)
+    attention.push(`${visible.length} part${visible.length === 1 ? '' : 's'} without a manifest`);
+  if (quarantined > 0) attention.push(`${quarantined} quarantined record${quarantined === 1 ? '' : 's'} not reviewed`);
+  return {
+    tenant_id: tenant,
+    dt: date,
+    staging_objects: plan.staging.length,
+    staging_bytes: plan.staging.reduce((n, o) => n + o.size, 0),
+    staging_not_covered: uncovered.length,
+    staging_overdue: overdue,
+    rows: manifest?.rows_written ?? null,
+    run_id: manifest?.run_id ?? null,
+    finished_at: manifest?.finished_at ?? null,
+    stale_parts: manifest ? visible.filter((o) => !named.has(o.key)).length : visible.length,
+    missing_parts: outputs.filter((o) => !listed.has(o.key)).length,
+    changed_parts: outputs.filter((o) => {
+      const l = listed.get(o.key);
+      return l !== undefined && (l.etag !== o.etag || l.size !== o.size);
+    }).length,
+    quarantined_records: quarantined,
+    attention,
+  };
+}
+
+/**
+ * When the run that should fold `object` in is scheduled: the first 02:00 JST at or after the later of its
+ * write and the end of its day (an object written late for an old day waits for the next nightly run).
+ */
+function dueAt(date: string, object: ObjectInfo): number {
+  const from = Math.max(object.lastModified.getTime(), jstDayRange(date).endMs);
+  const run = jstDayRange(jstDate(from)).startMs + RUN_HOUR_JST * HOUR_MS;
+  return run >= from ? run : run + 24 * HOUR_MS;
+}
+
+/** "2025-08-12 02:00 JST": the earliest due run of the uncovered objects. */
+function dueText(date: string, uncovered: readonly ObjectInfo[]): string {
+  const at = Math.min(...uncovered.map((o) => dueAt(date, o)));
+  return `${jstDate(at)} 0${RUN_HOUR_JST}:00 JST`;
+}
+
+/** Ingest quarantine objects and records per day and source (`quarantine/ingest/source=S/dt=D/`). */
+async function ingestQuarantine(store: ObjectStore, dates: readonly string[]): Promise<IngestQuarantineStatus[]> {
+  const root = `${QUARANTINE_ROOT}ingest/`;
+  const sources: string[] = [];
+  for await (const folder of store.listFolders(root)) if (folder.startsWith('source=')) sources.push(folder);
+  const found: IngestQuarantineStatus[] = [];
+  for (const date of dates) {
+    for (const folder of sources.sort()) {
+      const objects = await listAll(store, `${root}${folder}/dt=${date}/`);
+      if (objects.length === 0) continue;
+      const source = folder.slice('source='.length);
+      found.push({ dt: date, source, objects: objects.length, records: await countRecords(store, objects) });
+    }
+  }
+  return found;
+}
+
+/** Lines in gzip NDJSON quarantine objects (a missing one, deleted since the listing, counts 0). */
+async function countRecords(store: ObjectStore, objects: readonly (ObjectInfo | undefined)[]): Promise<number> {
+  let records = 0;
+  for (const o of objects) {
+    if (!o) continue;
+    try {
+      const text = gunzipSync(await getBytes(store, o.key)).toString('utf8');
+      records += text.split('\n').filter((line) => line.trim() !== '').length;
+    } catch (error) {
+      if (!(error instanceof ObjectNotFoundError)) throw error;
+    }
+  }
+  return records;
+}
+
+/** The days `days` long ending at `date` (oldest first). */
+export function statusDates(date: string, days: number): string[] {
+  return Array.from({ length: days }, (_, i) => addDays(date, i - days + 1));
+}
+
+/**
+ * The human table: one line per tenant-day, then the ingest quarantine per day and source (if any), then
+ * what needs attention.
+ */
+export function statusTable(status: LakeStatus): string {
+  const rows = status.partitions.map((p) => [
+    p.tenant_id,
+    p.dt,
+    p.staging_objects,
+    p.staging_bytes,
+    p.staging_objects === 0 ? '-' : p.staging_not_covered === 0 ? 'yes' : `no (${p.staging_not_covered} new)`,
+    p.rows ?? '-',
+    p.run_id ?? '-',
+    p.finished_at ?? '-',
+    partsText(p),
+    p.quarantined_records,
+    p.attention.length > 0 ? p.attention.join('; ') : '-',
+  ]);
+  const lines = [
+    table([
+      ['tenant', 'dt', 'staging', 'bytes', 'covered', 'rows', 'last run', 'finished', 'parts', 'quarantined', 'needs attention'],
+      ...rows,
+    ]),
+  ];
+  if (status.ingest_quarantine.length > 0) {
+    lines.push(
+      '',
+      table([
+        ['ingest quarantine dt', 'source', 'objects', 'records', 'needs attention'],
+        ...status.ingest_quarantine.map((q) => [
+          q.dt,
+          q.source,
+          q.objects,
+          q.records,
+          q.records > 0 ? `${q.records} quarantined record${q.records === 1 ? '' : 's'} not reviewed` : '-',
+        ]),
+      ]),
+    );
+  }
+  lines.push(
+    '',
+    status.needs_attention === 0
+      ? 'nothing needs attention'
+      : `${status.needs_attention} need${status.needs_attention === 1 ? 's' : ''} attention`,
+  );
+  return lines.join('\n');
+}
+
+/** "ok", "1 stale, 1 missing", or "-" for a partition with neither manifest nor parts. */
+function partsText(p: PartitionStatus): string {
+  const counted = [
+    ...(p.stale_parts > 0 ? [`${p.stale_parts} stale`] : []),
+    ...(p.missing_parts > 0 ? [`${p.missing_parts} missing`] : []),
+    ...(p.changed_parts > 0 ? [`${p.changed_parts} changed`] : []),
+  ];
+  if (counted.length > 0) return counted.join(', ');
+  return p.run_id === null ? '-' : 'ok';
+}
