@@ -17,6 +17,7 @@ import {
   metricValues,
   SOURCE_DIMENSION,
 } from '../src/app/metrics.js';
+import { summaryJson } from '../src/app/report.js';
 import { type RunCompactionRequest, runCompaction } from '../src/app/runCompaction.js';
 import type { RunSummary } from '../src/compaction/compactTenants.js';
 import { targetDate } from '../src/time/jst.js';
@@ -71,13 +72,7 @@ export async function loggedCompaction(
   log(summary.ok ? 'info' : 'error', 'compaction finished', {
     dt: summary.date,
     ok: summary.ok,
-    totals: {
-      tenants: summary.totals.tenants,
-      failed: summary.totals.failed,
-      rows_read: summary.totals.rowsRead,
-      rows_written: summary.totals.rowsWritten,
-      rows_rejected: summary.totals.rowsRejected,
-    },
+    totals: summaryJson(summary).totals,
     failed,
   });
   return summary;

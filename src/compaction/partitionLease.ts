@@ -3,6 +3,7 @@ import { LeaseLostError, PartitionLockedError } from '../errors.js';
 import { LOCK_ROOT, lockKey } from '../staging/layout.js';
 import { ObjectNotFoundError, PreconditionFailedError } from '../store/errors.js';
 import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
+import { processExists } from '../util/processExists.js';
 
 /** How long a lease lasts without renewal: a crashed holder on another host is taken over after this. */
 export const DEFAULT_LEASE_MS = 120_000;
@@ -266,17 +267,6 @@ export async function removeDeadLeases(
 function canTakeOver(body: LeaseBody, now: number): boolean {
   if (!(Date.parse(body.expires_at) > now)) return true;
   return body.host === hostname() && body.pid !== process.pid && !processExists(body.pid);
-}
-
-function processExists(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to another user
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }
 
 function unknownHolder(): LeaseBody {

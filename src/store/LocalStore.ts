@@ -3,6 +3,7 @@ import type { BigIntStats } from 'node:fs';
 import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
+import { processExists } from '../util/processExists.js';
 import { ObjectNotFoundError, PreconditionFailedError, StoreError } from './errors.js';
 import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from './ObjectStore.js';
 
@@ -265,16 +266,6 @@ async function lockHolder(lock: string): Promise<number | undefined> {
   const text = await readFile(lock, 'utf8').catch(() => '');
   const pid = Number.parseInt(text, 10);
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-}
-
-function processExists(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }
 
 function isNotFound(error: unknown): boolean {

@@ -1,27 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { compactionMetrics, ingestMetrics, METRIC_UNITS, METRICS_BY_SOURCE, metricValues } from '../../src/app/metrics.js';
-import type { PartitionResult } from '../../src/compaction/compactPartition.js';
+import { emptyResult, type PartitionResult } from '../../src/compaction/compactPartition.js';
 import { summarise } from '../../src/compaction/compactTenants.js';
 
 const result = (tenant: string, date: string, fields: Partial<PartitionResult>): PartitionResult => ({
-  tenant,
-  date,
-  status: 'compacted',
-  runId: 'r',
-  inputs: 0,
-  rowsRead: 0,
-  rowsCarried: 0,
-  deletesRemembered: 0,
-  rowsRejected: 0,
-  objectsRejected: 0,
-  duplicatesRemoved: 0,
-  versionsSuperseded: 0,
-  deletesApplied: 0,
-  rowsWritten: 0,
-  outputFiles: [],
-  bytesWritten: 0,
-  durationMs: 0,
-  timingsMs: {},
+  ...emptyResult({ tenant, date, runId: 'r' }, 'compacted', 0, {}),
   ...fields,
 });
 
