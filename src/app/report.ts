@@ -25,6 +25,10 @@ export function partitionJson(r: PartitionResult) {
     run_id: r.runId || null,
     inputs: r.inputs,
     rows_read: r.rowsRead,
+    /** Rows of the published partition read back by the merge (issue 15). */
+    rows_carried: r.rowsCarried,
+    /** User deletes remembered from earlier runs (tombstones) that took part. */
+    deletes_remembered: r.deletesRemembered,
     rows_rejected: r.rowsRejected,
     objects_rejected: r.objectsRejected,
     duplicates_removed: r.duplicatesRemoved,

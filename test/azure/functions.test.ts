@@ -267,6 +267,8 @@ describe('Azure Functions handlers against Azurite', () => {
               run_id: null,
               inputs: 0,
               rows_read: 0,
+              rows_carried: 0,
+              deletes_remembered: 0,
               rows_rejected: 0,
               objects_rejected: 0,
               duplicates_removed: 0,
@@ -384,6 +386,9 @@ function tenantJson(tenant: string, outputs: { key: string; size: number }[]) {
     run_id: 'RUN',
     inputs: expect.any(Number),
     rows_read: docs.length,
+    // the partition as published by the earlier compaction in this file, and its remembered deletes
+    rows_carried: kept,
+    deletes_remembered: versions - kept,
     rows_rejected: 0,
     objects_rejected: 0,
     // compacted before in this file: every published row and remembered delete duplicates its staging original
