@@ -2,7 +2,7 @@
  * `makoto-lake`: the command line. Thin: parse arguments, build the store from config, call src/.
  *
  *   makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--late] [--allow-empty] [--json]
- *   makoto-lake ingest --source dynamodb|cosmos FILE [--json]
+ *   makoto-lake ingest --source dynamodb|cosmos FILE [--lease NAME] [--json]
  *   makoto-lake redrive --source dynamodb [FILE | --queue-url URL] [--max-messages N] [--json]
  *   makoto-lake demo [--date DATE] [--tenants a,b,c] [--messages N]
  *   makoto-lake sql --target athena|synapse [--out DIR]
@@ -51,7 +51,7 @@ const USAGE = `usage:
       Exit 130/143 when stopped by SIGINT/SIGTERM (leases released, work folder removed).
       A named tenant with no staging for DATE (or no tenant at all with --all-tenants) exits 4,
       as capture may be broken; --allow-empty accepts an empty day (exit 0).
-  makoto-lake ingest --source dynamodb|cosmos FILE [--json]
+  makoto-lake ingest --source dynamodb|cosmos FILE [--lease NAME] [--json]
       Push a captured DynamoDB Streams event ({"Records":[...]}) or a JSON array of Cosmos
       change-feed documents (or a quarantine/poison batch, .json.gz as stored) into staging,
       through the same code as the cloud handlers.
@@ -263,12 +263,13 @@ async function ingest(args: readonly string[], config: Config, out: Out): Promis
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
-    options: { source: { type: 'string' }, json: { type: 'boolean' } },
+    options: { source: { type: 'string' }, json: { type: 'boolean' }, lease: { type: 'string' } },
   });
   if (values.source !== 'dynamodb' && values.source !== 'cosmos') {
     throw new UsageError(`--source must be dynamodb or cosmos, got ${JSON.stringify(values.source ?? null)}`);
   }
   if (positionals.length !== 1) throw new UsageError('ingest takes exactly one FILE');
+  if (values.lease !== undefined && values.source !== 'cosmos') throw new UsageError('--lease goes with --source cosmos');
   const file = positionals[0] as string;
   let parsed: unknown;
   try {
@@ -282,8 +283,10 @@ async function ingest(args: readonly string[], config: Config, out: Out): Promis
   // A poison batch holds its documents under `documents`, next to the reason it was set aside.
   const poison = (parsed as { documents?: unknown } | null)?.documents;
   if (values.source === 'cosmos' && !Array.isArray(parsed) && Array.isArray(poison)) parsed = poison;
-  // Both sources name objects from the content (stream ARN + positions; a hash of the Cosmos batch).
-  const { changes, batchId } = values.source === 'dynamodb' ? dynamodbEventChanges(parsed) : cosmosDocumentChanges(parsed);
+  // Both sources name objects from the content (stream ARN + positions; a hash of the Cosmos batch); the
+  // first build's `--lease NAME` is still accepted and only prefixes the Cosmos hash, so it cannot collide.
+  const { changes, batchId } =
+    values.source === 'dynamodb' ? dynamodbEventChanges(parsed) : cosmosDocumentChanges(parsed, values.lease);
   const store = await createStore(config);
   const result = await ingestBatch(store, changes, { source: values.source, batchId, mapping: config.fieldMapping });
   if (values.json) {

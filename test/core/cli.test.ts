@@ -245,4 +245,23 @@ describe('makoto-lake CLI', () => {
       [[4, 4]],
     );
   });
+
+  it('the same replays under the same --lease label (the first build’s option) still keep both batches', async () => {
+    const data = join(dir.path, 'replays-lease');
+    for (const [file, ids] of [
+      ['lease-a.json', ['a1', 'a2']],
+      ['lease-b.json', ['b1', 'b2']],
+    ] as const) {
+      const path = join(dir.path, file);
+      await writeFile(path, JSON.stringify(ids.map((id, i) => cosmosDocument(i === 0 ? 5 : 9, { id, tenantId: 'acme' }))));
+      expect((await cli(['ingest', '--source', 'cosmos', path, '--lease', 'lease-0'], { DATA_DIR: data })).code).toBe(0);
+    }
+    const staging = await readdir(join(data, 'staging/messages/tenant_id=acme/dt=2025-08-11'));
+    expect(staging).toHaveLength(2);
+    expect(staging.every((name) => /^cosmos-lease-0-b[0-9a-f]{16}_5_9\.ndjson\.gz$/.test(name))).toBe(true);
+    const dynamo = await cli(['ingest', '--source', 'dynamodb', join(dir.path, 'lease-a.json'), '--lease', 'x'], {
+      DATA_DIR: data,
+    });
+    expect([dynamo.code, dynamo.stderr.split('\n')[0]]).toStrictEqual([2, 'makoto-lake: --lease goes with --source cosmos']);
+  });
 });
