@@ -166,6 +166,13 @@ export async function main(
   }
 }
 
+/** TENANTS, or --all-tenants ('all'), or the config's TENANT_ID list; giving both is a usage error. */
+function selectedTenants(allTenants: boolean, tenantsArg: string | undefined, config: Config): readonly string[] | 'all' {
+  if (allTenants && tenantsArg !== undefined) throw new UsageError('give TENANTS or --all-tenants, not both');
+  if (allTenants) return 'all';
+  return tenantsArg === undefined ? config.tenants : parseTenantList(tenantsArg, 'TENANTS');
+}
+
 async function compact(args: readonly string[], config: Config, out: Out): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...args],
@@ -180,12 +187,7 @@ async function compact(args: readonly string[], config: Config, out: Out): Promi
   if (positionals.length > 2) throw new UsageError(`compact takes at most DATE and TENANTS, got ${positionals.length} arguments`);
   const [dateArg, tenantsArg] = positionals;
   const date = dateArg === undefined ? targetDate(Date.now(), config.targetDateOffset) : parseDate(dateArg, 'DATE');
-  if (values['all-tenants'] && tenantsArg !== undefined) throw new UsageError('give TENANTS or --all-tenants, not both');
-  const tenants = values['all-tenants']
-    ? 'all'
-    : tenantsArg === undefined
-      ? config.tenants
-      : parseTenantList(tenantsArg, 'TENANTS');
+  const tenants = selectedTenants(values['all-tenants'] === true, tenantsArg, config);
   const store = await createStore(config);
   out.stderr(`compacting ${date} for ${tenants === 'all' ? 'every tenant in staging' : tenants.join(', ')} in ${store.location}`);
   const stop = new AbortController();
@@ -548,12 +550,7 @@ async function status(args: readonly string[], config: Config, out: Out, now: nu
   if (!Number.isInteger(days) || days < 1 || days > 3660) {
     throw new UsageError(`--days must be an integer from 1 to 3660, got ${JSON.stringify(values.days)}`);
   }
-  if (values['all-tenants'] && tenantsArg !== undefined) throw new UsageError('give TENANTS or --all-tenants, not both');
-  const tenants = values['all-tenants']
-    ? 'all'
-    : tenantsArg === undefined
-      ? config.tenants
-      : parseTenantList(tenantsArg, 'TENANTS');
+  const tenants = selectedTenants(values['all-tenants'] === true, tenantsArg, config);
   const store = await createStore(config);
   const result = await lakeStatus(store, { tenants, dates: statusDates(date, days), now });
   out.stdout(values.json ? JSON.stringify(result, null, 2) : statusTable(result));

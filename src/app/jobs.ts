@@ -4,12 +4,11 @@
  * result under `runs/<date>/<run>/results/`, and `summariseRun` turns the plan and the reports into one run
  * summary (`runs/<date>/<run>.json`). The CLI keeps running everything in one process (runCompaction).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CompactionDeps, emptyResult, type PartitionResult } from '../compaction/compactPartition.js';
-import { compactJobs, type PartitionJob, type RunSummary, summarise, tenantsWithStaging } from '../compaction/compactTenants.js';
-import { findLatePartitions } from '../compaction/lateData.js';
+import { compactJobs, type PartitionJob, planPartitions, type RunSummary, summarise } from '../compaction/compactTenants.js';
 import { type Config, compactionSettings } from '../config.js';
 import { openDuckDb } from '../duckdb/openDuckDb.js';
 import { UsageError } from '../errors.js';
@@ -27,6 +26,7 @@ import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
 import { tenantIdProblem } from '../tenant.js';
 import { parseDate } from '../time/jst.js';
 import { mapLimit } from '../util/concurrency.js';
+import { newRunId } from './logFields.js';
 import { summaryJson } from './report.js';
 import { removeStaleWorkFolders, WORK_PREFIX } from './runCompaction.js';
 
@@ -61,14 +61,12 @@ export interface PlanRequest {
  * job too, so that it fails loudly in its own result instead of vanishing.
  */
 export async function planJobs(store: ObjectStore, request: PlanRequest): Promise<CompactionJob[]> {
-  const date = parseDate(request.date);
-  const tenants = request.tenants === 'all' ? await tenantsWithStaging(store, date) : [...new Set(request.tenants)];
-  const partitions: PartitionJob[] = tenants.map((tenant) => ({ tenant, date }));
-  if (request.lateLookbackDays > 0) {
-    const named = request.tenants === 'all' ? 'all' : tenants;
-    partitions.push(...(await findLatePartitions(store, named, date, request.lateLookbackDays)));
-  }
-  return mapLimit(partitions, 8, async (p) => ({ ...p, stagingBytes: await stagingBytes(store, p) }));
+  const partitions = await planPartitions(store, parseDate(request.date), request.tenants, request.lateLookbackDays);
+  // the planner measured late partitions already; the target days are listed here
+  return mapLimit(partitions, 8, async (p) => ({
+    ...p,
+    stagingBytes: 'stagingBytes' in p ? p.stagingBytes : await stagingBytes(store, p),
+  }));
 }
 
 async function stagingBytes(store: ObjectStore, job: PartitionJob): Promise<number> {
@@ -86,11 +84,6 @@ export function largestFirst(jobs: readonly CompactionJob[]): CompactionJob[] {
     .map((job, i) => ({ job, i }))
     .sort((a, b) => b.job.stagingBytes - a.job.stagingBytes || a.i - b.i)
     .map(({ job }) => job);
-}
-
-/** A new run id, `20250811T170000123Z-1a2b3c4d`: sortable by start time, unique, one path segment. */
-export function newRunId(now: number): string {
-  return `${new Date(now).toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`;
 }
 
 /** A planned run: its id, its jobs (largest first) and where the job list was written. */

@@ -12,7 +12,7 @@ import {
   emptyResult,
   type PartitionResult,
 } from './compactPartition.js';
-import { findLatePartitions } from './lateData.js';
+import { findLatePartitions, type StalePartition } from './lateData.js';
 import { removeDeadLeases } from './partitionLease.js';
 
 export interface RunSummary {
@@ -53,16 +53,30 @@ export async function compactTenants(
   const date = parseDate(dateInput);
   const named = options.tenants === 'all' ? 'all' : [...new Set(options.tenants)];
   await removeDeadLeases(deps.store, named, (deps.now ?? Date.now)());
-  const tenants = named === 'all' ? await tenantsWithStaging(deps.store, date) : named;
-  const jobs: PartitionJob[] = tenants.map((tenant) => ({ tenant, date }));
-  if (options.lateLookbackDays) {
-    for (const late of await findLatePartitions(deps.store, named, date, options.lateLookbackDays)) jobs.push(late);
-  }
-  return summarise(date, await compactJobs(deps, uniqueJobs(jobs), options));
+  const jobs = await planPartitions(deps.store, date, named, options.lateLookbackDays ?? 0);
+  return summarise(date, await compactJobs(deps, jobs, options));
+}
+
+/**
+ * The partitions of one run, each once: the target day for every named tenant (or every tenant with staging),
+ * then every earlier partition the planner finds (lateLookbackDays 0 = none; Infinity = no bound). The CLI,
+ * the single-invocation Lambda and the fan-out's plan step (src/app/jobs.ts) all plan through this.
+ */
+export async function planPartitions(
+  store: ObjectStore,
+  date: string,
+  tenants: readonly string[] | 'all',
+  lateLookbackDays: number,
+): Promise<(PartitionJob | StalePartition)[]> {
+  const named = tenants === 'all' ? 'all' : [...new Set(tenants)];
+  const targets = named === 'all' ? await tenantsWithStaging(store, date) : named;
+  const jobs: (PartitionJob | StalePartition)[] = targets.map((tenant) => ({ tenant, date }));
+  if (lateLookbackDays > 0) jobs.push(...(await findLatePartitions(store, named, date, lateLookbackDays)));
+  return uniqueJobs(jobs);
 }
 
 /** One job per tenant-day (a tenant named twice, or a late day also planned as the target): the first wins. */
-export function uniqueJobs(jobs: readonly PartitionJob[]): PartitionJob[] {
+export function uniqueJobs<J extends PartitionJob>(jobs: readonly J[]): J[] {
   const seen = new Set<string>();
   return jobs.filter((job) => {
     const key = `${job.tenant}\u0000${job.date}`;
