@@ -12,7 +12,15 @@ import {
   type MetricSource,
   SOURCE_DIMENSION,
 } from '../../src/app/metrics.js';
-import { stagingKey } from '../../src/staging/layout.js';
+import {
+  ANALYTICS_ROOT,
+  LOCK_ROOT,
+  MANIFEST_ROOT,
+  QUARANTINE_ROOT,
+  STAGING_ROOT,
+  stagingKey,
+  TOMBSTONE_ROOT,
+} from '../../src/staging/layout.js';
 import { type CfnResource, intrinsics, PSEUDO_PARAMETERS, readTemplate, subReferences } from './support/cfnTemplate.js';
 
 /** Checks template.yaml against the code, read with CloudFormation's short tags as their long form. */
@@ -203,6 +211,13 @@ describe('template.yaml: the functions', () => {
   });
 
   it('grants least privilege: ingest writes only staging and its quarantine; nothing gets s3:* or every resource', () => {
+    // the compactor may list, read, write and delete under every root it writes (src/staging/layout.ts)
+    const compactorWrites = [ANALYTICS_ROOT, MANIFEST_ROOT, LOCK_ROOT, TOMBSTONE_ROOT, `${QUARANTINE_ROOT}compaction/`];
+    const compactorPolicy = props('CompactorFunction').Policies[0].Statement as Record<string, any>[];
+    const written = compactorPolicy.find((st) => st.Sid === 'WriteAnalyticsManifestsLocksQuarantine');
+    expect(written?.Resource).toStrictEqual(compactorWrites.map((root) => ({ 'Fn::Sub': `\${LakeBucket.Arn}/${root}*` })));
+    const listed = compactorPolicy.find((st) => st.Sid === 'ListLakePrefixes')?.Condition.StringLike['s3:prefix'];
+    expect(listed).toStrictEqual([STAGING_ROOT, ...compactorWrites].map((root) => `${root}*`));
     const all = statements();
     const ingest = all.find((s) => s.Sid === 'WriteStagingAndIngestQuarantine');
     expect(ingest).toStrictEqual({
