@@ -217,7 +217,11 @@ describe('template.yaml: the functions', () => {
     const written = compactorPolicy.find((st) => st.Sid === 'WriteAnalyticsManifestsLocksQuarantine');
     expect(written?.Resource).toStrictEqual(compactorWrites.map((root) => ({ 'Fn::Sub': `\${LakeBucket.Arn}/${root}*` })));
     const listed = compactorPolicy.find((st) => st.Sid === 'ListLakePrefixes')?.Condition.StringLike['s3:prefix'];
-    expect(listed).toStrictEqual([STAGING_ROOT, ...compactorWrites].map((root) => `${root}*`));
+    const ingestQuarantine = `${QUARANTINE_ROOT}ingest/`; // read by the status check after a run
+    expect(listed).toStrictEqual([STAGING_ROOT, ...compactorWrites, ingestQuarantine].map((root) => `${root}*`));
+    expect(compactorPolicy.find((st) => st.Sid === 'ReadIngestQuarantine')?.Resource).toStrictEqual({
+      'Fn::Sub': `\${LakeBucket.Arn}/${ingestQuarantine}*`,
+    });
     const all = statements();
     const ingest = all.find((s) => s.Sid === 'WriteStagingAndIngestQuarantine');
     expect(ingest).toStrictEqual({
