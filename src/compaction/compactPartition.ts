@@ -54,6 +54,9 @@ export type CompactionPhase =
   | 'cleaning'
   | 'done';
 
+/** Phases after the manifest was written: the partition is committed whatever stops the run now. */
+const AFTER_COMMIT: ReadonlySet<CompactionPhase> = new Set(['cleaning', 'done']);
+
 export type PartitionStatus = 'compacted' | 'no-input' | 'failed' | 'locked';
 
 export interface PartitionResult {
@@ -137,7 +140,9 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
   let work: string | undefined;
   try {
     const phase = async (name: CompactionPhase) => {
-      lease.signal.throwIfAborted();
+      // once the manifest is written the partition is committed: a stop or a lost lease no longer undoes
+      // that, so the cleanup of the parts it no longer names runs (and a run killed there is repaired later)
+      if (!AFTER_COMMIT.has(name)) lease.signal.throwIfAborted();
       await deps.onPhase?.(name, { tenant, date });
     };
     const timed = timer(timings);

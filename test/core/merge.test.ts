@@ -252,6 +252,28 @@ describe('merge into the published partition', () => {
       ['b', 'B', '2'],
     ]);
   });
+
+  it('a stop that arrives once the manifest is written leaves the partition compacted and cleaned', async () => {
+    await deliver([message(1, 'a', 'A'), message(2, 'b', 'B')], NOW - 3_600_000);
+    const first = await compactPartition(deps(), 'acme', D);
+    await deliver([message(3, 'b', 'B2')], NOW - 1_800_000);
+
+    const stop = new AbortController();
+    const stopAtCleaning = (phase: string) => {
+      if (phase === 'cleaning') stop.abort(new Error('SIGTERM'));
+    };
+    const second = await compactPartition(deps(NOW, { signal: stop.signal, onPhase: stopAtCleaning }), 'acme', D);
+
+    expect(stop.signal.aborted).toBe(true);
+    expect([second.status, second.rowsWritten, second.versionsSuperseded]).toStrictEqual(['compacted', 2, 1]);
+    expect(second.outputFiles).not.toStrictEqual(first.outputFiles);
+    expect((await listAll(store, analyticsPrefix('acme', D))).map((o) => o.key)).toStrictEqual(second.outputFiles);
+    expect(await listAll(store, 'locks/')).toStrictEqual([]);
+    expect(await lake()).toStrictEqual([
+      ['a', 'A', '1'],
+      ['b', 'B2', '3'],
+    ]);
+  });
 });
 
 function tombstoneFile(manifest: PartitionManifest | undefined): string {

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { cp, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { analyticsPrefix } from '../../src/staging/layout.js';
@@ -39,18 +40,33 @@ export function runClosedStdout(base: SignalBase): Promise<SignalOutcome> {
   return run(base, `$CLI compact ${SIGNAL_DATE} a,c,a | true; echo "exit=\${PIPESTATUS[0]}" >&2`);
 }
 
-/** `compact D a,b,c` (one at a time), `signal` sent while b runs (300 ms after a finished). */
+/**
+ * `compact D a,b,c` (one at a time), `signal` sent while b merges: as soon as b's work folder exists (it is
+ * made after b's lease and plan, before DuckDB starts), so the signal always lands before b's commit.
+ */
 export function runStopped(base: SignalBase, signal: 'SIGTERM' | 'SIGINT'): Promise<SignalOutcome> {
-  let sent = false;
-  return run(base, `exec $CLI compact ${SIGNAL_DATE} a,b,c`, (text, child) => {
-    if (!sent && /^✓ a /m.test(text)) {
-      sent = true;
-      setTimeout(() => child.kill(signal), 300);
-    }
+  let watching = false;
+  return run(base, `exec $CLI compact ${SIGNAL_DATE} a,b,c`, (text, child, temp) => {
+    if (watching || !/^✓ a /m.test(text)) return;
+    watching = true;
+    const poll = async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (await hasFolder(temp, `b-${SIGNAL_DATE}-`)) child.kill(signal);
+      else setTimeout(poll, 2);
+    };
+    void poll();
   });
 }
 
-async function run(base: SignalBase, script: string, onStderr?: Parameters<typeof runCli>[2]): Promise<SignalOutcome> {
+/** Whether a folder whose name starts with `prefix` exists anywhere below `root`. */
+async function hasFolder(root: string, prefix: string): Promise<boolean> {
+  const entries = await readdir(root, { withFileTypes: true, recursive: true }).catch(() => []);
+  return entries.some((e) => e.isDirectory() && e.name.startsWith(prefix));
+}
+
+type OnStderr = (text: string, child: ChildProcess, temp: string) => void;
+
+async function run(base: SignalBase, script: string, onStderr?: OnStderr): Promise<SignalOutcome> {
   const root = join(base.dir, `data-${++n}`);
   const temp = join(base.dir, `tmp-${n}`);
   await cp(join(base.dir, 'base'), root, { recursive: true });
@@ -58,7 +74,7 @@ async function run(base: SignalBase, script: string, onStderr?: Parameters<typeo
   const result = await runCli(
     script,
     { DATA_DIR: root, TEMP_DIR: temp, COMPACT_CONCURRENCY: '1', DUCKDB_THREADS: '1' },
-    onStderr,
+    onStderr && ((text, child) => onStderr(text, child, temp)),
   );
   const lines = result.stderr.trim().split('\n');
   const piped = /^exit=(\d+)$/.exec(lines.at(-1) ?? '');
