@@ -34,7 +34,7 @@ import { runCompaction } from '../src/app/runCompaction.js';
 import { partitionsStatus } from '../src/app/status.js';
 import type { PartitionResult } from '../src/compaction/compactPartition.js';
 import { type Config, type Env, loadConfig } from '../src/config.js';
-import { CompactionError } from '../src/errors.js';
+import { CompactionError, errorMessage } from '../src/errors.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
 import { targetDate } from '../src/time/jst.js';
 import { createStore } from '../stores/createStore.js';
@@ -110,10 +110,7 @@ export async function runCompactorEvent(event: unknown, deps: CompactorDeps, con
   const json = summaryJson(summary);
   publishMetrics(metrics, compactionMetrics(summary, now() - started));
   // `makoto-lake status` over the partitions just run (failed ones are counted above) feeds PartitionsNeedingAttention
-  const checked = summary.results.filter((r) => r.status !== 'failed').map((r) => ({ tenant: r.tenant, date: r.date }));
-  const status = await partitionsStatus(deps.store, checked, now());
-  publishMetrics(metrics, statusMetrics(status), 'status');
-  logger[status.needs_attention > 0 ? 'warn' : 'info']('status checked', { needs_attention: status.needs_attention });
+  await checkStatus(deps.store, summary.results, now(), logger, metrics);
   const failed = json.tenants.filter((t) => t.status === 'failed' || t.status === 'locked').map((t) => t.tenant_id);
   logger[summary.ok ? 'info' : 'error']('compaction finished', { dt: date, ok: summary.ok, totals: json.totals, failed });
   if (!summary.ok) {
@@ -123,6 +120,28 @@ export async function runCompactorEvent(event: unknown, deps: CompactorDeps, con
     );
   }
   return json;
+}
+
+/**
+ * `makoto-lake status` over the partitions just run (failed ones are counted by the run) feeds
+ * PartitionsNeedingAttention. A status check that cannot finish (the store refuses a read) is logged as an
+ * error and skipped: it never fails a run whose partitions all committed.
+ */
+async function checkStatus(
+  store: ObjectStore,
+  results: readonly PartitionResult[],
+  at: number,
+  logger: Logger,
+  metrics: Metrics,
+): Promise<void> {
+  const checked = results.filter((r) => r.status !== 'failed').map((r) => ({ tenant: r.tenant, date: r.date }));
+  try {
+    const status = await partitionsStatus(store, checked, at);
+    publishMetrics(metrics, statusMetrics(status), 'status');
+    logger[status.needs_attention > 0 ? 'warn' : 'info']('status checked', { needs_attention: status.needs_attention });
+  } catch (error) {
+    logger.error('status check failed', { error: errorMessage(error), partitions: checked.length });
+  }
 }
 
 /** Engine events worth a warning; the rest are debug detail (the partition line already says it). */

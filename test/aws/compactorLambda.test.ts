@@ -262,4 +262,35 @@ describe('compactor Lambda: a failing tenant', () => {
     ]);
     expect(result?.tenants.map((t) => [t.tenant_id, t.status, t.rows_written])).toStrictEqual([['acme', 'compacted', 1]]);
   });
+
+  it('a status check the store refuses is logged as an error; the committed run still succeeds', async () => {
+    const local = new LocalStore(join(dir.path, 'lake'));
+    const { changes, batchId } = dynamodbEventChanges({
+      Records: [dynamodbRecord({ seq: 1, item: chatItem({ tenantId: 'acme', messageId: 'a1' }) })],
+    });
+    await ingestBatch(local, changes, { source: 'dynamodb', batchId });
+    // the run may read its partitions but not the ingest quarantine (a policy without that prefix)
+    const store = Object.assign(Object.create(local) as LocalStore, {
+      listFolders: (prefix: string) => {
+        if (prefix.startsWith('quarantine/')) throw new StoreError(`access denied: ${prefix}`);
+        return local.listFolders(prefix);
+      },
+    });
+    const cfg = loadConfig({ TENANT_ID: 'acme', TEMP_DIR: dir.path, DUCKDB_THREADS: '1' });
+    const telemetry = { ...quietTelemetry(), logger: new Logger({ serviceName: METRIC_SERVICE }) };
+
+    const { result, error, lines } = await captureJsonLines(() =>
+      runCompactorEvent({ target_date: '2025-08-11' }, { config: cfg, store, ...telemetry }),
+    );
+
+    expect(error).toBeUndefined();
+    expect(result?.tenants.map((t) => [t.tenant_id, t.status, t.rows_written])).toStrictEqual([['acme', 'compacted', 1]]);
+    const logged = (lines as Record<string, unknown>[]).map((l) => [l.level, l.message, l.error ?? l.ok]);
+    expect(logged).toStrictEqual([
+      ['INFO', 'compaction started', undefined],
+      ['INFO', 'partition finished', undefined],
+      ['ERROR', 'status check failed', 'access denied: quarantine/ingest/'],
+      ['INFO', 'compaction finished', true],
+    ]);
+  });
 });
