@@ -59,9 +59,13 @@ export interface PublishedFile {
   readonly key: string;
 }
 
-/** The inputs of one partition's merge, as local files. */
-export interface MergeFiles {
-  readonly staging: readonly string[];
+/**
+ * The inputs of one partition's merge, as local files: the staged rows (the staging objects read once into
+ * one Parquet file by stagedInputSql; absent when the partition has no staging), the published parts and
+ * the remembered deletes.
+ */
+export interface MergeSources {
+  readonly staged?: string;
   readonly published: readonly PublishedFile[];
   readonly tombstones: readonly PublishedFile[];
 }
@@ -106,45 +110,97 @@ export function classifiedRowsSql(relation: string, latestFirst: string = LATEST
 }
 
 /**
- * The whole compaction of one tenant-day as one statement: read, validate, classify, count (through
- * `tallyFunction`) and keep the current rows. The rows are not sorted: an ORDER BY over a day of wide rows
- * tripled the time at 1M messages and ran out of memory at 1 GB (docs/PERFORMANCE.md); readers filter by
- * partition, and the row order inside a file carries no meaning.
+ * The merge runs as three statements, so that the latest-version selection never carries wide rows:
+ *
+ * 1. stagedInputSql: every staging line, validated, written once to a local Parquet file (the JSON is
+ *    parsed once; Parquet is cheap to read twice, by column, with a row position).
+ * 2. winnersSql: the window over the narrow columns of every input (staged rows, published parts,
+ *    remembered deletes) classifies each row, counts it through the tally and keeps the position
+ *    (`source_no`, `file_row_number`) of each current row.
+ * 3. winnerRowsSql: the wide rows at those positions, projected to the Parquet columns.
+ *
+ * Windowing whole rows made a 1M-message day spill at 1 GB (docs/PERFORMANCE.md). The row position is
+ * what makes the narrow selection exact: two copies of one delivery in one staging object are two rows,
+ * and exactly one of them wins.
  */
-export function compactionSelectSql(files: MergeFiles, tallyFunction: string, runKey: string): string {
+export function stagedInputSql(files: readonly string[]): string {
+  return `SELECT *, ${INPUT_ORIGINS.indexOf('staging')} AS input_origin FROM (${stagedRowsSql(files)})`;
+}
+
+/**
+ * COPY options of the staged-rows file: lz4 (a third of the uncompressed size for about the same CPU) and
+ * row groups a quarter of the output's bytes: reading a row group back holds its column chunks in memory
+ * (a 32 MB group of 2 KB messages did not fit a 128 MB limit), and more groups split the reads across threads.
+ */
+export function stagedCopyOptionsSql(options: Pick<ParquetOptions, 'rowGroupSize' | 'rowGroupBytes'>): string {
+  return `FORMAT parquet, COMPRESSION lz4, ROW_GROUP_SIZE ${Math.trunc(options.rowGroupSize)}, ROW_GROUP_SIZE_BYTES ${Math.trunc(options.rowGroupBytes / 4)}`;
+}
+
+/**
+ * Statement 2: the position of every current row. Every row's kind passes once through
+ * `tallyFunction(runKey, kind, origin, deleted id, deleted seq, deleted at)`, which counts it (and collects
+ * the deletes) and is true for current rows.
+ */
+export function winnersSql(sources: MergeSources, tallyFunction: string, runKey: string): string {
   const deleted = (column: string) => `CASE WHEN row_kind = 1 THEN ${quoteIdent(column)} END`;
-  return `SELECT ${parquetProjectionSql()}
-  FROM (${classifiedRowsSql(`(${mergeInputSql(files)})`, MERGE_LATEST_FIRST_SQL)})
+  return `SELECT source_no, file_row_number
+  FROM (${classifiedRowsSql(`(${mergeSourcesSql(sources, 'narrow')})`, MERGE_LATEST_FIRST_SQL)})
   WHERE ${tallyFunction}(${quoteLiteral(runKey)}, row_kind, input_origin, ${deleted('message_id')}, ${deleted('source_seq')}, ${deleted('ingested_at')})`;
 }
 
 /**
- * Every version the merge weighs, in staging shape: the staging rows (validated), the rows of the parts the
- * manifest names (the partition as published: op 'upsert' — an expiry is kept like an upsert anyway —
- * instants back to epoch milliseconds, the part key as file name) and the remembered deletes (op 'delete'
- * with the delete's feed position). Published and remembered rows were validated when first compacted.
+ * Statement 3: the current rows as Parquet columns, fetched by position from the wide inputs; `winners`
+ * names a table of winnersSql's rows (the semi-join's build side: narrow, one row per message). The rows
+ * are not sorted: an ORDER BY over a day of wide rows tripled the time at 1M messages and ran out of
+ * memory at 1 GB (docs/PERFORMANCE.md); the row order inside a file carries no meaning.
  */
-export function mergeInputSql(files: MergeFiles): string {
+export function winnerRowsSql(sources: MergeSources, winners: string): string {
+  return `SELECT ${parquetProjectionSql()}
+  FROM (${mergeSourcesSql(sources, 'wide')}) r
+  SEMI JOIN ${quoteIdent(winners)} w ON r.source_no = w.source_no AND r.file_row_number = w.file_row_number`;
+}
+
+/** Columns the latest-version selection needs (classifiedRowsSql and the tally), besides the row position. */
+const NARROW_COLUMNS = ['message_id', 'source_seq', 'ingested_at', 'input_origin', 'filename', 'op', 'reject_reason'];
+
+/**
+ * Every version the merge weighs, with its position (`source_no`: 0 the staged rows, then each published
+ * part, then each tombstone file; `file_row_number`). Published rows are the partition as published (op
+ * 'upsert' — an expiry is kept like an upsert anyway — instants back to epoch milliseconds, the part key
+ * as file name); remembered deletes are op 'delete' with the delete's feed position. Both were validated
+ * when first compacted. `narrow`: NARROW_COLUMNS only; `wide`: every staging column, without the
+ * tombstones (a delete is never written).
+ */
+function mergeSourcesSql(sources: MergeSources, columns: 'narrow' | 'wide'): string {
   const origin = (o: InputOrigin) => `${INPUT_ORIGINS.indexOf(o)} AS input_origin`;
-  const fromStaging = `SELECT *, ${origin('staging')} FROM (${stagedRowsSql(files.staging)})`;
-  const published = files.published.map(
-    (f) => `SELECT $tenant AS tenant_id, $date AS dt, ${stagingShapeSql(MESSAGE_COLUMNS)}, 'upsert' AS op,
-      ${quoteLiteral(f.key)} AS filename, CAST(NULL AS VARCHAR) AS reject_reason, ${origin('published')}
-    FROM read_parquet(${quoteLiteral(f.path)})`,
-  );
-  const tombstones = files.tombstones.map(
-    (f) => `SELECT $tenant AS tenant_id, $date AS dt, ${stagingShapeSql(TOMBSTONE_COLUMNS)}, 'delete' AS op,
-      ${quoteLiteral(f.key)} AS filename, CAST(NULL AS VARCHAR) AS reject_reason, ${origin('tombstone')}
-    FROM read_parquet(${quoteLiteral(f.path)})`,
-  );
-  const relations = [...(files.staging.length > 0 ? [fromStaging] : []), ...published, ...tombstones];
+  // with file_row_number = true, `*` includes the position
+  const at = (n: number, path: string) =>
+    `file_row_number, ${n} AS source_no FROM read_parquet(${quoteLiteral(path)}, file_row_number = true)`;
+  const relations: string[] = [];
+  if (sources.staged) {
+    const staged = `0 AS source_no FROM read_parquet(${quoteLiteral(sources.staged)}, file_row_number = true)`;
+    relations.push(
+      `SELECT ${columns === 'narrow' ? `${NARROW_COLUMNS.map(quoteIdent).join(', ')}, file_row_number` : '*'}, ${staged}`,
+    );
+  }
+  // tenant_id and dt are not Parquet columns (they are the path): the union fills them with NULL
+  const published = stagingShapeSql(columns === 'narrow' ? TOMBSTONE_COLUMNS : MESSAGE_COLUMNS);
+  for (const [i, f] of sources.published.entries()) {
+    relations.push(`SELECT ${published}, 'upsert' AS op, ${quoteLiteral(f.key)} AS filename, CAST(NULL AS VARCHAR) AS reject_reason,
+      ${origin('published')}, ${at(1 + i, f.path)}`);
+  }
+  for (const [i, f] of (columns === 'narrow' ? sources.tombstones : []).entries()) {
+    relations.push(`SELECT ${stagingShapeSql(TOMBSTONE_COLUMNS)}, 'delete' AS op, ${quoteLiteral(f.key)} AS filename,
+      CAST(NULL AS VARCHAR) AS reject_reason, ${origin('tombstone')}, ${at(1 + sources.published.length + i, f.path)}`);
+  }
   return relations.length > 0 ? relations.join('\n  UNION ALL BY NAME\n  ') : noRowsSql();
 }
 
 /** The merge's row shape with no rows: a partition whose only work is removing files its manifest does not name. */
 function noRowsSql(): string {
   const columns = STAGING_COLUMNS.map((c) => `CAST(NULL AS ${c.staging}) AS ${quoteIdent(c.name)}`);
-  return `SELECT ${columns.join(', ')}, CAST(NULL AS VARCHAR) AS filename, CAST(NULL AS VARCHAR) AS reject_reason, 0 AS input_origin WHERE false`;
+  return `SELECT ${columns.join(', ')}, CAST(NULL AS VARCHAR) AS filename, CAST(NULL AS VARCHAR) AS reject_reason,
+    0 AS input_origin, 0 AS source_no, CAST(0 AS BIGINT) AS file_row_number WHERE false`;
 }
 
 /** Parquet columns back to their staging types (TIMESTAMP_MS to epoch milliseconds). */

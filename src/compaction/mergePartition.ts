@@ -10,14 +10,17 @@ import type { ObjectInfo, ObjectStore } from '../store/ObjectStore.js';
 import { mapLimit } from '../util/concurrency.js';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../util/retry.js';
 import {
-  compactionSelectSql,
+  type MergeSources,
   type PublishedFile,
   parquetCopyOptionsSql,
   parquetRowCountSql,
   partitionParams,
   readStagingSql,
-  stagedRowsSql,
+  stagedCopyOptionsSql,
+  stagedInputSql,
   tombstoneFileSql,
+  winnerRowsSql,
+  winnersSql,
 } from './compactionSql.js';
 import type { PartitionRun } from './compactPartition.js';
 import type { PartitionPlan } from './planPartition.js';
@@ -161,39 +164,56 @@ async function downloadVerified(store: ObjectStore, key: string, path: string, r
 }
 
 /**
- * Runs the merge statement. The fast path is one statement over all inputs. If DuckDB refuses the input
- * (malformed JSON, a duplicate key, a lone surrogate, wrong types) each staging file is probed alone, the
- * refused ones are salvaged line by line, and the statement runs again. Rows that parse but break a staging
- * rule are counted by the statement and then fetched with their reasons (a second read, only on days that
- * have such rows).
+ * Runs the merge (compactionSql.ts: stage the staging rows, select the winners on narrow columns, write
+ * the winners' rows). If DuckDB refuses the staging input (malformed JSON, a duplicate key, a lone
+ * surrogate, wrong types) each staging file is probed alone, the refused ones are salvaged line by line,
+ * and the staging step runs again. Rows that parse but break a staging rule are counted by the selection
+ * and then read back with their reasons from the staged rows (only on days that have such rows).
  */
 async function runMerge(connection: DuckDBConnection, run: PartitionRun, local: LocalInputs, keyOf: Map<string, string>) {
-  const outDir = join(run.work, 'out');
-  const tally = openTally(run.runId);
-  const copy = async () => {
-    await rm(outDir, { recursive: true, force: true });
-    tally.reset();
-    await connection.run(
-      `COPY (${compactionSelectSql(local, TALLY_FUNCTION, run.runId)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)})`,
+  const staged = join(run.work, 'staged.parquet');
+  const stage = () =>
+    connection.run(
+      `COPY (${stagedInputSql(local.staging)}) TO ${quoteLiteral(staged)} (${stagedCopyOptionsSql(run.settings)})`,
       partitionParams(run.tenant, run.date),
     );
-  };
-  try {
-    let salvaged: RejectedInput[] = [];
+  let salvaged: RejectedInput[] = [];
+  if (local.staging.length > 0) {
     try {
-      await copy();
+      await stage();
     } catch (error) {
       if (!isInputError(error)) throw error;
       salvaged = await salvageRefusedFiles(connection, run, local, keyOf);
-      await copy();
+      await stage();
     }
+    // the staging copies are not read again: their disk is free before the output is written
+    await Promise.all(local.staging.map((file) => rm(file, { force: true })));
+  }
+  const sources: MergeSources = {
+    ...(local.staging.length > 0 ? { staged } : {}),
+    published: local.published,
+    tombstones: local.tombstones,
+  };
+  const outDir = join(run.work, 'out');
+  const tally = openTally(run.runId);
+  try {
+    await connection.run(
+      `CREATE OR REPLACE TEMP TABLE ${quoteIdent(WINNERS)} AS ${winnersSql(sources, TALLY_FUNCTION, run.runId)}`,
+    );
     const { counts, read, deletes } = tally.read();
-    const rejectedRows = counts.rejected > 0 ? await rejectedRowLines(connection, run, local.staging, keyOf) : [];
+    await connection.run(
+      `COPY (${winnerRowsSql(sources, WINNERS)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)})`,
+    );
+    const rejectedRows = counts.rejected > 0 ? await rejectedRowLines(connection, run, staged, keyOf) : [];
     return { counts, read, deletes, salvaged, rejectedRows };
   } finally {
     tally.end();
+    await connection.run(`DROP TABLE IF EXISTS ${quoteIdent(WINNERS)}`);
   }
 }
+
+/** The merge's temporary table of winning row positions (one per connection). */
+const WINNERS = 'merge_winners';
 
 /**
  * Whether DuckDB refused the input itself (malformed JSON, a duplicate key, a value of the wrong type), the
@@ -261,15 +281,14 @@ async function refusal(connection: DuckDBConnection, file: string): Promise<stri
 async function rejectedRowLines(
   connection: DuckDBConnection,
   run: PartitionRun,
-  files: readonly string[],
+  staged: string,
   keyOf: Map<string, string>,
 ): Promise<RejectedInput[]> {
   const out = join(run.work, 'rejected.ndjson');
   await connection.run(
-    `COPY (SELECT reject_reason, filename, * EXCLUDE (reject_reason, filename)
-           FROM (${stagedRowsSql(files)}) WHERE reject_reason IS NOT NULL ORDER BY filename)
+    `COPY (SELECT reject_reason, filename, * EXCLUDE (reject_reason, filename, input_origin)
+           FROM read_parquet(${quoteLiteral(staged)}) WHERE reject_reason IS NOT NULL ORDER BY filename)
      TO ${quoteLiteral(out)} (FORMAT json)`,
-    partitionParams(run.tenant, run.date),
   );
   const text = await readFile(out, 'utf8');
   return text

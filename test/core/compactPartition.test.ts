@@ -233,6 +233,24 @@ describe('compactPartition', () => {
     expect(quarantine[4].raw).toMatchObject({ message_id: 'other', tenant_id: 'globex' });
   });
 
+  it('keeps one row of a delivery written twice into one staging object, and counts the other as a duplicate', async () => {
+    const copy = stagedRecord({ message_id: 'twice', content: 'same', source_seq: '7' });
+    await store.putBytes(
+      stagingKey('acme', DATE, 'copies'),
+      gzipNdjson([copy, stagedRecord({ message_id: 'once', source_seq: '8' }), copy, copy]),
+    );
+
+    const result = await compactPartition(deps, 'acme', DATE);
+
+    expect([result.rowsRead, result.rowsWritten, result.duplicatesRemoved, result.versionsSuperseded]).toStrictEqual([
+      4, 2, 2, 0,
+    ]);
+    expect((await lake('acme')).map((r) => [r.message_id, r.content, r.source_seq])).toStrictEqual([
+      ['once', 'こんにちは', '8'],
+      ['twice', 'same', '7'],
+    ]);
+  });
+
   it('leaves a compacted partition alone when its staging is gone', async () => {
     await ingest([dynamodbRecord({ seq: 1 })]);
     await compactPartition(deps, 'acme', DATE);
