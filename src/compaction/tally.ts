@@ -7,7 +7,8 @@ import { INPUT_ORIGINS, type InputOrigin } from './compactionSql.js';
  * which counts it and keeps only `current` rows: the counts for the manifest come out of the same single
  * pass that writes the Parquet, instead of a second scan of the day (a second pass costs ~40% more; see
  * docs/PERFORMANCE.md). The last three arguments are NULL except for `deleted` rows (few), whose id,
- * feed position and capture time are collected as the partition's remembered deletes.
+ * feed position and capture time are collected as the partition's remembered deletes. The run key must be a
+ * literal of the statement (one value for every row): it is read once per chunk.
  */
 export const ROW_KINDS = ['current', 'deleted', 'superseded', 'duplicate', 'rejected'] as const;
 export type RowKind = (typeof ROW_KINDS)[number];
@@ -57,9 +58,11 @@ export async function installTally(db: DuckDBInstance): Promise<void> {
           const runKeys = input.getColumnVector(0);
           const kinds = input.getColumnVector(1);
           const origins = input.getColumnVector(2);
+          // the run key is a literal in every statement that calls the tally: one lookup per chunk, not per
+          // row (reading a string per row was the tally's largest cost, docs/PERFORMANCE.md)
+          const tally = input.rowCount > 0 ? runs.get(runKeys.getItem(0) as string) : undefined;
           for (let row = 0; row < input.rowCount; row++) {
             const kind = kinds.getItem(row) as number;
-            const tally = runs.get(runKeys.getItem(row) as string);
             if (tally) {
               const slot = (origins.getItem(row) as number) * ROW_KINDS.length + kind;
               tally.counts[slot] = (tally.counts[slot] ?? 0) + 1;
