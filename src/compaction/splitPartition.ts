@@ -51,6 +51,7 @@ import {
   type PartitionResult,
   type PartitionRun,
 } from './compactPartition.js';
+import { type PartitionManifest, readManifest } from './manifest.js';
 import {
   downloadVerified,
   isInputError,
@@ -321,7 +322,19 @@ export async function reduceBucket(deps: CompactionDeps, ref: SplitRef, bucket: 
 export async function commitSplit(deps: CompactionDeps, ref: SplitRef): Promise<PartitionResult> {
   assertRef(ref);
   const now = deps.now ?? Date.now;
-  const lease = await adoptLease(deps.store, ref.tenant, ref.date, ref.splitId, leaseOptions(deps));
+  let lease: Lease;
+  try {
+    lease = await adoptLease(deps.store, ref.tenant, ref.date, ref.splitId, leaseOptions(deps));
+  } catch (error) {
+    if (!(error instanceof LeaseLostError)) throw error;
+    // a commit retried after it went through (its reply lost) finds its own manifest published
+    const manifest = await readManifest(deps.store, ref.tenant, ref.date).catch((readError: unknown) => {
+      if (readError instanceof SyntaxError) return undefined; // torn: not this split's
+      throw readError;
+    });
+    if (manifest?.run_id === ref.splitId) return resultOfManifest(ref, manifest);
+    throw error;
+  }
   const timings: Record<string, number> = {};
   let work: string | undefined;
   let committed = false;
@@ -375,6 +388,30 @@ export async function commitSplit(deps: CompactionDeps, ref: SplitRef): Promise<
       else await lease.handOver().catch(ignoreLostLease);
     }
   }
+}
+
+/** The result of a split that is already committed, from its manifest. */
+function resultOfManifest(ref: SplitRef, m: PartitionManifest): PartitionResult {
+  return {
+    tenant: ref.tenant,
+    date: ref.date,
+    runId: ref.splitId,
+    status: 'compacted',
+    inputs: m.inputs.length,
+    rowsRead: m.rows_read,
+    rowsCarried: m.rows_carried ?? 0,
+    deletesRemembered: m.deletes_remembered ?? 0,
+    rowsRejected: m.rows_rejected,
+    objectsRejected: m.objects_rejected,
+    duplicatesRemoved: m.duplicates_removed,
+    versionsSuperseded: m.versions_superseded,
+    deletesApplied: m.deletes_applied,
+    rowsWritten: m.rows_written,
+    outputFiles: m.outputs.map((o) => o.key),
+    bytesWritten: m.outputs.reduce((n, o) => n + o.size, 0),
+    durationMs: Date.parse(m.finished_at) - Date.parse(m.started_at),
+    timingsMs: {},
+  };
 }
 
 /**

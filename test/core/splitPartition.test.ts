@@ -344,6 +344,19 @@ describe('split tasks', () => {
     expect((await listAll(lake, 'compaction-work/')).map((o) => o.key)).toStrictEqual([]);
   });
 
+  it('a commit retried after it went through (its reply lost) reports the same result from the manifest', async () => {
+    const store = await spreadDay();
+    const deps = depsFor(store);
+    const started = await startSplit(deps, 'acme', D, { ranges: 2, buckets: 2 });
+    if (!('ref' in started)) throw new Error('expected a split');
+    for (const i of [0, 1]) await mapRange(deps, started.ref, i);
+    for (const b of [0, 1]) await reduceBucket(deps, started.ref, b);
+    const first = await commitSplit(deps, started.ref);
+    const again = await commitSplit(deps, started.ref);
+    expect({ ...again, timingsMs: first.timingsMs }).toStrictEqual(first);
+    expect(again.durationMs).toBe(first.durationMs);
+  });
+
   it('a day with nothing to do is no-input, a day another run holds is locked; neither leaves a split behind', async () => {
     const store = newStore();
     const deps = depsFor(store);
