@@ -145,7 +145,7 @@ interface RangeReport {
   readonly valid_rows: number;
   /** Versions kept (one row each), over all buckets. */
   readonly versions: number;
-  readonly buckets: { readonly bucket: number; readonly key: string; readonly rows: number }[];
+  readonly buckets: { readonly bucket: number; readonly key: string; readonly etag: string; readonly rows: number }[];
   /** range=<i>/rejected.ndjson.gz, or null when nothing was rejected. */
   readonly rejected_key: string | null;
   readonly timings_ms: Record<string, number>;
@@ -243,8 +243,8 @@ export async function mapRange(deps: CompactionDeps, ref: SplitRef, range: numbe
     const files = await task.run.timed('upload', () =>
       mapLimit(mapped.buckets, task.run.settings.transferConcurrency, async (b) => {
         const key = `${prefix}bucket=${b.bucket}/${basename(b.path)}`;
-        await deps.store.putFile(key, b.path, { contentType: 'application/vnd.apache.parquet' });
-        return { bucket: b.bucket, key, rows: b.rows };
+        const info = await deps.store.putFile(key, b.path, { contentType: 'application/vnd.apache.parquet' });
+        return { bucket: b.bucket, key, etag: info.etag, rows: b.rows };
       }),
     );
     const rejectedKey = mapped.rejected.length === 0 ? null : `${prefix}rejected.ndjson.gz`;
@@ -285,7 +285,7 @@ export async function reduceBucket(deps: CompactionDeps, ref: SplitRef, bucket: 
     const files = await task.run.timed('download', () =>
       mapLimit(inputs, task.run.settings.transferConcurrency, async (input, i) => {
         const path = join(inDir, `${String(i).padStart(6, '0')}.parquet`);
-        await downloadVerified(deps.store, input.key, path, retry);
+        assertVersion(await downloadVerified(deps.store, input.key, path, retry), input.etag, 'its range reported');
         return path;
       }),
     );
@@ -810,7 +810,9 @@ async function gatherOutcome(
   const named = buckets.flatMap((b) =>
     b.parts.map((p, j) => ({ ...p, path: join(outDir, `bucket-${b.bucket}-part-${j}.parquet`) })),
   );
-  await mapLimit(named, run.settings.transferConcurrency, (p) => downloadVerified(deps.store, p.key, p.path, retry));
+  await mapLimit(named, run.settings.transferConcurrency, async (p) =>
+    assertVersion(await downloadVerified(deps.store, p.key, p.path, retry), p.etag, 'its bucket reported'),
+  );
   const counts = {
     current: sum(buckets, (b) => b.counts.current),
     deleted: sum(buckets, (b) => b.counts.deleted),
@@ -857,6 +859,15 @@ async function gatherOutcome(
     tombstoneFile,
     split: { ranges: ranges.length, buckets: buckets.length },
   };
+}
+
+/** An intermediate is the version its report names, or it was replaced by another attempt since. */
+function assertVersion(info: ObjectInfo, etag: string, reported: string): void {
+  if (info.etag !== etag) {
+    throw new CompactionError(`${info.key} is not the version ${reported} (another attempt replaced it): nothing was published`, {
+      context: { key: info.key },
+    });
+  }
 }
 
 const sum = <T>(items: readonly T[], pick: (item: T) => number) => items.reduce((n, item) => n + pick(item), 0);

@@ -344,6 +344,23 @@ describe('split tasks', () => {
     expect((await listAll(lake, 'compaction-work/')).map((o) => o.key)).toStrictEqual([]);
   });
 
+  it('a map retried after the reduces makes their reports stale: the commit refuses them until they run again', async () => {
+    const [single, split] = await twins(await spreadDay());
+    const expected = await published(single, await compactPartition(depsFor(single), 'acme', D));
+    const deps = depsFor(split);
+    const started = await startSplit(deps, 'acme', D, { ranges: 2, buckets: 2 });
+    if (!('ref' in started)) throw new Error('expected a split');
+    const { ref } = started;
+    for (const i of [0, 1]) await mapRange(deps, ref, i);
+    for (const b of [0, 1]) await reduceBucket(deps, ref, b);
+    await mapRange(deps, ref, 1);
+    await expect(commitSplit(deps, ref)).rejects.toThrow(
+      `commit of split ${ref.splitId} of tenant acme for ${D} failed: bucket 0 was reduced from map outputs that have since been replaced`,
+    );
+    for (const b of [0, 1]) await reduceBucket(deps, ref, b);
+    expect(await published(split, await commitSplit(deps, ref))).toStrictEqual(expected);
+  });
+
   it('a commit retried after it went through (its reply lost) reports the same result from the manifest', async () => {
     const store = await spreadDay();
     const deps = depsFor(store);
