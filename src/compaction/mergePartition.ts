@@ -11,6 +11,7 @@ import { mapLimit } from '../util/concurrency.js';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../util/retry.js';
 import {
   compactionSelectSql,
+  mergeParams,
   type PublishedFile,
   parquetCopyOptionsSql,
   parquetRowCountSql,
@@ -190,7 +191,7 @@ async function runMerge(connection: DuckDBConnection, run: PartitionRun, local: 
     tally.reset();
     await connection.run(
       `COPY (${compactionSelectSql(local, TALLY_FUNCTION, run.runId)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)})`,
-      partitionParams(run.tenant, run.date),
+      mergeParams(run.tenant, run.date, local),
     );
   };
   try {

@@ -38,8 +38,8 @@ import {
   INPUT_ORIGINS,
   type InputOrigin,
   type MergeFiles,
+  mergeParams,
   parquetCopyOptionsSql,
-  partitionParams,
   splitMapSql,
   splitReduceSql,
 } from './compactionSql.js';
@@ -643,7 +643,7 @@ async function runMap(task: Task, ref: SplitRef, range: number, local: LocalRang
           if (files.staging.length + files.published.length + files.tombstones.length === 0) return;
           await connection.run(
             `COPY (${splitMapSql(files, TALLY_FUNCTION, runKey, ref.buckets)}) TO ${quoteLiteral(outDir)} (FORMAT parquet, COMPRESSION ${run.settings.compression}, ROW_GROUP_SIZE_BYTES ${Math.trunc(run.settings.rowGroupBytes)}, PARTITION_BY (bucket))`,
-            mapParams(run, files),
+            mergeParams(run.tenant, run.date, files),
           );
         };
         let salvaged: RejectedInput[] = [];
@@ -683,12 +683,6 @@ async function runMap(task: Task, ref: SplitRef, range: number, local: LocalRang
   } finally {
     tally.end();
   }
-}
-
-/** The bound parameters the map statement uses: DuckDB refuses unused ones, and only staging rows are validated. */
-function mapParams(run: PartitionRun, files: MergeFiles) {
-  const { tenant, date, ...day } = partitionParams(run.tenant, run.date);
-  return files.staging.length > 0 ? { tenant, date, ...day } : { tenant, date };
 }
 
 /**

@@ -247,6 +247,15 @@ describe('a split tenant-day publishes exactly what the single pass publishes', 
     ]);
   });
 
+  it('a repair with no staging (a stray file in the folder): published rows and remembered deletes alone', async () => {
+    const lake = await spreadDay();
+    await compactPartition(depsFor(lake), 'acme', D);
+    for (const o of await listAll(lake, 'staging/')) await lake.delete(o.key);
+    await lake.putBytes(`analytics/messages/tenant_id=acme/dt=${D}/stray.parquet`, 'left by a run killed mid-upload');
+    const { single } = await splitMatchesSinglePass(lake, { ranges: 2, buckets: 2 });
+    expect([single.counts.inputs, single.counts.rowsCarried, single.counts.deletesRemembered]).toStrictEqual([0, 8, 1]);
+  });
+
   it('rejected rows and lines DuckDB refuses are counted and quarantined with the staging key', async () => {
     const store = newStore();
     const text = (r: StagedRecord) => JSON.stringify(r);
