@@ -804,9 +804,6 @@ async function gatherOutcome(
   const named = buckets.flatMap((b) =>
     b.parts.map((p, j) => ({ ...p, path: join(outDir, `bucket-${b.bucket}-part-${j}.parquet`) })),
   );
-  await mapLimit(named, run.settings.transferConcurrency, async (p) =>
-    assertVersion(await downloadVerified(deps.store, p.key, p.path, retry), p.etag, 'its bucket reported'),
-  );
   const counts = {
     current: sum(buckets, (b) => b.counts.current),
     deleted: sum(buckets, (b) => b.counts.deleted),
@@ -814,30 +811,31 @@ async function gatherOutcome(
     duplicate: sum(ranges, (r) => r.valid_rows) - sum(buckets, (b) => b.counts.current + b.counts.deleted + b.counts.superseded),
     rejected: sum(ranges, (r) => r.rejected_rows),
   };
-  const tombstoneFile = await withConnection(deps.db, async (connection) => {
-    const rows = await footerRows(
-      connection,
-      named.map((p) => p.path),
-    );
-    for (const [i, p] of named.entries()) {
-      if (rows[i] !== p.rows) {
-        throw new CompactionError(`${p.key} holds ${rows[i]} rows, its bucket reported ${p.rows}: nothing was published`, {
-          context: { key: p.key },
-        });
-      }
+  for (const b of buckets) {
+    const rows = sum(b.parts, (p) => p.rows);
+    if (rows !== b.counts.current) {
+      throw new CompactionError(`bucket ${b.bucket}'s parts hold ${rows} rows by its report, it counted ${b.counts.current}`);
     }
-    await verifyRowCount(
-      connection,
-      named.map((p) => p.path),
-      counts.current,
-      'bucket parts',
-    );
-    return writeTombstones(
+  }
+  const tombstoneFile = await withConnection(deps.db, (connection) =>
+    writeTombstones(
       connection,
       run,
       buckets.flatMap((b) => b.deletes),
-    );
-  });
+    ),
+  );
+  // each part is checked (the version its bucket reported, its footer's row count) right before its upload,
+  // and before the manifest: a part that fails stops the commit with no manifest written
+  const fetchPart = async (index: number) => {
+    const p = named[index] as (typeof named)[number];
+    assertVersion(await downloadVerified(deps.store, p.key, p.path, retry), p.etag, 'its bucket reported');
+    const [rows] = await withConnection(deps.db, (connection) => footerRows(connection, [p.path]));
+    if (rows !== p.rows) {
+      throw new CompactionError(`${p.key} holds ${rows} rows, its bucket reported ${p.rows}: the manifest was not written`, {
+        context: { key: p.key },
+      });
+    }
+  };
   const rejected = await rejectedInOrder(deps.store, ranges);
   return {
     staging: plan.staging,
@@ -850,6 +848,7 @@ async function gatherOutcome(
     objectsRejected: sum(ranges, (r) => r.objects_rejected),
     rejected,
     parts: named.map((p) => p.path),
+    fetchPart,
     tombstoneFile,
     split: { ranges: ranges.length, buckets: buckets.length },
   };

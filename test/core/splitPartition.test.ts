@@ -370,6 +370,25 @@ describe('split tasks', () => {
     expect(await published(split, await commitSplit(deps, ref))).toStrictEqual(expected);
   });
 
+  it('a part whose footer disagrees with its bucket report stops the commit before the manifest', async () => {
+    const lake = await spreadDay();
+    const deps = depsFor(lake);
+    const started = await startSplit(deps, 'acme', D, { ranges: 2, buckets: 1 });
+    if (!('ref' in started)) throw new Error('expected a split');
+    const { ref } = started;
+    for (const i of [0, 1]) await mapRange(deps, ref, i);
+    await reduceBucket(deps, ref, 0);
+    const reportKey = `compaction-work/messages/tenant_id=acme/dt=${D}/${ref.splitId}/bucket=0/report.json`;
+    const report = JSON.parse((await getBytes(lake, reportKey)).toString('utf8'));
+    report.parts[0].rows += 1;
+    report.counts.current += 1;
+    await lake.putBytes(reportKey, JSON.stringify(report));
+    await expect(commitSplit(deps, ref)).rejects.toThrow(
+      `commit of split ${ref.splitId} of tenant acme for ${D} failed: compaction-work/messages/tenant_id=acme/dt=${D}/${ref.splitId}/bucket=0/part-0.parquet holds 8 rows, its bucket reported 9: the manifest was not written`,
+    );
+    expect(await readManifest(lake, 'acme', D)).toBeUndefined();
+  });
+
   it('a commit retried after it went through (its reply lost) reports the same result from the manifest', async () => {
     const store = await spreadDay();
     const deps = depsFor(store);
