@@ -385,7 +385,7 @@ export async function commitSplit(deps: CompactionDeps, ref: SplitRef): Promise<
       if (work) await rm(work, { recursive: true, force: true });
     } finally {
       if (committed) await lease.release();
-      else await lease.handOver().catch(ignoreLostLease);
+      else await lease.handOver().catch((error: unknown) => logHandOverFailed(deps, ref, error));
     }
   }
 }
@@ -424,7 +424,8 @@ export async function abandonSplit(deps: CompactionDeps, ref: SplitRef, reason: 
   const started = now();
   let lease: Lease | undefined;
   try {
-    lease = await adoptLease(deps.store, ref.tenant, ref.date, ref.splitId, leaseOptions(deps));
+    // without the run's abort: a split stopped by SIGTERM is still cleaned up rather than left holding the day
+    lease = await adoptLease(deps.store, ref.tenant, ref.date, ref.splitId, leaseOptions({ ...deps, signal: undefined }));
   } catch (error) {
     // lapsed and taken over, or gone: the work prefix is still ours to remove, the lease is not
     if (!(error instanceof LeaseLostError)) throw error;
@@ -525,34 +526,37 @@ interface Task {
 
 /** Runs one map or reduce task: adopts the split's lease, a local work folder, and hands the lease over after. */
 async function withTask(deps: CompactionDeps, ref: SplitRef, name: string, work: (task: Task) => Promise<void>): Promise<void> {
-  const lease = await adoptLease(deps.store, ref.tenant, ref.date, ref.splitId, leaseOptions(deps));
   const timings: Record<string, number> = {};
+  let lease: Lease | undefined;
   let folder: string | undefined;
-  let done = false;
   try {
+    lease = await adoptLease(deps.store, ref.tenant, ref.date, ref.splitId, leaseOptions(deps));
     await mkdir(deps.workDirectory, { recursive: true });
     folder = await mkdtemp(join(deps.workDirectory, `${ref.tenant}-${ref.date}-${name}-`));
-    const run = partitionRun(deps, ref, folder, lease, (deps.now ?? Date.now)(), timings);
-    await work({ run, lease, timings });
-    done = true;
+    await work({ run: partitionRun(deps, ref, folder, lease, (deps.now ?? Date.now)(), timings), lease, timings });
+    await lease.handOver();
   } catch (error) {
+    // the task fails with its own error; a lease that cannot be handed over on the way out is only logged
+    await lease?.handOver().catch((handOverError: unknown) => {
+      deps.log?.('split.hand_over_failed', {
+        tenant: ref.tenant,
+        date: ref.date,
+        runId: ref.splitId,
+        error: errorMessage(handOverError),
+      });
+    });
     throw new CompactionError(
       `${name.replace('-', ' ')} of split ${ref.splitId} of tenant ${ref.tenant} for ${ref.date} failed: ${errorMessage(error)}`,
       { cause: error, context: { tenant: ref.tenant, date: ref.date, runId: ref.splitId, task: name } },
     );
   } finally {
-    try {
-      if (folder) await rm(folder, { recursive: true, force: true });
-    } finally {
-      if (done) await lease.handOver();
-      else await lease.handOver().catch(ignoreLostLease);
-    }
+    if (folder) await rm(folder, { recursive: true, force: true });
   }
 }
 
-/** A failing task keeps its own error; a lease found lost on the way out adds nothing to it. */
-function ignoreLostLease(error: unknown): void {
-  if (!(error instanceof LeaseLostError)) throw error;
+/** A task or commit that failed keeps its own error; a lease that cannot be handed over after it is only logged. */
+function logHandOverFailed(deps: CompactionDeps, ref: SplitRef, error: unknown): void {
+  deps.log?.('split.hand_over_failed', { tenant: ref.tenant, date: ref.date, runId: ref.splitId, error: errorMessage(error) });
 }
 
 function partitionRun(

@@ -389,6 +389,21 @@ describe('split tasks', () => {
     expect(await readManifest(lake, 'acme', D)).toBeUndefined();
   });
 
+  it('a split stopped (SIGTERM) after it started is abandoned: failed, no lease, no work left', async () => {
+    const store = await spreadDay();
+    const stop = new AbortController();
+    const log = (event: string) => {
+      if (event === 'split.started') stop.abort(new Error('SIGTERM'));
+    };
+    const result = await runSplit(depsFor(store, { signal: stop.signal, log }), 'acme', D, { ranges: 2, buckets: 2 });
+    expect([result.status, result.error]).toStrictEqual([
+      'failed',
+      `compaction of tenant acme for ${D} failed: range 0 of split ${result.runId} of tenant acme for ${D} failed: SIGTERM`,
+    ]);
+    expect((await listAll(store, 'compaction-work/')).length + (await listAll(store, 'locks/')).length).toBe(0);
+    expect(await readManifest(store, 'acme', D)).toBeUndefined();
+  });
+
   it('a commit retried after it went through (its reply lost) reports the same result from the manifest', async () => {
     const store = await spreadDay();
     const deps = depsFor(store);
