@@ -85,6 +85,15 @@ export function partitionParams(tenant: string, date: string) {
   return { tenant, date, day_start: startMs, day_end: endMs };
 }
 
+/**
+ * The bound parameters of a statement over mergeInputSql(files): DuckDB refuses a parameter the statement
+ * does not use, and only staging rows are validated (a merge of published rows alone binds no day bounds).
+ */
+export function mergeParams(tenant: string, date: string, files: MergeFiles) {
+  const { day_start, day_end, ...partition } = partitionParams(tenant, date);
+  return files.staging.length > 0 ? { ...partition, day_start, day_end } : partition;
+}
+
 /** Every staging line with the reason it cannot be used (NULL when it can); binds partitionParams. */
 export function stagedRowsSql(files: readonly string[]): string {
   return `SELECT *, ${REJECT_REASON_SQL} AS reject_reason FROM ${readStagingSql(files)}`;
@@ -142,10 +151,15 @@ export function stagedCopyOptionsSql(options: Pick<ParquetOptions, 'rowGroupSize
  * the deletes) and is true for current rows.
  */
 export function winnersSql(sources: MergeSources, tallyFunction: string, runKey: string): string {
-  const deleted = (column: string) => `CASE WHEN row_kind = 1 THEN ${quoteIdent(column)} END`;
   return `SELECT source_no, file_row_number
   FROM (${classifiedRowsSql(`(${mergeSourcesSql(sources, 'narrow')})`, MERGE_LATEST_FIRST_SQL)})
-  WHERE ${tallyFunction}(${quoteLiteral(runKey)}, row_kind, input_origin, ${deleted('message_id')}, ${deleted('source_seq')}, ${deleted('ingested_at')})`;
+  WHERE ${tallyCallSql(tallyFunction, runKey)}`;
+}
+
+/** The tally call that counts each classified row (with the deletes' id, position, capture time) and keeps current rows. */
+function tallyCallSql(tallyFunction: string, runKey: string): string {
+  const deleted = (column: string) => `CASE WHEN row_kind = 1 THEN ${quoteIdent(column)} END`;
+  return `${tallyFunction}(${quoteLiteral(runKey)}, row_kind, input_origin, ${deleted('message_id')}, ${deleted('source_seq')}, ${deleted('ingested_at')})`;
 }
 
 /**
@@ -158,6 +172,83 @@ export function winnerRowsSql(sources: MergeSources, winners: string): string {
   return `SELECT ${parquetProjectionSql()}
   FROM (${mergeSourcesSql(sources, 'wide')}) r
   SEMI JOIN ${quoteIdent(winners)} w ON r.source_no = w.source_no AND r.file_row_number = w.file_row_number`;
+}
+
+/**
+ * The bucket of a message in a split compaction. md5 rather than DuckDB's hash(): every task of a split
+ * must agree, and md5 does not change with the DuckDB version a task happens to run.
+ */
+export function splitBucketSql(buckets: number): string {
+  return `(md5_number_upper(message_id) % ${Math.trunc(buckets)})::INTEGER`;
+}
+
+/**
+ * The map step of a split compaction (docs/SCALING.md), over one range of the inputs: every row is validated
+ * and counted through `tallyFunction` (kind 4 rejected, 3 a re-delivery of a version already kept in this
+ * range, 0 kept), and of each version (message_id, source_seq) only the first delivery in the merge's tie
+ * order is kept, with its bucket. Staging rows carry the local file's name without its folder: the tie order
+ * compares names, and every task names a staging object as the single pass does (by its place in the listing).
+ */
+export function splitMapSql(files: MergeFiles, tallyFunction: string, runKey: string, buckets: number): string {
+  return `SELECT * EXCLUDE (version_rank, row_kind)
+      REPLACE (CASE WHEN input_origin = ${INPUT_ORIGINS.indexOf('staging')} THEN parse_filename(filename) ELSE filename END AS filename),
+      ${splitBucketSql(buckets)} AS bucket
+  FROM (
+    SELECT *, CASE WHEN reject_reason IS NOT NULL THEN 4 WHEN version_rank > 1 THEN 3 ELSE 0 END AS row_kind
+    FROM (
+      SELECT *, row_number() OVER (PARTITION BY reject_reason IS NULL, message_id, source_seq ORDER BY ${MERGE_LATEST_FIRST_SQL}) AS version_rank
+      -- every column, whatever the range holds: a range of only remembered deletes has three of them
+      FROM (${noRowsSql('staging shape')}
+  UNION ALL BY NAME
+  ${mergeInputSql(files)})
+    )
+  )
+  WHERE ${tallyFunction}(${quoteLiteral(runKey)}, row_kind, input_origin, NULL::VARCHAR, NULL::VARCHAR, NULL::BIGINT)`;
+}
+
+/**
+ * The reduce step of a split compaction, over one bucket's map outputs of every range: the first delivery of
+ * each version across ranges (the same tie order), then exactly the single pass's classification, count
+ * and projection. No version is delivered twice here, so the tally sees no duplicates; the split's
+ * duplicates are the valid rows the maps read minus the versions the reduces classified.
+ */
+export function splitReduceSql(mapOutputs: readonly string[], tallyFunction: string, runKey: string): string {
+  const firstDeliveries = `(SELECT * EXCLUDE (delivery_rank) FROM (
+      SELECT *, row_number() OVER (PARTITION BY message_id, source_seq ORDER BY ${MERGE_LATEST_FIRST_SQL}) AS delivery_rank
+      FROM read_parquet(${quoteStringList(mapOutputs)})
+    ) WHERE delivery_rank = 1)`;
+  return `SELECT ${parquetProjectionSql()}
+  FROM (${classifiedRowsSql(firstDeliveries, MERGE_LATEST_FIRST_SQL)})
+  WHERE ${tallyCallSql(tallyFunction, runKey)}`;
+}
+
+/** The inputs of one range of a split compaction, as local files (a map task reads them in staging shape). */
+export interface MergeFiles {
+  readonly staging: readonly string[];
+  readonly published: readonly PublishedFile[];
+  readonly tombstones: readonly PublishedFile[];
+}
+
+/**
+ * Every version a split's map weighs, in staging shape: the staging rows (validated), the rows of the parts
+ * the manifest names (the partition as published: op 'upsert', instants back to epoch milliseconds, the
+ * part key as file name) and the remembered deletes (op 'delete' with the delete's feed position).
+ */
+export function mergeInputSql(files: MergeFiles): string {
+  const origin = (o: InputOrigin) => `${INPUT_ORIGINS.indexOf(o)} AS input_origin`;
+  const fromStaging = `SELECT *, ${origin('staging')} FROM (${stagedRowsSql(files.staging)})`;
+  const published = files.published.map(
+    (f) => `SELECT $tenant AS tenant_id, $date AS dt, ${stagingShapeSql(MESSAGE_COLUMNS)}, 'upsert' AS op,
+      ${quoteLiteral(f.key)} AS filename, CAST(NULL AS VARCHAR) AS reject_reason, ${origin('published')}
+    FROM read_parquet(${quoteLiteral(f.path)})`,
+  );
+  const tombstones = files.tombstones.map(
+    (f) => `SELECT $tenant AS tenant_id, $date AS dt, ${stagingShapeSql(TOMBSTONE_COLUMNS)}, 'delete' AS op,
+      ${quoteLiteral(f.key)} AS filename, CAST(NULL AS VARCHAR) AS reject_reason, ${origin('tombstone')}
+    FROM read_parquet(${quoteLiteral(f.path)})`,
+  );
+  const relations = [...(files.staging.length > 0 ? [fromStaging] : []), ...published, ...tombstones];
+  return relations.length > 0 ? relations.join('\n  UNION ALL BY NAME\n  ') : noRowsSql('staging shape');
 }
 
 /** Columns the latest-version selection needs (classifiedRowsSql and the tally), besides the row position. */
@@ -196,11 +287,15 @@ function mergeSourcesSql(sources: MergeSources, columns: 'narrow' | 'wide'): str
   return relations.length > 0 ? relations.join('\n  UNION ALL BY NAME\n  ') : noRowsSql();
 }
 
-/** The merge's row shape with no rows: a partition whose only work is removing files its manifest does not name. */
-function noRowsSql(): string {
+/**
+ * The merge's row shape with no rows (a partition whose only work is removing files its manifest does not
+ * name); with the row position unless only the staging shape is wanted (a split's map).
+ */
+function noRowsSql(shape: 'with positions' | 'staging shape' = 'with positions'): string {
   const columns = STAGING_COLUMNS.map((c) => `CAST(NULL AS ${c.staging}) AS ${quoteIdent(c.name)}`);
+  const positions = shape === 'with positions' ? ', 0 AS source_no, CAST(0 AS BIGINT) AS file_row_number' : '';
   return `SELECT ${columns.join(', ')}, CAST(NULL AS VARCHAR) AS filename, CAST(NULL AS VARCHAR) AS reject_reason,
-    0 AS input_origin, 0 AS source_no, CAST(0 AS BIGINT) AS file_row_number WHERE false`;
+    0 AS input_origin${positions} WHERE false`;
 }
 
 /** Parquet columns back to their staging types (TIMESTAMP_MS to epoch milliseconds). */
