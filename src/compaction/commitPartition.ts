@@ -134,5 +134,6 @@ function manifestOf(
     published_inputs: outcome.published.map(described),
     tombstones: written.tombstones ? { ...described(written.tombstones), rows: outcome.counts.deleted } : null,
     ...(plan.missing.length > 0 ? { missing_inputs: plan.missing } : {}),
+    ...(outcome.split ? { split: { ranges: outcome.split.ranges, buckets: outcome.split.buckets } } : {}),
   };
 }

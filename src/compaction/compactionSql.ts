@@ -112,10 +112,61 @@ export function classifiedRowsSql(relation: string, latestFirst: string = LATEST
  * partition, and the row order inside a file carries no meaning.
  */
 export function compactionSelectSql(files: MergeFiles, tallyFunction: string, runKey: string): string {
+  return classifiedSelectSql(`(${mergeInputSql(files)})`, tallyFunction, runKey);
+}
+
+/** The classification, count and projection of compactionSelectSql over any relation in merge-input shape. */
+function classifiedSelectSql(relation: string, tallyFunction: string, runKey: string): string {
   const deleted = (column: string) => `CASE WHEN row_kind = 1 THEN ${quoteIdent(column)} END`;
   return `SELECT ${parquetProjectionSql()}
-  FROM (${classifiedRowsSql(`(${mergeInputSql(files)})`, MERGE_LATEST_FIRST_SQL)})
+  FROM (${classifiedRowsSql(relation, MERGE_LATEST_FIRST_SQL)})
   WHERE ${tallyFunction}(${quoteLiteral(runKey)}, row_kind, input_origin, ${deleted('message_id')}, ${deleted('source_seq')}, ${deleted('ingested_at')})`;
+}
+
+/**
+ * The bucket of a message in a split compaction. md5 rather than DuckDB's hash(): every task of a split
+ * must agree, and md5 does not change with the DuckDB version a task happens to run.
+ */
+export function splitBucketSql(buckets: number): string {
+  return `(md5_number_upper(message_id) % ${Math.trunc(buckets)})::INTEGER`;
+}
+
+/**
+ * The map step of a split compaction (docs/SCALING.md), over one range of the inputs: every row is validated
+ * and counted through `tallyFunction` (kind 4 rejected, 3 a re-delivery of a version already kept in this
+ * range, 0 kept), and of each version (message_id, source_seq) only the first delivery in the merge's tie
+ * order is kept, with its bucket. Staging rows carry the local file's name without its folder: the tie order
+ * compares names, and every task names a staging object as the single pass does (by its place in the listing).
+ */
+export function splitMapSql(files: MergeFiles, tallyFunction: string, runKey: string, buckets: number): string {
+  return `SELECT * EXCLUDE (version_rank, row_kind)
+      REPLACE (CASE WHEN input_origin = ${INPUT_ORIGINS.indexOf('staging')} THEN parse_filename(filename) ELSE filename END AS filename),
+      ${splitBucketSql(buckets)} AS bucket
+  FROM (
+    SELECT *, CASE WHEN reject_reason IS NOT NULL THEN 4 WHEN version_rank > 1 THEN 3 ELSE 0 END AS row_kind
+    FROM (
+      SELECT *, row_number() OVER (PARTITION BY reject_reason IS NULL, message_id, source_seq ORDER BY ${MERGE_LATEST_FIRST_SQL}) AS version_rank
+      -- every column, whatever the range holds: a range of only remembered deletes has three of them
+      FROM (${noRowsSql()}
+  UNION ALL BY NAME
+  ${mergeInputSql(files)})
+    )
+  )
+  WHERE ${tallyFunction}(${quoteLiteral(runKey)}, row_kind, input_origin, NULL::VARCHAR, NULL::VARCHAR, NULL::BIGINT)`;
+}
+
+/**
+ * The reduce step of a split compaction, over one bucket's map outputs of every range: the first delivery of
+ * each version across ranges (the same tie order), then exactly the single pass's classification, count
+ * and projection. No version is delivered twice here, so the tally sees no duplicates; the split's
+ * duplicates are the valid rows the maps read minus the versions the reduces classified.
+ */
+export function splitReduceSql(mapOutputs: readonly string[], tallyFunction: string, runKey: string): string {
+  const firstDeliveries = `(SELECT * EXCLUDE (delivery_rank) FROM (
+      SELECT *, row_number() OVER (PARTITION BY message_id, source_seq ORDER BY ${MERGE_LATEST_FIRST_SQL}) AS delivery_rank
+      FROM read_parquet(${quoteStringList(mapOutputs)})
+    ) WHERE delivery_rank = 1)`;
+  return classifiedSelectSql(firstDeliveries, tallyFunction, runKey);
 }
 
 /**

@@ -46,6 +46,8 @@ export interface PartitionManifest {
   tombstones?: (ManifestObject & { rows: number }) | null;
   /** Objects the previous manifest named that were gone when this run read the partition. */
   missing_inputs?: string[];
+  /** Present when the run was split across tasks: its K ranges and B buckets (docs/SCALING.md). */
+  split?: { ranges: number; buckets: number };
 }
 
 /** The partition's manifest, or undefined when it was never compacted. */

@@ -44,6 +44,8 @@ export interface MergeOutcome {
   readonly parts: string[];
   /** Local tombstone file holding `counts.deleted` rows, or undefined when no message is deleted. */
   readonly tombstoneFile: string | undefined;
+  /** Set when the merge was split across tasks; recorded in the manifest. */
+  readonly split?: { readonly ranges: number; readonly buckets: number };
 }
 
 /**
@@ -71,11 +73,16 @@ export async function mergePartition(run: PartitionRun, plan: PartitionPlan): Pr
     });
   } catch (error) {
     run.signal.throwIfAborted();
-    const message = errorMessage(error);
-    const named = [...keyOf].reduce((m, [path, key]) => m.split(path).join(key), message);
-    if (named === message) throw error;
-    throw new CompactionError(named, { cause: error });
+    throw withObjectKeys(error, keyOf);
   }
+}
+
+/** The error with every local copy's path replaced by the key of the object it was downloaded from. */
+export function withObjectKeys(error: unknown, keyOf: ReadonlyMap<string, string>): unknown {
+  const message = errorMessage(error);
+  const named = [...keyOf].reduce((m, [path, key]) => m.split(path).join(key), message);
+  if (named === message) return error;
+  return new CompactionError(named, { cause: error });
 }
 
 async function mergeAndVerify(
@@ -107,10 +114,12 @@ async function mergeAndVerify(
   });
 }
 
-interface LocalInputs {
+export interface LocalInputs {
   readonly stagingInfo: ObjectInfo[];
   /** Local staging files; a refused one is replaced by its repaired copy. */
   readonly staging: string[];
+  /** Each staging file's place in the partition's whole listing (default: its index here); names the local copies. */
+  readonly stagingNumbers?: readonly number[];
   readonly published: PublishedFile[];
   readonly tombstones: PublishedFile[];
 }
@@ -128,7 +137,7 @@ async function downloadInputs(run: PartitionRun, plan: PartitionPlan, keyOf: Map
     return { paths, infos };
   };
   const pad = (i: number) => String(i).padStart(6, '0');
-  const staging = await fetch(plan.staging, (i) => `${pad(i)}.ndjson.gz`);
+  const staging = await fetch(plan.staging, stagingLocalName);
   const published = await fetch(plan.published, (i) => `published-${pad(i)}.parquet`);
   const tombstones = await fetch(plan.tombstones, (i) => `tombstones-${pad(i)}.parquet`);
   const withKeys = (f: { paths: string[]; infos: ObjectInfo[] }) =>
@@ -145,7 +154,13 @@ async function downloadInputs(run: PartitionRun, plan: PartitionPlan, keyOf: Map
  * Downloads one object and checks that the file has the object's full size: a stream that ended early
  * is retried like a throttled call instead of reaching DuckDB as a truncated file.
  */
-async function downloadVerified(store: ObjectStore, key: string, path: string, retry: RetryPolicy): Promise<ObjectInfo> {
+/**
+ * The local name of the staging object at place `n` of the partition's listing. The merge's tie order
+ * compares these names, so a split task names its copies the same way to pick the same rows.
+ */
+export const stagingLocalName = (n: number) => `${String(n).padStart(6, '0')}.ndjson.gz`;
+
+export async function downloadVerified(store: ObjectStore, key: string, path: string, retry: RetryPolicy): Promise<ObjectInfo> {
   return withRetry(
     async () => {
       const info = await store.getToFile(key, path);
@@ -200,7 +215,7 @@ async function runMerge(connection: DuckDBConnection, run: PartitionRun, local: 
  * only failures the line-by-line salvage can help with. Out of memory, disk full or an interrupted query
  * fail the partition as they are.
  */
-function isInputError(error: unknown): boolean {
+export function isInputError(error: unknown): boolean {
   const message = error instanceof Error ? error.message : '';
   return (
     /^(Invalid Input|Conversion) Error/.test(message) || (/^IO Error/.test(message) && !/No space left|write/i.test(message))
@@ -208,7 +223,7 @@ function isInputError(error: unknown): boolean {
 }
 
 /** Probes each staging file alone; salvages the ones DuckDB refuses and puts the repaired file in their place. */
-async function salvageRefusedFiles(
+export async function salvageRefusedFiles(
   connection: DuckDBConnection,
   run: PartitionRun,
   local: LocalInputs,
@@ -226,7 +241,7 @@ async function salvageRefusedFiles(
     const salvage = await salvageStagingObject(file, key);
     const refused = await findRefusedLines(salvage.good, key, probeLines);
     const refusedLines = new Set(refused.map((r) => r.line));
-    const repaired = join(run.work, 'in', `repaired-${i}.ndjson.gz`);
+    const repaired = join(run.work, 'in', `repaired-${local.stagingNumbers?.[i] ?? i}.ndjson.gz`);
     await writeStagingLines(
       repaired,
       salvage.good.filter((l) => !refusedLines.has(l.line)),
@@ -258,7 +273,7 @@ async function refusal(connection: DuckDBConnection, file: string): Promise<stri
 }
 
 /** Rows DuckDB read but that break a staging rule, with the reason and the object they came from. */
-async function rejectedRowLines(
+export async function rejectedRowLines(
   connection: DuckDBConnection,
   run: PartitionRun,
   files: readonly string[],
@@ -282,7 +297,7 @@ async function rejectedRowLines(
 }
 
 /** part-0.parquet, part-1.parquet, ... in part order; any error reading the folder fails the partition. */
-async function partFiles(dir: string): Promise<string[]> {
+export async function partFiles(dir: string): Promise<string[]> {
   const names = await readdir(dir);
   const parts = names.filter((n) => /^part-\d+\.parquet$/.test(n)).sort((a, b) => partNo(a) - partNo(b));
   for (const [i, name] of parts.entries()) {
@@ -294,7 +309,7 @@ async function partFiles(dir: string): Promise<string[]> {
 const partNo = (name: string) => Number(/\d+/.exec(name)?.[0]);
 
 /** The files hold exactly `expected` rows (their footers say so), or the partition fails before publishing. */
-async function verifyRowCount(connection: DuckDBConnection, files: readonly string[], expected: number, what: string) {
+export async function verifyRowCount(connection: DuckDBConnection, files: readonly string[], expected: number, what: string) {
   const found =
     files.length === 0
       ? 0
@@ -307,7 +322,7 @@ async function verifyRowCount(connection: DuckDBConnection, files: readonly stri
 }
 
 /** Writes the remembered deletes (messages whose latest version is a user delete) as a local Parquet file. */
-async function writeTombstones(
+export async function writeTombstones(
   connection: DuckDBConnection,
   run: PartitionRun,
   deletes: readonly { message_id: string; source_seq: string; ingested_at: number }[],

@@ -17,6 +17,11 @@ export interface LeaseOptions {
   readonly heartbeatMs?: number;
   /** The run's abort (SIGINT/SIGTERM): stops the heartbeat and aborts the lease's signal. */
   readonly signal?: AbortSignal;
+  /**
+   * The lease is held by a run whose tasks run in several processes (a split tenant-day): the process that
+   * last renewed it exits between tasks by design, so only expiry lets another run take it over.
+   */
+  readonly acrossProcesses?: boolean;
 }
 
 export interface Lease {
@@ -29,6 +34,11 @@ export interface Lease {
   confirm(): Promise<void>;
   /** Stops the heartbeat; deletes the lease conditionally (ifMatch its own ETag), never another run's lease. */
   release(): Promise<void>;
+  /**
+   * Renews the lease one last time and stops the heartbeat, leaving the lease in place for the next task of
+   * the same run in another process (adoptLease); throws LeaseLostError like confirm().
+   */
+  handOver(): Promise<void>;
 }
 
 /** What the lease object holds; `holder` is `<host>:<pid>` (kept for messages), `host`/`pid` for takeover. */
@@ -39,6 +49,8 @@ export interface LeaseBody {
   readonly pid: number;
   readonly acquired_at: string;
   readonly expires_at: string;
+  /** Set by a run whose tasks run in several processes: its holder's exit does not free it, only expiry. */
+  readonly across_processes?: boolean;
 }
 
 /**
@@ -65,19 +77,7 @@ export async function acquireLease(
   const now = options.now ?? Date.now;
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   options.signal?.throwIfAborted();
-  const host = hostname();
-  const acquiredAt = new Date(now()).toISOString();
-  const bodyText = () => {
-    const body: LeaseBody = {
-      run_id: runId,
-      holder: `${host}:${process.pid}`,
-      host,
-      pid: process.pid,
-      acquired_at: acquiredAt,
-      expires_at: new Date(now() + leaseMs).toISOString(),
-    };
-    return `${JSON.stringify(body)}\n`;
-  };
+  const bodyText = leaseBodyText(runId, new Date(now()).toISOString(), now, leaseMs, options);
   const locked = (holder: LeaseBody) =>
     new PartitionLockedError(
       `tenant ${tenant} for ${date} is already being compacted by run ${holder.run_id} on ${holder.holder} (lease until ${holder.expires_at})`,
@@ -108,6 +108,55 @@ export async function acquireLease(
     }
   }
   return new HeldLease(store, key, runId, etag, bodyText, now, leaseMs, options);
+}
+
+/**
+ * Takes up a lease this run already holds, from another process (a task of a split tenant-day): the lease
+ * must exist and name `runId`; it is renewed at once (conditional on the version read) and then by a
+ * heartbeat. Never creates a lease: a lease that lapsed and was removed, or was taken over, is lost
+ * (LeaseLostError), so a straggler task of an abandoned run cannot lock the partition again.
+ */
+export async function adoptLease(
+  store: ObjectStore,
+  tenant: string,
+  date: string,
+  runId: string,
+  options: LeaseOptions = {},
+): Promise<Lease> {
+  const key = lockKey(tenant, date);
+  const now = options.now ?? Date.now;
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  options.signal?.throwIfAborted();
+  const current = await readLease(store, key);
+  if (current?.body.run_id !== runId) {
+    const why = current ? `run ${current.body.run_id} on ${current.body.holder} holds it` : 'the lease object is gone';
+    throw new LeaseLostError(`lost the lease ${key} of run ${runId}: ${why}`, { context: { key, runId } });
+  }
+  const bodyText = leaseBodyText(runId, current.body.acquired_at, now, leaseMs, options);
+  const lease = new HeldLease(store, key, runId, current.etag, bodyText, now, leaseMs, options);
+  try {
+    await lease.confirm();
+  } catch (error) {
+    await lease.handOver().catch(() => undefined);
+    throw error;
+  }
+  return lease;
+}
+
+function leaseBodyText(runId: string, acquiredAt: string, now: () => number, leaseMs: number, options: LeaseOptions) {
+  const host = hostname();
+  return () => {
+    const body: LeaseBody = {
+      run_id: runId,
+      holder: `${host}:${process.pid}`,
+      host,
+      pid: process.pid,
+      acquired_at: acquiredAt,
+      expires_at: new Date(now() + leaseMs).toISOString(),
+      ...(options.acrossProcesses ? { across_processes: true } : {}),
+    };
+    return `${JSON.stringify(body)}\n`;
+  };
 }
 
 class HeldLease implements Lease {
@@ -151,6 +200,21 @@ class HeldLease implements Lease {
 
   async confirm(): Promise<void> {
     await this.renew();
+  }
+
+  async handOver(): Promise<void> {
+    try {
+      if (!this.released) await this.renew();
+    } finally {
+      this.stop();
+    }
+  }
+
+  /** Stops the heartbeat and forgets the run's abort, leaving the lease object as it is. */
+  private stop(): void {
+    this.released = true;
+    clearInterval(this.timer);
+    this.options.signal?.removeEventListener('abort', this.onRunAbort);
   }
 
   release(): Promise<void> {
@@ -266,6 +330,7 @@ export async function removeDeadLeases(
 /** A lapsed lease, or one whose holder was a process on this host that has exited. */
 function canTakeOver(body: LeaseBody, now: number): boolean {
   if (!(Date.parse(body.expires_at) > now)) return true;
+  if (body.across_processes) return false;
   return body.host === hostname() && body.pid !== process.pid && !processExists(body.pid);
 }
 
@@ -288,6 +353,7 @@ export async function readLease(store: ObjectStore, key: string): Promise<{ body
       pid: raw.pid ?? (colon > 0 ? Number(holder.slice(colon + 1)) : 0),
       acquired_at: String(raw.acquired_at ?? ''),
       expires_at: String(raw.expires_at ?? new Date(0).toISOString()),
+      ...(raw.across_processes === true ? { across_processes: true } : {}),
     };
     return { body, etag: info.etag };
   } catch (error) {

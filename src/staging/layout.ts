@@ -11,6 +11,8 @@ export const LOCK_ROOT = 'locks/messages/';
 /** Remembered user deletes, outside analytics/ so readers never see them (docs/ARCHITECTURE.md). */
 export const TOMBSTONE_ROOT = 'tombstones/messages/';
 export const CHECKPOINT_ROOT = 'checkpoints/';
+/** Intermediates of a tenant-day split across tasks (plan, per-range and per-bucket outputs and reports). */
+export const COMPACTION_WORK_ROOT = 'compaction-work/messages/';
 export const RUNS_ROOT = 'runs/';
 
 const partition = (tenant: string, date: string) => `tenant_id=${assertTenantId(tenant)}/dt=${parseDate(date)}/`;
@@ -35,6 +37,24 @@ export const tombstoneKey = (tenant: string, date: string, runId: string) =>
   `${tombstonePrefix(tenant, date)}${safeName(runId)}.parquet`;
 export const lockKey = (tenant: string, date: string) =>
   `${LOCK_ROOT}tenant_id=${assertTenantId(tenant)}/dt=${parseDate(date)}.lock`;
+/**
+ * One split compaction's work folder, `compaction-work/messages/tenant_id=<t>/dt=<d>/<splitId>/`: everything
+ * its tasks hand to each other (docs/SCALING.md); removed by the commit or the abandon.
+ */
+export const splitWorkPrefix = (tenant: string, date: string, splitId: string) => {
+  if (!RUN_ID_PATTERN.test(splitId)) throw new UsageError(`invalid split id ${JSON.stringify(splitId)}`);
+  return `${COMPACTION_WORK_ROOT}${partition(tenant, date)}${splitId}/`;
+};
+/** The split's plan: the inputs, each assigned to a range, and the partition as it was when the split started. */
+export const splitPlanKey = (tenant: string, date: string, splitId: string) =>
+  `${splitWorkPrefix(tenant, date, splitId)}plan.json`;
+/** One map task's outputs (`bucket=<b>/…parquet`, `rejected.ndjson.gz`, `report.json`); a retry replaces them all. */
+export const splitRangePrefix = (tenant: string, date: string, splitId: string, range: number) =>
+  `${splitWorkPrefix(tenant, date, splitId)}range=${range}/`;
+/** One reduce task's outputs (`part-<j>.parquet`, `report.json`); a retry replaces them all. */
+export const splitBucketPrefix = (tenant: string, date: string, splitId: string, bucket: number) =>
+  `${splitWorkPrefix(tenant, date, splitId)}bucket=${bucket}/`;
+export const splitWorkTenantPrefix = (tenant: string) => `${COMPACTION_WORK_ROOT}tenant_id=${assertTenantId(tenant)}/`;
 /** Where an interrupted backfill of one tenant-day resumes (deleted when the backfill completes). */
 export const backfillCheckpointKey = (source: string, tenant: string, date: string) =>
   `${CHECKPOINT_ROOT}backfill/source=${safeName(source)}/${partition(tenant, date)}checkpoint.json`;

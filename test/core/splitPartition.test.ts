@@ -1,0 +1,356 @@
+import { cp } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CompactionDeps, compactPartition, type PartitionResult } from '../../src/compaction/compactPartition.js';
+import { type PartitionManifest, readManifest } from '../../src/compaction/manifest.js';
+import {
+  abandonSplit,
+  commitSplit,
+  mapRange,
+  reduceBucket,
+  runSplit,
+  type SplitRef,
+  type SplitShape,
+  startSplit,
+} from '../../src/compaction/splitPartition.js';
+import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
+import type { StagedRecord } from '../../src/schema/messageSchema.js';
+import { compactionQuarantineKey, lockKey, splitPlanKey, stagingKey } from '../../src/staging/layout.js';
+import { gzipNdjson } from '../../src/staging/ndjson.js';
+import { LocalStore } from '../../src/store/LocalStore.js';
+import { getBytes, listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
+import { stagedRecord } from '../kit/factories.js';
+import { readParquetRows } from '../kit/readParquet.js';
+import { tempDir } from '../kit/tempDir.js';
+
+const D = '2025-08-11';
+const NOW = Date.parse('2025-08-11T17:00:00Z');
+const T0 = Date.parse('2025-08-11T03:00:00Z');
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let db: DuckDBInstance;
+let n = 0;
+
+beforeAll(async () => {
+  dir = await tempDir('makoto-lake-split-');
+  db = await openDuckDb({ memoryLimit: '1GB', threads: 2, workDirectory: join(dir.path, 'duckdb') });
+});
+afterAll(async () => {
+  db.closeSync();
+  await dir.cleanup();
+});
+
+const depsFor = (store: ObjectStore, extra: Partial<CompactionDeps> = {}): CompactionDeps => ({
+  store,
+  db,
+  workDirectory: join(dir.path, `work-${++n}`),
+  now: () => NOW,
+  ...extra,
+});
+
+/** A new empty store. */
+const newStore = () => new LocalStore(join(dir.path, `data-${++n}`));
+
+/** Two identical copies of a store's contents: one for the single pass, one for the split. */
+async function twins(source: LocalStore): Promise<[LocalStore, LocalStore]> {
+  const a = newStore();
+  const b = newStore();
+  await cp(source.root, a.root, { recursive: true });
+  await cp(source.root, b.root, { recursive: true });
+  return [a, b];
+}
+
+/** A staging line; `at` is the capture time in seconds after T0. */
+const line = (id: string, seq: number, overrides: Partial<StagedRecord> & { at?: number } = {}) => {
+  const { at = 0, ...rest } = overrides;
+  return stagedRecord({ message_id: id, source_seq: String(seq), content: `${id}@${seq}`, ingested_at: T0 + at * 1000, ...rest });
+};
+const stage = (store: ObjectStore, name: string, records: StagedRecord[]) =>
+  store.putBytes(stagingKey('acme', D, name), gzipNdjson(records));
+
+/** Everything a reader or the next run sees of the partition, with run-specific names taken out. */
+async function published(store: LocalStore, result: PartitionResult) {
+  const manifest = (await readManifest(store, 'acme', D)) as PartitionManifest;
+  const keys = async (prefix: string) => (await listAll(store, prefix)).map((o) => join(store.root, o.key));
+  const rows = await readParquetRows(await keys(`analytics/messages/tenant_id=acme/dt=${D}/`), {
+    orderBy: 'message_id, source_seq',
+  });
+  const tombstones = await readParquetRows(await keys(`tombstones/messages/tenant_id=acme/dt=${D}/`), {
+    orderBy: 'message_id',
+  });
+  const quarantineKey = compactionQuarantineKey('acme', D);
+  const quarantine = (await store.head(quarantineKey))
+    ? gunzipSync(await getBytes(store, quarantineKey))
+        .toString('utf8')
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const { run_id: _, ...entry } = JSON.parse(l) as Record<string, unknown>;
+          return entry;
+        })
+    : [];
+  const { runId: _r, durationMs: _d, timingsMs: _t, outputFiles: _o, bytesWritten: _b, ...counts } = result;
+  return {
+    counts,
+    manifest: {
+      rows_read: manifest.rows_read,
+      rows_carried: manifest.rows_carried,
+      deletes_remembered: manifest.deletes_remembered,
+      rows_rejected: manifest.rows_rejected,
+      objects_rejected: manifest.objects_rejected,
+      duplicates_removed: manifest.duplicates_removed,
+      versions_superseded: manifest.versions_superseded,
+      deletes_applied: manifest.deletes_applied,
+      rows_written: manifest.rows_written,
+      tombstone_rows: manifest.tombstones?.rows ?? 0,
+      inputs: manifest.inputs.map((i) => i.key),
+      published_inputs: (manifest.published_inputs ?? []).map((i) => i.key),
+      quarantine: manifest.quarantine,
+    },
+    rows,
+    tombstones,
+    quarantine,
+  };
+}
+
+/** The single pass on one copy, the split on the other: what they publish must be equal. */
+async function splitMatchesSinglePass(source: LocalStore, shape: SplitShape) {
+  const [single, split] = await twins(source);
+  const expected = await compactPartition(depsFor(single), 'acme', D);
+  const actual = await runSplit(depsFor(split), 'acme', D, shape);
+  expect(expected.status).toBe('compacted');
+  const want = await published(single, expected);
+  const got = await published(split, actual);
+  expect(got).toStrictEqual(want);
+  expect((await readManifest(split, 'acme', D))?.split).toStrictEqual(shape);
+  // nothing of the split is left behind
+  expect((await listAll(split, 'compaction-work/')).map((o) => o.key)).toStrictEqual([]);
+  expect(await split.head(lockKey('acme', D))).toBeUndefined();
+  return { single: want, split, actual };
+}
+
+/** Which range each staging object went to, from the plan a startSplit writes. */
+async function rangesOf(source: LocalStore, shape: SplitShape): Promise<Record<string, number>> {
+  const [copy] = await twins(source);
+  const deps = depsFor(copy);
+  const started = await startSplit(deps, 'acme', D, shape);
+  if (!('ref' in started)) throw new Error('expected a split');
+  const plan = JSON.parse((await getBytes(copy, splitPlanKey('acme', D, started.ref.splitId))).toString('utf8')) as {
+    inputs: { key: string; range: number }[];
+  };
+  await abandonSplit(deps, started.ref, 'inspected');
+  return Object.fromEntries(plan.inputs.map((i) => [i.key.slice(i.key.lastIndexOf('/') + 1), i.range]));
+}
+
+/** Four staging objects of about one size: duplicates, versions, a delete and a TTL expiry across them. */
+async function spreadDay(): Promise<LocalStore> {
+  const store = newStore();
+  await stage(store, 'a', [
+    line('m1', 10),
+    line('m2', 20),
+    line('m3', 30, { attributes: '{"ttl":1754874000}' }),
+    line('m4', 40),
+    line('m7', 70, { content: 'tie-a', at: 5 }),
+  ]);
+  await stage(store, 'b', [
+    line('m1', 10, { at: 60 }), // a re-delivery of m1@10, later
+    line('m1', 11, { at: 61 }), // m1's newer version, in another range than its older one
+    line('m2', 21, { op: 'delete', at: 62 }), // the delete of m2, whose upsert is in range 0
+    line('m5', 50, { at: 63 }),
+    line('m8', 80, { at: 64 }),
+  ]);
+  await stage(store, 'c', [
+    line('m3', 31, { op: 'expire', attributes: '{"ttl":1754874000}', at: 120 }), // a TTL expiry: kept, not a delete
+    line('m4', 40, { at: 121 }),
+    line('m2', 20, { at: 122 }),
+    line('m9', 90, { at: 123 }),
+    line('m9', 89, { at: 124 }),
+  ]);
+  await stage(store, 'd', [
+    line('m1', 10, { at: 180 }),
+    line('m7', 70, { content: 'tie-b', at: 5 }), // the same version at the same capture time: the file name decides
+    line('m6', 60, { at: 181 }),
+    line('m6', 61, { at: 182 }),
+    line('m2', 21, { op: 'delete', at: 183 }),
+  ]);
+  return store;
+}
+
+describe('a split tenant-day publishes exactly what the single pass publishes', () => {
+  it('duplicates, versions and a delete in different ranges, a TTL expiry; K=4 × B=3', async () => {
+    const day = await spreadDay();
+    expect(await rangesOf(day, { ranges: 4, buckets: 3 })).toStrictEqual({
+      'a.ndjson.gz': 0,
+      'b.ndjson.gz': 1,
+      'c.ndjson.gz': 2,
+      'd.ndjson.gz': 3,
+    });
+    const { single } = await splitMatchesSinglePass(day, { ranges: 4, buckets: 3 });
+    expect(single.counts).toStrictEqual({
+      tenant: 'acme',
+      date: D,
+      status: 'compacted',
+      inputs: 4,
+      rowsRead: 20,
+      rowsCarried: 0,
+      deletesRemembered: 0,
+      rowsRejected: 0,
+      objectsRejected: 0,
+      duplicatesRemoved: 6,
+      versionsSuperseded: 5,
+      deletesApplied: 1,
+      rowsWritten: 8,
+    });
+    expect(single.rows.map((r) => [r.message_id, r.source_seq, r.content])).toStrictEqual([
+      ['m1', '11', 'm1@11'],
+      ['m3', '31', 'm3@31'],
+      ['m4', '40', 'm4@40'],
+      ['m5', '50', 'm5@50'],
+      ['m6', '61', 'm6@61'],
+      ['m7', '70', 'tie-a'],
+      ['m8', '80', 'm8@80'],
+      ['m9', '90', 'm9@90'],
+    ]);
+    expect(single.tombstones.map((t) => [t.message_id, t.source_seq])).toStrictEqual([['m2', '21']]);
+  });
+
+  it('K=1 × B=1', async () => {
+    await splitMatchesSinglePass(await spreadDay(), { ranges: 1, buckets: 1 });
+  });
+
+  it('more buckets than messages (empty buckets) and more ranges than inputs (empty ranges)', async () => {
+    await splitMatchesSinglePass(await spreadDay(), { ranges: 6, buckets: 12 });
+  });
+
+  it('a re-compaction: published parts and remembered deletes are inputs of their own ranges', async () => {
+    const lake = await spreadDay();
+    await compactPartition(depsFor(lake), 'acme', D);
+    for (const o of await listAll(lake, 'staging/')) await lake.delete(o.key);
+    await stage(lake, 'late-1', [
+      line('m4', 41, { at: 900 }), // a late edit
+      line('m5', 51, { op: 'delete', at: 901 }), // a late delete
+      line('m2', 20, { at: 902 }), // a replay of the deleted message's old version: stays deleted
+      line('m1', 11, { at: 903 }), // a re-delivery of the published version
+    ]);
+    await stage(lake, 'late-2', [line('m2', 21, { op: 'delete', at: 904 }), line('m10', 100, { at: 905 })]);
+    const { single } = await splitMatchesSinglePass(lake, { ranges: 3, buckets: 2 });
+    expect([single.counts.rowsCarried, single.counts.deletesRemembered, single.counts.rowsWritten]).toStrictEqual([8, 1, 8]);
+    expect(single.tombstones.map((t) => [t.message_id, t.source_seq])).toStrictEqual([
+      ['m2', '21'],
+      ['m5', '51'],
+    ]);
+  });
+
+  it('rejected rows and lines DuckDB refuses are counted and quarantined with the staging key', async () => {
+    const store = newStore();
+    const text = (r: StagedRecord) => JSON.stringify(r);
+    await stage(store, 'a', [line('g1', 1), line('other', 2, { tenant_id: 'globex' }), line('g3', 3)]);
+    const duplicateKey = `{"tenant_id":"acme",${text(line('dup', 4)).slice(1)}`;
+    await store.putBytes(
+      stagingKey('acme', D, 'b'),
+      gzipSync(`${text(line('g5', 5))}\n{"message_id": "broken"\n${duplicateKey}\n${text(line('g1', 6, { at: 30 }))}\n`),
+    );
+    await store.putBytes(stagingKey('acme', D, 'c'), Buffer.alloc(0));
+    await stage(store, 'd', [line('g7', 7), line('late', 8, { created_at: Date.parse('2025-08-12T16:00:00Z') })]);
+    const { single } = await splitMatchesSinglePass(store, { ranges: 4, buckets: 2 });
+    expect([single.counts.rowsRejected, single.counts.objectsRejected, single.counts.rowsWritten]).toStrictEqual([4, 1, 4]);
+    const key = (name: string) => stagingKey('acme', D, name);
+    expect(single.quarantine.map((q) => [q.object_key, q.line ?? null, String(q.reason).slice(0, 40)])).toStrictEqual([
+      [key('b'), 2, "malformed JSON: Expected ',' or '}' afte"],
+      [key('b'), 3, 'DuckDB refused the line: Invalid Input E'],
+      [key('c'), null, 'empty object (0 bytes, not gzip)'],
+      [key('a'), null, 'tenant_id globex does not match the part'],
+      [key('d'), null, 'created_at is not in the JST day 2025-08'],
+    ]);
+  });
+});
+
+describe('split tasks', () => {
+  /** Runs every task of a split from its own CompactionDeps: its own DuckDB instance and work folder, as separate processes would. */
+  async function inSeparateDeps(store: ObjectStore, shape: SplitShape, between?: (ref: SplitRef) => Promise<void>) {
+    const opened: DuckDBInstance[] = [];
+    const fresh = async () => {
+      const own = await openDuckDb({ memoryLimit: '256MB', threads: 1, workDirectory: join(dir.path, `duck-${++n}`) });
+      opened.push(own);
+      return depsFor(store, { db: own });
+    };
+    try {
+      const started = await startSplit(await fresh(), 'acme', D, shape);
+      if (!('ref' in started)) throw new Error(`expected a split, got ${started.result.status}`);
+      for (let i = 0; i < shape.ranges; i++) await mapRange(await fresh(), started.ref, i);
+      await between?.(started.ref);
+      for (let b = 0; b < shape.buckets; b++) await reduceBucket(await fresh(), started.ref, b);
+      return await commitSplit(await fresh(), started.ref);
+    } finally {
+      for (const own of opened) own.closeSync();
+    }
+  }
+
+  it('tasks run from separate deps (own DuckDB, own work folder), with a map task retried, give the single pass', async () => {
+    const [single, split] = await twins(await spreadDay());
+    const expected = await published(single, await compactPartition(depsFor(single), 'acme', D));
+    const actual = await inSeparateDeps(split, { ranges: 3, buckets: 2 }, async (ref) => {
+      await mapRange(depsFor(split), ref, 1); // a retried task rewrites its own outputs
+    });
+    expect(await published(split, actual)).toStrictEqual(expected);
+    expect((await listAll(split, 'compaction-work/')).map((o) => o.key)).toStrictEqual([]);
+  });
+
+  /** The published partition (analytics, manifest, tombstones) as keys and versions. */
+  const publishedObjects = async (store: ObjectStore) =>
+    (await Promise.all(['analytics/', 'manifests/', 'tombstones/', 'quarantine/'].map(async (p) => await listAll(store, p))))
+      .flat()
+      .map((o) => `${o.key} ${o.etag}`);
+
+  it('a missing report fails the reduce or the commit, publishing nothing; abandonSplit then leaves no trace', async () => {
+    const lake = await spreadDay();
+    await compactPartition(depsFor(lake), 'acme', D);
+    await stage(lake, 'late', [line('m4', 41, { at: 900 }), line('m5', 51, { op: 'delete', at: 901 })]);
+    const before = await publishedObjects(lake);
+    const deps = depsFor(lake);
+    const started = await startSplit(deps, 'acme', D, { ranges: 2, buckets: 2 });
+    if (!('ref' in started)) throw new Error('expected a split');
+    const { ref } = started;
+    await mapRange(deps, ref, 0);
+    await expect(reduceBucket(deps, ref, 0)).rejects.toThrow(
+      `bucket 0 of split ${ref.splitId} of tenant acme for ${D} failed: range 1's report is missing (compaction-work/messages/tenant_id=acme/dt=${D}/${ref.splitId}/range=1/report.json): its task has not finished`,
+    );
+    await mapRange(deps, ref, 1);
+    await reduceBucket(deps, ref, 0);
+    await expect(commitSplit(deps, ref)).rejects.toThrow(
+      `commit of split ${ref.splitId} of tenant acme for ${D} failed: bucket 1's report is missing (compaction-work/messages/tenant_id=acme/dt=${D}/${ref.splitId}/bucket=1/report.json): its task has not finished`,
+    );
+    expect(await publishedObjects(lake)).toStrictEqual(before);
+    expect(await lake.head(lockKey('acme', D))).toBeDefined(); // still the split's: it may be retried
+
+    const result = await abandonSplit(deps, ref, 'bucket 1 kept failing');
+    expect([result.status, result.runId, result.error, result.rowsWritten]).toStrictEqual([
+      'failed',
+      ref.splitId,
+      'bucket 1 kept failing',
+      0,
+    ]);
+    expect(await publishedObjects(lake)).toStrictEqual(before);
+    expect((await listAll(lake, 'compaction-work/')).map((o) => o.key)).toStrictEqual([]);
+    expect((await listAll(lake, 'locks/')).map((o) => o.key)).toStrictEqual([]);
+    // a straggler task of the abandoned split finds its lease gone and writes nothing
+    await expect(mapRange(deps, ref, 0)).rejects.toThrow(/the lease object is gone/);
+    expect((await listAll(lake, 'compaction-work/')).map((o) => o.key)).toStrictEqual([]);
+  });
+
+  it('a day with nothing to do is no-input, a day another run holds is locked; neither leaves a split behind', async () => {
+    const store = newStore();
+    const deps = depsFor(store);
+    const none = await startSplit(deps, 'acme', D, { ranges: 2, buckets: 2 });
+    expect('result' in none && none.result.status).toBe('no-input');
+    await stage(store, 'a', [line('m1', 1)]);
+    const first = await startSplit(deps, 'acme', D, { ranges: 2, buckets: 2 });
+    const second = await startSplit(deps, 'acme', D, { ranges: 2, buckets: 2 });
+    expect('result' in second && second.result.status).toBe('locked');
+    if (!('ref' in first)) throw new Error('expected a split');
+    await abandonSplit(deps, first.ref, 'test');
+    expect((await listAll(store, 'compaction-work/')).length + (await listAll(store, 'locks/')).length).toBe(0);
+  });
+});
