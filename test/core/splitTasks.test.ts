@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import type { CompactionJob } from '../../src/app/jobs.js';
+import { isSplitTaskPayload, parseSplitTaskPayload, splitTaskWire, stageTasks } from '../../src/app/splitTasks.js';
+import { UsageError } from '../../src/errors.js';
+
+const run = { runId: '20250811T170000000Z-1a2b3c4d', date: '2025-08-11' };
+const wireRun = { run_id: run.runId, target_date: run.date };
+const job: CompactionJob = { tenant: 'acme', date: '2025-08-11', reason: 'late', stagingBytes: 1000 };
+const ref = { tenant: 'acme', date: '2025-08-11', splitId: 's-1', ranges: 2, buckets: 3 };
+
+describe('split task payloads', () => {
+  it('tells a split task from a job or a manual payload', () => {
+    expect([
+      isSplitTaskPayload({ split_task: {}, run: {} }),
+      isSplitTaskPayload({ job: {}, run: {} }),
+      isSplitTaskPayload({ target_date: '2025-08-11' }),
+      isSplitTaskPayload(null),
+    ]).toStrictEqual([true, false, false, false]);
+  });
+
+  it('parses each stage’s tasks as the orchestrators carry them, and writes them back the same', () => {
+    const tasks = [
+      ...stageTasks('map', job, ref, run),
+      ...stageTasks('reduce', job, ref, run),
+      ...stageTasks('commit', job, ref, run),
+    ];
+    const wire = tasks.map(splitTaskWire);
+    expect(wire).toStrictEqual([
+      { split_task: { action: 'map', job, ref, range: 0 }, run: wireRun },
+      { split_task: { action: 'map', job, ref, range: 1 }, run: wireRun },
+      { split_task: { action: 'reduce', job, ref, bucket: 0 }, run: wireRun },
+      { split_task: { action: 'reduce', job, ref, bucket: 1 }, run: wireRun },
+      { split_task: { action: 'reduce', job, ref, bucket: 2 }, run: wireRun },
+      { split_task: { action: 'commit', job, ref }, run: wireRun },
+    ]);
+    expect(wire.map((w) => parseSplitTaskPayload(JSON.parse(JSON.stringify(w))))).toStrictEqual(tasks);
+  });
+
+  it('takes an abandon’s reason, or the Step Functions Catch output with a Lambda error as its Cause', () => {
+    const cause = JSON.stringify({ errorType: 'TransientStoreError', errorMessage: 'the store refused', trace: ['at x'] });
+    const parse = (extra: object) =>
+      parseSplitTaskPayload({ split_task: { action: 'abandon', job, ref, ...extra }, run: wireRun }).task;
+    expect([
+      parse({ reason: 'range 1 moved to the poison queue' }),
+      parse({ failure: { Error: 'TransientStoreError', Cause: cause } }),
+      parse({ failure: { Error: 'States.Timeout', Cause: 'Task timed out' } }),
+    ]).toStrictEqual([
+      { action: 'abandon', job, ref, reason: 'range 1 moved to the poison queue' },
+      { action: 'abandon', job, ref, reason: 'TransientStoreError: the store refused' },
+      { action: 'abandon', job, ref, reason: 'States.Timeout: Task timed out' },
+    ]);
+  });
+
+  it('refuses a task that does not fit its split, naming the field', () => {
+    const problem = (splitTask: object, runRef: object = wireRun) => {
+      try {
+        parseSplitTaskPayload({ split_task: splitTask, run: runRef });
+        return 'parsed';
+      } catch (error) {
+        return error instanceof UsageError ? error.message : `unexpected ${error}`;
+      }
+    };
+    expect([
+      problem({ action: 'split', job, ref }),
+      problem({ action: 'map', job, ref, range: 2 }),
+      problem({ action: 'reduce', job, ref, bucket: -1 }),
+      problem({ action: 'map', job, ref, range: 0, bucket: 1 }),
+      problem({ action: 'commit', job, ref: { ...ref, tenant: 'other' } }),
+      problem({ action: 'commit', job, ref: { ...ref, ranges: 0 } }),
+      problem({ action: 'commit', job, ref: { ...ref, splitId: '../x' } }),
+      problem({ action: 'start', job }),
+      problem({ action: 'abandon', job, ref }),
+      problem({ action: 'commit', job, ref }, { run_id: 'a/b', target_date: '2025-08-11' }),
+    ]).toStrictEqual([
+      'split_task.action must be one of start, map, reduce, commit, abandon, got "split"',
+      'split_task.range must be a whole number from 0 to 1, got 2',
+      'split_task.bucket must be a whole number from 0 to 2, got -1',
+      'split_task (map): unknown field(s) bucket',
+      'split_task.ref is for "other" "2025-08-11", the job for acme 2025-08-11',
+      'split_task.ref.ranges must be a whole number from 1, got 0',
+      'split_task.ref.splitId: invalid split id "../x"',
+      'split_task (start): job acme 2025-08-11 has no split shape',
+      'split_task (abandon) needs a "reason" string or a "failure" {Error, Cause}',
+      'run_id: invalid run id "a/b"',
+    ]);
+  });
+});
