@@ -14,6 +14,7 @@ import {
 } from '../../src/app/metrics.js';
 import {
   ANALYTICS_ROOT,
+  COMPACTION_WORK_ROOT,
   LOCK_ROOT,
   MANIFEST_ROOT,
   QUARANTINE_ROOT,
@@ -211,8 +212,16 @@ describe('template.yaml: the functions', () => {
   });
 
   it('grants least privilege: ingest writes only staging and its quarantine; nothing gets s3:* or every resource', () => {
-    // the compactor may list, read, write and delete under every root it writes (src/staging/layout.ts)
-    const compactorWrites = [ANALYTICS_ROOT, MANIFEST_ROOT, LOCK_ROOT, TOMBSTONE_ROOT, `${QUARANTINE_ROOT}compaction/`];
+    // the compactor may list, read, write and delete under every root it writes (src/staging/layout.ts),
+    // a split job's work folder included
+    const compactorWrites = [
+      ANALYTICS_ROOT,
+      MANIFEST_ROOT,
+      LOCK_ROOT,
+      TOMBSTONE_ROOT,
+      `${QUARANTINE_ROOT}compaction/`,
+      COMPACTION_WORK_ROOT,
+    ];
     const compactorPolicy = props('CompactorFunction').Policies[0].Statement as Record<string, any>[];
     const written = compactorPolicy.find((st) => st.Sid === 'WriteAnalyticsManifestsLocksQuarantine');
     expect(written?.Resource).toStrictEqual(compactorWrites.map((root) => ({ 'Fn::Sub': `\${LakeBucket.Arn}/${root}*` })));
@@ -238,13 +247,19 @@ describe('template.yaml: the functions', () => {
     expect(targets.filter((r) => r === '*')).toStrictEqual([]);
   });
 
-  it('expires staging after a configurable number of days', () => {
+  it('expires staging after a configurable number of days, and a split’s leftover work after two', () => {
     const rules = props('LakeBucket').LifecycleConfiguration.Rules as Record<string, unknown>[];
     expect(rules.find((r) => r.Id === 'expire-staging')).toStrictEqual({
       Id: 'expire-staging',
       Status: 'Enabled',
       Prefix: 'staging/',
       ExpirationInDays: ref('StagingRetentionDays'),
+    });
+    expect(rules.find((r) => r.Id === 'expire-compaction-work')).toStrictEqual({
+      Id: 'expire-compaction-work',
+      Status: 'Enabled',
+      Prefix: COMPACTION_WORK_ROOT.slice(0, COMPACTION_WORK_ROOT.indexOf('/') + 1),
+      ExpirationInDays: 2,
     });
   });
 
