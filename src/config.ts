@@ -1,5 +1,6 @@
 import { availableParallelism, tmpdir } from 'node:os';
 import { resolve } from 'node:path';
+import { DEFAULT_SPLIT_THRESHOLD_BYTES } from './compaction/splitShape.js';
 import { ConfigError } from './errors.js';
 import { DEFAULT_FIELD_MAPPING, type FieldMapping, parseFieldMapping } from './model/fieldMapping.js';
 import { assertTenantId } from './tenant.js';
@@ -32,6 +33,11 @@ export interface Config {
     readonly transferConcurrency: number;
     /** LATE_DATA_LOOKBACK_DAYS: optional bound on the days the nightly planner checks; 0 (default) = every day. */
     readonly lateDataLookbackDays: number;
+    /**
+     * SPLIT_THRESHOLD_BYTES: a tenant-day with at least this many bytes of staging is compacted as a split
+     * (K map + B reduce tasks, docs/SCALING.md); 0 = never split. Unset: 1 GiB (DEFAULT_SPLIT_THRESHOLD_BYTES).
+     */
+    readonly splitThresholdBytes: number;
   };
   readonly duckdb: {
     /** DUCKDB_MEMORY_LIMIT, e.g. '2GB'. Default 2GB. */
@@ -140,6 +146,7 @@ export function loadConfig(env: Env): Config {
       rowGroupBytes: int('PARQUET_ROW_GROUP_MB', 32, 1, 1_024) * 1024 * 1024,
       transferConcurrency: int('TRANSFER_CONCURRENCY', 8, 1, 64),
       lateDataLookbackDays: int('LATE_DATA_LOOKBACK_DAYS', 0, 0, 36500),
+      splitThresholdBytes: int('SPLIT_THRESHOLD_BYTES', DEFAULT_SPLIT_THRESHOLD_BYTES, 0),
     },
     duckdb: { memoryLimit: memory, threads: int('DUCKDB_THREADS', availableParallelism(), 1, 256) },
     fieldMapping: read('FIELD_MAPPING') ? parseFieldMapping(read('FIELD_MAPPING')) : DEFAULT_FIELD_MAPPING,

@@ -8,19 +8,20 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CompactionDeps, emptyResult, type PartitionResult } from '../compaction/compactPartition.js';
-import { compactJobs, type PartitionJob, planPartitions, type RunSummary, summarise } from '../compaction/compactTenants.js';
+import {
+  compactJobs,
+  measuredStagingBytes,
+  planPartitions,
+  type RunSummary,
+  summarise,
+  withSplit,
+} from '../compaction/compactTenants.js';
+import type { SplitShape } from '../compaction/splitPartition.js';
+import { assertSplitShape, DEFAULT_SPLIT_THRESHOLD_BYTES } from '../compaction/splitShape.js';
 import { type Config, compactionSettings } from '../config.js';
 import { openDuckDb } from '../duckdb/openDuckDb.js';
 import { UsageError } from '../errors.js';
-import {
-  isStagingDataKey,
-  RUN_ID_PATTERN,
-  runJobsKey,
-  runResultKey,
-  runResultsPrefix,
-  runSummaryKey,
-  stagingPrefix,
-} from '../staging/layout.js';
+import { RUN_ID_PATTERN, runJobsKey, runResultKey, runResultsPrefix, runSummaryKey } from '../staging/layout.js';
 import { PreconditionFailedError } from '../store/errors.js';
 import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
 import { tenantIdProblem } from '../tenant.js';
@@ -37,6 +38,12 @@ export interface CompactionJob {
   readonly reason?: string;
   /** Bytes of staging data the job reads (at planning time): how big the job is. */
   readonly stagingBytes: number;
+  /**
+   * Set when the job is big enough to split (stagingBytes ≥ the split threshold): K map tasks and B reduce
+   * tasks (src/compaction/splitPartition.ts). runJob runs them all in one process; an orchestrator may fan
+   * them out instead.
+   */
+  readonly split?: SplitShape;
 }
 
 /** One fan-out run: its id and the JST day it was planned for. */
@@ -52,6 +59,11 @@ export interface PlanRequest {
   readonly tenants: readonly string[] | 'all';
   /** Also plan the days this far back whose staging changed after their manifest (late data); 0 = none. */
   readonly lateLookbackDays: number;
+  /**
+   * Jobs with at least this many staging bytes get a `split` (SPLIT_THRESHOLD_BYTES); 0 = never split;
+   * unset = DEFAULT_SPLIT_THRESHOLD_BYTES.
+   */
+  readonly splitThresholdBytes?: number;
 }
 
 /**
@@ -62,17 +74,11 @@ export interface PlanRequest {
  */
 export async function planJobs(store: ObjectStore, request: PlanRequest): Promise<CompactionJob[]> {
   const partitions = await planPartitions(store, parseDate(request.date), request.tenants, request.lateLookbackDays);
-  // the planner measured late partitions already; the target days are listed here
-  return mapLimit(partitions, 8, async (p) => ({
-    ...p,
-    stagingBytes: 'stagingBytes' in p ? p.stagingBytes : await stagingBytes(store, p),
-  }));
-}
-
-async function stagingBytes(store: ObjectStore, job: PartitionJob): Promise<number> {
-  if (tenantIdProblem(job.tenant)) return 0;
-  const objects = await listAll(store, stagingPrefix(job.tenant, job.date));
-  return objects.filter((o) => isStagingDataKey(o.key)).reduce((n, o) => n + o.size, 0);
+  const threshold = request.splitThresholdBytes ?? DEFAULT_SPLIT_THRESHOLD_BYTES;
+  return mapLimit(partitions, 8, async (p) => {
+    const stagingBytes = await measuredStagingBytes(store, p);
+    return withSplit({ ...p, stagingBytes }, stagingBytes, threshold);
+  });
 }
 
 /**
@@ -102,7 +108,8 @@ export async function planRun(store: ObjectStore, request: PlanRequest, now: num
 
 /** Compacts one job. A failure becomes the result (status failed or locked); it is never thrown. */
 export async function runJob(deps: CompactionDeps, job: CompactionJob): Promise<PartitionResult> {
-  const [result] = await compactJobs(deps, [{ tenant: job.tenant, date: job.date, reason: job.reason }], { concurrency: 1 });
+  const partition = { tenant: job.tenant, date: job.date, reason: job.reason, ...(job.split ? { split: job.split } : {}) };
+  const [result] = await compactJobs(deps, [partition], { concurrency: 1 });
   return result as PartitionResult;
 }
 
@@ -135,13 +142,14 @@ export const jobFailed = (result: PartitionResult): boolean => result.status ===
 
 /**
  * Validates a job as an orchestrator hands it over (a Map item, a queue message):
- * `{"tenant": "acme", "date": "2025-08-11", "reason": "…", "stagingBytes": 123}`.
+ * `{"tenant": "acme", "date": "2025-08-11", "reason": "…", "stagingBytes": 123, "split": {"ranges": 4, "buckets": 4}}`
+ * (`split` optional).
  */
 export function parseJob(value: unknown): CompactionJob {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new UsageError(`a job must be an object like {"tenant": "acme", "date": "2025-08-11"}, got ${JSON.stringify(value)}`);
   }
-  const { tenant, date, reason, stagingBytes, ...rest } = value as Record<string, unknown>;
+  const { tenant, date, reason, stagingBytes, split, ...rest } = value as Record<string, unknown>;
   if (Object.keys(rest).length > 0) throw new UsageError(`unknown job field(s) ${Object.keys(rest).join(', ')}`);
   if (typeof tenant !== 'string' || tenant === '' || tenant.length > 1024) {
     throw new UsageError(`job.tenant must be a tenant id, got ${JSON.stringify(tenant)}`);
@@ -152,7 +160,18 @@ export function parseJob(value: unknown): CompactionJob {
   if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) {
     throw new UsageError(`job.stagingBytes must be a whole number of bytes, got ${JSON.stringify(stagingBytes)}`);
   }
-  return { tenant, date: parseDate(date, 'job.date'), ...(reason === undefined ? {} : { reason }), stagingBytes: bytes };
+  if (split !== undefined && (typeof split !== 'object' || split === null || Array.isArray(split))) {
+    throw new UsageError(`job.split must be an object like {"ranges": 4, "buckets": 4}, got ${JSON.stringify(split)}`);
+  }
+  const { ranges, buckets, ...splitRest } = (split ?? {}) as Record<string, unknown>;
+  if (Object.keys(splitRest).length > 0) throw new UsageError(`unknown job.split field(s) ${Object.keys(splitRest).join(', ')}`);
+  return {
+    tenant,
+    date: parseDate(date, 'job.date'),
+    ...(reason === undefined ? {} : { reason }),
+    stagingBytes: bytes,
+    ...(split === undefined ? {} : { split: assertSplitShape({ ranges, buckets } as SplitShape, 'job.split') }),
+  };
 }
 
 /** Validates a run reference `{"run_id": "…", "target_date": "…"}` as the orchestrators pass it. */

@@ -58,6 +58,7 @@ export async function runCompaction(request: RunCompactionRequest): Promise<RunS
           concurrency: config.compaction.concurrency,
           onResult: request.onResult,
           lateLookbackDays: request.late ? config.compaction.lateDataLookbackDays || Number.POSITIVE_INFINITY : 0,
+          splitThresholdBytes: config.compaction.splitThresholdBytes,
         },
       );
     } finally {

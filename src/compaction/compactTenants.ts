@@ -1,10 +1,10 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { errorMessage, PartitionLockedError, RunAbortedError } from '../errors.js';
-import { STAGING_ROOT, stagingPrefix } from '../staging/layout.js';
-import type { ObjectStore } from '../store/ObjectStore.js';
+import { isStagingDataKey, STAGING_ROOT, stagingPrefix } from '../staging/layout.js';
+import { listAll, type ObjectStore } from '../store/ObjectStore.js';
 import { tenantIdProblem } from '../tenant.js';
 import { parseDate } from '../time/jst.js';
-import { mapSettled } from '../util/concurrency.js';
+import { mapLimit, mapSettled } from '../util/concurrency.js';
 import {
   type CompactionDeps,
   type CompactionSettings,
@@ -14,6 +14,8 @@ import {
 } from './compactPartition.js';
 import { findLatePartitions, type StalePartition } from './lateData.js';
 import { removeDeadLeases } from './partitionLease.js';
+import { runSplit, type SplitShape } from './splitPartition.js';
+import { splitShapeFor } from './splitShape.js';
 
 export interface RunSummary {
   readonly date: string;
@@ -36,6 +38,8 @@ export interface CompactTenantsOptions {
   readonly onResult?: (result: PartitionResult) => void;
   /** Also re-compact the days this far back whose staging changed after their manifest (late data). */
   readonly lateLookbackDays?: number;
+  /** Split a tenant-day with at least this many staging bytes across tasks (splitShapeFor); 0 or unset: never. */
+  readonly splitThresholdBytes?: number;
 }
 
 /** The run's abort (SIGINT/SIGTERM): no partition starts after it; running ones see it through their lease. */
@@ -53,8 +57,27 @@ export async function compactTenants(
   const date = parseDate(dateInput);
   const named = options.tenants === 'all' ? 'all' : [...new Set(options.tenants)];
   await removeDeadLeases(deps.store, named, (deps.now ?? Date.now)());
-  const jobs = await planPartitions(deps.store, date, named, options.lateLookbackDays ?? 0);
+  const planned = await planPartitions(deps.store, date, named, options.lateLookbackDays ?? 0);
+  const threshold = options.splitThresholdBytes ?? 0;
+  const jobs =
+    threshold > 0
+      ? await mapLimit(planned, 8, async (p) => withSplit(p, await measuredStagingBytes(deps.store, p), threshold))
+      : planned;
   return summarise(date, await compactJobs(deps, jobs, options));
+}
+
+/** The job with its split shape when its staging bytes reach the threshold (splitShapeFor). */
+export function withSplit<J extends PartitionJob>(job: J, stagingBytes: number, thresholdBytes: number): J {
+  const split = splitShapeFor(stagingBytes, thresholdBytes);
+  return split ? { ...job, split } : job;
+}
+
+/** Bytes of staging data a partition reads now (the late-data planner measured its partitions already). */
+export async function measuredStagingBytes(store: ObjectStore, job: PartitionJob | StalePartition): Promise<number> {
+  if ('stagingBytes' in job) return job.stagingBytes;
+  if (tenantIdProblem(job.tenant)) return 0;
+  const objects = await listAll(store, stagingPrefix(job.tenant, job.date));
+  return objects.filter((o) => isStagingDataKey(o.key)).reduce((n, o) => n + o.size, 0);
 }
 
 /**
@@ -91,6 +114,8 @@ export interface PartitionJob {
   readonly tenant: string;
   readonly date: string;
   readonly reason?: string;
+  /** Compact it as a split (runSplit, all tasks in this process) instead of one pass. */
+  readonly split?: SplitShape;
 }
 
 /**
@@ -109,7 +134,10 @@ export async function compactJobs(
         context: { tenant: job.tenant, date: job.date },
       });
     }
-    const result = { ...(await compactPartition(deps, job.tenant, job.date)), ...(job.reason ? { reason: job.reason } : {}) };
+    const compacted = job.split
+      ? await runSplit(deps, job.tenant, job.date, job.split)
+      : await compactPartition(deps, job.tenant, job.date);
+    const result = { ...compacted, ...(job.reason ? { reason: job.reason } : {}) };
     options.onResult?.(result);
     return result;
   });

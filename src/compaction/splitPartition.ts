@@ -67,6 +67,7 @@ import {
 import { acquireLease, adoptLease, type Lease } from './partitionLease.js';
 import { type PartitionPlan, planHasWork, planPartition } from './planPartition.js';
 import type { RejectedInput } from './salvage.js';
+import { assertSplitShape } from './splitShape.js';
 import { installTally, openTally, type RememberedDelete, TALLY_FUNCTION } from './tally.js';
 
 /** K map tasks (ranges of the inputs), B reduce tasks (buckets of message ids). */
@@ -84,9 +85,6 @@ export interface SplitRef {
   readonly buckets: number;
 }
 
-/** The most ranges or buckets one split may have. */
-export const MAX_SPLIT_TASKS = 256;
-
 /**
  * How long a split's lease lasts without renewal. The lease is held from startSplit to commitSplit across
  * processes; each task renews it when it starts (adoptLease), while it works (heartbeat, every quarter) and
@@ -95,17 +93,6 @@ export const MAX_SPLIT_TASKS = 256;
  * takes the lease over and the split's commit fails on it (and on the manifest's ETag).
  */
 export const SPLIT_LEASE_MS = 30 * 60_000;
-
-/** Validates a split shape (a job's `split` field, a CLI option): whole numbers from 1 to MAX_SPLIT_TASKS. */
-export function assertSplitShape(shape: SplitShape, what = 'split'): SplitShape {
-  for (const field of ['ranges', 'buckets'] as const) {
-    const n = shape[field];
-    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || n > MAX_SPLIT_TASKS) {
-      throw new UsageError(`${what}.${field} must be a whole number from 1 to ${MAX_SPLIT_TASKS}, got ${JSON.stringify(n)}`);
-    }
-  }
-  return { ranges: shape.ranges, buckets: shape.buckets };
-}
 
 /** One input of the split: a staging object, a published part or the tombstone file, and its range. */
 interface SplitInput {

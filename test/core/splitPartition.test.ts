@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseJob, planJobs, runJob } from '../../src/app/jobs.js';
+import { runCompaction } from '../../src/app/runCompaction.js';
 import { type CompactionDeps, compactPartition, type PartitionResult } from '../../src/compaction/compactPartition.js';
 import { type PartitionManifest, readManifest } from '../../src/compaction/manifest.js';
 import {
@@ -15,6 +17,8 @@ import {
   type SplitShape,
   startSplit,
 } from '../../src/compaction/splitPartition.js';
+import { DEFAULT_SPLIT_THRESHOLD_BYTES, splitShapeFor } from '../../src/compaction/splitShape.js';
+import { loadConfig } from '../../src/config.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import type { StagedRecord } from '../../src/schema/messageSchema.js';
 import { compactionQuarantineKey, lockKey, splitPlanKey, stagingKey } from '../../src/staging/layout.js';
@@ -352,5 +356,70 @@ describe('split tasks', () => {
     if (!('ref' in first)) throw new Error('expected a split');
     await abandonSplit(deps, first.ref, 'test');
     expect((await listAll(store, 'compaction-work/')).length + (await listAll(store, 'locks/')).length).toBe(0);
+  });
+});
+
+describe('big tenant-days become split jobs', () => {
+  it('splits at the threshold into K = B = ceil(2 · bytes / threshold) tasks, 2 to 64; 0 never splits', () => {
+    const GB = 1024 ** 3;
+    expect([0.5, 1, 1.2, 3, 40].map((x) => splitShapeFor(x * GB, GB))).toStrictEqual([
+      undefined,
+      { ranges: 2, buckets: 2 },
+      { ranges: 3, buckets: 3 },
+      { ranges: 6, buckets: 6 },
+      { ranges: 64, buckets: 64 },
+    ]);
+    expect(splitShapeFor(100 * GB, 0)).toBeUndefined();
+    expect(loadConfig({}).compaction.splitThresholdBytes).toBe(DEFAULT_SPLIT_THRESHOLD_BYTES);
+    expect(loadConfig({ SPLIT_THRESHOLD_BYTES: '0' }).compaction.splitThresholdBytes).toBe(0);
+    expect(() => loadConfig({ SPLIT_THRESHOLD_BYTES: '1GB' })).toThrow('SPLIT_THRESHOLD_BYTES must be an integer, got "1GB"');
+  });
+
+  it('takes a split job as the orchestrators pass it and refuses a bad shape, saying why', () => {
+    const job = { tenant: 'a', date: D, stagingBytes: 9, split: { ranges: 4, buckets: 2 } };
+    expect(parseJob(job)).toStrictEqual(job);
+    expect(() => parseJob({ ...job, split: { ranges: 0, buckets: 2 } })).toThrow(
+      'job.split.ranges must be a whole number from 1 to 256, got 0',
+    );
+    expect(() => parseJob({ ...job, split: { ranges: 2, buckets: 2, k: 1 } })).toThrow('unknown job.split field(s) k');
+    expect(() => parseJob({ ...job, split: [2, 2] })).toThrow(
+      'job.split must be an object like {"ranges": 4, "buckets": 4}, got [2,2]',
+    );
+  });
+
+  it('planJobs gives a day past the threshold a split; runJob and the CLI path compact it as a split', async () => {
+    const day = await spreadDay();
+    const bytes = (await listAll(day, 'staging/')).reduce((sum, o) => sum + o.size, 0);
+    const jobs = await planJobs(day, { date: D, tenants: ['acme'], lateLookbackDays: 0, splitThresholdBytes: bytes });
+    expect(jobs).toStrictEqual([{ tenant: 'acme', date: D, stagingBytes: bytes, split: { ranges: 2, buckets: 2 } }]);
+    expect(
+      await planJobs(day, { date: D, tenants: ['acme'], lateLookbackDays: 0, splitThresholdBytes: bytes + 1 }),
+    ).toStrictEqual([{ tenant: 'acme', date: D, stagingBytes: bytes }]);
+
+    const [byJob, byCli] = await twins(day);
+    const result = await runJob(depsFor(byJob), { ...(jobs[0] as (typeof jobs)[number]) });
+    expect([result.status, result.rowsWritten, (await readManifest(byJob, 'acme', D))?.split]).toStrictEqual([
+      'compacted',
+      8,
+      { ranges: 2, buckets: 2 },
+    ]);
+    const summary = await runCompaction({
+      store: byCli,
+      config: loadConfig({
+        DATA_DIR: byCli.root,
+        TEMP_DIR: dir.path,
+        TENANT_ID: 'acme',
+        DUCKDB_THREADS: '1',
+        DUCKDB_MEMORY_LIMIT: '512MB',
+        SPLIT_THRESHOLD_BYTES: String(bytes),
+      }),
+      date: D,
+      now: () => NOW,
+    });
+    expect([summary.ok, summary.totals.rowsWritten, (await readManifest(byCli, 'acme', D))?.split]).toStrictEqual([
+      true,
+      8,
+      { ranges: 2, buckets: 2 },
+    ]);
   });
 });
