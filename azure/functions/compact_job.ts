@@ -19,7 +19,7 @@ import {
   withCompactionDeps,
 } from '../../src/app/jobs.js';
 import { progressLine } from '../../src/app/report.js';
-import { runSplitTask, splitShapeOf, stageTasks } from '../../src/app/splitTasks.js';
+import { runSplitTask, stageTasks } from '../../src/app/splitTasks.js';
 import { emptyResult, type PartitionResult } from '../../src/compaction/compactPartition.js';
 import type { SplitShape } from '../../src/compaction/splitPartition.js';
 import type { Config } from '../../src/config.js';
@@ -45,7 +45,7 @@ export async function compactJob(message: unknown, context: InvocationContext): 
   const { job, run } = parseMessage(message);
   const attempt = Number(context.triggerMetadata?.dequeueCount ?? 1);
   const { store, config } = await azureRuntime();
-  const result = splitShapeOf(job)
+  const result = job.split
     ? await startSplitJob(config, store, { job, run }, context)
     : await withCompactionDeps(config, store, Date.now, (deps) => runJob(deps, job));
   if (result === 'split') return { status: 'split', recorded: false, summaryWritten: false };
@@ -96,7 +96,7 @@ async function startSplitJob(
   { job, run }: { job: CompactionJob; run: RunRef },
   context: InvocationContext,
 ): Promise<PartitionResult | 'split'> {
-  const shape = splitShapeOf(job) as SplitShape;
+  const shape = job.split as SplitShape;
   return withCompactionDeps(config, store, Date.now, async (deps) => {
     const started = await runSplitTask(deps, { action: 'start', job, shape });
     if (!('ref' in started)) return (started as { result: PartitionResult }).result;

@@ -46,9 +46,6 @@ export interface SplitTaskPayload {
 /** What a task did: start began a split (`ref`) or ended the job (`result`); commit and abandon end it. */
 export type SplitTaskOutcome = { readonly ref: SplitRef } | { readonly result: PartitionResult } | { readonly done: string };
 
-/** The shape a planned job is split into (`job.split`), or undefined for a single-pass job. */
-export const splitShapeOf = (job: CompactionJob): SplitShape | undefined => (job as { split?: SplitShape }).split;
-
 /** Whether a payload is a split task (it has a `split_task` field). */
 export function isSplitTaskPayload(body: unknown): boolean {
   return typeof body === 'object' && body !== null && !Array.isArray(body) && 'split_task' in body;
@@ -88,7 +85,7 @@ function parseSplitTask(value: unknown): SplitTask {
   if (unknown.length > 0) throw new UsageError(`split_task (${action}): unknown field(s) ${unknown.join(', ')}`);
   const job = parseJob(fields.job);
   if (action === 'start') {
-    const shape = splitShapeOf(job);
+    const shape = job.split;
     if (!shape) throw new UsageError(`split_task (start): job ${job.tenant} ${job.date} has no split shape`);
     return { action, job, shape };
   }

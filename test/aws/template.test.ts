@@ -12,6 +12,7 @@ import {
   type MetricSource,
   SOURCE_DIMENSION,
 } from '../../src/app/metrics.js';
+import { DEFAULT_SPLIT_THRESHOLD_BYTES } from '../../src/compaction/splitShape.js';
 import {
   ANALYTICS_ROOT,
   COMPACTION_WORK_ROOT,
@@ -144,11 +145,14 @@ describe('template.yaml: structure', () => {
     expect([...new Set(variables)].sort()).toStrictEqual([
       'FIREHOSE_STREAM_NAME',
       'S3_BUCKET_NAME',
+      'SPLIT_THRESHOLD_BYTES',
       'STAGING_TRANSPORT',
       'TARGET_DATE_OFFSET',
       'TENANT_ID',
     ]);
     for (const name of variables) expect(read.has(name), `${name} is read by src/config.ts`).toBe(true);
+    // the split threshold defaults to the config's default
+    expect(template.Parameters.SplitThresholdBytes?.Default).toBe(DEFAULT_SPLIT_THRESHOLD_BYTES);
   });
 });
 

@@ -111,6 +111,7 @@ describe('nightly fan-out on Azure Storage queues (Azurite)', () => {
       target_date: DATE,
       jobs: 3,
       staging_bytes: (staged.big as number) + (staged.acme as number),
+      split_jobs: 0,
       jobs_key: runJobsKey(DATE, planned.run_id),
       queue: QUEUE,
     });

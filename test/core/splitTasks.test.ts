@@ -36,6 +36,16 @@ describe('split task payloads', () => {
     expect(wire.map((w) => parseSplitTaskPayload(JSON.parse(JSON.stringify(w))))).toStrictEqual(tasks);
   });
 
+  it('starts a job the plan split, with its shape', () => {
+    const split = { ...job, split: { ranges: 4, buckets: 4 } };
+    const payload = { split_task: { action: 'start', job: split }, run: wireRun };
+    expect(parseSplitTaskPayload(payload)).toStrictEqual({
+      task: { action: 'start', job: split, shape: { ranges: 4, buckets: 4 } },
+      run,
+    });
+    expect(splitTaskWire(parseSplitTaskPayload(payload))).toStrictEqual(payload);
+  });
+
   it('takes an abandon’s reason, or the Step Functions Catch output with a Lambda error as its Cause', () => {
     const cause = JSON.stringify({ errorType: 'TransientStoreError', errorMessage: 'the store refused', trace: ['at x'] });
     const parse = (extra: object) =>
