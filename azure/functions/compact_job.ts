@@ -1,8 +1,9 @@
 /**
  * `compact_job`: compacts one tenant-day job that daily_batch enqueued (`{"job": …, "run": …}`), records
  * its result under `runs/<date>/<run>/results/`, and – when it is the last job of the run to report –
- * writes the run summary. A job the plan split (`job.split`) is started here instead: its K map tasks go
- * to COMPACTION_TASK_QUEUE, where `compact_task` runs the split's stages and its commit reports the job. A failed attempt throws, so the host retries the message; the last attempt
+ * writes the run summary. A job the plan split (`job.split`) is started here instead: its first map tasks
+ * (COMPACTION_TASK_CONCURRENCY of them) go to COMPACTION_TASK_QUEUE, where `compact_task` runs the split's
+ * stages and its commit reports the job. A failed attempt throws, so the host retries the message; the last attempt
  * (dequeueCount = COMPACTION_MAX_DEQUEUE_COUNT, host.json's maxDequeueCount) records the failure first, then
  * the host moves the message to `<queue>-poison`, where `compact_job_poison` records a job whose last
  * attempt died without reporting (docs/AZURE.md "Fan-out").
@@ -86,7 +87,7 @@ export async function compactJobPoison(message: unknown, context: InvocationCont
 }
 
 /**
- * Starts a split job and enqueues its K map tasks ('split'); or the job's result when start ended it (no
+ * Starts a split job and enqueues its first map tasks ('split'); or the job's result when start ended it (no
  * staging, partition locked), handled like a compaction's. A split whose tasks could not all be enqueued is
  * abandoned (lease released, work removed) before the error is thrown, so the retry starts afresh.
  */
@@ -102,7 +103,8 @@ async function startSplitJob(
     if (!('ref' in started)) return (started as { result: PartitionResult }).result;
     const { ref } = started;
     try {
-      await storageTaskQueue(config, settings.compactionTaskQueue).enqueue(stageTasks('map', job, ref, run));
+      const window = settings.compactionTaskConcurrency;
+      await storageTaskQueue(config, settings.compactionTaskQueue).enqueue(stageTasks('map', job, ref, run, window));
     } catch (error) {
       await runSplitTask(deps, {
         action: 'abandon',
@@ -113,7 +115,7 @@ async function startSplitJob(
       throw error;
     }
     context.info(
-      `split ${job.tenant} ${job.date} started as ${ref.ranges} ranges × ${ref.buckets} buckets (split ${ref.splitId}, run ${run.runId}): ${ref.ranges} map tasks enqueued on ${settings.compactionTaskQueue}`,
+      `split ${job.tenant} ${job.date} started as ${ref.ranges} ranges × ${ref.buckets} buckets (split ${ref.splitId}, run ${run.runId}): map tasks enqueued on ${settings.compactionTaskQueue}, ${settings.compactionTaskConcurrency} at a time`,
     );
     return 'split';
   });

@@ -1,10 +1,12 @@
 /**
  * `compact_task`: runs one task of a split job (docs/AZURE.md "Fan-out"; the split itself: docs/SCALING.md)
  * from COMPACTION_TASK_QUEUE – `{"split_task": {"action": "map" | "reduce" | "commit", …}, "run": …}`.
- * compact_job started the split and enqueued its K map tasks; the map task that completes the set of map
- * reports enqueues the B reduce tasks, the reduce task that completes the set of reduce reports enqueues
- * the commit ("last" decided through the store: src/app/splitStages.ts); the commit records the job's
- * result and, if it is the run's last report, writes the run summary.
+ * compact_job started the split and enqueued its first map tasks; each finished task enqueues the next of
+ * its stage (at most COMPACTION_TASK_CONCURRENCY queued or running), the map task that completes the set of
+ * map reports enqueues the first reduce tasks, the reduce task that completes the set of reduce reports
+ * enqueues the commit ("last" decided through the store: src/app/splitStages.ts); the commit records the
+ * job's result and, if it is the run's last report, writes the run summary. A task delivered again after
+ * its stage ended (or after the split was abandoned) does nothing.
  *
  * A failed attempt throws (the tasks are idempotent; commitSplit publishes nothing when it fails), so the
  * host retries the message; the last attempt (dequeueCount = COMPACTION_MAX_DEQUEUE_COUNT) abandons the split first (lease released, work removed, the job recorded
@@ -13,8 +15,16 @@
 import { app, type InvocationContext } from '@azure/functions';
 import { jobFailed, type RunRef, recordJobResult, withCompactionDeps } from '../../src/app/jobs.js';
 import { progressLine } from '../../src/app/report.js';
-import { decideAbandon, reportTaskDone, splitEnd } from '../../src/app/splitStages.js';
-import { parseSplitTaskPayload, runSplitTask, type SplitTask, splitTaskName, stageTasks } from '../../src/app/splitTasks.js';
+import { decideAbandon, nextInWindow, reportTaskDone, splitStage, stageStartedBy } from '../../src/app/splitStages.js';
+import {
+  parseSplitTaskPayload,
+  runSplitTask,
+  type SplitTask,
+  type SplitTaskPayload,
+  splitTaskName,
+  stageTask,
+  stageTasks,
+} from '../../src/app/splitTasks.js';
 import type { PartitionResult } from '../../src/compaction/compactPartition.js';
 import { errorMessage, UsageError } from '../../src/errors.js';
 import { CompactionJobError } from '../errors.js';
@@ -44,10 +54,16 @@ export async function compactTask(message: unknown, context: InvocationContext):
   const attempt = Number(context.triggerMetadata?.dequeueCount ?? 1);
   const runtime = await azureRuntime();
   const name = `${splitTaskName(task)} of split ${task.ref.splitId} (${task.job.tenant} ${task.job.date}, run ${run.runId})`;
-  // abandoned meanwhile, or a map or reduce task delivered again after its split reached the commit
-  const end = await splitEnd(runtime.store, run, task.ref);
-  if (end?.outcome === 'abandon' || (end && task.action !== 'commit')) {
-    context.warn(`${name} skipped: the split ${end.outcome === 'abandon' ? 'was abandoned' : 'is past this stage'}`);
+  const stage = await splitStage(runtime.store, run, task.ref);
+  if (stage !== task.action) {
+    // abandoned meanwhile, or delivered again after its stage ended: if it started the next stage, its
+    // enqueue may have failed, so it enqueues again; otherwise there is nothing left for it to do
+    const started = stage !== 'abandon' && task.action !== 'commit' ? await stageStartedBy(runtime.store, run, task) : undefined;
+    if (started) {
+      await enqueue(runtime, stageTasks(started, task.job, task.ref, run, settings.compactionTaskConcurrency));
+      return { task: splitTaskName(task), status: 'done', enqueued: started, summaryWritten: false };
+    }
+    context.warn(`${name} skipped: the split ${stage === 'abandon' ? 'was abandoned' : 'is past this stage'}`);
     return { task: splitTaskName(task), status: 'skipped', summaryWritten: false };
   }
   const last = attempt >= settings.compactionMaxDequeueCount;
@@ -72,11 +88,19 @@ export async function compactTask(message: unknown, context: InvocationContext):
     const summaryWritten = await summariseIfLast(runtime.store, run, context);
     return { task: splitTaskName(task), status: outcome.result.status, summaryWritten };
   }
-  const next = await reportTaskDone(runtime.store, run, task as StageTask, Date.now());
-  if (next)
-    await storageTaskQueue(runtime.config, settings.compactionTaskQueue).enqueue(stageTasks(next, task.job, task.ref, run));
+  const done = task as StageTask;
+  const following = await nextInWindow(runtime.store, run, done, settings.compactionTaskConcurrency, Date.now());
+  const next = await reportTaskDone(runtime.store, run, done, Date.now());
+  await enqueue(runtime, [
+    ...(following === undefined ? [] : [stageTask(done.action, task.job, task.ref, run, following)]),
+    ...(next ? stageTasks(next, task.job, task.ref, run, settings.compactionTaskConcurrency) : []),
+  ]);
   context.info(`${name} done (attempt ${attempt})${next ? `: the stage is complete, ${next} enqueued` : ''}`);
   return { task: splitTaskName(task), status: 'done', ...(next ? { enqueued: next } : {}), summaryWritten: false };
+}
+
+async function enqueue(runtime: AzureRuntime, tasks: readonly SplitTaskPayload[]): Promise<void> {
+  if (tasks.length > 0) await storageTaskQueue(runtime.config, settings.compactionTaskQueue).enqueue(tasks);
 }
 
 /**

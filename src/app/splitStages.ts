@@ -12,6 +12,9 @@
  *   was written) enqueues again; nobody else does.
  * - `end.json` also decides an abandon: a task given up on creates it with `outcome: abandon`. Whichever is
  *   created first decides whether the split commits or is abandoned; a task that finds `abandon` skips its work.
+ * - At most C tasks of a stage are queued or running at once (the window): the stage's starter enqueues tasks
+ *   0 … C-1, and task i, when it finished, enqueues task i + C – claimed once through `enqueued/<stage>-<i+C>.json`
+ *   (named after the claimer, so a retry of i enqueues it again and nobody else does).
  */
 import type { SplitRef } from '../compaction/splitPartition.js';
 import { runSplitPrefix } from '../staging/layout.js';
@@ -29,6 +32,9 @@ export interface StageMarker {
 }
 
 type StageTask = Extract<SplitTask, { action: 'map' | 'reduce' }>;
+
+/** Where a split is: running its map or reduce stage, committing, or abandoned. */
+export type SplitStage = 'map' | 'reduce' | 'commit' | 'abandon';
 
 const prefixOf = (run: RunRef, ref: SplitRef) => runSplitPrefix(run.date, run.runId, ref.tenant, ref.date, ref.splitId);
 const endKey = (run: RunRef, ref: SplitRef) => `${prefixOf(run, ref)}end.json`;
@@ -85,6 +91,46 @@ export async function decideAbandon(
 /** How the split ended so far (its `end.json`), or undefined while it runs. */
 export async function splitEnd(store: ObjectStore, run: RunRef, ref: SplitRef): Promise<StageMarker | undefined> {
   return readJson<StageMarker>(store, endKey(run, ref));
+}
+
+/** The stage the split is in, from its markers. */
+export async function splitStage(store: ObjectStore, run: RunRef, ref: SplitRef): Promise<SplitStage> {
+  const end = await splitEnd(store, run, ref);
+  if (end) return end.outcome === 'abandon' ? 'abandon' : 'commit';
+  return (await store.head(`${prefixOf(run, ref)}reduce.json`)) ? 'reduce' : 'map';
+}
+
+/**
+ * For a map or reduce task delivered again after its stage ended: the stage it started itself, if it created
+ * the next stage's marker (its enqueue may have failed: it enqueues again), else undefined (nothing to do).
+ */
+export async function stageStartedBy(store: ObjectStore, run: RunRef, task: StageTask): Promise<'reduce' | 'commit' | undefined> {
+  const next = task.action === 'map' ? 'reduce' : 'commit';
+  const key = next === 'reduce' ? `${prefixOf(run, task.ref)}reduce.json` : endKey(run, task.ref);
+  const marker = await readJson<StageMarker>(store, key);
+  return marker?.by === splitTaskName(task) && (next === 'reduce' || marker.outcome === 'commit') ? next : undefined;
+}
+
+/**
+ * The window's next task after `task` finished: the number of the task of its stage to enqueue now (i + C),
+ * or undefined when there is none or another delivery of `task` enqueued it already (claimed once).
+ */
+export async function nextInWindow(
+  store: ObjectStore,
+  run: RunRef,
+  task: StageTask,
+  concurrency: number,
+  now: number,
+): Promise<number | undefined> {
+  const [index, total] = task.action === 'map' ? [task.range, task.ref.ranges] : [task.bucket, task.ref.buckets];
+  const next = index + concurrency;
+  if (next >= total) return undefined;
+  const by = splitTaskName(task);
+  const holder = await createMarker(store, `${prefixOf(run, task.ref)}enqueued/${task.action}-${next}.json`, {
+    by,
+    at: new Date(now).toISOString(),
+  });
+  return holder.by === by ? next : undefined;
 }
 
 async function readJson<T>(store: ObjectStore, key: string): Promise<T | undefined> {

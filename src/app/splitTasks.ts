@@ -175,18 +175,33 @@ export function splitTaskWire({ task, run }: SplitTaskPayload) {
   return { split_task: { action, job, ...extra }, run: { run_id: run.runId, target_date: run.date } };
 }
 
-/** The tasks of one stage of a started split: K map tasks, B reduce tasks, or the one commit. */
+/**
+ * The tasks of one stage of a started split to enqueue: K map tasks, B reduce tasks, or the one commit; with
+ * `window`, only the first that many of a stage (the others follow as tasks finish: splitStages.nextInWindow).
+ */
 export function stageTasks(
   stage: 'map' | 'reduce' | 'commit',
   job: CompactionJob,
   ref: SplitRef,
   run: RunRef,
+  window = Number.POSITIVE_INFINITY,
 ): SplitTaskPayload[] {
   if (stage === 'commit') return [{ task: { action: 'commit', job, ref }, run }];
-  if (stage === 'map') {
-    return Array.from({ length: ref.ranges }, (_, range) => ({ task: { action: 'map', job, ref, range }, run }));
-  }
-  return Array.from({ length: ref.buckets }, (_, bucket) => ({ task: { action: 'reduce', job, ref, bucket }, run }));
+  const count = Math.min(window, stage === 'map' ? ref.ranges : ref.buckets);
+  return Array.from({ length: count }, (_, i) => stageTask(stage, job, ref, run, i));
+}
+
+/** Task `index` of a map or reduce stage. */
+export function stageTask(
+  stage: 'map' | 'reduce',
+  job: CompactionJob,
+  ref: SplitRef,
+  run: RunRef,
+  index: number,
+): SplitTaskPayload {
+  return stage === 'map'
+    ? { task: { action: 'map', job, ref, range: index }, run }
+    : { task: { action: 'reduce', job, ref, bucket: index }, run };
 }
 
 /**

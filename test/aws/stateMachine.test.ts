@@ -63,6 +63,7 @@ describe('nightly state machine definition', () => {
       SummaryFunctionArn: '!GetAtt SummaryFunction.Arn',
       LakeBucketName: '!Ref LakeBucket',
       FanOutMaxConcurrency: '!Ref FanOutMaxConcurrency',
+      SplitTaskConcurrency: '!Ref SplitTaskConcurrency',
     });
     const map = deployedDefinition(substitutionValues).States.CompactJobs;
     expect([map.ItemProcessor.ProcessorConfig, map.ItemReader.Resource, map.MaxConcurrencyPath]).toStrictEqual([

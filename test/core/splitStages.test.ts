@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CompactionJob } from '../../src/app/jobs.js';
 import { recordJobResult } from '../../src/app/jobs.js';
-import { decideAbandon, reportTaskDone, splitEnd } from '../../src/app/splitStages.js';
+import { decideAbandon, nextInWindow, reportTaskDone, splitEnd, splitStage, stageStartedBy } from '../../src/app/splitStages.js';
 import type { SplitTask } from '../../src/app/splitTasks.js';
 import { emptyResult } from '../../src/compaction/compactPartition.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
@@ -78,5 +78,38 @@ describe('split stages through the store', () => {
     expect(await decideAbandon(committing, run, { action: 'commit', job, ref }, 'commit died', NOW)).toBe(true);
     await recordJobResult(committing, run, emptyResult({ tenant: 'acme', date: job.date, runId: 'r' }, 'compacted', 0, {}));
     expect(await decideAbandon(committing, run, { action: 'commit', job, ref }, 'commit died', NOW)).toBe(false);
+  });
+
+  it('tells the stage from the markers, and lets only the task that started the next stage start it again', async () => {
+    store = new LocalStore(`${dir.path}/stages`);
+    expect(await splitStage(store, run, ref)).toBe('map');
+    for (const r of [0, 1, 2, 3]) await reportTaskDone(store, run, map(r), NOW);
+    expect(await splitStage(store, run, ref)).toBe('reduce');
+    expect([await stageStartedBy(store, run, map(3)), await stageStartedBy(store, run, map(0))]).toStrictEqual([
+      'reduce',
+      undefined,
+    ]);
+    for (const b of [0, 1, 2]) await reportTaskDone(store, run, reduce(b), NOW);
+    expect(await splitStage(store, run, ref)).toBe('commit');
+    expect([await stageStartedBy(store, run, reduce(2)), await stageStartedBy(store, run, reduce(1))]).toStrictEqual([
+      'commit',
+      undefined,
+    ]);
+    const abandoned = new LocalStore(`${dir.path}/stages-abandoned`);
+    await decideAbandon(abandoned, run, map(0), 'gave up', NOW);
+    expect(await splitStage(abandoned, run, ref)).toBe('abandon');
+  });
+
+  it('keeps at most C tasks of a stage in flight: task i enqueues i + C, once (again for a retry of i), none past the end', async () => {
+    store = new LocalStore(`${dir.path}/window`);
+    expect(await Promise.all([0, 1, 2, 3].map((r) => nextInWindow(store, run, map(r), 2, NOW)))).toStrictEqual([
+      2,
+      3,
+      undefined,
+      undefined,
+    ]);
+    expect(await nextInWindow(store, run, map(0), 2, NOW + 1)).toBe(2); // a retry of range 0: its enqueue may have failed
+    expect(await nextInWindow(store, run, reduce(0), 1, NOW)).toBe(1);
+    expect(await nextInWindow(store, run, reduce(2), 1, NOW)).toBe(undefined);
   });
 });

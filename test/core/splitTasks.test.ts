@@ -34,6 +34,11 @@ describe('split task payloads', () => {
       { split_task: { action: 'commit', job, ref }, run: wireRun },
     ]);
     expect(wire.map((w) => parseSplitTaskPayload(JSON.parse(JSON.stringify(w))))).toStrictEqual(tasks);
+    // a window of 2: the first two tasks of a stage
+    expect(stageTasks('reduce', job, ref, run, 2).map((t) => splitTaskWire(t).split_task)).toStrictEqual([
+      { action: 'reduce', job, ref, bucket: 0 },
+      { action: 'reduce', job, ref, bucket: 1 },
+    ]);
   });
 
   it('starts a job the plan split, with its shape', () => {
