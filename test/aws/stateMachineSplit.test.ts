@@ -6,18 +6,14 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CompactionJob, withCompactionDeps } from '../../src/app/jobs.js';
-import { compactPartition } from '../../src/compaction/compactPartition.js';
+import type { CompactionJob } from '../../src/app/jobs.js';
 import { readManifest } from '../../src/compaction/manifest.js';
 import type { SplitRef } from '../../src/compaction/splitPartition.js';
-import { loadConfig } from '../../src/config.js';
-import { analyticsPrefix, COMPACTION_WORK_ROOT, manifestKey, runSummaryKey, stagingKey } from '../../src/staging/layout.js';
-import { gzipNdjson } from '../../src/staging/ndjson.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { getBytes, listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
+import { analyticsPrefix, COMPACTION_WORK_ROOT, manifestKey, runSummaryKey } from '../../src/staging/layout.js';
+import { getBytes, listAll } from '../../src/store/ObjectStore.js';
 import { S3Store } from '../../stores/s3/S3Store.js';
-import { stagedRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
+import { ids, SPLIT_DAY_VERSIONS, singlePassOfSplitDay, stageSplitDay, stageVersions } from '../kit/splitDay.js';
 import { tempDir } from '../kit/tempDir.js';
 import { runStateMachine } from './support/aslRunner.js';
 import { REGION, type S3rver, startS3rver } from './support/localAws.js';
@@ -33,47 +29,9 @@ describe('nightly state machine: a split job against s3rver', () => {
   let store: S3Store;
   const saved = { ...process.env };
 
-  /** One staging object of the given versions (message id, sequence), into the store(s); returns its size. */
-  async function stageVersions(stores: ObjectStore[], tenant: string, name: string, versions: [string, number][]) {
-    const body = gzipNdjson(
-      versions.map(([id, seq], i) =>
-        stagedRecord({
-          tenant_id: tenant,
-          dt: DAY,
-          message_id: id,
-          content: `${id} at ${seq}`,
-          created_at: Date.parse(`${DAY}T03:00:00.000Z`) + i,
-          source_seq: String(seq),
-        }),
-      ),
-    );
-    for (const s of stores) await s.putBytes(stagingKey(tenant, DAY, name), body);
-    return body.length;
-  }
-  const ids = (from: number, to: number, seq: number): [string, number][] =>
-    Array.from({ length: to - from }, (_, i) => [`m${String(from + i).padStart(2, '0')}`, seq]);
-
-  /**
-   * The huge tenant-day's staging: re-deliveries and newer versions of a message in different objects. Sets
-   * SPLIT_THRESHOLD_BYTES to half its bytes, so the plan splits it into K = B = 4 (and not the small days).
-   */
-  async function stageHuge(stores: ObjectStore[], tenant: string) {
-    const bytes = [
-      await stageVersions(stores, tenant, 'a', ids(0, 10, 100)),
-      await stageVersions(stores, tenant, 'b', ids(5, 15, 100)), // m05..m09 delivered again
-      await stageVersions(stores, tenant, 'c', ids(0, 5, 200)), // newer versions of m00..m04
-      await stageVersions(stores, tenant, 'd', [...ids(12, 15, 150), ...ids(0, 2, 200)]), // newer m12..m14, m00..m01 again
-    ];
-    process.env.SPLIT_THRESHOLD_BYTES = String(Math.ceil(bytes.reduce((n, b) => n + b, 0) / 2));
-  }
-
-  /** The same staging compacted in one pass (no split), in a local store: the rows the split must give. */
-  async function singlePass(tenant: string) {
-    const local = new LocalStore(join(work.path, `single-${tenant}`));
-    await stageHuge([local], tenant);
-    const config = loadConfig({ DATA_DIR: local.root, TEMP_DIR: work.path, DUCKDB_THREADS: '1' });
-    const result = await withCompactionDeps(config, local, Date.now, (deps) => compactPartition(deps, tenant, DAY));
-    return { result, rows: await readPartition(local, tenant, DAY, join(work.path, `read-single-${tenant}`)) };
+  /** The split day for `tenant`, with SPLIT_THRESHOLD_BYTES at half its staging: the plan splits it 4 × 4. */
+  async function stageHuge(tenant: string) {
+    process.env.SPLIT_THRESHOLD_BYTES = String(Math.ceil((await stageSplitDay([store], tenant, DAY)) / 2));
   }
 
   const execute = (fail?: (state: string, payload: { split_task?: { range?: number } }) => Error | undefined) =>
@@ -117,8 +75,8 @@ describe('nightly state machine: a split job against s3rver', () => {
 
   it('runs a split job as start, K map tasks, B reduce tasks and a commit: exactly the single-pass rows; the other job as one compaction', async () => {
     process.env.TENANT_ID = 'huge,small';
-    await stageHuge([store], 'huge');
-    await stageVersions([store], 'small', 's', ids(0, 3, 100));
+    await stageHuge('huge');
+    await stageVersions([store], 'small', DAY, 's', ids(0, 3, 100));
     const run = await execute();
 
     const [jobsKey] = (await listAll(store, `runs/${DAY}/`)).map((o) => o.key).filter((k) => k.endsWith('/jobs.json'));
@@ -161,11 +119,9 @@ describe('nightly state machine: a split job against s3rver', () => {
     expect([run.status, run.retries, run.caught]).toStrictEqual(['SUCCEEDED', [], []]);
 
     // the split partition holds exactly the rows, and counts, of one pass over the same staging
-    const single = await singlePass('huge');
+    const single = await singlePassOfSplitDay('huge', DAY, work.path);
     const rows = await readPartition(store, 'huge', DAY, join(work.path, 'read-split'));
-    expect(rows.map((r) => [r.message_id, r.source_seq])).toStrictEqual(
-      [...ids(0, 5, 200), ...ids(5, 12, 100), ...ids(12, 15, 150)].map(([id, seq]) => [id, String(seq)]),
-    );
+    expect(rows.map((r) => [r.message_id, r.source_seq])).toStrictEqual(SPLIT_DAY_VERSIONS);
     expect(rows).toStrictEqual(single.rows);
     const counts = (t: Record<string, unknown>) => [
       t.tenant_id,
@@ -192,8 +148,8 @@ describe('nightly state machine: a split job against s3rver', () => {
 
   it('abandons a split whose map task fails every retry: lease released, nothing published, the job recorded failed, the other job committed', async () => {
     process.env.TENANT_ID = 'doomed,small2';
-    await stageHuge([store], 'doomed');
-    await stageVersions([store], 'small2', 's', ids(0, 2, 100));
+    await stageHuge('doomed');
+    await stageVersions([store], 'small2', DAY, 's', ids(0, 2, 100));
     // every invocation of range 1 dies (say /tmp filled up); the other ranges succeed
     const run = await execute((state, payload) =>
       state === 'MapRange' && payload.split_task?.range === 1 ? new Error('ENOSPC: no space left on device') : undefined,
