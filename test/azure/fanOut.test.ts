@@ -385,4 +385,45 @@ describe('a split job on the second queue stage (Azurite)', () => {
     expect(await listAll(store, analyticsPrefix('doomed', DAY))).toStrictEqual([]);
     expect(await store.head(manifestKey('doomed', DAY))).toBe(undefined);
   });
+
+  it('a task failing its last attempt abandons the split itself, with its error; the poison handler then has nothing to do', async () => {
+    const bytes = await stageSplitDay([store], 'shaky', DAY);
+    const planned = await night('shaky', bytes);
+    await drain(QUEUE, fns.job.compactJob, 'compact_job');
+    // a staging object of range 3 (objects c and d: the ranges are cut by bytes) is rewritten after the split planned it
+    const key = stagingKey('shaky', DAY, 'd');
+    const plannedEtag = (await store.head(key))?.etag;
+    await stageVersions([store], 'shaky', DAY, 'd', ids(12, 14, 160));
+    const nowEtag = (await store.head(key))?.etag;
+    const [first] = (await peekAll(new QueueClient(azurite.connectionString, TASK_QUEUE))) as { split_task: { ref: SplitRef } }[];
+    const { splitId } = first?.split_task.ref as SplitRef;
+
+    const tasks = await drain(TASK_QUEUE, fns.task.compactTask, 'compact_task');
+    expect(tasks.map((d) => [taskName(d), d.attempts.map((a) => a.outcome), d.poisoned])).toStrictEqual([
+      ['range 0', ['ok'], false],
+      ['range 1', ['ok'], false],
+      ['range 2', ['ok'], false],
+      ['range 3', ['threw', 'threw'], true],
+    ]);
+    const outcomes: unknown[] = [];
+    await drain(
+      `${TASK_QUEUE}-poison`,
+      async (m, c) => outcomes.push(await fns.task.compactTaskPoison(m, c)),
+      'compact_task_poison',
+    );
+    expect(outcomes).toStrictEqual([{ task: 'range 3', status: 'skipped', summaryWritten: false }]);
+
+    const summary = await readJson(runSummaryKey(DAY, planned.run_id));
+    expect(summary.tenants.map((t: Record<string, unknown>) => [t.tenant_id, t.status, t.run_id, t.error])).toStrictEqual([
+      [
+        'shaky',
+        'failed',
+        splitId,
+        `range 3 failed ${MAX_DEQUEUE} times: range 3 of split ${splitId} of tenant shaky for ${DAY} failed: ${key} changed after the split was planned (etag ${plannedEtag}, now ${nowEtag})`,
+      ],
+    ]);
+    expect(await listAll(store, 'locks/')).toStrictEqual([]);
+    expect(await listAll(store, COMPACTION_WORK_ROOT)).toStrictEqual([]);
+    expect(await store.head(manifestKey('shaky', DAY))).toBe(undefined);
+  });
 });
