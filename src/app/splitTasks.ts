@@ -56,7 +56,7 @@ const FIELDS: Record<SplitAction, readonly string[]> = {
   map: ['action', 'job', 'ref', 'range'],
   reduce: ['action', 'job', 'ref', 'bucket'],
   commit: ['action', 'job', 'ref'],
-  // Step Functions hands over the Catch's `{Error, Cause}` as `failure`; the Azure poison handler a `reason`
+  // Step Functions hands over the Catch's `{Error, Cause}` as `failure`; the queue handlers give a `reason`
   abandon: ['action', 'job', 'ref', 'reason', 'failure'],
 };
 

@@ -34,14 +34,17 @@ describe('nightly state machine: a split job against s3rver', () => {
     process.env.SPLIT_THRESHOLD_BYTES = String(Math.ceil((await stageSplitDay([store], tenant, DAY)) / 2));
   }
 
-  const execute = (fail?: (state: string, payload: { split_task?: { range?: number } }) => Error | undefined) =>
+  /** Runs the state machine; `before` sees each invocation first and may fail it (a Lambda error) or change the lake. */
+  const execute = (
+    before?: (state: string, payload: { split_task?: { range?: number } }) => Error | undefined | Promise<undefined>,
+  ) =>
     runStateMachine(
       deployedDefinition(substitutionValues),
       { target_date: DAY },
       {
         getObject: async (_bucket, key) => (await getBytes(store, key)).toString('utf8'),
         invoke: async (arn, payload, call) => {
-          const error = fail?.(call.state, payload as { split_task?: { range?: number } });
+          const error = await before?.(call.state, payload as { split_task?: { range?: number } });
           if (error) throw error;
           return (await handlerOf(arn))(payload);
         },
@@ -195,5 +198,37 @@ describe('nightly state machine: a split job against s3rver', () => {
     expect(await store.head(manifestKey('doomed', DAY))).toBe(undefined);
     expect(await listAll(store, COMPACTION_WORK_ROOT)).toStrictEqual([]);
     expect((await readManifest(store, 'small2', DAY))?.rows_written).toBe(2);
+  });
+
+  it('a split job whose staging is gone when it starts is recorded by StartSplit and ends there', async () => {
+    process.env.TENANT_ID = 'gone';
+    await stageHuge('gone');
+    // the staging expires between the plan and the start (the lifecycle rule, a clean-up by hand)
+    const run = await execute(async (state) => {
+      if (state === 'StartSplit')
+        for (const o of await listAll(store, `staging/messages/tenant_id=gone/`)) await store.delete(o.key);
+      return undefined;
+    });
+    const jobsKey = (await listAll(store, `runs/${DAY}/`)).map((o) => o.key).filter((k) => k.endsWith('/jobs.json'))[2];
+    const runId = jobsKey?.split('/')[2] as string;
+    const [gone] = JSON.parse((await getBytes(store, jobsKey as string)).toString('utf8')) as CompactionJob[];
+    expect(gone?.split).toStrictEqual(SHAPE);
+    expect(run.invocations.map((c) => [c.state, c.error ?? null])).toStrictEqual([
+      ['Plan', null],
+      ['StartSplit', null],
+      ['Summarise', null],
+    ]);
+    expect(run.visited.filter((state) => state.startsWith('Split'))).toStrictEqual([
+      'SplitOrNot',
+      'SplitStarted',
+      'SplitFinishedAtStart',
+    ]);
+    const summary = JSON.parse((await getBytes(store, runSummaryKey(DAY, runId))).toString('utf8'));
+    expect([
+      run.status,
+      summary.tenants.map((t: Record<string, unknown>) => [t.tenant_id, t.status, t.rows_written]),
+    ]).toStrictEqual(['SUCCEEDED', [['gone', 'no-input', 0]]]);
+    expect(await listAll(store, 'locks/')).toStrictEqual([]);
+    expect(await listAll(store, COMPACTION_WORK_ROOT)).toStrictEqual([]);
   });
 });

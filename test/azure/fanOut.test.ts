@@ -396,7 +396,7 @@ describe('a split job on the second queue stage (Azurite)', () => {
     await stageVersions([store], 'shaky', DAY, 'd', ids(12, 14, 160));
     const nowEtag = (await store.head(key))?.etag;
     const [first] = (await peekAll(new QueueClient(azurite.connectionString, TASK_QUEUE))) as { split_task: { ref: SplitRef } }[];
-    const { splitId } = first?.split_task.ref as SplitRef;
+    const { splitId } = (first as { split_task: { ref: SplitRef } }).split_task.ref;
 
     const tasks = await drain(TASK_QUEUE, fns.task.compactTask, 'compact_task');
     expect(tasks.map((d) => [taskName(d), d.attempts.map((a) => a.outcome), d.poisoned])).toStrictEqual([
