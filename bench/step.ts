@@ -2,7 +2,8 @@
  * One measured step of the benchmark, run in its own process so its peak RSS is its own:
  *   node bin/run-ts.mjs bench/step.ts MODE OUT_DIR JSON_ARGS
  *   node bin/run-ts.mjs bench/step.ts project|bare ROOT TENANT DATE OUT_DIR MEMORY THREADS   (the lead's form)
- * Modes: project, bare, peer, polars, explain, tenants, store. Prints one JSON line: { mode, ms, maxRssMB, peakTempMB, ... }.
+ * Modes: project, bare, peer, polars, explain, tenants, store, split (one task of a split compaction), compare
+ * (two sets of Parquet files, row for row). Prints one JSON line: { mode, ms, maxRssMB, peakTempMB, ... }.
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,6 +11,14 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { runCompaction } from '../src/app/runCompaction.js';
 import { LATEST_FIRST_SQL, parquetProjectionSql, readStagingSql } from '../src/compaction/compactionSql.js';
 import { compactPartition, DEFAULT_COMPACTION_SETTINGS } from '../src/compaction/compactPartition.js';
+import {
+  commitSplit,
+  mapRange,
+  reduceBucket,
+  type SplitRef,
+  type SplitShape,
+  startSplit,
+} from '../src/compaction/splitPartition.js';
 import { loadConfig } from '../src/config.js';
 import { openDuckDb } from '../src/duckdb/openDuckDb.js';
 import { quoteLiteral } from '../src/sql/quote.js';
@@ -100,6 +109,10 @@ export async function main(argv: string[]): Promise<number> {
     };
   } else if (mode === 'store') {
     result = await viaStore(args.target as StoreTarget, args.tenant as string, args.date as string, out, args);
+  } else if (mode === 'split') {
+    result = await splitTask(out, args as unknown as SplitTaskArgs);
+  } else if (mode === 'compare') {
+    result = await compareRows(args.a as string[], args.b as string[], out, args.memory as string, Number(args.threads));
   } else {
     throw new Error(`unknown step ${mode}`);
   }
@@ -211,6 +224,63 @@ async function viaStore(target: StoreTarget, tenant: string, date: string, out: 
       ...(exact ? { s3Calls: exact } : {}),
     };
   } finally {
+    db.closeSync();
+  }
+}
+
+/** One task of a split compaction in this process (its own DuckDB instance and work folder under OUT_DIR). */
+export interface SplitTaskArgs {
+  readonly root: string;
+  readonly task: 'start' | 'map' | 'reduce' | 'commit';
+  readonly tenant: string;
+  readonly date: string;
+  readonly shape?: SplitShape;
+  readonly ref?: SplitRef;
+  readonly index?: number;
+  readonly memory: string;
+  readonly threads: number;
+}
+
+async function splitTask(out: string, args: SplitTaskArgs) {
+  const db = await openDuckDb({ memoryLimit: args.memory, threads: args.threads, workDirectory: join(out, 'work') });
+  const deps = { store: new LocalStore(args.root), db, workDirectory: join(out, 'work'), settings: DEFAULT_COMPACTION_SETTINGS };
+  const ref = args.ref as SplitRef;
+  try {
+    if (args.task === 'start') {
+      const started = await startSplit(deps, args.tenant, args.date, args.shape as SplitShape);
+      if (!('ref' in started)) throw new Error(`the split did not start: ${started.result.status} ${started.result.error ?? ''}`);
+      return { ref: started.ref };
+    }
+    if (args.task === 'map') return await mapRange(deps, ref, args.index as number).then(() => ({}));
+    if (args.task === 'reduce') return await reduceBucket(deps, ref, args.index as number).then(() => ({}));
+    const r = await commitSplit(deps, ref);
+    return {
+      rows: r.rowsWritten,
+      rowsRead: r.rowsRead,
+      timings: r.timingsMs,
+      bytesWritten: r.bytesWritten,
+      outputs: r.outputFiles.length,
+    };
+  } finally {
+    db.closeSync();
+  }
+}
+
+/** Rows of `a` not in `b` and of `b` not in `a`, counting repeats (EXCEPT ALL both ways), over every column. */
+async function compareRows(a: readonly string[], b: readonly string[], out: string, memory: string, threads: number) {
+  const db = await openDuckDb({ memoryLimit: memory, threads, workDirectory: join(out, 'work') });
+  const c = await db.connect();
+  try {
+    const read = (files: readonly string[]) => `SELECT * FROM read_parquet([${files.map(quoteLiteral).join(', ')}])`;
+    const reader = await c.runAndReadAll(`SELECT
+        (SELECT count(*) FROM (${read(a)})) AS a_rows,
+        (SELECT count(*) FROM (${read(b)})) AS b_rows,
+        (SELECT count(*) FROM (${read(a)} EXCEPT ALL ${read(b)})) AS only_a,
+        (SELECT count(*) FROM (${read(b)} EXCEPT ALL ${read(a)})) AS only_b`);
+    const row = reader.getRowObjectsJS()[0] as Record<string, bigint>;
+    return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v)]));
+  } finally {
+    c.closeSync();
     db.closeSync();
   }
 }

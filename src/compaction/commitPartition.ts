@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { CompactionError } from '../errors.js';
 import { analyticsKey, compactionQuarantineKey, manifestKey, tombstoneKey, tombstonePrefix } from '../staging/layout.js';
 import { gzipNdjson } from '../staging/ndjson.js';
@@ -32,9 +33,16 @@ export async function commitPartition(
   await lease.confirm();
   const first = firstPartNumber(plan, outcome.parts.length);
   const { outputs, tombstones } = await run.timed('upload', async () => ({
-    outputs: await mapLimit(outcome.parts, settings.transferConcurrency, (file, i) =>
-      deps.store.putFile(analyticsKey(tenant, date, first + i), file, { contentType: 'application/vnd.apache.parquet' }),
-    ),
+    outputs: await mapLimit(outcome.parts, settings.transferConcurrency, async (file, i) => {
+      await outcome.fetchPart?.(i);
+      try {
+        return await deps.store.putFile(analyticsKey(tenant, date, first + i), file, {
+          contentType: 'application/vnd.apache.parquet',
+        });
+      } finally {
+        if (outcome.fetchPart) await rm(file, { force: true });
+      }
+    }),
     tombstones: outcome.tombstoneFile
       ? await deps.store.putFile(tombstoneKey(tenant, date, runId), outcome.tombstoneFile, {
           contentType: 'application/vnd.apache.parquet',

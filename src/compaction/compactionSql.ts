@@ -81,6 +81,15 @@ export function partitionParams(tenant: string, date: string) {
   return { tenant, date, day_start: startMs, day_end: endMs };
 }
 
+/**
+ * The bound parameters of a statement over mergeInputSql(files): DuckDB refuses a parameter the statement
+ * does not use, and only staging rows are validated (a merge of published rows alone binds no day bounds).
+ */
+export function mergeParams(tenant: string, date: string, files: MergeFiles) {
+  const { day_start, day_end, ...partition } = partitionParams(tenant, date);
+  return files.staging.length > 0 ? { ...partition, day_start, day_end } : partition;
+}
+
 /** Every staging line with the reason it cannot be used (NULL when it can); binds partitionParams. */
 export function stagedRowsSql(files: readonly string[]): string {
   return `SELECT *, ${REJECT_REASON_SQL} AS reject_reason FROM ${readStagingSql(files)}`;

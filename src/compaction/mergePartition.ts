@@ -11,6 +11,7 @@ import { mapLimit } from '../util/concurrency.js';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../util/retry.js';
 import {
   compactionSelectSql,
+  mergeParams,
   type PublishedFile,
   parquetCopyOptionsSql,
   parquetRowCountSql,
@@ -44,6 +45,12 @@ export interface MergeOutcome {
   readonly parts: string[];
   /** Local tombstone file holding `counts.deleted` rows, or undefined when no message is deleted. */
   readonly tombstoneFile: string | undefined;
+  /**
+   * Set when the parts are not local yet (a split: they wait in its work prefix): brings part `index` to
+   * `parts[index]`, checked, right before its upload, which then removes it, so the temp disk holds a few
+   * parts at a time rather than the whole output.
+   */
+  readonly fetchPart?: (index: number) => Promise<void>;
   /** Set when the merge was split across tasks; recorded in the manifest. */
   readonly split?: { readonly ranges: number; readonly buckets: number };
 }
@@ -190,7 +197,7 @@ async function runMerge(connection: DuckDBConnection, run: PartitionRun, local: 
     tally.reset();
     await connection.run(
       `COPY (${compactionSelectSql(local, TALLY_FUNCTION, run.runId)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)})`,
-      partitionParams(run.tenant, run.date),
+      mergeParams(run.tenant, run.date, local),
     );
   };
   try {

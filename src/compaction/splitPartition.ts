@@ -38,8 +38,8 @@ import {
   INPUT_ORIGINS,
   type InputOrigin,
   type MergeFiles,
+  mergeParams,
   parquetCopyOptionsSql,
-  partitionParams,
   splitMapSql,
   splitReduceSql,
 } from './compactionSql.js';
@@ -51,6 +51,7 @@ import {
   type PartitionResult,
   type PartitionRun,
 } from './compactPartition.js';
+import { type PartitionManifest, readManifest } from './manifest.js';
 import {
   downloadVerified,
   isInputError,
@@ -144,7 +145,7 @@ interface RangeReport {
   readonly valid_rows: number;
   /** Versions kept (one row each), over all buckets. */
   readonly versions: number;
-  readonly buckets: { readonly bucket: number; readonly key: string; readonly rows: number }[];
+  readonly buckets: { readonly bucket: number; readonly key: string; readonly etag: string; readonly rows: number }[];
   /** range=<i>/rejected.ndjson.gz, or null when nothing was rejected. */
   readonly rejected_key: string | null;
   readonly timings_ms: Record<string, number>;
@@ -242,8 +243,8 @@ export async function mapRange(deps: CompactionDeps, ref: SplitRef, range: numbe
     const files = await task.run.timed('upload', () =>
       mapLimit(mapped.buckets, task.run.settings.transferConcurrency, async (b) => {
         const key = `${prefix}bucket=${b.bucket}/${basename(b.path)}`;
-        await deps.store.putFile(key, b.path, { contentType: 'application/vnd.apache.parquet' });
-        return { bucket: b.bucket, key, rows: b.rows };
+        const info = await deps.store.putFile(key, b.path, { contentType: 'application/vnd.apache.parquet' });
+        return { bucket: b.bucket, key, etag: info.etag, rows: b.rows };
       }),
     );
     const rejectedKey = mapped.rejected.length === 0 ? null : `${prefix}rejected.ndjson.gz`;
@@ -284,7 +285,7 @@ export async function reduceBucket(deps: CompactionDeps, ref: SplitRef, bucket: 
     const files = await task.run.timed('download', () =>
       mapLimit(inputs, task.run.settings.transferConcurrency, async (input, i) => {
         const path = join(inDir, `${String(i).padStart(6, '0')}.parquet`);
-        await downloadVerified(deps.store, input.key, path, retry);
+        assertVersion(await downloadVerified(deps.store, input.key, path, retry), input.etag, 'its range reported');
         return path;
       }),
     );
@@ -321,7 +322,19 @@ export async function reduceBucket(deps: CompactionDeps, ref: SplitRef, bucket: 
 export async function commitSplit(deps: CompactionDeps, ref: SplitRef): Promise<PartitionResult> {
   assertRef(ref);
   const now = deps.now ?? Date.now;
-  const lease = await adoptLease(deps.store, ref.tenant, ref.date, ref.splitId, leaseOptions(deps));
+  let lease: Lease;
+  try {
+    lease = await adoptLease(deps.store, ref.tenant, ref.date, ref.splitId, leaseOptions(deps));
+  } catch (error) {
+    if (!(error instanceof LeaseLostError)) throw error;
+    // a commit retried after it went through (its reply lost) finds its own manifest published
+    const manifest = await readManifest(deps.store, ref.tenant, ref.date).catch((readError: unknown) => {
+      if (readError instanceof SyntaxError) return undefined; // torn: not this split's
+      throw readError;
+    });
+    if (manifest?.run_id === ref.splitId) return resultOfManifest(ref, manifest);
+    throw error;
+  }
   const timings: Record<string, number> = {};
   let work: string | undefined;
   let committed = false;
@@ -372,9 +385,33 @@ export async function commitSplit(deps: CompactionDeps, ref: SplitRef): Promise<
       if (work) await rm(work, { recursive: true, force: true });
     } finally {
       if (committed) await lease.release();
-      else await lease.handOver().catch(ignoreLostLease);
+      else await lease.handOver().catch((error: unknown) => logHandOverFailed(deps, ref, error));
     }
   }
+}
+
+/** The result of a split that is already committed, from its manifest. */
+function resultOfManifest(ref: SplitRef, m: PartitionManifest): PartitionResult {
+  return {
+    tenant: ref.tenant,
+    date: ref.date,
+    runId: ref.splitId,
+    status: 'compacted',
+    inputs: m.inputs.length,
+    rowsRead: m.rows_read,
+    rowsCarried: m.rows_carried ?? 0,
+    deletesRemembered: m.deletes_remembered ?? 0,
+    rowsRejected: m.rows_rejected,
+    objectsRejected: m.objects_rejected,
+    duplicatesRemoved: m.duplicates_removed,
+    versionsSuperseded: m.versions_superseded,
+    deletesApplied: m.deletes_applied,
+    rowsWritten: m.rows_written,
+    outputFiles: m.outputs.map((o) => o.key),
+    bytesWritten: m.outputs.reduce((n, o) => n + o.size, 0),
+    durationMs: Date.parse(m.finished_at) - Date.parse(m.started_at),
+    timingsMs: {},
+  };
 }
 
 /**
@@ -387,7 +424,8 @@ export async function abandonSplit(deps: CompactionDeps, ref: SplitRef, reason: 
   const started = now();
   let lease: Lease | undefined;
   try {
-    lease = await adoptLease(deps.store, ref.tenant, ref.date, ref.splitId, leaseOptions(deps));
+    // without the run's abort: a split stopped by SIGTERM is still cleaned up rather than left holding the day
+    lease = await adoptLease(deps.store, ref.tenant, ref.date, ref.splitId, leaseOptions({ ...deps, signal: undefined }));
   } catch (error) {
     // lapsed and taken over, or gone: the work prefix is still ours to remove, the lease is not
     if (!(error instanceof LeaseLostError)) throw error;
@@ -488,34 +526,37 @@ interface Task {
 
 /** Runs one map or reduce task: adopts the split's lease, a local work folder, and hands the lease over after. */
 async function withTask(deps: CompactionDeps, ref: SplitRef, name: string, work: (task: Task) => Promise<void>): Promise<void> {
-  const lease = await adoptLease(deps.store, ref.tenant, ref.date, ref.splitId, leaseOptions(deps));
   const timings: Record<string, number> = {};
+  let lease: Lease | undefined;
   let folder: string | undefined;
-  let done = false;
   try {
+    lease = await adoptLease(deps.store, ref.tenant, ref.date, ref.splitId, leaseOptions(deps));
     await mkdir(deps.workDirectory, { recursive: true });
     folder = await mkdtemp(join(deps.workDirectory, `${ref.tenant}-${ref.date}-${name}-`));
-    const run = partitionRun(deps, ref, folder, lease, (deps.now ?? Date.now)(), timings);
-    await work({ run, lease, timings });
-    done = true;
+    await work({ run: partitionRun(deps, ref, folder, lease, (deps.now ?? Date.now)(), timings), lease, timings });
+    await lease.handOver();
   } catch (error) {
+    // the task fails with its own error; a lease that cannot be handed over on the way out is only logged
+    await lease?.handOver().catch((handOverError: unknown) => {
+      deps.log?.('split.hand_over_failed', {
+        tenant: ref.tenant,
+        date: ref.date,
+        runId: ref.splitId,
+        error: errorMessage(handOverError),
+      });
+    });
     throw new CompactionError(
       `${name.replace('-', ' ')} of split ${ref.splitId} of tenant ${ref.tenant} for ${ref.date} failed: ${errorMessage(error)}`,
       { cause: error, context: { tenant: ref.tenant, date: ref.date, runId: ref.splitId, task: name } },
     );
   } finally {
-    try {
-      if (folder) await rm(folder, { recursive: true, force: true });
-    } finally {
-      if (done) await lease.handOver();
-      else await lease.handOver().catch(ignoreLostLease);
-    }
+    if (folder) await rm(folder, { recursive: true, force: true });
   }
 }
 
-/** A failing task keeps its own error; a lease found lost on the way out adds nothing to it. */
-function ignoreLostLease(error: unknown): void {
-  if (!(error instanceof LeaseLostError)) throw error;
+/** A task or commit that failed keeps its own error; a lease that cannot be handed over after it is only logged. */
+function logHandOverFailed(deps: CompactionDeps, ref: SplitRef, error: unknown): void {
+  deps.log?.('split.hand_over_failed', { tenant: ref.tenant, date: ref.date, runId: ref.splitId, error: errorMessage(error) });
 }
 
 function partitionRun(
@@ -606,7 +647,7 @@ async function runMap(task: Task, ref: SplitRef, range: number, local: LocalRang
           if (files.staging.length + files.published.length + files.tombstones.length === 0) return;
           await connection.run(
             `COPY (${splitMapSql(files, TALLY_FUNCTION, runKey, ref.buckets)}) TO ${quoteLiteral(outDir)} (FORMAT parquet, COMPRESSION ${run.settings.compression}, ROW_GROUP_SIZE_BYTES ${Math.trunc(run.settings.rowGroupBytes)}, PARTITION_BY (bucket))`,
-            mapParams(run, files),
+            mergeParams(run.tenant, run.date, files),
           );
         };
         let salvaged: RejectedInput[] = [];
@@ -646,12 +687,6 @@ async function runMap(task: Task, ref: SplitRef, range: number, local: LocalRang
   } finally {
     tally.end();
   }
-}
-
-/** The bound parameters the map statement uses: DuckDB refuses unused ones, and only staging rows are validated. */
-function mapParams(run: PartitionRun, files: MergeFiles) {
-  const { tenant, date, ...day } = partitionParams(run.tenant, run.date);
-  return files.staging.length > 0 ? { tenant, date, ...day } : { tenant, date };
 }
 
 /**
@@ -773,7 +808,6 @@ async function gatherOutcome(
   const named = buckets.flatMap((b) =>
     b.parts.map((p, j) => ({ ...p, path: join(outDir, `bucket-${b.bucket}-part-${j}.parquet`) })),
   );
-  await mapLimit(named, run.settings.transferConcurrency, (p) => downloadVerified(deps.store, p.key, p.path, retry));
   const counts = {
     current: sum(buckets, (b) => b.counts.current),
     deleted: sum(buckets, (b) => b.counts.deleted),
@@ -781,30 +815,31 @@ async function gatherOutcome(
     duplicate: sum(ranges, (r) => r.valid_rows) - sum(buckets, (b) => b.counts.current + b.counts.deleted + b.counts.superseded),
     rejected: sum(ranges, (r) => r.rejected_rows),
   };
-  const tombstoneFile = await withConnection(deps.db, async (connection) => {
-    const rows = await footerRows(
-      connection,
-      named.map((p) => p.path),
-    );
-    for (const [i, p] of named.entries()) {
-      if (rows[i] !== p.rows) {
-        throw new CompactionError(`${p.key} holds ${rows[i]} rows, its bucket reported ${p.rows}: nothing was published`, {
-          context: { key: p.key },
-        });
-      }
+  for (const b of buckets) {
+    const rows = sum(b.parts, (p) => p.rows);
+    if (rows !== b.counts.current) {
+      throw new CompactionError(`bucket ${b.bucket}'s parts hold ${rows} rows by its report, it counted ${b.counts.current}`);
     }
-    await verifyRowCount(
-      connection,
-      named.map((p) => p.path),
-      counts.current,
-      'bucket parts',
-    );
-    return writeTombstones(
+  }
+  const tombstoneFile = await withConnection(deps.db, (connection) =>
+    writeTombstones(
       connection,
       run,
       buckets.flatMap((b) => b.deletes),
-    );
-  });
+    ),
+  );
+  // each part is checked (the version its bucket reported, its footer's row count) right before its upload,
+  // and before the manifest: a part that fails stops the commit with no manifest written
+  const fetchPart = async (index: number) => {
+    const p = named[index] as (typeof named)[number];
+    assertVersion(await downloadVerified(deps.store, p.key, p.path, retry), p.etag, 'its bucket reported');
+    const [rows] = await withConnection(deps.db, (connection) => footerRows(connection, [p.path]));
+    if (rows !== p.rows) {
+      throw new CompactionError(`${p.key} holds ${rows} rows, its bucket reported ${p.rows}: the manifest was not written`, {
+        context: { key: p.key },
+      });
+    }
+  };
   const rejected = await rejectedInOrder(deps.store, ranges);
   return {
     staging: plan.staging,
@@ -817,9 +852,19 @@ async function gatherOutcome(
     objectsRejected: sum(ranges, (r) => r.objects_rejected),
     rejected,
     parts: named.map((p) => p.path),
+    fetchPart,
     tombstoneFile,
     split: { ranges: ranges.length, buckets: buckets.length },
   };
+}
+
+/** An intermediate is the version its report names, or it was replaced by another attempt since. */
+function assertVersion(info: ObjectInfo, etag: string, reported: string): void {
+  if (info.etag !== etag) {
+    throw new CompactionError(`${info.key} is not the version ${reported} (another attempt replaced it): nothing was published`, {
+      context: { key: info.key },
+    });
+  }
 }
 
 const sum = <T>(items: readonly T[], pick: (item: T) => number) => items.reduce((n, item) => n + pick(item), 0);

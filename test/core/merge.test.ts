@@ -274,6 +274,27 @@ describe('merge into the published partition', () => {
       ['b', 'B2', '3'],
     ]);
   });
+
+  it('repairs a folder that differs from its manifest once the staging is gone (published rows alone)', async () => {
+    await deliver([message(1, 'a', 'A'), message(2, 'b', 'B', 'REMOVE')], NOW - 3_600_000);
+    const first = await compactPartition(deps(), 'acme', D);
+    await expireStaging();
+    const stray = `${analyticsPrefix('acme', D)}stray.parquet`;
+    await store.putBytes(stray, 'left by a run killed mid-upload');
+
+    const repair = await compactPartition(deps(LATER), 'acme', D);
+    expect([repair.status, repair.inputs, repair.rowsCarried, repair.deletesRemembered, repair.rowsWritten]).toStrictEqual([
+      'compacted',
+      0,
+      1,
+      1,
+      1,
+    ]);
+    expect((await listAll(store, analyticsPrefix('acme', D))).map((o) => o.key)).toStrictEqual(repair.outputFiles);
+    expect(repair.outputFiles).not.toContain(stray);
+    expect(first.status).toBe('compacted');
+    expect(await lake()).toStrictEqual([['a', 'A', '1']]);
+  });
 });
 
 function tombstoneFile(manifest: PartitionManifest | undefined): string {

@@ -225,7 +225,7 @@ describe('a split tenant-day publishes exactly what the single pass publishes', 
   });
 
   it('more buckets than messages (empty buckets) and more ranges than inputs (empty ranges)', async () => {
-    await splitMatchesSinglePass(await spreadDay(), { ranges: 6, buckets: 12 });
+    await splitMatchesSinglePass(await spreadDay(), { ranges: 5, buckets: 10 });
   });
 
   it('a re-compaction: published parts and remembered deletes are inputs of their own ranges', async () => {
@@ -245,6 +245,15 @@ describe('a split tenant-day publishes exactly what the single pass publishes', 
       ['m2', '21'],
       ['m5', '51'],
     ]);
+  });
+
+  it('a repair with no staging (a stray file in the folder): published rows and remembered deletes alone', async () => {
+    const lake = await spreadDay();
+    await compactPartition(depsFor(lake), 'acme', D);
+    for (const o of await listAll(lake, 'staging/')) await lake.delete(o.key);
+    await lake.putBytes(`analytics/messages/tenant_id=acme/dt=${D}/stray.parquet`, 'left by a run killed mid-upload');
+    const { single } = await splitMatchesSinglePass(lake, { ranges: 2, buckets: 2 });
+    expect([single.counts.inputs, single.counts.rowsCarried, single.counts.deletesRemembered]).toStrictEqual([0, 8, 1]);
   });
 
   it('rejected rows and lines DuckDB refuses are counted and quarantined with the staging key', async () => {
@@ -342,6 +351,70 @@ describe('split tasks', () => {
     // a straggler task of the abandoned split finds its lease gone and writes nothing
     await expect(mapRange(deps, ref, 0)).rejects.toThrow(/the lease object is gone/);
     expect((await listAll(lake, 'compaction-work/')).map((o) => o.key)).toStrictEqual([]);
+  });
+
+  it('a map retried after the reduces makes their reports stale: the commit refuses them until they run again', async () => {
+    const [single, split] = await twins(await spreadDay());
+    const expected = await published(single, await compactPartition(depsFor(single), 'acme', D));
+    const deps = depsFor(split);
+    const started = await startSplit(deps, 'acme', D, { ranges: 2, buckets: 2 });
+    if (!('ref' in started)) throw new Error('expected a split');
+    const { ref } = started;
+    for (const i of [0, 1]) await mapRange(deps, ref, i);
+    for (const b of [0, 1]) await reduceBucket(deps, ref, b);
+    await mapRange(deps, ref, 1);
+    await expect(commitSplit(deps, ref)).rejects.toThrow(
+      `commit of split ${ref.splitId} of tenant acme for ${D} failed: bucket 0 was reduced from map outputs that have since been replaced`,
+    );
+    for (const b of [0, 1]) await reduceBucket(deps, ref, b);
+    expect(await published(split, await commitSplit(deps, ref))).toStrictEqual(expected);
+  });
+
+  it('a part whose footer disagrees with its bucket report stops the commit before the manifest', async () => {
+    const lake = await spreadDay();
+    const deps = depsFor(lake);
+    const started = await startSplit(deps, 'acme', D, { ranges: 2, buckets: 1 });
+    if (!('ref' in started)) throw new Error('expected a split');
+    const { ref } = started;
+    for (const i of [0, 1]) await mapRange(deps, ref, i);
+    await reduceBucket(deps, ref, 0);
+    const reportKey = `compaction-work/messages/tenant_id=acme/dt=${D}/${ref.splitId}/bucket=0/report.json`;
+    const report = JSON.parse((await getBytes(lake, reportKey)).toString('utf8'));
+    report.parts[0].rows += 1;
+    report.counts.current += 1;
+    await lake.putBytes(reportKey, JSON.stringify(report));
+    await expect(commitSplit(deps, ref)).rejects.toThrow(
+      `commit of split ${ref.splitId} of tenant acme for ${D} failed: compaction-work/messages/tenant_id=acme/dt=${D}/${ref.splitId}/bucket=0/part-0.parquet holds 8 rows, its bucket reported 9: the manifest was not written`,
+    );
+    expect(await readManifest(lake, 'acme', D)).toBeUndefined();
+  });
+
+  it('a split stopped (SIGTERM) after it started is abandoned: failed, no lease, no work left', async () => {
+    const store = await spreadDay();
+    const stop = new AbortController();
+    const log = (event: string) => {
+      if (event === 'split.started') stop.abort(new Error('SIGTERM'));
+    };
+    const result = await runSplit(depsFor(store, { signal: stop.signal, log }), 'acme', D, { ranges: 2, buckets: 2 });
+    expect([result.status, result.error]).toStrictEqual([
+      'failed',
+      `compaction of tenant acme for ${D} failed: range 0 of split ${result.runId} of tenant acme for ${D} failed: SIGTERM`,
+    ]);
+    expect((await listAll(store, 'compaction-work/')).length + (await listAll(store, 'locks/')).length).toBe(0);
+    expect(await readManifest(store, 'acme', D)).toBeUndefined();
+  });
+
+  it('a commit retried after it went through (its reply lost) reports the same result from the manifest', async () => {
+    const store = await spreadDay();
+    const deps = depsFor(store);
+    const started = await startSplit(deps, 'acme', D, { ranges: 2, buckets: 2 });
+    if (!('ref' in started)) throw new Error('expected a split');
+    for (const i of [0, 1]) await mapRange(deps, started.ref, i);
+    for (const b of [0, 1]) await reduceBucket(deps, started.ref, b);
+    const first = await commitSplit(deps, started.ref);
+    const again = await commitSplit(deps, started.ref);
+    expect({ ...again, timingsMs: first.timingsMs }).toStrictEqual(first);
+    expect(again.durationMs).toBe(first.durationMs);
   });
 
   it('a day with nothing to do is no-input, a day another run holds is locked; neither leaves a split behind', async () => {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acquireLease, readLease } from '../../src/compaction/partitionLease.js';
+import { acquireLease, adoptLease, readLease } from '../../src/compaction/partitionLease.js';
 import { LeaseLostError, PartitionLockedError, RunAbortedError } from '../../src/errors.js';
 import { lockKey } from '../../src/staging/layout.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
@@ -62,6 +62,33 @@ describe.each(Object.keys(stores))('the partition lease on %s', (kind) => {
     const lease = await acquireLease(store, 'acme', DATE, 'run-b');
     expect(await holderOf(store)).toBe('run-b');
     await lease.release();
+  });
+
+  it("a split's lease outlives the process that handed it over: only its own run adopts it, only expiry frees it", async () => {
+    const store = make();
+    // a task of split-run on this host handed the lease over and exited
+    await plantLease(store, 'acme', DATE, { run_id: 'split-run', pid: GONE_PID, across_processes: true });
+    await expect(acquireLease(store, 'acme', DATE, 'run-b')).rejects.toBeInstanceOf(PartitionLockedError);
+    await expect(adoptLease(store, 'acme', DATE, 'run-b')).rejects.toThrow(
+      `lost the lease ${KEY} of run run-b: run split-run on ${hostname()}:${GONE_PID} holds it`,
+    );
+
+    const task = await adoptLease(store, 'acme', DATE, 'split-run', { leaseMs: 60_000, acrossProcesses: true });
+    await task.handOver();
+    const handedOver = await readLease(store, KEY);
+    expect([handedOver?.body.run_id, handedOver?.body.pid, handedOver?.body.across_processes]).toStrictEqual([
+      'split-run',
+      process.pid,
+      true,
+    ]);
+
+    const commit = await adoptLease(store, 'acme', DATE, 'split-run', { leaseMs: 60_000, acrossProcesses: true });
+    await commit.release();
+    expect(await store.head(KEY)).toBeUndefined();
+    await expect(adoptLease(store, 'acme', DATE, 'split-run')).rejects.toThrow(
+      `lost the lease ${KEY} of run split-run: the lease object is gone`,
+    );
+    expect(await store.head(KEY)).toBeUndefined();
   });
 
   it("another host's lease blocks until it lapses, then is taken over", async () => {
