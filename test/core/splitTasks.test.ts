@@ -1,7 +1,14 @@
-import { describe, expect, it } from 'vitest';
-import type { CompactionJob } from '../../src/app/jobs.js';
-import { isSplitTaskPayload, parseSplitTaskPayload, splitTaskWire, stageTasks } from '../../src/app/splitTasks.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CompactionJob, withCompactionDeps } from '../../src/app/jobs.js';
+import { isSplitTaskPayload, parseSplitTaskPayload, runSplitTask, splitTaskWire, stageTasks } from '../../src/app/splitTasks.js';
+import type { PartitionResult } from '../../src/compaction/compactPartition.js';
+import { readManifest } from '../../src/compaction/manifest.js';
+import { loadConfig } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
+import { LocalStore } from '../../src/store/LocalStore.js';
+import { listAll } from '../../src/store/ObjectStore.js';
+import { stageSplitDay } from '../kit/splitDay.js';
+import { tempDir } from '../kit/tempDir.js';
 
 const run = { runId: '20250811T170000000Z-1a2b3c4d', date: '2025-08-11' };
 const wireRun = { run_id: run.runId, target_date: run.date };
@@ -98,5 +105,47 @@ describe('split task payloads', () => {
       'split_task (abandon) needs a "reason" string or a "failure" {Error, Cause}',
       'run_id: invalid run id "a/b"',
     ]);
+  });
+});
+
+describe('running split tasks', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  beforeAll(async () => {
+    dir = await tempDir();
+  });
+  afterAll(async () => dir?.cleanup());
+
+  it('a commit or an abandon after the commit went through returns the committed result from the manifest, undoing nothing', async () => {
+    const store = new LocalStore(`${dir.path}/lake`);
+    await stageSplitDay([store], 'acme', '2025-08-11');
+    const config = loadConfig({ DATA_DIR: store.root, TEMP_DIR: dir.path, DUCKDB_THREADS: '1' });
+    const split: CompactionJob = { tenant: 'acme', date: '2025-08-11', stagingBytes: 1000, split: { ranges: 2, buckets: 2 } };
+    const { committed, again, abandoned } = await withCompactionDeps(config, store, Date.now, async (deps) => {
+      const started = await runSplitTask(deps, { action: 'start', job: split, shape: { ranges: 2, buckets: 2 } });
+      if (!('ref' in started)) throw new Error('expected a split');
+      const { ref: splitRef } = started;
+      for (const range of [0, 1]) await runSplitTask(deps, { action: 'map', job: split, ref: splitRef, range });
+      for (const bucket of [0, 1]) await runSplitTask(deps, { action: 'reduce', job: split, ref: splitRef, bucket });
+      const result = async (task: Promise<unknown>) => ((await task) as { result: PartitionResult }).result;
+      return {
+        committed: await result(runSplitTask(deps, { action: 'commit', job: split, ref: splitRef })),
+        // the commit's attempt died after it committed: the retry, or the abandon that follows its failures
+        again: await result(runSplitTask(deps, { action: 'commit', job: split, ref: splitRef })),
+        abandoned: await result(runSplitTask(deps, { action: 'abandon', job: split, ref: splitRef, reason: 'timed out' })),
+      };
+    });
+    const { durationMs: _d, timingsMs: _t, ...counts } = committed;
+    expect([committed.status, committed.rowsWritten, committed.duplicatesRemoved, committed.versionsSuperseded]).toStrictEqual([
+      'compacted',
+      15,
+      7,
+      8,
+    ]);
+    for (const later of [again, abandoned]) {
+      const { durationMs: _ld, timingsMs, ...laterCounts } = later;
+      expect([laterCounts, timingsMs]).toStrictEqual([counts, {}]);
+    }
+    expect((await readManifest(store, 'acme', '2025-08-11'))?.run_id).toBe(committed.runId);
+    expect([await listAll(store, 'locks/'), await listAll(store, 'compaction-work/')]).toStrictEqual([[], []]);
   });
 });
