@@ -20,6 +20,7 @@ import {
   withCompactionDeps,
 } from '../../src/app/jobs.js';
 import { progressLine } from '../../src/app/report.js';
+import { markAbandoned } from '../../src/app/splitStages.js';
 import { runSplitTask, stageTasks } from '../../src/app/splitTasks.js';
 import { emptyResult, type PartitionResult } from '../../src/compaction/compactPartition.js';
 import type { SplitShape } from '../../src/compaction/splitPartition.js';
@@ -106,12 +107,10 @@ async function startSplitJob(
       const window = settings.compactionTaskConcurrency;
       await storageTaskQueue(config, settings.compactionTaskQueue).enqueue(stageTasks('map', job, ref, run, window));
     } catch (error) {
-      await runSplitTask(deps, {
-        action: 'abandon',
-        job,
-        ref,
-        reason: `enqueueing its map tasks failed: ${errorMessage(error)}`,
-      });
+      // map tasks already sent find the split abandoned and do nothing
+      const reason = `enqueueing its map tasks failed: ${errorMessage(error)}`;
+      await markAbandoned(store, run, ref, 'start', reason, Date.now());
+      await runSplitTask(deps, { action: 'abandon', job, ref, reason });
       throw error;
     }
     context.info(

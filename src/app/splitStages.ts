@@ -62,7 +62,7 @@ export async function reportTaskDone(
   if (reports.length < total) return undefined;
   const next = task.action === 'map' ? 'reduce' : 'commit';
   const marker: StageMarker = next === 'reduce' ? { by, at } : { by, at, outcome: 'commit' };
-  const holder = await createMarker(store, next === 'reduce' ? `${prefixOf(run, ref)}reduce.json` : endKey(run, ref), marker);
+  const { holder } = await createMarker(store, next === 'reduce' ? `${prefixOf(run, ref)}reduce.json` : endKey(run, ref), marker);
   return holder.by === by && holder.outcome === marker.outcome ? next : undefined;
 }
 
@@ -82,10 +82,25 @@ export async function decideAbandon(
 ): Promise<boolean> {
   const reported = async () => (await store.head(jobResultKey(run, task.job))) !== undefined;
   if (task.action === 'commit') return !(await reported());
-  const mine: StageMarker = { by: splitTaskName(task), at: new Date(now).toISOString(), outcome: 'abandon', reason };
-  const holder = await createMarker(store, endKey(run, task.ref), mine);
-  if (holder === mine) return true;
-  return holder.outcome === 'abandon' && holder.by === mine.by && !(await reported());
+  const by = splitTaskName(task);
+  const { holder, created } = await markAbandoned(store, run, task.ref, by, reason, now);
+  if (created) return true;
+  return holder.outcome === 'abandon' && holder.by === by && !(await reported());
+}
+
+/**
+ * Marks the split abandoned (`end.json`, `outcome: abandon`) unless it already ended; returns the marker that
+ * holds and whether this call created it. Tasks of the split still queued then do nothing.
+ */
+export async function markAbandoned(
+  store: ObjectStore,
+  run: RunRef,
+  ref: SplitRef,
+  by: string,
+  reason: string,
+  now: number,
+): Promise<{ holder: StageMarker; created: boolean }> {
+  return createMarker(store, endKey(run, ref), { by, at: new Date(now).toISOString(), outcome: 'abandon', reason });
 }
 
 /** How the split ended so far (its `end.json`), or undefined while it runs. */
@@ -126,7 +141,7 @@ export async function nextInWindow(
   const next = index + concurrency;
   if (next >= total) return undefined;
   const by = splitTaskName(task);
-  const holder = await createMarker(store, `${prefixOf(run, task.ref)}enqueued/${task.action}-${next}.json`, {
+  const { holder } = await createMarker(store, `${prefixOf(run, task.ref)}enqueued/${task.action}-${next}.json`, {
     by,
     at: new Date(now).toISOString(),
   });
@@ -143,12 +158,16 @@ async function readJson<T>(store: ObjectStore, key: string): Promise<T | undefin
 }
 
 /** Creates a marker once; returns it, or the marker another writer created first. */
-async function createMarker(store: ObjectStore, key: string, marker: StageMarker): Promise<StageMarker> {
+async function createMarker(
+  store: ObjectStore,
+  key: string,
+  marker: StageMarker,
+): Promise<{ holder: StageMarker; created: boolean }> {
   try {
     await store.putBytes(key, JSON.stringify(marker), { ifNoneMatch: '*', contentType: 'application/json' });
-    return marker;
+    return { holder: marker, created: true };
   } catch (error) {
     if (!(error instanceof PreconditionFailedError)) throw error;
-    return (await readJson<StageMarker>(store, key)) as StageMarker;
+    return { holder: (await readJson<StageMarker>(store, key)) as StageMarker, created: false };
   }
 }

@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CompactionJob } from '../../src/app/jobs.js';
-import { recordJobResult } from '../../src/app/jobs.js';
-import { decideAbandon, nextInWindow, reportTaskDone, splitEnd, splitStage, stageStartedBy } from '../../src/app/splitStages.js';
+import { type CompactionJob, recordJobResult } from '../../src/app/jobs.js';
+import {
+  decideAbandon,
+  markAbandoned,
+  nextInWindow,
+  reportTaskDone,
+  splitEnd,
+  splitStage,
+  stageStartedBy,
+} from '../../src/app/splitStages.js';
 import type { SplitTask } from '../../src/app/splitTasks.js';
 import { emptyResult } from '../../src/compaction/compactPartition.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
@@ -98,6 +105,13 @@ describe('split stages through the store', () => {
     const abandoned = new LocalStore(`${dir.path}/stages-abandoned`);
     await decideAbandon(abandoned, run, map(0), 'gave up', NOW);
     expect(await splitStage(abandoned, run, ref)).toBe('abandon');
+    // compact_job could not enqueue every map task: the ones sent find the split abandoned, and leave it to start
+    const unsent = new LocalStore(`${dir.path}/stages-unsent`);
+    expect((await markAbandoned(unsent, run, ref, 'start', 'enqueueing its map tasks failed', NOW)).created).toBe(true);
+    expect([await splitStage(unsent, run, ref), await decideAbandon(unsent, run, map(0), 'poisoned', NOW)]).toStrictEqual([
+      'abandon',
+      false,
+    ]);
   });
 
   it('keeps at most C tasks of a stage in flight: task i enqueues i + C, once (again for a retry of i), none past the end', async () => {
