@@ -80,7 +80,13 @@ describe('nightly state machine: a split job against s3rver', () => {
     process.env.TENANT_ID = 'huge,small';
     await stageHuge('huge');
     await stageVersions([store], 'small', DAY, 's', ids(0, 3, 100));
-    const run = await execute();
+    // Lambda refuses the first invocation of range 2 once: the account's concurrency is exhausted
+    let throttled = false;
+    const run = await execute((state, payload) => {
+      if (state !== 'MapRange' || payload.split_task?.range !== 2 || throttled) return undefined;
+      throttled = true;
+      return Object.assign(new Error('Rate Exceeded.'), { name: 'Lambda.TooManyRequestsException' });
+    });
 
     const [jobsKey] = (await listAll(store, `runs/${DAY}/`)).map((o) => o.key).filter((k) => k.endsWith('/jobs.json'));
     const runId = jobsKey?.split('/')[2] as string;
@@ -107,7 +113,11 @@ describe('nightly state machine: a split job against s3rver', () => {
     expect([calls[0]?.[0], calls.at(-1)?.[0]]).toStrictEqual(['Plan', 'Summarise']);
     // the split's tasks: every range, then every bucket, one at a time (SplitTaskConcurrency 1), then the commit
     expect(calls.filter((c) => ['MapRange', 'ReduceBucket', 'CommitSplit'].includes(c[0] as string))).toStrictEqual([
-      ...Array.from({ length: SHAPE.ranges }, (_, range) => ['MapRange', 'CompactorFunction', task('map', { range }), null]),
+      ['MapRange', 'CompactorFunction', task('map', { range: 0 }), null],
+      ['MapRange', 'CompactorFunction', task('map', { range: 1 }), null],
+      ['MapRange', 'CompactorFunction', task('map', { range: 2 }), 'Lambda.TooManyRequestsException'],
+      ['MapRange', 'CompactorFunction', task('map', { range: 2 }), null],
+      ['MapRange', 'CompactorFunction', task('map', { range: 3 }), null],
       ...Array.from({ length: SHAPE.buckets }, (_, bucket) => [
         'ReduceBucket',
         'CompactorFunction',
@@ -119,7 +129,12 @@ describe('nightly state machine: a split job against s3rver', () => {
     expect(calls.filter((c) => c[0] === 'CompactJob')).toStrictEqual([
       ['CompactJob', 'CompactorFunction', { job: small, run: runRef }, null],
     ]);
-    expect([run.status, run.retries, run.caught]).toStrictEqual(['SUCCEEDED', [], []]);
+    // the throttled invocation was retried after the definition's 2 s
+    expect([run.status, run.retries, run.caught]).toStrictEqual([
+      'SUCCEEDED',
+      [{ state: 'MapRange', error: 'Lambda.TooManyRequestsException', delaySeconds: 2 }],
+      [],
+    ]);
 
     // the split partition holds exactly the rows, and counts, of one pass over the same staging
     const single = await singlePassOfSplitDay('huge', DAY, work.path);
