@@ -8,3 +8,4 @@ await import('./functions/ingest_changefeed.ts');
 await import('./functions/daily_batch.ts');
 await import('./functions/compact_http.ts');
 await import('./functions/compact_job.ts');
+await import('./functions/compact_task.ts');

@@ -1,6 +1,7 @@
 import { DefaultAzureCredential } from '@azure/identity';
 import { QueueClient } from '@azure/storage-queue';
 import type { JobPayload } from '../src/app/compactionPayload.js';
+import { type SplitTaskPayload, splitTaskWire } from '../src/app/splitTasks.js';
 import type { Config } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
 import { mapLimit } from '../src/util/concurrency.js';
@@ -11,22 +12,35 @@ export interface JobQueue {
   enqueue(payloads: readonly JobPayload[]): Promise<number>;
 }
 
+/** The split tasks' queue (COMPACTION_TASK_QUEUE): compact_job and compact_task enqueue a split's stages on it. */
+export interface TaskQueue {
+  /** Sends one message per task (created with the queue if missing); returns how many were sent. */
+  enqueue(payloads: readonly SplitTaskPayload[]): Promise<number>;
+}
+
 /**
  * The job queue as the queue trigger reads it: one JSON message per job, base64-encoded (the Functions
  * host's default `messageEncoding`), on the lake's storage account. Pass a QueueClient to use your own.
  */
 export function storageJobQueue(config: Config, queueName: string, client?: QueueClient): JobQueue {
+  const send = storageQueue(config, queueName, client);
+  return { enqueue: (payloads) => send(payloads.map(toWire)) };
+}
+
+/** The task queue: one message per split task, the same `{"split_task": …, "run": …}` the compactor Lambda takes. */
+export function storageTaskQueue(config: Config, queueName: string, client?: QueueClient): TaskQueue {
+  const send = storageQueue(config, queueName, client);
+  return { enqueue: (payloads) => send(payloads.map(splitTaskWire)) };
+}
+
+function storageQueue(config: Config, queueName: string, client?: QueueClient) {
   const queue = client ?? queueClient(config, queueName);
   let created: Promise<unknown> | undefined;
-  return {
-    async enqueue(payloads) {
-      created ??= queue.createIfNotExists();
-      await created;
-      await mapLimit(payloads, 16, (payload) =>
-        queue.sendMessage(Buffer.from(JSON.stringify(toWire(payload))).toString('base64')),
-      );
-      return payloads.length;
-    },
+  return async (bodies: readonly unknown[]): Promise<number> => {
+    created ??= queue.createIfNotExists();
+    await created;
+    await mapLimit(bodies, 16, (body) => queue.sendMessage(Buffer.from(JSON.stringify(body)).toString('base64')));
+    return bodies.length;
   };
 }
 

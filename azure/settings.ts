@@ -27,12 +27,23 @@ export interface TriggerSettings {
   /** COMPACTION_QUEUE: the Storage queue of nightly jobs (daily_batch → compact_job). Default `makoto-compaction-jobs`. */
   readonly compactionQueue: string;
   /**
+   * COMPACTION_TASK_QUEUE: the Storage queue of split jobs' tasks (compact_job / compact_task → compact_task),
+   * on the same connection. Default `makoto-compaction-tasks`.
+   */
+  readonly compactionTaskQueue: string;
+  /**
+   * COMPACTION_TASK_CONCURRENCY: tasks of one split stage queued or running at once (the next is enqueued as
+   * one finishes). Default 1: the split's tasks share one partition lease, and tasks renewing it at the same
+   * moment lose it (docs/AZURE.md "Fan-out"); raise it once the lease takes concurrent holders.
+   */
+  readonly compactionTaskConcurrency: number;
+  /**
    * COMPACTION_QUEUE_CONNECTION: the app setting (by name) the queue triggers connect with. Default
    * `AZURE_STORAGE_CONNECTION_STRING`: the lake's account; with a managed identity name a prefix whose
    * `<prefix>__queueServiceUri` setting holds the account's queue URL.
    */
   readonly compactionQueueConnection: string;
-  /** COMPACTION_MAX_DEQUEUE_COUNT: attempts of a job before the host moves it to `<queue>-poison`; host.json's maxDequeueCount. Default 5. */
+  /** COMPACTION_MAX_DEQUEUE_COUNT: attempts of a job (or a split task) before the host moves it to `<queue>-poison`; host.json's maxDequeueCount. Default 5. */
   readonly compactionMaxDequeueCount: number;
 }
 
@@ -47,17 +58,19 @@ export function triggerSettings(env: Env): TriggerSettings {
     maxItemsPerInvocation: int('COSMOS_MAX_ITEMS_PER_INVOCATION', 500, 1, 10_000),
     changeFeedMaxRetries: int('CHANGEFEED_MAX_RETRIES', 5, 0, 100),
     dailyBatchSchedule: read('DAILY_BATCH_SCHEDULE') ?? '0 0 17 * * *',
-    compactionQueue: queueName(read('COMPACTION_QUEUE') ?? 'makoto-compaction-jobs'),
+    compactionQueue: queueName('COMPACTION_QUEUE', read('COMPACTION_QUEUE') ?? 'makoto-compaction-jobs'),
+    compactionTaskQueue: queueName('COMPACTION_TASK_QUEUE', read('COMPACTION_TASK_QUEUE') ?? 'makoto-compaction-tasks'),
+    compactionTaskConcurrency: int('COMPACTION_TASK_CONCURRENCY', 1, 1, 256),
     compactionQueueConnection: read('COMPACTION_QUEUE_CONNECTION') ?? 'AZURE_STORAGE_CONNECTION_STRING',
     compactionMaxDequeueCount: int('COMPACTION_MAX_DEQUEUE_COUNT', 5, 1, 100),
   };
 }
 
 /** Storage queue names: 3 to 63 lowercase letters, digits and single dashes; `-poison` must still fit. */
-function queueName(name: string): string {
+function queueName(setting: string, name: string): string {
   if (!/^[a-z0-9](?:[a-z0-9]|-(?!-)){1,55}[a-z0-9]$/.test(name)) {
     throw new ConfigError(
-      `COMPACTION_QUEUE must be a storage queue name (lowercase letters, digits, single dashes, 3 to 56 characters), got ${JSON.stringify(name)}`,
+      `${setting} must be a storage queue name (lowercase letters, digits, single dashes, 3 to 56 characters), got ${JSON.stringify(name)}`,
     );
   }
   return name;

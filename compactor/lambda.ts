@@ -9,6 +9,8 @@
  *   earlier days whose staging changed, as the schedule always does).
  * - One job of the nightly state machine (`{"job": {…}, "run": {…}}`, compactor/nightly.asl.json): one
  *   tenant-day, its result recorded under `runs/`; see runJobEvent.
+ * - One task of a split job (`{"split_task": {"action": "start" | "map" | "reduce" | "commit" | "abandon", …},
+ *   "run": {…}}`, the state machine's split branch): see runSplitTaskEvent.
  *
  * A failed tenant never stops the others; once all finished the invocation fails (so the Errors alarm fires)
  * with the whole summary in its error message. Logs are Powertools JSON lines, metrics EMF (docs/AWS.md).
@@ -31,8 +33,10 @@ import {
 } from '../src/app/metrics.js';
 import { partitionJson, summaryJson } from '../src/app/report.js';
 import { runCompaction } from '../src/app/runCompaction.js';
+import { isSplitTaskPayload, parseSplitTaskPayload, runSplitTask, splitTaskName } from '../src/app/splitTasks.js';
 import { partitionsStatus } from '../src/app/status.js';
 import type { PartitionResult } from '../src/compaction/compactPartition.js';
+import type { SplitRef } from '../src/compaction/splitPartition.js';
 import { type Config, type Env, loadConfig } from '../src/config.js';
 import { CompactionError, errorMessage } from '../src/errors.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
@@ -224,20 +228,76 @@ export async function runJobEvent(
   return partitionJson(result);
 }
 
+/** What a split task returns to the state machine (its Payload). */
+export type SplitTaskJson =
+  | { readonly ref: SplitRef }
+  | { readonly done: string }
+  | { readonly result: ReturnType<typeof partitionJson> }
+  | ReturnType<typeof partitionJson>;
+
+/**
+ * One task of a split job (`{"split_task": {…}, "run": {…}}`, src/app/splitTasks.ts), as the state
+ * machine's split branch invokes it:
+ *
+ * - `start` returns `{"ref": {…}}` – the Map states iterate over its ranges and buckets – or, when it ended
+ *   the job itself (no staging; partition locked), records the result and returns `{"result": {…}}`, or
+ *   throws CompactionJobFailedError for a locked or failed one, retried like a compaction job;
+ * - `map` / `reduce` return `{"done": "range 2 of 4"}`; a failure throws as it is (the task is idempotent,
+ *   the definition retries it, then catches it and abandons the split);
+ * - `commit` records the job's result and returns it (the partition JSON); a failed or locked commit is
+ *   recorded too and throws CompactionJobFailedError (retried, then abandoned);
+ * - `abandon` releases the split (lease, work folder), records the job as failed and returns its result.
+ */
+export async function runSplitTaskEvent(event: unknown, deps: CompactorDeps, context?: Context): Promise<SplitTaskJson> {
+  const now = deps.now ?? Date.now;
+  const logger = deps.logger ?? defaultLogger();
+  if (context) logger.addContext(context);
+  const { task, run } = parseSplitTaskPayload(event);
+  logger.resetKeys();
+  logger.appendKeys({ run_id: run.runId });
+  const outcome = await withCompactionDeps(deps.config, deps.store, now, (compaction) => runSplitTask(compaction, task));
+  const fields = { tenant_id: task.job.tenant, dt: task.job.date, task: splitTaskName(task) };
+  if ('ref' in outcome) {
+    logger.info('split started', {
+      ...fields,
+      split_id: outcome.ref.splitId,
+      ranges: outcome.ref.ranges,
+      buckets: outcome.ref.buckets,
+    });
+    return { ref: outcome.ref };
+  }
+  if ('done' in outcome) {
+    logger.info('split task finished', { ...fields, done: outcome.done });
+    return { done: outcome.done };
+  }
+  const { result } = outcome;
+  await recordJobResult(deps.store, run, result);
+  logPartition(logger, result);
+  if (task.action !== 'abandon' && jobFailed(result)) {
+    throw new CompactionJobFailedError(
+      `${task.action} of the split of ${task.job.tenant} ${task.job.date} ${result.status}: ${result.error ?? ''}`,
+      { context: { run: run.runId, tenant: task.job.tenant, date: task.job.date } },
+    );
+  }
+  return task.action === 'start' ? { result: partitionJson(result) } : partitionJson(result);
+}
+
 /**
  * The Lambda handler: config from the function's environment, the store it selects, one run – or one job
- * when Step Functions passes one (the manual `{"target_date": …}` payload works as before).
+ * or split task when Step Functions passes one (the manual `{"target_date": …}` payload works as before).
  */
 export async function handler(
   event: { job: unknown; run: unknown },
   context?: Context,
 ): Promise<ReturnType<typeof partitionJson>>;
+export async function handler(event: { split_task: unknown; run: unknown }, context?: Context): Promise<SplitTaskJson>;
 export async function handler(event: unknown, context?: Context): Promise<CompactionSummaryJson>;
 export async function handler(
   event: unknown,
   context?: Context,
-): Promise<CompactionSummaryJson | ReturnType<typeof partitionJson>> {
+): Promise<CompactionSummaryJson | ReturnType<typeof partitionJson> | SplitTaskJson> {
   const config = lambdaConfig(process.env);
   const deps = { config, store: await createStore(config) };
+  if (isSplitTaskPayload(event)) return runSplitTaskEvent(event, deps, context);
   return isJobPayload(event) ? runJobEvent(event, deps, context) : runCompactorEvent(event, deps, context);
 }

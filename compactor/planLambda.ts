@@ -14,6 +14,8 @@ export interface PlanOutput {
   readonly run: { readonly run_id: string; readonly target_date: string };
   readonly jobs: number;
   readonly staging_bytes: number;
+  /** Jobs the plan split (past SPLIT_THRESHOLD_BYTES). */
+  readonly split_jobs: number;
   readonly jobs_key: string;
 }
 
@@ -23,14 +25,22 @@ export async function runPlanEvent(event: unknown, deps: CompactorDeps): Promise
   const { date, tenants, late } = compactionRequest(event, deps.config, now());
   // LATE_DATA_LOOKBACK_DAYS 0 (the default) = no bound: every partition that differs from its manifest
   const lateLookbackDays = late ? deps.config.compaction.lateDataLookbackDays || Number.POSITIVE_INFINITY : 0;
-  const { run, jobs, key } = await planRun(deps.store, { date, tenants, lateLookbackDays }, now());
+  const { splitThresholdBytes } = deps.config.compaction; // a job past it gets `split`: the state machine's split branch
+  const { run, jobs, key } = await planRun(deps.store, { date, tenants, lateLookbackDays, splitThresholdBytes }, now());
   const output: PlanOutput = {
     run: { run_id: run.runId, target_date: date },
     jobs: jobs.length,
     staging_bytes: jobs.reduce((n, j) => n + j.stagingBytes, 0),
+    split_jobs: jobs.filter((j) => j.split).length,
     jobs_key: key,
   };
-  logger.info('run planned', { run_id: run.runId, dt: date, jobs: output.jobs, staging_bytes: output.staging_bytes });
+  logger.info('run planned', {
+    run_id: run.runId,
+    dt: date,
+    jobs: output.jobs,
+    split_jobs: output.split_jobs,
+    staging_bytes: output.staging_bytes,
+  });
   return output;
 }
 

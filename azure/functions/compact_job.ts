@@ -1,7 +1,9 @@
 /**
  * `compact_job`: compacts one tenant-day job that daily_batch enqueued (`{"job": …, "run": …}`), records
  * its result under `runs/<date>/<run>/results/`, and – when it is the last job of the run to report –
- * writes the run summary. A failed attempt throws, so the host retries the message; the last attempt
+ * writes the run summary. A job the plan split (`job.split`) is started here instead: its first map tasks
+ * (COMPACTION_TASK_CONCURRENCY of them) go to COMPACTION_TASK_QUEUE, where `compact_task` runs the split's
+ * stages and its commit reports the job. A failed attempt throws, so the host retries the message; the last attempt
  * (dequeueCount = COMPACTION_MAX_DEQUEUE_COUNT, host.json's maxDequeueCount) records the failure first, then
  * the host moves the message to `<queue>-poison`, where `compact_job_poison` records a job whose last
  * attempt died without reporting (docs/AZURE.md "Fan-out").
@@ -9,20 +11,27 @@
 import { app, type InvocationContext } from '@azure/functions';
 import { type JobPayload, parseJobPayload } from '../../src/app/compactionPayload.js';
 import {
+  type CompactionJob,
   jobFailed,
   jobResultKey,
+  type RunRef,
   recordJobResult,
   runJob,
-  runSummaryJson,
   withCompactionDeps,
-  writeRunSummary,
 } from '../../src/app/jobs.js';
 import { progressLine } from '../../src/app/report.js';
-import { emptyResult } from '../../src/compaction/compactPartition.js';
+import { markAbandoned } from '../../src/app/splitStages.js';
+import { runSplitTask, stageTasks } from '../../src/app/splitTasks.js';
+import { emptyResult, type PartitionResult } from '../../src/compaction/compactPartition.js';
+import type { SplitShape } from '../../src/compaction/splitPartition.js';
+import type { Config } from '../../src/config.js';
+import { errorMessage } from '../../src/errors.js';
 import type { ObjectStore } from '../../src/store/ObjectStore.js';
 import { CompactionJobError } from '../errors.js';
+import { storageTaskQueue } from '../jobQueue.js';
 import { azureRuntime } from '../runtime.js';
 import { triggerSettings } from '../settings.js';
+import { summariseIfLast } from '../summariseRun.js';
 
 const settings = triggerSettings(process.env);
 
@@ -38,7 +47,10 @@ export async function compactJob(message: unknown, context: InvocationContext): 
   const { job, run } = parseMessage(message);
   const attempt = Number(context.triggerMetadata?.dequeueCount ?? 1);
   const { store, config } = await azureRuntime();
-  const result = await withCompactionDeps(config, store, Date.now, (deps) => runJob(deps, job));
+  const result = job.split
+    ? await startSplitJob(config, store, { job, run }, context)
+    : await withCompactionDeps(config, store, Date.now, (deps) => runJob(deps, job));
+  if (result === 'split') return { status: 'split', recorded: false, summaryWritten: false };
   context.info(`${progressLine(result)} (run ${run.runId}, attempt ${attempt} of ${settings.compactionMaxDequeueCount})`);
   const failed = jobFailed(result);
   // a failure is recorded only on the last attempt: until then the run is not complete
@@ -46,7 +58,7 @@ export async function compactJob(message: unknown, context: InvocationContext): 
   let summaryWritten = false;
   if (last) {
     await recordJobResult(store, run, result);
-    summaryWritten = await summariseIfLast(store, { job, run }, context);
+    summaryWritten = await summariseIfLast(store, run, context);
   }
   if (failed) {
     throw new CompactionJobError(`job ${job.tenant} ${job.date} of run ${run.runId} ${result.status}: ${result.error ?? ''}`, {
@@ -72,17 +84,40 @@ export async function compactJobPoison(message: unknown, context: InvocationCont
     });
   }
   context.warn(`job ${job.tenant} ${job.date} of run ${run.runId} poisoned${reported ? '' : ' without a report'}`);
-  return { status: 'failed', recorded: !reported, summaryWritten: await summariseIfLast(store, { job, run }, context) };
+  return { status: 'failed', recorded: !reported, summaryWritten: await summariseIfLast(store, run, context) };
 }
 
-async function summariseIfLast(store: ObjectStore, { run }: JobPayload, context: InvocationContext): Promise<boolean> {
-  const outcome = await writeRunSummary(store, run, { whenComplete: true });
-  if (!outcome?.written) return false;
-  const json = runSummaryJson(outcome.summary);
-  const line = JSON.stringify({ message: 'run finished', ...json });
-  if (json.ok) context.info(line);
-  else context.error(line);
-  return true;
+/**
+ * Starts a split job and enqueues its first map tasks ('split'); or the job's result when start ended it (no
+ * staging, partition locked), handled like a compaction's. A split whose tasks could not all be enqueued is
+ * abandoned (lease released, work removed) before the error is thrown, so the retry starts afresh.
+ */
+async function startSplitJob(
+  config: Config,
+  store: ObjectStore,
+  { job, run }: { job: CompactionJob; run: RunRef },
+  context: InvocationContext,
+): Promise<PartitionResult | 'split'> {
+  const shape = job.split as SplitShape;
+  return withCompactionDeps(config, store, Date.now, async (deps) => {
+    const started = await runSplitTask(deps, { action: 'start', job, shape });
+    if (!('ref' in started)) return (started as { result: PartitionResult }).result;
+    const { ref } = started;
+    try {
+      const window = settings.compactionTaskConcurrency;
+      await storageTaskQueue(config, settings.compactionTaskQueue).enqueue(stageTasks('map', job, ref, run, window));
+    } catch (error) {
+      // map tasks already sent find the split abandoned and do nothing
+      const reason = `enqueueing its map tasks failed: ${errorMessage(error)}`;
+      await markAbandoned(store, run, ref, 'start', reason, Date.now());
+      await runSplitTask(deps, { action: 'abandon', job, ref, reason });
+      throw error;
+    }
+    context.info(
+      `split ${job.tenant} ${job.date} started as ${ref.ranges} ranges × ${ref.buckets} buckets (split ${ref.splitId}, run ${run.runId}): map tasks enqueued on ${settings.compactionTaskQueue}, ${settings.compactionTaskConcurrency} at a time`,
+    );
+    return 'split';
+  });
 }
 
 function parseMessage(message: unknown): JobPayload {

@@ -20,6 +20,8 @@ export interface PlannedRun {
   readonly target_date: string;
   readonly jobs: number;
   readonly staging_bytes: number;
+  /** Jobs the plan split (past SPLIT_THRESHOLD_BYTES): their tasks go to COMPACTION_TASK_QUEUE. */
+  readonly split_jobs: number;
   readonly jobs_key: string;
   readonly queue: string;
 }
@@ -34,7 +36,13 @@ export async function dailyBatch(_timer: Timer | unknown, context: InvocationCon
   const date = targetDate(now, config.targetDateOffset);
   const plan = await planRun(
     store,
-    { date, tenants: config.tenants, lateLookbackDays: config.compaction.lateDataLookbackDays || Number.POSITIVE_INFINITY },
+    {
+      date,
+      tenants: config.tenants,
+      lateLookbackDays: config.compaction.lateDataLookbackDays || Number.POSITIVE_INFINITY,
+      // a job past SPLIT_THRESHOLD_BYTES is split: compact_job starts it, compact_task runs its stages
+      splitThresholdBytes: config.compaction.splitThresholdBytes,
+    },
     now,
   );
   await storageJobQueue(config, settings.compactionQueue).enqueue(plan.jobs.map((job) => ({ job, run: plan.run })));
@@ -45,6 +53,7 @@ export async function dailyBatch(_timer: Timer | unknown, context: InvocationCon
     target_date: date,
     jobs: plan.jobs.length,
     staging_bytes: plan.jobs.reduce((n, j) => n + j.stagingBytes, 0),
+    split_jobs: plan.jobs.filter((j) => j.split).length,
     jobs_key: plan.key,
     queue: settings.compactionQueue,
   };

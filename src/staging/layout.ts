@@ -79,6 +79,9 @@ export const runJobsKey = (date: string, runId: string) => `${runFolder(date, ru
 export const runResultsPrefix = (date: string, runId: string) => `${runFolder(date, runId)}/results/`;
 export const runResultKey = (date: string, runId: string, tenant: string, jobDate: string) =>
   `${runResultsPrefix(date, runId)}${partition(tenant, jobDate).slice(0, -1)}.json`;
+/** The progress of one split job of the run, where the queue stages report (task reports, stage markers). */
+export const runSplitPrefix = (date: string, runId: string, tenant: string, jobDate: string, splitId: string) =>
+  `${runFolder(date, runId)}/splits/${partition(tenant, jobDate)}${safeName(splitId)}/`;
 
 /** Object-name characters we allow in names derived from feed positions (shard ids, lease tokens). */
 export function safeName(name: string): string {

@@ -4,12 +4,9 @@
  * that invokes the real Lambda handlers – found through the template's DefinitionSubstitutions, the
  * functions' Handler and esbuild entry point – with the payloads the definition builds, against s3rver.
  */
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import aslValidator from 'asl-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, LAMBDA_FUNCTIONS } from '../../scripts/build.js';
 import { type CompactionJob, NO_REPORT } from '../../src/app/jobs.js';
 import { readManifest } from '../../src/compaction/manifest.js';
 import { runJobsKey, runSummaryKey, stagingKey } from '../../src/staging/layout.js';
@@ -20,6 +17,17 @@ import { stagedRecord } from '../kit/factories.js';
 import { tempDir } from '../kit/tempDir.js';
 import { runStateMachine } from './support/aslRunner.js';
 import { REGION, type S3rver, startS3rver } from './support/localAws.js';
+import {
+  block,
+  definitionText,
+  deployedDefinition,
+  fieldOf,
+  functionArn,
+  handlerOf,
+  stateMachine,
+  substitutions,
+  substitutionValues,
+} from './support/nightlyDefinition.js';
 
 const DATE = '2025-08-11';
 const LATE_DATE = '2025-08-09';
@@ -35,59 +43,6 @@ const SCHEDULED_EVENT = {
   resources: ['arn:aws:events:ap-northeast-1:000000000000:rule/nightly'],
   detail: {},
 };
-
-// ---- template.yaml, read as text (one key per line, two-space indents; see template.test.ts) ----
-const templateLines = (await readFile('template.yaml', 'utf8')).split('\n');
-function block(header: RegExp, within: string[] = templateLines): string[] {
-  const start = within.findIndex((l) => header.test(l));
-  if (start < 0) return [];
-  const indent = (within[start] as string).search(/\S/);
-  const out: string[] = [];
-  for (const line of within.slice(start + 1)) {
-    if (line.trim() === '' || line.trim().startsWith('#')) continue;
-    if (line.search(/\S/) <= indent) break;
-    out.push(line);
-  }
-  return out;
-}
-const fieldOf = (within: string[], key: string) =>
-  within.map((l) => new RegExp(`^\\s*${key}:\\s*(.+?)\\s*$`).exec(l)?.[1]).find((v) => v !== undefined);
-
-const stateMachine = block(/^ {2}NightlyCompaction:/);
-const substitutions = Object.fromEntries(
-  block(/^\s*DefinitionSubstitutions:/, stateMachine).map((l) => {
-    const m = /^\s*(\w+):\s*(.+?)\s*$/.exec(l) as RegExpExecArray;
-    return [m[1] as string, m[2] as string];
-  }),
-);
-const definitionText = await readFile(fieldOf(stateMachine, 'DefinitionUri') as string, 'utf8');
-
-/** The definition as CloudFormation would deploy it: each ${Name} replaced by its substitution's value. */
-function deployedDefinition(values: Record<string, string>) {
-  return JSON.parse(definitionText.replace(/\$\{(\w+)\}/g, (_, name: string) => values[name] ?? `<unsubstituted ${name}>`));
-}
-const functionArn = (logicalId: string) => `arn:aws:lambda:${REGION}:000000000000:function:${logicalId}`;
-/** Substitution values: a function ARN per `!GetAtt X.Arn`, the bucket, and parameters at their defaults. */
-const substitutionValues = Object.fromEntries(
-  Object.entries(substitutions).map(([name, value]) => {
-    const getAtt = /^!GetAtt (\w+)\.Arn$/.exec(value);
-    if (getAtt) return [name, functionArn(getAtt[1] as string)];
-    if (value === '!Ref LakeBucket') return [name, 'lake'];
-    const parameter = /^!Ref (\w+)$/.exec(value)?.[1] as string;
-    return [name, fieldOf(block(new RegExp(`^ {2}${parameter}:`), block(/^Parameters:/)), 'Default') as string];
-  }),
-);
-/** The handler behind a function ARN: the function's esbuild entry point and the export its Handler names. */
-async function handlerOf(arn: string): Promise<(event: unknown) => Promise<unknown>> {
-  const logicalId = arn.slice(arn.lastIndexOf(':') + 1);
-  const body = block(new RegExp(`^ {2}${logicalId}:`), block(/^Resources:/));
-  // the bundle npm run build makes for the function's CodeUri (dist/lambda/<name>), from its entry point
-  const codeUri = fieldOf(body, 'CodeUri') as string;
-  const entry = LAMBDA_FUNCTIONS.find((fn) => `dist/${ARTIFACTS.lambda(fn.name)}` === codeUri)?.entry as string;
-  const exported = (fieldOf(body, 'Handler') as string).split('.')[1] as string;
-  const module = (await import(/* @vite-ignore */ pathToFileURL(resolve(entry)).href)) as Record<string, unknown>;
-  return module[exported] as (event: unknown) => Promise<unknown>;
-}
 
 describe('nightly state machine definition', () => {
   it('is valid ASL once deployed, and the validator does reject a broken one', () => {
@@ -108,6 +63,7 @@ describe('nightly state machine definition', () => {
       SummaryFunctionArn: '!GetAtt SummaryFunction.Arn',
       LakeBucketName: '!Ref LakeBucket',
       FanOutMaxConcurrency: '!Ref FanOutMaxConcurrency',
+      SplitTaskConcurrency: '!Ref SplitTaskConcurrency',
     });
     const map = deployedDefinition(substitutionValues).States.CompactJobs;
     expect([map.ItemProcessor.ProcessorConfig, map.ItemReader.Resource, map.MaxConcurrencyPath]).toStrictEqual([

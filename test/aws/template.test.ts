@@ -12,8 +12,10 @@ import {
   type MetricSource,
   SOURCE_DIMENSION,
 } from '../../src/app/metrics.js';
+import { DEFAULT_SPLIT_THRESHOLD_BYTES } from '../../src/compaction/splitShape.js';
 import {
   ANALYTICS_ROOT,
+  COMPACTION_WORK_ROOT,
   LOCK_ROOT,
   MANIFEST_ROOT,
   QUARANTINE_ROOT,
@@ -143,11 +145,14 @@ describe('template.yaml: structure', () => {
     expect([...new Set(variables)].sort()).toStrictEqual([
       'FIREHOSE_STREAM_NAME',
       'S3_BUCKET_NAME',
+      'SPLIT_THRESHOLD_BYTES',
       'STAGING_TRANSPORT',
       'TARGET_DATE_OFFSET',
       'TENANT_ID',
     ]);
     for (const name of variables) expect(read.has(name), `${name} is read by src/config.ts`).toBe(true);
+    // the split threshold defaults to the config's default
+    expect(template.Parameters.SplitThresholdBytes?.Default).toBe(DEFAULT_SPLIT_THRESHOLD_BYTES);
   });
 });
 
@@ -211,8 +216,16 @@ describe('template.yaml: the functions', () => {
   });
 
   it('grants least privilege: ingest writes only staging and its quarantine; nothing gets s3:* or every resource', () => {
-    // the compactor may list, read, write and delete under every root it writes (src/staging/layout.ts)
-    const compactorWrites = [ANALYTICS_ROOT, MANIFEST_ROOT, LOCK_ROOT, TOMBSTONE_ROOT, `${QUARANTINE_ROOT}compaction/`];
+    // the compactor may list, read, write and delete under every root it writes (src/staging/layout.ts),
+    // a split job's work folder included
+    const compactorWrites = [
+      ANALYTICS_ROOT,
+      MANIFEST_ROOT,
+      LOCK_ROOT,
+      TOMBSTONE_ROOT,
+      `${QUARANTINE_ROOT}compaction/`,
+      COMPACTION_WORK_ROOT,
+    ];
     const compactorPolicy = props('CompactorFunction').Policies[0].Statement as Record<string, any>[];
     const written = compactorPolicy.find((st) => st.Sid === 'WriteAnalyticsManifestsLocksQuarantine');
     expect(written?.Resource).toStrictEqual(compactorWrites.map((root) => ({ 'Fn::Sub': `\${LakeBucket.Arn}/${root}*` })));
@@ -238,13 +251,19 @@ describe('template.yaml: the functions', () => {
     expect(targets.filter((r) => r === '*')).toStrictEqual([]);
   });
 
-  it('expires staging after a configurable number of days', () => {
+  it('expires staging after a configurable number of days, and a split’s leftover work after two', () => {
     const rules = props('LakeBucket').LifecycleConfiguration.Rules as Record<string, unknown>[];
     expect(rules.find((r) => r.Id === 'expire-staging')).toStrictEqual({
       Id: 'expire-staging',
       Status: 'Enabled',
       Prefix: 'staging/',
       ExpirationInDays: ref('StagingRetentionDays'),
+    });
+    expect(rules.find((r) => r.Id === 'expire-compaction-work')).toStrictEqual({
+      Id: 'expire-compaction-work',
+      Status: 'Enabled',
+      Prefix: COMPACTION_WORK_ROOT.slice(0, COMPACTION_WORK_ROOT.indexOf('/') + 1),
+      ExpirationInDays: 2,
     });
   });
 

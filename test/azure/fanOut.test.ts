@@ -8,20 +8,35 @@ import { join } from 'node:path';
 import { InvocationContext } from '@azure/functions';
 import { QueueClient } from '@azure/storage-queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resetAzureRuntime } from '../../azure/runtime.js';
 import type { CompactionJob } from '../../src/app/jobs.js';
 import { readManifest } from '../../src/compaction/manifest.js';
-import { lockKey, runJobsKey, runSummaryKey, stagingKey } from '../../src/staging/layout.js';
+import type { SplitRef } from '../../src/compaction/splitPartition.js';
+import {
+  analyticsPrefix,
+  COMPACTION_WORK_ROOT,
+  lockKey,
+  manifestKey,
+  runJobsKey,
+  runSummaryKey,
+  stagingKey,
+} from '../../src/staging/layout.js';
 import { gzipNdjson } from '../../src/staging/ndjson.js';
 import { getBytes, listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
 import { targetDate } from '../../src/time/jst.js';
 import { stagedRecord } from '../kit/factories.js';
+import { readPartition } from '../kit/pipeline.js';
+import { ids, SPLIT_DAY_VERSIONS, singlePassOfSplitDay, stageSplitDay, stageVersions } from '../kit/splitDay.js';
 import { tempDir } from '../kit/tempDir.js';
 import { startAzuriteWithQueues } from './azureServers.js';
 import { drainQueue, peekAll } from './queueHost.js';
 
 const DATE = '2025-08-11';
 const QUEUE = 'nightly-jobs';
+const TASK_QUEUE = 'nightly-tasks';
 const MAX_DEQUEUE = 2;
+/** Tasks of a split stage queued or running at once: 2 of 4, so each finished task enqueues the next. */
+const TASK_WINDOW = 2;
 
 let azurite: Awaited<ReturnType<typeof startAzuriteWithQueues>>;
 let dirs: Awaited<ReturnType<typeof tempDir>>;
@@ -29,6 +44,7 @@ let store: ObjectStore;
 let fns: {
   daily: typeof import('../../azure/functions/daily_batch.js');
   job: typeof import('../../azure/functions/compact_job.js');
+  task: typeof import('../../azure/functions/compact_task.js');
 };
 const logs: string[] = [];
 const staged: Record<string, number> = {};
@@ -72,6 +88,8 @@ beforeAll(async () => {
     TENANT_ID: '*',
     TARGET_DATE_OFFSET: String((Date.parse(DATE) - Date.parse(targetDate(Date.now(), 0))) / 86_400_000),
     COMPACTION_QUEUE: QUEUE,
+    COMPACTION_TASK_QUEUE: TASK_QUEUE,
+    COMPACTION_TASK_CONCURRENCY: String(TASK_WINDOW),
     COMPACTION_MAX_DEQUEUE_COUNT: String(MAX_DEQUEUE),
     DATA_DIR: join(dirs.path, 'data'),
     TEMP_DIR: dirs.path,
@@ -81,6 +99,7 @@ beforeAll(async () => {
   fns = {
     daily: await import('../../azure/functions/daily_batch.js'),
     job: await import('../../azure/functions/compact_job.js'),
+    task: await import('../../azure/functions/compact_task.js'),
   };
   const { azureRuntime } = await import('../../azure/runtime.js');
   store = (await azureRuntime()).store;
@@ -111,6 +130,7 @@ describe('nightly fan-out on Azure Storage queues (Azurite)', () => {
       target_date: DATE,
       jobs: 3,
       staging_bytes: (staged.big as number) + (staged.acme as number),
+      split_jobs: 0,
       jobs_key: runJobsKey(DATE, planned.run_id),
       queue: QUEUE,
     });
@@ -228,5 +248,182 @@ describe('nightly fan-out on Azure Storage queues (Azurite)', () => {
     ]);
     expect(staged.acme).toBeGreaterThan(staged.big as number);
     expect([summary.ok, summary.jobs_missing, summary.totals.failed]).toStrictEqual([false, 0, 2]);
+  });
+});
+
+describe('a split job on the second queue stage (Azurite)', () => {
+  const DAY = '2025-08-12';
+  const settingsBefore = { ...process.env };
+  const taskName = (d: { body: unknown }) => {
+    const { action, range, bucket } = (d.body as { split_task: { action: string; range?: number; bucket?: number } }).split_task;
+    return action === 'map' ? `range ${range}` : action === 'reduce' ? `bucket ${bucket}` : action;
+  };
+
+  /** The day's tenants, the target day moved to DAY, and the split day's threshold: the runtime re-reads them. */
+  async function night(tenants: string, splitDayBytes: number) {
+    Object.assign(process.env, {
+      TENANT_ID: tenants,
+      TARGET_DATE_OFFSET: String((Date.parse(DAY) - Date.parse(targetDate(Date.now(), 0))) / 86_400_000),
+      SPLIT_THRESHOLD_BYTES: String(Math.ceil(splitDayBytes / 2)),
+    });
+    resetAzureRuntime();
+    return fns.daily.dailyBatch({}, context('daily_batch'));
+  }
+
+  afterAll(() => {
+    for (const key of ['TENANT_ID', 'TARGET_DATE_OFFSET', 'SPLIT_THRESHOLD_BYTES']) process.env[key] = settingsBefore[key];
+    resetAzureRuntime();
+  });
+
+  it('compact_job starts it, compact_task runs 4 map and 4 reduce tasks two at a time and the commit: exactly the single-pass rows, then the summary', async () => {
+    const bytes = await stageSplitDay([store], 'huge', DAY);
+    await stageVersions([store], 'small', DAY, 's', ids(0, 3, 100));
+    const planned = await night('huge,small', bytes);
+    const run = { run_id: planned.run_id, target_date: DAY };
+    const [huge, small] = (await readJson(planned.jobs_key)) as CompactionJob[];
+    expect([planned.jobs, planned.split_jobs, huge?.split, small?.split]).toStrictEqual([
+      2,
+      1,
+      { ranges: 4, buckets: 4 },
+      undefined,
+    ]);
+
+    // the job queue: huge starts its split (its first two map tasks go to the task queue), small compacts
+    const jobs = await drain(QUEUE, fns.job.compactJob, 'compact_job');
+    expect(jobs.map((d) => [(d.body as { job: CompactionJob }).job.tenant, d.attempts, d.poisoned])).toStrictEqual([
+      ['huge', [{ dequeueCount: 1, outcome: 'ok' }], false],
+      ['small', [{ dequeueCount: 1, outcome: 'ok' }], false],
+    ]);
+    const queued = (await peekAll(new QueueClient(azurite.connectionString, TASK_QUEUE))) as {
+      split_task: { ref: SplitRef };
+    }[];
+    const ref = queued[0]?.split_task.ref as SplitRef;
+    const task = (action: string, extra: object = {}) => ({ split_task: { action, job: huge, ref, ...extra }, run });
+    expect(queued).toStrictEqual([task('map', { range: 0 }), task('map', { range: 1 })]);
+    expect(await listAll(store, runSummaryKey(DAY, planned.run_id))).toStrictEqual([]); // huge has not reported
+
+    // the task queue: each finished task enqueues the next of its stage; the last map the reduces, the last reduce the commit
+    const tasks = await drain(TASK_QUEUE, fns.task.compactTask, 'compact_task');
+    expect(tasks.map((d) => [taskName(d), d.attempts, d.poisoned])).toStrictEqual(
+      ['range 0', 'range 1', 'range 2', 'range 3', 'bucket 0', 'bucket 1', 'bucket 2', 'bucket 3', 'commit'].map((name) => [
+        name,
+        [{ dequeueCount: 1, outcome: 'ok' }],
+        false,
+      ]),
+    );
+    expect(tasks.map((d) => d.body)).toStrictEqual([
+      ...[0, 1, 2, 3].map((range) => task('map', { range })),
+      ...[0, 1, 2, 3].map((bucket) => task('reduce', { bucket })),
+      task('commit'),
+    ]);
+
+    // exactly the rows and counts of one pass over the same staging; the commit wrote the run summary
+    const single = await singlePassOfSplitDay('huge', DAY, dirs.path);
+    const rows = await readPartition(store, 'huge', DAY, join(dirs.path, 'read-split'));
+    expect(rows.map((r) => [r.message_id, r.source_seq])).toStrictEqual(SPLIT_DAY_VERSIONS);
+    expect(rows).toStrictEqual(single.rows);
+    const summary = await readJson(runSummaryKey(DAY, planned.run_id));
+    expect(
+      summary.tenants.map((t: Record<string, unknown>) => [
+        t.tenant_id,
+        t.status,
+        t.rows_read,
+        t.rows_written,
+        t.duplicates_removed,
+        t.versions_superseded,
+      ]),
+    ).toStrictEqual([
+      ['huge', 'compacted', 30, 15, 7, 8],
+      ['small', 'compacted', 3, 3, 0, 0],
+    ]);
+    expect([single.result.rowsRead, single.result.duplicatesRemoved, single.result.versionsSuperseded]).toStrictEqual([30, 7, 8]);
+    expect([summary.ok, summary.jobs_missing]).toStrictEqual([true, 0]);
+    expect(await listAll(store, 'locks/')).toStrictEqual([]);
+    expect(await listAll(store, COMPACTION_WORK_ROOT)).toStrictEqual([]);
+  });
+
+  it('a task whose every attempt died is poisoned: compact_task_poison abandons the split once and records the job failed', async () => {
+    const bytes = await stageSplitDay([store], 'doomed', DAY);
+    const planned = await night('doomed', bytes);
+    const [doomed] = (await readJson(planned.jobs_key)) as CompactionJob[];
+    await drain(QUEUE, fns.job.compactJob, 'compact_job');
+    const queue = new QueueClient(azurite.connectionString, TASK_QUEUE);
+    // every attempt of both queued map tasks dies before it reports (killed, timed out)
+    for (let attempt = 1; attempt <= MAX_DEQUEUE; attempt++) {
+      const { receivedMessageItems } = await queue.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 1 });
+      expect(receivedMessageItems.map((m) => m.dequeueCount)).toStrictEqual([attempt, attempt]);
+      await new Promise((r) => setTimeout(r, 1_200));
+    }
+    const tasks = await drain(TASK_QUEUE, fns.task.compactTask, 'compact_task');
+    expect(tasks.map((d) => [taskName(d), d.attempts, d.poisoned])).toStrictEqual([
+      ['range 0', [], true],
+      ['range 1', [], true],
+    ]);
+    // the first poisoned task abandons the split; the second finds it abandoned
+    const outcomes: unknown[] = [];
+    const poison = await drain(
+      `${TASK_QUEUE}-poison`,
+      async (m, c) => outcomes.push(await fns.task.compactTaskPoison(m, c)),
+      'compact_task_poison',
+    );
+    expect(poison.map((d) => [taskName(d), d.attempts])).toStrictEqual([
+      ['range 0', [{ dequeueCount: 1, outcome: 'ok' }]],
+      ['range 1', [{ dequeueCount: 1, outcome: 'ok' }]],
+    ]);
+    expect(outcomes).toStrictEqual([
+      { task: 'range 0', status: 'failed', summaryWritten: true },
+      { task: 'range 1', status: 'skipped', summaryWritten: false },
+    ]);
+    const summary = await readJson(runSummaryKey(DAY, planned.run_id));
+    expect(summary.tenants.map((t: Record<string, unknown>) => [t.tenant_id, t.status, t.rows_written, t.error])).toStrictEqual([
+      ['doomed', 'failed', 0, `range 0 moved to the poison queue after ${MAX_DEQUEUE} attempts`],
+    ]);
+    expect([summary.ok, summary.jobs_missing, doomed?.split]).toStrictEqual([false, 0, { ranges: 4, buckets: 4 }]);
+    // nothing of the split is left and nothing was published
+    expect(await listAll(store, 'locks/')).toStrictEqual([]);
+    expect(await listAll(store, COMPACTION_WORK_ROOT)).toStrictEqual([]);
+    expect(await listAll(store, analyticsPrefix('doomed', DAY))).toStrictEqual([]);
+    expect(await store.head(manifestKey('doomed', DAY))).toBe(undefined);
+  });
+
+  it('a task failing its last attempt abandons the split itself, with its error; the poison handler then has nothing to do', async () => {
+    const bytes = await stageSplitDay([store], 'shaky', DAY);
+    const planned = await night('shaky', bytes);
+    await drain(QUEUE, fns.job.compactJob, 'compact_job');
+    // a staging object of range 3 (objects c and d: the ranges are cut by bytes) is rewritten after the split planned it
+    const key = stagingKey('shaky', DAY, 'd');
+    const plannedEtag = (await store.head(key))?.etag;
+    await stageVersions([store], 'shaky', DAY, 'd', ids(12, 14, 160));
+    const nowEtag = (await store.head(key))?.etag;
+    const [first] = (await peekAll(new QueueClient(azurite.connectionString, TASK_QUEUE))) as { split_task: { ref: SplitRef } }[];
+    const { splitId } = (first as { split_task: { ref: SplitRef } }).split_task.ref;
+
+    const tasks = await drain(TASK_QUEUE, fns.task.compactTask, 'compact_task');
+    expect(tasks.map((d) => [taskName(d), d.attempts.map((a) => a.outcome), d.poisoned])).toStrictEqual([
+      ['range 0', ['ok'], false],
+      ['range 1', ['ok'], false],
+      ['range 2', ['ok'], false],
+      ['range 3', ['threw', 'threw'], true],
+    ]);
+    const outcomes: unknown[] = [];
+    await drain(
+      `${TASK_QUEUE}-poison`,
+      async (m, c) => outcomes.push(await fns.task.compactTaskPoison(m, c)),
+      'compact_task_poison',
+    );
+    expect(outcomes).toStrictEqual([{ task: 'range 3', status: 'skipped', summaryWritten: false }]);
+
+    const summary = await readJson(runSummaryKey(DAY, planned.run_id));
+    expect(summary.tenants.map((t: Record<string, unknown>) => [t.tenant_id, t.status, t.run_id, t.error])).toStrictEqual([
+      [
+        'shaky',
+        'failed',
+        splitId,
+        `range 3 failed ${MAX_DEQUEUE} times: range 3 of split ${splitId} of tenant shaky for ${DAY} failed: ${key} changed after the split was planned (etag ${plannedEtag}, now ${nowEtag})`,
+      ],
+    ]);
+    expect(await listAll(store, 'locks/')).toStrictEqual([]);
+    expect(await listAll(store, COMPACTION_WORK_ROOT)).toStrictEqual([]);
+    expect(await store.head(manifestKey('shaky', DAY))).toBe(undefined);
   });
 });

@@ -23,7 +23,7 @@ const bindingsOf = (f: { bindings: Record<string, Record<string, unknown>> }) =>
   Object.values(f.bindings).map(({ name: _name, ...rest }) => rest);
 
 describe('Functions app registration', () => {
-  it('registers the five functions with their triggers and retry policies', () => {
+  it('registers the seven functions with their triggers and retry policies', () => {
     const fns = registeredFunctions({ COSMOS_START_FROM_BEGINNING: 'true', COSMOS_MAX_ITEMS_PER_INVOCATION: '50' });
     expect(fns.map((f) => [f.name, bindingsOf(f), f.retryOptions ?? null])).toStrictEqual([
       [
@@ -84,8 +84,13 @@ describe('Functions app registration', () => {
         ],
         null,
       ],
-      ...['makoto-compaction-jobs', 'makoto-compaction-jobs-poison'].map((queueName) => [
-        queueName.endsWith('-poison') ? 'compact_job_poison' : 'compact_job',
+      ...[
+        ['compact_job', 'makoto-compaction-jobs'],
+        ['compact_job_poison', 'makoto-compaction-jobs-poison'],
+        ['compact_task', 'makoto-compaction-tasks'],
+        ['compact_task_poison', 'makoto-compaction-tasks-poison'],
+      ].map(([name, queueName]) => [
+        name,
         [
           {
             queueName,
@@ -100,11 +105,17 @@ describe('Functions app registration', () => {
     ]);
   });
 
-  it('takes the job queue from app settings; host.json gives up after as many attempts as the handler counts', () => {
-    const fns = registeredFunctions({ COMPACTION_QUEUE: 'nightly-jobs', COMPACTION_QUEUE_CONNECTION: 'LAKE_QUEUES' });
+  it('takes the job and task queues from app settings; host.json gives up after as many attempts as the handlers count', () => {
+    const fns = registeredFunctions({
+      COMPACTION_QUEUE: 'nightly-jobs',
+      COMPACTION_TASK_QUEUE: 'nightly-tasks',
+      COMPACTION_QUEUE_CONNECTION: 'LAKE_QUEUES',
+    });
     expect(fns.slice(3).map((f) => [f.name, bindingsOf(f)[0]?.queueName, bindingsOf(f)[0]?.connection])).toStrictEqual([
       ['compact_job', 'nightly-jobs', 'LAKE_QUEUES'],
       ['compact_job_poison', 'nightly-jobs-poison', 'LAKE_QUEUES'],
+      ['compact_task', 'nightly-tasks', 'LAKE_QUEUES'],
+      ['compact_task_poison', 'nightly-tasks-poison', 'LAKE_QUEUES'],
     ]);
     const host = JSON.parse(readFileSync('azure/host.json', 'utf8'));
     expect(host.extensions.queues.maxDequeueCount).toBe(5); // COMPACTION_MAX_DEQUEUE_COUNT's default
@@ -116,6 +127,15 @@ describe('Functions app registration', () => {
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain(
       'COMPACTION_QUEUE must be a storage queue name (lowercase letters, digits, single dashes, 3 to 56 characters), got "Jobs_Queue"',
+    );
+    const badTasks = spawnSync(process.execPath, ['--require', resolve('test/azure/hostStandIn.cjs'), 'index.mjs'], {
+      cwd: resolve('azure'),
+      env: { PATH: process.env.PATH, COMPACTION_TASK_QUEUE: 'tasks--queue' },
+      encoding: 'utf8',
+    });
+    expect(badTasks.status).not.toBe(0);
+    expect(badTasks.stderr).toContain(
+      'COMPACTION_TASK_QUEUE must be a storage queue name (lowercase letters, digits, single dashes, 3 to 56 characters), got "tasks--queue"',
     );
   });
 

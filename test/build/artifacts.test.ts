@@ -283,6 +283,8 @@ describe('the Functions app, run from an empty folder by the host stand-in', () 
       'compact_http',
       'compact_job',
       'compact_job_poison',
+      'compact_task',
+      'compact_task_poison',
     ]);
     const result = JSON.parse(await readFile(resultFile, 'utf8'));
     expect(result).toMatchObject({ ingested: { received: 2, staged: 2, quarantined: 0 }, status: 200 });

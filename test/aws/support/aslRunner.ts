@@ -1,9 +1,11 @@
 /**
  * A small interpreter of the Amazon States Language subset the nightly state machine uses (Task with
- * `arn:aws:states:::lambda:invoke`, Distributed Map with an S3 JSON ItemReader, JSONPath payload templates,
- * ResultSelector / ResultPath / OutputPath, Retry). It walks the definition as written, so the payload each
- * Lambda handler receives is the one the definition builds – nothing is restated by hand. Retry delays are
- * recorded, not slept.
+ * `arn:aws:states:::lambda:invoke`, Distributed Map with an S3 JSON ItemReader, inline Map over ItemsPath,
+ * Choice, Pass, Succeed, Fail, JSONPath payload templates with the intrinsics States.StringToJson,
+ * States.ArrayRange and States.MathAdd, ResultSelector / ResultPath / OutputPath, Retry, Catch). It walks
+ * the definition as written, so the payload each Lambda handler receives is the one the definition builds –
+ * nothing is restated by hand. Retry delays are recorded, not slept. An inline Map starts no new iteration
+ * once one failed and then fails with that iteration's error (iterations already running finish first).
  */
 
 type Json = unknown;
@@ -31,6 +33,10 @@ export interface AslRun {
   readonly invocations: Invocation[];
   /** Every retry the definition's Retry rules scheduled: the state, the error and the delay in seconds. */
   readonly retries: { state: string; error: string; delaySeconds: number }[];
+  /** Every error a Catch took: the state, the error and the state it went to. */
+  readonly caught: { state: string; error: string; next: string }[];
+  /** The states entered, in order (Map iterations interleave). */
+  readonly visited: string[];
 }
 
 export class StatesError extends Error {
@@ -43,6 +49,28 @@ export class StatesError extends Error {
   }
 }
 
+interface Retrier {
+  ErrorEquals: string[];
+  IntervalSeconds?: number;
+  MaxAttempts?: number;
+  BackoffRate?: number;
+  MaxDelaySeconds?: number;
+}
+
+interface Catcher {
+  ErrorEquals: string[];
+  ResultPath?: string | null;
+  Next: string;
+}
+
+interface ChoiceRule {
+  Variable: string;
+  IsPresent?: boolean;
+  StringEquals?: string;
+  BooleanEquals?: boolean;
+  Next: string;
+}
+
 interface StateDef {
   Type: string;
   Resource?: string;
@@ -51,13 +79,8 @@ interface StateDef {
   ResultPath?: string | null;
   OutputPath?: string;
   InputPath?: string;
-  Retry?: {
-    ErrorEquals: string[];
-    IntervalSeconds?: number;
-    MaxAttempts?: number;
-    BackoffRate?: number;
-    MaxDelaySeconds?: number;
-  }[];
+  Retry?: Retrier[];
+  Catch?: Catcher[];
   Next?: string;
   End?: boolean;
   ItemReader?: { Resource: string; ReaderConfig?: { InputType?: string }; Parameters: Record<string, Json> };
@@ -66,7 +89,11 @@ interface StateDef {
   MaxConcurrency?: number;
   MaxConcurrencyPath?: string;
   ToleratedFailurePercentage?: number;
-  ItemProcessor?: Machine;
+  ItemProcessor?: Machine & { ProcessorConfig?: { Mode?: string } };
+  Choices?: ChoiceRule[];
+  Default?: string;
+  Error?: string;
+  Cause?: string;
 }
 
 interface Machine {
@@ -74,23 +101,11 @@ interface Machine {
   States: Record<string, StateDef>;
 }
 
+const COMMON = ['Type', 'Comment', 'InputPath', 'OutputPath'];
 const SUPPORTED: Record<string, readonly string[]> = {
-  Task: [
-    'Type',
-    'Resource',
-    'Parameters',
-    'ResultSelector',
-    'ResultPath',
-    'OutputPath',
-    'InputPath',
-    'Retry',
-    'Next',
-    'End',
-    'TimeoutSeconds',
-    'Comment',
-  ],
+  Task: [...COMMON, 'Resource', 'Parameters', 'ResultSelector', 'ResultPath', 'Retry', 'Catch', 'Next', 'End', 'TimeoutSeconds'],
   Map: [
-    'Type',
+    ...COMMON,
     'ItemReader',
     'ItemSelector',
     'ItemsPath',
@@ -99,16 +114,19 @@ const SUPPORTED: Record<string, readonly string[]> = {
     'ToleratedFailurePercentage',
     'ItemProcessor',
     'ResultPath',
-    'OutputPath',
-    'InputPath',
+    'Catch',
     'Next',
     'End',
-    'Comment',
   ],
+  Choice: ['Type', 'Comment', 'InputPath', 'OutputPath', 'Choices', 'Default'],
+  Pass: [...COMMON, 'Parameters', 'ResultPath', 'Next', 'End'],
+  Succeed: COMMON,
+  Fail: ['Type', 'Comment', 'Error', 'Cause'],
 };
+const CHOICE_RULE = ['Variable', 'IsPresent', 'StringEquals', 'BooleanEquals', 'Next'];
 
 export async function runStateMachine(definition: Machine, input: Json, options: AslRunnerOptions): Promise<AslRun> {
-  const run: AslRun = { status: 'SUCCEEDED', invocations: [], retries: [] };
+  const run: AslRun = { status: 'SUCCEEDED', invocations: [], retries: [], caught: [], visited: [] };
   try {
     return { ...run, output: await runMachine(definition, input, {}, options, run) };
   } catch (error) {
@@ -127,13 +145,60 @@ async function runMachine(machine: Machine, input: Json, context: Record<string,
     if (!allowed) throw new Error(`state ${name}: type ${state.Type} is not supported by this runner`);
     const unknown = Object.keys(state).filter((k) => !allowed.includes(k));
     if (unknown.length > 0) throw new Error(`state ${name}: fields ${unknown.join(', ')} are not supported by this runner`);
-    data =
-      state.Type === 'Task'
-        ? await task(name, state, data, context, options, run)
-        : await map(name, state, data, context, options, run);
+    run.visited.push(name);
+    if (state.Type === 'Succeed') return path(path(data, state.InputPath ?? '$', context), state.OutputPath ?? '$', context);
+    if (state.Type === 'Fail') throw new StatesError(state.Error ?? 'States.Fail', state.Cause ?? '');
+    if (state.Type === 'Choice') {
+      name = choose(name, state, path(data, state.InputPath ?? '$', context), context);
+      continue;
+    }
+    try {
+      data =
+        state.Type === 'Task'
+          ? await task(name, state, data, context, options, run)
+          : state.Type === 'Map'
+            ? await map(name, state, data, context, options, run)
+            : pass(state, data, context);
+    } catch (error) {
+      if (!(error instanceof StatesError)) throw error;
+      const catcher: Catcher | undefined = state.Catch?.find((c) => c.ErrorEquals.some((e) => matches(e, error.errorName)));
+      if (!catcher) throw error;
+      run.caught.push({ state: name, error: error.errorName, next: catcher.Next });
+      data = place(data, catcher.ResultPath, { Error: error.errorName, Cause: error.message });
+      name = catcher.Next;
+      continue;
+    }
     name = state.End ? undefined : state.Next;
   }
   return data;
+}
+
+/** Whether an ErrorEquals name matches an error (States.ALL: any; States.TaskFailed: any but a timeout). */
+const matches = (name: string, error: string) =>
+  name === error || name === 'States.ALL' || (name === 'States.TaskFailed' && error !== 'States.Timeout');
+
+function choose(name: string, state: StateDef, input: Json, context: Record<string, Json>): string {
+  for (const rule of state.Choices ?? []) {
+    const unknown = Object.keys(rule).filter((k) => !CHOICE_RULE.includes(k));
+    if (unknown.length > 0)
+      throw new Error(`state ${name}: choice fields ${unknown.join(', ')} are not supported by this runner`);
+    const present = resolves(input, rule.Variable, context);
+    if (rule.IsPresent !== undefined) {
+      if (present === rule.IsPresent) return rule.Next;
+      continue;
+    }
+    const value = path(input, rule.Variable, context);
+    if (rule.StringEquals !== undefined && value === rule.StringEquals) return rule.Next;
+    if (rule.BooleanEquals !== undefined && value === rule.BooleanEquals) return rule.Next;
+  }
+  if (state.Default === undefined) throw new StatesError('States.NoChoiceMatched', `state ${name}: no choice matched`);
+  return state.Default;
+}
+
+function pass(state: StateDef, raw: Json, context: Record<string, Json>) {
+  const input = path(raw, state.InputPath ?? '$', context);
+  const result = state.Parameters ? template(state.Parameters, input, context) : input;
+  return path(place(input, state.ResultPath, result), state.OutputPath ?? '$', context);
 }
 
 async function task(
@@ -167,9 +232,7 @@ async function task(
         attempt,
         error: errorName,
       });
-      const index = (state.Retry ?? []).findIndex((r) =>
-        r.ErrorEquals.some((e) => e === errorName || e === 'States.ALL' || e === 'States.TaskFailed'),
-      );
+      const index = (state.Retry ?? []).findIndex((r) => r.ErrorEquals.some((e) => matches(e, errorName)));
       const rule = state.Retry?.[index];
       const done = counts.get(index) ?? 0;
       if (!rule || done >= (rule.MaxAttempts ?? 3)) throw new StatesError(errorName, (error as Error).message);
@@ -193,6 +256,8 @@ async function map(
   run: AslRun,
 ) {
   const input = path(raw, state.InputPath ?? '$', context);
+  const processor = state.ItemProcessor as NonNullable<StateDef['ItemProcessor']>;
+  const inline = (processor.ProcessorConfig?.Mode ?? 'INLINE') === 'INLINE';
   let items: Json[];
   if (state.ItemReader) {
     if (state.ItemReader.Resource !== 'arn:aws:states:::s3:getObject' || state.ItemReader.ReaderConfig?.InputType !== 'JSON') {
@@ -206,11 +271,11 @@ async function map(
     ? (path(input, state.MaxConcurrencyPath, context) as number)
     : (state.MaxConcurrency ?? 0);
   if (!Number.isInteger(limit) || limit < 0) throw new StatesError('States.Runtime', `state ${name}: MaxConcurrency ${limit}`);
-  const processor = state.ItemProcessor as Machine;
-  const outcomes: { ok: boolean; value: Json }[] = new Array(items.length);
+  const outcomes: { ok: boolean; value: Json; error?: StatesError }[] = new Array(items.length);
   let next = 0;
+  let stopped = false;
   const worker = async () => {
-    while (next < items.length) {
+    while (next < items.length && !stopped) {
       const index = next++;
       const item = items[index];
       const itemContext = { ...context, Map: { Item: { Index: index, Value: item } } };
@@ -219,14 +284,20 @@ async function map(
         outcomes[index] = { ok: true, value: await runMachine(processor, itemInput, itemContext, options, run) };
       } catch (error) {
         if (!(error instanceof StatesError)) throw error;
-        outcomes[index] = { ok: false, value: { Error: error.errorName, Cause: error.message } };
+        outcomes[index] = { ok: false, value: { Error: error.errorName, Cause: error.message }, error };
+        // an inline Map fails as soon as one iteration fails: no new iteration starts
+        if (inline) stopped = true;
       }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit === 0 ? items.length : limit, items.length)) }, worker));
-  const failed = outcomes.filter((o) => !o.ok).length;
-  if (items.length > 0 && (failed * 100) / items.length > (state.ToleratedFailurePercentage ?? 0)) {
-    throw new StatesError('States.ExceedToleratedFailureThreshold', `state ${name}: ${failed} of ${items.length} items failed`);
+  const failures = outcomes.filter((o) => o !== undefined && !o.ok);
+  if (inline && failures[0]?.error) throw failures[0].error;
+  if (items.length > 0 && (failures.length * 100) / items.length > (state.ToleratedFailurePercentage ?? 0)) {
+    throw new StatesError(
+      'States.ExceedToleratedFailureThreshold',
+      `state ${name}: ${failures.length} of ${items.length} items failed`,
+    );
   }
   return path(
     place(
@@ -252,10 +323,79 @@ function template(value: Json, input: Json, context: Record<string, Json>): Json
 }
 
 function expression(text: string, input: Json, context: Record<string, Json>): Json {
-  const intrinsic = /^States\.StringToJson\('(.*)'\)$/.exec(text);
-  if (intrinsic) return JSON.parse(intrinsic[1] as string);
-  if (text.startsWith('States.')) throw new Error(`intrinsic ${text} is not supported by this runner`);
-  return path(input, text, context);
+  if (!text.startsWith('States.')) return path(input, text, context);
+  const parser = { text, at: 0 };
+  const value = intrinsic(parser, input, context);
+  if (parser.at !== text.length) throw new Error(`intrinsic ${text}: unexpected text at ${parser.at}`);
+  return value;
+}
+
+/** The intrinsics the definition uses, as Step Functions evaluates them (arguments: paths, numbers, 'strings', calls). */
+const INTRINSICS: Record<string, (args: Json[], text: string) => Json> = {
+  'States.StringToJson': ([s]) => JSON.parse(s as string),
+  'States.MathAdd': ([a, b], text) => {
+    if (!Number.isInteger(a) || !Number.isInteger(b)) throw new StatesError('States.Runtime', `${text}: integers expected`);
+    return (a as number) + (b as number);
+  },
+  'States.ArrayRange': ([first, last, step], text) => {
+    const [a, b, s] = [first, last, step] as [number, number, number];
+    if (![a, b, s].every(Number.isInteger) || s === 0) throw new StatesError('States.Runtime', `${text}: integers expected`);
+    const out: number[] = [];
+    for (let i = a; s > 0 ? i <= b : i >= b; i += s) out.push(i);
+    if (out.length > 1000) throw new StatesError('States.Runtime', `${text}: more than 1,000 elements`);
+    return out;
+  },
+};
+
+function intrinsic(p: { text: string; at: number }, input: Json, context: Record<string, Json>): Json {
+  const skip = () => {
+    while (p.text[p.at] === ' ') p.at++;
+  };
+  skip();
+  const rest = p.text.slice(p.at);
+  const call = /^(States\.[A-Za-z]+)\(/.exec(rest);
+  if (call) {
+    const fn = INTRINSICS[call[1] as string];
+    if (!fn) throw new Error(`intrinsic ${call[1]} is not supported by this runner`);
+    p.at += call[0].length;
+    const args: Json[] = [];
+    skip();
+    while (p.text[p.at] !== ')') {
+      args.push(intrinsic(p, input, context));
+      skip();
+      if (p.text[p.at] === ',') p.at++;
+      else if (p.text[p.at] !== ')') throw new Error(`intrinsic ${p.text}: expected , or ) at ${p.at}`);
+    }
+    p.at++;
+    return fn(args, p.text);
+  }
+  const literal = /^'((?:[^'\\]|\\.)*)'/.exec(rest);
+  if (literal) {
+    p.at += literal[0].length;
+    return (literal[1] as string).replace(/\\(.)/g, '$1');
+  }
+  const number = /^-?\d+(?:\.\d+)?/.exec(rest);
+  if (number) {
+    p.at += number[0].length;
+    return Number(number[0]);
+  }
+  const ref = /^\$\$?(?:\.[A-Za-z0-9_]+)*/.exec(rest);
+  if (ref) {
+    p.at += ref[0].length;
+    return path(input, ref[0], context);
+  }
+  throw new Error(`intrinsic ${p.text}: cannot read ${rest}`);
+}
+
+/** Whether a reference path resolves (a Choice's IsPresent). */
+function resolves(data: Json, text: string, context: Record<string, Json>): boolean {
+  try {
+    path(data, text, context);
+    return true;
+  } catch (error) {
+    if (error instanceof StatesError) return false;
+    throw error;
+  }
 }
 
 /** A reference path: `$`, `$.a.b`, `$$.Map.Item.Value`. */
