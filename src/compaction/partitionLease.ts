@@ -110,6 +110,9 @@ export async function acquireLease(
   return new HeldLease(store, key, runId, etag, bodyText, now, leaseMs, options);
 }
 
+/** Renewal attempts while the lease keeps naming this run (tasks of one split renew it side by side). */
+const RENEW_ATTEMPTS = 12;
+
 /**
  * Takes up a lease this run already holds, from another process (a task of a split tenant-day): the lease
  * must exist and name `runId`; it is renewed at once (conditional on the version read) and then by a
@@ -247,7 +250,12 @@ class HeldLease implements Lease {
     return next;
   }
 
-  private async renewNow(retried = false): Promise<void> {
+  /**
+   * One renewal. A renewal that finds another version of the lease re-reads it: while it still names this
+   * run (a renewal whose reply was lost, or another task of the same split renewing at the same moment) it
+   * tries again, up to RENEW_ATTEMPTS times with a short random pause; another run's lease is lost at once.
+   */
+  private async renewNow(attempt = 1): Promise<void> {
     if (this.released) throw this.lost('the lease was released');
     const reason = this.controller.signal.reason;
     if (reason instanceof LeaseLostError) throw reason;
@@ -262,11 +270,12 @@ class HeldLease implements Lease {
       this.expiresAt = Date.parse((JSON.parse(text) as LeaseBody).expires_at);
     } catch (error) {
       if (error instanceof LeaseLostError) throw this.lose(error);
-      if (error instanceof PreconditionFailedError && !retried) {
+      if (error instanceof PreconditionFailedError && attempt < RENEW_ATTEMPTS) {
         await this.adoptOwn(undefined).catch((adoptError: unknown) => {
           throw adoptError instanceof LeaseLostError ? this.lose(adoptError) : adoptError;
         });
-        return this.renewNow(true);
+        if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 90 * attempt));
+        return this.renewNow(attempt + 1);
       }
       if (error instanceof PreconditionFailedError) throw this.lose(this.lost('another run changed it', error));
       // a transient failure: keep the lease until it would have lapsed

@@ -91,6 +91,20 @@ describe.each(Object.keys(stores))('the partition lease on %s', (kind) => {
     expect(await store.head(KEY)).toBeUndefined();
   });
 
+  it("six tasks of one split renew its lease side by side: none loses it, and another run stays locked out", async () => {
+    const store = make();
+    await plantLease(store, 'acme', DATE, { run_id: 'split-run', pid: GONE_PID, across_processes: true });
+    const tasks = await Promise.all(
+      Array.from({ length: 6 }, () => adoptLease(store, 'acme', DATE, 'split-run', { leaseMs: 60_000, acrossProcesses: true })),
+    );
+    const renewals = tasks.flatMap((task) => Array.from({ length: 4 }, () => task.confirm()));
+    expect((await Promise.allSettled(renewals)).filter((r) => r.status === 'rejected')).toStrictEqual([]);
+    expect(tasks.map((task) => task.signal.aborted)).toStrictEqual([false, false, false, false, false, false]);
+    await expect(acquireLease(store, 'acme', DATE, 'run-b')).rejects.toBeInstanceOf(PartitionLockedError);
+    await Promise.all(tasks.map((task) => task.handOver()));
+    expect(await holderOf(store)).toBe('split-run');
+  });
+
   it("another host's lease blocks until it lapses, then is taken over", async () => {
     const store = make();
     const planted = await plantLease(store, 'acme', DATE, {
