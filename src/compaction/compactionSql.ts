@@ -137,12 +137,13 @@ export function stagedInputSql(files: readonly string[]): string {
 }
 
 /**
- * COPY options of the staged-rows file: lz4 (a third of the uncompressed size for about the same CPU) and
- * row groups a quarter of the output's bytes: reading a row group back holds its column chunks in memory
- * (a 32 MB group of 2 KB messages did not fit a 128 MB limit), and more groups split the reads across threads.
+ * COPY options of the staged-rows file: snappy (at 1M messages 339 MB against lz4's 391 MB and 1,232 MB
+ * uncompressed, and no slower than either; docs/PERFORMANCE.md 6c) and row groups a quarter of the output's
+ * bytes: reading a row group back holds its column chunks in memory (a 32 MB group of 2 KB messages did not
+ * fit a 128 MB limit), and more groups split the reads across threads.
  */
 export function stagedCopyOptionsSql(options: Pick<ParquetOptions, 'rowGroupSize' | 'rowGroupBytes'>): string {
-  return `FORMAT parquet, COMPRESSION lz4, ROW_GROUP_SIZE ${Math.trunc(options.rowGroupSize)}, ROW_GROUP_SIZE_BYTES ${Math.trunc(options.rowGroupBytes / 4)}`;
+  return `FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE ${Math.trunc(options.rowGroupSize)}, ROW_GROUP_SIZE_BYTES ${Math.trunc(options.rowGroupBytes / 4)}`;
 }
 
 /**
