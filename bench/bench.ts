@@ -750,13 +750,19 @@ async function profile(context: Context) {
     ['decompress + parse', Math.round(compactMs * share(['READ_NDJSON', 'READ_JSON'])), 'READ_NDJSON share of the statement'],
     ['validate + classify + dedup', Math.round(compactMs * share(['WINDOW', 'PROJECTION'])), 'WINDOW + PROJECTION share'],
     ['tally (JS UDF) filter', Math.round(compactMs * share(['FILTER'])), 'FILTER share (makoto_tally runs here)'],
-    ['write Parquet', Math.round(compactMs * share(['COPY_TO_FILE'])), 'COPY_TO_FILE share'],
+    [
+      'read staged/published Parquet, join winners',
+      Math.round(compactMs * share(['READ_PARQUET', 'HASH_JOIN', 'CREATE_TABLE_AS', 'SEQ_SCAN'])),
+      'READ_PARQUET + HASH_JOIN + CREATE_TABLE_AS share',
+    ],
+    ['write Parquet (staged file and output)', Math.round(compactMs * share(['COPY_TO_FILE'])), 'COPY_TO_FILE share'],
     ['upload', t.upload ?? 0, 'compactPartition timingsMs'],
     ['commit', t.commit ?? 0, 'manifest, quarantine marker, stale parts'],
   ];
   context.say(`\nscenario profile: where the time goes (${context.messages} messages, local store)`);
   context.say(table([['phase', 'ms', 'source'], ...breakdown.map(([a, b, c]) => [a, b, c])]));
   context.say(`DuckDB operator thread-seconds (real tally): ${JSON.stringify(ops)}`);
+  context.say(`statement ms (stage, winners, write; real tally): ${JSON.stringify(variants.tally?.statementsMs)}`);
   context.say(
     table([
       ['keep rows via', 'statement ms', 'FILTER s', 'peak buffer MB', 'spill MB', 'load1'],
