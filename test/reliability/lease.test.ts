@@ -91,7 +91,7 @@ describe.each(Object.keys(stores))('the partition lease on %s', (kind) => {
     expect(await store.head(KEY)).toBeUndefined();
   });
 
-  it("six tasks of one split renew its lease side by side: none loses it, and another run stays locked out", async () => {
+  it('six tasks of one split renew its lease side by side: none loses it, and another run stays locked out', async () => {
     const store = make();
     await plantLease(store, 'acme', DATE, { run_id: 'split-run', pid: GONE_PID, across_processes: true });
     const tasks = await Promise.all(
