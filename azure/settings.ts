@@ -33,8 +33,7 @@ export interface TriggerSettings {
   readonly compactionTaskQueue: string;
   /**
    * COMPACTION_TASK_CONCURRENCY: tasks of one split stage queued or running at once (the next is enqueued as
-   * one finishes). Default 1: the split's tasks share one partition lease, and tasks renewing it at the same
-   * moment lose it (docs/AZURE.md "Fan-out"); raise it once the lease takes concurrent holders.
+   * one finishes). Default 4; the tasks renew the split's one partition lease side by side (docs/AZURE.md).
    */
   readonly compactionTaskConcurrency: number;
   /**
@@ -60,7 +59,7 @@ export function triggerSettings(env: Env): TriggerSettings {
     dailyBatchSchedule: read('DAILY_BATCH_SCHEDULE') ?? '0 0 17 * * *',
     compactionQueue: queueName('COMPACTION_QUEUE', read('COMPACTION_QUEUE') ?? 'makoto-compaction-jobs'),
     compactionTaskQueue: queueName('COMPACTION_TASK_QUEUE', read('COMPACTION_TASK_QUEUE') ?? 'makoto-compaction-tasks'),
-    compactionTaskConcurrency: int('COMPACTION_TASK_CONCURRENCY', 1, 1, 256),
+    compactionTaskConcurrency: int('COMPACTION_TASK_CONCURRENCY', 4, 1, 256),
     compactionQueueConnection: read('COMPACTION_QUEUE_CONNECTION') ?? 'AZURE_STORAGE_CONNECTION_STRING',
     compactionMaxDequeueCount: int('COMPACTION_MAX_DEQUEUE_COUNT', 5, 1, 100),
   };

@@ -130,7 +130,7 @@ export async function adoptLease(
   const now = options.now ?? Date.now;
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   options.signal?.throwIfAborted();
-  const current = await readLease(store, key);
+  const current = await readOwnLease(store, key);
   if (current?.body.run_id !== runId) {
     const why = current ? `run ${current.body.run_id} on ${current.body.holder} holds it` : 'the lease object is gone';
     throw new LeaseLostError(`lost the lease ${key} of run ${runId}: ${why}`, { context: { key, runId } });
@@ -287,7 +287,7 @@ class HeldLease implements Lease {
   /** The lease under another ETag is still ours only if it names our run (a renewal whose reply was lost). */
   private async adoptOwn(gone: string | undefined): Promise<void> {
     if (gone) throw this.lost(gone);
-    const current = await readLease(this.store, this.key);
+    const current = await readOwnLease(this.store, this.key);
     if (current?.body.run_id !== this.runId) {
       throw this.lost(current ? `run ${current.body.run_id} on ${current.body.holder} took it over` : 'the lease object is gone');
     }
@@ -345,6 +345,20 @@ function canTakeOver(body: LeaseBody, now: number): boolean {
 
 function unknownHolder(): LeaseBody {
   return { run_id: 'unknown', holder: 'unknown', host: '', pid: 0, acquired_at: '', expires_at: 'unknown' };
+}
+
+/**
+ * readLease for a run that expects to hold the lease: a body read while another task of the same run was
+ * replacing it (a store without atomic replacement, such as s3rver) is unreadable, so it is read again, a
+ * few times, before it counts as somebody else's.
+ */
+async function readOwnLease(store: ObjectStore, key: string): Promise<Awaited<ReturnType<typeof readLease>>> {
+  let current = await readLease(store, key);
+  for (let i = 0; i < 3 && current?.body.run_id === 'unreadable'; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 80));
+    current = await readLease(store, key);
+  }
+  return current;
 }
 
 /** The lease's body and version; leases written before `host`/`pid` existed are read from `holder`. */

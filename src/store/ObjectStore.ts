@@ -1,4 +1,6 @@
 import type { Readable } from 'node:stream';
+import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../util/retry.js';
+import { StoreError } from './errors.js';
 
 /** What a listing or a write tells about one object. */
 export interface ObjectInfo {
@@ -51,10 +53,17 @@ export interface ObjectStore {
 }
 
 /** Reads a whole (small) object into memory. */
-export async function getBytes(store: ObjectStore, key: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of await store.getStream(key)) chunks.push(Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(chunks);
+export async function getBytes(store: ObjectStore, key: string, retry: RetryPolicy = DEFAULT_RETRY): Promise<Buffer> {
+  // a transient failure while the body streams (a dropped connection) is retried like a throttled call
+  return withRetry(
+    async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await store.getStream(key)) chunks.push(Buffer.from(chunk as Uint8Array));
+      return Buffer.concat(chunks);
+    },
+    (error) => error instanceof StoreError && error.transient,
+    retry,
+  );
 }
 
 /** Collects a listing into an array. */

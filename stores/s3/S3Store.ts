@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   DeleteObjectCommand,
@@ -137,7 +137,11 @@ export class S3Store implements ObjectStore {
 
   async getStream(key: string): Promise<Readable> {
     const out = await this.call(key, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
-    return out.Body as Readable;
+    // a connection dropped while the body streams fails after this call returned: the reader gets it as a
+    // store error too (ECONNRESET → transient), not as a bare Node `aborted`
+    const body = new PassThrough();
+    (out.Body as Readable).once('error', (error) => body.destroy(s3Error(error, this.bucket, key))).pipe(body);
+    return body;
   }
 
   /** Streams the object to `path`. */

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ObjectNotFoundError, PreconditionFailedError, StoreError } from '../../src/store/errors.js';
+import { ObjectNotFoundError, PreconditionFailedError, StoreError, TransientStoreError } from '../../src/store/errors.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
 import { SlowCheckStore } from '../kit/casChild.js';
@@ -11,6 +12,7 @@ import { GONE_PID } from '../kit/leases.js';
 import { tempDir } from '../kit/tempDir.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const FAST_RETRY = { attempts: 3, baseDelayMs: 1, maxDelayMs: 5, deadlineMs: 1_000 };
 
 describe('LocalStore', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -44,6 +46,36 @@ describe('LocalStore', () => {
     await store.delete('k/one');
     expect(await store.head('k/one')).toBe(undefined);
     await expect(getBytes(store, 'k/one')).rejects.toBeInstanceOf(ObjectNotFoundError);
+  });
+
+  it('getBytes reads again after a transient failure mid-body, and gives up at once on any other', async () => {
+    await store.putBytes('a/flaky.json', '{"ok":true}');
+    let reads = 0;
+    const flaky = Object.assign(Object.create(store) as LocalStore, {
+      getStream: async (key: string) => {
+        reads++;
+        if (reads > 1) return store.getStream(key);
+        // a dropped connection while the body streams, as S3Store reports it
+        return Readable.from(
+          (async function* () {
+            yield Buffer.from('{"ok"');
+            throw new TransientStoreError('s3://lake/a/flaky.json: Error (ECONNRESET)');
+          })(),
+        );
+      },
+    });
+    expect((await getBytes(flaky, 'a/flaky.json', FAST_RETRY)).toString()).toBe('{"ok":true}');
+    expect(reads).toBe(2);
+
+    reads = 0;
+    const denied = Object.assign(Object.create(store) as LocalStore, {
+      getStream: async () => {
+        reads++;
+        throw new StoreError('access denied: a/flaky.json');
+      },
+    });
+    await expect(getBytes(denied, 'a/flaky.json', FAST_RETRY)).rejects.toThrow('access denied: a/flaky.json');
+    expect(reads).toBe(1);
   });
 
   it('enforces ifNoneMatch and ifMatch', async () => {
