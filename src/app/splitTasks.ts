@@ -14,11 +14,11 @@
  * single-pass job reports, so the run summary counts it.
  */
 
-import { type CompactionDeps, emptyResult, type PartitionResult } from '../compaction/compactPartition.js';
-import { readManifest } from '../compaction/manifest.js';
+import type { CompactionDeps, PartitionResult } from '../compaction/compactPartition.js';
 import {
   abandonSplit,
   commitSplit,
+  committedSplitResult,
   mapRange,
   reduceBucket,
   type SplitRef,
@@ -222,38 +222,18 @@ export async function runSplitTask(deps: CompactionDeps, task: SplitTask): Promi
       await reduceBucket(deps, task.ref, task.bucket);
       return { done: `bucket ${task.bucket} of ${task.ref.buckets}` };
     case 'commit':
-      return { result: withReason((await committedBy(deps, task.ref)) ?? (await commitSplit(deps, task.ref)), task.job) };
+      return {
+        result: withReason((await committedSplitResult(deps, task.ref)) ?? (await commitSplit(deps, task.ref)), task.job),
+      };
     case 'abandon':
       // a commit that went through before its attempt died (timed out, reply lost) is never undone
       return {
-        result: withReason((await committedBy(deps, task.ref)) ?? (await abandonSplit(deps, task.ref, task.reason)), task.job),
+        result: withReason(
+          (await committedSplitResult(deps, task.ref)) ?? (await abandonSplit(deps, task.ref, task.reason)),
+          task.job,
+        ),
       };
   }
-}
-
-/**
- * The result of the split's commit if it already went through – the partition's manifest names the split –
- * as the manifest records it (a retried commit whose first attempt committed and then died); else undefined.
- */
-async function committedBy(deps: CompactionDeps, ref: SplitRef): Promise<PartitionResult | undefined> {
-  const manifest = await readManifest(deps.store, ref.tenant, ref.date);
-  if (manifest?.run_id !== ref.splitId) return undefined;
-  const base = { tenant: ref.tenant, date: ref.date, runId: ref.splitId };
-  return {
-    ...emptyResult(base, 'compacted', Date.parse(manifest.finished_at) - Date.parse(manifest.started_at), {}),
-    inputs: manifest.inputs.length,
-    rowsRead: manifest.rows_read,
-    rowsCarried: manifest.rows_carried ?? 0,
-    deletesRemembered: manifest.deletes_remembered ?? 0,
-    rowsRejected: manifest.rows_rejected,
-    objectsRejected: manifest.objects_rejected,
-    duplicatesRemoved: manifest.duplicates_removed,
-    versionsSuperseded: manifest.versions_superseded,
-    deletesApplied: manifest.deletes_applied,
-    rowsWritten: manifest.rows_written,
-    outputFiles: manifest.outputs.map((o) => o.key),
-    bytesWritten: manifest.outputs.reduce((n, o) => n + o.size, 0),
-  };
 }
 
 /** A split job's result as runJob's carries it: with the planned job's reason (late data). */

@@ -3,13 +3,13 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { CompactionError, errorMessage } from '../errors.js';
-import type { ObjectStore } from '../store/ObjectStore.js';
+import type { ObjectInfo, ObjectStore } from '../store/ObjectStore.js';
 import { assertTenantId } from '../tenant.js';
 import { parseDate } from '../time/jst.js';
 import type { RetryPolicy } from '../util/retry.js';
 import { commitPartition } from './commitPartition.js';
 import type { ParquetOptions } from './compactionSql.js';
-import { mergePartition } from './mergePartition.js';
+import { type MergeOutcome, mergePartition } from './mergePartition.js';
 import { acquireLease, type Lease } from './partitionLease.js';
 import { planHasWork, planPartition } from './planPartition.js';
 
@@ -160,24 +160,7 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
     const outcome = await mergePartition(run, plan);
     const { outputs } = await commitPartition(run, lease, plan, outcome);
 
-    const result: PartitionResult = {
-      ...base,
-      status: 'compacted',
-      inputs: outcome.staging.length,
-      rowsRead: outcome.rowsRead,
-      rowsCarried: outcome.rowsCarried,
-      deletesRemembered: outcome.deletesRemembered,
-      rowsRejected: outcome.rowsRejected,
-      objectsRejected: outcome.objectsRejected,
-      duplicatesRemoved: outcome.counts.duplicate,
-      versionsSuperseded: outcome.counts.superseded,
-      deletesApplied: outcome.counts.deleted,
-      rowsWritten: outcome.counts.current,
-      outputFiles: outputs.map((o) => o.key),
-      bytesWritten: outputs.reduce((n, o) => n + o.size, 0),
-      durationMs: now() - started,
-      timingsMs: timings,
-    };
+    const result = compactedResult(base, outcome, outputs, now() - started, timings);
     deps.log?.('partition.compacted', { ...base, rows: result.rowsWritten });
     await phase('done');
     return result;
@@ -204,6 +187,34 @@ function timer(timings: Record<string, number>) {
     } finally {
       timings[phase] = Math.round((timings[phase] ?? 0) + performance.now() - t0);
     }
+  };
+}
+
+/** The result of a committed partition: the merge's counts and the files published. */
+export function compactedResult(
+  base: { tenant: string; date: string; runId: string },
+  outcome: MergeOutcome,
+  outputs: readonly ObjectInfo[],
+  durationMs: number,
+  timingsMs: Record<string, number>,
+): PartitionResult {
+  return {
+    ...base,
+    status: 'compacted',
+    inputs: outcome.staging.length,
+    rowsRead: outcome.rowsRead,
+    rowsCarried: outcome.rowsCarried,
+    deletesRemembered: outcome.deletesRemembered,
+    rowsRejected: outcome.rowsRejected,
+    objectsRejected: outcome.objectsRejected,
+    duplicatesRemoved: outcome.counts.duplicate,
+    versionsSuperseded: outcome.counts.superseded,
+    deletesApplied: outcome.counts.deleted,
+    rowsWritten: outcome.counts.current,
+    outputFiles: outputs.map((o) => o.key),
+    bytesWritten: outputs.reduce((n, o) => n + o.size, 0),
+    durationMs,
+    timingsMs,
   };
 }
 

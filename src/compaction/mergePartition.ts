@@ -70,16 +70,8 @@ export async function mergePartition(run: PartitionRun, plan: PartitionPlan): Pr
     const local = await run.timed('download', () => downloadInputs(run, plan, keyOf));
     await run.phase('compacting');
     await installTally(deps.db);
-    return await withConnection(deps.db, async (connection) => {
-      // a lost lease or a stopped run interrupts a long statement instead of waiting for it
-      const interrupt = () => connection.interrupt();
-      run.signal.addEventListener('abort', interrupt, { once: true });
-      try {
-        return await mergeAndVerify(connection, run, plan, local, keyOf);
-      } finally {
-        run.signal.removeEventListener('abort', interrupt);
-      }
-    });
+    // a lost lease or a stopped run interrupts a long statement instead of waiting for it
+    return await withConnection(deps.db, (connection) => mergeAndVerify(connection, run, plan, local, keyOf), run.signal);
   } catch (error) {
     run.signal.throwIfAborted();
     throw withObjectKeys(error, keyOf);

@@ -48,6 +48,7 @@ import {
 import {
   type CompactionDeps,
   type CompactionPhase,
+  compactedResult,
   DEFAULT_COMPACTION_SETTINGS,
   emptyResult,
   type PartitionResult,
@@ -330,11 +331,8 @@ export async function commitSplit(deps: CompactionDeps, ref: SplitRef): Promise<
   } catch (error) {
     if (!(error instanceof LeaseLostError)) throw error;
     // a commit retried after it went through (its reply lost) finds its own manifest published
-    const manifest = await readManifest(deps.store, ref.tenant, ref.date).catch((readError: unknown) => {
-      if (readError instanceof SyntaxError) return undefined; // torn: not this split's
-      throw readError;
-    });
-    if (manifest?.run_id === ref.splitId) return resultOfManifest(ref, manifest);
+    const committed = await committedSplitResult(deps, ref);
+    if (committed) return committed;
     throw error;
   }
   const timings: Record<string, number> = {};
@@ -354,26 +352,13 @@ export async function commitSplit(deps: CompactionDeps, ref: SplitRef): Promise<
     await run.timed('cleanup', () => deleteAll(deps.store, splitWorkPrefix(ref.tenant, ref.date, ref.splitId)));
     const sum = (pick: (t: Record<string, number>) => number | undefined) =>
       [...ranges, ...buckets].reduce((n, r) => n + (pick(r.timings_ms) ?? 0), 0);
-    const result: PartitionResult = {
-      tenant: ref.tenant,
-      date: ref.date,
-      runId: ref.splitId,
-      status: 'compacted',
-      inputs: outcome.staging.length,
-      rowsRead: outcome.rowsRead,
-      rowsCarried: outcome.rowsCarried,
-      deletesRemembered: outcome.deletesRemembered,
-      rowsRejected: outcome.rowsRejected,
-      objectsRejected: outcome.objectsRejected,
-      duplicatesRemoved: outcome.counts.duplicate,
-      versionsSuperseded: outcome.counts.superseded,
-      deletesApplied: outcome.counts.deleted,
-      rowsWritten: outcome.counts.current,
-      outputFiles: outputs.map((o) => o.key),
-      bytesWritten: outputs.reduce((n, o) => n + o.size, 0),
-      durationMs: now() - run.started,
-      timingsMs: { map: sum((t) => t.map), reduce: sum((t) => t.reduce), ...timings },
-    };
+    const result = compactedResult(
+      { tenant: ref.tenant, date: ref.date, runId: ref.splitId },
+      outcome,
+      outputs,
+      now() - run.started,
+      { map: sum((t) => t.map), reduce: sum((t) => t.reduce), ...timings },
+    );
     deps.log?.('partition.compacted', { tenant: ref.tenant, date: ref.date, runId: ref.splitId, rows: result.rowsWritten });
     await run.phase('done');
     return result;
@@ -390,6 +375,18 @@ export async function commitSplit(deps: CompactionDeps, ref: SplitRef): Promise<
       else await lease.handOver().catch((error: unknown) => logHandOverFailed(deps, ref, error));
     }
   }
+}
+
+/**
+ * The result of the split's commit if it already went through – the partition's manifest names the split –
+ * as the manifest records it; else undefined (a torn manifest is not this split's).
+ */
+export async function committedSplitResult(deps: CompactionDeps, ref: SplitRef): Promise<PartitionResult | undefined> {
+  const manifest = await readManifest(deps.store, ref.tenant, ref.date).catch((readError: unknown) => {
+    if (readError instanceof SyntaxError) return undefined;
+    throw readError;
+  });
+  return manifest?.run_id === ref.splitId ? resultOfManifest(ref, manifest) : undefined;
 }
 
 /** The result of a split that is already committed, from its manifest. */
@@ -638,10 +635,9 @@ async function runMap(task: Task, ref: SplitRef, range: number, local: LocalRang
   await installTally(run.deps.db);
   const tally = openTally(runKey);
   try {
-    return await withConnection(run.deps.db, async (connection) => {
-      const interrupt = () => connection.interrupt();
-      run.signal.addEventListener('abort', interrupt, { once: true });
-      try {
+    return await withConnection(
+      run.deps.db,
+      async (connection) => {
         const files: MergeFiles = local;
         const copy = async () => {
           await rm(outDir, { recursive: true, force: true });
@@ -680,10 +676,9 @@ async function runMap(task: Task, ref: SplitRef, range: number, local: LocalRang
           salvaged,
           rejected: storedRejected(salvaged, rejectedRows, local),
         };
-      } finally {
-        run.signal.removeEventListener('abort', interrupt);
-      }
-    });
+      },
+      run.signal,
+    );
   } catch (error) {
     run.signal.throwIfAborted();
     throw withObjectKeys(error, local.keyOf);
@@ -752,10 +747,9 @@ async function runReduce(
   await installTally(run.deps.db);
   const tally = openTally(runKey);
   try {
-    return await withConnection(run.deps.db, async (connection) => {
-      const interrupt = () => connection.interrupt();
-      run.signal.addEventListener('abort', interrupt, { once: true });
-      try {
+    return await withConnection(
+      run.deps.db,
+      async (connection) => {
         const rows = await footerRows(connection, files);
         for (const [i, input] of inputs.entries()) {
           if (rows[i] !== input.rows) {
@@ -782,10 +776,9 @@ async function runReduce(
           parts: paths.map((path, i) => ({ path, rows: partRows[i] as number })),
           deletes,
         };
-      } finally {
-        run.signal.removeEventListener('abort', interrupt);
-      }
-    });
+      },
+      run.signal,
+    );
   } finally {
     tally.end();
   }

@@ -32,11 +32,19 @@ export async function openDuckDb(settings: DuckDbSettings): Promise<DuckDBInstan
 }
 
 /** Runs `work` on a fresh connection and always closes it. */
-export async function withConnection<T>(db: DuckDBInstance, work: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+export async function withConnection<T>(
+  db: DuckDBInstance,
+  work: (connection: DuckDBConnection) => Promise<T>,
+  /** When it aborts (a lost lease, a stopped run), the running statement is interrupted instead of awaited. */
+  signal?: AbortSignal,
+): Promise<T> {
   const connection = await db.connect();
+  const interrupt = () => connection.interrupt();
+  signal?.addEventListener('abort', interrupt, { once: true });
   try {
     return await work(connection);
   } finally {
+    signal?.removeEventListener('abort', interrupt);
     connection.closeSync();
   }
 }
