@@ -724,21 +724,11 @@ async function profile(context: Context) {
   );
   await cleanLake(dir);
   const cpu = await summariseCpuProfile(profDir);
-  const variants: Record<string, Row> = {};
-  for (const keep of ['tally', 'count-js', 'noop-js', 'sql'] as const) {
-    variants[keep] = step('explain', [
-      join(context.root, `explain-${keep}`),
-      JSON.stringify({
-        stagingDir: stagingDir(dir),
-        tenant: TENANT,
-        date: DATE,
-        memory: context.memory,
-        threads: context.threads,
-        keep,
-      }),
-    ]);
-  }
-  const ops = variants.tally?.operatorsS as Record<string, number>;
+  const explained = step('explain', [
+    join(context.root, 'explain'),
+    JSON.stringify({ stagingDir: stagingDir(dir), tenant: TENANT, date: DATE, memory: context.memory, threads: context.threads }),
+  ]);
+  const ops = explained.operatorsS as Record<string, number>;
   const opTotal = Object.values(ops).reduce((n, s) => n + s, 0);
   const t = project.timings as Record<string, number>;
   const compactMs = t.compact ?? 0;
@@ -749,7 +739,11 @@ async function profile(context: Context) {
     ['download', t.download ?? 0, 'compactPartition timingsMs (local store: file copies)'],
     ['decompress + parse', Math.round(compactMs * share(['READ_NDJSON', 'READ_JSON'])), 'READ_NDJSON share of the statement'],
     ['validate + classify + dedup', Math.round(compactMs * share(['WINDOW', 'PROJECTION'])), 'WINDOW + PROJECTION share'],
-    ['tally (JS UDF) filter', Math.round(compactMs * share(['FILTER'])), 'FILTER share (makoto_tally runs here)'],
+    [
+      'count rows, pick current rows',
+      Math.round(compactMs * share(['FILTER', 'HASH_GROUP_BY', 'PERFECT_HASH_GROUP_BY'])),
+      'FILTER + GROUP BY share',
+    ],
     [
       'read staged/published Parquet, join winners',
       Math.round(compactMs * share(['READ_PARQUET', 'HASH_JOIN', 'CREATE_TABLE_AS', 'SEQ_SCAN'])),
@@ -761,24 +755,13 @@ async function profile(context: Context) {
   ];
   context.say(`\nscenario profile: where the time goes (${context.messages} messages, local store)`);
   context.say(table([['phase', 'ms', 'source'], ...breakdown.map(([a, b, c]) => [a, b, c])]));
-  context.say(`DuckDB operator thread-seconds (real tally): ${JSON.stringify(ops)}`);
-  context.say(`statement ms (stage, winners, write; real tally): ${JSON.stringify(variants.tally?.statementsMs)}`);
+  context.say(`DuckDB operator thread-seconds: ${JSON.stringify(ops)}`);
   context.say(
-    table([
-      ['keep rows via', 'statement ms', 'FILTER s', 'peak buffer MB', 'spill MB', 'load1'],
-      ...Object.entries(variants).map(([k, v]) => [
-        k,
-        v.statementMs as number,
-        (v.operatorsS as Record<string, number>).FILTER ?? 0,
-        v.peakBufferMB as number,
-        v.peakSpillMB as number,
-        (v.load1 as number[]).join(' / '),
-      ]),
-    ]),
+    `statement ms (stage, classify, count, deletes, write): ${JSON.stringify(explained.statementsMs)}; peak buffer ${explained.peakBufferMB} MB, spill ${explained.peakSpillMB} MB, load ${(explained.load1 as number[]).join(' / ')}`,
   );
   context.say(`Node --cpu-prof, main thread self time (${cpu.totalMs} ms profiled; DuckDB's native threads show as (idle)):`);
   context.say(table([['function', 'ms', 'share'], ...cpu.top.map((f) => [f.fn, f.ms, f.share])]));
-  return { project, breakdown: breakdown.map(([phase, ms, source]) => ({ phase, ms, source })), variants, cpu };
+  return { project, breakdown: breakdown.map(([phase, ms, source]) => ({ phase, ms, source })), explained, cpu };
 }
 
 /**

@@ -1,26 +1,19 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BIGINT, BOOLEAN, DuckDBScalarFunction, INTEGER, VARCHAR } from '@duckdb/node-api';
 import {
+  mergeCountsSql,
+  mergeDeletesSql,
+  mergeRowsSql,
   type ParquetOptions,
   parquetCopyOptionsSql,
   partitionParams,
   stagedCopyOptionsSql,
   stagedInputSql,
   winnerRowsSql,
-  winnersSql,
 } from '../src/compaction/compactionSql.js';
 import { DEFAULT_COMPACTION_SETTINGS } from '../src/compaction/compactPartition.js';
-import { installTally, openTally, TALLY_FUNCTION } from '../src/compaction/tally.js';
 import { openDuckDb } from '../src/duckdb/openDuckDb.js';
 import { quoteLiteral } from '../src/sql/quote.js';
-
-/**
- * How the statement keeps current rows: the real JS tally; `count-js`, a tally with its counters bound to
- * the function instead of looked up by a run-key string on every row (the change proposed to the lead);
- * a JS UDF that only filters; or plain SQL (the floor: no counts at all).
- */
-export type KeepVariant = 'tally' | 'count-js' | 'noop-js' | 'sql';
 
 export interface ExplainRequest {
   readonly stagingDir: string;
@@ -29,7 +22,6 @@ export interface ExplainRequest {
   readonly out: string;
   readonly memory: string;
   readonly threads: number;
-  readonly keep: KeepVariant;
   /** Parquet options over the engine's defaults (A/B of a writer setting, e.g. rowGroupBytes). */
   readonly parquet?: Partial<ParquetOptions>;
 }
@@ -63,24 +55,12 @@ export async function explainCompaction(request: ExplainRequest) {
   const connection = await db.connect();
   const profile = join(request.out, 'profile.json');
   const outDir = join(request.out, 'parquet');
-  const runKey = 'bench-explain';
-  let keepFunction: string = TALLY_FUNCTION;
-  const counted: number[] = [];
-  const tally = openTally(runKey);
   try {
-    if (request.keep === 'tally') {
-      await installTally(db);
-    } else if (request.keep === 'count-js' || request.keep === 'noop-js') {
-      keepFunction = request.keep === 'count-js' ? 'bench_count_js' : 'bench_keep_js';
-      connection.registerScalarFunction(keepCurrentFunction(keepFunction, request.keep === 'count-js' ? counted : undefined));
-    } else {
-      keepFunction = 'bench_keep_sql';
-      await connection.run(`CREATE MACRO ${keepFunction}(run, kind, origin, deleted_id, deleted_seq, deleted_at) AS kind = 0`);
-    }
     await connection.run(`SET enable_profiling = 'json'`);
     await connection.run(`SET profiling_mode = 'detailed'`);
     await connection.run(`SET profiling_output = ${quoteLiteral(profile)}`);
-    // the engine's three statements (compactionSql.ts), each profiled; operator times add up over them
+    // the engine's statements (compactionSql.ts: stage, classify, count, deletes, write), each profiled;
+    // operator times add up over them
     const staged = join(request.out, 'staged.parquet');
     const sources = { staged, published: [], tombstones: [] };
     const statements = [
@@ -88,9 +68,11 @@ export async function explainCompaction(request: ExplainRequest) {
         sql: `COPY (${stagedInputSql(files)}) TO ${quoteLiteral(staged)} (${stagedCopyOptionsSql(DEFAULT_COMPACTION_SETTINGS)})`,
         params: partitionParams(request.tenant, request.date),
       },
-      { sql: `CREATE OR REPLACE TEMP TABLE winners AS ${winnersSql(sources, keepFunction, runKey)}` },
+      { sql: `CREATE OR REPLACE TEMP TABLE merge_rows AS ${mergeRowsSql(sources)}` },
+      { sql: mergeCountsSql('merge_rows') },
+      { sql: mergeDeletesSql('merge_rows') },
       {
-        sql: `COPY (${winnerRowsSql(sources, 'winners')}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql({ ...DEFAULT_COMPACTION_SETTINGS, ...request.parquet })})`,
+        sql: `COPY (${winnerRowsSql(sources, 'merge_rows')}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql({ ...DEFAULT_COMPACTION_SETTINGS, ...request.parquet })})`,
       },
     ];
     const operators: Record<string, number> = {};
@@ -121,7 +103,6 @@ export async function explainCompaction(request: ExplainRequest) {
     const statementMs = Math.round(performance.now() - t0);
     await connection.run(`SET enable_profiling = 'no_output'`);
     return {
-      keep: request.keep,
       rows,
       statementMs,
       statementsMs,
@@ -129,10 +110,8 @@ export async function explainCompaction(request: ExplainRequest) {
       operatorsS: operators,
       peakBufferMB: Math.round(peakBuffer / 1e6),
       peakSpillMB: Math.round(peakSpill / 1e6),
-      tally: request.keep === 'tally' ? tally.read() : request.keep === 'count-js' ? counted : undefined,
     };
   } finally {
-    tally.end();
     connection.closeSync();
     db.closeSync();
     await rm(outDir, { recursive: true, force: true });
@@ -140,26 +119,3 @@ export async function explainCompaction(request: ExplainRequest) {
 }
 
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
-
-/**
- * A JS keep-function of the tally's shape (run, kind, origin, deleted id/seq/at) → kind = 0: with `counted`, it also counts the kinds
- * (the tally without the run-key lookup); without, it only filters (the cost of calling JS at all).
- */
-function keepCurrentFunction(name: string, counted?: number[]): DuckDBScalarFunction {
-  return DuckDBScalarFunction.create({
-    name,
-    returnType: BOOLEAN,
-    parameterTypes: [VARCHAR, INTEGER, INTEGER, VARCHAR, VARCHAR, BIGINT],
-    volatile: true,
-    specialHandling: true,
-    mainFunction: (_info, input, output) => {
-      const kinds = input.getColumnVector(1);
-      for (let row = 0; row < input.rowCount; row++) {
-        const kind = kinds.getItem(row) as number;
-        if (counted) counted[kind] = (counted[kind] ?? 0) + 1;
-        output.setItem(row, kind === 0);
-      }
-      output.flush();
-    },
-  });
-}

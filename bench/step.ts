@@ -7,7 +7,6 @@
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { runCompaction } from '../src/app/runCompaction.js';
 import { LATEST_FIRST_SQL, parquetProjectionSql, readStagingSql } from '../src/compaction/compactionSql.js';
 import { compactPartition, DEFAULT_COMPACTION_SETTINGS } from '../src/compaction/compactPartition.js';
@@ -27,7 +26,7 @@ import { LocalStore } from '../src/store/LocalStore.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
 import { BLOB_REQUEST_MODEL, CountingStore, S3_REQUEST_MODEL } from '../test/kit/CountingStore.js';
 import { diskUsage } from './diskUsage.js';
-import { explainCompaction, type KeepVariant } from './explainCompaction.js';
+import { explainCompaction } from './explainCompaction.js';
 import { peerConvert } from './peerConvert.js';
 import { polarsConvert } from './peerPolars.js';
 
@@ -80,7 +79,6 @@ export async function main(argv: string[]): Promise<number> {
       out,
       memory: args.memory as string,
       threads: Number(args.threads),
-      keep: args.keep as KeepVariant,
       parquet: args.parquet as Record<string, number> | undefined,
     });
   } else if (mode === 'tenants') {
@@ -150,13 +148,8 @@ async function project(root: string, tenant: string, date: string, out: string, 
 async function bare(root: string, tenant: string, date: string, out: string, memory: string, threads: string) {
   const dir = join(root, stagingPrefix(tenant, date));
   const files = (await readdir(dir)).sort().map((f) => join(dir, f));
-  // The engine's instance settings (openDuckDb): only the statement differs.
-  const db = await DuckDBInstance.create(':memory:', {
-    memory_limit: memory,
-    threads,
-    temp_directory: join(out, 'spill'),
-    preserve_insertion_order: 'false',
-  });
+  // The engine's instance settings (openDuckDb, allocator included): only the statement differs.
+  const db = await openDuckDb({ memoryLimit: memory, threads: Number(threads), workDirectory: join(out, 'work') });
   const c = await db.connect();
   const copied = await c.run(`COPY (
         SELECT ${parquetProjectionSql()} FROM (

@@ -123,10 +123,11 @@ export function classifiedRowsSql(relation: string, latestFirst: string = LATEST
  *
  * 1. stagedInputSql: every staging line, validated, written once to a local Parquet file (the JSON is
  *    parsed once; Parquet is cheap to read twice, by column, with a row position).
- * 2. winnersSql: the window over the narrow columns of every input (staged rows, published parts,
- *    remembered deletes) classifies each row, counts it through the tally and keeps the position
- *    (`source_no`, `file_row_number`) of each current row.
- * 3. winnerRowsSql: the wide rows at those positions, projected to the Parquet columns.
+ * 2. mergeRowsSql: the window over the narrow columns of every input (staged rows, published parts,
+ *    remembered deletes) classifies each row into a small table: its position (`source_no`,
+ *    `file_row_number`), kind and origin, and the id, feed position and capture time of a delete. The
+ *    manifest's counts (mergeCountsSql) and the remembered deletes (mergeDeletesSql) are read from it.
+ * 3. winnerRowsSql: the wide rows at the positions of current rows, projected to the Parquet columns.
  *
  * Windowing whole rows made a 1M-message day spill at 1 GB (docs/PERFORMANCE.md). The row position is
  * what makes the narrow selection exact: two copies of one delivery in one staging object are two rows,
@@ -147,14 +148,25 @@ export function stagedCopyOptionsSql(options: Pick<ParquetOptions, 'rowGroupSize
 }
 
 /**
- * Statement 2: the position of every current row. Every row's kind passes once through
- * `tallyFunction(runKey, kind, origin, deleted id, deleted seq, deleted at)`, which counts it (and collects
- * the deletes) and is true for current rows.
+ * Statement 2: every row of the merge, classified (classifiedRowsSql's `row_kind`, an index into ROW_KINDS),
+ * with its position and origin; a delete (kind 1) also keeps its id, feed position and capture time.
  */
-export function winnersSql(sources: MergeSources, tallyFunction: string, runKey: string): string {
-  return `SELECT source_no, file_row_number
-  FROM (${classifiedRowsSql(`(${mergeSourcesSql(sources, 'narrow')})`, MERGE_LATEST_FIRST_SQL)})
-  WHERE ${tallyCallSql(tallyFunction, runKey)}`;
+export function mergeRowsSql(sources: MergeSources): string {
+  const deleted = (column: string) => `CASE WHEN row_kind = 1 THEN ${quoteIdent(column)} END`;
+  return `SELECT source_no, file_row_number, row_kind::UTINYINT AS row_kind, input_origin::UTINYINT AS input_origin,
+    ${deleted('message_id')} AS deleted_id, ${deleted('source_seq')} AS deleted_seq, ${deleted('ingested_at')} AS deleted_at
+  FROM (${classifiedRowsSql(`(${mergeSourcesSql(sources, 'narrow')})`, MERGE_LATEST_FIRST_SQL)})`;
+}
+
+/** Rows by origin and kind from a table of mergeRowsSql's rows. */
+export function mergeCountsSql(rows: string): string {
+  return `SELECT input_origin, row_kind, count(*)::INTEGER AS n FROM ${quoteIdent(rows)} GROUP BY ALL`;
+}
+
+/** The remembered deletes (message id, feed position, capture time) from a table of mergeRowsSql's rows. */
+export function mergeDeletesSql(rows: string): string {
+  return `SELECT deleted_id AS message_id, deleted_seq AS source_seq, deleted_at AS ingested_at
+  FROM ${quoteIdent(rows)} WHERE row_kind = 1 ORDER BY message_id`;
 }
 
 /** The tally call that counts each classified row (with the deletes' id, position, capture time) and keeps current rows. */
@@ -164,15 +176,16 @@ function tallyCallSql(tallyFunction: string, runKey: string): string {
 }
 
 /**
- * Statement 3: the current rows as Parquet columns, fetched by position from the wide inputs; `winners`
- * names a table of winnersSql's rows (the semi-join's build side: narrow, one row per message). The rows
- * are not sorted: an ORDER BY over a day of wide rows tripled the time at 1M messages and ran out of
- * memory at 1 GB (docs/PERFORMANCE.md); the row order inside a file carries no meaning.
+ * Statement 3: the current rows as Parquet columns, fetched by position from the wide inputs; `rows` names
+ * a table of mergeRowsSql's rows (the semi-join's build side: narrow, one row per message). The rows are not
+ * sorted: an ORDER BY over a day of wide rows tripled the time at 1M messages and ran out of memory at 1 GB
+ * (docs/PERFORMANCE.md); the row order inside a file carries no meaning.
  */
-export function winnerRowsSql(sources: MergeSources, winners: string): string {
+export function winnerRowsSql(sources: MergeSources, rows: string): string {
   return `SELECT ${parquetProjectionSql()}
   FROM (${mergeSourcesSql(sources, 'wide')}) r
-  SEMI JOIN ${quoteIdent(winners)} w ON r.source_no = w.source_no AND r.file_row_number = w.file_row_number`;
+  SEMI JOIN (SELECT source_no, file_row_number FROM ${quoteIdent(rows)} WHERE row_kind = 0) w
+    ON r.source_no = w.source_no AND r.file_row_number = w.file_row_number`;
 }
 
 /**

@@ -11,6 +11,9 @@ import { mapLimit } from '../util/concurrency.js';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../util/retry.js';
 import {
   type MergeSources,
+  mergeCountsSql,
+  mergeDeletesSql,
+  mergeRowsSql,
   type PublishedFile,
   parquetCopyOptionsSql,
   parquetRowCountSql,
@@ -20,12 +23,11 @@ import {
   stagedInputSql,
   tombstoneFileSql,
   winnerRowsSql,
-  winnersSql,
 } from './compactionSql.js';
 import type { PartitionRun } from './compactPartition.js';
 import type { PartitionPlan } from './planPartition.js';
 import { findRefusedLines, type RejectedInput, type StagingLine, salvageStagingObject, writeStagingLines } from './salvage.js';
-import { installTally, openTally, type RowCounts, TALLY_FUNCTION } from './tally.js';
+import { type RememberedDelete, type RowCounts, tallyFromCounts } from './tally.js';
 
 /** What the run phase produced, all of it local and verified, nothing published yet. */
 export interface MergeOutcome {
@@ -59,7 +61,7 @@ export interface MergeOutcome {
 
 /**
  * The run phase: downloads the partition's inputs (staging, the published parts, the remembered deletes),
- * runs the one merge statement and verifies the Parquet it wrote (row count from the files' footers) and the
+ * runs the merge statements and verifies the Parquet it wrote (row count from the files' footers) and the
  * tombstone file. DuckDB errors name the staging object, never the local copy.
  */
 export async function mergePartition(run: PartitionRun, plan: PartitionPlan): Promise<MergeOutcome> {
@@ -69,7 +71,6 @@ export async function mergePartition(run: PartitionRun, plan: PartitionPlan): Pr
     await run.phase('downloading');
     const local = await run.timed('download', () => downloadInputs(run, plan, keyOf));
     await run.phase('compacting');
-    await installTally(deps.db);
     // a lost lease or a stopped run interrupts a long statement instead of waiting for it
     return await withConnection(deps.db, (connection) => mergeAndVerify(connection, run, plan, local, keyOf), run.signal);
   } catch (error) {
@@ -208,26 +209,27 @@ async function runMerge(connection: DuckDBConnection, run: PartitionRun, local: 
     tombstones: local.tombstones,
   };
   const outDir = join(run.work, 'out');
-  const tally = openTally(run.runId);
   try {
-    await connection.run(
-      `CREATE OR REPLACE TEMP TABLE ${quoteIdent(WINNERS)} AS ${winnersSql(sources, TALLY_FUNCTION, run.runId)}`,
+    await connection.run(`CREATE OR REPLACE TEMP TABLE ${quoteIdent(MERGE_ROWS)} AS ${mergeRowsSql(sources)}`);
+    const counted = (await connection.runAndReadAll(mergeCountsSql(MERGE_ROWS))).getRowObjectsJS();
+    const deleted = (await connection.runAndReadAll(mergeDeletesSql(MERGE_ROWS))).getRowObjectsJS();
+    const { counts, read, deletes } = tallyFromCounts(
+      counted as { input_origin: number; row_kind: number; n: number }[],
+      deleted.map((d) => ({ ...d, ingested_at: Number(d.ingested_at) }) as RememberedDelete),
     );
-    const { counts, read, deletes } = tally.read();
     await connection.run(
-      `COPY (${winnerRowsSql(sources, WINNERS)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)})`,
+      `COPY (${winnerRowsSql(sources, MERGE_ROWS)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)})`,
     );
     const stagedRows = { sql: `(SELECT * EXCLUDE (input_origin) FROM read_parquet(${quoteLiteral(staged)}))` };
     const rejectedRows = counts.rejected > 0 ? await rejectedRowLines(connection, run, stagedRows, keyOf) : [];
     return { counts, read, deletes, salvaged, rejectedRows };
   } finally {
-    tally.end();
-    await connection.run(`DROP TABLE IF EXISTS ${quoteIdent(WINNERS)}`);
+    await connection.run(`DROP TABLE IF EXISTS ${quoteIdent(MERGE_ROWS)}`);
   }
 }
 
-/** The merge's temporary table of winning row positions (one per connection). */
-const WINNERS = 'merge_winners';
+/** The merge's temporary table of classified rows (mergeRowsSql; one per connection). */
+const MERGE_ROWS = 'merge_rows';
 
 /**
  * Whether DuckDB refused the input itself (malformed JSON, a duplicate key, a value of the wrong type), the

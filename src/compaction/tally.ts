@@ -2,13 +2,14 @@ import { BIGINT, BOOLEAN, type DuckDBInstance, DuckDBScalarFunction, INTEGER, VA
 import { INPUT_ORIGINS, type InputOrigin } from './compactionSql.js';
 
 /**
- * What happened to each row of the merge, as the compaction statement classifies it. The statement passes
- * every row's kind and origin through `makoto_tally(run, kind, origin, deleted_id, deleted_seq, deleted_at)`,
- * which counts it and keeps only `current` rows: the counts for the manifest come out of the same single
- * pass that writes the Parquet, instead of a second scan of the day (a second pass costs ~40% more; see
- * docs/PERFORMANCE.md). The last three arguments are NULL except for `deleted` rows (few), whose id,
- * feed position and capture time are collected as the partition's remembered deletes. The run key must be a
- * literal of the statement (one value for every row): it is read once per chunk.
+ * What happened to each row of a merge: 0 current (kept), 1 deleted (the latest version is a user delete),
+ * 2 superseded, 3 duplicate, 4 rejected (classifiedRowsSql). The single pass counts them with SQL over its
+ * narrow table of classified rows (tallyFromCounts). A split's map and reduce statements write Parquet
+ * straight from the classification, so they pass every row's kind and origin through
+ * `makoto_tally(run, kind, origin, deleted_id, deleted_seq, deleted_at)`, which counts it and keeps only
+ * `current` rows. The last three arguments are NULL except for `deleted` rows (few), whose id, feed position
+ * and capture time are collected as the partition's remembered deletes. The run key must be a literal of
+ * the statement (one value for every row): it is read once per chunk.
  */
 export const ROW_KINDS = ['current', 'deleted', 'superseded', 'duplicate', 'rejected'] as const;
 export type RowKind = (typeof ROW_KINDS)[number];
@@ -91,17 +92,28 @@ export function openTally(runKey: string) {
   runs.set(runKey, freshTally());
   return {
     reset: () => runs.set(runKey, freshTally()),
-    read: (): TallyResult => {
-      const tally = runs.get(runKey) ?? freshTally();
-      const at = (origin: number, kind: number) => tally.counts[origin * ROW_KINDS.length + kind] ?? 0;
-      const counts = Object.fromEntries(
-        ROW_KINDS.map((k, kind) => [k, INPUT_ORIGINS.reduce((n, _, origin) => n + at(origin, kind), 0)]),
-      ) as RowCounts;
-      const read = Object.fromEntries(
-        INPUT_ORIGINS.map((o, origin) => [o, ROW_KINDS.reduce((n, _, kind) => n + at(origin, kind), 0)]),
-      ) as Record<InputOrigin, number>;
-      return { counts, read, deletes: tally.deletes };
-    },
+    read: (): TallyResult => summarise(runs.get(runKey) ?? freshTally()),
     end: () => runs.delete(runKey),
   };
+}
+
+/** The counts of a merge from SQL: rows of (input_origin, row_kind, n), and its remembered deletes. */
+export function tallyFromCounts(
+  rows: readonly { input_origin: number; row_kind: number; n: number }[],
+  deletes: RememberedDelete[],
+): TallyResult {
+  const tally = { ...freshTally(), deletes };
+  for (const { input_origin, row_kind, n } of rows) tally.counts[input_origin * ROW_KINDS.length + row_kind] = n;
+  return summarise(tally);
+}
+
+function summarise(tally: RunTally): TallyResult {
+  const at = (origin: number, kind: number) => tally.counts[origin * ROW_KINDS.length + kind] ?? 0;
+  const counts = Object.fromEntries(
+    ROW_KINDS.map((k, kind) => [k, INPUT_ORIGINS.reduce((n, _, origin) => n + at(origin, kind), 0)]),
+  ) as RowCounts;
+  const read = Object.fromEntries(
+    INPUT_ORIGINS.map((o, origin) => [o, ROW_KINDS.reduce((n, _, kind) => n + at(origin, kind), 0)]),
+  ) as Record<InputOrigin, number>;
+  return { counts, read, deletes: tally.deletes };
 }

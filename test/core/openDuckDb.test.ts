@@ -1,0 +1,55 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { blockAllocatorBytes, machineMemoryBytes, openDuckDb, sizeBytes } from '../../src/duckdb/openDuckDb.js';
+
+describe('DuckDB instance settings', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads sizes the way DuckDB does (KB..TB in powers of 1000, KiB..TiB in powers of 1024)', () => {
+    expect(['2GB', '512MB', '1.5GiB', '64 MiB', '3kb', '7B'].map(sizeBytes)).toStrictEqual([
+      2e9,
+      512e6,
+      1.5 * 2 ** 30,
+      64 * 2 ** 20,
+      3000,
+      7,
+    ]);
+    expect(() => sizeBytes('80%')).toThrow('not a DuckDB size: "80%"');
+  });
+
+  it('gives the block allocator the memory limit, capped at 75% of the machine', () => {
+    expect(blockAllocatorBytes('2256MB', 3008 * 2 ** 20)).toBe(2256e6);
+    expect(blockAllocatorBytes('1GB', 24e9)).toBe(1e9);
+    expect(blockAllocatorBytes('1000GB', 10e9)).toBe(7.5e9);
+  });
+
+  it('runs and closes with a memory limit far above the machine (an uncapped allocator aborts the process)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'makoto-duckdb-'));
+    dirs.push(dir);
+    for (const memoryLimit of ['64MiB', '100TB']) {
+      const db = await openDuckDb({ memoryLimit, threads: 2, workDirectory: dir });
+      const connection = await db.connect();
+      const rows = await connection.runAndReadAll(
+        `SELECT current_setting('block_allocator_memory') AS allocator, count(*)::INTEGER AS groups
+         FROM (SELECT x % 7 AS g FROM range(3000000) t(x) GROUP BY g)`,
+      );
+      const [row] = rows.getRowObjectsJS() as { allocator: string; groups: number }[];
+      expect(row?.groups).toBe(7);
+      if (memoryLimit === '64MiB') {
+        expect(row?.allocator).toBe('64.0 MiB');
+      } else {
+        // DuckDB prints the setting to one decimal of a GiB
+        const [value, unit] = (row?.allocator ?? '').split(' ');
+        expect(unit).toBe('GiB');
+        expect(Math.abs(Number(value) - (machineMemoryBytes() * 0.75) / 2 ** 30)).toBeLessThan(0.1);
+      }
+      connection.closeSync();
+      db.closeSync();
+    }
+  });
+});
