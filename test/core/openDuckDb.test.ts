@@ -22,9 +22,9 @@ describe('DuckDB instance settings', () => {
     expect(() => sizeBytes('80%')).toThrow('not a DuckDB size: "80%"');
   });
 
-  it('gives the block allocator the memory limit, capped at 75% of the machine', () => {
-    expect(blockAllocatorBytes('2256MB', 3008 * 2 ** 20)).toBe(2256e6);
-    expect(blockAllocatorBytes('1GB', 24e9)).toBe(1e9);
+  it('gives the block allocator half the memory limit, capped at 75% of the machine', () => {
+    expect(blockAllocatorBytes('2256MB', 3008 * 2 ** 20)).toBe(1128e6);
+    expect(blockAllocatorBytes('1GB', 24e9)).toBe(5e8);
     expect(blockAllocatorBytes('1000GB', 10e9)).toBe(7.5e9);
   });
 
@@ -41,7 +41,7 @@ describe('DuckDB instance settings', () => {
       const [row] = rows.getRowObjectsJS() as { allocator: string; groups: number }[];
       expect(row?.groups).toBe(7);
       if (memoryLimit === '64MiB') {
-        expect(row?.allocator).toBe('64.0 MiB');
+        expect(row?.allocator).toBe('32.0 MiB');
       } else {
         // DuckDB prints the setting to one decimal of a GiB
         const [value, unit] = (row?.allocator ?? '').split(' ');
