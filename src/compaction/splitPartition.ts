@@ -632,56 +632,63 @@ async function runMap(task: Task, ref: SplitRef, range: number, local: LocalRang
   const { run } = task;
   const outDir = join(run.work, 'out');
   const runKey = `${ref.splitId}/range=${range}`;
-  await installTally(run.deps.db);
-  const tally = openTally(runKey);
   try {
-    return await withConnection(
-      run.deps.db,
-      async (connection) => {
-        const files: MergeFiles = local;
-        const copy = async () => {
-          await rm(outDir, { recursive: true, force: true });
-          tally.reset();
-          if (files.staging.length + files.published.length + files.tombstones.length === 0) return;
-          await connection.run(
-            `COPY (${splitMapSql(files, TALLY_FUNCTION, runKey, ref.buckets)}) TO ${quoteLiteral(outDir)} (FORMAT parquet, COMPRESSION ${run.settings.compression}, ROW_GROUP_SIZE_BYTES ${Math.trunc(run.settings.rowGroupBytes)}, PARTITION_BY (bucket))`,
-            mergeParams(run.tenant, run.date, files),
-          );
-        };
-        let salvaged: RejectedInput[] = [];
-        try {
-          await copy();
-        } catch (error) {
-          if (!isInputError(error)) throw error;
-          salvaged = await salvageRefusedFiles(connection, run, local, local.keyOf);
-          await copy();
-        }
-        const { counts, read } = tally.read();
-        const rows = { sql: `(${stagedRowsSql(local.staging)})`, params: partitionParams(run.tenant, run.date) };
-        const rejectedRows = counts.rejected > 0 ? await rejectedRowLines(connection, run, rows, local.keyOf) : [];
-        const buckets = await bucketFiles(connection, outDir);
-        const versions = buckets.reduce((n, b) => n + b.rows, 0);
-        if (versions !== counts.current) {
-          throw new CompactionError(
-            `the map outputs hold ${versions} rows, the map counted ${counts.current}: nothing was published`,
-          );
-        }
-        const totalRead = INPUT_ORIGINS.reduce((n, o) => n + read[o], 0);
-        return {
-          read,
-          rejectedRows: counts.rejected,
-          validRows: totalRead - counts.rejected,
-          versions,
-          buckets,
-          salvaged,
-          rejected: storedRejected(salvaged, rejectedRows, local),
-        };
-      },
-      run.signal,
-    );
+    return await withTallyConnection(run, runKey, async (connection, tally) => {
+      const files: MergeFiles = local;
+      const copy = async () => {
+        await rm(outDir, { recursive: true, force: true });
+        tally.reset();
+        if (files.staging.length + files.published.length + files.tombstones.length === 0) return;
+        await connection.run(
+          `COPY (${splitMapSql(files, TALLY_FUNCTION, runKey, ref.buckets)}) TO ${quoteLiteral(outDir)} (FORMAT parquet, COMPRESSION ${run.settings.compression}, ROW_GROUP_SIZE_BYTES ${Math.trunc(run.settings.rowGroupBytes)}, PARTITION_BY (bucket))`,
+          mergeParams(run.tenant, run.date, files),
+        );
+      };
+      let salvaged: RejectedInput[] = [];
+      try {
+        await copy();
+      } catch (error) {
+        if (!isInputError(error)) throw error;
+        salvaged = await salvageRefusedFiles(connection, run, local, local.keyOf);
+        await copy();
+      }
+      const { counts, read } = tally.read();
+      const rows = { sql: `(${stagedRowsSql(local.staging)})`, params: partitionParams(run.tenant, run.date) };
+      const rejectedRows = counts.rejected > 0 ? await rejectedRowLines(connection, run, rows, local.keyOf) : [];
+      const buckets = await bucketFiles(connection, outDir);
+      const versions = buckets.reduce((n, b) => n + b.rows, 0);
+      if (versions !== counts.current) {
+        throw new CompactionError(
+          `the map outputs hold ${versions} rows, the map counted ${counts.current}: nothing was published`,
+        );
+      }
+      const totalRead = INPUT_ORIGINS.reduce((n, o) => n + read[o], 0);
+      return {
+        read,
+        rejectedRows: counts.rejected,
+        validRows: totalRead - counts.rejected,
+        versions,
+        buckets,
+        salvaged,
+        rejected: storedRejected(salvaged, rejectedRows, local),
+      };
+    });
   } catch (error) {
     run.signal.throwIfAborted();
     throw withObjectKeys(error, local.keyOf);
+  }
+}
+
+/** Runs `work` on a connection of the run's instance, counting through a fresh tally under `runKey`. */
+async function withTallyConnection<T>(
+  run: PartitionRun,
+  runKey: string,
+  work: (connection: DuckDBConnection, tally: ReturnType<typeof openTally>) => Promise<T>,
+): Promise<T> {
+  await installTally(run.deps.db);
+  const tally = openTally(runKey);
+  try {
+    return await withConnection(run.deps.db, (connection) => work(connection, tally), run.signal);
   } finally {
     tally.end();
   }
@@ -744,44 +751,34 @@ async function runReduce(
   const { run } = task;
   const outDir = join(run.work, 'out');
   const runKey = `${ref.splitId}/bucket=${bucket}`;
-  await installTally(run.deps.db);
-  const tally = openTally(runKey);
-  try {
-    return await withConnection(
-      run.deps.db,
-      async (connection) => {
-        const rows = await footerRows(connection, files);
-        for (const [i, input] of inputs.entries()) {
-          if (rows[i] !== input.rows) {
-            throw new CompactionError(`${input.key} holds ${rows[i]} rows, its range reported ${input.rows}`, {
-              context: { key: input.key },
-            });
-          }
-        }
-        if (files.length === 0) return { counts: { current: 0, deleted: 0, superseded: 0 }, parts: [], deletes: [] };
-        await connection.run(
-          `COPY (${splitReduceSql(files, TALLY_FUNCTION, runKey)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)})`,
-        );
-        const { counts, deletes } = tally.read();
-        if (counts.duplicate !== 0 || counts.rejected !== 0) {
-          throw new CompactionError(
-            `the reduce found ${counts.duplicate} duplicates and ${counts.rejected} rejected rows, expected none`,
-          );
-        }
-        const paths = counts.current === 0 ? [] : await partFiles(outDir);
-        await verifyRowCount(connection, paths, counts.current, 'bucket parts');
-        const partRows = await footerRows(connection, paths);
-        return {
-          counts: { current: counts.current, deleted: counts.deleted, superseded: counts.superseded },
-          parts: paths.map((path, i) => ({ path, rows: partRows[i] as number })),
-          deletes,
-        };
-      },
-      run.signal,
+  return withTallyConnection(run, runKey, async (connection, tally) => {
+    const rows = await footerRows(connection, files);
+    for (const [i, input] of inputs.entries()) {
+      if (rows[i] !== input.rows) {
+        throw new CompactionError(`${input.key} holds ${rows[i]} rows, its range reported ${input.rows}`, {
+          context: { key: input.key },
+        });
+      }
+    }
+    if (files.length === 0) return { counts: { current: 0, deleted: 0, superseded: 0 }, parts: [], deletes: [] };
+    await connection.run(
+      `COPY (${splitReduceSql(files, TALLY_FUNCTION, runKey)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)})`,
     );
-  } finally {
-    tally.end();
-  }
+    const { counts, deletes } = tally.read();
+    if (counts.duplicate !== 0 || counts.rejected !== 0) {
+      throw new CompactionError(
+        `the reduce found ${counts.duplicate} duplicates and ${counts.rejected} rejected rows, expected none`,
+      );
+    }
+    const paths = counts.current === 0 ? [] : await partFiles(outDir);
+    await verifyRowCount(connection, paths, counts.current, 'bucket parts');
+    const partRows = await footerRows(connection, paths);
+    return {
+      counts: { current: counts.current, deleted: counts.deleted, superseded: counts.superseded },
+      parts: paths.map((path, i) => ({ path, rows: partRows[i] as number })),
+      deletes,
+    };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------

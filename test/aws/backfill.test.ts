@@ -10,6 +10,7 @@ import type { SourceReader } from '../../src/backfill/SourceReader.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { listAll } from '../../src/store/ObjectStore.js';
 import { DynamoTableReader } from '../../stores/dynamodb/DynamoTableReader.js';
+import { restoreEnvironment } from '../kit/environment.js';
 import { type ParsedLakeRow as LakeRow, readLake } from '../kit/readParquet.js';
 import type { RunningServer } from '../kit/servers.js';
 import { tempDir } from '../kit/tempDir.js';
@@ -117,8 +118,7 @@ beforeAll(async () => {
   await createTable('plain', false);
 });
 afterAll(async () => {
-  for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-  Object.assign(process.env, saved);
+  restoreEnvironment(saved);
   dynamo?.destroy();
   await ddb?.stop();
   await dir?.cleanup();

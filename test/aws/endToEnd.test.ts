@@ -11,12 +11,13 @@ import { analyticsPrefix } from '../../src/staging/layout.js';
 import { listAll } from '../../src/store/ObjectStore.js';
 import { S3Store } from '../../stores/s3/S3Store.js';
 import { handler as streamHandler } from '../../stream-ingest/handler.js';
+import { restoreEnvironment } from '../kit/environment.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { readParquetRows } from '../kit/readParquet.js';
 import type { RunningServer } from '../kit/servers.js';
 import { tempDir } from '../kit/tempDir.js';
 import { streamEvent as asStreamEvent, createMessagesTable, LOCAL_CREDENTIALS, readStream } from './support/dynamoStream.js';
-import { REGION, type S3rver, startDynamoDbLocal, startS3rver } from './support/localAws.js';
+import { lambdaEnvironment, REGION, type S3rver, startDynamoDbLocal, startS3rver } from './support/localAws.js';
 
 describe('AWS end to end: DynamoDB Local → stream → ingest Lambda → s3rver → compactor Lambda → Parquet', () => {
   let ddb: RunningServer & { endpoint: string };
@@ -24,19 +25,7 @@ describe('AWS end to end: DynamoDB Local → stream → ingest Lambda → s3rver
   let work: Awaited<ReturnType<typeof tempDir>>;
   const saved = { ...process.env };
   /** The environment a deployed function would have, pointed at the local stand-ins. */
-  const lambdaEnv = () => ({
-    S3_BUCKET_NAME: 'lake',
-    S3_ENDPOINT: s3.endpoint,
-    S3_FORCE_PATH_STYLE: 'true',
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    AWS_DEFAULT_REGION: REGION,
-    AWS_EC2_METADATA_DISABLED: 'true',
-    TENANT_ID: 'acme,beta',
-    DATA_DIR: join(work.path, 'data-must-stay-empty'),
-    TEMP_DIR: join(work.path),
-    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024',
-  });
+  const lambdaEnv = () => ({ ...lambdaEnvironment(s3, work.path), TENANT_ID: 'acme,beta' });
 
   beforeAll(async () => {
     [ddb, s3, work] = await Promise.all([startDynamoDbLocal(), startS3rver(), tempDir()]);
@@ -45,8 +34,7 @@ describe('AWS end to end: DynamoDB Local → stream → ingest Lambda → s3rver
     Object.assign(process.env, lambdaEnv());
   });
   afterAll(async () => {
-    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-    Object.assign(process.env, saved);
+    restoreEnvironment(saved);
     await ddb?.stop();
     await s3?.stop();
     await work?.cleanup();

@@ -17,6 +17,7 @@ import { DynamoStreamBatchReader } from '../../stores/dynamodb/DynamoStreamBatch
 import { SqsFailureQueue } from '../../stores/sqs/SqsFailureQueue.js';
 import { ingestStreamEvent } from '../../stream-ingest/handler.js';
 import { redriveSqsEvent } from '../../stream-ingest/redrive.js';
+import { restoreEnvironment } from '../kit/environment.js';
 import { quietTelemetry } from '../kit/lambdaTelemetry.js';
 import { readLake } from '../kit/readParquet.js';
 import type { RunningServer } from '../kit/servers.js';
@@ -44,8 +45,7 @@ beforeAll(async () => {
   dir = await tempDir();
 });
 afterAll(async () => {
-  for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-  Object.assign(process.env, saved);
+  restoreEnvironment(saved);
   dynamo?.destroy();
   streams?.destroy();
   await ddb?.stop();

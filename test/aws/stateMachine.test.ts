@@ -1,10 +1,3 @@
-/**
- * The nightly Step Functions run (compactor/nightly.asl.json, template.yaml `NightlyCompaction`):
- * validated with asl-validator, then executed step by step by a small ASL interpreter (support/aslRunner)
- * that invokes the real Lambda handlers – found through the template's DefinitionSubstitutions, the
- * functions' Handler and esbuild entry point – with the payloads the definition builds, against s3rver.
- */
-import { join } from 'node:path';
 import aslValidator from 'asl-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CompactionJob, NO_REPORT } from '../../src/app/jobs.js';
@@ -13,10 +6,11 @@ import { runJobsKey, runSummaryKey, stagingKey } from '../../src/staging/layout.
 import { gzipNdjson } from '../../src/staging/ndjson.js';
 import { getBytes } from '../../src/store/ObjectStore.js';
 import { S3Store } from '../../stores/s3/S3Store.js';
+import { restoreEnvironment } from '../kit/environment.js';
 import { stagedRecord } from '../kit/factories.js';
 import { tempDir } from '../kit/tempDir.js';
 import { runStateMachine } from './support/aslRunner.js';
-import { REGION, type S3rver, startS3rver } from './support/localAws.js';
+import { lambdaEnvironment, REGION, type S3rver, startS3rver } from './support/localAws.js';
 import {
   block,
   definitionText,
@@ -113,24 +107,14 @@ describe('nightly state machine run against s3rver', () => {
     await s3.createBucket('lake');
     store = new S3Store({ bucket: 'lake', client: s3.client() });
     Object.assign(process.env, {
-      S3_BUCKET_NAME: 'lake',
-      S3_ENDPOINT: s3.endpoint,
-      S3_FORCE_PATH_STYLE: 'true',
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      AWS_DEFAULT_REGION: REGION,
-      AWS_EC2_METADATA_DISABLED: 'true',
+      ...lambdaEnvironment(s3, work.path),
       // an explicit list: s3rver 3.7.1 returns no CommonPrefixes two levels above an object, so `*` finds nothing there
       TENANT_ID: 'acme,big,small,slow,ghost',
-      DATA_DIR: join(work.path, 'data-must-stay-empty'),
-      TEMP_DIR: work.path,
-      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024',
       DUCKDB_THREADS: '1',
     });
   });
   afterAll(async () => {
-    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-    Object.assign(process.env, saved);
+    restoreEnvironment(saved);
     await s3?.stop();
     await work?.cleanup();
   });

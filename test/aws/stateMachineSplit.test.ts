@@ -12,11 +12,12 @@ import type { SplitRef } from '../../src/compaction/splitPartition.js';
 import { analyticsPrefix, COMPACTION_WORK_ROOT, manifestKey, runSummaryKey } from '../../src/staging/layout.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
 import { S3Store } from '../../stores/s3/S3Store.js';
+import { restoreEnvironment } from '../kit/environment.js';
 import { readPartition } from '../kit/pipeline.js';
 import { ids, SPLIT_DAY_VERSIONS, singlePassOfSplitDay, stageSplitDay, stageVersions } from '../kit/splitDay.js';
 import { tempDir } from '../kit/tempDir.js';
 import { runStateMachine } from './support/aslRunner.js';
-import { REGION, type S3rver, startS3rver } from './support/localAws.js';
+import { lambdaEnvironment, type S3rver, startS3rver } from './support/localAws.js';
 import { deployedDefinition, handlerOf, substitutionValues } from './support/nightlyDefinition.js';
 
 /** What the plan splits a job of twice the threshold into: K = B = ceil(2 · bytes / threshold). */
@@ -55,23 +56,10 @@ describe('nightly state machine: a split job against s3rver', () => {
     [s3, work] = await Promise.all([startS3rver(), tempDir()]);
     await s3.createBucket('lake');
     store = new S3Store({ bucket: 'lake', client: s3.client() });
-    Object.assign(process.env, {
-      S3_BUCKET_NAME: 'lake',
-      S3_ENDPOINT: s3.endpoint,
-      S3_FORCE_PATH_STYLE: 'true',
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      AWS_DEFAULT_REGION: REGION,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      DATA_DIR: join(work.path, 'data-must-stay-empty'),
-      TEMP_DIR: work.path,
-      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024',
-      DUCKDB_THREADS: '1',
-    });
+    Object.assign(process.env, { ...lambdaEnvironment(s3, work.path), DUCKDB_THREADS: '1' });
   });
   afterAll(async () => {
-    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-    Object.assign(process.env, saved);
+    restoreEnvironment(saved);
     await s3?.stop();
     await work?.cleanup();
   });

@@ -24,6 +24,7 @@ import {
 import { gzipNdjson } from '../../src/staging/ndjson.js';
 import { getBytes, listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
 import { targetDate } from '../../src/time/jst.js';
+import { restoreEnvironment } from '../kit/environment.js';
 import { stagedRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
 import { ids, SPLIT_DAY_VERSIONS, singlePassOfSplitDay, stageSplitDay, stageVersions } from '../kit/splitDay.js';
@@ -106,8 +107,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-  Object.assign(process.env, saved);
+  restoreEnvironment(saved);
   await azurite?.stop();
   await dirs?.cleanup();
 });

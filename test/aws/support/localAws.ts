@@ -9,6 +9,25 @@ import { freePort, type RunningServer, startNodeServer, track } from '../../kit/
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 export const REGION = 'ap-northeast-1';
 
+/**
+ * The environment a deployed compactor or ingest Lambda would have, pointed at s3rver's bucket `lake`;
+ * DATA_DIR names a folder nothing may write to (the functions must use S3), TEMP_DIR the test's folder.
+ */
+export function lambdaEnvironment(s3: Pick<S3rver, 'endpoint'>, workPath: string) {
+  return {
+    S3_BUCKET_NAME: 'lake',
+    S3_ENDPOINT: s3.endpoint,
+    S3_FORCE_PATH_STYLE: 'true',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_DEFAULT_REGION: REGION,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    DATA_DIR: join(workPath, 'data-must-stay-empty'),
+    TEMP_DIR: workPath,
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024',
+  };
+}
+
 export interface S3rver {
   readonly endpoint: string;
   readonly port: number;
