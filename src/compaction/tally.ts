@@ -1,4 +1,5 @@
-import { BIGINT, BOOLEAN, type DuckDBInstance, DuckDBScalarFunction, INTEGER, VARCHAR } from '@duckdb/node-api';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { BIGINT, BOOLEAN, DuckDBScalarFunction, INTEGER, VARCHAR } from '../duckdb/nodeApi.js';
 import { INPUT_ORIGINS, type InputOrigin } from './compactionSql.js';
 
 /**

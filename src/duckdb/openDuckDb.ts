@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance } from './nodeApi.js';
 
 export interface DuckDbSettings {
   /** DuckDB memory_limit, e.g. '2GB'. Larger work spills to `tempDirectory`. */

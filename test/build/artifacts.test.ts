@@ -36,9 +36,18 @@ async function deployed(artifact: string): Promise<string> {
   return target;
 }
 
-/** The Lambda Node runtime's part: load the handler file of the task folder, call it with an event and a context. */
+/**
+ * The Lambda Node runtime's part: load the handler file of the task folder, call it with an event and a context.
+ * Also reports DuckDB's allocator options as they stood when its native library loaded (null: never loaded).
+ */
 const LAMBDA_RUNTIME = `
 const [task, handler] = process.argv.slice(2);
+let allocatorAtLoad = null;
+const dlopen = process.dlopen;
+process.dlopen = function (module, filename, ...rest) {
+  if (/duckdb\\.node$/.test(filename)) allocatorAtLoad = process.env.DUCKDB_JE_MALLOC_CONF ?? 'unset';
+  return dlopen.call(this, module, filename, ...rest);
+};
 const [file, name] = handler.split('.');
 const context = {
   functionName: 'makoto-test', awsRequestId: 'req-1', memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
@@ -46,7 +55,7 @@ const context = {
 };
 Promise.resolve()
   .then(() => require(require('node:path').join(task, file + '.js'))[name](JSON.parse(process.env.EVENT), context))
-  .then((r) => process.stdout.write('RESULT ' + JSON.stringify(r)), (e) => { console.error(e); process.exitCode = 1; });
+  .then((r) => process.stdout.write('ALLOCATOR ' + JSON.stringify(allocatorAtLoad) + '\\nRESULT ' + JSON.stringify(r)), (e) => { console.error(e); process.exitCode = 1; });
 `;
 
 async function invokeLambda(
@@ -54,7 +63,7 @@ async function invokeLambda(
   event: unknown,
   env: Record<string, string>,
   layer?: string,
-): Promise<{ status: number | null; result: unknown; stderr: string }> {
+): Promise<{ status: number | null; result: unknown; stderr: string; allocatorAtLoad?: unknown }> {
   const task = await deployed(ARTIFACTS.lambda(fn.name));
   const runtime = join(await mkdtemp(join(work, 'runtime-')), 'runtime.cjs');
   await writeFile(runtime, LAMBDA_RUNTIME);
@@ -72,7 +81,13 @@ async function invokeLambda(
     timeout: 180_000,
   });
   const out = /RESULT (.*)$/s.exec(run.stdout)?.[1];
-  return { status: run.status, result: out === undefined ? undefined : JSON.parse(out), stderr: run.stderr };
+  const allocator = /^ALLOCATOR (.*)$/m.exec(run.stdout)?.[1];
+  return {
+    status: run.status,
+    result: out === undefined ? undefined : JSON.parse(out),
+    stderr: run.stderr,
+    allocatorAtLoad: allocator === undefined ? undefined : JSON.parse(allocator),
+  };
 }
 
 describe('npm run build', () => {
@@ -182,11 +197,17 @@ describe('the Lambda bundles, run from empty folders with the layer on NODE_PATH
       ],
     };
     const ingested = await invokeLambda(ingestFn, event, env());
-    expect([ingested.status, ingested.result], ingested.stderr).toStrictEqual([0, { batchItemFailures: [] }]);
+    expect([ingested.status, ingested.result, ingested.allocatorAtLoad], ingested.stderr).toStrictEqual([
+      0,
+      { batchItemFailures: [] },
+      null,
+    ]);
 
     const layer = await deployed(ARTIFACTS.duckdbLayer);
     const compacted = await invokeLambda(compactorFn, { target_date: '2025-08-11', tenants: ['acme'] }, env(), layer);
     expect(compacted.status, compacted.stderr).toBe(0);
+    // the bundle sets DuckDB's allocator options before it requires the layer's DuckDB (src/duckdb/nodeApi.ts)
+    expect(compacted.allocatorAtLoad).toBe('dirty_decay_ms:-1,muzzy_decay_ms:-1');
     expect((compacted.result as { totals: unknown }).totals).toMatchObject({ tenants: 1, failed: 0 });
 
     const client = s3.client();

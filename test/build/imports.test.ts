@@ -76,6 +76,20 @@ async function importEdges(): Promise<[string, string][]> {
   return edges;
 }
 
+/**
+ * Why `file` must not import DuckDB's bindings as written in `text`, or undefined when it may: DuckDB's
+ * allocator reads its options when the native library loads, so only src/duckdb/nodeApi.ts (which sets them
+ * first) imports its values; everywhere else, types only.
+ */
+function duckdbImportProblem(file: string, text: string): string | undefined {
+  if (file === 'src/duckdb/nodeApi.ts') return undefined;
+  const loads = [...text.matchAll(/\b(import|export)\s([^;]*?)\bfrom\s*['"](@duckdb\/[^'"]+)['"]/g)].filter(
+    ([, keyword, what]) => !(keyword === 'import' && /^type\s/.test(what ?? '')),
+  );
+  const other = /\b(?:import\(|require\(|^\s*import\s*)['"]@duckdb\//m.test(text);
+  return loads.length > 0 || other ? `${file}: loads DuckDB other than through src/duckdb/nodeApi.ts` : undefined;
+}
+
 describe('import direction', () => {
   it('nothing shipped imports the harness, no import points back up a layer, the core imports no cloud SDK', async () => {
     const edges = await importEdges();
@@ -85,6 +99,31 @@ describe('import direction', () => {
     expect(edges).toContainEqual(['stores/createStore.ts', 'stores/s3/S3Store.ts']);
     expect(edges).toContainEqual(['stores/s3/S3Store.ts', '@aws-sdk/client-s3']);
     expect(edges.map(([from, to]) => importProblem(from, to)).filter((p) => p !== undefined)).toStrictEqual([]);
+  });
+
+  it("DuckDB's bindings load only through src/duckdb/nodeApi.ts (after its allocator options); elsewhere types only", async () => {
+    const problems: string[] = [];
+    let typeImports = 0;
+    for (const root of SHIPPED_ROOTS) {
+      for (const file of await files(root)) {
+        const text = await readFile(file, 'utf8');
+        typeImports += (text.match(/^import type \{[^}]*\} from '@duckdb\/node-api';$/gm) ?? []).length;
+        const problem = duckdbImportProblem(file, text);
+        if (problem) problems.push(problem);
+      }
+    }
+    expect(problems).toStrictEqual([]);
+    expect(typeImports).toBeGreaterThanOrEqual(6);
+    expect(
+      [
+        "import { DuckDBInstance } from '@duckdb/node-api';",
+        "import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';",
+        "export { VARCHAR } from '@duckdb/node-api';",
+        "const api = await import('@duckdb/node-api');",
+        "import '@duckdb/node-bindings';",
+        "import type { DuckDBInstance } from '@duckdb/node-api';",
+      ].map((line) => duckdbImportProblem('src/x.ts', line)),
+    ).toStrictEqual([...Array(5).fill('src/x.ts: loads DuckDB other than through src/duckdb/nodeApi.ts'), undefined]);
   });
 
   it('the rule refuses each kind of wrong-way import', () => {

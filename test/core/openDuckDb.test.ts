@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ALLOCATOR_OPTIONS } from '../../src/duckdb/allocatorOptions.js';
 import { blockAllocatorBytes, machineMemoryBytes, openDuckDb, sizeBytes } from '../../src/duckdb/openDuckDb.js';
 
 describe('DuckDB instance settings', () => {
@@ -51,5 +53,29 @@ describe('DuckDB instance settings', () => {
       connection.closeSync();
       db.closeSync();
     }
+  });
+});
+
+describe("DuckDB's allocator options", () => {
+  const child = (entry: string, env: NodeJS.ProcessEnv) =>
+    new Promise<{ atLoad: string | null }>((done, fail) => {
+      execFile(process.execPath, ['test/kit/duckdbLoadChild.mjs', entry], { env, timeout: 60_000 }, (error, stdout, stderr) =>
+        error ? fail(new Error(`${entry}: ${error.message}\n${stderr}`)) : done(JSON.parse(stdout)),
+      );
+    });
+  const { DUCKDB_JE_MALLOC_CONF: _ignored, ...unset } = process.env;
+
+  it('are in the environment when the native library loads, from every entry point that runs DuckDB', async () => {
+    const entries = ['compactor/cli.ts', 'compactor/lambda.ts', 'azure/functions/compact_job.ts', 'bench/step.ts'];
+    const seen = await Promise.all(entries.map((entry) => child(entry, unset)));
+    expect(seen).toStrictEqual(entries.map(() => ({ atLoad: ALLOCATOR_OPTIONS })));
+    expect(ALLOCATOR_OPTIONS).toBe('dirty_decay_ms:-1,muzzy_decay_ms:-1');
+  });
+
+  it("keep the operator's own value, and are absent where nothing loads DuckDB", async () => {
+    expect(await child('compactor/cli.ts', { ...unset, DUCKDB_JE_MALLOC_CONF: 'dirty_decay_ms:5000' })).toStrictEqual({
+      atLoad: 'dirty_decay_ms:5000',
+    });
+    expect(await child('stream-ingest/handler.ts', unset)).toStrictEqual({ atLoad: null });
   });
 });
