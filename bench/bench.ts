@@ -216,6 +216,8 @@ async function cleanLake(dataRoot: string): Promise<void> {
 async function single(context: Context) {
   const { dir, staged } = await day(context);
   const { messages, memory, threads, root } = context;
+  // a partition left published in a reused --data folder (an interrupted run) would make this a re-compaction
+  await cleanLake(dir);
   const bare = step('bare', [dir, TENANT, DATE, join(root, 'bare'), memory, threads]);
   const project = step('project', [dir, TENANT, DATE, join(root, 'project'), memory, threads]);
   await cleanLake(dir);
