@@ -19,6 +19,7 @@ import {
 } from '../src/app/metrics.js';
 import { summaryJson } from '../src/app/report.js';
 import { type RunCompactionRequest, runCompaction } from '../src/app/runCompaction.js';
+import type { PartitionResult } from '../src/compaction/compactPartition.js';
 import type { RunSummary } from '../src/compaction/compactTenants.js';
 import { targetDate } from '../src/time/jst.js';
 
@@ -41,6 +42,12 @@ export function functionLog(context: InvocationContext, runId: string): Function
   });
 }
 
+/** The one line per partition (`partition finished`): an error when it failed, a warning when it was locked. */
+export function logPartition(log: FunctionLog, result: PartitionResult, fields: Readonly<Record<string, unknown>> = {}): void {
+  const level = result.status === 'failed' ? 'error' : result.status === 'locked' ? 'warn' : 'info';
+  log(level, 'partition finished', { ...partitionLogFields(result), ...fields });
+}
+
 /**
  * runCompaction with the run's lines: started, one per partition, engine warnings, the metrics, finished.
  * daily_batch and compact_http both run it.
@@ -61,8 +68,7 @@ export async function loggedCompaction(
   const summary = await runCompaction({
     ...request,
     date,
-    onResult: (r) =>
-      log(r.status === 'failed' ? 'error' : r.status === 'locked' ? 'warn' : 'info', 'partition finished', partitionLogFields(r)),
+    onResult: (r) => logPartition(log, r),
     log: (name, fields) => {
       if (name === 'manifest.unreadable') log('warn', name, engineLogFields(fields));
     },

@@ -34,11 +34,11 @@ import {
 import { partitionJson, summaryJson } from '../src/app/report.js';
 import { runCompaction } from '../src/app/runCompaction.js';
 import { isSplitTaskPayload, parseSplitTaskPayload, runSplitTask, splitTaskName } from '../src/app/splitTasks.js';
-import { partitionsStatus } from '../src/app/status.js';
+import { statusAfterRun } from '../src/app/status.js';
 import type { PartitionResult } from '../src/compaction/compactPartition.js';
 import type { SplitRef } from '../src/compaction/splitPartition.js';
 import { type Config, type Env, loadConfig } from '../src/config.js';
-import { CompactionError, errorMessage } from '../src/errors.js';
+import { CompactionError } from '../src/errors.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
 import { targetDate } from '../src/time/jst.js';
 import { createStore } from '../stores/createStore.js';
@@ -138,14 +138,14 @@ async function checkStatus(
   logger: Logger,
   metrics: Metrics,
 ): Promise<void> {
-  const checked = results.filter((r) => r.status !== 'failed').map((r) => ({ tenant: r.tenant, date: r.date }));
-  try {
-    const status = await partitionsStatus(store, checked, at);
-    publishMetrics(metrics, statusMetrics(status), 'status');
-    logger[status.needs_attention > 0 ? 'warn' : 'info']('status checked', { needs_attention: status.needs_attention });
-  } catch (error) {
-    logger.error('status check failed', { error: errorMessage(error), partitions: checked.length });
+  const checked = await statusAfterRun(store, results, at);
+  if ('error' in checked) {
+    logger.error('status check failed', { error: checked.error, partitions: checked.checked });
+    return;
   }
+  publishMetrics(metrics, statusMetrics(checked.status), 'status');
+  const needs = checked.status.needs_attention;
+  logger[needs > 0 ? 'warn' : 'info']('status checked', { needs_attention: needs });
 }
 
 /** Engine events worth a warning; the rest are debug detail (the partition line already says it). */

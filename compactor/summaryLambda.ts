@@ -4,6 +4,7 @@
  * namespace `makoto-lake`). Fails the execution when a job failed or never reported, so alarms fire.
  */
 import { type FanOutSummary, parseRunRef, runSummaryJson, writeRunSummary } from '../src/app/jobs.js';
+import { runStartedAt } from '../src/app/logFields.js';
 import { compactionMetrics } from '../src/app/metrics.js';
 import { createStore } from '../stores/createStore.js';
 import {
@@ -45,12 +46,6 @@ export async function runSummaryEvent(event: unknown, deps: CompactorDeps): Prom
     );
   }
   return json;
-}
-
-/** When the plan step started the run: its id begins with the instant (newRunId, e.g. 20250811T170000123Z-…). */
-function runStartedAt(runId: string, fallback: number): number {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z/.exec(runId);
-  return m ? Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z`) : fallback;
 }
 
 export async function handler(event: unknown): Promise<RunSummaryJson> {

@@ -19,7 +19,7 @@ import {
   runJob,
   withCompactionDeps,
 } from '../../src/app/jobs.js';
-import { progressLine } from '../../src/app/report.js';
+import { partitionLogFields } from '../../src/app/logFields.js';
 import { markAbandoned } from '../../src/app/splitStages.js';
 import { runSplitTask, stageTasks } from '../../src/app/splitTasks.js';
 import { emptyResult, type PartitionResult } from '../../src/compaction/compactPartition.js';
@@ -32,6 +32,7 @@ import { storageTaskQueue } from '../jobQueue.js';
 import { azureRuntime } from '../runtime.js';
 import { triggerSettings } from '../settings.js';
 import { summariseIfLast } from '../summariseRun.js';
+import { functionLog, logPartition } from '../telemetry.js';
 
 const settings = triggerSettings(process.env);
 
@@ -51,10 +52,13 @@ export async function compactJob(message: unknown, context: InvocationContext): 
     ? await startSplitJob(config, store, { job, run }, context)
     : await withCompactionDeps(config, store, Date.now, (deps) => runJob(deps, job));
   if (result === 'split') return { status: 'split', recorded: false, summaryWritten: false };
-  context.info(`${progressLine(result)} (run ${run.runId}, attempt ${attempt} of ${settings.compactionMaxDequeueCount})`);
   const failed = jobFailed(result);
   // a failure is recorded only on the last attempt: until then the run is not complete
   const last = !failed || attempt >= settings.compactionMaxDequeueCount;
+  const attempts = { attempt, max_attempts: settings.compactionMaxDequeueCount };
+  // `partition finished` once per job, as compact_http writes it; an attempt the host will retry is a warning
+  if (last) logPartition(functionLog(context, run.runId), result, attempts);
+  else functionLog(context, run.runId)('warn', 'partition attempt failed', { ...partitionLogFields(result), ...attempts });
   let summaryWritten = false;
   if (last) {
     await recordJobResult(store, run, result);

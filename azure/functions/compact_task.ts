@@ -14,7 +14,6 @@
  */
 import { app, type InvocationContext } from '@azure/functions';
 import { jobFailed, type RunRef, recordJobResult, withCompactionDeps } from '../../src/app/jobs.js';
-import { progressLine } from '../../src/app/report.js';
 import { decideAbandon, nextInWindow, reportTaskDone, splitStage, stageStartedBy } from '../../src/app/splitStages.js';
 import {
   parseSplitTaskPayload,
@@ -32,6 +31,7 @@ import { storageTaskQueue } from '../jobQueue.js';
 import { type AzureRuntime, azureRuntime } from '../runtime.js';
 import { triggerSettings } from '../settings.js';
 import { summariseIfLast } from '../summariseRun.js';
+import { functionLog, logPartition } from '../telemetry.js';
 
 const settings = triggerSettings(process.env);
 
@@ -83,7 +83,7 @@ export async function compactTask(message: unknown, context: InvocationContext):
   }
   if ('result' in outcome) {
     // the commit: the job's result, reported like a single-pass job's
-    context.info(`${progressLine(outcome.result)} (split ${task.ref.splitId}, run ${run.runId})`);
+    logPartition(functionLog(context, run.runId), outcome.result, { split_id: task.ref.splitId });
     await recordJobResult(runtime.store, run, outcome.result);
     const summaryWritten = await summariseIfLast(runtime.store, run, context);
     return { task: splitTaskName(task), status: outcome.result.status, summaryWritten };

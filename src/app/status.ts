@@ -1,6 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import { folderDifference, lakeTenants } from '../compaction/lateData.js';
 import { planPartition } from '../compaction/planPartition.js';
+import { errorMessage } from '../errors.js';
 import { compactionQuarantineKey, isVisibleKey, QUARANTINE_ROOT } from '../staging/layout.js';
 import { ObjectNotFoundError } from '../store/errors.js';
 import { getBytes, listAll, type ObjectInfo, type ObjectStore } from '../store/ObjectStore.js';
@@ -101,6 +102,24 @@ export async function partitionsStatus(
     ingest_quarantine: ingest,
     needs_attention: partitions.filter((p) => p.attention.length > 0).length + ingest.filter((q) => q.records > 0).length,
   };
+}
+
+/**
+ * The status check a compaction run ends with: partitionsStatus over the partitions it ran that did not fail
+ * (the run already counts those). A check the store refuses comes back as its error, never thrown: it must
+ * not fail a run whose partitions committed.
+ */
+export async function statusAfterRun(
+  store: ObjectStore,
+  results: readonly { tenant: string; date: string; status: string }[],
+  at: number,
+): Promise<{ checked: number; status: LakeStatus } | { checked: number; error: string }> {
+  const checked = results.filter((r) => r.status !== 'failed').map(({ tenant, date }) => ({ tenant, date }));
+  try {
+    return { checked: checked.length, status: await partitionsStatus(store, checked, at) };
+  } catch (error) {
+    return { checked: checked.length, error: errorMessage(error) };
+  }
 }
 
 async function partitionStatus(store: ObjectStore, tenant: string, date: string, now: number): Promise<PartitionStatus> {

@@ -77,6 +77,11 @@ async function stage(tenant: string, name: string, count: number) {
   staged[tenant] = (staged[tenant] ?? 0) + body.length;
 }
 
+/** The JSON lines (docs/AZURE.md, Operations) logged with this message, with the level they were logged at. */
+const logLines = (message: string) =>
+  logs
+    .filter((l) => l.includes(`"message":"${message}"`))
+    .map((l) => ({ level: l.slice(0, l.indexOf(':')), ...JSON.parse(l.slice(l.indexOf('{'))) }) as Record<string, unknown>);
 const readJson = async (key: string) => JSON.parse((await getBytes(store, key)).toString('utf8'));
 const drain = (queue: string, handler: (m: unknown, c: InvocationContext) => Promise<unknown>, functionName: string) =>
   drainQueue(azurite.connectionString, queue, handler, { maxDequeueCount: MAX_DEQUEUE, functionName, logs });
@@ -173,6 +178,32 @@ describe('nightly fan-out on Azure Storage queues (Azurite)', () => {
       { tenants: 3, failed: 1, rows_read: 35, rows_written: 35, rows_rejected: 0 },
     ]);
     expect(logs.filter((l) => l.includes('"message":"run finished"')).length).toBe(1);
+
+    // the lines the alerts of docs/AZURE.md query, as compact_http writes them: one per job, the run's metrics, the status check
+    expect(
+      logLines('partition finished')
+        .map((l) => [l.tenant_id, l.status, l.level, l.attempt])
+        .sort(),
+    ).toStrictEqual(
+      [
+        ['acme', 'compacted', 'information', 1],
+        ['bad.tenant', 'failed', 'error', 2],
+        ['big', 'compacted', 'information', 1],
+      ].sort(),
+    );
+    expect(logLines('partition attempt failed').map((l) => [l.tenant_id, l.level, l.attempt, l.max_attempts])).toStrictEqual([
+      ['bad.tenant', 'warning', 1, 2],
+    ]);
+    const metrics = logLines('metrics');
+    expect(metrics.map((m) => [m.Source, m.run_id])).toStrictEqual([
+      ['compaction', planned.run_id],
+      ['status', planned.run_id],
+    ]);
+    expect(metrics[0]).toMatchObject({ RunsCompleted: 1, PartitionsCompacted: 2, PartitionsFailed: 1, PartitionsLocked: 0 });
+    expect(metrics[1]).toMatchObject({ PartitionsNeedingAttention: 0, StaleParts: 0, UncompactedStagingDays: 0 });
+    expect(logLines('status checked').map((l) => [l.level, l.needs_attention, l.run_id])).toStrictEqual([
+      ['information', 0, planned.run_id],
+    ]);
   });
 
   it('a job whose worker crashed mid-compaction is retried once its lease expired, and the run completes', async () => {
@@ -340,6 +371,18 @@ describe('a split job on the second queue stage (Azurite)', () => {
     expect([summary.ok, summary.jobs_missing]).toStrictEqual([true, 0]);
     expect(await listAll(store, 'locks/')).toStrictEqual([]);
     expect(await listAll(store, COMPACTION_WORK_ROOT)).toStrictEqual([]);
+    // the split's commit writes its job's `partition finished` line, with the split's id
+    expect(
+      logLines('partition finished')
+        .filter((l) => l.run_id === planned.run_id)
+        .map((l) => [l.tenant_id, l.status, l.rows_written, typeof l.split_id])
+        .sort(),
+    ).toStrictEqual(
+      [
+        ['huge', 'compacted', single.result.rowsWritten, 'string'],
+        ['small', 'compacted', 3, 'undefined'],
+      ].sort(),
+    );
   });
 
   it('a task whose every attempt died is poisoned: compact_task_poison abandons the split once and records the job failed', async () => {
