@@ -131,7 +131,7 @@ export async function runCompactorEvent(event: unknown, deps: CompactorDeps, con
  * PartitionsNeedingAttention. A status check that cannot finish (the store refuses a read) is logged as an
  * error and skipped: it never fails a run whose partitions all committed.
  */
-async function checkStatus(
+export async function checkStatus(
   store: ObjectStore,
   results: readonly PartitionResult[],
   at: number,

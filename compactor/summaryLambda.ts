@@ -1,7 +1,8 @@
 /**
  * Last step of the nightly Step Functions run (docs/AWS.md): pairs the plan with the jobs' reports, writes
- * the run summary `runs/<date>/<run>.json` and emits the run's metrics (CloudWatch embedded metric format,
- * namespace `makoto-lake`). Fails the execution when a job failed or never reported, so alarms fire.
+ * the run summary `runs/<date>/<run>.json`, emits the run's metrics (CloudWatch embedded metric format,
+ * namespace `makoto-lake`) and runs the status check over the run's partitions, as the single-invocation
+ * compactor does. Fails the execution when a job failed or never reported, so alarms fire.
  */
 import { type FanOutSummary, parseRunRef, runSummaryJson, writeRunSummary } from '../src/app/jobs.js';
 import { runStartedAt } from '../src/app/logFields.js';
@@ -10,6 +11,7 @@ import { createStore } from '../stores/createStore.js';
 import {
   CompactionRunFailedError,
   type CompactorDeps,
+  checkStatus,
   defaultLogger,
   defaultMetrics,
   lambdaConfig,
@@ -30,6 +32,8 @@ export async function runSummaryEvent(event: unknown, deps: CompactorDeps): Prom
     compactionMetrics(summary, Math.max(0, now() - runStartedAt(run.runId, now()))),
   );
   const failed = json.tenants.filter((t) => t.status === 'failed' || t.status === 'locked').map((t) => `${t.tenant_id} ${t.dt}`);
+  // the status check a single-invocation run ends with, over the partitions this run ran (PartitionsNeedingAttention)
+  await checkStatus(deps.store, summary.results, now(), logger, deps.metrics ?? defaultMetrics());
   logger[summary.ok ? 'info' : 'error']('run finished', {
     run_id: run.runId,
     dt: run.date,

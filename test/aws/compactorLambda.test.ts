@@ -4,13 +4,17 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CompactionRunFailedError, compactionRequest, lambdaConfig, runCompactorEvent } from '../../compactor/lambda.js';
+import { runSummaryEvent } from '../../compactor/summaryLambda.js';
+import { planRun, recordJobResult, runJob, withCompactionDeps } from '../../src/app/jobs.js';
 import { METRIC_NAMESPACE, METRIC_SERVICE, METRICS_BY_SOURCE } from '../../src/app/metrics.js';
 import { loadConfig } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
+import { stagingKey } from '../../src/staging/layout.js';
 import { StoreError } from '../../src/store/errors.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
+import { getBytes, listAll } from '../../src/store/ObjectStore.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { captureJsonLines, lambdaContext, quietTelemetry } from '../kit/lambdaTelemetry.js';
 import { readParquetRows } from '../kit/readParquet.js';
@@ -261,6 +265,48 @@ describe('compactor Lambda: a failing tenant', () => {
       },
     ]);
     expect(result?.tenants.map((t) => [t.tenant_id, t.status, t.rows_written])).toStrictEqual([['acme', 'compacted', 1]]);
+  });
+
+  it('the Step Functions summary step ends the nightly run with the same status check (PartitionsNeedingAttention)', async () => {
+    const local = new LocalStore(join(dir.path, 'lake'));
+    const { changes, batchId } = dynamodbEventChanges({
+      Records: [
+        dynamodbRecord({ seq: 1, item: chatItem({ tenantId: 'acme', messageId: 'a1' }) }),
+        dynamodbRecord({ seq: 2, item: chatItem({ tenantId: 'beta', messageId: 'b1' }) }),
+      ],
+    });
+    await ingestBatch(local, changes, { source: 'dynamodb', batchId });
+    const cfg = loadConfig({ TENANT_ID: 'acme,beta', TEMP_DIR: dir.path, DUCKDB_THREADS: '1' });
+    const plan = await planRun(local, { date: '2025-08-11', tenants: ['acme', 'beta'], lateLookbackDays: 0 }, Date.now());
+    for (const job of plan.jobs) {
+      await recordJobResult(local, plan.run, await withCompactionDeps(cfg, local, Date.now, (deps) => runJob(deps, job)));
+    }
+    // a staging object of acme's day arrives after its job ran: the status check must see it
+    const [acme] = await listAll(local, 'staging/messages/tenant_id=acme/dt=2025-08-11/');
+    await local.putBytes(stagingKey('acme', '2025-08-11', 'late'), await getBytes(local, acme?.key ?? ''));
+    const telemetry = {
+      logger: new Logger({ serviceName: METRIC_SERVICE }),
+      metrics: new Metrics({ namespace: METRIC_NAMESPACE, serviceName: METRIC_SERVICE }),
+    };
+
+    const { result, error, lines } = await captureJsonLines(() =>
+      runSummaryEvent(
+        { run: { run_id: plan.run.runId, target_date: plan.run.date } },
+        // two nights after the late object arrived, it is overdue
+        { config: cfg, store: local, ...telemetry, now: () => Date.now() + 3 * 86_400_000 },
+      ),
+    );
+
+    expect(error).toBeUndefined();
+    expect(result?.totals).toStrictEqual({ tenants: 2, failed: 0, rows_read: 2, rows_written: 2, rows_rejected: 0 });
+    const logged = lines as Record<string, unknown>[];
+    expect(
+      logged.filter((l) => l.Source === 'status').map((l) => [l.PartitionsNeedingAttention, l.UncompactedStagingDays]),
+    ).toStrictEqual([[1, 1]]);
+    expect(logged.filter((l) => l.message !== undefined).map((l) => [l.level, l.message, l.needs_attention])).toStrictEqual([
+      ['WARN', 'status checked', 1],
+      ['INFO', 'run finished', undefined],
+    ]);
   });
 
   it('a status check the store refuses is logged as an error; the committed run still succeeds', async () => {
