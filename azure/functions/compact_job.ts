@@ -55,10 +55,11 @@ export async function compactJob(message: unknown, context: InvocationContext): 
   const failed = jobFailed(result);
   // a failure is recorded only on the last attempt: until then the run is not complete
   const last = !failed || attempt >= settings.compactionMaxDequeueCount;
+  const log = functionLog(context, run.runId);
   const attempts = { attempt, max_attempts: settings.compactionMaxDequeueCount };
   // `partition finished` once per job, as compact_http writes it; an attempt the host will retry is a warning
-  if (last) logPartition(functionLog(context, run.runId), result, attempts);
-  else functionLog(context, run.runId)('warn', 'partition attempt failed', { ...partitionLogFields(result), ...attempts });
+  if (last) logPartition(log, result, attempts);
+  else log('warn', 'partition attempt failed', { ...partitionLogFields(result), ...attempts });
   let summaryWritten = false;
   if (last) {
     await recordJobResult(store, run, result);

@@ -30,6 +30,7 @@ import { readPartition } from '../kit/pipeline.js';
 import { ids, SPLIT_DAY_VERSIONS, singlePassOfSplitDay, stageSplitDay, stageVersions } from '../kit/splitDay.js';
 import { tempDir } from '../kit/tempDir.js';
 import { startAzuriteWithQueues } from './azureServers.js';
+import { jsonLines } from './functionLogs.js';
 import { drainQueue, peekAll } from './queueHost.js';
 
 const DATE = '2025-08-11';
@@ -78,10 +79,7 @@ async function stage(tenant: string, name: string, count: number) {
 }
 
 /** The JSON lines (docs/AZURE.md, Operations) logged with this message, with the level they were logged at. */
-const logLines = (message: string) =>
-  logs
-    .filter((l) => l.includes(`"message":"${message}"`))
-    .map((l) => ({ level: l.slice(0, l.indexOf(':')), ...JSON.parse(l.slice(l.indexOf('{'))) }) as Record<string, unknown>);
+const logLines = (message: string) => jsonLines(logs).filter((l) => l.message === message);
 const readJson = async (key: string) => JSON.parse((await getBytes(store, key)).toString('utf8'));
 const drain = (queue: string, handler: (m: unknown, c: InvocationContext) => Promise<unknown>, functionName: string) =>
   drainQueue(azurite.connectionString, queue, handler, { maxDequeueCount: MAX_DEQUEUE, functionName, logs });

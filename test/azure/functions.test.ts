@@ -11,6 +11,7 @@ import type { BlobStore } from '../../stores/blob/BlobStore.js';
 import { type ParsedLakeRow, readLake } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';
 import { startAzuriteWithQueues } from './azureServers.js';
+import { jsonLines } from './functionLogs.js';
 import { drainQueue } from './queueHost.js';
 
 const DATE = '2025-08-11';
@@ -412,12 +413,4 @@ function stable(response: { status?: number; jsonBody?: unknown }) {
       tenants: body.tenants.map((t) => ({ ...t, run_id: t.run_id === null ? null : 'RUN', duration_ms: 0 })),
     },
   };
-}
-
-/** The handlers' log lines: `level: {json}` as the test's log handler records them. */
-function jsonLines(lines: readonly string[]): ({ level: string; message: string } & Record<string, unknown>)[] {
-  return lines.map((l) => {
-    const at = l.indexOf(': ');
-    return { level: l.slice(0, at), ...JSON.parse(l.slice(at + 2)) };
-  });
 }

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARTIFACTS, type BuiltArtifact, buildArtifacts, LAMBDA_FUNCTIONS, sizeReport } from '../../scripts/build.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
@@ -38,16 +39,12 @@ async function deployed(artifact: string): Promise<string> {
 
 /**
  * The Lambda Node runtime's part: load the handler file of the task folder, call it with an event and a context.
- * Also reports DuckDB's allocator options as they stood when its native library loaded (null: never loaded).
+ * Run with test/kit/duckdbLoadHook.cjs preloaded, which reports DuckDB's allocator options as they stood when its
+ * native library loaded (null: never loaded).
  */
+const DUCKDB_LOAD_HOOK = fileURLToPath(new URL('../kit/duckdbLoadHook.cjs', import.meta.url));
 const LAMBDA_RUNTIME = `
 const [task, handler] = process.argv.slice(2);
-let allocatorAtLoad = null;
-const dlopen = process.dlopen;
-process.dlopen = function (module, filename, ...rest) {
-  if (/duckdb\\.node$/.test(filename)) allocatorAtLoad = process.env.DUCKDB_JE_MALLOC_CONF ?? 'unset';
-  return dlopen.call(this, module, filename, ...rest);
-};
 const [file, name] = handler.split('.');
 const context = {
   functionName: 'makoto-test', awsRequestId: 'req-1', memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
@@ -55,7 +52,7 @@ const context = {
 };
 Promise.resolve()
   .then(() => require(require('node:path').join(task, file + '.js'))[name](JSON.parse(process.env.EVENT), context))
-  .then((r) => process.stdout.write('ALLOCATOR ' + JSON.stringify(allocatorAtLoad) + '\\nRESULT ' + JSON.stringify(r)), (e) => { console.error(e); process.exitCode = 1; });
+  .then((r) => process.stdout.write('RESULT ' + JSON.stringify(r)), (e) => { console.error(e); process.exitCode = 1; });
 `;
 
 async function invokeLambda(
@@ -68,7 +65,7 @@ async function invokeLambda(
   const runtime = join(await mkdtemp(join(work, 'runtime-')), 'runtime.cjs');
   await writeFile(runtime, LAMBDA_RUNTIME);
   const handler = `${fn.file.replace(/\.js$/, '')}.handler`;
-  const run = spawnSync(process.execPath, [runtime, task, handler], {
+  const run = spawnSync(process.execPath, ['--require', DUCKDB_LOAD_HOOK, runtime, task, handler], {
     cwd: task,
     // As Lambda does with a layer mounted at /opt: NODE_PATH=/opt/nodejs/node_modules.
     env: {
@@ -80,7 +77,7 @@ async function invokeLambda(
     encoding: 'utf8',
     timeout: 180_000,
   });
-  const out = /RESULT (.*)$/s.exec(run.stdout)?.[1];
+  const out = /^RESULT (.*)$/m.exec(run.stdout)?.[1];
   const allocator = /^ALLOCATOR (.*)$/m.exec(run.stdout)?.[1];
   return {
     status: run.status,

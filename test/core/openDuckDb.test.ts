@@ -59,8 +59,11 @@ describe('DuckDB instance settings', () => {
 describe("DuckDB's allocator options", () => {
   const child = (entry: string, env: NodeJS.ProcessEnv) =>
     new Promise<{ atLoad: string | null }>((done, fail) => {
-      execFile(process.execPath, ['test/kit/duckdbLoadChild.mjs', entry], { env, timeout: 60_000 }, (error, stdout, stderr) =>
-        error ? fail(new Error(`${entry}: ${error.message}\n${stderr}`)) : done(JSON.parse(stdout)),
+      const args = ['--require', './test/kit/duckdbLoadHook.cjs', 'test/kit/duckdbLoadChild.mjs', entry];
+      execFile(process.execPath, args, { env, timeout: 60_000 }, (error, stdout, stderr) =>
+        error
+          ? fail(new Error(`${entry}: ${error.message}\n${stderr}`))
+          : done({ atLoad: JSON.parse(/^ALLOCATOR (.*)$/m.exec(stdout)?.[1] ?? '"no report"') }),
       );
     });
   const { DUCKDB_JE_MALLOC_CONF: _ignored, ...unset } = process.env;
