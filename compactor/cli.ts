@@ -13,8 +13,8 @@
  * 3 a partition was locked by another run (none failed), 4 `compact` found no staging for the day,
  * 5 `status` found something that needs attention,
  * 130 / 143 compact stopped by SIGINT / SIGTERM (no new partition started, running ones stopped before
- * their next write, leases released, work folder removed). A closed stdout (EPIPE, `compact … | head -2`)
- * stops the output only: the work goes on and the exit status is the work's.
+ * their next write, leases released, work folder removed). A closed stdout or stderr (EPIPE, `compact … | head -2`,
+ * `compact … 2>&1 | head`) stops that output only: the work goes on and the exit status is the work's.
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -32,6 +32,7 @@ import { ConfigError, errorMessage, RunAbortedError, UsageError } from '../src/e
 import { describeFailures, ingestBatch } from '../src/ingest/ingestBatch.js';
 import { quarantineLines } from '../src/ingest/quarantineSummary.js';
 import { cosmosDocumentChanges, dynamodbEventChanges } from '../src/ingest/sources.js';
+import { stagedDaysLines } from '../src/ingest/stagedDays.js';
 import { failureMessagesFromText } from '../src/redrive/fileMessages.js';
 import { type FailureMessageSource, ListedFailureMessages, runRedrive } from '../src/redrive/runRedrive.js';
 import { writeSqlFiles } from '../src/sqlgen/generateSql.js';
@@ -40,6 +41,7 @@ import { renderSql } from '../src/sqlgen/renderSql.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
 import { parseDate, targetDate } from '../src/time/jst.js';
 import { createStore } from '../stores/createStore.js';
+import { convertCommand, exportCommand, vacuumCommand } from './commands/table.js';
 
 const USAGE = `usage:
   makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--late] [--allow-empty] [--json]
@@ -80,6 +82,17 @@ const USAGE = `usage:
       02:00 JST run, a folder that differs from its manifest, quarantine not yet reviewed
       (deleted or moved away). Exits 5 when anything needs attention.
 
+  makoto-lake vacuum [--retain HOURS] [--dry-run] [--json]
+      Delete the files no table version inside the retention references (default 168 hours,
+      Delta's 7 days): replaced parts, runs' manifests and remembered deletes, crashed runs'
+      uploads, abandoned split work, foreign files. The nightly run vacuums too.
+  makoto-lake convert
+      Make a lake written by the previous release (folders + manifests) version 0 of the Delta
+      table, in place, without rewriting data (the first compaction does it too; idempotent).
+  makoto-lake export DIR [--as-of VERSION|TIMESTAMP] [--tenants a,b]
+      Download the files of the table's current version (or an older one, within the retention)
+      into DIR as tenant_id=<t>/dt=<d>/*.parquet, for any Parquet reader.
+
 Storage: S3_BUCKET_NAME (S3), AZURE_STORAGE_CONNECTION_STRING (Blob), else DATA_DIR (default ./data).
 Exit codes: 0 success; 1 some tenant or record failed (the others completed); 2 usage error;
   3 a partition is locked by another run (none failed; run again later); 4 no staging to compact;
@@ -91,30 +104,45 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3, empty: 4, attention
 type Out = { stdout: (text: string) => void; stderr: (text: string) => void };
 
 let stdoutClosed = false;
+let stderrClosed = false;
 const defaultOut: Out = {
   stdout: (t) => {
     if (!stdoutClosed) process.stdout.write(`${t}\n`);
   },
-  stderr: (t) => process.stderr.write(`${t}\n`),
+  stderr: (t) => {
+    if (!stderrClosed) process.stderr.write(`${t}\n`);
+  },
 };
 
 /**
- * A reader that goes away (`| head -2`) makes stdout writes fail with EPIPE, asynchronously. Unhandled,
- * that error ends the process mid-run; here it only stops the output, and stderr says so.
+ * A reader that goes away (`| head -2`, `2>&1 | head`) makes writes to stdout or stderr fail with EPIPE,
+ * asynchronously. Unhandled, that error ends the process mid-run (leases held, work folder left, tenants
+ * not compacted); here it only stops that stream's output and the exit status stays the work's. A closed
+ * stdout is told on stderr while stderr is open. A closed stderr is told nowhere: stdout holds only the
+ * summary (or `--json`), and the exit status says how the work went. Any other error writing stdout (the
+ * summary lost: ENOSPC, EIO) makes the exit status 1; on stderr (progress lines lost) it does not.
  */
-let stdoutGuarded = false;
-function guardStdout(): void {
-  if (stdoutGuarded) return;
-  stdoutGuarded = true;
+let outputGuarded = false;
+let stdoutFailed = false;
+function guardOutput(): void {
+  if (outputGuarded) return;
+  outputGuarded = true;
+  const note = (text: string) => {
+    if (!stderrClosed) process.stderr.write(`${text}\n`);
+  };
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (stdoutClosed) return;
     stdoutClosed = true;
     if (error.code === 'EPIPE') {
-      process.stderr.write('makoto-lake: stdout was closed by its reader (EPIPE); output stopped, the work goes on\n');
+      note('makoto-lake: stdout was closed by its reader (EPIPE); output stopped, the work goes on');
     } else {
-      process.stderr.write(`makoto-lake: cannot write to stdout: ${error.message}\n`);
-      process.exitCode = 1;
+      note(`makoto-lake: cannot write to stdout: ${error.message}`);
+      stdoutFailed = true;
+      process.exitCode = EXIT.failed;
     }
+  });
+  process.stderr.on('error', () => {
+    stderrClosed = true;
   });
 }
 
@@ -125,7 +153,14 @@ export async function main(
   out: Out = defaultOut,
   now: () => number = Date.now,
 ): Promise<number> {
-  if (out === defaultOut) guardStdout();
+  if (out !== defaultOut) return await run(argv, env, out, now);
+  guardOutput();
+  const code = await run(argv, env, out, now);
+  // stdout failed before the end (its error event came while the work ran): the summary is lost
+  return stdoutFailed && code === EXIT.ok ? EXIT.failed : code;
+}
+
+async function run(argv: readonly string[], env: Env, out: Out, now: () => number): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
@@ -143,6 +178,12 @@ export async function main(
         return await redrive(rest, loadConfig(env), out);
       case 'status':
         return await status(rest, loadConfig(env), out, now());
+      case 'vacuum':
+        return await vacuumCommand(rest, loadConfig(env), out);
+      case 'convert':
+        return await convertCommand(rest, loadConfig(env), out);
+      case 'export':
+        return await exportCommand(rest, loadConfig(env), out);
       case undefined:
       case 'help':
       case '--help':
@@ -373,6 +414,7 @@ async function redrive(args: readonly string[], config: Config, out: Out): Promi
       ]),
     );
   }
+  for (const line of stagedDaysLines(summary.days)) out.stderr(line);
   for (const line of quarantineLines(summary.quarantine)) out.stderr(line);
   if (summary.messages === 0) out.stderr(`no on-failure messages in ${messages.location}`);
   return summary.ok ? 0 : 1;
@@ -451,12 +493,12 @@ async function backfill(args: readonly string[], config: Config, out: Out): Prom
     restart: values.restart === true,
     onProgress: (p) =>
       out.stderr(
-        `… ${p.tenant} ${p.date}: read ${p.read}, ${p.staged} in the day${p.consumedCapacity > 0 ? `, ${p.consumedCapacity} RCU` : ''}`,
+        `… ${p.tenant} ${p.date}: read ${p.read}, matched ${p.matched}, staged ${p.staged}${noTenantNote(p.noTenant)}${p.consumedCapacity > 0 ? `, ${p.consumedCapacity} RCU` : ''}`,
       ),
     onResult: (r) =>
       out.stderr(
         r.status === 'ok'
-          ? `✓ ${r.tenant} ${r.date} read ${r.read} → staged ${r.staged} in ${r.objects.length} objects, ${r.quarantined} quarantined, ${r.outside} outside the day${r.resumedAfterObject === undefined ? '' : ` (resumed after object ${r.resumedAfterObject})`}`
+          ? `✓ ${r.tenant} ${r.date} read ${r.read}, matched ${r.matched} → staged ${r.staged} in ${r.objects.length} objects, ${r.quarantined} quarantined${r.noTenant > 0 ? ` (${r.noTenant} matched no tenant)` : ''}, ${r.outside} outside the day${r.resumedAfterObject === undefined ? '' : ` (resumed after object ${r.resumedAfterObject})`}`
           : `✗ ${r.tenant} ${r.date} failed: ${r.error} (run the same command again to resume)`,
       ),
   });
@@ -464,14 +506,16 @@ async function backfill(args: readonly string[], config: Config, out: Out): Prom
   else {
     out.stdout(
       table([
-        ['tenant', 'dt', 'status', 'read', 'staged', 'quarantined', 'outside', 'objects', 'replaced'],
+        ['tenant', 'dt', 'status', 'read', 'matched', 'staged', 'quarantined', 'no tenant', 'outside', 'objects', 'replaced'],
         ...summary.results.map((r) => [
           r.tenant,
           r.date,
           r.status,
           r.read,
+          r.matched,
           r.staged,
           r.quarantined,
+          r.noTenant,
           r.outside,
           r.objects.length,
           r.removed,
@@ -479,8 +523,14 @@ async function backfill(args: readonly string[], config: Config, out: Out): Prom
       ]),
     );
   }
+  for (const line of stagedDaysLines(summary.days)) out.stderr(line);
   for (const line of quarantineLines(summary.quarantine)) out.stderr(line);
   return summary.ok && summary.quarantined === 0 ? 0 : 1;
+}
+
+/** `, N matched no tenant (quarantined)` when a backfill read such items (only the first tenant's pass does). */
+function noTenantNote(count: number): string {
+  return count > 0 ? `, ${count} matched no tenant (quarantined)` : '';
 }
 
 /** The backfill source named by --source, built from config (the SDK is imported only when chosen). */

@@ -68,7 +68,6 @@ export async function buildArtifacts(out: string): Promise<BuiltArtifact[]> {
   }
   const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
     version: string;
-    engines: Record<string, string>;
     dependencies: Record<string, string>;
   };
   const artifacts: BuiltArtifact[] = [];
@@ -106,13 +105,18 @@ export async function buildArtifacts(out: string): Promise<BuiltArtifact[]> {
     plugins: [noTsx, withoutStore('S3', /^\.\/s3\/S3Store\.js$/)],
   });
   await cp(join(ROOT, 'azure/host.json'), join(azure, 'host.json'));
+  // The Functions app runs on Node 22 (docs/AZURE.md): its engines come from azure/package.json, not from the
+  // root package, whose `>=20` is where the CLI and the tests run.
+  const functionsPkg = JSON.parse(await readFile(join(ROOT, 'azure/package.json'), 'utf8')) as {
+    engines: Record<string, string>;
+  };
   const app = {
     name: 'makoto-lake-functions',
     version: pkg.version,
     private: true,
     type: 'module',
     main: 'index.mjs',
-    engines: pkg.engines,
+    engines: functionsPkg.engines,
     dependencies: { [DUCKDB_PACKAGE]: pkg.dependencies[DUCKDB_PACKAGE] },
   };
   await writeFile(join(azure, 'package.json'), `${JSON.stringify(app, null, 2)}\n`);

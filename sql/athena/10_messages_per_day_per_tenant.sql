@@ -1,6 +1,6 @@
 -- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
 -- Messages per JST day for each tenant.
--- tenant_id is an injected projection: name the tenants you want.
+-- Filtering on tenant_id and dt reads only those partitions (the Delta log lists their files).
 SELECT tenant_id, dt, COUNT(*) AS messages
 FROM makoto_lake.messages
 WHERE tenant_id IN ('default_tenant', 'fuji-bank')

@@ -1,10 +1,10 @@
 -- GENERATED from src/schema/messageSchema.ts by `node bin/run-ts.mjs scripts/generate-sql.ts`. Do not edit:
 -- change the schema or src/sqlgen/ and regenerate (test/sql fails while this file is stale).
--- Synapse serverless SQL pool: the messages view. tenant_id and dt come from the folder names through
--- filepath(), so WHERE tenant_id = ... AND dt = ... reads only those folders (partition elimination).
--- They are left as filepath() returns them (nvarchar): a CAST around them can stop the elimination.
+-- Synapse serverless SQL pool: the messages view over the Delta Lake table. FORMAT = DELTA reads the files
+-- of the table's current version from its _delta_log, so a query never sees a commit in progress.
+-- tenant_id and dt are the partition columns: WHERE tenant_id = ... AND dt = ... reads only those partitions.
 -- Timestamps are UTC instants (Parquet INT64 TIMESTAMP(MILLIS) read as datetime2(3), no zone shift);
--- JST = DATEADD(hour, 9, created_at). Unlike Athena, nothing forces a tenant filter: grant access to
+-- JST = DATEADD(hour, 9, created_at). Nothing forces a tenant filter (nor in Athena): grant access to
 -- this view only to people who may read every tenant (or create one view per tenant).
 
 USE [makoto_lake];
@@ -13,8 +13,8 @@ DROP VIEW IF EXISTS [dbo].[messages];
 GO
 CREATE VIEW [dbo].[messages] AS
 SELECT
-    r.filepath(1) AS [tenant_id],
-    r.filepath(2) AS [dt],
+    r.[tenant_id],
+    r.[dt],
     r.[message_id],
     r.[conversation_id],
     r.[sender_id],
@@ -27,10 +27,12 @@ SELECT
     r.[source_seq],
     r.[ingested_at]
 FROM OPENROWSET(
-    BULK 'analytics/messages/tenant_id=*/dt=*/*.parquet',
+    BULK 'analytics/messages/',
     DATA_SOURCE = 'makoto_lake_storage',
-    FORMAT = 'PARQUET'
+    FORMAT = 'DELTA'
 ) WITH (
+    [tenant_id]       varchar(64) COLLATE Latin1_General_100_BIN2_UTF8,
+    [dt]              varchar(10) COLLATE Latin1_General_100_BIN2_UTF8,
     [message_id]      varchar(1024) COLLATE Latin1_General_100_BIN2_UTF8,
     [conversation_id] varchar(1024) COLLATE Latin1_General_100_BIN2_UTF8,
     [sender_id]       varchar(1024) COLLATE Latin1_General_100_BIN2_UTF8,

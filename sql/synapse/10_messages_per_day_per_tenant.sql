@@ -1,7 +1,7 @@
 -- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
 -- Messages per JST day for each tenant.
 -- Run in database makoto_lake (03_create_view_messages.sql). Filtering on tenant_id and dt reads
--- only those folders (filepath() partition elimination).
+-- only those partitions (their files, from the Delta log).
 SELECT tenant_id, dt, COUNT(*) AS messages
 FROM dbo.messages
 WHERE tenant_id IN ('default_tenant', 'fuji-bank')

@@ -1,5 +1,6 @@
 -- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
--- One tenant's day, in order. Only the folder tenant_id=default_tenant/dt=2025-08-11/ is read.
+-- One tenant's day, in order. Only the partition tenant_id=default_tenant/dt=2025-08-11 is read: the files
+-- the table's Delta log names for it (its folder may also hold replaced parts, which are not read).
 SELECT TOP 1000 message_id, conversation_id, sender_id, role, content, created_at
 FROM dbo.messages
 WHERE tenant_id = 'default_tenant'

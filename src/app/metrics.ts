@@ -162,9 +162,10 @@ export function statusMetrics(status: LakeStatus): MetricPoint[] {
   const p = status.partitions;
   return [
     point(METRIC.partitionsNeedingAttention, p.filter((x) => x.attention.length > 0).length),
+    // files awaiting vacuum (stale_parts) are normal: only files the current version names and cannot read count
     point(
       METRIC.staleParts,
-      p.reduce((n, x) => n + x.stale_parts + x.missing_parts + x.changed_parts, 0),
+      p.reduce((n, x) => n + x.missing_parts + x.changed_parts, 0),
     ),
     point(METRIC.uncompactedStagingDays, p.filter((x) => x.staging_overdue > 0).length),
   ];

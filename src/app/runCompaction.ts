@@ -2,8 +2,10 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CompactionSettings, PartitionResult } from '../compaction/compactPartition.js';
 import { compactTenants, type RunSummary } from '../compaction/compactTenants.js';
+import { type LakeTableDeps, vacuumLake } from '../compaction/lakeTable.js';
 import { type Config, compactionSettings } from '../config.js';
 import { openDuckDb } from '../duckdb/openDuckDb.js';
+import { errorMessage } from '../errors.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
 import { parseDate, targetDate } from '../time/jst.js';
 
@@ -42,30 +44,42 @@ export async function runCompaction(request: RunCompactionRequest): Promise<RunS
   try {
     const db = await openDuckDb({ ...config.duckdb, workDirectory: work });
     try {
-      return await compactTenants(
-        {
-          store,
-          db,
-          workDirectory: join(work, 'partitions'),
-          settings: request.settings ?? compactionSettings(config),
-          now,
-          signal: request.signal,
-          log: request.log,
-        },
-        date,
-        {
-          tenants: request.tenants ?? config.tenants,
-          concurrency: config.compaction.concurrency,
-          onResult: request.onResult,
-          lateLookbackDays: request.late ? config.compaction.lateDataLookbackDays || Number.POSITIVE_INFINITY : 0,
-          splitThresholdBytes: config.compaction.splitThresholdBytes,
-        },
-      );
+      const deps = {
+        store,
+        db,
+        workDirectory: join(work, 'partitions'),
+        settings: request.settings ?? compactionSettings(config),
+        now,
+        signal: request.signal,
+        log: request.log,
+      };
+      const summary = await compactTenants(deps, date, {
+        tenants: request.tenants ?? config.tenants,
+        concurrency: config.compaction.concurrency,
+        onResult: request.onResult,
+        lateLookbackDays: request.late ? config.compaction.lateDataLookbackDays || Number.POSITIVE_INFINITY : 0,
+        splitThresholdBytes: config.compaction.splitThresholdBytes,
+      });
+      if (request.late) await nightlyVacuum(deps, now());
+      return summary;
     } finally {
       db.closeSync();
     }
   } finally {
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The nightly run ends with a vacuum (docs/ARCHITECTURE.md, "Vacuum"): a failure is logged, never a failed
+ * run — the partitions are committed, and the next night tries again.
+ */
+async function nightlyVacuum(deps: LakeTableDeps, at: number): Promise<void> {
+  try {
+    const report = await vacuumLake({ ...deps, workDirectory: deps.workDirectory }, { now: at });
+    deps.log?.('table.vacuumed', { version: report.version, deleted: report.deleted.length, bytes: report.deletedBytes });
+  } catch (error) {
+    deps.log?.('table.vacuum_failed', { error: errorMessage(error) });
   }
 }
 

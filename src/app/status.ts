@@ -1,10 +1,11 @@
 import { gunzipSync } from 'node:zlib';
-import { folderDifference, lakeTenants } from '../compaction/lateData.js';
+import { lakeTenants } from '../compaction/lateData.js';
 import { planPartition } from '../compaction/planPartition.js';
 import { errorMessage } from '../errors.js';
-import { compactionQuarantineKey, isVisibleKey, QUARANTINE_ROOT } from '../staging/layout.js';
+import { analyticsPrefix, compactionQuarantineKey, isVisibleKey, QUARANTINE_ROOT } from '../staging/layout.js';
 import { ObjectNotFoundError } from '../store/errors.js';
 import { getBytes, listAll, type ObjectInfo, type ObjectStore } from '../store/ObjectStore.js';
+import { DeltaTable, type TableSnapshot, tableKey } from '../table/deltaTable.js';
 import { addDays, jstDate, jstDayRange } from '../time/jst.js';
 import { table } from './report.js';
 
@@ -31,9 +32,9 @@ export interface PartitionStatus {
   readonly rows: number | null;
   readonly run_id: string | null;
   readonly finished_at: string | null;
-  /** Visible files in the folder that the manifest does not name. */
+  /** Files in the partition's folder that the current table version does not name (vacuum removes them). */
   readonly stale_parts: number;
-  /** Parts the manifest names that are gone, or whose size or ETag differ. */
+  /** Files the current table version names that are gone, or whose size differs. */
   readonly missing_parts: number;
   readonly changed_parts: number;
   /** Records in the partition's compaction quarantine object (0: none). */
@@ -67,11 +68,11 @@ export interface StatusRequest {
 }
 
 /**
- * The state of each tenant-day, read from the store alone: staging, manifest, analytics folder and
- * quarantine. A partition needs attention when
+ * The state of each tenant-day, read from the store alone: staging, the table's current version (its files
+ * and run manifest), the analytics folder and quarantine. A partition needs attention when
  * - staging is not covered by its manifest after the compaction run scheduled for it (02:00 JST the day after
  *   the staging object was written, and never before D+1 02:00 JST for day D) plus STATUS_GRACE_MS;
- * - its analytics folder differs from its manifest (a stale, missing or changed part; parts with no manifest);
+ * - a file the current table version names is missing or has another size;
  * - it has quarantined records not yet reviewed. Quarantine is an inbox: a record is reviewed once an
  *   operator deleted (or moved) its object; a partition's next run removes its compaction quarantine object
  *   when no line is rejected any more. Ingest quarantine is per day and source (the tenant may be unknown).
@@ -94,7 +95,8 @@ export async function partitionsStatus(
   now: number,
 ): Promise<LakeStatus> {
   const partitions: PartitionStatus[] = [];
-  for (const { tenant, date } of pairs) partitions.push(await partitionStatus(store, tenant, date, now));
+  const snapshot = await new DeltaTable(store, {}).snapshot();
+  for (const { tenant, date } of pairs) partitions.push(await partitionStatus(store, snapshot, tenant, date, now));
   const ingest = await ingestQuarantine(store, [...new Set(pairs.map((p) => p.date))].sort());
   return {
     now: new Date(now).toISOString(),
@@ -122,15 +124,26 @@ export async function statusAfterRun(
   }
 }
 
-async function partitionStatus(store: ObjectStore, tenant: string, date: string, now: number): Promise<PartitionStatus> {
-  const plan = await planPartition(store, tenant, date);
+async function partitionStatus(
+  store: ObjectStore,
+  snapshot: TableSnapshot,
+  tenant: string,
+  date: string,
+  now: number,
+): Promise<PartitionStatus> {
+  const plan = await planPartition(store, snapshot, tenant, date);
   const manifest = plan.manifest;
   const inputs = new Map((manifest?.inputs ?? []).map((i) => [i.key, i.etag]));
   const uncovered = plan.staging.filter((o) => inputs.get(o.key) !== o.etag);
-  const visible = plan.folder.filter((o) => isVisibleKey(o.key));
-  const outputs = manifest?.outputs ?? [];
-  const named = new Set(outputs.map((o) => o.key));
+  const visible = (await listAll(store, analyticsPrefix(tenant, date))).filter((o) => isVisibleKey(o.key));
   const listed = new Map(visible.map((o) => [o.key, o]));
+  const named = plan.files.map((a) => ({ key: tableKey(a.path), size: a.size }));
+  const live = new Set(named.map((o) => o.key));
+  const missing = named.filter((o) => !listed.has(o.key)).length;
+  const changed = named.filter((o) => {
+    const l = listed.get(o.key);
+    return l !== undefined && l.size !== o.size;
+  }).length;
   const quarantined = await countRecords(store, [await store.head(compactionQuarantineKey(tenant, date))]);
   const attention: string[] = [];
   const overdue = uncovered.filter((o) => now >= dueAt(date, o) + STATUS_GRACE_MS).length;
@@ -139,11 +152,11 @@ async function partitionStatus(store: ObjectStore, tenant: string, date: string,
       `${overdue} staging object${overdue === 1 ? '' : 's'} not compacted ${manifest ? `since run ${manifest.run_id}` : 'ever'} (due ${dueText(date, uncovered)})`,
     );
   }
-  if (manifest && !plan.folderMatches)
-    attention.push(`folder differs from run ${manifest.run_id}: ${folderDifference(visible, outputs)}`);
-  if (!manifest && plan.manifestEtag !== undefined) attention.push('manifest unreadable');
-  else if (!manifest && visible.length > 0)
-    attention.push(`${visible.length} part${visible.length === 1 ? '' : 's'} without a manifest`);
+  if (missing + changed > 0) {
+    const what = [missing > 0 ? `${missing} missing` : '', changed > 0 ? `${changed} changed` : ''].filter(Boolean).join(', ');
+    attention.push(`table version ${snapshot.version} names files that are not as committed: ${what}`);
+  }
+  if (plan.files.length > 0 && !manifest) attention.push('run manifest unreadable');
   if (quarantined > 0) attention.push(`${quarantined} quarantined record${quarantined === 1 ? '' : 's'} not reviewed`);
   return {
     tenant_id: tenant,
@@ -155,12 +168,9 @@ async function partitionStatus(store: ObjectStore, tenant: string, date: string,
     rows: manifest?.rows_written ?? null,
     run_id: manifest?.run_id ?? null,
     finished_at: manifest?.finished_at ?? null,
-    stale_parts: manifest ? visible.filter((o) => !named.has(o.key)).length : visible.length,
-    missing_parts: outputs.filter((o) => !listed.has(o.key)).length,
-    changed_parts: outputs.filter((o) => {
-      const l = listed.get(o.key);
-      return l !== undefined && (l.etag !== o.etag || l.size !== o.size);
-    }).length,
+    stale_parts: visible.filter((o) => !live.has(o.key)).length,
+    missing_parts: missing,
+    changed_parts: changed,
     quarantined_records: quarantined,
     attention,
   };

@@ -4,6 +4,7 @@ import { DEFAULT_FIELD_MAPPING, type FieldMapping } from '../model/fieldMapping.
 import { normaliseChange, type SourceChange } from '../model/normalise.js';
 import type { StagingOp } from '../schema/messageSchema.js';
 import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
+import { tenantIdProblem } from '../tenant.js';
 import { BACKFILL_POSITION } from './backfillChange.js';
 import { BackfillError } from './errors.js';
 import type { DayRange, SourceReader } from './SourceReader.js';
@@ -15,6 +16,8 @@ interface ExportVersion {
   readonly at: bigint;
   /** Export order, for versions with the same time. */
   readonly order: number;
+  /** Where it was read: `<data file> line <n>`, for quarantine examples. */
+  readonly name?: string;
 }
 
 /** What the export's manifest-summary.json says that we use. */
@@ -60,15 +63,21 @@ export class DynamoExportReader implements SourceReader {
     this.location = `${store.location}/${prefix.replace(/^\/+|\/+$/g, '')}`;
   }
 
-  async *pages(tenant: string, day: DayRange): AsyncIterable<readonly unknown[]> {
+  async *pages(
+    tenant: string,
+    day: DayRange,
+    _resumeFrom?: string,
+    options: { readonly untenanted?: boolean } = {},
+  ): AsyncIterable<readonly unknown[]> {
     const versions = await this.load();
     const items: ExportVersion[] = [];
     for (const version of versions.values()) {
       const result = normaliseChange(version.change, { source: 'dynamodb', ingestedAt: 0, mapping: this.mapping });
+      const owner = tenantOf(version, this.mapping);
       if (
         result.ok
           ? result.record.tenant_id === tenant && result.record.dt === day.date
-          : tenantOf(version, this.mapping) === tenant
+          : owner === tenant || (options.untenanted === true && (owner === undefined || tenantIdProblem(owner) !== undefined))
       ) {
         items.push(version);
       }
@@ -78,6 +87,10 @@ export class DynamoExportReader implements SourceReader {
 
   change(item: unknown): SourceChange {
     return (item as ExportVersion).change;
+  }
+
+  describe(item: unknown): string | undefined {
+    return (item as ExportVersion).name;
   }
 
   /** Every export under the prefix, folded to the latest version per message (read once). */
@@ -100,10 +113,13 @@ export class DynamoExportReader implements SourceReader {
     for (const summary of summaries) {
       for (const dataKey of await this.dataFiles(summary)) {
         const text = gunzipSync(await getBytes(this.store, dataKey)).toString('utf8');
-        for (const line of text.split('\n')) {
+        for (const [index, line] of text.split('\n').entries()) {
           if (line.trim() === '') continue;
           order += 1;
-          const version = this.version(JSON.parse(line) as Record<string, unknown>, summary, order, dataKey);
+          const version = {
+            ...this.version(JSON.parse(line) as Record<string, unknown>, summary, order, dataKey),
+            name: `${dataKey} line ${index + 1}`,
+          };
           const id = messageKey(version.change.item, this.mapping) ?? `unkeyed:${order}`;
           const earlier = latest.get(id);
           if (earlier && earlier.at > version.at) continue;

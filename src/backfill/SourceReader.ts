@@ -28,8 +28,24 @@ export interface SourceReader {
   readonly source: 'dynamodb' | 'cosmos';
   /** Where it reads, for logs (never credentials); also checked before resuming a checkpoint. */
   readonly location: string;
-  /** The tenant's items created in the day, one page at a time; from `resumeFrom` (a page's cursor) on. */
-  pages(tenant: string, day: DayRange, resumeFrom?: string): AsyncIterable<readonly unknown[] | SourcePage>;
+  /**
+   * The tenant's items created in the day, one page at a time; from `resumeFrom` (a page's cursor) on.
+   * With `untenanted`, also the items whose tenant cannot be read (no tenant field FIELD_MAPPING names, or
+   * one that is no valid tenant id), in whichever day, so that the backfill quarantines them instead of
+   * never seeing them (a FIELD_MAPPING that matches nothing). The backfill asks for them in one tenant's
+   * pass only; readers that cannot find them cheaply ignore the option.
+   */
+  pages(
+    tenant: string,
+    day: DayRange,
+    resumeFrom?: string,
+    options?: { readonly untenanted?: boolean },
+  ): AsyncIterable<readonly unknown[] | SourcePage>;
   /** A read item as a change, when the reader knows more than "this item exists" (an export's deletes). */
   change?(item: unknown): SourceChange;
+  /**
+   * How a read item is named in a quarantine summary's example, when its position does not name it (every
+   * backfilled version is at position 0): the table's primary key, an export's data file and line.
+   */
+  describe?(item: unknown): string | undefined;
 }

@@ -1,12 +1,13 @@
 import { errorMessage } from '../errors.js';
 import { describeFailures, ingestBatch } from '../ingest/ingestBatch.js';
 import { mergeQuarantine, type QuarantineReason } from '../ingest/quarantineSummary.js';
-import type { FieldMapping } from '../model/fieldMapping.js';
+import { type StagedDay, stagedDays } from '../ingest/stagedDays.js';
+import { DEFAULT_FIELD_MAPPING, type FieldMapping } from '../model/fieldMapping.js';
 import { normaliseChange, type SourceChange } from '../model/normalise.js';
 import { backfillCheckpointKey, stagingPrefix } from '../staging/layout.js';
 import { ObjectNotFoundError } from '../store/errors.js';
 import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
-import { assertTenantId } from '../tenant.js';
+import { assertTenantId, tenantIdProblem } from '../tenant.js';
 import { jstDayRange, parseDate } from '../time/jst.js';
 import { mapSettled } from '../util/concurrency.js';
 import { backfillChange } from './backfillChange.js';
@@ -35,8 +36,14 @@ export interface BackfillRequest {
 export interface BackfillProgress {
   readonly tenant: string;
   readonly date: string;
+  /** Items the reader returned so far. */
   readonly read: number;
+  /** Of those, the items of this tenant and day (staged, or quarantined for their own fault). */
+  readonly matched: number;
+  /** Records written to staging so far (objects are written every `recordsPerObject` matched items). */
   readonly staged: number;
+  /** Items that matched no tenant (quarantined), read in this tenant's pass. */
+  readonly noTenant: number;
   readonly consumedCapacity: number;
 }
 
@@ -48,12 +55,21 @@ export interface TenantBackfillResult {
   readonly read: number;
   /** Items outside the tenant's JST day (a widened query), not staged. */
   readonly outside: number;
+  /** Items of this tenant and day: read − outside − noTenant. */
+  readonly matched: number;
+  /**
+   * Items whose tenant cannot be read (no tenant field FIELD_MAPPING names, or an invalid tenant id):
+   * quarantined, and counted in `quarantined`. Only the first tenant's pass asks the reader for them.
+   */
+  readonly noTenant: number;
   readonly staged: number;
   readonly quarantined: number;
   /** The quarantined records per reason. */
   readonly quarantine: readonly QuarantineReason[];
   /** Staging objects written, in order. */
   readonly objects: readonly string[];
+  /** The (tenant, day) partition it staged into: this tenant and the backfilled day, or none. */
+  readonly days: readonly StagedDay[];
   /** Backfill objects of an earlier run of this tenant-day that this run replaced. */
   readonly removed: number;
   /** The page an interrupted run had reached, when this run resumed from its checkpoint. */
@@ -71,6 +87,8 @@ export interface BackfillSummary {
   readonly ok: boolean;
   readonly quarantined: number;
   readonly quarantine: readonly QuarantineReason[];
+  /** Every (tenant, day) partition the run staged into, ordered by day then tenant: the days to compact and check. */
+  readonly days: readonly StagedDay[];
   readonly results: readonly TenantBackfillResult[];
 }
 
@@ -81,6 +99,8 @@ interface Checkpoint {
   readonly objects: readonly string[];
   readonly read: number;
   readonly outside: number;
+  /** Absent in a checkpoint written before it was counted. */
+  readonly noTenant?: number;
   readonly staged: number;
   readonly quarantined: number;
   readonly quarantine: readonly QuarantineReason[];
@@ -107,8 +127,10 @@ interface Checkpoint {
 export async function runBackfill(request: BackfillRequest): Promise<BackfillSummary> {
   const date = parseDate(request.date, 'backfill date');
   const tenants = request.tenants.map((t) => assertTenantId(t));
+  // Items that match no tenant are the same for every tenant's read: only the first tenant's pass asks
+  // for them (and quarantines them), so each is counted once.
   const settled = await mapSettled(tenants, request.concurrency ?? 4, async (tenant) => {
-    const result = await backfillTenant(request, tenant, date);
+    const result = await backfillTenant(request, tenant, date, tenant === tenants[0]);
     request.onResult?.(result);
     return result;
   });
@@ -123,11 +145,17 @@ export async function runBackfill(request: BackfillRequest): Promise<BackfillSum
     ok: results.every((r) => r.status === 'ok'),
     quarantined: results.reduce((n, r) => n + r.quarantined, 0),
     quarantine: mergeQuarantine(results.map((r) => r.quarantine)),
+    days: stagedDays(results.flatMap((r) => r.objects)),
     results,
   };
 }
 
-async function backfillTenant(request: BackfillRequest, tenant: string, date: string): Promise<TenantBackfillResult> {
+async function backfillTenant(
+  request: BackfillRequest,
+  tenant: string,
+  date: string,
+  untenanted: boolean,
+): Promise<TenantBackfillResult> {
   const now = request.now ?? Date.now;
   const started = now();
   const { store, reader } = request;
@@ -138,6 +166,7 @@ async function backfillTenant(request: BackfillRequest, tenant: string, date: st
   const resume = request.restart ? undefined : await readCheckpoint(store, checkpointKey, reader.location);
   let read = resume?.read ?? 0;
   let outside = resume?.outside ?? 0;
+  let noTenant = resume?.noTenant ?? 0;
   let staged = resume?.staged ?? 0;
   let quarantined = resume?.quarantined ?? 0;
   let quarantine: readonly QuarantineReason[] = resume?.quarantine ?? [];
@@ -145,7 +174,12 @@ async function backfillTenant(request: BackfillRequest, tenant: string, date: st
   const objects: string[] = [...(resume?.objects ?? [])];
   let page = objects.length;
   let pending: SourceChange[] = [];
-  const toChange = (item: unknown) => (reader.change ? reader.change(item) : backfillChange(reader.source, item));
+  const mapping = request.mapping ?? DEFAULT_FIELD_MAPPING;
+  const toChange = (item: unknown): SourceChange => {
+    const change = reader.change ? reader.change(item) : backfillChange(reader.source, item);
+    const name = reader.describe?.(item);
+    return name === undefined ? change : { ...change, name };
+  };
 
   const flush = async () => {
     if (pending.length === 0) return;
@@ -174,7 +208,7 @@ async function backfillTenant(request: BackfillRequest, tenant: string, date: st
 
   try {
     const day = { date, ...jstDayRange(date) };
-    for await (const raw of reader.pages(tenant, day, resume?.cursor)) {
+    for await (const raw of reader.pages(tenant, day, resume?.cursor, { untenanted })) {
       const { items, cursor, consumedCapacity: cost } = pageOf(raw);
       consumedCapacity += cost ?? 0;
       for (const item of items) {
@@ -186,9 +220,18 @@ async function backfillTenant(request: BackfillRequest, tenant: string, date: st
           outside += 1;
           continue;
         }
+        if (!normalised.ok && !hasTenant(change, mapping)) noTenant += 1;
         pending.push(change);
       }
-      request.onProgress?.({ tenant, date, read, staged: staged + pending.length, consumedCapacity });
+      request.onProgress?.({
+        tenant,
+        date,
+        read,
+        matched: read - outside - noTenant,
+        staged,
+        noTenant,
+        consumedCapacity,
+      });
       // Objects end at page boundaries, so a checkpoint's cursor never splits a page.
       if (pending.length >= perObject) {
         await flush();
@@ -199,6 +242,7 @@ async function backfillTenant(request: BackfillRequest, tenant: string, date: st
             objects,
             read,
             outside,
+            noTenant,
             staged,
             quarantined,
             quarantine,
@@ -223,10 +267,13 @@ async function backfillTenant(request: BackfillRequest, tenant: string, date: st
       status: 'ok',
       read,
       outside,
+      matched: read - outside - noTenant,
+      noTenant,
       staged,
       quarantined,
       quarantine,
       objects: objects.filter((o) => o !== ''),
+      days: stagedDays(objects),
       removed,
       ...(resume ? { resumedAfterObject: resume.objects.length } : {}),
       consumedCapacity,
@@ -237,13 +284,24 @@ async function backfillTenant(request: BackfillRequest, tenant: string, date: st
       ...failed(tenant, date, now() - started, error),
       read,
       outside,
+      matched: read - outside - noTenant,
+      noTenant,
       staged,
       quarantined,
       quarantine,
       objects: objects.filter((o) => o !== ''),
+      days: stagedDays(objects),
       consumedCapacity,
     };
   }
+}
+
+/** Whether the change's item has a valid tenant id in a field FIELD_MAPPING names (the first one present). */
+function hasTenant(change: SourceChange, mapping: FieldMapping): boolean {
+  const item = change.item;
+  if (typeof item !== 'object' || item === null) return false;
+  const name = mapping.tenant_id.find((n) => item[n] !== undefined && item[n] !== null);
+  return name !== undefined && tenantIdProblem(item[name]) === undefined;
 }
 
 function pageOf(raw: readonly unknown[] | SourcePage): SourcePage {
@@ -274,10 +332,13 @@ function failed(tenant: string, date: string, durationMs: number, error: unknown
     status: 'failed',
     read: 0,
     outside: 0,
+    matched: 0,
+    noTenant: 0,
     staged: 0,
     quarantined: 0,
     quarantine: [],
     objects: [],
+    days: [],
     removed: 0,
     consumedCapacity: 0,
     durationMs,

@@ -1,26 +1,36 @@
 import { rm } from 'node:fs/promises';
-import { CompactionError } from '../errors.js';
-import { analyticsKey, compactionQuarantineKey, manifestKey, tombstoneKey, tombstonePrefix } from '../staging/layout.js';
+import { join } from 'node:path';
+import { withConnection } from '../duckdb/openDuckDb.js';
+import { analyticsKey, compactionQuarantineKey, runManifestKey, tombstoneKey } from '../staging/layout.js';
 import { gzipNdjson } from '../staging/ndjson.js';
-import { PreconditionFailedError } from '../store/errors.js';
-import { listAll, type ObjectInfo } from '../store/ObjectStore.js';
+import { PreconditionFailedError, StoreError } from '../store/errors.js';
+import type { ObjectInfo, ObjectStore, PutOptions } from '../store/ObjectStore.js';
+import type { AddAction } from '../table/actions.js';
+import { partitionId, TAG_DELETES, TAG_MANIFEST, TAG_RUN, tablePath } from '../table/deltaTable.js';
 import { mapLimit } from '../util/concurrency.js';
+import { emptyPartSql } from './compactionSql.js';
 import type { PartitionLease, PartitionRun } from './compactPartition.js';
+import { lakeTable, tableMetadata } from './lakeTable.js';
 import type { ManifestObject, PartitionManifest } from './manifest.js';
 import type { MergeOutcome } from './mergePartition.js';
+import { partStats } from './partStats.js';
 import type { PartitionPlan } from './planPartition.js';
 
 export interface Committed {
   readonly outputs: ObjectInfo[];
   readonly manifest: PartitionManifest;
+  /** The table version that published the partition. */
+  readonly version: number;
 }
 
+const PARQUET: PutOptions = { contentType: 'application/vnd.apache.parquet', ifNoneMatch: '*' };
+
 /**
- * The commit phase. Order of writes, so that a crash at any point is repaired by the next run and nothing
- * the current manifest names is ever overwritten: new part files (numbered past the parts the manifest
- * names when their numbers would collide), the tombstone file (a new key per run), the quarantine file,
- * then the manifest — conditional on the version seen at plan time and on still holding the lease — and
- * last the part and tombstone files no longer named.
+ * The commit phase. Every file is new, named for this attempt and created put-if-absent — the parts (with
+ * their statistics), the remembered-deletes file, the run manifest — and then one table commit replaces the
+ * partition's files (remove the version read at plan time, add these): the only step readers see. A newer
+ * commit of the same partition makes it a CommitConflictError (the caller re-plans); nothing is deleted here
+ * (vacuum removes what no retained version references).
  */
 export async function commitPartition(
   run: PartitionRun,
@@ -31,67 +41,102 @@ export async function commitPartition(
   const { deps, tenant, date, runId, settings } = run;
   await run.phase('uploading');
   await lease.confirm();
-  const first = firstPartNumber(plan, outcome.parts.length);
-  const { outputs, tombstones } = await run.timed('upload', async () => ({
-    outputs: await mapLimit(outcome.parts, settings.transferConcurrency, async (file, i) => {
+  const files = outcome.parts.length > 0 ? outcome.parts : [await emptyPart(run)];
+  const uploaded = await run.timed('upload', async () => ({
+    parts: await mapLimit(files, settings.transferConcurrency, async (file, i) => {
       await outcome.fetchPart?.(i);
       try {
-        return await deps.store.putFile(analyticsKey(tenant, date, first + i), file, {
-          contentType: 'application/vnd.apache.parquet',
-        });
+        const stats = await partStats(deps.db, file);
+        const info = await putOnce(deps.store, analyticsKey(tenant, date, runId, i), file, PARQUET, run.signal);
+        return { info, stats };
       } finally {
         if (outcome.fetchPart) await rm(file, { force: true });
       }
     }),
     tombstones: outcome.tombstoneFile
-      ? await deps.store.putFile(tombstoneKey(tenant, date, runId), outcome.tombstoneFile, {
-          contentType: 'application/vnd.apache.parquet',
-        })
+      ? await putOnce(deps.store, tombstoneKey(tenant, date, runId), outcome.tombstoneFile, PARQUET, run.signal)
       : undefined,
   }));
+  const outputs = uploaded.parts.map((p) => p.info);
 
   await run.phase('committing');
-  const manifest = await run.timed('commit', async () => {
+  const { manifest, version } = await run.timed('commit', async () => {
     const quarantine = await writeQuarantine(run, outcome);
-    const body = manifestOf(run, plan, outcome, { outputs, tombstones, quarantine });
-    await lease.confirm();
-    try {
-      await deps.store.putBytes(manifestKey(tenant, date), `${JSON.stringify(body, null, 2)}\n`, {
-        contentType: 'application/json',
-        ...(plan.manifestEtag ? { ifMatch: plan.manifestEtag } : { ifNoneMatch: '*' }),
-      });
-    } catch (error) {
-      if (!(error instanceof PreconditionFailedError)) throw error;
-      throw new CompactionError(
-        `the manifest was not replaced (its condition failed: another run changed it since this run read it, or holds it): nothing committed`,
-        {
-          cause: error,
-          context: { tenant, date, runId },
+    const body = manifestOf(run, plan, outcome, { outputs, tombstones: uploaded.tombstones, quarantine });
+    const manifestKey = runManifestKey(tenant, date, runId);
+    await deps.store.putBytes(manifestKey, `${JSON.stringify(body, null, 2)}\n`, {
+      contentType: 'application/json',
+      ifNoneMatch: '*',
+    });
+    const tags: Record<string, string> = { [TAG_RUN]: runId, [TAG_MANIFEST]: manifestKey };
+    if (uploaded.tombstones) tags[TAG_DELETES] = uploaded.tombstones.key;
+    const partitionValues = { tenant_id: tenant, dt: date };
+    const at = run.now();
+    const adds: AddAction[] = uploaded.parts.map(({ info, stats }) => ({
+      path: tablePath(info.key),
+      partitionValues,
+      size: info.size,
+      modificationTime: info.lastModified.getTime(),
+      dataChange: true,
+      stats,
+      tags,
+    }));
+    const table = lakeTable(deps);
+    const committedAt = await table.commit(
+      {
+        partitions: [partitionId(partitionValues)],
+        adds,
+        removes: plan.files.map((f) => ({
+          path: f.path,
+          deletionTimestamp: at,
+          dataChange: true,
+          extendedFileMetadata: true,
+          partitionValues: f.partitionValues,
+          size: f.size,
+          ...(f.tags ? { tags: f.tags } : {}),
+        })),
+        txns: [{ appId: `makoto-lake/${partitionId(partitionValues)}`, version: run.started, lastUpdated: at }],
+        info: {
+          operationParameters: { mode: 'ReplacePartition', partition: partitionId(partitionValues) },
+          makoto: { run_id: runId, tenant_id: tenant, dt: date, rows_written: outcome.counts.current },
         },
-      );
-    }
-    return body;
+      },
+      plan.readVersion,
+      () => tableMetadata(at),
+    );
+    return { manifest: body, version: committedAt };
   });
-
   await run.phase('cleaning');
-  await run.timed('cleanup', async () => {
-    const current = new Set([...outputs.map((o) => o.key), ...(tombstones ? [tombstones.key] : [])]);
-    const previous = [...plan.folder, ...(await listAll(deps.store, tombstonePrefix(tenant, date)))];
-    for (const stale of previous) {
-      if (!current.has(stale.key)) await deps.store.delete(stale.key);
-    }
-  });
-  return { outputs, manifest };
+  return { outputs, manifest, version };
 }
 
 /**
- * Where the new parts start: part-0 unless that would overwrite a part the current manifest names (a crash
- * mid-upload must leave the published partition readable for the run that repairs it); then just past them.
+ * Creates a file under a key unique to this attempt. A "precondition failed" can only be this attempt's own
+ * earlier write whose reply was lost (the SDK retried it), so it counts as written.
  */
-function firstPartNumber(plan: PartitionPlan, count: number): number {
-  const named = (plan.manifest?.outputs ?? plan.published).map((o) => Number(/part-(\d+)\.parquet$/.exec(o.key)?.[1] ?? -1));
-  const collides = named.some((n) => n >= 0 && n < count);
-  return collides ? Math.max(...named) + 1 : 0;
+async function putOnce(
+  store: ObjectStore,
+  key: string,
+  file: string,
+  options: PutOptions,
+  signal: AbortSignal,
+): Promise<ObjectInfo> {
+  signal.throwIfAborted();
+  try {
+    return await store.putFile(key, file, options);
+  } catch (error) {
+    if (!(error instanceof PreconditionFailedError)) throw error;
+    const info = await store.head(key);
+    if (!info) throw new StoreError(`${key} was refused as existing but is not there`, { cause: error, context: { key } });
+    return info;
+  }
+}
+
+/** A part with no rows: a partition whose every message is deleted still has a file that carries its state. */
+async function emptyPart(run: PartitionRun): Promise<string> {
+  const file = join(run.work, 'empty-part.parquet');
+  await withConnection(run.deps.db, (connection) => connection.run(emptyPartSql(file, run.settings)).then(() => undefined));
+  return file;
 }
 
 async function writeQuarantine(run: PartitionRun, outcome: MergeOutcome): Promise<string | null> {

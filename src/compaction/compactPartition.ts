@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { CompactionError, errorMessage } from '../errors.js';
 import type { ObjectInfo, ObjectStore } from '../store/ObjectStore.js';
+import { CommitConflictError } from '../table/errors.js';
 import { assertTenantId } from '../tenant.js';
 import { parseDate } from '../time/jst.js';
 import type { RetryPolicy } from '../util/retry.js';
 import { commitPartition } from './commitPartition.js';
 import type { ParquetOptions } from './compactionSql.js';
+import { currentSnapshot } from './lakeTable.js';
 import { type MergeOutcome, mergePartition } from './mergePartition.js';
 import { acquireLease, type Lease } from './partitionLease.js';
 import { planHasWork, planPartition } from './planPartition.js';
@@ -54,7 +56,7 @@ export type CompactionPhase =
   | 'cleaning'
   | 'done';
 
-/** Phases after the manifest was written: the partition is committed whatever stops the run now. */
+/** Phases after the table commit was written: the partition is committed whatever stops the run now. */
 const AFTER_COMMIT: ReadonlySet<CompactionPhase> = new Set(['cleaning', 'done']);
 
 export type PartitionStatus = 'compacted' | 'no-input' | 'failed' | 'locked';
@@ -138,32 +140,56 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
     ...(deps.signal === undefined ? {} : { signal: deps.signal }),
   });
   let work: string | undefined;
+  let committed = false;
   try {
     const phase = async (name: CompactionPhase) => {
-      // once the manifest is written the partition is committed: a stop or a lost lease no longer undoes
-      // that, so the cleanup of the parts it no longer names runs (and a run killed there is repaired later)
+      // once the table commit is written the partition is committed: a stop or a lost lease no longer undoes it
       if (!AFTER_COMMIT.has(name)) lease.signal.throwIfAborted();
       await deps.onPhase?.(name, { tenant, date });
     };
     const timed = timer(timings);
     await phase('locked');
-    const plan = await timed('list', () =>
-      planPartition(deps.store, tenant, date, deps.log && ((event, fields) => deps.log?.(event, { ...fields, runId }))),
-    );
-    if (!planHasWork(plan)) return emptyResult(base, 'no-input', now() - started, timings);
-    if (plan.missing.length > 0) deps.log?.('partition.missing_inputs', { ...base, keys: plan.missing });
-
-    await mkdir(deps.workDirectory, { recursive: true });
-    work = await mkdtemp(join(deps.workDirectory, `${tenant}-${date}-`));
     const settings = deps.settings ?? DEFAULT_COMPACTION_SETTINGS;
-    const run: PartitionRun = { deps, tenant, date, runId, settings, started, now, work, signal: lease.signal, timed, phase };
-    const outcome = await mergePartition(run, plan);
-    const { outputs } = await commitPartition(run, lease, plan, outcome);
+    for (let attempt = 0; ; attempt++) {
+      // a newer commit of this partition (a run that took over a lapsed lease) means planning again from it
+      const attemptId = attempt === 0 ? runId : `${runId}-r${attempt}`;
+      const log =
+        deps.log && ((event: string, fields: Record<string, unknown>) => deps.log?.(event, { ...fields, runId: attemptId }));
+      const plan = await timed('list', async () => planPartition(deps.store, await currentSnapshot(deps), tenant, date, log));
+      if (!planHasWork(plan)) return emptyResult(base, 'no-input', now() - started, timings);
+      if (plan.missing.length > 0) deps.log?.('partition.missing_inputs', { ...base, keys: plan.missing });
 
-    const result = compactedResult(base, outcome, outputs, now() - started, timings);
-    deps.log?.('partition.compacted', { ...base, rows: result.rowsWritten });
-    await phase('done');
-    return result;
+      await mkdir(deps.workDirectory, { recursive: true });
+      work = await mkdtemp(join(deps.workDirectory, `${tenant}-${date}-`));
+      const run: PartitionRun = {
+        deps,
+        tenant,
+        date,
+        runId: attemptId,
+        settings,
+        started,
+        now,
+        work,
+        signal: lease.signal,
+        timed,
+        phase,
+      };
+      try {
+        const outcome = await mergePartition(run, plan);
+        const { outputs } = await commitPartition(run, lease, plan, outcome);
+        committed = true;
+        const result = compactedResult({ ...base, runId: attemptId }, outcome, outputs, now() - started, timings);
+        deps.log?.('partition.compacted', { ...base, runId: attemptId, rows: result.rowsWritten });
+        await phase('done');
+        return result;
+      } catch (error) {
+        if (!(error instanceof CommitConflictError) || attempt + 1 >= MAX_COMMIT_ATTEMPTS) throw error;
+        deps.log?.('partition.commit_conflict', { ...base, runId: attemptId, error: errorMessage(error) });
+      } finally {
+        await rm(work, { recursive: true, force: true });
+        work = undefined;
+      }
+    }
   } catch (error) {
     throw new CompactionError(`compaction of tenant ${tenant} for ${date} failed: ${errorMessage(error)}`, {
       cause: error,
@@ -173,10 +199,17 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
     try {
       if (work) await rm(work, { recursive: true, force: true });
     } finally {
-      await lease.release();
+      // the lease only saves doing the same work twice: once committed, failing to release it is not a failure
+      await lease.release().catch((error: unknown) => {
+        if (!committed) throw error;
+        deps.log?.('lease.release_failed', { ...base, error: errorMessage(error) });
+      });
     }
   }
 }
+
+/** Plans of one partition that meet a newer commit of it before giving up (each re-plans from the new version). */
+const MAX_COMMIT_ATTEMPTS = 3;
 
 /** Adds each phase's wall time to `timings` (a phase may run more than once). */
 function timer(timings: Record<string, number>) {

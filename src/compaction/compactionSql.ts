@@ -350,3 +350,27 @@ export interface ParquetOptions {
 export function parquetCopyOptionsSql(options: ParquetOptions): string {
   return `FORMAT parquet, COMPRESSION ${options.compression}, ROW_GROUP_SIZE ${Math.trunc(options.rowGroupSize)}, ROW_GROUP_SIZE_BYTES ${Math.trunc(options.rowGroupBytes)}, FILE_SIZE_BYTES ${Math.trunc(options.targetFileBytes)}, FILENAME_PATTERN 'part-{i}'`;
 }
+
+/** Columns whose min/max/null counts the table's add actions carry (the ones readers filter on). */
+export const STATS_COLUMNS = ['created_at', 'message_id', 'conversation_id', 'sender_id'] as const;
+
+/**
+ * Per-column statistics of one Parquet file from its footer (no data read): rows, and per stats column the
+ * smallest and largest value (NULL when a row group has none: strings past the writer's statistics limit)
+ * and the null count.
+ */
+export function parquetStatsSql(file: string): string {
+  const columns = STATS_COLUMNS.map(quoteLiteral).join(', ');
+  return `WITH m AS (SELECT * FROM parquet_metadata(${quoteLiteral(file)}) WHERE path_in_schema IN (${columns}))
+SELECT path_in_schema AS name,
+  CASE WHEN count(*) = count(stats_min_value) THEN min(stats_min_value) END AS min_value,
+  CASE WHEN count(*) = count(stats_max_value) THEN max(stats_max_value) END AS max_value,
+  sum(stats_null_count)::BIGINT AS null_count
+FROM m GROUP BY path_in_schema`;
+}
+
+/** A Parquet file with the table's columns and no rows: a partition whose messages are all deleted. */
+export function emptyPartSql(file: string, options: ParquetOptions): string {
+  const projection = MESSAGE_COLUMNS.map((c) => `CAST(NULL AS ${c.parquet}) AS ${quoteIdent(c.name)}`).join(', ');
+  return `COPY (SELECT ${projection} WHERE false) TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION ${options.compression})`;
+}

@@ -1,6 +1,7 @@
 import { manifestKey } from '../staging/layout.js';
 import { ObjectNotFoundError } from '../store/errors.js';
 import { getBytes, type ObjectStore } from '../store/ObjectStore.js';
+import { DeltaTable, partitionFiles, TAG_MANIFEST } from '../table/deltaTable.js';
 
 /** An object a run read or wrote, as the manifest records it. */
 export interface ManifestObject {
@@ -10,7 +11,8 @@ export interface ManifestObject {
 }
 
 /**
- * manifests/messages/tenant_id=<t>/dt=<d>.json: what one compaction read and wrote. Counts reconcile exactly:
+ * manifests/messages/tenant_id=<t>/dt=<d>/<run>.json (the previous release: `dt=<d>.json`): what one compaction
+ * read and wrote, named by the tags of the files it committed to the table. Counts reconcile exactly:
  * `rows_read + rows_carried + deletes_remembered = rows_rejected (by rule, i.e. minus salvaged lines) +
  * duplicates_removed + versions_superseded + deletes_applied + rows_written`.
  */
@@ -50,13 +52,37 @@ export interface PartitionManifest {
   split?: { ranges: number; buckets: number };
 }
 
-/** The partition's manifest, or undefined when it was never compacted. */
+/**
+ * The manifest of the run that committed a partition's current files (from the table's current snapshot),
+ * or undefined when the partition is not in the table.
+ */
 export async function readManifest(store: ObjectStore, tenant: string, date: string): Promise<PartitionManifest | undefined> {
+  const snapshot = await new DeltaTable(store, {}).snapshot();
+  const key = partitionFiles(snapshot, tenant, date)[0]?.tags?.[TAG_MANIFEST];
+  return key ? readManifestAt(store, key) : undefined;
+}
+
+/** A run manifest by its key, or undefined when it is gone. A torn body is a SyntaxError naming the key. */
+export async function readManifestAt(store: ObjectStore, key: string): Promise<PartitionManifest | undefined> {
+  try {
+    return parseManifest(key, await getBytes(store, key));
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) return undefined;
+    throw error;
+  }
+}
+
+/** The previous release's per-partition manifest (converted to the table's version 0), or undefined. */
+export async function readLegacyManifest(
+  store: ObjectStore,
+  tenant: string,
+  date: string,
+): Promise<PartitionManifest | undefined> {
   return (await readManifestVersion(store, tenant, date))?.manifest;
 }
 
 /**
- * The manifest with the ETag it was read at (the commit's condition), or undefined when there is none. The
+ * The previous release's manifest with the ETag it was read at (the commit's condition), or undefined when there is none. The
  * ETag comes from a HEAD before the read: if the manifest is replaced in between, the conditional commit
  * fails rather than overwriting the newer one.
  */

@@ -54,6 +54,7 @@ import {
   type PartitionResult,
   type PartitionRun,
 } from './compactPartition.js';
+import { currentSnapshot } from './lakeTable.js';
 import { type PartitionManifest, readManifest } from './manifest.js';
 import {
   downloadVerified,
@@ -119,17 +120,15 @@ interface SplitPlanFile {
   readonly buckets: number;
   readonly started_at: string;
   readonly inputs: SplitInput[];
-  /** The partition as planned: the commit's condition (its manifest ETag) and what it replaces. */
+  /** The partition as planned: the table version the commit goes after, and the files it replaces. */
   readonly plan: JsonPlan;
 }
 
 type JsonInfo = Omit<ObjectInfo, 'lastModified'> & { lastModified: string };
-type JsonPlan = Omit<PartitionPlan, 'staging' | 'published' | 'tombstones' | 'folder' | 'manifestEtag'> & {
+type JsonPlan = Omit<PartitionPlan, 'staging' | 'published' | 'tombstones'> & {
   staging: JsonInfo[];
   published: JsonInfo[];
   tombstones: JsonInfo[];
-  folder: JsonInfo[];
-  manifestEtag: string | null;
 };
 
 /** range=<i>/report.json */
@@ -203,7 +202,7 @@ export async function startSplit(
   }
   let handedOver = false;
   try {
-    const plan = await planPartition(deps.store, tenant, date, deps.log);
+    const plan = await planPartition(deps.store, await currentSnapshot(deps), tenant, date, deps.log);
     if (!planHasWork(plan)) return { result: emptyResult(base, 'no-input', now() - started, {}) };
     if (plan.missing.length > 0) deps.log?.('partition.missing_inputs', { ...base, keys: plan.missing });
     const body: SplitPlanFile = {
@@ -498,8 +497,6 @@ function planToJson(plan: PartitionPlan): JsonPlan {
     staging: plan.staging.map(infoToJson),
     published: plan.published.map(infoToJson),
     tombstones: plan.tombstones.map(infoToJson),
-    folder: plan.folder.map(infoToJson),
-    manifestEtag: plan.manifestEtag ?? null,
   };
 }
 
@@ -509,8 +506,6 @@ function planFromJson(plan: JsonPlan): PartitionPlan {
     staging: plan.staging.map(infoFromJson),
     published: plan.published.map(infoFromJson),
     tombstones: plan.tombstones.map(infoFromJson),
-    folder: plan.folder.map(infoFromJson),
-    manifestEtag: plan.manifestEtag ?? undefined,
   };
 }
 

@@ -137,7 +137,7 @@ export async function ingestBatch(
       ? tallyQuarantine(
           rejected.map((r) => ({
             reason: r.entry.reason,
-            example: r.entry.position === '' ? `record #${r.index}` : `position ${r.entry.position}`,
+            example: changes[r.index]?.name ?? (r.entry.position === '' ? `record #${r.index}` : `position ${r.entry.position}`),
             object: quarantineKey,
           })),
         )

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { UsageError } from '../errors.js';
 import { cosmosChange } from '../model/cosmos.js';
 import { type DynamoDBStreamRecordLike, dynamodbChange } from '../model/dynamodb.js';
@@ -58,21 +58,60 @@ export function cosmosDocumentChanges(documents: unknown, label?: string): { cha
 }
 
 /**
- * A hash of the batch's (id, position) pairs: a re-delivered batch gets the same name (and overwrites),
- * a different batch never collides. Shared by the Azure Function and the CLI. Both change-feed shapes count
- * (latest version: `id`, `_lsn`; all versions and deletes: the id of `current`/`previous`, `metadata.lsn`).
+ * A hash of the batch's whole documents, in order: a re-delivered batch gets the same name (and
+ * overwrites), a batch that differs in anything never collides, even when its documents carry no `id` and
+ * share `_lsn`s with another's (different physical partitions). Each document is hashed as canonical JSON
+ * (object keys sorted, so the key order a client chose does not change the name), written without recursion
+ * so that a deeply nested document is hashed like any other. Shared by the Azure Function and the CLI.
  */
 export function cosmosBatchName(documents: readonly unknown[]): string {
   const hash = createHash('sha256');
-  for (const d of documents) {
-    const doc = (typeof d === 'object' && d !== null ? d : {}) as Record<string, unknown>;
-    const metadata = (typeof doc.metadata === 'object' && doc.metadata !== null ? doc.metadata : {}) as Record<string, unknown>;
-    const inner = (doc.current ?? doc.previous ?? {}) as Record<string, unknown>;
-    const id = doc.id ?? inner.id ?? metadata.id ?? null;
-    const lsn = doc._lsn ?? metadata.lsn ?? null;
-    hash.update(`${JSON.stringify(id)}\u0000${JSON.stringify(lsn)}\u0001`);
+  for (const document of documents) {
+    hashCanonicalJson(hash, document);
+    hash.update('\n');
   }
   return `b${hash.digest('hex').slice(0, 16)}`;
+}
+
+/** A literal piece of output, next to values still to be written on the work stack. */
+class Literal {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * Feeds `value` to the hash as JSON with sorted object keys (properties whose value is undefined are left
+ * out and undefined array elements written as null, as JSON.stringify does), using an explicit stack.
+ */
+function hashCanonicalJson(hash: Hash, value: unknown): void {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const next = stack.pop();
+    if (next instanceof Literal) {
+      hash.update(next.text);
+    } else if (Array.isArray(next)) {
+      stack.push(new Literal(']'));
+      for (let i = next.length - 1; i >= 0; i--) {
+        stack.push(next[i] === undefined ? null : next[i]);
+        if (i > 0) stack.push(new Literal(','));
+      }
+      stack.push(new Literal('['));
+    } else if (typeof next === 'object' && next !== null) {
+      const record = next as Record<string, unknown>;
+      const keys = Object.keys(record)
+        .filter((k) => record[k] !== undefined)
+        .sort();
+      stack.push(new Literal('}'));
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const key = keys[i] as string;
+        stack.push(record[key]);
+        stack.push(new Literal(`${i > 0 ? ',' : ''}${JSON.stringify(key)}:`));
+      }
+      stack.push(new Literal('{'));
+    } else {
+      // strings (lone surrogates escaped), numbers, booleans, null; a bigint as its digits; anything else as null
+      hash.update(typeof next === 'bigint' ? next.toString() : (JSON.stringify(next) ?? 'null'));
+    }
+  }
 }
 
 function shortHash(text: string): string {

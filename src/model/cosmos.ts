@@ -13,11 +13,17 @@ const SYSTEM_FIELDS = ['_rid', '_self', '_etag', '_attachments', '_ts', '_lsn'] 
  * - A `ttl` field is an expiry setting, not a delete; Cosmos removes expired items without a feed entry.
  * - `_ts` (last write, epoch seconds) is never used as the creation time.
  *
- * All versions and deletes: `{current, previous?, metadata: {operationType, lsn, timeToLiveExpired?}}`.
+ * All versions and deletes: `{current?, previous?, metadata: {operationType, lsn, crts, previousImageLSN?,
+ * timeToLiveExpired?, id?, partitionKey?}}` (docs/AZURE.md, "All versions and deletes"); `metadata.lsn` is
+ * the position.
  * - `create` / `replace` stage `current` (an upsert; soft-delete flags still apply);
- * - `delete` stages `previous` as a user delete, or as an expiry when `timeToLiveExpired` is true
- *   (Cosmos removed it by TTL, the message stays in the lake). Without `previous` the message's tenant and
- *   day are unknown: the record is quarantined, naming the missing field.
+ * - `delete` is a user delete, or an expiry when `metadata.timeToLiveExpired` is true. With a `previous` image
+ *   that image is staged. Without one (Microsoft documents a delete as metadata only, the Functions samples
+ *   show `current: {}`) the message is named by `metadata.id` (or a top-level `id`), its tenant comes from
+ *   `metadata.partitionKey` when the partition key property is one of FIELD_MAPPING's tenant fields, and its
+ *   creation time from any field the change carries (a `created_at` beside `metadata`); without a creation
+ *   time its day (`dt` partition) is unknown and it is quarantined, saying so. An expiry without `previous` is
+ *   quarantined too: it has no version of the message to stage (staging one would blank the row).
  *
  * The system properties are kept in attributes under `_cosmos` (only `_lsn` is consumed).
  */
@@ -48,16 +54,31 @@ export function cosmosChange(document: unknown, fallbackSeq?: string): SourceCha
   };
 }
 
-/** The all-versions-and-deletes envelope: `metadata.operationType` next to `current`/`previous`. */
+/**
+ * The all-versions-and-deletes envelope: a string `metadata.operationType` next to `current`/`previous`, or
+ * alone (a metadata-only delete); a latest-version document that happens to have such a field has `_lsn`.
+ */
 function isAllVersionsShape(doc: Record<string, unknown>): boolean {
   const metadata = doc.metadata;
   return (
     typeof metadata === 'object' &&
     metadata !== null &&
     typeof (metadata as Record<string, unknown>).operationType === 'string' &&
-    ('current' in doc || 'previous' in doc)
+    ('current' in doc || 'previous' in doc || !('_lsn' in doc))
   );
 }
+
+/** Fields of an all-versions-and-deletes change besides the envelope's own (e.g. a `created_at` sent with a delete). */
+const ENVELOPE_FIELDS = ['current', 'previous', 'metadata'];
+
+/** Quarantine reasons of a delete that carries no previous image, per canonical field it lacks. */
+const METADATA_DELETE_MISSING = {
+  tenant_id:
+    'delete without a tenant: metadata.partitionKey names no tenant field (the partition key must be the tenant, a field FIELD_MAPPING.tenant_id lists)',
+  message_id: 'delete without a message id: no metadata.id or id that FIELD_MAPPING.message_id lists',
+  created_at:
+    "delete without a creation time: the message's day cannot be found (the change carries no previous image and no creation time, and no message id → day index is kept)",
+} as const;
 
 function allVersionsChange(doc: Record<string, unknown>, fallbackSeq?: string): SourceChange {
   const metadata = doc.metadata as Record<string, unknown>;
@@ -76,24 +97,42 @@ function allVersionsChange(doc: Record<string, unknown>, fallbackSeq?: string): 
     return { ...base, item: itemOf(current), op: deleted ? 'delete' : 'upsert', ...noPosition };
   }
   if (operation === 'delete') {
-    const op: StagingOp = metadata.timeToLiveExpired === true ? 'expire' : 'delete';
+    const expired = metadata.timeToLiveExpired === true;
+    const op: StagingOp = expired ? 'expire' : 'delete';
     const previous = objectOf(doc.previous);
-    if (!previous) {
+    if (previous) return { ...base, item: itemOf({ ...deletedIdentity(doc, metadata), ...previous }), op, ...noPosition };
+    if (expired) {
       return {
         ...base,
         item: undefined,
         op,
         problem:
-          'all-versions-and-deletes delete has no previous document (the deleted version), so its tenant and day are unknown',
+          'TTL expiry (metadata.timeToLiveExpired) without a previous image: no version of the message to stage (an expiry keeps the message in the lake as last captured)',
       };
     }
-    return { ...base, item: itemOf(previous), op, ...noPosition };
+    return { ...base, item: itemOf(deletedIdentity(doc, metadata)), op, missing: METADATA_DELETE_MISSING, ...noPosition };
   }
   return {
     ...base,
     item: undefined,
     op: 'upsert',
     problem: `all-versions-and-deletes metadata.operationType must be create, replace or delete, got ${JSON.stringify(metadata.operationType)}`,
+  };
+}
+
+/**
+ * What a delete says about the deleted item besides a previous image: fields sent beside the envelope, a
+ * non-empty `current`, the partition key's properties (`metadata.partitionKey`, every level of a hierarchical
+ * key) and its id (`metadata.id`, else a top-level `id`).
+ */
+function deletedIdentity(doc: Record<string, unknown>, metadata: Record<string, unknown>): Record<string, unknown> {
+  const extras = Object.fromEntries(Object.entries(doc).filter(([key]) => !ENVELOPE_FIELDS.includes(key)));
+  const id = metadata.id ?? doc.id;
+  return {
+    ...extras,
+    ...(objectOf(doc.current) ?? {}),
+    ...(objectOf(metadata.partitionKey) ?? {}),
+    ...(id === undefined || id === null ? {} : { id }),
   };
 }
 

@@ -19,6 +19,16 @@ export interface SourceChange {
   readonly problem?: string;
   /** The source's name for the position field, for reasons (`SequenceNumber`, `_lsn`). */
   readonly positionField?: string;
+  /**
+   * Set by the adapter when the change is only a partial identity (a Cosmos delete without its previous
+   * image): the reason given, instead of the generic one, when one of these fields is not found.
+   */
+  readonly missing?: Partial<Record<'tenant_id' | 'message_id' | 'created_at', string>>;
+  /**
+   * How to name the record in a quarantine summary when its position does not (a backfilled item, always at
+   * position 0): e.g. `key {"tenantId":"t1","messageId":"m1"}`.
+   */
+  readonly name?: string;
 }
 
 export type NormaliseResult = { ok: true; record: StagedRecord } | { ok: false; reason: string };
@@ -64,16 +74,21 @@ function normalise(change: SourceChange, context: NormaliseContext): NormaliseRe
   };
 
   const tenant = pick('tenant_id');
-  if (tenant === undefined) return reject(`no tenant id (looked for ${mapping.tenant_id.join(', ')})`);
+  if (tenant === undefined)
+    return reject(`${change.missing?.tenant_id ?? 'no tenant id'} (looked for ${mapping.tenant_id.join(', ')})`);
   const tenantProblem = tenantIdProblem(tenant);
   if (tenantProblem) return reject(tenantProblem);
 
   const messageId = idText(pick('message_id'));
-  if (messageId === undefined) return reject(`no message id (looked for ${mapping.message_id.join(', ')})`);
+  if (messageId === undefined) {
+    return reject(`${change.missing?.message_id ?? 'no message id'} (looked for ${mapping.message_id.join(', ')})`);
+  }
   if (messageId.length === 0) return reject('message id is empty');
 
   const createdRaw = pick('created_at');
-  if (createdRaw === undefined) return reject(`no creation time (looked for ${mapping.created_at.join(', ')})`);
+  if (createdRaw === undefined) {
+    return reject(`${change.missing?.created_at ?? 'no creation time'} (looked for ${mapping.created_at.join(', ')})`);
+  }
   const created = parseInstant(createdRaw);
   if (!created.ok) return reject(`created_at: ${created.reason}`);
 

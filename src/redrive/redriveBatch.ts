@@ -2,6 +2,7 @@ import { errorMessage } from '../errors.js';
 import { describeFailures, ingestBatch } from '../ingest/ingestBatch.js';
 import type { QuarantineReason } from '../ingest/quarantineSummary.js';
 import { dynamodbStreamChanges } from '../ingest/sources.js';
+import { type StagedDay, stagedDays } from '../ingest/stagedDays.js';
 import type { FieldMapping } from '../model/fieldMapping.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
 import { jstDate } from '../time/jst.js';
@@ -26,6 +27,8 @@ export interface RedriveBatchResult {
   readonly quarantine: readonly QuarantineReason[];
   /** Staging (and quarantine) objects written. */
   readonly objects: readonly string[];
+  /** The (tenant, day) partitions its staging objects went to (also those of a batch that partly failed). */
+  readonly days: readonly StagedDay[];
   readonly error?: string;
 }
 
@@ -50,7 +53,7 @@ export async function redriveBatch(
   options: RedriveOptions = {},
 ): Promise<RedriveBatchResult> {
   const batch = describeBatch(info);
-  const empty = { batch, received: 0, staged: 0, quarantined: 0, quarantine: [], objects: [] };
+  const empty = { batch, received: 0, staged: 0, quarantined: 0, quarantine: [], objects: [], days: [] };
   let records: readonly unknown[];
   try {
     records = await reader.readBatch(info);
@@ -68,6 +71,7 @@ export async function redriveBatch(
     quarantined: result.quarantined,
     quarantine: result.quarantine,
     objects,
+    days: stagedDays(objects),
   };
   if (result.failed.length > 0) {
     return { ...base, status: 'failed', error: new RedriveError(`cannot stage the batch: ${describeFailures(result)}`).message };

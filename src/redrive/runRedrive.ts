@@ -1,5 +1,6 @@
 import { errorMessage } from '../errors.js';
 import { mergeQuarantine, type QuarantineReason } from '../ingest/quarantineSummary.js';
+import { type StagedDay, stagedDays } from '../ingest/stagedDays.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
 import { parseFailureMessage } from './batchInfo.js';
 import { type RedriveBatchResult, type RedriveOptions, redriveBatch, type StreamBatchReader } from './redriveBatch.js';
@@ -34,6 +35,8 @@ export interface RedriveSummary {
   readonly staged: number;
   readonly quarantined: number;
   readonly quarantine: readonly QuarantineReason[];
+  /** Every (tenant, day) partition the run staged into, ordered by day then tenant: the days to compact and check. */
+  readonly days: readonly StagedDay[];
   readonly results: readonly RedriveMessageResult[];
 }
 
@@ -73,6 +76,7 @@ export async function runRedrive(request: RedriveRequest): Promise<RedriveSummar
     staged: results.reduce((n, r) => n + r.staged, 0),
     quarantined: results.reduce((n, r) => n + r.quarantined, 0),
     quarantine,
+    days: stagedDays(results.flatMap((r) => r.objects)),
     results,
   };
 }
@@ -91,6 +95,7 @@ async function redriveMessage(request: RedriveRequest, message: FailureMessage):
       quarantined: 0,
       quarantine: [],
       objects: [],
+      days: [],
       acknowledged: false,
       error: errorMessage(error),
     };

@@ -136,3 +136,20 @@ export type MessageRow = Omit<StagedRecord, 'tenant_id' | 'dt' | 'op'>;
 export const TOMBSTONE_COLUMNS: readonly ColumnSpec[] = MESSAGE_COLUMNS.filter((c) =>
   ['message_id', 'source_seq', 'ingested_at'].includes(c.name),
 );
+
+/**
+ * The table's schema as Delta Lake's JSON struct type (the `schemaString` of its metaData action): the file
+ * columns, then the partition columns. Instants are Delta `timestamp` (reader version 1 has no
+ * `timestamp_ntz`): the files hold UTC milliseconds, and every Delta reader takes the stored number as a UTC
+ * instant (docs/SQL.md, "Timestamps").
+ */
+export function deltaSchemaString(): string {
+  const field = (name: string, type: string, nullable: boolean) => ({ name, type, nullable, metadata: {} });
+  return JSON.stringify({
+    type: 'struct',
+    fields: [
+      ...MESSAGE_COLUMNS.map((c) => field(c.name, c.athena === 'timestamp' ? 'timestamp' : 'string', c.nullable)),
+      ...PARTITION_COLUMNS.map((c) => field(c.name, 'string', false)),
+    ],
+  });
+}

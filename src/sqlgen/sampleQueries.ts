@@ -67,10 +67,10 @@ export const SAMPLE_QUERIES: readonly SampleQuery[] = [
     file: '10_messages_per_day_per_tenant.sql',
     about: ['Messages per JST day for each tenant.'],
     notes: {
-      athena: ['tenant_id is an injected projection: name the tenants you want.'],
+      athena: ['Filtering on tenant_id and dt reads only those partitions (the Delta log lists their files).'],
       synapse: [
         `Run in database ${SYNAPSE_NAMES.database} (03_create_view_messages.sql). Filtering on tenant_id and dt reads`,
-        'only those folders (filepath() partition elimination).',
+        'only those partitions (their files, from the Delta log).',
       ],
     },
     sql: (d) => `SELECT tenant_id, dt, COUNT(*) AS messages
@@ -227,7 +227,10 @@ ORDER BY jst_hour;`,
   },
   {
     file: '18_one_tenant_day.sql',
-    about: ["One tenant's day, in order. Only the folder tenant_id=default_tenant/dt=2025-08-11/ is read."],
+    about: [
+      "One tenant's day, in order. Only the partition tenant_id=default_tenant/dt=2025-08-11 is read: the files",
+      "the table's Delta log names for it (its folder may also hold replaced parts, which are not read).",
+    ],
     sql: (d) => {
       const { select, end } = d.selectAtMost(1000);
       return `${select} message_id, conversation_id, sender_id, role, content, created_at

@@ -11,8 +11,8 @@ import { generatedHeader, SYNAPSE_NAMES } from './sqlNames.js';
 export const SYNAPSE_COLLATION = 'Latin1_General_100_BIN2_UTF8';
 /** Root of the data source: the container, on the blob endpoint (works with and without hierarchical namespace). */
 export const SYNAPSE_LOCATION = `https://\${AZURE_STORAGE_ACCOUNT}.blob.core.windows.net/\${AZURE_STORAGE_CONTAINER}`;
-/** Every Parquet file of the table; wildcard 1 is the tenant, 2 the date (filepath(1), filepath(2)). */
-export const SYNAPSE_BULK_PATH = `${ANALYTICS_ROOT}${PARTITION_COLUMNS.map((c) => `${c.name}=*`).join('/')}/*.parquet`;
+/** The Delta table's root folder (the one holding `_delta_log/`): Synapse reads the current version from its log. */
+export const SYNAPSE_BULK_PATH = ANALYTICS_ROOT;
 
 const id = quoteTsqlIdent;
 const qualified = (schema: string, name: string) => `${id(schema)}.${id(name)}`;
@@ -48,15 +48,14 @@ WITH (FORMAT_TYPE = PARQUET, DATA_COMPRESSION = 'org.apache.hadoop.io.compress.S
 
 export function synapseCreateViewSql(): string {
   const width = Math.max(...MESSAGE_COLUMNS.map((c) => c.name.length)) + 2;
-  const partitionSelect = PARTITION_COLUMNS.map((c, i) => `    r.filepath(${i + 1}) AS ${id(c.name)}`);
-  const columnSelect = MESSAGE_COLUMNS.map((c) => `    r.${id(c.name)}`);
-  const withColumns = MESSAGE_COLUMNS.map((c) => `    ${id(c.name).padEnd(width)} ${c.synapse}`).join(',\n');
+  const columns = [...PARTITION_COLUMNS, ...MESSAGE_COLUMNS];
+  const withColumns = columns.map((c) => `    ${id(c.name).padEnd(width)} ${c.synapse}`).join(',\n');
   return `${generatedHeader([
-    'Synapse serverless SQL pool: the messages view. tenant_id and dt come from the folder names through',
-    'filepath(), so WHERE tenant_id = ... AND dt = ... reads only those folders (partition elimination).',
-    'They are left as filepath() returns them (nvarchar): a CAST around them can stop the elimination.',
+    'Synapse serverless SQL pool: the messages view over the Delta Lake table. FORMAT = DELTA reads the files',
+    "of the table's current version from its _delta_log, so a query never sees a commit in progress.",
+    'tenant_id and dt are the partition columns: WHERE tenant_id = ... AND dt = ... reads only those partitions.',
     'Timestamps are UTC instants (Parquet INT64 TIMESTAMP(MILLIS) read as datetime2(3), no zone shift);',
-    'JST = DATEADD(hour, 9, created_at). Unlike Athena, nothing forces a tenant filter: grant access to',
+    'JST = DATEADD(hour, 9, created_at). Nothing forces a tenant filter (nor in Athena): grant access to',
     'this view only to people who may read every tenant (or create one view per tenant).',
   ])}
 ${useDatabase}
@@ -64,11 +63,11 @@ DROP VIEW IF EXISTS ${qualified(SYNAPSE_NAMES.schema, SYNAPSE_NAMES.view)};
 GO
 CREATE VIEW ${qualified(SYNAPSE_NAMES.schema, SYNAPSE_NAMES.view)} AS
 SELECT
-${[...partitionSelect, ...columnSelect].join(',\n')}
+${columns.map((c) => `    r.${id(c.name)}`).join(',\n')}
 FROM OPENROWSET(
     BULK ${quoteTsqlLiteral(SYNAPSE_BULK_PATH)},
     DATA_SOURCE = ${quoteTsqlLiteral(SYNAPSE_NAMES.dataSource)},
-    FORMAT = 'PARQUET'
+    FORMAT = 'DELTA'
 ) WITH (
 ${withColumns}
 ) AS r;

@@ -21,10 +21,22 @@ export const stagingPrefix = (tenant: string, date: string) => `${STAGING_ROOT}$
 export const stagingKey = (tenant: string, date: string, name: string) =>
   `${stagingPrefix(tenant, date)}${safeName(name)}.ndjson.gz`;
 export const analyticsPrefix = (tenant: string, date: string) => `${ANALYTICS_ROOT}${partition(tenant, date)}`;
-export const analyticsKey = (tenant: string, date: string, part: number) =>
-  `${analyticsPrefix(tenant, date)}part-${part}.parquet`;
+/**
+ * A data part of one compaction attempt: `part-<n>-<attempt id>.parquet`. Unique to the attempt and created
+ * put-if-absent, so no published file is ever written twice; the table's log says which parts are current.
+ */
+export const analyticsKey = (tenant: string, date: string, attemptId: string, part: number) => {
+  if (!RUN_ID_PATTERN.test(attemptId)) throw new UsageError(`invalid run id ${JSON.stringify(attemptId)}`);
+  return `${analyticsPrefix(tenant, date)}part-${part}-${attemptId}.parquet`;
+};
+/** The previous release's per-partition manifest (mutable); read only to convert a lake to the table. */
 export const manifestKey = (tenant: string, date: string) =>
   `${MANIFEST_ROOT}tenant_id=${assertTenantId(tenant)}/dt=${parseDate(date)}.json`;
+/** One compaction attempt's manifest (counts, staging inputs folded in): immutable, named by the table's log. */
+export const runManifestKey = (tenant: string, date: string, attemptId: string) => {
+  if (!RUN_ID_PATTERN.test(attemptId)) throw new UsageError(`invalid run id ${JSON.stringify(attemptId)}`);
+  return `${MANIFEST_ROOT}${partition(tenant, date)}${attemptId}.json`;
+};
 /** Every staging object of one tenant, all days (one flat listing). */
 export const stagingTenantPrefix = (tenant: string) => `${STAGING_ROOT}tenant_id=${assertTenantId(tenant)}/`;
 export const analyticsTenantPrefix = (tenant: string) => `${ANALYTICS_ROOT}tenant_id=${assertTenantId(tenant)}/`;

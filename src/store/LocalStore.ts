@@ -1,6 +1,20 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  copyFile,
+  link,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  unlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { processExists } from '../util/processExists.js';
@@ -11,16 +25,42 @@ import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from './Objec
 const LEGACY_TEMP_MARK = '.tmp-';
 /** Temporary files and key locks live here, outside every key's folder, on the same filesystem as the objects. */
 const TEMP_FOLDER = '.tmp';
+/** Key locks: `<root>/.tmp/locks/<sha1 of the key>/`, a folder holding one file named `<pid>-<token>` (its holder). */
+const LOCK_FOLDER = 'locks';
 /** A temporary file of a process that still runs is left alone this long (a killed run's after its pid is gone). */
 const TEMP_STALE_MS = 10 * 60 * 1000;
 
 /**
  * A plain directory as the object store: the embedded default (`DATA_DIR`). Writes go to a temporary
  * file in `<root>/.tmp/` (outside every partition folder, so a reader's glob never matches one; same
- * filesystem, so the rename into place is atomic) and a reader sees the old or the new object, never half.
- * Every write and delete of a key holds that key's lock (an exclusively created file in `<root>/.tmp/locks/`),
- * so ifNoneMatch and ifMatch are exact across the processes of this host: the condition is checked and the
- * rename done with no other writer of the key in between.
+ * filesystem, so the move into place is atomic) and a reader sees the old or the new object, never half.
+ *
+ * Conditions are exact across any number of processes of this host, also when one is killed at any moment;
+ * each winner is decided by one atomic filesystem operation, never by a check and then an act:
+ *
+ * - **ifNoneMatch '*'** (create only) takes no lock: the temporary file is hard-linked to the key's path,
+ *   and `link` fails with EEXIST when the path exists. Of any number of creators exactly one link succeeds,
+ *   and a killed process cannot block it.
+ * - **Every other write and every delete** holds the key's lock: the condition (ifMatch) is checked and the
+ *   file renamed into place (or unlinked) with no other writer of the key in between. The lock is the folder
+ *   `<root>/.tmp/locks/<sha1 of key>/` holding one file, `<pid>-<random token>`, naming its holder. A process
+ *   takes it by renaming a folder it prepared (with its own such file in it) to that path: `rename` of a folder
+ *   succeeds only if the target is absent or an empty folder, atomically, so of any number of takers exactly one
+ *   gets it while it is held. The holder releases it by unlinking its own file (then removes the empty folder
+ *   if no one took it meanwhile). A lock whose holder's process is gone is broken by unlinking that holder's
+ *   file by its name: the name is unique to that one holding (its token), so unlinking it can never remove a
+ *   later holder's lock. Any number of processes may break the same dead lock at once: one unlink succeeds,
+ *   the others find nothing, and then all of them race to take the (now empty) lock by `rename`, where again
+ *   exactly one wins. (Before, the lock was one file path: two breakers could both see the dead holder, and
+ *   the second's unlink removed the lock the first had just taken.)
+ * - A create (link) needs no lock because every other operation of the key either needs the object present
+ *   for its whole critical section (ifMatch write or delete: the path exists from its check to its rename or
+ *   unlink, so no create can succeed in between) or overwrites it whatever it is (unconditional write).
+ *
+ * A holder is "gone" when signal 0 finds no process with its pid (processExists): exact for processes of this
+ * host and pid namespace. A lock older than 10 minutes is also broken by the sweep (a lock is held for
+ * milliseconds). Old versions' locks (a plain file `<root>/.tmp/locks/<sha1>` naming a pid) are waited on
+ * while their pid lives and then unlinked (unlink removes no folder, so never a new-style lock).
  */
 export class LocalStore implements ObjectStore {
   readonly location: string;
@@ -119,22 +159,46 @@ export class LocalStore implements ObjectStore {
    * gone at once, any other after 10 minutes. Runs once per store before its first write.
    */
   async sweepTemporaryFiles(): Promise<void> {
-    for (const folder of [this.tempPath(), this.tempPath('locks')]) {
-      let names: string[];
-      try {
-        names = await readdir(folder);
-      } catch (error) {
-        if (isNotFound(error)) continue;
+    let names: string[] = [];
+    try {
+      names = await readdir(this.tempPath());
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    for (const name of names) {
+      if (name === LOCK_FOLDER) continue;
+      // a temporary file, or a lock folder being prepared (not yet renamed into locks/): `<pid>-<uuid>`
+      const full = this.tempPath(name);
+      const stats = await stat(full).catch(() => undefined);
+      if (!stats || !(stats.isFile() || (stats.isDirectory() && ownerPid(name) !== undefined))) continue;
+      if (stale(stats.mtimeMs, Number(name.split('-')[0]))) await rm(full, { recursive: true, force: true });
+    }
+    const locks = this.tempPath(LOCK_FOLDER);
+    let lockNames: string[] = [];
+    try {
+      lockNames = await readdir(locks);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    for (const name of lockNames) {
+      const lock = join(locks, name);
+      const holders = await readdir(lock).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOTDIR') return undefined;
+        if (isNotFound(error)) return [];
         throw error;
+      });
+      if (holders === undefined) {
+        // an old version's lock file naming its pid (unlink removes no folder, so never a new lock)
+        const stats = await stat(lock).catch(() => undefined);
+        if (stats?.isFile() && stale(stats.mtimeMs, (await lockHolder(lock)) ?? Number.NaN)) await unlinkLegacyLock(lock);
+        continue;
       }
-      for (const name of names) {
-        const full = join(folder, name);
-        const pid = folder.endsWith('locks') ? await lockHolder(full) : Number(name.split('-')[0]);
-        const stats = await stat(full).catch(() => undefined);
-        if (!stats?.isFile()) continue;
-        const stale = Date.now() - stats.mtimeMs > TEMP_STALE_MS || (pid !== undefined && !processExists(pid));
-        if (stale) await rm(full, { force: true });
+      for (const holder of holders) {
+        const stats = await stat(join(lock, holder)).catch(() => undefined);
+        // the holder's own file, unique to that holding: unlinking it frees exactly that (dead) holding
+        if (stats && stale(stats.mtimeMs, ownerPid(holder) ?? Number.NaN)) await unlinkIfThere(join(lock, holder));
       }
+      await removeIfEmpty(lock);
     }
   }
 
@@ -147,6 +211,7 @@ export class LocalStore implements ObjectStore {
       await mkdir(dirname(tmp), { recursive: true });
       await write(tmp);
       await mkdir(dirname(target), { recursive: true });
+      if (options.ifNoneMatch === '*' && options.ifMatch === undefined) return await this.create(key, target, tmp);
       // the version written is read inside the lock: after it another writer may replace it
       return await this.withKeyLock(key, async () => {
         const current = await this.head(key);
@@ -175,36 +240,60 @@ export class LocalStore implements ObjectStore {
   }
 
   /**
-   * Holds the key's lock across processes: `<root>/.tmp/locks/<hash of key>`, created atomically (a hard
-   * link of a file naming our pid, which fails with EEXIST while another holds it). A lock whose process
-   * is gone (killed inside the few milliseconds it is held) is broken.
+   * Create only: a hard link of the written temporary file to the key's path, which fails with EEXIST if the
+   * path exists. One atomic operation decides, so of any number of racing creators exactly one wins.
+   */
+  private async create(key: string, target: string, tmp: string): Promise<ObjectInfo> {
+    // the link is the same inode: its size, mtime and inode (the ETag) are the new object's, whatever comes after
+    const info = this.info(key, await stat(tmp, { bigint: true }));
+    try {
+      await link(tmp, target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new PreconditionFailedError(`${key} already exists`, { cause: error, context: { key } });
+      }
+      throw error;
+    }
+    return info;
+  }
+
+  /**
+   * Holds the key's lock across processes (see the class comment): a folder `<root>/.tmp/locks/<hash of key>/`
+   * holding the file `<pid>-<token>` of its holder. It is taken by renaming a prepared folder to that path
+   * (atomic; fails while the lock is held, as the folder is not empty), released by unlinking the holder's
+   * file. A lock whose holder's process is gone is broken by unlinking that holder's file, by its unique name.
    */
   private async withKeyLock<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const locks = this.tempPath('locks');
+    const locks = this.tempPath(LOCK_FOLDER);
     const lock = join(locks, createHash('sha1').update(key).digest('hex'));
-    const mine = this.tempPath(`${process.pid}-${randomUUID()}`);
+    const holder = `${process.pid}-${randomUUID()}`;
+    const mine = this.tempPath(holder);
     await mkdir(locks, { recursive: true });
-    await writeFile(mine, `${process.pid}\n`);
     try {
+      await mkdir(mine);
+      await writeFile(join(mine, holder), '');
       for (let attempt = 0; ; attempt++) {
         try {
-          await link(mine, lock);
+          await rename(mine, lock);
           break;
         } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-          const holder = await lockHolder(lock);
-          if (holder !== undefined && !processExists(holder)) await rm(lock, { force: true });
-          else if (attempt > 3000) throw new StoreError(`timed out waiting for the lock of ${key}`, { cause: error });
-          else await new Promise((r) => setTimeout(r, attempt < 50 ? 1 : 10));
+          const code = (error as NodeJS.ErrnoException).code;
+          // EEXIST/ENOTEMPTY: held (a folder with a holder's file); ENOTDIR: an old version's lock file
+          if (code !== 'EEXIST' && code !== 'ENOTEMPTY' && code !== 'ENOTDIR') throw error;
+          if (attempt > 3000) throw new StoreError(`timed out waiting for the lock of ${key}`, { cause: error });
+          if (await breakDeadLock(lock)) continue;
+          await new Promise((r) => setTimeout(r, attempt < 50 ? 1 : 10));
         }
       }
-    } finally {
-      await rm(mine, { force: true });
+    } catch (error) {
+      await rm(mine, { recursive: true, force: true });
+      throw error;
     }
     try {
       return await work();
     } finally {
-      await rm(lock, { force: true });
+      await unlinkIfThere(join(lock, holder));
+      await removeIfEmpty(lock);
     }
   }
 
@@ -261,7 +350,71 @@ export class LocalStore implements ObjectStore {
   }
 }
 
-/** The pid a key lock names, or undefined while it is being written or unreadable. */
+/**
+ * Called when the lock could not be taken: unlinks the file of each holder whose process is gone (by its
+ * unique name, so never another holding's). True when the lock may be free now (try again at once): a dead
+ * holder was removed, or the lock was released meanwhile.
+ */
+async function breakDeadLock(lock: string): Promise<boolean> {
+  let holders: string[];
+  try {
+    holders = await readdir(lock);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return true;
+    if (code !== 'ENOTDIR') throw error;
+    // an old version's lock file naming its pid
+    const pid = await lockHolder(lock);
+    if (pid === undefined || processExists(pid)) return false;
+    await unlinkLegacyLock(lock);
+    return true;
+  }
+  let broken = holders.length === 0;
+  for (const holder of holders) {
+    const pid = ownerPid(holder);
+    if (pid === undefined || processExists(pid)) continue;
+    await unlinkIfThere(join(lock, holder));
+    broken = true;
+  }
+  return broken;
+}
+
+/** The pid in a lock holder's name `<pid>-<token>`, or undefined if the name is not one. */
+function ownerPid(name: string): number | undefined {
+  const match = /^(\d+)-./.exec(name);
+  const pid = match ? Number(match[1]) : Number.NaN;
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** A temporary file or lock of `pid` is stale when that process is gone or it is older than 10 minutes. */
+function stale(mtimeMs: number, pid: number): boolean {
+  return Date.now() - mtimeMs > TEMP_STALE_MS || (Number.isInteger(pid) && pid > 0 && !processExists(pid));
+}
+
+async function unlinkIfThere(path: string): Promise<void> {
+  await unlink(path).catch((error) => {
+    if (!isNotFound(error)) throw error;
+  });
+}
+
+/**
+ * Unlinks an old version's lock file. Unlink removes no folder: if another process has meanwhile removed the
+ * file and taken the lock (a folder now), that lock stays (EISDIR; EPERM on some systems).
+ */
+async function unlinkLegacyLock(lock: string): Promise<void> {
+  await unlink(lock).catch((error: NodeJS.ErrnoException) => {
+    if (!['ENOENT', 'EISDIR', 'EPERM'].includes(error.code ?? '')) throw error;
+  });
+}
+
+/** Removes a released lock's folder; one another process has taken meanwhile (not empty) or removed stays as it is. */
+async function removeIfEmpty(lock: string): Promise<void> {
+  await rmdir(lock).catch((error: NodeJS.ErrnoException) => {
+    if (!['ENOENT', 'ENOTEMPTY', 'EEXIST', 'ENOTDIR'].includes(error.code ?? '')) throw error;
+  });
+}
+
+/** The pid an old version's key lock file names, or undefined while it is being written or unreadable. */
 async function lockHolder(lock: string): Promise<number | undefined> {
   const text = await readFile(lock, 'utf8').catch(() => '');
   const pid = Number.parseInt(text, 10);

@@ -65,6 +65,8 @@ export class DynamoTableReader implements SourceReader {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => number;
   private plan?: Promise<TablePlan>;
+  /** The table's primary key attributes (from DescribeTable), to name an item in quarantine examples. */
+  private keyNames: string[] = [];
   private consumed = 0;
   private startedAt?: number;
 
@@ -80,16 +82,35 @@ export class DynamoTableReader implements SourceReader {
 
   /** The plan for this table (DescribeTable once). */
   tablePlan(): Promise<TablePlan> {
-    this.plan ??= this.client
-      .send(new DescribeTableCommand({ TableName: this.options.table }))
-      .then((d) => planFor(d.Table ?? {}, this.mapping, this.options.segments ?? 4));
+    this.plan ??= this.client.send(new DescribeTableCommand({ TableName: this.options.table })).then((d) => {
+      this.keyNames = (d.Table?.KeySchema ?? []).flatMap((k) => (k.AttributeName === undefined ? [] : [k.AttributeName]));
+      return planFor(d.Table ?? {}, this.mapping, this.options.segments ?? 4);
+    });
     return this.plan;
   }
 
-  async *pages(tenant: string, day: DayRange, resumeFrom?: string): AsyncIterable<SourcePage> {
+  /**
+   * The tenant's items of the day. A Scan also returns the tenant's items that have no creation-time field
+   * FIELD_MAPPING names and, with `untenanted`, the items that have no tenant field it names (any day), so
+   * that the backfill quarantines them instead of never seeing them; a Query reads an index, which holds
+   * neither.
+   */
+  async *pages(
+    tenant: string,
+    day: DayRange,
+    resumeFrom?: string,
+    options: { readonly untenanted?: boolean } = {},
+  ): AsyncIterable<SourcePage> {
     const plan = await this.tablePlan();
     if (plan.kind === 'query') yield* this.query(plan, tenant, day, resumeFrom);
-    else yield* this.scan(plan, tenant, day, resumeFrom);
+    else yield* this.scan(plan, tenant, day, resumeFrom, options.untenanted === true);
+  }
+
+  /** `key {"tenantId":"t1","messageId":"m1"}`: the item's primary key, for quarantine examples. */
+  describe(item: unknown): string | undefined {
+    if (this.keyNames.length === 0 || typeof item !== 'object' || item === null) return undefined;
+    const record = item as Record<string, unknown>;
+    return `key ${JSON.stringify(Object.fromEntries(this.keyNames.map((k) => [k, record[k] ?? null])))}`;
   }
 
   private async *query(
@@ -133,9 +154,10 @@ export class DynamoTableReader implements SourceReader {
     plan: Extract<TablePlan, { kind: 'scan' }>,
     tenant: string,
     day: DayRange,
-    resumeFrom?: string,
+    resumeFrom: string | undefined,
+    untenanted: boolean,
   ): AsyncIterable<SourcePage> {
-    const filter = scanFilter(this.mapping, tenant, day);
+    const filter = scanFilter(this.mapping, tenant, day, untenanted);
     type Segment = { done: boolean; key?: Record<string, AttributeValue> };
     let segments: Segment[] = resumeFrom
       ? (JSON.parse(resumeFrom) as { segments: Segment[] }).segments
@@ -204,23 +226,28 @@ export function planFor(table: TableDescription, mapping: FieldMapping, segments
 
 const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** The Scan filter: any mapped tenant field equals the tenant, any mapped created field in the day. */
-function scanFilter(mapping: FieldMapping, tenant: string, day: DayRange) {
+/**
+ * The Scan filter: any mapped tenant field equals the tenant, and any mapped created field is in the day or
+ * none exists; with `untenanted`, also every item that has no mapped tenant field.
+ */
+function scanFilter(mapping: FieldMapping, tenant: string, day: DayRange, untenanted: boolean) {
   const names: Record<string, string> = {};
   const name = (field: string, prefix: string, i: number) => {
     if (!FIELD_NAME.test(field)) throw new ConfigError(`FIELD_MAPPING: ${JSON.stringify(field)} cannot be used in a Scan filter`);
     names[`#${prefix}${i}`] = field;
     return `#${prefix}${i}`;
   };
-  const tenants = mapping.tenant_id.map((f, i) => `${name(f, 't', i)} = :t`).join(' OR ');
-  const created = mapping.created_at
-    .map((f, i) => {
-      const n = name(f, 'c', i);
-      return `${n} BETWEEN :isoFrom AND :isoTo OR ${n} BETWEEN :secFrom AND :secTo OR ${n} BETWEEN :msFrom AND :msTo`;
-    })
+  const tenantNames = mapping.tenant_id.map((f, i) => name(f, 't', i));
+  const createdNames = mapping.created_at.map((f, i) => name(f, 'c', i));
+  const tenants = tenantNames.map((n) => `${n} = :t`).join(' OR ');
+  const created = createdNames
+    .map((n) => `${n} BETWEEN :isoFrom AND :isoTo OR ${n} BETWEEN :secFrom AND :secTo OR ${n} BETWEEN :msFrom AND :msTo`)
     .join(' OR ');
+  const noCreated = createdNames.map((n) => `attribute_not_exists(${n})`).join(' AND ');
+  const noTenant = tenantNames.map((n) => `attribute_not_exists(${n})`).join(' AND ');
+  const mine = `(${tenants}) AND (${created} OR (${noCreated}))`;
   return {
-    FilterExpression: `(${tenants}) AND (${created})`,
+    FilterExpression: untenanted ? `(${mine}) OR (${noTenant})` : mine,
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: {
       ':t': { S: tenant },

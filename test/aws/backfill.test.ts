@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { main } from '../../compactor/cli.js';
 import { runBackfill } from '../../src/backfill/runBackfill.js';
 import type { SourceReader } from '../../src/backfill/SourceReader.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
-import { listAll } from '../../src/store/ObjectStore.js';
+import { getBytes, listAll } from '../../src/store/ObjectStore.js';
 import { DynamoTableReader } from '../../stores/dynamodb/DynamoTableReader.js';
 import { restoreEnvironment } from '../kit/environment.js';
 import { type ParsedLakeRow as LakeRow, readLake } from '../kit/readParquet.js';
@@ -125,6 +125,19 @@ afterAll(async () => {
 });
 
 let runs = 0;
+/** Every record in the store's capture quarantine (source=dynamodb), with the object that holds it, in order. */
+async function quarantined(store: LocalStore): Promise<{ reason: string; raw: unknown; object: string }[]> {
+  const records: { reason: string; raw: unknown; object: string }[] = [];
+  for (const o of await listAll(store, 'quarantine/ingest/source=dynamodb/')) {
+    const text = gunzipSync(await getBytes(store, o.key)).toString('utf8');
+    for (const line of text.split('\n').filter((l) => l !== '')) {
+      const { reason, raw } = JSON.parse(line) as { reason: string; raw: unknown };
+      records.push({ reason, raw, object: o.key });
+    }
+  }
+  return records;
+}
+
 function lake(table?: string) {
   runs++;
   const dataDir = join(dir.path, `data-${runs}`);
@@ -193,20 +206,31 @@ describe('backfill --source dynamodb from DynamoDB Local', () => {
         {
           reason: 'created_at: invalid time of day in "2025-08-11T25:00:00Z"',
           count: 1,
-          example: 'position 0',
+          example: 'key {"tenantId":"t2","messageId":"n3"}',
           object: quarantineObject,
         },
       ]);
       expect(backfill.stderr.split('\n').slice(-2)).toStrictEqual([
         'quarantined 1 record (1 reason):',
-        `  1 × created_at: invalid time of day in "2025-08-11T25:00:00Z" (e.g. position 0 in ${quarantineObject})`,
+        `  1 × created_at: invalid time of day in "2025-08-11T25:00:00Z" (e.g. key {"tenantId":"t2","messageId":"n3"} in ${quarantineObject})`,
       ]);
-      expect(backfill.stderr).toMatch(/^… t1 2025-08-11: read \d+, \d+ in the day/m);
+      // read: what the Query or Scan returned (a Query widens the day by one each side); matched: t2's day
+      expect(backfill.stderr.split('\n').filter((l) => l.startsWith('… t2 '))).toStrictEqual([
+        `… t2 2025-08-11: read 3, matched 3, staged 0, ${table === 'indexed' ? 0.5 : 1} RCU`,
+      ]);
       expect(
         summary.results.map((r: Record<string, unknown>) => [r.tenant, r.status, r.staged, r.quarantined, r.objects]),
       ).toStrictEqual([
         ['t1', 'ok', 3, 0, ['staging/messages/tenant_id=t1/dt=2025-08-11/backfill-dynamodb-2025-08-11-t1-p00001_0_0.ndjson.gz']],
         ['t2', 'ok', 2, 1, ['staging/messages/tenant_id=t2/dt=2025-08-11/backfill-dynamodb-2025-08-11-t2-p00001_0_0.ndjson.gz']],
+      ]);
+      expect(summary.days).toStrictEqual([
+        { tenant: 't1', dt: DATE },
+        { tenant: 't2', dt: DATE },
+      ]);
+      expect(backfill.stderr.split('\n').slice(-4, -2)).toStrictEqual([
+        'staged 2 tenant-days: t1 2025-08-11, t2 2025-08-11',
+        '  compact them with: makoto-lake compact 2025-08-11 t1,t2',
       ]);
       expect((await cli(['compact', DATE, 't1,t2'], env)).code).toBe(0);
       expect(await readLake(store)).toStrictEqual(
@@ -217,6 +241,58 @@ describe('backfill --source dynamodb from DynamoDB Local', () => {
       expect(await listAll(store, 'checkpoints/')).toStrictEqual([]);
     });
   }
+
+  it('a FIELD_MAPPING that matches no item: every item is quarantined once with its key, exit 1, nothing staged', async () => {
+    const { env, store } = lake('plain');
+    const backfill = await cli(['backfill', '--source', 'dynamodb', DATE, 't1,t2', '--json'], {
+      ...env,
+      FIELD_MAPPING: '{"tenant_id":"org"}',
+    });
+    expect(backfill.code).toBe(1);
+    const summary = JSON.parse(backfill.stdout);
+    const records = await quarantined(store);
+    const first = records[0]?.raw as Record<string, unknown>;
+    expect(summary.quarantine).toStrictEqual([
+      {
+        reason: 'no tenant id (looked for org)',
+        count: ITEMS.length,
+        example: `key ${JSON.stringify({ tenantId: first.tenantId, messageId: first.messageId })}`,
+        object: records[0]?.object,
+      },
+    ]);
+    expect(records.map((r) => [r.reason, (r.raw as Record<string, unknown>).messageId]).sort()).toStrictEqual(
+      ITEMS.map((i) => ['no tenant id (looked for org)', i.messageId]).sort(),
+    );
+    // only the first tenant's pass reads them, so each is counted once
+    expect(
+      summary.results.map((r: Record<string, unknown>) => [
+        r.tenant,
+        r.status,
+        r.read,
+        r.matched,
+        r.noTenant,
+        r.staged,
+        r.quarantined,
+        r.objects,
+      ]),
+    ).toStrictEqual([
+      ['t1', 'ok', ITEMS.length, 0, ITEMS.length, 0, ITEMS.length, []],
+      ['t2', 'ok', 0, 0, 0, 0, 0, []],
+    ]);
+    const lines = backfill.stderr.split('\n');
+    expect(lines.filter((l) => /^[…✓✗] /.test(l)).sort()).toStrictEqual([
+      `… t1 2025-08-11: read 9, matched 0, staged 0, 9 matched no tenant (quarantined), 1 RCU`,
+      `… t2 2025-08-11: read 0, matched 0, staged 0, 1 RCU`,
+      `✓ t1 2025-08-11 read 9, matched 0 → staged 0 in 0 objects, 9 quarantined (9 matched no tenant), 0 outside the day`,
+      `✓ t2 2025-08-11 read 0, matched 0 → staged 0 in 0 objects, 0 quarantined, 0 outside the day`,
+    ]);
+    expect(lines.slice(-2)).toStrictEqual([
+      'quarantined 9 records (1 reason):',
+      `  9 × no tenant id (looked for org) (e.g. ${summary.quarantine[0].example} in ${records[0]?.object})`,
+    ]);
+    expect(await listAll(store, 'staging/')).toStrictEqual([]);
+    expect(summary.days).toStrictEqual([]);
+  });
 
   it('resumes after an interruption from its checkpoint, and bounds the read rate', async () => {
     const { store } = lake();
@@ -381,5 +457,72 @@ describe('backfill --source dynamodb --from-export (DynamoDB export to S3, docum
       1,
       '✗ t1 2025-08-11 failed: no DynamoDB export under nothing-here/ (looked for AWSDynamoDB/<ExportId>/manifest-summary.json) (run the same command again to resume)',
     ]);
+  });
+
+  it('items that match no tenant are quarantined once each, named by file and line; a FIELD_MAPPING that matches nothing quarantines all', async () => {
+    const { env, dataDir, store } = lake();
+    const orphan = { messageId: 'orphan', createdAt: '2025-08-11T02:00:00Z', content: 'no tenant field' };
+    const invalid = { tenantId: 'bad tenant', messageId: 'b1', createdAt: '2025-08-11T02:00:00Z', content: 'invalid tenant id' };
+    const exportId = '01754900000000-cccccccc';
+    await writeExport(dataDir, 'exports/loud', exportId, 'FULL_EXPORT', '2025-08-12T00:00:00.000Z', [
+      ITEMS.slice(0, 5).map((i) => ({ Item: dynamoJson(i) })),
+      [...ITEMS.slice(5), orphan, invalid].map((i) => ({ Item: dynamoJson(i) })),
+    ]);
+    const file = (n: number) => `exports/loud/AWSDynamoDB/${exportId}/data/file${n}.json.gz`;
+
+    const backfill = await cli(
+      ['backfill', '--source', 'dynamodb', DATE, 't1,t2', '--from-export', 'exports/loud', '--json'],
+      env,
+    );
+    expect(backfill.code).toBe(1);
+    const summary = JSON.parse(backfill.stdout);
+    const object = (reason: string) => summary.quarantine.find((q: { reason: string }) => q.reason === reason)?.object;
+    expect(summary.quarantine.map((q: Record<string, unknown>) => [q.reason, q.count, q.example])).toStrictEqual([
+      ['no tenant id (looked for tenant_id, tenantId)', 1, `${file(1)} line 5`],
+      [`tenant id "bad tenant" may contain only letters, digits, '-' and '_'`, 1, `${file(1)} line 6`],
+      ['created_at: invalid time of day in "2025-08-11T25:00:00Z"', 1, `${file(1)} line 3`],
+    ]);
+    expect(object('no tenant id (looked for tenant_id, tenantId)')).toMatch(/-t1-p00001_0_0\.ndjson\.gz$/);
+    expect(
+      summary.results.map((r: Record<string, unknown>) => [r.tenant, r.read, r.matched, r.noTenant, r.staged, r.quarantined]),
+    ).toStrictEqual([
+      ['t1', 5, 3, 2, 3, 2],
+      ['t2', 3, 3, 0, 2, 1],
+    ]);
+    expect((await quarantined(store)).map((r) => [r.reason, (r.raw as { Item: unknown }).Item])).toStrictEqual([
+      ['no tenant id (looked for tenant_id, tenantId)', dynamoJson(orphan)],
+      [`tenant id "bad tenant" may contain only letters, digits, '-' and '_'`, dynamoJson(invalid)],
+      ['created_at: invalid time of day in "2025-08-11T25:00:00Z"', dynamoJson(ITEMS[7] as Record<string, unknown>)],
+    ]);
+
+    const { env: wrongEnv, store: wrongStore } = lake();
+    await writeExport(wrongStore.root, 'exports/loud', exportId, 'FULL_EXPORT', '2025-08-12T00:00:00.000Z', [
+      ITEMS.slice(0, 5).map((i) => ({ Item: dynamoJson(i) })),
+      [...ITEMS.slice(5), orphan, invalid].map((i) => ({ Item: dynamoJson(i) })),
+    ]);
+    const wrong = await cli(['backfill', '--source', 'dynamodb', DATE, 't1,t2', '--from-export', 'exports/loud', '--json'], {
+      ...wrongEnv,
+      FIELD_MAPPING: '{"tenant_id":"org"}',
+    });
+    expect(wrong.code).toBe(1);
+    const wrongSummary = JSON.parse(wrong.stdout);
+    expect(wrongSummary.quarantine.map((q: Record<string, unknown>) => [q.reason, q.count, q.example])).toStrictEqual([
+      ['no tenant id (looked for org)', 11, `${file(0)} line 1`],
+    ]);
+    expect(
+      wrongSummary.results.map((r: Record<string, unknown>) => [
+        r.tenant,
+        r.read,
+        r.matched,
+        r.noTenant,
+        r.staged,
+        r.quarantined,
+      ]),
+    ).toStrictEqual([
+      ['t1', 11, 0, 11, 0, 11],
+      ['t2', 0, 0, 0, 0, 0],
+    ]);
+    expect((await quarantined(wrongStore)).length).toBe(11);
+    expect(await listAll(wrongStore, 'staging/')).toStrictEqual([]);
   });
 });

@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
-import { stagingKey } from '../../src/staging/layout.js';
+import { runManifestKey, stagingKey } from '../../src/staging/layout.js';
 import { StoreError } from '../../src/store/errors.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
@@ -237,14 +237,20 @@ describe('compactor Lambda: a failing tenant', () => {
     expect(rows.map((r) => r.message_id)).toStrictEqual(['a1']);
   });
 
-  it('logs an unreadable previous manifest as a warning with the partition’s fields, and replaces it', async () => {
-    const local = new LocalStore(join(dir.path, 'lake'));
-    const { changes, batchId } = dynamodbEventChanges({
-      Records: [dynamodbRecord({ seq: 1, item: chatItem({ tenantId: 'acme', messageId: 'a1' }) })],
-    });
-    await ingestBatch(local, changes, { source: 'dynamodb', batchId });
-    await local.putBytes('manifests/messages/tenant_id=acme/dt=2025-08-11.json', '{"version": 1, "run_id": ');
+  it('logs an unreadable previous run manifest as a warning with the partition’s fields, and compacts over it', async () => {
+    const local = new LocalStore(join(dir.path, 'lake-torn'));
+    const capture = async (seq: number, id: string) => {
+      const { changes, batchId } = dynamodbEventChanges({
+        Records: [dynamodbRecord({ seq, item: chatItem({ tenantId: 'acme', messageId: id }) })],
+      });
+      await ingestBatch(local, changes, { source: 'dynamodb', batchId });
+    };
     const cfg = loadConfig({ TENANT_ID: 'acme', TEMP_DIR: dir.path, DUCKDB_THREADS: '1' });
+    await capture(1, 'a1');
+    const first = await runCompactorEvent({ target_date: '2025-08-11' }, { config: cfg, store: local, ...quietTelemetry() });
+    const torn = runManifestKey('acme', '2025-08-11', first?.tenants[0]?.run_id as string);
+    await local.putBytes(torn, '{"version": 1, "run_id": ');
+    await capture(2, 'a2');
     const telemetry = { ...quietTelemetry(), logger: new Logger({ serviceName: METRIC_SERVICE }) };
 
     const { result, lines } = await captureJsonLines(() =>
@@ -261,10 +267,10 @@ describe('compactor Lambda: a failing tenant', () => {
         tenant_id: 'acme',
         dt: '2025-08-11',
         partition_run_id: result?.tenants[0]?.run_id,
-        error: 'unreadable manifest manifests/messages/tenant_id=acme/dt=2025-08-11.json: Unexpected end of JSON input',
+        error: `unreadable manifest ${torn}: Unexpected end of JSON input`,
       },
     ]);
-    expect(result?.tenants.map((t) => [t.tenant_id, t.status, t.rows_written])).toStrictEqual([['acme', 'compacted', 1]]);
+    expect(result?.tenants.map((t) => [t.tenant_id, t.status, t.rows_written])).toStrictEqual([['acme', 'compacted', 2]]);
   });
 
   it('the Step Functions summary step ends the nightly run with the same status check (PartitionsNeedingAttention)', async () => {

@@ -9,6 +9,7 @@ import { handler as compactorHandler } from '../../compactor/lambda.js';
 import { readManifest } from '../../src/compaction/manifest.js';
 import { analyticsPrefix } from '../../src/staging/layout.js';
 import { listAll } from '../../src/store/ObjectStore.js';
+import { DeltaTable, partitionFiles, tableKey } from '../../src/table/deltaTable.js';
 import { S3Store } from '../../stores/s3/S3Store.js';
 import { handler as streamHandler } from '../../stream-ingest/handler.js';
 import { restoreEnvironment } from '../kit/environment.js';
@@ -131,8 +132,15 @@ describe('AWS end to end: DynamoDB Local → stream → ingest Lambda → s3rver
     const store = new S3Store({ bucket: 'lake', client: s3.client() });
     const rows: Record<string, unknown>[] = [];
     for (const tenant of ['acme', 'beta']) {
+      // the one file the table's current version names for the partition, read from the log in the bucket
       const parts = await listAll(store, analyticsPrefix(tenant, '2025-08-11'));
-      expect(parts.map((p) => p.key)).toStrictEqual([`analytics/messages/tenant_id=${tenant}/dt=2025-08-11/part-0.parquet`]);
+      const runId = summary.tenants.find((t) => t.tenant_id === tenant)?.run_id;
+      expect(parts.map((p) => p.key)).toStrictEqual([
+        `analytics/messages/tenant_id=${tenant}/dt=2025-08-11/part-0-${runId}.parquet`,
+      ]);
+      expect(
+        partitionFiles(await new DeltaTable(store, {}).snapshot(), tenant, '2025-08-11').map((a) => tableKey(a.path)),
+      ).toStrictEqual(parts.map((p) => p.key));
       const file = join(work.path, `${tenant}.parquet`);
       await store.getToFile(parts[0]?.key as string, file);
       rows.push(...(await readParquetRows(file, { orderBy: 'message_id' })).map((r) => ({ tenant, ...r })));
@@ -207,9 +215,12 @@ describe('AWS end to end: DynamoDB Local → stream → ingest Lambda → s3rver
 
     const store = new S3Store({ bucket: 'cli', client: s3.client() });
     const keys = (await listAll(store, '')).map((o) => o.key);
+    const run = (await readManifest(store, 'acme', '2025-08-11'))?.run_id;
     expect(keys.filter((k) => !k.startsWith('staging/'))).toStrictEqual([
-      'analytics/messages/tenant_id=acme/dt=2025-08-11/part-0.parquet',
-      'manifests/messages/tenant_id=acme/dt=2025-08-11.json',
+      // the table's first commit, naming the part (and, in its tags, the run manifest and remembered deletes)
+      'analytics/messages/_delta_log/00000000000000000000.json',
+      `analytics/messages/tenant_id=acme/dt=2025-08-11/part-0-${run}.parquet`,
+      `manifests/messages/tenant_id=acme/dt=2025-08-11/${run}.json`,
       // the user delete of m2, remembered outside analytics/ (the manifest names it)
       (await readManifest(store, 'acme', '2025-08-11'))?.tombstones?.key,
     ]);
@@ -219,7 +230,7 @@ describe('AWS end to end: DynamoDB Local → stream → ingest Lambda → s3rver
     expect(keys.filter((k) => k.startsWith('staging/')).length).toBe(1);
     expect(output.join('\n')).toContain('in s3://cli');
     const parquet = join(work.path, 'cli.parquet');
-    await store.getToFile('analytics/messages/tenant_id=acme/dt=2025-08-11/part-0.parquet', parquet);
+    await store.getToFile(`analytics/messages/tenant_id=acme/dt=2025-08-11/part-0-${run}.parquet`, parquet);
     expect((await readParquetRows(parquet, { orderBy: 'message_id' })).map((r) => [r.message_id, r.content])).toStrictEqual([
       ['m1', 'one'],
     ]);

@@ -171,6 +171,10 @@ describe('redrive --source dynamodb: failed batches re-read from DynamoDB Localâ
       staged: 3,
       quarantined: 0,
       quarantine: [],
+      days: [
+        { tenant: 'acme', dt: '2025-08-11' },
+        { tenant: 'beta', dt: '2025-08-11' },
+      ],
       results: [
         {
           message: `${file}#1`,
@@ -181,6 +185,10 @@ describe('redrive --source dynamodb: failed batches re-read from DynamoDB Localâ
           quarantined: 0,
           quarantine: [],
           objects: [acmeKey, betaKey],
+          days: [
+            { tenant: 'acme', dt: '2025-08-11' },
+            { tenant: 'beta', dt: '2025-08-11' },
+          ],
           acknowledged: true,
         },
       ],
@@ -192,6 +200,42 @@ describe('redrive --source dynamodb: failed batches re-read from DynamoDB Localâ
     expect((await stagedLines(store, betaKey)).map((l) => [l.message_id, l.content, l.op])).toStrictEqual([
       ['b1', 'hello', 'upsert'],
     ]);
+  });
+
+  it('names every (tenant, day) the batch staged, across days, and the compact command for each day', async () => {
+    const { table, streamArn, store, env } = await fresh();
+    await put(table, msg('acme', 'a1', 'JST morning of the 11th', '2025-08-10T20:00:00.000Z'));
+    await put(table, msg('acme', 'a2', 'an edit of an old message', '2025-08-09T03:00:00.000Z'));
+    await put(table, msg('beta', 'b1', 'after midnight JST', '2025-08-11T16:00:00.000Z'));
+    await put(table, msg('beta', 'b2', 'the 11th', '2025-08-11T03:00:00.000Z'));
+    const records = await readStream(ddb.endpoint, streamArn);
+    const [shardId] = await streamShards(ddb.endpoint, streamArn);
+    const file = join(dir.path, 'days.json');
+    await writeFile(file, JSON.stringify([failureMessage(streamArn, shardId as string, records)]));
+
+    const result = await cli(['redrive', '--source', 'dynamodb', file, '--json'], env);
+
+    expect(result.code, result.stderr).toBe(0);
+    const days = [
+      { tenant: 'acme', dt: '2025-08-09' },
+      { tenant: 'acme', dt: '2025-08-11' },
+      { tenant: 'beta', dt: '2025-08-11' },
+      { tenant: 'beta', dt: '2025-08-12' },
+    ];
+    const summary = JSON.parse(result.stdout);
+    expect([summary.days, summary.results[0].days]).toStrictEqual([days, days]);
+    expect(result.stderr.split('\n').slice(-4)).toStrictEqual([
+      'staged 4 tenant-days: acme 2025-08-09, acme 2025-08-11, beta 2025-08-11, beta 2025-08-12',
+      '  compact them with: makoto-lake compact 2025-08-09 acme',
+      '  compact them with: makoto-lake compact 2025-08-11 acme,beta',
+      '  compact them with: makoto-lake compact 2025-08-12 beta',
+    ]);
+    // the list is exactly the partitions that hold staging now
+    expect(
+      (await listAll(store, 'staging/')).map((o) =>
+        o.key.replace(/^staging\/messages\/tenant_id=([^/]+)\/dt=([^/]+)\/.*$/, '$1 $2'),
+      ),
+    ).toStrictEqual(days.map((d) => `${d.tenant} ${d.dt}`));
   });
 
   it('a TTL expiry re-read with GetRecords stays an expiry: the message stays in the lake', async () => {

@@ -4,8 +4,9 @@ import { gunzipSync } from 'node:zlib';
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChatItem, generateChatDay, toCosmosDocument } from '../../src/demo/chatDay.js';
-import { manifestKey, runSummaryKey } from '../../src/staging/layout.js';
+import { compactionQuarantineKey, runSummaryKey } from '../../src/staging/layout.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
+import { DeltaTable, tableKey } from '../../src/table/deltaTable.js';
 import { targetDate } from '../../src/time/jst.js';
 import type { BlobStore } from '../../stores/blob/BlobStore.js';
 import { type ParsedLakeRow, readLake } from '../kit/readParquet.js';
@@ -225,7 +226,7 @@ describe('Azure Functions handlers against Azurite', () => {
 
   it('compact_http: 200 with the per-tenant summary', async () => {
     const response = await post(JSON.stringify({ target_date: DATE, tenants: TENANTS }));
-    const outputs = await listAll(store, 'analytics/messages/');
+    const outputs = await currentOutputs();
     expect(stable(response)).toStrictEqual({
       status: 200,
       jsonBody: {
@@ -239,13 +240,19 @@ describe('Azure Functions handlers against Azurite', () => {
   });
 
   it('compact_http: 207 when one tenant fails and the other completes', async () => {
-    // The manifest write of t-b fails for real: an infinite lease on its manifest blob.
-    const lease = store.container.getBlockBlobClient(manifestKey('t-b', DATE)).getBlobLeaseClient();
+    // A write of t-b's commit phase fails for real: an infinite lease on its compaction quarantine blob, which
+    // the run removes (no line is rejected) before its table commit
+    const blocked = compactionQuarantineKey('t-b', DATE);
+    await store.putBytes(blocked, 'placeholder');
+    const lease = store.container.getBlockBlobClient(blocked).getBlobLeaseClient();
     await lease.acquireLease(-1);
+    const tbBefore = (await currentOutputs()).filter((o) => o.key.includes('tenant_id=t-b/'));
     try {
       const before = logs.length;
       const response = await post(JSON.stringify({ target_date: DATE, tenants: TENANTS }));
-      const outputs = await listAll(store, 'analytics/messages/');
+      const outputs = await currentOutputs();
+      // nothing of t-b was committed: its current files are the ones before the run
+      expect(outputs.filter((o) => o.key.includes('tenant_id=t-b/'))).toStrictEqual(tbBefore);
       const failedTenant = (response.jsonBody as { tenants: Record<string, unknown>[] }).tenants[1];
       expect(stable(response)).toStrictEqual({
         status: 207,
@@ -285,8 +292,8 @@ describe('Azure Functions handlers against Azurite', () => {
         },
       });
       expect(failedTenant?.error).toMatch(
-        // the commit is conditional (ifMatch the manifest read at plan time): Azure refuses it with 412 because of the lease
-        /^compaction of tenant t-b for 2025-08-11 failed: the manifest was not replaced \(its condition failed: .*\): nothing committed: manifests\/messages\/tenant_id=t-b\/dt=2025-08-11\.json/,
+        // Azure refuses the write because of the lease: the table commit after it never happens
+        /^compaction of tenant t-b for 2025-08-11 failed: cannot delete quarantine\/compaction\/tenant_id=t-b\/dt=2025-08-11\/rejected\.ndjson\.gz \(LeaseIdMissing\): There is currently a lease on the blob/,
       );
       // the same fields as the Lambda lines, one JSON message per line (run ids and durations vary per run)
       const lines = jsonLines(logs.slice(before)).map(({ run_id, duration_ms, RunDuration, ...rest }) => ({
@@ -371,8 +378,124 @@ describe('Azure Functions handlers against Azurite', () => {
   });
 });
 
+describe('ingest_changefeed with all-versions-and-deletes deletes, as Microsoft documents them', () => {
+  const tenant = 't-avad';
+  const message = (n: number) => ({
+    id: `m${n}`,
+    tenantId: tenant,
+    conversationId: 'c1',
+    senderId: 'u1',
+    role: 'user',
+    content: `message ${n}`,
+    createdAt: `2025-08-11T0${n}:00:00.000Z`,
+  });
+  /** The documented delete (docs/AZURE.md, "All versions and deletes"): metadata only. */
+  const deleted = (n: number, lsn: number, metadata: Record<string, unknown> = {}) => ({
+    metadata: {
+      operationType: 'delete',
+      lsn,
+      crts: 1754875000,
+      previousImageLSN: 10 + n,
+      timeToLiveExpired: false,
+      id: `m${n}`,
+      partitionKey: { tenantId: tenant },
+      ...metadata,
+    },
+  });
+
+  it('stages deletes whose day is known, quarantines the rest with the reason; the lake keeps exactly the rest', async () => {
+    const created = [1, 2, 3, 4, 5].map((n) => ({ ...message(n), _lsn: 10 + n }));
+    expect(await fns.ingest.ingestChangefeed(created, context('ingest_changefeed'))).toMatchObject({ staged: 5, quarantined: 0 });
+    const deletes = [
+      deleted(1, 21), // metadata only: no creation time
+      { current: {}, previous: message(2), ...deleted(2, 22) }, // with the previous image
+      { ...deleted(3, 23), createdAt: message(3).createdAt }, // metadata only, a creation time beside it
+      deleted(4, 24, { timeToLiveExpired: true }), // a TTL expiry without an image
+      { current: null, previous: message(5), ...deleted(5, 25, { timeToLiveExpired: true }) }, // a TTL expiry with one
+    ];
+    const outcome = await fns.ingest.ingestChangefeed(deletes, context('ingest_changefeed'));
+    expect([outcome.received, outcome.staged, outcome.quarantined]).toStrictEqual([5, 3, 2]);
+    const batchId = `cosmos-${fns.ingest.feedRangeName(deletes)}`;
+    const stagingKey = `staging/messages/tenant_id=${tenant}/dt=2025-08-11/${batchId}_22_25.ndjson.gz`;
+    const quarantineKey = outcome.objects.find((k) => k.startsWith('quarantine/')) as string;
+    expect(outcome.objects).toStrictEqual([stagingKey, quarantineKey]);
+    expect(quarantineKey).toMatch(
+      new RegExp(`^quarantine/ingest/source=cosmos/dt=\\d{4}-\\d{2}-\\d{2}/${batchId}_21_24\\.ndjson\\.gz$`),
+    );
+
+    const staged = gunzipSync(await getBytes(store, stagingKey))
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(staged.map((r) => [r.message_id, r.op, r.source_seq, r.created_at, r.content])).toStrictEqual([
+      ['m2', 'delete', '22', Date.parse(message(2).createdAt), 'message 2'],
+      ['m3', 'delete', '23', Date.parse(message(3).createdAt), null],
+      ['m5', 'expire', '25', Date.parse(message(5).createdAt), 'message 5'],
+    ]);
+    const quarantined = gunzipSync(await getBytes(store, quarantineKey))
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(quarantined.map((q) => [q.reason, q.position, q.raw])).toStrictEqual([
+      [
+        "delete without a creation time: the message's day cannot be found (the change carries no previous image and no creation time, and no message id → day index is kept) (looked for created_at, createdAt)",
+        '21',
+        deletes[0],
+      ],
+      [
+        'TTL expiry (metadata.timeToLiveExpired) without a previous image: no version of the message to stage (an expiry keeps the message in the lake as last captured)',
+        '24',
+        deletes[3],
+      ],
+    ]);
+
+    const response = await fns.http.compactHttp(
+      new HttpRequest({
+        method: 'POST',
+        url: 'http://127.0.0.1/api/compact',
+        body: { string: JSON.stringify({ target_date: DATE, tenants: [tenant] }) },
+      }),
+      context('compact_http'),
+    );
+    expect(response.status).toBe(200);
+    const rows = (await readLake(store)).filter((r) => r.tenant_id === tenant);
+    expect(rows).toStrictEqual(
+      [
+        [1, '11'],
+        [4, '14'],
+        [5, '25'],
+      ].map(([n, seq]) => {
+        const { id, tenantId, conversationId, senderId, createdAt, ...rest } = message(n as number);
+        return {
+          tenant_id: tenant,
+          dt: DATE,
+          message_id: id,
+          conversation_id: conversationId,
+          sender_id: senderId,
+          ...rest,
+          created_at: createdAt,
+          updated_at: null,
+          source: 'cosmos',
+          source_seq: seq,
+          attributes: {},
+        };
+      }),
+    );
+  });
+});
+
 function tenantRowsRead(tenant: string): number {
   return feed.filter((d) => d.tenantId === tenant).length;
+}
+
+/** The files of the table's current version, as keys and sizes. */
+async function currentOutputs(): Promise<{ key: string; size: number }[]> {
+  const snapshot = await new DeltaTable(store, {}).snapshot();
+  return [...snapshot.files.values()]
+    .map((a) => ({ key: tableKey(a.path), size: a.size }))
+    .sort((a, b) => (a.key < b.key ? -1 : 1));
 }
 
 function tenantJson(tenant: string, outputs: { key: string; size: number }[]) {

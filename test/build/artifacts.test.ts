@@ -124,9 +124,11 @@ describe('npm run build', () => {
       private: true,
       type: 'module',
       main: 'index.mjs',
-      engines: root.engines,
+      // the Functions runtime's Node (docs/AZURE.md), as azure/package.json pins it; not the root's `>=20`
+      engines: { node: '>=22 <23' },
       dependencies: { '@duckdb/node-api': root.dependencies['@duckdb/node-api'] },
     });
+    expect(app.engines).toStrictEqual(JSON.parse(await readFile('azure/package.json', 'utf8')).engines);
     expect(await readFile(join(dist, 'azure/host.json'), 'utf8')).toBe(await readFile('azure/host.json', 'utf8'));
     // esbuild names each inlined package in a comment: no cloud's SDK in the other's bundle, no tsx, no DuckDB.
     for (const fn of LAMBDA_FUNCTIONS) {

@@ -3,8 +3,10 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
 import { dynamodbBatchId } from '../../src/ingest/sources.js';
+import { LocalStore } from '../../src/store/LocalStore.js';
 import { jstDate } from '../../src/time/jst.js';
 import { chatItem, cosmosDocument, dynamodbRecord } from '../kit/factories.js';
+import { readLake } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -65,6 +67,7 @@ describe('makoto-lake CLI', () => {
       'globex',
     ]);
     expect(await readdir(join(dir.path, 'data', 'analytics', 'messages'))).toStrictEqual([
+      '_delta_log',
       'tenant_id=default_tenant',
       'tenant_id=globex',
     ]);
@@ -244,6 +247,43 @@ describe('makoto-lake CLI', () => {
     expect(JSON.parse(compacted.stdout).tenants.map((t: Record<string, unknown>) => [t.rows_read, t.rows_written])).toStrictEqual(
       [[4, 4]],
     );
+  });
+
+  it('Cosmos replays of documents without id that share _lsns keep every record; a re-delivery (keys in another order) overwrites its own object', async () => {
+    const data = join(dir.path, 'replays-no-id');
+    const noId = (lsn: number, messageId: string, content: string) =>
+      cosmosDocument(lsn, { id: undefined, messageId, tenantId: 'acme', content });
+    const batches = {
+      a: [noId(5, 'x1', 'partition a, first'), noId(9, 'x2', 'partition a, second')],
+      b: [noId(5, 'y1', 'partition b, first'), noId(9, 'y2', 'partition b, second')],
+      // batch a again, as a client that orders keys differently would send it
+      again: [noId(5, 'x1', 'partition a, first'), noId(9, 'x2', 'partition a, second')].map((d) =>
+        Object.fromEntries(Object.entries(d).reverse()),
+      ),
+    };
+    const staged: string[][] = [];
+    for (const [name, documents] of Object.entries(batches)) {
+      const path = join(dir.path, `no-id-${name}.json`);
+      await writeFile(path, JSON.stringify(documents));
+      const result = await cli(['ingest', '--source', 'cosmos', path, '--json'], { DATA_DIR: data });
+      expect(result.code).toBe(0);
+      staged.push(JSON.parse(result.stdout).objects);
+    }
+    expect(staged[0]).toHaveLength(1);
+    expect(staged[1]).toHaveLength(1);
+    expect(staged[0]).not.toStrictEqual(staged[1]);
+    expect(staged[2]).toStrictEqual(staged[0]);
+    expect((await readdir(join(data, 'staging/messages/tenant_id=acme/dt=2025-08-11'))).sort()).toStrictEqual(
+      [...(staged[0] ?? []), ...(staged[1] ?? [])].map((key) => key.split('/').at(-1)).sort(),
+    );
+    expect((await cli(['compact', '2025-08-11', 'acme'], { DATA_DIR: data })).code).toBe(0);
+    const rows = await readLake(new LocalStore(data));
+    expect(rows.map((r) => [r.tenant_id, r.dt, r.message_id, r.content, r.source_seq])).toStrictEqual([
+      ['acme', '2025-08-11', 'x1', 'partition a, first', '5'],
+      ['acme', '2025-08-11', 'x2', 'partition a, second', '9'],
+      ['acme', '2025-08-11', 'y1', 'partition b, first', '5'],
+      ['acme', '2025-08-11', 'y2', 'partition b, second', '9'],
+    ]);
   });
 
   it('the same replays under the same --lease label (the first build’s option) still keep both batches', async () => {

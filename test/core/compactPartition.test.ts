@@ -14,8 +14,9 @@ import { stagingKey } from '../../src/staging/layout.js';
 import { gzipNdjson } from '../../src/staging/ndjson.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { getBytes, listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
+import { DeltaTable } from '../../src/table/deltaTable.js';
 import { chatItem, dynamodbRecord, stagedRecord } from '../kit/factories.js';
-import { parquetPhysicalSchema, readParquetRows } from '../kit/readParquet.js';
+import { currentFiles, parquetPhysicalSchema, readParquetRows } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';
 
 const DATE = '2025-08-11';
@@ -48,8 +49,7 @@ async function ingest(records: ReturnType<typeof dynamodbRecord>[], now = NOW - 
 }
 
 async function lake(tenant: string, date = DATE): Promise<Record<string, unknown>[]> {
-  const files = (await listAll(store, `analytics/messages/tenant_id=${tenant}/dt=${date}/`)).map((o) => join(store.root, o.key));
-  return readParquetRows(files, { orderBy: 'message_id' });
+  return readParquetRows(await currentFiles(store, tenant, date), { orderBy: 'message_id' });
 }
 
 const row = (overrides: Record<string, unknown>) => ({
@@ -102,7 +102,7 @@ describe('compactPartition', () => {
       versionsSuperseded: 4,
       deletesApplied: 1,
       rowsWritten: 2,
-      outputFiles: ['analytics/messages/tenant_id=acme/dt=2025-08-11/part-0.parquet'],
+      outputFiles: [`analytics/messages/tenant_id=acme/dt=2025-08-11/part-0-${result.runId}.parquet`],
       bytesWritten: result.bytesWritten,
       durationMs: 0,
       timingsMs: {},
@@ -135,7 +135,7 @@ describe('compactPartition', () => {
     ]);
   });
 
-  it('gives the same rows and files when run again, and leaves no stale file behind', async () => {
+  it('gives the same rows when run again, never writes a key twice, and the new version names only its own parts', async () => {
     await ingest(
       Array.from({ length: 30 }, (_, i) =>
         dynamodbRecord({ seq: i + 1, item: chatItem({ messageId: `m${i}`, content: randomBytes(1500).toString('base64') }) }),
@@ -150,16 +150,27 @@ describe('compactPartition', () => {
     };
     const first = await compactPartition(small, 'acme', DATE).finally(() => oneThread.closeSync());
     // 30 rows of ~2 KB in row groups of 5: DuckDB rolls over to a new file once the file passes ~20 KB
-    expect(first.outputFiles.map((k) => k.slice(k.lastIndexOf('/') + 1))).toStrictEqual(['part-0.parquet', 'part-1.parquet']);
+    expect(first.outputFiles.map((k) => k.slice(k.lastIndexOf('/') + 1))).toStrictEqual([
+      `part-0-${first.runId}.parquet`,
+      `part-1-${first.runId}.parquet`,
+    ]);
     const rows = await lake('acme');
     expect(rows.length).toBe(30);
 
     // the re-run merges the 30 published rows with the same 30 staging rows: each published copy is a duplicate
     const second = await compactPartition(deps, 'acme', DATE);
     expect([second.rowsRead, second.rowsCarried, second.duplicatesRemoved, second.rowsWritten]).toStrictEqual([30, 30, 30, 30]);
-    // it never overwrites a part the current manifest names (part-0, part-1): its one part is part-2
-    expect(second.outputFiles).toStrictEqual(['analytics/messages/tenant_id=acme/dt=2025-08-11/part-2.parquet']);
-    expect((await listAll(store, 'analytics/')).map((o) => o.key)).toStrictEqual(second.outputFiles);
+    // its part is a new key of its own; the first run's parts stay (unchanged) until vacuum, named by version 0 only
+    expect(second.outputFiles).toStrictEqual([`analytics/messages/tenant_id=acme/dt=2025-08-11/part-0-${second.runId}.parquet`]);
+    expect((await listAll(store, 'analytics/messages/tenant_id=')).map((o) => o.key).sort()).toStrictEqual(
+      [...first.outputFiles, ...second.outputFiles].sort(),
+    );
+    const table = new DeltaTable(store, {});
+    const current = (await table.snapshot()).files;
+    expect([...current.values()].map((f) => `analytics/messages/${f.path}`)).toStrictEqual(second.outputFiles);
+    expect([...(await table.snapshot({ version: 0 })).files.values()].map((f) => `analytics/messages/${f.path}`)).toStrictEqual(
+      first.outputFiles,
+    );
     expect(await lake('acme')).toStrictEqual(rows);
     const manifest = await readManifest(store, 'acme', DATE);
     expect([

@@ -15,6 +15,7 @@ import {
   writeRunSummary,
 } from '../../src/app/jobs.js';
 import { runCompaction } from '../../src/app/runCompaction.js';
+import { readManifest } from '../../src/compaction/manifest.js';
 import { loadConfig } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
 import { runSummaryKey, stagingKey } from '../../src/staging/layout.js';
@@ -85,9 +86,7 @@ afterAll(async () => {
 
 describe('planJobs', () => {
   it('lists every tenant in staging for the day, then every late partition in the look-back, with staging bytes (exact)', async () => {
-    const manifestRun = JSON.parse(
-      (await getBytes(store, 'manifests/messages/tenant_id=t02/dt=2025-08-08.json')).toString(),
-    ).run_id;
+    const manifestRun = (await readManifest(store, 't02', '2025-08-08'))?.run_id;
     const jobs = await planJobs(store, { date: DATE, tenants: 'all', lateLookbackDays: 7 });
     expect(jobs).toStrictEqual([
       { tenant: 'bad.tenant', date: DATE, stagingBytes: 0 },

@@ -9,9 +9,11 @@ import { loadConfig } from '../../src/config.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
-import { analyticsPrefix, manifestKey, tombstonePrefix } from '../../src/staging/layout.js';
+import { vacuumLake } from '../../src/compaction/lakeTable.js';
+import { analyticsPrefix, runManifestKey, tombstonePrefix } from '../../src/staging/layout.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { listAll } from '../../src/store/ObjectStore.js';
+import { DeltaTable, partitionFiles, tableKey } from '../../src/table/deltaTable.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
 import { readParquetRows } from '../kit/readParquet.js';
@@ -60,7 +62,10 @@ async function expireStaging(): Promise<void> {
   for (const o of await listAll(store, 'staging/')) await store.delete(o.key);
 }
 
-/** What a reader of the partition folder sees: [message_id, content, source_seq], by message id. */
+/** The keys of the files the table's current version names for the partition. */
+const currentKeys = async () => partitionFiles(await new DeltaTable(store, {}).snapshot(), 'acme', D).map((a) => tableKey(a.path));
+
+/** What a reader of the partition sees: [message_id, content, source_seq], by message id. */
 const lake = async () =>
   (await readPartition(store, 'acme', D, join(dir.path, `read-${++n}`))).map((r) => [r.message_id, r.content, r.source_seq]);
 
@@ -165,7 +170,10 @@ describe('merge into the published partition', () => {
     expect(await lake()).toStrictEqual(expected);
     const manifest = await readManifest(store, 'acme', D);
     expect(reconciles(manifest)).toBe(true);
-    // only the current tombstone file is left; the folder holds exactly the manifest's parts
+    // the current version names the manifest's parts and its tombstone file; a vacuum past the retention
+    // leaves exactly those (earlier runs' parts and tombstone files are no longer referenced)
+    expect((await currentKeys()).sort()).toStrictEqual(manifest?.outputs.map((o) => o.key).sort());
+    await vacuumLake({ store, db, workDirectory: dir.path }, { now: Date.now() + 8 * 86_400_000 });
     expect((await listAll(store, tombstonePrefix('acme', D))).map((o) => o.key)).toStrictEqual([tombstoneFile(manifest)]);
     expect((await listAll(store, analyticsPrefix('acme', D))).map((o) => o.key)).toStrictEqual(
       manifest?.outputs.map((o) => o.key),
@@ -209,11 +217,11 @@ describe('merge into the published partition', () => {
     expect(reconciles(await readManifest(store, 'acme', D))).toBe(true);
   });
 
-  it('a torn manifest: every visible part is read as published, and the run replaces it', async () => {
+  it('a torn run manifest costs only its counts: the files come from the table, and the next run replaces it', async () => {
     await deliver([message(1, 'a', 'A'), message(2, 'b', 'B')], NOW - 3_600_000);
-    await compactPartition(deps(), 'acme', D);
+    const first = await compactPartition(deps(), 'acme', D);
     await expireStaging();
-    await store.putBytes(manifestKey('acme', D), '{"version":1,"run_id":');
+    await store.putBytes(runManifestKey('acme', D, first.runId), '{"version":1,"run_id":');
     await deliver([message(3, 'c', 'C')], LATER - 3_600_000);
     const result = await compactPartition(deps(LATER), 'acme', D);
     expect([result.status, result.rowsRead, result.rowsCarried, result.rowsWritten]).toStrictEqual(['compacted', 1, 2, 3]);
@@ -246,6 +254,7 @@ describe('merge into the published partition', () => {
       'compaction of tenant acme for 2025-08-11 failed: the part files hold 2 rows, the merge counted 3: nothing was published',
     );
     expect(await readManifest(store, 'acme', D)).toStrictEqual(before);
+    expect(await currentKeys()).toStrictEqual(good.outputFiles);
     expect((await listAll(store, analyticsPrefix('acme', D))).map((o) => o.key)).toStrictEqual(good.outputFiles);
     expect(await lake()).toStrictEqual([
       ['a', 'A', '1'],
@@ -253,7 +262,7 @@ describe('merge into the published partition', () => {
     ]);
   });
 
-  it('a stop that arrives once the manifest is written leaves the partition compacted and cleaned', async () => {
+  it('a stop that arrives once the table commit is written leaves the partition compacted', async () => {
     await deliver([message(1, 'a', 'A'), message(2, 'b', 'B')], NOW - 3_600_000);
     const first = await compactPartition(deps(), 'acme', D);
     await deliver([message(3, 'b', 'B2')], NOW - 1_800_000);
@@ -267,7 +276,7 @@ describe('merge into the published partition', () => {
     expect(stop.signal.aborted).toBe(true);
     expect([second.status, second.rowsWritten, second.versionsSuperseded]).toStrictEqual(['compacted', 2, 1]);
     expect(second.outputFiles).not.toStrictEqual(first.outputFiles);
-    expect((await listAll(store, analyticsPrefix('acme', D))).map((o) => o.key)).toStrictEqual(second.outputFiles);
+    expect(await currentKeys()).toStrictEqual(second.outputFiles);
     expect(await listAll(store, 'locks/')).toStrictEqual([]);
     expect(await lake()).toStrictEqual([
       ['a', 'A', '1'],
@@ -275,24 +284,22 @@ describe('merge into the published partition', () => {
     ]);
   });
 
-  it('repairs a folder that differs from its manifest once the staging is gone (published rows alone)', async () => {
+  it('a foreign file in a partition folder is read by no one, needs no run, and goes with the vacuum', async () => {
     await deliver([message(1, 'a', 'A'), message(2, 'b', 'B', 'REMOVE')], NOW - 3_600_000);
     const first = await compactPartition(deps(), 'acme', D);
     await expireStaging();
     const stray = `${analyticsPrefix('acme', D)}stray.parquet`;
     await store.putBytes(stray, 'left by a run killed mid-upload');
 
-    const repair = await compactPartition(deps(LATER), 'acme', D);
-    expect([repair.status, repair.inputs, repair.rowsCarried, repair.deletesRemembered, repair.rowsWritten]).toStrictEqual([
-      'compacted',
-      0,
-      1,
-      1,
-      1,
-    ]);
-    expect((await listAll(store, analyticsPrefix('acme', D))).map((o) => o.key)).toStrictEqual(repair.outputFiles);
-    expect(repair.outputFiles).not.toContain(stray);
-    expect(first.status).toBe('compacted');
+    const again = await compactPartition(deps(LATER), 'acme', D);
+    expect([again.status, first.status]).toStrictEqual(['no-input', 'compacted']);
+    expect(await currentKeys()).toStrictEqual(first.outputFiles);
+    expect(await lake()).toStrictEqual([['a', 'A', '1']]);
+    // the stray file is younger than the retention: kept; past it, deleted
+    expect((await vacuumLake({ store, db, workDirectory: dir.path }, { now: LATER, dryRun: true })).deleted).toStrictEqual([]);
+    const vacuumed = await vacuumLake({ store, db, workDirectory: dir.path }, { now: Date.now() + 8 * 86_400_000 });
+    expect(vacuumed.deleted).toStrictEqual([stray]);
+    expect((await listAll(store, analyticsPrefix('acme', D))).map((o) => o.key)).toStrictEqual(first.outputFiles);
     expect(await lake()).toStrictEqual([['a', 'A', '1']]);
   });
 });

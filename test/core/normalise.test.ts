@@ -4,6 +4,7 @@ import { cosmosChange } from '../../src/model/cosmos.js';
 import { approximateCreationMs, dynamodbChange } from '../../src/model/dynamodb.js';
 import { parseFieldMapping } from '../../src/model/fieldMapping.js';
 import { normaliseChange } from '../../src/model/normalise.js';
+import type { StagedRecord } from '../../src/schema/messageSchema.js';
 import { chatItem, cosmosDocument, dynamodbRecord, stagedRecord } from '../kit/factories.js';
 
 const context = { source: 'dynamodb' as const, ingestedAt: 1754900000000 };
@@ -208,7 +209,8 @@ describe('normaliseChange with Cosmos documents', () => {
     ).toStrictEqual(staged('expire'));
     expect(normaliseChange(cosmosChange(envelope('delete', { current: {}, metadata: { id: 'm1' } })), cosmos)).toStrictEqual({
       ok: false,
-      reason: 'all-versions-and-deletes delete has no previous document (the deleted version), so its tenant and day are unknown',
+      reason:
+        'delete without a tenant: metadata.partitionKey names no tenant field (the partition key must be the tenant, a field FIELD_MAPPING.tenant_id lists) (looked for tenant_id, tenantId)',
     });
     expect(normaliseChange(cosmosChange(envelope('upsert', { current: doc })), cosmos)).toStrictEqual({
       ok: false,
@@ -217,6 +219,112 @@ describe('normaliseChange with Cosmos documents', () => {
     expect(normaliseChange(cosmosChange({ current: doc, metadata: { operationType: 'create' } }), cosmos)).toStrictEqual({
       ok: false,
       reason: 'no metadata.lsn (all-versions-and-deletes change without its position)',
+    });
+  });
+
+  describe('a delete in all-versions-and-deletes mode as Microsoft documents it (metadata only)', () => {
+    // docs/AZURE.md, "All versions and deletes": the delete's documented shape, no `current`, no `previous`
+    const documented = (metadata: Record<string, unknown> = {}) => ({
+      metadata: {
+        operationType: 'delete',
+        lsn: 123,
+        crts: 1700000000,
+        previousImageLSN: 100,
+        timeToLiveExpired: false,
+        id: 'm1',
+        partitionKey: { tenantId: 'acme' },
+        ...metadata,
+      },
+    });
+    const noDay =
+      "delete without a creation time: the message's day cannot be found (the change carries no previous image and no creation time, and no message id → day index is kept) (looked for created_at, createdAt)";
+    const deleteRecord = (overrides: Partial<StagedRecord> = {}) => ({
+      ok: true,
+      record: stagedRecord({
+        source: 'cosmos',
+        source_seq: '123',
+        ingested_at: 1754900000000,
+        op: 'delete',
+        conversation_id: null,
+        sender_id: null,
+        role: null,
+        content: null,
+        ...overrides,
+      }),
+    });
+
+    it('is recognised (metadata.lsn is its position, not "no _lsn") and quarantined: its day cannot be found', () => {
+      for (const shape of [documented(), { current: {}, ...documented() }, { current: null, ...documented() }]) {
+        expect(normaliseChange(cosmosChange(shape), cosmos)).toStrictEqual({ ok: false, reason: noDay });
+        expect(cosmosChange(shape)).toMatchObject({ sourceSeq: '123', op: 'delete', positionField: 'metadata.lsn' });
+      }
+    });
+
+    it('is staged as a user delete when a creation time comes with it; tenant from the partition key, id from metadata.id', () => {
+      const createdAt = '2025-08-11T01:00:00.000Z';
+      expect(normaliseChange(cosmosChange({ ...documented(), createdAt }), cosmos)).toStrictEqual(deleteRecord());
+      // the Functions samples' `current: {}` changes nothing; a hierarchical key gives every level
+      expect(
+        normaliseChange(
+          cosmosChange({
+            current: {},
+            created_at: createdAt,
+            ...documented({ partitionKey: { tenantId: 'acme', conversationId: 'c1' } }),
+          }),
+          cosmos,
+        ),
+      ).toStrictEqual(deleteRecord({ conversation_id: 'c1' }));
+      // a top-level id when metadata has none
+      const { id, ...withoutId } = documented().metadata;
+      expect(normaliseChange(cosmosChange({ id: 'm1', createdAt, metadata: withoutId }), cosmos)).toStrictEqual(deleteRecord());
+    });
+
+    it('takes the tenant from the partition key only when FIELD_MAPPING names that property as the tenant', () => {
+      const shape = { ...documented({ partitionKey: { tenant: 'acme' } }), createdAt: '2025-08-11T01:00:00.000Z' };
+      expect(normaliseChange(cosmosChange(shape), cosmos)).toStrictEqual({
+        ok: false,
+        reason:
+          'delete without a tenant: metadata.partitionKey names no tenant field (the partition key must be the tenant, a field FIELD_MAPPING.tenant_id lists) (looked for tenant_id, tenantId)',
+      });
+      const mapping = parseFieldMapping('{"tenant_id":"tenant"}');
+      expect(normaliseChange(cosmosChange(shape), { ...cosmos, mapping })).toStrictEqual(deleteRecord());
+    });
+
+    it('says what is missing: the message id, the position', () => {
+      const { id, ...withoutId } = documented().metadata;
+      expect(normaliseChange(cosmosChange({ metadata: withoutId }), cosmos)).toStrictEqual({
+        ok: false,
+        reason:
+          'delete without a message id: no metadata.id or id that FIELD_MAPPING.message_id lists (looked for message_id, messageId, id)',
+      });
+      const { lsn, ...withoutLsn } = documented().metadata;
+      expect(normaliseChange(cosmosChange({ metadata: withoutLsn }), cosmos)).toStrictEqual({
+        ok: false,
+        reason: 'no metadata.lsn (all-versions-and-deletes change without its position)',
+      });
+    });
+
+    it('timeToLiveExpired: true is an expiry, not a user delete: quarantined without a previous image, staged as expire with one', () => {
+      expect(normaliseChange(cosmosChange(documented({ timeToLiveExpired: true })), cosmos)).toStrictEqual({
+        ok: false,
+        reason:
+          'TTL expiry (metadata.timeToLiveExpired) without a previous image: no version of the message to stage (an expiry keeps the message in the lake as last captured)',
+      });
+      const { _lsn, _rid, _etag, _ts, ...previous } = cosmosDocument(0);
+      expect(
+        normaliseChange(cosmosChange({ current: null, previous, ...documented({ timeToLiveExpired: true }) }), cosmos),
+      ).toStrictEqual({
+        ok: true,
+        record: stagedRecord({ source: 'cosmos', source_seq: '123', ingested_at: 1754900000000, op: 'expire' }),
+      });
+    });
+
+    it('the previous-image variant stages the previous version; the partition key fills a tenant the image lacks', () => {
+      const { _lsn, _rid, _etag, _ts, tenantId, ...previous } = cosmosDocument(0);
+      expect(normaliseChange(cosmosChange({ current: {}, previous, ...documented() }), cosmos)).toStrictEqual({
+        ok: true,
+        record: stagedRecord({ source: 'cosmos', source_seq: '123', ingested_at: 1754900000000, op: 'delete' }),
+      });
     });
   });
 });

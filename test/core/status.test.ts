@@ -1,4 +1,4 @@
-import { utimes } from 'node:fs/promises';
+import { readFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
@@ -8,10 +8,12 @@ import { lakeStatus } from '../../src/app/status.js';
 import { loadConfig } from '../../src/config.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
-import { analyticsKey, ingestQuarantineKey } from '../../src/staging/layout.js';
+import { analyticsPrefix, ingestQuarantineKey, runManifestKey } from '../../src/staging/layout.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
-import { getBytes, listAll } from '../../src/store/ObjectStore.js';
+import { listAll } from '../../src/store/ObjectStore.js';
+import { DeltaTable, partitionFiles, tableKey } from '../../src/table/deltaTable.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
+import { currentFiles } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -46,8 +48,9 @@ async function compact(store: LocalStore, data: string, date: string, at: string
 }
 
 /**
- * A lake with everything status must catch: acme 2025-08-11 has a crash-left extra part, globex 2025-08-11
- * got a staging object after its run, and capture quarantined a record on 2025-08-11.
+ * A lake with everything status must catch — globex 2025-08-11 got a staging object after its run, and
+ * capture quarantined a record on 2025-08-11 — and one thing it must not count as trouble: acme 2025-08-11
+ * has a file in its folder that no table version names (a crashed run's upload), which vacuum removes.
  */
 async function troubledLake(name: string) {
   const data = join(dir.path, name);
@@ -72,8 +75,9 @@ async function troubledLake(name: string) {
   ]);
   const runOf = (tenant: string, date: string) =>
     run.results.find((r) => r.tenant === tenant && r.date === date)?.runId as string;
-  // a crash between the manifest and the cleanup of an earlier, bigger version leaves an extra part behind
-  await store.putBytes(analyticsKey('acme', '2025-08-11', 1), await getBytes(store, analyticsKey('acme', '2025-08-11', 0)));
+  // a run killed after its upload, before its commit, leaves a file no version names
+  const part = (await currentFiles(store, 'acme', '2025-08-11'))[0] as string;
+  await store.putBytes(`${analyticsPrefix('acme', '2025-08-11')}part-0-crashed.parquet`, await readFile(part));
   // an edit of g1 captured at 2025-08-11 20:00 JST, after the day's run had started
   const late = await ingest(
     store,
@@ -86,7 +90,7 @@ async function troubledLake(name: string) {
 }
 
 describe('makoto-lake status', () => {
-  it('shows a stale part, an uncompacted staging object and new quarantine, and exits 5', async () => {
+  it('shows an uncompacted staging object and new quarantine, and exits 5; an unreferenced file is only counted', async () => {
     const { data, store, runOf } = await troubledLake('troubled');
     const acme10 = runOf('acme', '2025-08-10');
     const acme11 = runOf('acme', '2025-08-11');
@@ -104,7 +108,7 @@ describe('makoto-lake status', () => {
         'tenant  dt          staging  bytes  covered     rows  last run                      finished                  parts    quarantined  needs attention',
         '------  ----------  -------  -----  ----------  ----  ----------------------------  ------------------------  -------  -----------  ------------------------------------------------------------------------------------------------',
         `acme    2025-08-10        1  ${b[0]}  yes            1  ${acme10}  ${finished}  ok                 0  -`,
-        `acme    2025-08-11        1  ${b[1]}  yes            2  ${acme11}  ${finished}  1 stale            0  folder differs from run ${acme11}: 1 stale part`,
+        `acme    2025-08-11        1  ${b[1]}  yes            2  ${acme11}  ${finished}  1 stale            0  -`,
         `globex  2025-08-10        0  ${b[2]}  -           -     -                             -                         -                  0  -`,
         `globex  2025-08-11        2  ${b[3]}  no (1 new)     1  ${globex11}  ${finished}  ok                 0  1 staging object not compacted since run ${globex11} (due 2025-08-12 02:00 JST)`,
         '',
@@ -112,7 +116,7 @@ describe('makoto-lake status', () => {
         '--------------------  --------  -------  -------  ---------------------------------',
         '2025-08-11            dynamodb        1        1  1 quarantined record not reviewed',
         '',
-        '3 need attention',
+        '2 need attention',
       ].join('\n'),
     );
     expect(acme10).toMatch(/^20250811T170000000Z-[0-9a-f]{8}$/);
@@ -152,7 +156,7 @@ describe('makoto-lake status', () => {
           missing_parts: 0,
           changed_parts: 0,
           quarantined_records: 0,
-          attention: [`folder differs from run ${acme11}: 1 stale part`],
+          attention: [],
         },
         {
           tenant_id: 'globex',
@@ -188,18 +192,17 @@ describe('makoto-lake status', () => {
         },
       ],
       ingest_quarantine: [{ dt: '2025-08-11', source: 'dynamodb', objects: 1, records: 1 }],
-      needs_attention: 3,
+      needs_attention: 2,
     });
     expect(sizes.filter((n) => n > 0).length).toBe(3);
   });
 
-  it('a healthy lake exits 0: the nightly run repairs the folder and folds the late edit in, the quarantine is reviewed', async () => {
-    const { data, store } = await troubledLake('repaired');
+  it('a healthy lake exits 0: the nightly run folds the late edit in, the quarantine is reviewed', async () => {
+    const { data, store, runOf } = await troubledLake('repaired');
     const nightly = await compact(store, data, '2025-08-12', '2025-08-12T17:00:00Z');
     expect(nightly.results.map((r) => [r.tenant, r.date, r.status])).toStrictEqual([
       ['acme', '2025-08-12', 'no-input'],
       ['globex', '2025-08-12', 'no-input'],
-      ['acme', '2025-08-11', 'compacted'],
       ['globex', '2025-08-11', 'compacted'],
     ]);
     // reviewing the capture quarantine: look at it, then delete (or move) it
@@ -223,17 +226,18 @@ describe('makoto-lake status', () => {
       ]),
     ).toStrictEqual([
       ['acme', '2025-08-10', 1, 0, 0, []],
-      ['acme', '2025-08-11', 2, 0, 0, []],
+      ['acme', '2025-08-11', 2, 0, 1, []],
       ['globex', '2025-08-10', null, 0, 0, []],
-      ['globex', '2025-08-11', 1, 0, 0, []],
+      // the part the nightly run replaced stays in the folder, unreferenced, until vacuum
+      ['globex', '2025-08-11', 1, 0, 1, []],
     ]);
     expect([parsed.ingest_quarantine, parsed.needs_attention]).toStrictEqual([[], 0]);
-    const acmeRun = nightly.results.find((r) => r.tenant === 'acme' && r.date === '2025-08-11')?.runId;
+    const acmeRun = runOf('acme', '2025-08-11');
     const acmeBytes = (await listAll(store, 'staging/messages/tenant_id=acme/dt=2025-08-11/'))[0]?.size;
     const table = await cli(data, ['status', '2025-08-11', 'acme']);
     expect(table.code).toBe(0);
     expect(table.stdout.split('\n').slice(2)).toStrictEqual([
-      `acme    2025-08-11        1  ${String(acmeBytes).padStart(5)}  yes         2  ${acmeRun}  2025-08-12T17:00:00.000Z  ok               0  -`,
+      `acme    2025-08-11        1  ${String(acmeBytes).padStart(5)}  yes         2  ${acmeRun}  2025-08-11T17:00:00.000Z  1 stale            0  -`,
       '',
       'nothing needs attention',
     ]);
@@ -244,14 +248,15 @@ describe('makoto-lake status', () => {
     const figures = async (at: string) =>
       metricValues(statusMetrics(await lakeStatus(store, { tenants: 'all', dates: ['2025-08-11'], now: Date.parse(at) })));
     // written 2025-08-11 20:00 JST for its own day: due 2025-08-12 02:00 JST, overdue from 04:00 JST
+    // the unreferenced file is not a stale part for the alarm: only files a version names and cannot read are
     expect(await figures('2025-08-11T18:59:59.999Z')).toStrictEqual({
-      PartitionsNeedingAttention: 1,
-      StaleParts: 1,
+      PartitionsNeedingAttention: 0,
+      StaleParts: 0,
       UncompactedStagingDays: 0,
     });
     expect(await figures('2025-08-11T19:00:00.000Z')).toStrictEqual({
-      PartitionsNeedingAttention: 2,
-      StaleParts: 1,
+      PartitionsNeedingAttention: 1,
+      StaleParts: 0,
       UncompactedStagingDays: 1,
     });
     // written 2025-08-13 03:00 JST, after that night's run: due at the next one, 2025-08-14 02:00 JST
@@ -260,19 +265,15 @@ describe('makoto-lake status', () => {
     expect((await figures('2025-08-13T19:00:00.000Z')).UncompactedStagingDays).toBe(1);
   });
 
-  it('says so when a manifest is unreadable or parts have none', async () => {
-    const { data, store } = await troubledLake('torn');
-    // the staging objects as captured on 2025-08-11 (the files carry today's time)
-    for (const o of await listAll(store, 'staging/messages/tenant_id=acme/')) {
-      await utimes(join(data, o.key), new Date('2025-08-11T03:00:00Z'), new Date('2025-08-11T03:00:00Z'));
-    }
-    await store.putBytes('manifests/messages/tenant_id=acme/dt=2025-08-10.json', '{"version": 1, "run_id": ');
-    await store.delete('manifests/messages/tenant_id=acme/dt=2025-08-11.json');
+  it('says so when a run manifest is unreadable or a file the table names is gone', async () => {
+    const { store, runOf } = await troubledLake('torn');
+    await store.putBytes(runManifestKey('acme', '2025-08-10', runOf('acme', '2025-08-10')), '{"version": 1, "run_id": ');
+    const named = partitionFiles(await new DeltaTable(store, {}).snapshot(), 'acme', '2025-08-11');
+    await store.delete(tableKey(named[0]?.path as string));
     const status = await lakeStatus(store, { tenants: ['acme'], dates: ['2025-08-10', '2025-08-11'], now: NOW });
-    expect(status.partitions.map((p) => [p.dt, p.run_id, p.stale_parts, p.attention])).toStrictEqual([
-      // captured at 12:00 JST the next day, after that night's run: due at the following one
-      ['2025-08-10', null, 1, ['1 staging object not compacted ever (due 2025-08-12 02:00 JST)', 'manifest unreadable']],
-      ['2025-08-11', null, 2, ['1 staging object not compacted ever (due 2025-08-12 02:00 JST)', '2 parts without a manifest']],
+    expect(status.partitions.map((p) => [p.dt, p.run_id, p.stale_parts, p.missing_parts, p.attention])).toStrictEqual([
+      ['2025-08-10', null, 0, 0, ['run manifest unreadable']],
+      ['2025-08-11', runOf('acme', '2025-08-11'), 1, 1, ['table version 2 names files that are not as committed: 1 missing']],
     ]);
   });
 

@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { CompactionDeps, PartitionResult } from '../../src/compaction/compactPartition.js';
 import { compactJobs } from '../../src/compaction/compactTenants.js';
 import { lockKey } from '../../src/staging/layout.js';
-import { TransientStoreError } from '../../src/store/errors.js';
-import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
+import { PreconditionFailedError, TransientStoreError } from '../../src/store/errors.js';
+import { type DeleteOptions, getBytes, type ObjectInfo, type ObjectStore, type PutOptions } from '../../src/store/ObjectStore.js';
+import { DeltaTable, partitionFiles, TAG_RUN, tableKey } from '../../src/table/deltaTable.js';
 
 export interface ConcurrentRunsResult {
   /** The run that took the lease first (held it while the other tried). */
@@ -61,13 +63,17 @@ export async function runConcurrentCompactions(
 
 /**
  * A decorator for one run's view of the store: records every key that run writes or deletes outside
- * `locks/`, and once `cut()` is called its lease writes fail (as if the run were cut off from the store or
- * paused), so its lease lapses while it works.
+ * `locks/` (once the store accepted it) and every write the store refused (put-if-absent on a key that
+ * exists); once `cut()` is called its lease writes fail (as if the run were cut off from the store or
+ * paused), so its lease lapses while it works. `holdWrites` pauses the writes of matching keys (the write has
+ * left the run, the store has not received it) until the gate opens.
  */
 export class CutOffStore implements ObjectStore {
   readonly location: string;
   readonly written: string[] = [];
+  readonly refused: string[] = [];
   private leaseCut = false;
+  private hold: { match: (key: string) => boolean; gate: Promise<void>; onHold: () => void } | undefined;
 
   constructor(private readonly inner: ObjectStore) {
     this.location = inner.location;
@@ -75,6 +81,11 @@ export class CutOffStore implements ObjectStore {
 
   cut(): void {
     this.leaseCut = true;
+  }
+
+  /** The first write of a key that `match` accepts cuts the lease off, calls `onHold` and waits for `gate`. */
+  holdWrites(match: (key: string) => boolean, gate: Promise<void>, onHold: () => void): void {
+    this.hold = { match, gate, onHold };
   }
 
   list(prefix: string) {
@@ -93,28 +104,95 @@ export class CutOffStore implements ObjectStore {
     return this.inner.getToFile(key, path);
   }
   putBytes(key: string, body: Uint8Array | string, options?: PutOptions): Promise<ObjectInfo> {
-    this.check(key);
-    return this.inner.putBytes(key, body, options);
+    return this.write(key, () => this.inner.putBytes(key, body, options));
   }
   putFile(key: string, path: string, options?: PutOptions): Promise<ObjectInfo> {
-    this.check(key);
-    return this.inner.putFile(key, path, options);
+    return this.write(key, () => this.inner.putFile(key, path, options));
   }
   delete(key: string, options?: DeleteOptions): Promise<void> {
-    this.check(key);
-    return this.inner.delete(key, options);
+    return this.write(key, () => this.inner.delete(key, options));
   }
 
-  private check(key: string): void {
-    if (!key.startsWith('locks/')) this.written.push(key);
-    else if (this.leaseCut) throw new TransientStoreError(`injected: ${key} unreachable`, { context: { key } });
+  private async write<T>(key: string, operation: () => Promise<T>): Promise<T> {
+    if (key.startsWith('locks/')) {
+      if (this.leaseCut) throw new TransientStoreError(`injected: ${key} unreachable`, { context: { key } });
+      return operation();
+    }
+    const hold = this.hold;
+    if (hold?.match(key)) {
+      this.hold = undefined;
+      this.cut();
+      hold.onHold();
+      await hold.gate;
+    }
+    try {
+      const result = await operation();
+      this.written.push(key);
+      return result;
+    } catch (error) {
+      if (error instanceof PreconditionFailedError) this.refused.push(key);
+      throw error;
+    }
   }
 }
 
+/** Where the stalled run stops: before its upload, or with its table commit in flight (sent, not yet received). */
+export type StallPoint = 'before-upload' | 'commit-in-flight';
+
+/** A published file as a reader would get it: key, size in the version, size and content hash in the store. */
+export interface PublishedFile {
+  readonly key: string;
+  readonly size: number;
+  readonly run: string | undefined;
+  readonly storedSize: number | undefined;
+  readonly sha256: string | undefined;
+}
+
+/** The partition's files in the table's current version, each read back from the store. */
+export async function publishedFiles(
+  store: ObjectStore,
+  tenant: string,
+  date: string,
+): Promise<{ version: number; files: PublishedFile[] }> {
+  const snapshot = await new DeltaTable(store, {}).snapshot();
+  const files: PublishedFile[] = [];
+  for (const add of partitionFiles(snapshot, tenant, date)) {
+    const key = tableKey(add.path);
+    const info = await store.head(key);
+    const bytes = info ? await getBytes(store, key) : undefined;
+    files.push({
+      key,
+      size: add.size,
+      run: add.tags?.[TAG_RUN],
+      storedSize: info?.size,
+      sha256: bytes && createHash('sha256').update(bytes).digest('hex'),
+    });
+  }
+  return { version: snapshot.version, files };
+}
+
+export interface StalledCommitOutcome {
+  readonly stalled: PartitionResult;
+  readonly other: PartitionResult;
+  /** Keys each run wrote or deleted (outside `locks/`) that the store accepted. */
+  readonly stalledWrote: string[];
+  readonly otherWrote: string[];
+  /** Writes of the stalled run the store refused (its table commit, put-if-absent on a version that exists). */
+  readonly stalledRefused: string[];
+  /** The stalled run's engine events (`partition.commit_conflict` and the like) with their error. */
+  readonly stalledEvents: { event: string; error?: string }[];
+  /** The partition in the table right after the taker's run, before the stalled run resumes; and at the end. */
+  readonly afterTaker: { version: number; files: PublishedFile[] };
+  readonly atEnd: { version: number; files: PublishedFile[] };
+}
+
 /**
- * Two runs of one tenant-day where the first stalls right before its upload (a slow commit) long enough
- * for its lease to lapse (its renewals fail meanwhile); the second takes the lease over and compacts; then
- * the first resumes. Returns both results and what each wrote.
+ * Two runs of one tenant-day where the first stalls (a slow commit, a paused VM) long enough for its lease to
+ * lapse (its renewals fail meanwhile); the second takes the lease over and compacts; then the first resumes.
+ * `stall` is where the first stops: right before its upload (`before-upload`), or with the write of its
+ * table commit in flight (`commit-in-flight`: its parts and run manifest are in the store, the commit reaches
+ * the store only after the second run committed). Returns both results, what each wrote, and the partition's
+ * published files before and after the first resumed.
  */
 export async function runStalledCommit(
   store: ObjectStore,
@@ -123,7 +201,8 @@ export async function runStalledCommit(
   tenant: string,
   date: string,
   leaseMs: number,
-): Promise<{ stalled: PartitionResult; other: PartitionResult; stalledWrote: string[]; otherWrote: string[] }> {
+  stall: StallPoint = 'before-upload',
+): Promise<StalledCommitOutcome> {
   const slow = new CutOffStore(store);
   const fast = new CutOffStore(store);
   let resume!: () => void;
@@ -134,14 +213,17 @@ export async function runStalledCommit(
   const atCommit = new Promise<void>((r) => {
     stalling = r;
   });
+  if (stall === 'commit-in-flight') slow.holdWrites((key) => /\/_delta_log\/\d{20}\.json$/.test(key), gate, stalling);
+  const stalledEvents: { event: string; error?: string }[] = [];
   const first = compactJobs(
     {
       store: slow,
       db,
       workDirectory: join(workDirectory, 'stalled'),
       leaseMs,
+      log: (event, fields) => stalledEvents.push(typeof fields.error === 'string' ? { event, error: fields.error } : { event }),
       onPhase: async (phase) => {
-        if (phase !== 'uploading') return;
+        if (stall !== 'before-upload' || phase !== 'uploading') return;
         slow.cut();
         stalling();
         await gate;
@@ -160,6 +242,7 @@ export async function runStalledCommit(
       concurrency: 1,
     },
   );
+  const afterTaker = await publishedFiles(store, tenant, date);
   resume();
   const [stalled] = await first;
   return {
@@ -167,5 +250,9 @@ export async function runStalledCommit(
     other: other as PartitionResult,
     stalledWrote: slow.written,
     otherWrote: fast.written,
+    stalledRefused: slow.refused,
+    stalledEvents,
+    afterTaker,
+    atEnd: await publishedFiles(store, tenant, date),
   };
 }

@@ -2,9 +2,10 @@
  * A compaction that kills itself: `node bin/run-ts.mjs test/kit/crashChild.ts ROOT WORK TENANT DATE
  * POINT NOW_MS` compacts one tenant-day of the LocalStore at ROOT (settings from CRASH_ENV: small Parquet
  * files, so the partition has several parts) and SIGKILLs its own process when the compaction reaches POINT:
- * a CompactionPhase, `mid-write` (while DuckDB is writing the Parquet) or `mid-upload` (once the first new
- * part is in the store, the others not all). Exit code 3 means the point was never reached (the crash test
- * must then fail, not pass silently).
+ * a CompactionPhase, `mid-write` (while DuckDB is writing the Parquet), `mid-upload` (once the first new
+ * part is in the store, the others not all) or `mid-commit` (every new file, the run manifest last, is in the
+ * store; the table commit that would publish them is not written). Exit code 3 means the point was never
+ * reached (the crash test must then fail, not pass silently).
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,20 +29,32 @@ export const CRASH_SETTINGS = {
   rowGroupSize: 250,
 };
 
-/** Dies right after the first analytics part lands in the store. */
+/**
+ * Dies right after the first object under `prefix` lands in the store: a new part (`analytics/`, only parts are
+ * put from files there) or the run's manifest (`manifests/`, the last write before the table commit).
+ */
 class DyingStore extends LocalStore {
   constructor(
     root: string,
+    private readonly prefix: string,
     private readonly die: () => void,
   ) {
     super(root);
   }
   override async putFile(key: string, path: string, options?: PutOptions): Promise<ObjectInfo> {
     const info = await super.putFile(key, path, options);
-    if (key.startsWith('analytics/')) this.die();
+    if (key.startsWith(this.prefix)) this.die();
+    return info;
+  }
+  override async putBytes(key: string, body: Uint8Array | string, options?: PutOptions): Promise<ObjectInfo> {
+    const info = await super.putBytes(key, body, options);
+    if (key.startsWith(this.prefix)) this.die();
     return info;
   }
 }
+
+/** Where the store itself kills the process (after the first write under the prefix). */
+const DIE_AFTER_WRITE: Readonly<Record<string, string>> = { 'mid-upload': 'analytics/', 'mid-commit': 'manifests/' };
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [root, work, tenant, date, point, nowText] = argv;
@@ -55,7 +68,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const die = () => process.kill(process.pid, 'SIGKILL');
   await compactPartition(
     {
-      store: point === 'mid-upload' ? new DyingStore(root, die) : new LocalStore(root),
+      store: DIE_AFTER_WRITE[point] ? new DyingStore(root, DIE_AFTER_WRITE[point], die) : new LocalStore(root),
       db,
       workDirectory: partitions,
       settings: CRASH_SETTINGS,

@@ -4,6 +4,7 @@ import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCompaction } from '../../src/app/runCompaction.js';
 import { type CompactionPhase, compactPartition } from '../../src/compaction/compactPartition.js';
+import { vacuumLake } from '../../src/compaction/lakeTable.js';
 import { findLatePartitions } from '../../src/compaction/lateData.js';
 import { readManifest } from '../../src/compaction/manifest.js';
 import { loadConfig } from '../../src/config.js';
@@ -13,13 +14,15 @@ import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
 import { analyticsPrefix, lockKey } from '../../src/staging/layout.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
+import { DeltaTable, partitionFiles, tableKey } from '../../src/table/deltaTable.js';
 import { addDays } from '../../src/time/jst.js';
 import { CRASH_ENV, CRASH_SETTINGS, MISSED_EXIT_CODE } from './crashChild.js';
-import { duplicateIds, type LakeRow, readPartitionFolder, visibleFiles } from './readParquet.js';
+import { duplicateIds, type LakeRow, readParquetFiles, readPartitionFolder, visibleFiles } from './readParquet.js';
 
 /**
- * Where the compactor is killed: each phase as it starts, while DuckDB writes the Parquet, and once the
- * first of the partition's several new parts is in the store (mid-upload).
+ * Where the compactor is killed: each phase as it starts, while DuckDB writes the Parquet, once the first of
+ * the partition's several new parts is in the store (mid-upload), and once every new file including the run
+ * manifest is in the store but the table commit is not (mid-commit).
  */
 export const CRASH_POINTS = [
   'locked',
@@ -30,9 +33,10 @@ export const CRASH_POINTS = [
   'uploading',
   'mid-upload',
   'committing',
+  'mid-commit',
   'cleaning',
   'done',
-] as const satisfies readonly (CompactionPhase | 'mid-write' | 'mid-upload')[];
+] as const satisfies readonly (CompactionPhase | 'mid-write' | 'mid-upload' | 'mid-commit')[];
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
 export const CRASH_TENANT = 'crash-co';
@@ -45,11 +49,13 @@ export interface CrashBase {
   readonly root: string;
   /** The partition before the crashed run (what the first compaction wrote). */
   readonly oldRows: LakeRow[];
+  /** The table version that holds `oldRows` (the first compaction's commit). */
+  readonly version: number;
   /** The partition a complete run over the current staging writes (reference run, no crash). */
   readonly newRows: LakeRow[];
   /** What the generator says the lake must hold: message id and content. */
   readonly expected: { message_id: string; content: string }[];
-  /** Part files the reference run wrote (several: CRASH_ENV makes them small). */
+  /** Part files the reference run's version names (several: CRASH_ENV makes them small). */
   readonly parts: number;
 }
 
@@ -57,24 +63,42 @@ export interface CrashOutcome {
   readonly point: CrashPoint;
   /** The child died of SIGKILL (not an exit, not a missed point). */
   readonly killed: boolean;
-  /** What a reader of the folder saw right after the crash. */
+  /**
+   * What a reader saw right after the crash: the files of the table's current version (as Athena or Synapse
+   * with FORMAT DELTA read it), compared with the old and the new partition; 'other' would be a mix.
+   */
   readonly readerAfterCrash: 'old' | 'new' | 'other';
+  /**
+   * Right after the crash the folder held files the current version does not name (the dead run's uploads,
+   * or the files its commit replaced): normal until vacuum, read by no one.
+   */
+  readonly strayFilesAfterCrash: boolean;
   /** The killed run left its lease (its pid now gone). */
   readonly leaseLeft: boolean;
   /** The nightly run one minute after the kill (`compact <next day> TENANT --late`): its result for the crashed day. */
   readonly nightly: { readonly status: string; readonly error?: string };
   /** After the nightly run: */
   readonly recovered: {
-    /** The rows read from the partition folder equal the reference run's, exactly. */
+    /** The rows of the partition's current version equal the reference run's, exactly. */
     readonly rowsExact: boolean;
     readonly duplicates: string[];
-    /** Visible files in the folder equal the manifest's outputs (names, sizes, versions). */
-    readonly filesMatchManifest: boolean;
+    /**
+     * The current version's files of the partition are its run manifest's outputs (keys, sizes), and each is
+     * in the store as the manifest recorded it (size and ETag: never changed since it was written).
+     */
+    readonly versionMatchesManifest: boolean;
+    /** The version before the crashed run still reads exactly the old rows (nothing it named was deleted or changed). */
+    readonly previousVersionExact: boolean;
     /** Temporary files anywhere in the store (`.tmp-…` beside objects, or left in `.tmp/`). */
     readonly tempFiles: string[];
     readonly lockLeft: boolean;
-    /** The planner finds nothing more to do for the day (staging and folder equal the manifest). */
+    /** The planner finds nothing more to do for the day (its run manifest folded in every staging object). */
     readonly manifestCurrent: boolean;
+    /**
+     * After `vacuumLake` eight days later (past the 7-day retention): the folder holds exactly the current
+     * version's files, and they still read exactly the reference rows.
+     */
+    readonly vacuumedToVersion: boolean;
   };
   /** Entries the killed process left in its local work folder (outside the store; the next run sweeps old ones). */
   readonly leftoverWorkEntries: number;
@@ -108,6 +132,7 @@ export async function prepareCrashBase(dir: string, messages = 1500): Promise<Cr
       CRASH_DATE,
     );
     const oldRows = await readPartitionFolder(join(root, analyticsPrefix(CRASH_TENANT, CRASH_DATE)));
+    const { version } = await new DeltaTable(store, {}).snapshot();
     // the rest of the day arrives late: new messages, edits and deletes of already compacted ones
     for (let i = firstPass; i < records.length; i += 500) await ingest(records.slice(i, i + 500));
     const reference = join(dir, 'reference');
@@ -118,12 +143,12 @@ export async function prepareCrashBase(dir: string, messages = 1500): Promise<Cr
       CRASH_DATE,
     );
     const newRows = await readPartitionFolder(join(reference, analyticsPrefix(CRASH_TENANT, CRASH_DATE)));
-    const parts = (await visibleFiles(join(reference, analyticsPrefix(CRASH_TENANT, CRASH_DATE)))).length;
+    const parts = partitionFiles(await new DeltaTable(new LocalStore(reference), {}).snapshot(), CRASH_TENANT, CRASH_DATE).length;
     await rm(reference, { recursive: true, force: true });
     const expected = day.expected
       .map((i) => ({ message_id: i.messageId, content: i.content }))
       .sort((a, b) => (a.message_id < b.message_id ? -1 : 1));
-    return { root, oldRows, newRows, expected, parts };
+    return { root, oldRows, version, newRows, expected, parts };
   } finally {
     db.closeSync();
     await rm(join(dir, 'base-duckdb'), { recursive: true, force: true });
@@ -132,13 +157,14 @@ export async function prepareCrashBase(dir: string, messages = 1500): Promise<Cr
 
 /**
  * Copies the base, runs the compaction in a child process that SIGKILLs itself at `point`, reads the
- * folder as a reader would, then runs the nightly compaction (the next day's `compact --late` for the
+ * table as a reader would, then runs the nightly compaction (the next day's `compact --late` for the
  * tenant, a minute later on this host) and checks what it left.
  */
 export async function runCrash(base: CrashBase, point: CrashPoint, dir: string): Promise<CrashOutcome> {
   const { root, work, folder } = await crashOnce(base, point, dir);
   const seen = await readPartitionFolder(folder).catch(() => undefined);
   const readerAfterCrash = same(seen, base.oldRows) ? 'old' : same(seen, base.newRows) ? 'new' : 'other';
+  const strayFilesAfterCrash = (await strayFiles(root)).length > 0;
   const leftoverWorkEntries = (await readdir(join(work, 'partitions')).catch(() => [])).length;
   const leaseLeft = (await leaseLeftBy(root)) !== undefined;
   try {
@@ -147,9 +173,10 @@ export async function runCrash(base: CrashBase, point: CrashPoint, dir: string):
       point,
       killed: true,
       readerAfterCrash,
+      strayFilesAfterCrash,
       leaseLeft,
       nightly,
-      recovered: await recoveredState(base, root),
+      recovered: await recoveredState(base, root, join(dir, point)),
       leftoverWorkEntries,
     };
   } finally {
@@ -187,29 +214,69 @@ export async function nightlyRun(root: string, dir: string, now: number): Promis
   return day.error === undefined ? { status: day.status } : { status: day.status, error: day.error };
 }
 
-/** What the folder, manifest, lease and temp area hold after the recovery. */
-async function recoveredState(base: CrashBase, root: string): Promise<CrashOutcome['recovered']> {
+/**
+ * What the table, manifest, lease and temp area hold after the recovery; then a vacuum eight days later and
+ * what the folder holds after it. `scratch` is a folder outside the store for the vacuum's DuckDB.
+ */
+async function recoveredState(base: CrashBase, root: string, scratch: string): Promise<CrashOutcome['recovered']> {
   const store = new LocalStore(root);
   const folder = join(root, analyticsPrefix(CRASH_TENANT, CRASH_DATE));
   const rows = await readPartitionFolder(folder);
   const manifest = await readManifest(store, CRASH_TENANT, CRASH_DATE);
-  const files = await visibleFiles(folder);
-  const heads = await Promise.all(files.map((f) => store.head(`${analyticsPrefix(CRASH_TENANT, CRASH_DATE)}${f}`)));
+  const current = await versionFiles(root);
+  const heads = await Promise.all(current.map((f) => store.head(f.key)));
   // in key order on both sides (part numbers may pass 9: part-10 sorts before part-6)
-  const byKey = (list: readonly ({ key: string; size: number; etag: string } | undefined)[]) =>
-    JSON.stringify(
-      list.map((h) => h && { key: h.key, size: h.size, etag: h.etag }).sort((a, b) => ((a?.key ?? '') < (b?.key ?? '') ? -1 : 1)),
-    );
-  const filesMatchManifest = manifest !== undefined && byKey(heads) === byKey(manifest.outputs);
+  const byKey = <T extends { key: string }>(list: readonly T[]) => [...list].sort((a, b) => (a.key < b.key ? -1 : 1));
+  const described = (list: readonly ({ key: string; size: number; etag: string } | undefined)[]) =>
+    JSON.stringify(byKey(list.map((h) => ({ key: h?.key ?? '', size: h?.size ?? -1, etag: h?.etag ?? '' }))));
+  const versionMatchesManifest =
+    manifest !== undefined &&
+    current.length > 0 &&
+    JSON.stringify(byKey(current)) === JSON.stringify(byKey(manifest.outputs.map((o) => ({ key: o.key, size: o.size })))) &&
+    described(heads) === described(manifest.outputs);
   const late = await findLatePartitions(store, [CRASH_TENANT], addDays(CRASH_DATE, 1), 0);
-  return {
+  const recovered = {
     rowsExact: same(rows, base.newRows),
     duplicates: duplicateIds(rows),
-    filesMatchManifest,
+    versionMatchesManifest,
+    previousVersionExact: same(await rowsAt(root, base.version), base.oldRows),
     tempFiles: await tempFiles(root),
     lockLeft: (await store.head(lockKey(CRASH_TENANT, CRASH_DATE))) !== undefined,
     manifestCurrent: late.length === 0 && manifest !== undefined,
   };
+  // the nightly vacuum's retention is 7 days: eight days later the replaced and stray files are gone
+  const work = join(scratch, 'vacuum');
+  await mkdir(work, { recursive: true });
+  const db = await openDuckDb({ memoryLimit: '256MB', threads: 1, workDirectory: join(work, 'duckdb') });
+  try {
+    await vacuumLake({ store, db, workDirectory: work }, { now: Date.now() + 8 * 24 * 3_600_000 });
+  } finally {
+    db.closeSync();
+  }
+  const left = (await visibleFiles(folder)).map((name) => `${analyticsPrefix(CRASH_TENANT, CRASH_DATE)}${name}`);
+  const vacuumedToVersion =
+    JSON.stringify(left.sort()) === JSON.stringify(current.map((f) => f.key).sort()) &&
+    same(await readPartitionFolder(folder), base.newRows);
+  return { ...recovered, vacuumedToVersion };
+}
+
+/** The crash partition's files in the table's current version: store keys and recorded sizes. */
+async function versionFiles(root: string): Promise<{ key: string; size: number }[]> {
+  const snapshot = await new DeltaTable(new LocalStore(root), {}).snapshot();
+  return partitionFiles(snapshot, CRASH_TENANT, CRASH_DATE).map((a) => ({ key: tableKey(a.path), size: a.size }));
+}
+
+/** Files in the crash partition's folder that the current version does not name. */
+async function strayFiles(root: string): Promise<string[]> {
+  const named = new Set((await versionFiles(root)).map((f) => f.key));
+  const prefix = analyticsPrefix(CRASH_TENANT, CRASH_DATE);
+  return (await visibleFiles(join(root, prefix))).map((name) => `${prefix}${name}`).filter((key) => !named.has(key));
+}
+
+/** The crash partition as an older table version names it (time travel). */
+async function rowsAt(root: string, version: number): Promise<LakeRow[]> {
+  const snapshot = await new DeltaTable(new LocalStore(root), {}).snapshot({ version });
+  return readParquetFiles(partitionFiles(snapshot, CRASH_TENANT, CRASH_DATE).map((a) => join(root, tableKey(a.path))));
 }
 
 /**
@@ -231,7 +298,7 @@ export async function runForeignHostCrash(
   try {
     const beforeLapse = await nightlyRun(root, join(dir, 'uploading'), NOW + 60_000);
     const afterLapse = await nightlyRun(root, join(dir, 'uploading'), Date.parse(String(lease.expires_at)) + 1000);
-    const recovered = await recoveredState(base, root);
+    const recovered = await recoveredState(base, root, join(dir, 'uploading'));
     return { beforeLapse, afterLapse: { ...afterLapse, ...recovered }, lease: foreign };
   } finally {
     await rm(join(dir, 'uploading'), { recursive: true, force: true });
@@ -255,19 +322,26 @@ export async function runCrashScenario(dir: string): Promise<{ base: CrashBase; 
   return { base, outcomes };
 }
 
-/** A crash is survived when the reader saw a whole partition and the next run repaired everything. */
+/**
+ * A crash is survived when the reader saw exactly the old or the new partition (never a mix), the nightly
+ * run left exactly the reference rows in a version that is its manifest's, the previous version still reads
+ * exactly, nothing is left behind, and the vacuum leaves the folder equal to the version.
+ */
 export function survived(outcome: CrashOutcome): boolean {
   const r = outcome.recovered;
   return (
     outcome.killed &&
+    outcome.readerAfterCrash !== 'other' &&
     outcome.nightly.status !== 'locked' &&
     outcome.nightly.status !== 'failed' &&
     r.rowsExact &&
     r.duplicates.length === 0 &&
-    r.filesMatchManifest &&
+    r.versionMatchesManifest &&
+    r.previousVersionExact &&
     r.tempFiles.length === 0 &&
     !r.lockLeft &&
-    r.manifestCurrent
+    r.manifestCurrent &&
+    r.vacuumedToVersion
   );
 }
 

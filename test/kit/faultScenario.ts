@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { stagingPrefix } from '../../src/staging/layout.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
-import { listAll } from '../../src/store/ObjectStore.js';
+import { listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
+import { DeltaTable } from '../../src/table/deltaTable.js';
 import { type FaultCounts, FaultInjectingStore, type FaultPlan } from './FaultInjectingStore.js';
 import { FAST_RETRY, type PipelineOutcome, runPipeline } from './pipeline.js';
 import { RetryingStore } from './RetryingStore.js';
@@ -23,6 +24,11 @@ export interface FaultScenarioResult {
   readonly permanentFaults: FaultCounts;
   /** The object the permanent fault was injected on. */
   readonly brokenObject: string;
+  /**
+   * The table's current version after each run (read without faults): one commit per compacted tenant, so a
+   * retried or refused write never made a second version.
+   */
+  readonly versions: { readonly clean: number; readonly transient: number; readonly permanent: number };
 }
 
 /**
@@ -59,6 +65,7 @@ export async function runFaultScenario(root: string, messagesPerTenant = 200): P
     workDirectory: join(root, 'permanent', 'work'),
   });
 
+  const version = async (store: ObjectStore) => (await new DeltaTable(store, {}).snapshot()).version;
   return {
     clean,
     transient,
@@ -66,5 +73,10 @@ export async function runFaultScenario(root: string, messagesPerTenant = 200): P
     permanent,
     permanentFaults: { ...permanentFaulty.counts },
     brokenObject,
+    versions: {
+      clean: await version(cleanStore),
+      transient: await version(transientLocal),
+      permanent: await version(permanentLocal),
+    },
   };
 }

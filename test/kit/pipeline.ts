@@ -7,8 +7,8 @@ import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import { errorMessage } from '../../src/errors.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
-import { analyticsPrefix } from '../../src/staging/layout.js';
-import { listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
+import type { ObjectStore } from '../../src/store/ObjectStore.js';
+import { DeltaTable, partitionFiles, tableKey } from '../../src/table/deltaTable.js';
 import type { RetryPolicy } from '../../src/util/retry.js';
 import { type LakeRow, readParquetFiles } from './readParquet.js';
 
@@ -108,16 +108,15 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineOut
   };
 }
 
-/** Downloads a partition's visible Parquet files and reads them (as Athena reads the folder). */
+/** Downloads the files the table's current version names for a partition and reads them (as a Delta reader does). */
 export async function readPartition(store: ObjectStore, tenant: string, date: string, scratch: string): Promise<LakeRow[]> {
   await rm(scratch, { recursive: true, force: true });
   await mkdir(scratch, { recursive: true });
   const files: string[] = [];
-  for (const info of await listAll(store, analyticsPrefix(tenant, date))) {
-    const name = info.key.slice(info.key.lastIndexOf('/') + 1);
-    if (name.startsWith('.') || name.startsWith('_')) continue;
-    const path = join(scratch, name);
-    await store.getToFile(info.key, path);
+  // the files of the table's current version, as a Delta reader picks them
+  for (const add of partitionFiles(await new DeltaTable(store, {}).snapshot(), tenant, date)) {
+    const path = join(scratch, decodeURIComponent(add.path).replaceAll('/', '_'));
+    await store.getToFile(tableKey(add.path), path);
     files.push(path);
   }
   try {

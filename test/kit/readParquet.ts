@@ -1,17 +1,20 @@
 /**
  * Reads Parquet back for the tests and the reliability scenarios: the one read-back helper.
- * - `readPartitionFolder` / `readParquetFiles`: every schema column, as `LakeRow` (all strings), as Athena sees a folder.
+ * - `readPartitionFolder` / `readParquetFiles`: every schema column, as `LakeRow` (all strings), as a Delta reader sees a partition.
  * - `readParquetRows`: whatever columns the files hold (optionally hive columns), for golden comparisons.
- * - `readLake`: every Parquet file under analytics/ in an ObjectStore, as `ParsedLakeRow` (attributes parsed).
+ * - `readLake`: the table's current version in an ObjectStore, as `ParsedLakeRow` (attributes parsed).
  * - `parquetPhysicalSchema`: the physical column types of one file.
  */
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { MESSAGE_COLUMNS, type StagedRecord } from '../../src/schema/messageSchema.js';
 import { quoteIdent, quoteLiteral } from '../../src/sql/quote.js';
-import { listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
+import { LocalStore } from '../../src/store/LocalStore.js';
+import type { ObjectStore } from '../../src/store/ObjectStore.js';
+import { DeltaTable, partitionFiles } from '../../src/table/deltaTable.js';
+import { exportSnapshot } from '../../src/table/exportSnapshot.js';
 
 /** One message row as a reader sees it: timestamps as ISO strings (UTC), every column of the schema. */
 export type LakeRow = Record<string, string | null>;
@@ -32,11 +35,16 @@ export async function visibleFiles(folder: string): Promise<string[]> {
 }
 
 /**
- * Reads a partition folder the way Athena does: every visible file in it, whatever the manifest says,
- * ordered by message_id. An unreadable file makes the read fail, as it would make the query fail.
+ * Reads a partition of a local lake (`<root>/analytics/messages/tenant_id=<t>/dt=<d>`) the way a Delta reader
+ * does: the files the table's current version names, read from the log by the project's reader, ordered by
+ * message_id. An unreadable file makes the read fail, as it would make the query fail.
  */
 export async function readPartitionFolder(folder: string): Promise<LakeRow[]> {
-  const files = (await visibleFiles(folder)).map((n) => join(folder, n));
+  const m = /^(.*)\/analytics\/messages\/tenant_id=([^/]+)\/dt=([^/]+)\/?$/.exec(folder);
+  if (!m) throw new Error(`not a partition folder of a local lake: ${folder}`);
+  const [, root, tenant, date] = m as unknown as [string, string, string, string];
+  const snapshot = await new DeltaTable(new LocalStore(root), {}).snapshot();
+  const files = partitionFiles(snapshot, tenant, date).map((a) => join(root, 'analytics/messages', decodeURIComponent(a.path)));
   return readParquetFiles(files);
 }
 
@@ -131,16 +139,13 @@ export type ParsedLakeRow = Pick<
   'tenant_id' | 'dt' | 'message_id' | 'conversation_id' | 'sender_id' | 'role' | 'content' | 'source_seq'
 > & { source: string; created_at: string; updated_at: string | null; attributes: Record<string, unknown> };
 
-/** Downloads every Parquet file under analytics/ and reads it back with DuckDB (hive partitions). */
+/** Downloads the files of the table's current version and reads them back with DuckDB (hive partitions). */
 export async function readLake(store: ObjectStore): Promise<ParsedLakeRow[]> {
-  const keys = (await listAll(store, 'analytics/messages/')).map((o) => o.key);
-  if (keys.length === 0) return [];
+  const snapshot = await new DeltaTable(store, {}).snapshot();
+  if (snapshot.files.size === 0) return [];
   const work = await mkdtemp(join(tmpdir(), 'makoto-lake-read-'));
   try {
-    for (const key of keys) {
-      await mkdir(dirname(join(work, key)), { recursive: true });
-      await store.getToFile(key, join(work, key));
-    }
+    await exportSnapshot(store, snapshot, join(work, 'analytics/messages'));
     const db = await DuckDBInstance.create(':memory:', { threads: '1' });
     const c = await db.connect();
     try {
@@ -160,4 +165,10 @@ export async function readLake(store: ObjectStore): Promise<ParsedLakeRow[]> {
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** The local paths of the files the table's current version names for one partition of a LocalStore lake. */
+export async function currentFiles(store: LocalStore, tenant: string, date: string): Promise<string[]> {
+  const snapshot = await new DeltaTable(store, {}).snapshot();
+  return partitionFiles(snapshot, tenant, date).map((a) => join(store.root, 'analytics/messages', decodeURIComponent(a.path)));
 }

@@ -5,7 +5,7 @@ import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { type Reconciliation, reconciles, runBadInputCatalogue } from './badInputCatalogue.js';
-import { runConcurrentCompactions, runStalledCommit } from './concurrentRuns.js';
+import { type PublishedFile, runConcurrentCompactions, runStalledCommit } from './concurrentRuns.js';
 import { CRASH_POINTS, type CrashOutcome, runCrashScenario, runForeignHostCrash, survived } from './crashScenario.js';
 import { BROKEN_TENANT, runFaultScenario } from './faultScenario.js';
 import type { PipelineOutcome } from './pipeline.js';
@@ -30,12 +30,27 @@ export interface ReliabilityReport {
     readonly locked: number;
     /** A commit stalled past its lease: runs that wrote (must be 1: the one that took over) and that wrote nothing. */
     readonly stalledCommit: { readonly wrote: number; readonly wroteNothing: number };
+    /**
+     * A commit in flight past its lease (the stalled run's table commit reaches the store after the taker's):
+     * runs compacted (must be 1: the taker) and failed (1: the stalled one, its lease lost), commits the store
+     * refused (1: the stalled one), files of the stalled run the current version names (0), and files of the
+     * taker's version changed or removed once the stalled run resumed (0).
+     */
+    readonly commitInFlight: {
+      readonly compacted: number;
+      readonly failed: number;
+      readonly refused: number;
+      readonly stalledFilesPublished: number;
+      readonly publishedFilesChanged: number;
+    };
   };
   /** Undefined when the crash section was not run. */
   readonly crashes:
     | {
         readonly tried: number;
         readonly survived: number;
+        /** Kills after which a reader of the table saw neither exactly the old nor exactly the new partition (a mix). */
+        readonly mixedReads: number;
         /** The outcomes of the crash points not survived (empty when all were). */
         readonly notSurvived: CrashOutcome[];
         /** Nightly runs right after a kill that reported `locked` (the dead run's lease on this host). */
@@ -97,6 +112,7 @@ export async function runReliability(dir: string, options: { crashes?: boolean }
       foreignHost && {
         tried: crashes.outcomes.length,
         survived: crashes.outcomes.filter(survived).length,
+        mixedReads: crashes.outcomes.filter((o) => o.readerAfterCrash === 'other').length,
         notSurvived: crashes.outcomes.filter((o) => !survived(o)),
         lockedAfterKill: crashes.outcomes.filter((o) => o.nightly.status === 'locked').length,
         foreignHost: {
@@ -163,12 +179,35 @@ async function concurrentOnLocalStore(dir: string): Promise<ReliabilityReport['c
     const statuses = [runs.first.status, runs.second.status];
     const stalled = await runStalledCommit(store, db, join(dir, 'stalled'), 'acme', '2025-08-11', 300);
     const wrote = [stalled.stalledWrote, stalled.otherWrote];
+    // a fresh store: the in-flight commit is of the partition's first version
+    const inFlightStore = new LocalStore(join(dir, 'in-flight'));
+    await ingestBatch(inFlightStore, changes, { source: 'dynamodb', batchId, now });
+    const inFlight = await runStalledCommit(
+      inFlightStore,
+      db,
+      join(dir, 'in-flight-work'),
+      'acme',
+      '2025-08-11',
+      300,
+      'commit-in-flight',
+    );
+    const before = inFlight.afterTaker.files;
+    const after = inFlight.atEnd.files;
+    const unchanged = (f: PublishedFile) => JSON.stringify(f) === JSON.stringify(after.find((g) => g.key === f.key));
     return {
       compacted: statuses.filter((s) => s === 'compacted').length,
       locked: statuses.filter((s) => s === 'locked').length,
       stalledCommit: {
         wrote: wrote.filter((w) => w.length > 0).length,
         wroteNothing: wrote.filter((w) => w.length === 0).length,
+      },
+      commitInFlight: {
+        compacted: [inFlight.stalled, inFlight.other].filter((r) => r.status === 'compacted').length,
+        failed: [inFlight.stalled, inFlight.other].filter((r) => r.status === 'failed').length,
+        refused: inFlight.stalledRefused.length,
+        stalledFilesPublished: after.filter((f) => inFlight.stalledWrote.includes(f.key)).length,
+        publishedFilesChanged:
+          before.filter((f) => !unchanged(f)).length + after.filter((g) => !before.some((f) => f.key === g.key)).length,
       },
     };
   } finally {
@@ -188,8 +227,14 @@ export function reliabilityOk(report: ReliabilityReport): boolean {
     report.concurrency.locked === 1 &&
     report.concurrency.stalledCommit.wrote === 1 &&
     report.concurrency.stalledCommit.wroteNothing === 1 &&
+    report.concurrency.commitInFlight.compacted === 1 &&
+    report.concurrency.commitInFlight.failed === 1 &&
+    report.concurrency.commitInFlight.refused === 1 &&
+    report.concurrency.commitInFlight.stalledFilesPublished === 0 &&
+    report.concurrency.commitInFlight.publishedFilesChanged === 0 &&
     (report.crashes === undefined ||
       (report.crashes.survived === report.crashes.tried &&
+        report.crashes.mixedReads === 0 &&
         report.crashes.lockedAfterKill === 0 &&
         report.crashes.foreignHost.beforeLapse === 'locked' &&
         report.crashes.foreignHost.afterLapse === 'compacted' &&
@@ -243,7 +288,13 @@ export function formatReliabilityReport(report: ReliabilityReport): string {
       ['concurrent runs: locked', report.concurrency.locked],
       ['commit stalled past its lease: runs that wrote', report.concurrency.stalledCommit.wrote],
       ['  runs that wrote nothing', report.concurrency.stalledCommit.wroteNothing],
+      ['commit in flight past its lease: runs compacted', report.concurrency.commitInFlight.compacted],
+      ['  runs failed (lease lost)', report.concurrency.commitInFlight.failed],
+      ['  commits refused by the store', report.concurrency.commitInFlight.refused],
+      ["  the stalled run's files in the table", report.concurrency.commitInFlight.stalledFilesPublished],
+      ["  files of the taker's version changed", report.concurrency.commitInFlight.publishedFilesChanged],
       ['crash points tried (each then the nightly run)', report.crashes?.tried ?? 'skipped'],
+      ['  readers that saw a mix of old and new', report.crashes?.mixedReads ?? 'skipped'],
       ['  crashes survived', report.crashes?.survived ?? 'skipped'],
       ['  nightly runs locked out by the dead run (same host)', report.crashes?.lockedAfterKill ?? 'skipped'],
       ['killed on another host: nightly before the lease lapses', report.crashes?.foreignHost.beforeLapse ?? 'skipped'],

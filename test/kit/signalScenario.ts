@@ -41,6 +41,30 @@ export function runClosedStdout(base: SignalBase): Promise<SignalOutcome> {
 }
 
 /**
+ * `compact D a,c,a 2>&1 | head -1`: stdout and stderr share one pipe whose reader leaves after the first
+ * line, so every later write to either fails with EPIPE.
+ */
+export function runClosedBoth(base: SignalBase): Promise<SignalOutcome> {
+  return run(base, `$CLI compact ${SIGNAL_DATE} a,c,a 2>&1 | head -1 >/dev/null; echo "exit=\${PIPESTATUS[0]}" >&2`);
+}
+
+/**
+ * `compact D a,c,a --json` with its stderr into a pipe whose reader (`true`) is gone at once and its stdout
+ * as usual: the outcome and what stdout received.
+ */
+export async function runClosedStderr(base: SignalBase): Promise<{ outcome: SignalOutcome; stdout: string }> {
+  return runWithOutput(
+    base,
+    `{ $CLI compact ${SIGNAL_DATE} a,c,a --json 2>&1 1>&3 | true; echo "exit=\${PIPESTATUS[0]}" >&2; } 3>&1`,
+  );
+}
+
+/** `compact D a,c,a --json 2>/dev/full`: every write to stderr fails with ENOSPC (not EPIPE). */
+export async function runFullStderr(base: SignalBase): Promise<{ outcome: SignalOutcome; stdout: string }> {
+  return runWithOutput(base, `$CLI compact ${SIGNAL_DATE} a,c,a --json 2>/dev/full; echo "exit=$?" >&2`);
+}
+
+/**
  * `compact D a,b,c` (one at a time), `signal` sent while b merges: as soon as b's work folder exists (it is
  * made after b's lease and plan, before DuckDB starts), so the signal always lands before b's commit.
  */
@@ -67,6 +91,14 @@ async function hasFolder(root: string, prefix: string): Promise<boolean> {
 type OnStderr = (text: string, child: ChildProcess, temp: string) => void;
 
 async function run(base: SignalBase, script: string, onStderr?: OnStderr): Promise<SignalOutcome> {
+  return (await runWithOutput(base, script, onStderr)).outcome;
+}
+
+async function runWithOutput(
+  base: SignalBase,
+  script: string,
+  onStderr?: OnStderr,
+): Promise<{ outcome: SignalOutcome; stdout: string }> {
   const root = join(base.dir, `data-${++n}`);
   const temp = join(base.dir, `tmp-${n}`);
   await cp(join(base.dir, 'base'), root, { recursive: true });
@@ -87,7 +119,7 @@ async function run(base: SignalBase, script: string, onStderr?: OnStderr): Promi
     else if (JSON.stringify(got) === JSON.stringify(ids)) exact.push(tenant);
   }
   const files = await filesUnder(root);
-  return {
+  const outcome: SignalOutcome = {
     code: piped ? Number(piped[1]) : result.code,
     messages: lines.filter((l) => l.startsWith('makoto-lake:')),
     progress: lines
@@ -101,4 +133,5 @@ async function run(base: SignalBase, script: string, onStderr?: OnStderr): Promi
       workFolders: await readdir(temp),
     },
   };
+  return { outcome, stdout: result.stdout };
 }

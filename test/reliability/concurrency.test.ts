@@ -3,17 +3,18 @@ import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compactPartition } from '../../src/compaction/compactPartition.js';
+import { vacuumLake } from '../../src/compaction/lakeTable.js';
 import { acquireLease, DEFAULT_LEASE_MS } from '../../src/compaction/partitionLease.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
-import { lockKey } from '../../src/staging/layout.js';
+import { analyticsPrefix, lockKey } from '../../src/staging/layout.js';
 import { TransientStoreError } from '../../src/store/errors.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
+import { listAll, type ObjectInfo, type ObjectStore, type PutOptions } from '../../src/store/ObjectStore.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
 import { startAzurite } from '../azure/azureServers.js';
-import { runConcurrentCompactions, runStalledCommit } from '../kit/concurrentRuns.js';
+import { runConcurrentCompactions, runStalledCommit, type StalledCommitOutcome } from '../kit/concurrentRuns.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { plantLease } from '../kit/leases.js';
 import { readPartition } from '../kit/pipeline.js';
@@ -118,27 +119,97 @@ describe.each(Object.keys(stores))('two compactions of one tenant-day on %s', (k
   });
 });
 
+/** Every key a run of the partition writes when it commits: its own part, run manifest and table version. */
+const commitWrites = (runId: string, version: number) =>
+  [
+    `analytics/messages/_delta_log/${String(version).padStart(20, '0')}.json`,
+    `analytics/messages/tenant_id=acme/dt=${DATE}/part-0-${runId}.parquet`,
+    `manifests/messages/tenant_id=acme/dt=${DATE}/${runId}.json`,
+    // no rejected lines: the partition's compaction quarantine is deleted
+    `quarantine/compaction/tenant_id=acme/dt=${DATE}/rejected.ndjson.gz`,
+  ].sort();
+
+/** The stalled run's id, from its LeaseLostError. */
+const stalledRunOf = (outcome: StalledCommitOutcome) => /of run (\S+):/.exec(outcome.stalled.error ?? '')?.[1] as string;
+
+/** What every stalled-commit outcome shares: the taker's version is exact and nothing it names ever changes. */
+async function expectTakerPublishedExactly(store: ObjectStore, outcome: StalledCommitOutcome): Promise<void> {
+  const taker = outcome.other.runId;
+  const stalledRun = stalledRunOf(outcome);
+  expect(outcome.other.status).toBe('compacted');
+  expect([...outcome.otherWrote].sort()).toStrictEqual(commitWrites(taker, 0));
+  expect([outcome.stalled.status, outcome.stalled.error]).toStrictEqual([
+    'failed',
+    `compaction of tenant acme for ${DATE} failed: lost the lease locks/messages/tenant_id=acme/dt=${DATE}.lock of run ${stalledRun}: it could not be renewed before it lapsed: injected: locks/messages/tenant_id=acme/dt=${DATE}.lock unreachable`,
+  ]);
+  expect(stalledRun).toMatch(/^\d{8}T\d{9}Z-[0-9a-f]{8}$/);
+  expect(stalledRun).not.toBe(taker);
+  // the taker's snapshot: version 0, exactly its one part, in the store as committed
+  const [file] = outcome.afterTaker.files;
+  expect(outcome.afterTaker).toStrictEqual({
+    version: 0,
+    files: [
+      {
+        key: `analytics/messages/tenant_id=acme/dt=${DATE}/part-0-${taker}.parquet`,
+        size: file?.size,
+        run: taker,
+        storedSize: file?.size,
+        sha256: file?.sha256,
+      },
+    ],
+  });
+  expect(file?.size).toBeGreaterThan(0);
+  expect(file?.sha256).toMatch(/^[0-9a-f]{64}$/);
+  // after the stalled run resumed and failed: no new version, and no file the version names was changed
+  expect(outcome.atEnd).toStrictEqual(outcome.afterTaker);
+  expect(outcome.atEnd.files.filter((f) => f.key.includes(stalledRun))).toStrictEqual([]);
+  expect(await contents(store, 'acme')).toStrictEqual([
+    ['m1', 'one, edited'],
+    ['m2', 'two'],
+  ]);
+  expect(await store.head(lockKey('acme', DATE))).toBeUndefined();
+
+  // the vacuum eight days later (past the 7-day retention) leaves the folder equal to the version
+  await vacuumLake({ store, db, workDirectory: join(dir.path, `v-${++n}`) }, { now: Date.now() + 8 * 24 * 3_600_000 });
+  expect((await listAll(store, analyticsPrefix('acme', DATE))).map((o) => o.key)).toStrictEqual(
+    outcome.atEnd.files.map((f) => f.key),
+  );
+  expect((await listAll(store, `manifests/messages/tenant_id=acme/dt=${DATE}/`)).map((o) => o.key)).toStrictEqual([
+    `manifests/messages/tenant_id=acme/dt=${DATE}/${taker}.json`,
+  ]);
+  expect(await contents(store, 'acme')).toStrictEqual([
+    ['m1', 'one, edited'],
+    ['m2', 'two'],
+  ]);
+}
+
 describe.each(Object.keys(stores))('a commit stalled past its lease on %s', (kind) => {
-  it('the run that took the lease over writes; the stalled run writes nothing and fails with LeaseLostError', async () => {
+  it('stalled before its upload: the run that took the lease over publishes; the stalled run writes nothing and fails with LeaseLostError', async () => {
     const store = (stores[kind] as () => ObjectStore)();
     await stage(store, 'acme');
-    const outcome = await runStalledCommit(store, db, join(dir.path, `w-${++n}`), 'acme', DATE, 300);
-    expect(outcome.other.status).toBe('compacted');
-    expect(outcome.otherWrote.filter((k) => k.startsWith('manifests/'))).toStrictEqual([
-      `manifests/messages/tenant_id=acme/dt=${DATE}.json`,
+    const outcome = await runStalledCommit(store, db, join(dir.path, `w-${++n}`), 'acme', DATE, 300, 'before-upload');
+    expect([outcome.stalledWrote, outcome.stalledRefused]).toStrictEqual([[], []]);
+    expect(outcome.stalledEvents.filter((e) => e.error !== undefined)).toStrictEqual([]);
+    await expectTakerPublishedExactly(store, outcome);
+  });
+
+  it("stalled with its table commit in flight: its uploads went to its own keys, the store refuses its commit (a conflict), it re-plans and fails with LeaseLostError; the taker's version is untouched", async () => {
+    const store = (stores[kind] as () => ObjectStore)();
+    await stage(store, 'acme');
+    const outcome = await runStalledCommit(store, db, join(dir.path, `w-${++n}`), 'acme', DATE, 300, 'commit-in-flight');
+    const stalledRun = stalledRunOf(outcome);
+    // its part and run manifest are new keys of its own (they cannot overwrite the taker's files) ...
+    const version0 = commitWrites(stalledRun, 0)[0] as string;
+    expect([...outcome.stalledWrote].sort()).toStrictEqual(commitWrites(stalledRun, 0).filter((k) => k !== version0));
+    // ... and its commit of version 0, which reached the store after the taker's, was refused (put-if-absent)
+    expect(outcome.stalledRefused).toStrictEqual([version0]);
+    expect(outcome.stalledEvents.filter((e) => e.error !== undefined)).toStrictEqual([
+      {
+        event: 'partition.commit_conflict',
+        error: `table version 0 changed partition tenant_id=acme/dt=${DATE} since this run read it`,
+      },
     ]);
-    const runId = /of run (\S+):/.exec(outcome.stalled.error ?? '')?.[1];
-    expect([outcome.stalled.status, outcome.stalled.error, outcome.stalledWrote]).toStrictEqual([
-      'failed',
-      `compaction of tenant acme for ${DATE} failed: lost the lease locks/messages/tenant_id=acme/dt=${DATE}.lock of run ${runId}: it could not be renewed before it lapsed: injected: locks/messages/tenant_id=acme/dt=${DATE}.lock unreachable`,
-      [],
-    ]);
-    expect(runId).not.toBe(outcome.other.runId);
-    expect(await contents(store, 'acme')).toStrictEqual([
-      ['m1', 'one, edited'],
-      ['m2', 'two'],
-    ]);
-    expect(await store.head(lockKey('acme', DATE))).toBeUndefined();
+    await expectTakerPublishedExactly(store, outcome);
   });
 });
 

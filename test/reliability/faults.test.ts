@@ -13,8 +13,15 @@ beforeAll(async () => {
 });
 afterAll(() => dir.cleanup());
 
-/** What a result says, without run ids and timings. */
-const stable = (r: PartitionResult) => ({ ...r, runId: '', durationMs: 0, timingsMs: {}, bytesWritten: 0 });
+/** What a result says, without run ids and timings (parts are named for the run that wrote them). */
+const stable = (r: PartitionResult) => ({
+  ...r,
+  runId: '',
+  outputFiles: r.outputFiles.map((key) => key.replace(`-${r.runId}.parquet`, '-<run>.parquet')),
+  durationMs: 0,
+  timingsMs: {},
+  bytesWritten: 0,
+});
 
 describe('the whole pipeline through RetryingStore(FaultInjectingStore(LocalStore))', () => {
   it('the fault-free run holds exactly the generated day: every message once, latest version, no user deletes', () => {
@@ -35,11 +42,15 @@ describe('the whole pipeline through RetryingStore(FaultInjectingStore(LocalStor
 
   it('injects throttling, 503s and truncated downloads, and still produces identical rows and counts', () => {
     const { clean, transient, transientFaults } = scenario;
-    // one call at a time, so the seeded injector meets the calls in a fixed order: the counts are exact
-    expect(transientFaults).toStrictEqual({ calls: 163, throttled: 15, unavailable: 12, truncatedReads: 19, permanent: 0 });
+    // one call at a time, so the seeded injector meets the calls in a fixed order: the counts are exact. Per
+    // tenant the compaction now reads the table log and writes part, deletes file, run manifest and one log
+    // commit (one lease renewal, no folder listings, no manifest HEAD, no deletes of replaced files)
+    expect(transientFaults).toStrictEqual({ calls: 156, throttled: 14, unavailable: 11, truncatedReads: 18, permanent: 0 });
     expect(transient.ingest).toStrictEqual(clean.ingest);
     expect(transient.rows).toStrictEqual(clean.rows);
     expect(transient.summary.results.map(stable)).toStrictEqual(clean.summary.results.map(stable));
+    // one table version per tenant (versions 0..2) in both runs: no retried commit wrote a second one
+    expect([scenario.versions.clean, scenario.versions.transient]).toStrictEqual([2, 2]);
   });
 
   it('a permanent failure on one object fails that tenant with an error naming the object; the others complete', () => {
@@ -59,5 +70,7 @@ describe('the whole pipeline through RetryingStore(FaultInjectingStore(LocalStor
       expect(byTenant[tenant]?.status).toBe('compacted');
       expect(permanent.rows[tenant]).toStrictEqual(clean.rows[tenant]);
     }
+    // the two other tenants committed (versions 0 and 1); the broken one committed nothing
+    expect(scenario.versions.permanent).toBe(1);
   });
 });

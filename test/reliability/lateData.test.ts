@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,9 +11,10 @@ import { loadConfig } from '../../src/config.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
-import { stagingPrefix } from '../../src/staging/layout.js';
+import { analyticsPrefix, stagingPrefix } from '../../src/staging/layout.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { listAll } from '../../src/store/ObjectStore.js';
+import { DeltaTable, partitionFiles, TAG_MANIFEST, tableKey } from '../../src/table/deltaTable.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
 import { tempDir } from '../kit/tempDir.js';
@@ -157,6 +159,46 @@ describe('late data', () => {
     await store.putBytes('staging/messages/tenant_id=acme/dt=2025-08-11/_SUCCESS', '');
     await compactTenants(deps(NIGHT_2), NEXT, { tenants: ['acme'], concurrency: 1, lateLookbackDays: 7 });
     expect(await findLatePartitions(store, ['acme'], NEXT, 7)).toStrictEqual([]);
+  });
+
+  it("a file in the folder the table does not name (a killed run's upload) is read by no one and makes no work; the nightly vacuum removes it and the replaced files after the retention", async () => {
+    const { firstRun } = await compactedDayWithLateChanges();
+    const night = await compactTenants(deps(NIGHT_2), NEXT, { tenants: ['acme'], concurrency: 1, lateLookbackDays: 7 });
+    const nightD = night.results.find((r) => r.date === D);
+    expect(nightD?.status).toBe('compacted');
+    const published = partitionFiles(await new DeltaTable(store, {}).snapshot(), 'acme', D);
+    expect(published.map((a) => tableKey(a.path))).toStrictEqual(nightD?.outputFiles);
+    // a dead run's part: a copy of the published part under another run's name (every row twice in the folder)
+    const stray = `${analyticsPrefix('acme', D)}part-0-20250812T180000000Z-deadbeef.parquet`;
+    await store.putBytes(stray, await readFile(join(store.root, nightD?.outputFiles[0] as string)));
+    expect((await listAll(store, analyticsPrefix('acme', D))).map((o) => o.key).sort()).toStrictEqual(
+      [`${analyticsPrefix('acme', D)}part-0-${firstRun}.parquet`, ...(nightD?.outputFiles ?? []), stray].sort(),
+    );
+    const rowsD = [
+      ['a', 'A edited'],
+      ['b', 'B'],
+      ['d', 'late D'],
+      ['e', 'E'],
+    ];
+    expect(await lake(D)).toStrictEqual(rowsD);
+    expect(await findLatePartitions(store, ['acme'], NEXT, 7)).toStrictEqual([]);
+
+    // the nightly run eight days later (past the vacuum's 7-day retention): D needs nothing; the vacuum
+    // leaves D's folder, its run manifests and its remembered deletes equal to what the current version names
+    const later = Date.now() + 8 * 24 * 3_600_000;
+    const config = loadConfig({ DATA_DIR: store.root, TEMP_DIR: dir.path, DUCKDB_THREADS: '2', DUCKDB_MEMORY_LIMIT: '1GB' });
+    const summary = await runCompaction({ store, config, date: NEXT, tenants: ['acme'], late: true, now: () => later });
+    expect(summary.results.map((r) => [r.date, r.status])).toStrictEqual([[NEXT, 'compacted']]);
+    const [file] = partitionFiles(await new DeltaTable(store, {}).snapshot(), 'acme', D);
+    expect((await listAll(store, analyticsPrefix('acme', D))).map((o) => o.key)).toStrictEqual(nightD?.outputFiles);
+    expect((await listAll(store, `manifests/messages/tenant_id=acme/dt=${D}/`)).map((o) => o.key)).toStrictEqual([
+      file?.tags?.[TAG_MANIFEST],
+    ]);
+    expect((await readManifest(store, 'acme', D))?.run_id).toBe(nightD?.runId);
+    expect((await listAll(store, `tombstones/messages/tenant_id=acme/dt=${D}/`)).map((o) => o.key)).toStrictEqual([
+      (await readManifest(store, 'acme', D))?.tombstones?.key,
+    ]);
+    expect(await lake(D)).toStrictEqual(rowsD);
   });
 
   it('runCompaction({ late: true }) — what the CLI, Lambda and daily_batch call — re-compacts D too', async () => {

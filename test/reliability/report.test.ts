@@ -16,10 +16,10 @@ describe('npm run reliability: the numbers it prints', () => {
   it('faults injected per kind, bad inputs, reconciled messages and concurrent runs', () => {
     expect(report).toStrictEqual({
       faults: {
-        calls: 163,
-        throttled: 15,
-        unavailable: 12,
-        truncatedReads: 19,
+        calls: 156,
+        throttled: 14,
+        unavailable: 11,
+        truncatedReads: 18,
         permanent: 1,
         identicalUnderTransientFaults: true,
         permanentIsolated: true,
@@ -45,7 +45,12 @@ describe('npm run reliability: the numbers it prints', () => {
           linesInUnreadableTails: 1,
         },
       },
-      concurrency: { compacted: 1, locked: 1, stalledCommit: { wrote: 1, wroteNothing: 1 } },
+      concurrency: {
+        compacted: 1,
+        locked: 1,
+        stalledCommit: { wrote: 1, wroteNothing: 1 },
+        commitInFlight: { compacted: 1, failed: 1, refused: 1, stalledFilesPublished: 0, publishedFilesChanged: 0 },
+      },
       crashes: undefined,
       signals: undefined,
     });
@@ -54,7 +59,7 @@ describe('npm run reliability: the numbers it prints', () => {
 
   it('prints them as tables', () => {
     const text = formatReliabilityReport(report);
-    expect(text).toContain('truncated downloads        19');
+    expect(text).toContain('truncated downloads        18');
     expect(text).toContain(
       'pipeline (3 tenants)    651    591         59          1              0           0           0  yes',
     );
@@ -63,5 +68,8 @@ describe('npm run reliability: the numbers it prints', () => {
     );
     expect(text).toContain('  crashes survived                                       skipped');
     expect(text).toContain('commit stalled past its lease: runs that wrote                 1');
+    expect(text).toContain('  commits refused by the store                                 1');
+    expect(text).toContain("  files of the taker's version changed                         0");
+    expect(text).toContain('  readers that saw a mix of old and new                  skipped');
   });
 });

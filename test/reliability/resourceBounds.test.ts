@@ -10,8 +10,8 @@ import { quoteLiteral } from '../../src/sql/quote.js';
 import { analyticsPrefix, stagingPrefix } from '../../src/staging/layout.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { listAll, type ObjectInfo } from '../../src/store/ObjectStore.js';
+import { DeltaTable, partitionFiles, tableKey } from '../../src/table/deltaTable.js';
 import { generateStaging, type StagingStats } from '../kit/generateStaging.js';
-import { visibleFiles } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';
 
 const DATE = '2025-08-11';
@@ -51,11 +51,15 @@ const compact = (memory: string, tempDirName: string, threads = 2) =>
 
 const entries = (path: string) => readdir(path).catch(() => [] as string[]);
 
-/** Rows and distinct message ids in the partition folder, counted by DuckDB (no 150 MB read into JS). */
+/** The partition's files in the table's current version (what a Delta reader reads). */
+const versionFiles = async () => partitionFiles(await new DeltaTable(store, {}).snapshot(), TENANT, DATE);
+
+/**
+ * Rows and distinct message ids in the partition as the table's current version names it, counted by DuckDB
+ * (no 150 MB read into JS). A re-compaction leaves the replaced parts in the folder until the vacuum.
+ */
 async function partitionCounts(): Promise<{ rows: number; ids: number }> {
-  const files = (await visibleFiles(join(store.root, analyticsPrefix(TENANT, DATE)))).map((f) =>
-    join(store.root, analyticsPrefix(TENANT, DATE), f),
-  );
+  const files = (await versionFiles()).map((a) => join(store.root, tableKey(a.path)));
   if (files.length === 0) return { rows: 0, ids: 0 };
   const db = await DuckDBInstance.create(':memory:');
   const c = await db.connect();
@@ -98,6 +102,7 @@ describe('resource bounds', () => {
     let first: RunSummary;
     let again: RunSummary;
     let afterFirst: { rows: number; ids: number };
+    let firstFiles: string[];
     beforeAll(async () => {
       await mkdir(join(dir.path, 'tmp-small'), { recursive: true });
       // a first compaction of the day, then a re-compaction: it merges the published rows with the whole
@@ -107,6 +112,7 @@ describe('resource bounds', () => {
       }
       first = await compact('128MB', 'tmp-small', 1);
       afterFirst = await partitionCounts();
+      firstFiles = (await versionFiles()).map((a) => tableKey(a.path));
       again = await compact('128MB', 'tmp-small', 1);
     }, 120_000);
 
@@ -123,15 +129,23 @@ describe('resource bounds', () => {
         ['compacted', stats.expectedRows, stats.expectedRows, undefined],
       ]);
       expect(await partitionCounts()).toStrictEqual({ rows: stats.expectedRows, ids: stats.expectedRows });
+      // the re-compaction published new parts in one commit; the first run's stay in the folder, unread, until the vacuum
+      const againFiles = (await versionFiles()).map((a) => tableKey(a.path));
+      expect(againFiles.filter((key) => firstFiles.includes(key))).toStrictEqual([]);
+      expect((await listAll(store, analyticsPrefix(TENANT, DATE))).map((o) => o.key).sort()).toStrictEqual(
+        [...firstFiles, ...againFiles].sort(),
+      );
     });
   });
 
   describe('under a 16MB memory limit, too small for DuckDB to run at all', () => {
     let summary: RunSummary;
     let before: ObjectInfo[];
+    let versionBefore: number;
     beforeAll(async () => {
       await mkdir(join(dir.path, 'tmp-tiny'), { recursive: true });
       before = await listAll(store, analyticsPrefix(TENANT, DATE));
+      versionBefore = (await new DeltaTable(store, {}).snapshot()).version;
       summary = await compact('16MB', 'tmp-tiny');
     }, 60_000);
 
@@ -139,6 +153,7 @@ describe('resource bounds', () => {
       expect(summary.results.map((r) => [r.status, r.rowsRejected])).toStrictEqual([['failed', 0]]);
       expect(summary.results[0]?.error).toMatch(/^compaction of tenant big-tenant for 2025-08-11 failed: Out of Memory Error: /);
       expect(await listAll(store, analyticsPrefix(TENANT, DATE))).toStrictEqual(before);
+      expect((await new DeltaTable(store, {}).snapshot()).version).toBe(versionBefore);
       expect(await entries(join(dir.path, 'tmp-tiny'))).toStrictEqual([]);
     });
   });

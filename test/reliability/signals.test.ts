@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareSignalBase, runClosedStdout, runStopped, type SignalBase } from '../kit/signalScenario.js';
+import {
+  prepareSignalBase,
+  runClosedBoth,
+  runClosedStderr,
+  runClosedStdout,
+  runFullStderr,
+  runStopped,
+  SIGNAL_DATE,
+  type SignalBase,
+} from '../kit/signalScenario.js';
 import { tempDir } from '../kit/tempDir.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -23,6 +32,37 @@ describe('the compact CLI under signals and a closed stdout (the real process)',
       empty: ['b'],
       leftovers: NOTHING_LEFT,
     });
+  });
+
+  it('`compact D a,c,a 2>&1 | head -1`: stdout and stderr closed together stop the output only; each tenant compacts once, exit 0', async () => {
+    expect(await runClosedBoth(base)).toStrictEqual({
+      code: 0,
+      messages: [],
+      progress: [],
+      exact: ['a', 'c'],
+      empty: ['b'],
+      leftovers: NOTHING_LEFT,
+    });
+  });
+
+  it.each([
+    ['a closed stderr (EPIPE: `2>&1 1>&3 | true`)', runClosedStderr],
+    ['a full stderr (ENOSPC: `2>/dev/full`)', runFullStderr],
+  ])('%s stops the progress lines only: the --json summary is whole, each tenant compacts once, exit 0', async (_, runIt) => {
+    const { outcome, stdout } = await runIt(base);
+    expect(outcome).toStrictEqual({
+      code: 0,
+      messages: [],
+      progress: [],
+      exact: ['a', 'c'],
+      empty: ['b'],
+      leftovers: NOTHING_LEFT,
+    });
+    const summary = JSON.parse(stdout);
+    expect(summary.tenants.map((t: Record<string, unknown>) => [t.tenant_id, t.dt, t.status, t.rows_written])).toStrictEqual([
+      ['a', SIGNAL_DATE, 'compacted', base.expected.a?.length],
+      ['c', SIGNAL_DATE, 'compacted', base.expected.c?.length],
+    ]);
   });
 
   it.each([

@@ -19,7 +19,14 @@
  *                  conv-5 m13 user dave       05:00:00.000 'unanswered'              (10)
  * fuji-bank
  *   dt 2025-08-10  conv-1 f01 user erin 02:00:00.000 'hi', f02 assistant 02:00:04.000 'hello' gpt-4o 3
+ *   dt 2025-08-11  conv-2 f03 user erin 01:00:00.000 'typo' — deleted by the user: the partition is empty
  * Assistant messages are sent by 'makoto-ai'.
+ *
+ * The changes arrive in two batches, each ingested and then compacted (both days, both tenants), as two
+ * nightly runs would: the first ends with m11 and f03 written, the second edits m10 and deletes m11 and f03.
+ * So the second run replaces default_tenant/2025-08-11's part (the replaced part stays in its folder until
+ * vacuum: the folder is not the table, the current version is) and leaves fuji-bank/2025-08-11 with one
+ * 0-row part (the partition's state). Readers must read the files the table's current version names.
  */
 
 import { runCompaction } from '../../src/app/runCompaction.js';
@@ -30,7 +37,9 @@ import { LocalStore } from '../../src/store/LocalStore.js';
 
 export const FIXTURE_TENANTS = ['default_tenant', 'fuji-bank'] as const;
 export const FIXTURE_DATES = ['2025-08-10', '2025-08-11'] as const;
+/** When each batch was captured into staging (the first night, the second night). */
 export const INGESTED_AT = Date.parse('2025-08-12T00:30:00.000Z');
+export const SECOND_INGESTED_AT = Date.parse('2025-08-13T00:30:00.000Z');
 
 interface Item {
   tenantId: string;
@@ -84,7 +93,7 @@ const bot = (
 const D = 'default_tenant';
 const F = 'fuji-bank';
 
-/** Feed order: every change gets the next sequence number. */
+/** The changes in feed order; the first FIRST_BATCH_SIZE are the first batch. */
 const CHANGES: [SourceChange['op'], Item][] = [
   ['upsert', user(D, 'm01', 'conv-1', 'alice', '2025-08-10T01:00:00.000Z', 'こんにちは')],
   ['upsert', bot(D, 'm02', 'conv-1', '2025-08-10T01:00:02.500Z', 'Hello! How can I help?', 'gpt-4o', 12)],
@@ -99,16 +108,23 @@ const CHANGES: [SourceChange['op'], Item][] = [
   ['upsert', { tenantId: D, messageId: 'm14', conversationId: 'conv-4', role: 'system', createdAt: '2025-08-11T00:00:01.000Z' }],
   ['upsert', bot(D, 'm12', 'conv-4', '2025-08-11T00:00:03.000Z', 'おはようございます', 'gpt-4o-mini', 9)],
   ['upsert', user(D, 'm11', 'conv-4', 'alice', '2025-08-11T00:00:05.000Z', 'oops')],
+  ['upsert', user(F, 'f03', 'conv-2', 'erin', '2025-08-11T01:00:00.000Z', 'typo')],
+  // the second batch starts here (FIRST_BATCH_SIZE)
   [
     'upsert',
     { ...user(D, 'm10', 'conv-4', 'alice', '2025-08-11T00:00:00.000Z', 'おはよう'), updatedAt: '2025-08-11T00:00:02.000Z' },
   ],
   ['delete', user(D, 'm11', 'conv-4', 'alice', '2025-08-11T00:00:05.000Z', 'oops')],
+  ['delete', user(F, 'f03', 'conv-2', 'erin', '2025-08-11T01:00:00.000Z', 'typo')],
   ['upsert', user(D, 'm13', 'conv-5', 'dave', '2025-08-11T05:00:00.000Z', 'unanswered')],
   ['upsert', user(F, 'f01', 'conv-1', 'erin', '2025-08-10T02:00:00.000Z', 'hi')],
   ['upsert', bot(F, 'f02', 'conv-1', '2025-08-10T02:00:04.000Z', 'hello', 'gpt-4o', 3)],
 ];
 
+/** How many of the changes (in feed order) the first batch holds. */
+export const FIRST_BATCH_SIZE = 14;
+
+/** Every change of the fixture, in feed order: every change gets the next sequence number. */
 export function fixtureChanges(): SourceChange[] {
   return CHANGES.map(([op, item], i) => ({
     item: { ...item },
@@ -119,13 +135,11 @@ export function fixtureChanges(): SourceChange[] {
 }
 
 /**
- * Ingests the fixture and compacts both days for both tenants into `root`; throws if anything failed.
- * `env` adds settings (e.g. PARQUET_COMPRESSION=zstd).
+ * Ingests the fixture's two batches into `root`, compacting both days for both tenants after each (two
+ * nightly runs); throws if anything failed. `env` adds settings (e.g. PARQUET_COMPRESSION=zstd).
  */
 export async function buildFixtureLake(root: string, env: Record<string, string> = {}): Promise<LocalStore> {
   const store = new LocalStore(root);
-  const ingest = await ingestBatch(store, fixtureChanges(), { source: 'dynamodb', batchId: 'fixture', now: INGESTED_AT });
-  if (ingest.failed.length > 0 || ingest.quarantined > 0) throw new Error(`fixture ingest failed: ${JSON.stringify(ingest)}`);
   const config = loadConfig({
     DATA_DIR: root,
     TEMP_DIR: root,
@@ -134,9 +148,20 @@ export async function buildFixtureLake(root: string, env: Record<string, string>
     DUCKDB_MEMORY_LIMIT: '256MB',
     ...env,
   });
-  for (const date of FIXTURE_DATES) {
-    const summary = await runCompaction({ store, config, date, tenants: [...FIXTURE_TENANTS] });
-    if (!summary.ok) throw new Error(`fixture compaction of ${date} failed: ${JSON.stringify(summary)}`);
+  const changes = fixtureChanges();
+  const batches = [
+    { batchId: 'fixture-1', now: INGESTED_AT, changes: changes.slice(0, FIRST_BATCH_SIZE) },
+    { batchId: 'fixture-2', now: SECOND_INGESTED_AT, changes: changes.slice(FIRST_BATCH_SIZE) },
+  ];
+  for (const batch of batches) {
+    const ingest = await ingestBatch(store, batch.changes, { source: 'dynamodb', batchId: batch.batchId, now: batch.now });
+    if (ingest.failed.length > 0 || ingest.quarantined > 0) {
+      throw new Error(`fixture ingest of ${batch.batchId} failed: ${JSON.stringify(ingest)}`);
+    }
+    for (const date of FIXTURE_DATES) {
+      const summary = await runCompaction({ store, config, date, tenants: [...FIXTURE_TENANTS] });
+      if (!summary.ok) throw new Error(`fixture compaction of ${date} after ${batch.batchId} failed: ${JSON.stringify(summary)}`);
+    }
   }
   return store;
 }

@@ -4,14 +4,14 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { main } from '../../compactor/cli.js';
 import { loadConfig } from '../../src/config.js';
-import { MESSAGE_COLUMNS } from '../../src/schema/messageSchema.js';
+import { MESSAGE_COLUMNS, PARTITION_COLUMNS } from '../../src/schema/messageSchema.js';
 import { generatedSqlFiles, staleSqlFiles } from '../../src/sqlgen/generateSql.js';
 import { placeholderValues, renderPlaceholders, storageAccountName } from '../../src/sqlgen/placeholders.js';
 import { renderSql } from '../../src/sqlgen/renderSql.js';
-import { jstDate } from '../../src/time/jst.js';
-import { EARLIEST_MS, parseInstant } from '../../src/time/parseInstant.js';
+import { DeltaTable } from '../../src/table/deltaTable.js';
 import { splitStatements, stripComments } from '../kit/splitStatements.js';
 import { tempDir } from '../kit/tempDir.js';
+import { buildFixtureLake } from './fixtureLake.js';
 
 const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
 
@@ -47,7 +47,10 @@ describe('committed DDL is what the generator produces today', () => {
 
     test('an edited file and a deleted file are both reported', async () => {
       const table = join(dir.path, 'athena/02_create_table_messages.sql');
-      await writeFile(table, (await readFile(table, 'utf8')).replace('`content`         string', '`content`         varchar'));
+      const original = await readFile(table, 'utf8');
+      const edited = original.replace("'table_type' = 'DELTA'", "'table_type' = 'PARQUET'");
+      expect(edited).not.toBe(original);
+      await writeFile(table, edited);
       await rm(join(dir.path, 'synapse/03_create_view_messages.sql'));
       expect(await staleSqlFiles(dir.path)).toStrictEqual([
         { path: 'athena/02_create_table_messages.sql', problem: 'differs' },
@@ -57,37 +60,28 @@ describe('committed DDL is what the generator produces today', () => {
   });
 });
 
-describe('the DDL follows the schema', () => {
-  test('Athena: every column with its athena type, in file order, then the partition columns', () => {
-    const table = generatedSqlFiles('athena')[1]?.text ?? '';
-    const columns = [...table.matchAll(/^ {2}`(\w+)`\s+(\w+)\s+COMMENT/gm)].map((m) => [m[1], m[2]]);
-    expect(columns).toStrictEqual([...MESSAGE_COLUMNS.map((c) => [c.name, c.athena]), ['tenant_id', 'string'], ['dt', 'string']]);
-    expect(table).toContain("'projection.tenant_id.type' = 'injected'");
-    expect(table).toContain("'projection.dt.range' = '2000-01-01,NOW+9HOURS'");
-    expect(table).toContain(
-      `'storage.location.template' = 's3://\${S3_BUCKET_NAME}/analytics/messages/tenant_id=\${tenant_id}/dt=\${dt}/'`,
-    );
-  });
+/** The Synapse view's OPENROWSET WITH clause: [name, type] in order. */
+function synapseWithColumns(view: string): [string, string][] {
+  const withClause = view.slice(view.indexOf(') WITH ('));
+  return [...withClause.matchAll(/^ {4}\[(\w+)\]\s+(.+?),?$/gm)].map((m) => [m[1] as string, m[2] as string]);
+}
 
-  test('Athena: dt is projected from the first day ingest accepts to the current JST day', () => {
-    const table = generatedSqlFiles('athena')[1]?.text ?? '';
-    const range = /'projection\.dt\.range' = '([^']+)'/.exec(table)?.[1] ?? '';
-    const [start, end] = range.split(',') as [string, string];
-    // the first instant ingest accepts lands on the first projected day; the one before it is refused
-    expect(parseInstant(EARLIEST_MS)).toStrictEqual({ ok: true, ms: EARLIEST_MS });
-    expect(parseInstant(EARLIEST_MS - 1).ok).toBe(false);
-    expect(start).toBe(jstDate(EARLIEST_MS));
-    // Athena's relative end NOW[+-]<n>HOURS, evaluated in UTC and formatted yyyy-MM-dd, as Athena does
-    const projectedEnd = (nowMs: number) => {
-      const m = /^NOW\+(\d+)HOURS$/.exec(end);
-      expect(m, end).not.toBeNull();
-      return new Date(nowMs + Number(m?.[1]) * 3_600_000).toISOString().slice(0, 10);
-    };
-    // every hour of a JST day (02:00 JST = 17:00 UTC of the day before, when the nightly run compacts)
-    for (let hour = 0; hour < 24; hour++) {
-      const now = Date.parse('2025-08-11T15:00:00Z') + hour * 3_600_000; // 00:00 JST 2025-08-12 + hour
-      expect(projectedEnd(now), `at ${new Date(now).toISOString()}`).toBe(jstDate(now));
-    }
+/**
+ * The Delta type the log gives each kind of file column: text is `string`, instants are `timestamp` (reader
+ * version 1 has no `timestamp_ntz`; docs/SQL.md, Timestamps).
+ */
+const DELTA_TYPE = { VARCHAR: 'string', TIMESTAMP_MS: 'timestamp' } as const;
+
+describe('the DDL follows the schema', () => {
+  test('Athena: exactly the documented Delta Lake CREATE statement (LOCATION and table_type only)', () => {
+    expect(generatedSqlFiles('athena')[1]?.text).toBe(
+      [
+        'CREATE EXTERNAL TABLE IF NOT EXISTS `makoto_lake`.`messages`',
+        `LOCATION 's3://\${S3_BUCKET_NAME}/analytics/messages/'`,
+        "TBLPROPERTIES ('table_type' = 'DELTA')",
+        '',
+      ].join('\n'),
+    );
   });
 
   test('Athena: one statement per file and no comment before it (Athena routes DDL by its first word)', () => {
@@ -97,18 +91,65 @@ describe('the DDL follows the schema', () => {
     }
   });
 
-  test('Synapse: the OPENROWSET WITH clause lists every column with its synapse type', () => {
+  test('Synapse: OPENROWSET reads the Delta table root with FORMAT = DELTA; WITH lists the partition columns, then every column', () => {
     const view = generatedSqlFiles('synapse')[2]?.text ?? '';
-    const withClause = view.slice(view.indexOf(') WITH ('));
-    const columns = [...withClause.matchAll(/^ {4}\[(\w+)\]\s+(.+?),?$/gm)].map((m) => [m[1], m[2]]);
-    expect(columns).toStrictEqual(MESSAGE_COLUMNS.map((c) => [c.name, c.synapse]));
-    expect(view).toContain("BULK 'analytics/messages/tenant_id=*/dt=*/*.parquet'");
-    expect(view).toContain('r.filepath(1) AS [tenant_id],\n    r.filepath(2) AS [dt],');
+    expect(synapseWithColumns(view)).toStrictEqual([
+      ['tenant_id', 'varchar(64) COLLATE Latin1_General_100_BIN2_UTF8'],
+      ['dt', 'varchar(10) COLLATE Latin1_General_100_BIN2_UTF8'],
+      ...MESSAGE_COLUMNS.map((c) => [c.name, c.synapse]),
+    ]);
+    expect(view).toContain(
+      "FROM OPENROWSET(\n    BULK 'analytics/messages/',\n    DATA_SOURCE = 'makoto_lake_storage',\n    FORMAT = 'DELTA'\n) WITH (\n",
+    );
+    // the view selects the same columns, in the same order, straight from the Delta read (no filepath())
+    const selected = [...view.matchAll(/^ {4}r\.\[(\w+)\],?$/gm)].map((m) => m[1]);
+    expect(selected).toStrictEqual(['tenant_id', 'dt', ...MESSAGE_COLUMNS.map((c) => c.name)]);
+    expect(view).not.toContain('filepath(');
+    expect(view).not.toContain("FORMAT = 'PARQUET'");
+  });
+
+  describe("the table's log, written by a compaction of the fixture lake", () => {
+    let dir: { path: string; cleanup: () => Promise<void> };
+    let snapshot: Awaited<ReturnType<DeltaTable['snapshot']>>;
+    beforeAll(async () => {
+      dir = await tempDir();
+      const store = await buildFixtureLake(dir.path);
+      snapshot = await new DeltaTable(store, {}).snapshot();
+    });
+    afterAll(() => dir?.cleanup());
+
+    test('protocol reader 1 / writer 2; metaData: parquet, partitioned by tenant_id and dt, the schema as the files hold it', () => {
+      expect(snapshot.protocol).toStrictEqual({ minReaderVersion: 1, minWriterVersion: 2 });
+      const metadata = snapshot.metadata;
+      expect(metadata?.format).toStrictEqual({ provider: 'parquet', options: {} });
+      expect(metadata?.partitionColumns).toStrictEqual(['tenant_id', 'dt']);
+      expect(metadata?.configuration).toStrictEqual({}); // no table features: no column mapping, no deletion vectors
+      const schema = JSON.parse(metadata?.schemaString ?? '{}') as { type: string; fields: Record<string, unknown>[] };
+      expect(schema.type).toBe('struct');
+      expect(schema.fields).toStrictEqual([
+        ...MESSAGE_COLUMNS.map((c) => ({ name: c.name, type: DELTA_TYPE[c.parquet], nullable: c.nullable, metadata: {} })),
+        { name: 'tenant_id', type: 'string', nullable: false, metadata: {} },
+        { name: 'dt', type: 'string', nullable: false, metadata: {} },
+      ]);
+    });
+
+    test('the Synapse view declares exactly the columns of the log, each with the matching type', () => {
+      const fields = (JSON.parse(snapshot.metadata?.schemaString ?? '{}') as { fields: { name: string; type: string }[] }).fields;
+      const fromLog = Object.fromEntries(fields.map((f) => [f.name, f.type]));
+      const fromView = Object.fromEntries(
+        synapseWithColumns(generatedSqlFiles('synapse')[2]?.text ?? '').map(([name, type]) => [
+          name,
+          type === 'datetime2(3)' ? 'timestamp' : /^varchar\((\d+|MAX)\) COLLATE /.test(type) ? 'string' : type,
+        ]),
+      );
+      expect(fromView).toStrictEqual(fromLog);
+      expect(Object.keys(fromLog)).toHaveLength(MESSAGE_COLUMNS.length + PARTITION_COLUMNS.length);
+    });
   });
 });
 
 describe('placeholders', () => {
-  test(`only the upper-case project placeholders are replaced; Athena \${tenant_id} and \${dt} stay`, () => {
+  test(`only the upper-case project placeholders are replaced; lower-case \${tenant_id} and \${dt} stay`, () => {
     expect(renderPlaceholders(`s3://\${S3_BUCKET_NAME}/a/tenant_id=\${tenant_id}/dt=\${dt}/`, { S3_BUCKET_NAME: 'b-1' })).toBe(
       `s3://b-1/a/tenant_id=\${tenant_id}/dt=\${dt}/`,
     );

@@ -1,21 +1,28 @@
 /**
  * Every sample query, in both dialects (sql/athena/1x_*.sql and sql/synapse/1x_*.sql, generated from one
- * definition in src/sqlgen/sampleQueries.ts), runs through DuckDB against the compacted fixture lake
- * (test/sql/fixtureLake.ts) and must give the answers worked out by hand from that fixture.
+ * definition in src/sqlgen/sampleQueries.ts), runs through DuckDB against the current version of the
+ * compacted fixture lake (test/sql/fixtureLake.ts) and must give the answers worked out by hand from that
+ * fixture.
  *
- * DuckDB stands in for the engines after only these mechanical substitutions (docs/SQL.md):
+ * The lake is a Delta Lake table: its folder also holds the parts the current version replaced (the fixture
+ * compacts twice, so it has some), and only the files the current version names are the table. DuckDB reads
+ * the table the way the engines do, through its log: the project's log reader (src/table/deltaTable.ts) gives
+ * the current snapshot, exportSnapshot downloads exactly its files in the table's own layout
+ * (`tenant_id=<t>/dt=<d>/…`), and DuckDB stands in for the engines after only these mechanical substitutions
+ * (docs/SQL.md):
  * - both: the table/view  →  `messages`, a DuckDB view:
- *     read_parquet('<lake>/analytics/messages/*\/*\/*.parquet', hive_partitioning = true,
+ *     read_parquet('<export>/*\/*\/*.parquet', hive_partitioning = true,
  *                  hive_types = {'tenant_id': VARCHAR, 'dt': VARCHAR})
- *   (tenant_id and dt come from the key=value folders as strings, as in the Athena table and the Synapse view);
+ *   (tenant_id and dt come from the key=value folders as strings, as the partition columns of the Delta table
+ *   are strings in the Athena table and the Synapse view);
  * - Athena (Trino): `json_extract_scalar(` → `json_extract_string(`. Everything else (date_diff('millisecond',
  *   ...), hour(), INTERVAL '9' HOUR, window frames, count DISTINCT, length() in code points) is the same text.
  * - Synapse (T-SQL): `DATEDIFF_BIG(millisecond, ` → `date_diff('millisecond', `; `JSON_VALUE(` →
  *   `json_extract_string(`; `LEN(` → `length(`; `DATEADD(hour, 9, x)` → `(x + INTERVAL '9' HOUR)`;
  *   `DATEPART(hour, ` → `date_part('hour', `; `SELECT TOP n ...;` → `SELECT ... LIMIT n;`.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -23,6 +30,8 @@ import { quoteLiteral } from '../../src/sql/quote.js';
 import { staleSqlFiles } from '../../src/sqlgen/generateSql.js';
 import type { SqlTarget } from '../../src/sqlgen/placeholders.js';
 import { SAMPLE_QUERIES, sampleQueryFiles } from '../../src/sqlgen/sampleQueries.js';
+import { DeltaTable, type TableSnapshot } from '../../src/table/deltaTable.js';
+import { exportSnapshot } from '../../src/table/exportSnapshot.js';
 import { splitStatements } from '../kit/splitStatements.js';
 import { tempDir } from '../kit/tempDir.js';
 import { buildFixtureLake } from './fixtureLake.js';
@@ -160,16 +169,21 @@ describe('sample queries: one definition, both dialects', () => {
   });
 });
 
-describe('sample queries, run by DuckDB on the compacted fixture lake', () => {
+describe('sample queries, run by DuckDB on the current version of the compacted fixture lake', () => {
   let dir: { path: string; cleanup: () => Promise<void> };
   let db: DuckDBInstance;
   let connection: DuckDBConnection;
+  let snapshot: TableSnapshot;
+  let exported: string[];
+  const exportFolder = () => join(dir.path, 'export');
   beforeAll(async () => {
     dir = await tempDir();
-    await buildFixtureLake(dir.path);
+    const store = await buildFixtureLake(join(dir.path, 'lake'));
+    snapshot = await new DeltaTable(store, {}).snapshot();
+    exported = await exportSnapshot(store, snapshot, exportFolder());
     db = await DuckDBInstance.create(':memory:', { threads: '1' });
     connection = await db.connect();
-    const files = quoteLiteral(`${dir.path}/analytics/messages/*/*/*.parquet`);
+    const files = quoteLiteral(`${exportFolder()}/*/*/*.parquet`);
     await connection.run(
       `CREATE VIEW messages AS SELECT * FROM read_parquet(${files}, hive_partitioning = true, hive_types = {'tenant_id': VARCHAR, 'dt': VARCHAR})`,
     );
@@ -180,6 +194,19 @@ describe('sample queries, run by DuckDB on the compacted fixture lake', () => {
     await dir?.cleanup();
   });
 
+  test("the export holds exactly the current version's files; the lake folder holds more (the replaced parts)", async () => {
+    const paths = [...snapshot.files.keys()].sort();
+    expect(exported.map((f) => relative(exportFolder(), f))).toStrictEqual(paths);
+    expect((await readdir(exportFolder(), { recursive: true })).filter((f) => f.endsWith('.parquet')).sort()).toStrictEqual(
+      paths,
+    );
+    const lakeParts = (await readdir(join(dir.path, 'lake/analytics/messages'), { recursive: true })).filter((f) =>
+      f.endsWith('.parquet'),
+    );
+    expect(lakeParts.sort()).toStrictEqual([...paths, ...snapshot.removed.keys()].sort());
+    expect(snapshot.removed.size).toBeGreaterThan(0);
+  });
+
   test.each(cases)('%s %s gives the hand-computed answer', async (target, file) => {
     const text = await readFile(join(SQL_DIR, target, file), 'utf8');
     const statements = splitStatements(text);
@@ -188,8 +215,13 @@ describe('sample queries, run by DuckDB on the compacted fixture lake', () => {
     expect(reader.getRowObjectsJS()).toStrictEqual(EXPECTED[file]);
   });
 
-  test.each(samples)('athena %s names its tenant(s), as the injected tenant_id projection requires', async (file) => {
-    const text = await readFile(join(SQL_DIR, 'athena', file), 'utf8');
-    expect(text).toMatch(/WHERE tenant_id (= '[\w-]+'|IN \('[\w-]+'(, '[\w-]+')*\))/);
-  });
+  test.each(cases)(
+    '%s %s filters on the partition columns tenant_id and dt (nothing forces it: the samples do, so only those partitions are read)',
+    async (target, file) => {
+      const text = await readFile(join(SQL_DIR, target, file), 'utf8');
+      expect(text).toMatch(
+        /WHERE tenant_id (= '[\w-]+'|IN \('[\w-]+'(, '[\w-]+')*\))\n\s*AND dt (= '\d{4}-\d{2}-\d{2}'|BETWEEN '\d{4}-\d{2}-\d{2}' AND '\d{4}-\d{2}-\d{2}')/,
+      );
+    },
+  );
 });

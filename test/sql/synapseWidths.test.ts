@@ -3,7 +3,9 @@
  * UTF-8 collation, which counts BYTES, and a longer value makes Synapse serverless fail the whole query
  * ("String or binary data would be truncated"). The widths and the ingest check come from one place (the
  * schema's maxBytes); here the longest values ingest accepts, in multi-byte text, go through ingest and
- * compaction into Parquet and are measured against the widths the generated view declares.
+ * compaction into Parquet and are measured against the widths the generated view declares. The view reads
+ * the Delta table, whose partition columns are columns of the read: tenant_id (at most 64 ASCII characters,
+ * src/tenant.ts) and dt (yyyy-MM-dd) are declared too.
  */
 import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -15,6 +17,7 @@ import { MAX_ID_BYTES, MAX_ROLE_BYTES, MESSAGE_COLUMNS } from '../../src/schema/
 import { generatedSqlFiles } from '../../src/sqlgen/generateSql.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
+import { tenantIdProblem } from '../../src/tenant.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { readLake } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';
@@ -34,6 +37,8 @@ const bytes = (text: string) => Buffer.byteLength(text, 'utf8');
 describe('Synapse column widths and the ingest limits', () => {
   it('the view declares every text column with the width the schema (and so ingest) allows', () => {
     expect(declaredWidths()).toStrictEqual({
+      tenant_id: 64,
+      dt: 10,
       message_id: 1024,
       conversation_id: 1024,
       sender_id: 1024,
@@ -46,7 +51,11 @@ describe('Synapse column widths and the ingest limits', () => {
     const fromSchema = Object.fromEntries(
       MESSAGE_COLUMNS.filter((c) => c.staging === 'VARCHAR').map((c) => [c.name, c.maxBytes ?? null]),
     );
-    expect(declaredWidths()).toStrictEqual(fromSchema);
+    // the partition columns: a tenant id is 1-64 of [A-Za-z0-9_-] (one byte each), a day is yyyy-MM-dd
+    expect(declaredWidths()).toStrictEqual({ tenant_id: 64, dt: 10, ...fromSchema });
+    expect(tenantIdProblem('t'.repeat(64))).toBeUndefined();
+    expect(tenantIdProblem('t'.repeat(65))).toBe('tenant id is 65 characters long (at most 64)');
+    expect(tenantIdProblem('テナント')).toBe(`tenant id "テナント" may contain only letters, digits, '-' and '_'`);
   });
 
   describe('through ingest and compaction', () => {
@@ -59,7 +68,9 @@ describe('Synapse column widths and the ingest limits', () => {
     afterEach(() => dir.cleanup());
 
     // the longest values ingest accepts, in 3- and 4-byte characters (1,024 bytes = 342 or 256 characters)
+    const longestTenant = `${'t'.repeat(60)}-_9Z`;
     const longest = {
+      tenantId: longestTenant,
       messageId: `${'あ'.repeat(341)}x`,
       conversationId: '😀'.repeat(MAX_ID_BYTES / 4),
       senderId: 'u'.repeat(MAX_ID_BYTES),
@@ -74,7 +85,8 @@ describe('Synapse column widths and the ingest limits', () => {
         bytes(longest.conversationId),
         bytes(longest.senderId),
         bytes(longest.role),
-      ]).toStrictEqual([MAX_ID_BYTES, MAX_ID_BYTES, MAX_ID_BYTES, MAX_ROLE_BYTES]);
+        bytes(longest.tenantId),
+      ]).toStrictEqual([MAX_ID_BYTES, MAX_ID_BYTES, MAX_ID_BYTES, MAX_ROLE_BYTES, 64]);
       const records = [
         dynamodbRecord({ seq: 1, item: chatItem(longest) }),
         dynamodbRecord({ seq: 2, item: oneTooLong('messageId', `${longest.messageId}x`, 'ignored') }),
@@ -83,6 +95,7 @@ describe('Synapse column widths and the ingest limits', () => {
         dynamodbRecord({ seq: 5, item: oneTooLong('role', `${longest.role}x`, 'role') }),
         // 1,024 characters, but 3,072 bytes
         dynamodbRecord({ seq: 6, item: chatItem({ messageId: 'あ'.repeat(1024) }) }),
+        dynamodbRecord({ seq: 7, item: oneTooLong('tenantId', `${longestTenant}x`, 'tenant') }),
       ];
       const { changes, batchId } = dynamodbEventChanges({ Records: records });
       const ingested = await ingestBatch(store, changes, {
@@ -90,7 +103,7 @@ describe('Synapse column widths and the ingest limits', () => {
         batchId,
         now: Date.parse('2025-08-11T02:00:00Z'),
       });
-      expect([ingested.staged, ingested.quarantined]).toStrictEqual([1, 5]);
+      expect([ingested.staged, ingested.quarantined]).toStrictEqual([1, 6]);
 
       const quarantine = (await listAll(store, 'quarantine/ingest/')).map((o) => o.key);
       expect(quarantine).toHaveLength(1);
@@ -105,21 +118,37 @@ describe('Synapse column widths and the ingest limits', () => {
         'sender_id is 1025 UTF-8 bytes long (at most 1024, the width Synapse declares)',
         'role is 65 UTF-8 bytes long (at most 64, the width Synapse declares)',
         'message_id is 3072 UTF-8 bytes long (at most 1024, the width Synapse declares)',
+        'tenant id is 65 characters long (at most 64)',
       ]);
 
       const config = loadConfig({ DATA_DIR: `${dir.path}/lake`, TEMP_DIR: dir.path, DUCKDB_THREADS: '1' });
-      const summary = await runCompaction({ store, config, date: '2025-08-11', tenants: ['acme'] });
+      const summary = await runCompaction({ store, config, date: '2025-08-11', tenants: [longestTenant] });
       expect(summary.ok).toBe(true);
       const rows = await readLake(store);
-      expect(rows.map((r) => [r.message_id, r.conversation_id, r.sender_id, r.role])).toStrictEqual([
-        [longest.messageId, longest.conversationId, longest.senderId, longest.role],
+      expect(rows.map((r) => [r.tenant_id, r.dt, r.message_id, r.conversation_id, r.sender_id, r.role])).toStrictEqual([
+        [longestTenant, '2025-08-11', longest.messageId, longest.conversationId, longest.senderId, longest.role],
       ]);
       const widths = declaredWidths();
       const row = rows[0] as unknown as Record<string, unknown>;
+      const measured: string[] = [];
       for (const [column, width] of Object.entries(widths)) {
         const value = column === 'attributes' ? JSON.stringify(row[column]) : row[column];
-        if (width !== null && typeof value === 'string') expect(bytes(value), column).toBeLessThanOrEqual(width);
+        if (width !== null && typeof value === 'string') {
+          expect(bytes(value), column).toBeLessThanOrEqual(width);
+          measured.push(column);
+        }
       }
+      // every bounded column was there to measure (the partition columns come from the table, as in Synapse)
+      expect(measured).toStrictEqual([
+        'tenant_id',
+        'dt',
+        'message_id',
+        'conversation_id',
+        'sender_id',
+        'role',
+        'source',
+        'source_seq',
+      ]);
     });
   });
 });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort, type RunningServer, startNodeServer, track } from '../../kit/servers.js';
+import { startConditionalProxy } from './conditionalProxy.js';
 
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 export const REGION = 'ap-northeast-1';
@@ -37,7 +38,11 @@ export interface S3rver {
   stop(): Promise<void>;
 }
 
-/** s3rver 3.7.1 on 127.0.0.1 with a fresh directory; NODE_OPTIONS=--openssl-legacy-provider comes from vitest.config. */
+/**
+ * s3rver 3.7.1 on 127.0.0.1 with a fresh directory (NODE_OPTIONS=--openssl-legacy-provider comes from
+ * vitest.config), reached through startConditionalProxy: s3rver ignores conditional writes, which the
+ * table's commits rely on; `endpoint` is the proxy's, `port` s3rver's own.
+ */
 export async function startS3rver(): Promise<S3rver> {
   const directory = await mkdtemp(join(tmpdir(), 'makoto-lake-s3rver-'));
   const port = await freePort();
@@ -46,7 +51,8 @@ export async function startS3rver(): Promise<S3rver> {
     ['--address', '127.0.0.1', '--port', String(port), '--directory', directory, '--silent'],
     port,
   );
-  const endpoint = `http://127.0.0.1:${port}`;
+  const proxy = await startConditionalProxy(port);
+  const endpoint = proxy.endpoint;
   const client = (at = endpoint) =>
     new S3Client({ endpoint: at, region: REGION, forcePathStyle: true, credentials: S3RVER_CREDENTIALS, maxAttempts: 1 });
   return {
@@ -59,6 +65,7 @@ export async function startS3rver(): Promise<S3rver> {
       c.destroy();
     },
     stop: async () => {
+      await proxy.stop();
       await server.stop();
       await rm(directory, { recursive: true, force: true });
     },
