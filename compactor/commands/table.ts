@@ -36,7 +36,8 @@ export async function vacuumCommand(args: readonly string[], config: Config, out
     options: { retain: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } },
   });
   const hours = values.retain === undefined ? 168 : Number(values.retain);
-  if (!Number.isFinite(hours) || hours < 0) throw new UsageError(`--retain must be a number of hours, got ${JSON.stringify(values.retain)}`);
+  if (!Number.isFinite(hours) || hours < 0)
+    throw new UsageError(`--retain must be a number of hours, got ${JSON.stringify(values.retain)}`);
   const report = await withLake(config, (deps) =>
     vacuumLake(deps, { retainMs: hours * 3_600_000, dryRun: values['dry-run'] ?? false }),
   );
@@ -80,7 +81,8 @@ export async function exportCommand(args: readonly string[], config: Config, out
     allowPositionals: true,
     options: { 'as-of': { type: 'string' }, tenants: { type: 'string' } },
   });
-  if (positionals.length !== 1) throw new UsageError('export takes one folder: makoto-lake export DIR [--as-of VERSION|TIMESTAMP]');
+  if (positionals.length !== 1)
+    throw new UsageError('export takes one folder: makoto-lake export DIR [--as-of VERSION|TIMESTAMP]');
   const asOf = parseAsOf(values['as-of']);
   const tenants = values.tenants?.split(',').filter(Boolean);
   await withLake(config, async (deps) => {

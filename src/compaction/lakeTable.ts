@@ -14,7 +14,6 @@ import { commitFileName, serialiseActions } from '../table/actions.js';
 import {
   DeltaTable,
   PROTOCOL,
-  partitionId,
   TABLE_ROOT,
   TAG_DELETES,
   TAG_MANIFEST,

@@ -52,7 +52,8 @@ export async function planPartition(
     }
   }
   // a file the version names that is gone can't be read: its rows come back only from staging (recorded)
-  const listed = files.length > 0 ? new Map((await listAll(store, analyticsPrefix(tenant, date))).map((o) => [o.key, o])) : new Map();
+  const listed =
+    files.length > 0 ? new Map((await listAll(store, analyticsPrefix(tenant, date))).map((o) => [o.key, o])) : new Map();
   const published: ObjectInfo[] = [];
   for (const key of files.map((a) => tableKey(a.path))) {
     const info = listed.get(key);

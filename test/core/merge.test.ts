@@ -4,12 +4,12 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCompaction } from '../../src/app/runCompaction.js';
 import { type CompactionDeps, compactPartition } from '../../src/compaction/compactPartition.js';
+import { vacuumLake } from '../../src/compaction/lakeTable.js';
 import { type PartitionManifest, readManifest } from '../../src/compaction/manifest.js';
 import { loadConfig } from '../../src/config.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
-import { vacuumLake } from '../../src/compaction/lakeTable.js';
 import { analyticsPrefix, runManifestKey, tombstonePrefix } from '../../src/staging/layout.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { listAll } from '../../src/store/ObjectStore.js';
@@ -63,7 +63,8 @@ async function expireStaging(): Promise<void> {
 }
 
 /** The keys of the files the table's current version names for the partition. */
-const currentKeys = async () => partitionFiles(await new DeltaTable(store, {}).snapshot(), 'acme', D).map((a) => tableKey(a.path));
+const currentKeys = async () =>
+  partitionFiles(await new DeltaTable(store, {}).snapshot(), 'acme', D).map((a) => tableKey(a.path));
 
 /** What a reader of the partition sees: [message_id, content, source_seq], by message id. */
 const lake = async () =>
