@@ -2,10 +2,10 @@ import { gunzipSync } from 'node:zlib';
 import { lakeTenants } from '../compaction/lateData.js';
 import { planPartition } from '../compaction/planPartition.js';
 import { errorMessage } from '../errors.js';
-import { analyticsPrefix, compactionQuarantineKey, isVisibleKey, QUARANTINE_ROOT } from '../staging/layout.js';
+import { analyticsPrefix, isVisibleKey, QUARANTINE_ROOT } from '../staging/layout.js';
 import { ObjectNotFoundError } from '../store/errors.js';
 import { getBytes, listAll, type ObjectInfo, type ObjectStore } from '../store/ObjectStore.js';
-import { DeltaTable, type TableSnapshot, tableKey } from '../table/deltaTable.js';
+import { DeltaTable, TAG_QUARANTINE, type TableSnapshot, tableKey } from '../table/deltaTable.js';
 import { addDays, jstDate, jstDayRange } from '../time/jst.js';
 import { table } from './report.js';
 
@@ -144,7 +144,9 @@ async function partitionStatus(
     const l = listed.get(o.key);
     return l !== undefined && l.size !== o.size;
   }).length;
-  const quarantined = await countRecords(store, [await store.head(compactionQuarantineKey(tenant, date))]);
+  // the quarantine of the run that committed the current version, until an operator removes it (reviewed)
+  const quarantineKey = plan.files[0]?.tags?.[TAG_QUARANTINE];
+  const quarantined = quarantineKey ? await countRecords(store, [await store.head(quarantineKey)]) : 0;
   const attention: string[] = [];
   const overdue = uncovered.filter((o) => now >= dueAt(date, o) + STATUS_GRACE_MS).length;
   if (overdue > 0) {

@@ -6,7 +6,7 @@ import { gzipNdjson } from '../staging/ndjson.js';
 import { PreconditionFailedError, StoreError } from '../store/errors.js';
 import type { ObjectInfo, ObjectStore, PutOptions } from '../store/ObjectStore.js';
 import type { AddAction } from '../table/actions.js';
-import { partitionId, TAG_DELETES, TAG_MANIFEST, TAG_RUN, tablePath } from '../table/deltaTable.js';
+import { partitionId, TAG_DELETES, TAG_MANIFEST, TAG_QUARANTINE, TAG_RUN, tablePath } from '../table/deltaTable.js';
 import { mapLimit } from '../util/concurrency.js';
 import { emptyPartSql } from './compactionSql.js';
 import type { PartitionLease, PartitionRun } from './compactPartition.js';
@@ -70,6 +70,7 @@ export async function commitPartition(
     });
     const tags: Record<string, string> = { [TAG_RUN]: runId, [TAG_MANIFEST]: manifestKey };
     if (uploaded.tombstones) tags[TAG_DELETES] = uploaded.tombstones.key;
+    if (quarantine) tags[TAG_QUARANTINE] = quarantine;
     const partitionValues = { tenant_id: tenant, dt: date };
     const at = run.now();
     const adds: AddAction[] = uploaded.parts.map(({ info, stats }) => ({
@@ -139,19 +140,20 @@ async function emptyPart(run: PartitionRun): Promise<string> {
   return file;
 }
 
+/** The attempt's rejected lines, in a file of its own (a losing attempt never touches the winner's). */
 async function writeQuarantine(run: PartitionRun, outcome: MergeOutcome): Promise<string | null> {
-  const key = compactionQuarantineKey(run.tenant, run.date);
-  if (outcome.rejected.length === 0) {
-    await run.deps.store.delete(key);
-    return null;
-  }
+  if (outcome.rejected.length === 0) return null;
+  const key = compactionQuarantineKey(run.tenant, run.date, run.runId);
   const at = new Date(run.now()).toISOString();
-  await run.deps.store.putBytes(
-    key,
-    gzipNdjson(
-      outcome.rejected.map((r) => ({ ...r, tenant_id: run.tenant, dt: run.date, run_id: run.runId, quarantined_at: at })),
-    ),
+  const body = gzipNdjson(
+    outcome.rejected.map((r) => ({ ...r, tenant_id: run.tenant, dt: run.date, run_id: run.runId, quarantined_at: at })),
   );
+  try {
+    await run.deps.store.putBytes(key, body, { ifNoneMatch: '*', contentType: 'application/gzip' });
+  } catch (error) {
+    // this attempt's own earlier write whose reply was lost: the key is unique to the attempt
+    if (!(error instanceof PreconditionFailedError)) throw error;
+  }
   return key;
 }
 

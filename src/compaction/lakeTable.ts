@@ -6,7 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { deltaSchemaString, PARTITION_COLUMNS } from '../schema/messageSchema.js';
-import { COMPACTION_WORK_ROOT, MANIFEST_ROOT, partitionDateOf, TOMBSTONE_ROOT } from '../staging/layout.js';
+import {
+  COMPACTION_QUARANTINE_ROOT,
+  COMPACTION_WORK_ROOT,
+  MANIFEST_ROOT,
+  partitionDateOf,
+  TOMBSTONE_ROOT,
+} from '../staging/layout.js';
 import { PreconditionFailedError } from '../store/errors.js';
 import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
 import type { AddAction, DeltaAction, MetadataAction } from '../table/actions.js';
@@ -127,14 +133,15 @@ export async function convertLegacyLake(store: ObjectStore, now: number): Promis
 }
 
 /**
- * The lake's vacuum: the table's unreferenced files, plus, beside the table, run manifests and
- * remembered-deletes files no retained version names and abandoned split work, all older than the retention.
+ * The lake's vacuum: the table's unreferenced files, plus, beside the table, run manifests, remembered-deletes
+ * files and compaction quarantine files no retained version names and abandoned split work, all older than the
+ * retention.
  * The planner's caches (`_index.json`) are kept: they are rebuilt from the log.
  */
 export function vacuumLake(deps: LakeTableDeps, options: Omit<VacuumOptions, 'sideRoots' | 'keep'> = {}): Promise<VacuumReport> {
   return vacuum(deps.store, lakeTable(deps), {
     ...options,
-    sideRoots: [TOMBSTONE_ROOT, MANIFEST_ROOT, COMPACTION_WORK_ROOT],
+    sideRoots: [TOMBSTONE_ROOT, MANIFEST_ROOT, COMPACTION_WORK_ROOT, COMPACTION_QUARANTINE_ROOT],
     keep: (key) => key.endsWith('/_index.json'),
   });
 }

@@ -73,9 +73,15 @@ export const backfillCheckpointKey = (source: string, tenant: string, date: stri
 /** Records rejected at capture: the tenant may be unknown or invalid, so these are filed by source and day. */
 export const ingestQuarantineKey = (source: string, date: string, name: string) =>
   `${QUARANTINE_ROOT}ingest/source=${safeName(source)}/dt=${parseDate(date)}/${safeName(name)}.ndjson.gz`;
-/** Lines and objects rejected while compacting one partition; rewritten by each run of that partition. */
-export const compactionQuarantineKey = (tenant: string, date: string) =>
-  `${QUARANTINE_ROOT}compaction/${partition(tenant, date)}rejected.ndjson.gz`;
+/**
+ * Lines and objects one compaction attempt rejected (created once, put-if-absent): the table's current version
+ * names the partition's current one in its tags; vacuum removes the ones no retained version names.
+ */
+export const compactionQuarantineKey = (tenant: string, date: string, attemptId: string) => {
+  if (!RUN_ID_PATTERN.test(attemptId)) throw new UsageError(`invalid run id ${JSON.stringify(attemptId)}`);
+  return `${COMPACTION_QUARANTINE_ROOT}${partition(tenant, date)}${attemptId}.ndjson.gz`;
+};
+export const COMPACTION_QUARANTINE_ROOT = `${QUARANTINE_ROOT}compaction/`;
 
 /** A fan-out run's id (`20250811T170000123Z-1a2b3c4d`): safe as one path segment. */
 export const RUN_ID_PATTERN = /^[A-Za-z0-9-]{1,64}$/;

@@ -54,6 +54,8 @@ export const TAG_RUN = 'makoto.run_id';
 export const TAG_MANIFEST = 'makoto.manifest';
 /** The partition's remembered-deletes file, when it has one. */
 export const TAG_DELETES = 'makoto.deletes';
+/** The lines the run quarantined, when it rejected any. */
+export const TAG_QUARANTINE = 'makoto.quarantine';
 
 export const PROTOCOL: ProtocolAction = { minReaderVersion: 1, minWriterVersion: 2 };
 
@@ -307,9 +309,7 @@ export class DeltaTable {
       const key = `${this.root}${commitFileName(version)}`;
       try {
         await this.store.putBytes(key, serialiseActions(actions), { ifNoneMatch: '*', contentType: 'application/json' });
-        this.options.log?.('table.committed', { version, partitions: change.partitions.length });
-        await this.checkpointIfDue(version);
-        return version;
+        return this.committed(version, change, false);
       } catch (error) {
         if (!(error instanceof PreconditionFailedError)) {
           // unknown outcome: read the version back (bounded), and write again only if it is absent
@@ -319,22 +319,26 @@ export class DeltaTable {
             throw readError;
           });
           if (written === undefined) continue;
-          if (commitIdOf(written) === commitId) {
-            this.options.log?.('table.committed', { version, partitions: change.partitions.length, settled: true });
-            await this.checkpointIfDue(version);
-            return version;
-          }
+          if (commitIdOf(written) === commitId) return this.committed(version, change, true);
           this.checkConflict(written, touched, version);
           version++;
           continue;
         }
         const winner = await this.readCommit(version);
-        if (commitIdOf(winner) === commitId) return version; // our own write, retried by the store's client
+        // our own write, retried by the store's client after a lost reply
+        if (commitIdOf(winner) === commitId) return this.committed(version, change, true);
         this.checkConflict(winner, touched, version);
         this.options.log?.('table.commit_retried', { version: version + 1, partitions: change.partitions.length });
         version++;
       }
     }
+  }
+
+  /** A commit that landed (`settled`: found by reading it back): logged, and checkpointed when due. */
+  private async committed(version: number, change: TableChange, settled: boolean): Promise<number> {
+    this.options.log?.('table.committed', { version, partitions: change.partitions.length, ...(settled ? { settled } : {}) });
+    await this.checkpointIfDue(version);
+    return version;
   }
 
   private checkConflict(actions: readonly DeltaAction[], touched: ReadonlySet<string>, version: number): void {

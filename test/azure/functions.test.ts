@@ -4,9 +4,9 @@ import { gunzipSync } from 'node:zlib';
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChatItem, generateChatDay, toCosmosDocument } from '../../src/demo/chatDay.js';
-import { compactionQuarantineKey, runSummaryKey } from '../../src/staging/layout.js';
+import { runSummaryKey } from '../../src/staging/layout.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
-import { DeltaTable, tableKey } from '../../src/table/deltaTable.js';
+import { DeltaTable, TAG_DELETES, tableKey } from '../../src/table/deltaTable.js';
 import { targetDate } from '../../src/time/jst.js';
 import type { BlobStore } from '../../stores/blob/BlobStore.js';
 import { type ParsedLakeRow, readLake } from '../kit/readParquet.js';
@@ -240,12 +240,13 @@ describe('Azure Functions handlers against Azurite', () => {
   });
 
   it('compact_http: 207 when one tenant fails and the other completes', async () => {
-    // A write of t-b's commit phase fails for real: an infinite lease on its compaction quarantine blob, which
-    // the run removes (no line is rejected) before its table commit
-    const blocked = compactionQuarantineKey('t-b', DATE);
-    await store.putBytes(blocked, 'placeholder');
-    const lease = store.container.getBlockBlobClient(blocked).getBlobLeaseClient();
-    await lease.acquireLease(-1);
+    // t-b fails for real: the remembered-deletes file its current version names is not Parquet any more
+    const snapshot = await new DeltaTable(store, {}).snapshot();
+    const blocked = [...snapshot.files.values()].find((a) => a.partitionValues.tenant_id === 't-b')?.tags?.[
+      TAG_DELETES
+    ] as string;
+    const original = await getBytes(store, blocked);
+    await store.putBytes(blocked, 'not parquet');
     const tbBefore = (await currentOutputs()).filter((o) => o.key.includes('tenant_id=t-b/'));
     try {
       const before = logs.length;
@@ -292,8 +293,8 @@ describe('Azure Functions handlers against Azurite', () => {
         },
       });
       expect(failedTenant?.error).toMatch(
-        // Azure refuses the write because of the lease: the table commit after it never happens
-        /^compaction of tenant t-b for 2025-08-11 failed: cannot delete quarantine\/compaction\/tenant_id=t-b\/dt=2025-08-11\/rejected\.ndjson\.gz \(LeaseIdMissing\): There is currently a lease on the blob/,
+        // DuckDB refuses the file; the error names its key (never the local copy)
+        new RegExp(`^compaction of tenant t-b for 2025-08-11 failed: .*${blocked}`),
       );
       // the same fields as the Lambda lines, one JSON message per line (run ids and durations vary per run)
       const lines = jsonLines(logs.slice(before)).map(({ run_id, duration_ms, RunDuration, ...rest }) => ({
@@ -373,7 +374,7 @@ describe('Azure Functions handlers against Azurite', () => {
       // every line of the run carries the same run id
       expect(new Set(jsonLines(logs.slice(before)).map((l) => l.run_id)).size).toBe(1);
     } finally {
-      await lease.releaseLease();
+      await store.putBytes(blocked, original);
     }
   });
 });

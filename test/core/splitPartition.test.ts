@@ -21,7 +21,7 @@ import { DEFAULT_SPLIT_THRESHOLD_BYTES, splitShapeFor } from '../../src/compacti
 import { loadConfig } from '../../src/config.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import type { StagedRecord } from '../../src/schema/messageSchema.js';
-import { compactionQuarantineKey, lockKey, splitPlanKey, stagingKey } from '../../src/staging/layout.js';
+import { lockKey, splitPlanKey, stagingKey } from '../../src/staging/layout.js';
 import { gzipNdjson } from '../../src/staging/ndjson.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { getBytes, listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
@@ -82,8 +82,9 @@ async function published(store: LocalStore, result: PartitionResult) {
   const tombstones = manifest.tombstones
     ? await readParquetRows([join(store.root, manifest.tombstones.key)], { orderBy: 'message_id' })
     : [];
-  const quarantineKey = compactionQuarantineKey('acme', D);
-  const quarantine = (await store.head(quarantineKey))
+  // the attempt's own quarantine file, as its manifest names it
+  const quarantineKey = manifest.quarantine;
+  const quarantine = quarantineKey
     ? gunzipSync(await getBytes(store, quarantineKey))
         .toString('utf8')
         .trim()
@@ -109,7 +110,8 @@ async function published(store: LocalStore, result: PartitionResult) {
       tombstone_rows: manifest.tombstones?.rows ?? 0,
       inputs: manifest.inputs.map((i) => i.key),
       published_inputs: (manifest.published_inputs ?? []).map((i) => i.key),
-      quarantine: manifest.quarantine,
+      // the attempt's own quarantine file (its name carries the run id)
+      quarantine: manifest.quarantine?.replace(manifest.run_id, 'RUN') ?? null,
     },
     rows,
     tombstones,

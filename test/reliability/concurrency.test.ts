@@ -119,14 +119,13 @@ describe.each(Object.keys(stores))('two compactions of one tenant-day on %s', (k
   });
 });
 
-/** Every key a run of the partition writes when it commits: its own part, run manifest and table version. */
+/** Every key a run of the partition writes when it commits: its own part, run manifest and table version, nothing else. */
 const commitWrites = (runId: string, version: number) =>
   [
     `analytics/messages/_delta_log/${String(version).padStart(20, '0')}.json`,
     `analytics/messages/tenant_id=acme/dt=${DATE}/part-0-${runId}.parquet`,
     `manifests/messages/tenant_id=acme/dt=${DATE}/${runId}.json`,
-    // no rejected lines: the partition's compaction quarantine is deleted
-    `quarantine/compaction/tenant_id=acme/dt=${DATE}/rejected.ndjson.gz`,
+    // no rejected lines: no quarantine file, and nothing of another run's is touched
   ].sort();
 
 /** The stalled run's id, from its LeaseLostError. */

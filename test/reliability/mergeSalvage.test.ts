@@ -3,6 +3,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compactPartition } from '../../src/compaction/compactPartition.js';
+import { readManifest } from '../../src/compaction/manifest.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import { compactionQuarantineKey, stagingKey } from '../../src/staging/layout.js';
 import { gzipNdjson } from '../../src/staging/ndjson.js';
@@ -48,7 +49,8 @@ describe('lines DuckDB refuses although they are valid JSON to JavaScript', () =
     const rows = await readPartition(store, 'acme', D, join(dir.path, 'read'));
     expect(rows.map((r) => r.message_id)).toStrictEqual(['clean', 'g1', 'g2', 'g4', 'g6']);
 
-    const quarantine = gunzipSync(await getBytes(store, compactionQuarantineKey('acme', D)))
+    expect((await readManifest(store, 'acme', D))?.quarantine).toBe(compactionQuarantineKey('acme', D, result.runId));
+    const quarantine = gunzipSync(await getBytes(store, compactionQuarantineKey('acme', D, result.runId)))
       .toString('utf8')
       .trim()
       .split('\n')

@@ -16,10 +16,10 @@ describe('npm run reliability: the numbers it prints', () => {
   it('faults injected per kind, bad inputs, reconciled messages and concurrent runs', () => {
     expect(report).toStrictEqual({
       faults: {
-        calls: 156,
-        throttled: 14,
-        unavailable: 11,
-        truncatedReads: 18,
+        calls: 151,
+        throttled: 17,
+        unavailable: 10,
+        truncatedReads: 14,
         permanent: 1,
         identicalUnderTransientFaults: true,
         permanentIsolated: true,
@@ -59,7 +59,7 @@ describe('npm run reliability: the numbers it prints', () => {
 
   it('prints them as tables', () => {
     const text = formatReliabilityReport(report);
-    expect(text).toContain('truncated downloads        18');
+    expect(text).toContain('truncated downloads        14');
     expect(text).toContain(
       'pipeline (3 tenants)    651    591         59          1              0           0           0  yes',
     );
