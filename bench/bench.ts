@@ -31,10 +31,11 @@ import { costTables, type Measured } from './costModel.js';
 import { summariseCpuProfile } from './cpuProfile.js';
 import { ensurePolars, POLARS_VERSION } from './peerPolars.js';
 import type { StoreTarget } from './step.js';
+import { night, year } from './tableLog.js';
 
 const DATE = '2025-08-11';
 const TENANT = 'bench';
-const SCENARIOS = ['single', 'tenants', 'stores', 'ingest', 'peer', 'profile', 'merge', 'peers', 'split'] as const;
+const SCENARIOS = ['single', 'tenants', 'stores', 'ingest', 'peer', 'profile', 'merge', 'peers', 'split', 'table'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 type Row = Record<string, unknown>;
 
@@ -139,6 +140,7 @@ async function runBench(values: ReturnType<typeof parseBenchArgs>['values'], arg
       if (scenario === 'split') {
         context.report.split = await split(context, { ranges: Number(values.ranges), buckets: Number(values.buckets) });
       }
+      if (scenario === 'table') context.report.table = await tableScenario(context, Number(values.tenants));
     }
     const measured = measuredFrom(context.report);
     if (measured) {
@@ -154,6 +156,25 @@ async function runBench(values: ReturnType<typeof parseBenchArgs>['values'], arg
   if (values.out) await writeFile(values.out, `${JSON.stringify(context.report, null, 2)}\n`);
   if (values.json) process.stdout.write(`${JSON.stringify(context.report, null, 2)}\n`);
   return 0;
+}
+
+/** The Delta log at the fan-out's concurrency and after a simulated year (bench/tableLog.ts). */
+async function tableScenario(context: Context, partitions: number) {
+  context.say(`\nscenario table: the Delta log, ${partitions} tenant-days a night (${load()})`);
+  const rows: Record<string, unknown>[] = [];
+  for (const [writers, interval] of [
+    [1, 10],
+    [8, 10],
+    [50, 10],
+    [50, 100],
+  ] as const) {
+    const row = await night(join(context.root, `night-${writers}-${interval}`), partitions, writers, interval);
+    context.say(`night: ${JSON.stringify(row)}`);
+    rows.push(row);
+  }
+  const simulated = await year(join(context.root, 'year'), partitions, join(context.root, 'year-work'));
+  context.say(`year: ${JSON.stringify(simulated)} (${load()})`);
+  return { nights: rows, year: simulated };
 }
 
 /** `load 1.02 0.98 0.75` – the 1/5/15-minute load averages, next to every number. */

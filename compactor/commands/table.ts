@@ -29,6 +29,9 @@ async function withLake<T>(config: Config, work: (deps: Parameters<typeof lakeTa
   }
 }
 
+/** The shortest retention vacuum accepts: longer than any compaction runs. */
+const MIN_RETAIN_HOURS = 24;
+
 /** `vacuum [--retain HOURS] [--dry-run] [--json]`: deletes what no retained version references (exit 0). */
 export async function vacuumCommand(args: readonly string[], config: Config, out: Out): Promise<number> {
   const { values } = parseArgs({
@@ -36,8 +39,11 @@ export async function vacuumCommand(args: readonly string[], config: Config, out
     options: { retain: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } },
   });
   const hours = values.retain === undefined ? 168 : Number(values.retain);
-  if (!Number.isFinite(hours) || hours < 0)
-    throw new UsageError(`--retain must be a number of hours, got ${JSON.stringify(values.retain)}`);
+  // a shorter retention could delete the uploads of a compaction still running (a split runs for hours)
+  if (!Number.isFinite(hours) || hours < MIN_RETAIN_HOURS)
+    throw new UsageError(
+      `--retain must be a number of hours, at least ${MIN_RETAIN_HOURS}, got ${JSON.stringify(values.retain)}`,
+    );
   const report = await withLake(config, (deps) =>
     vacuumLake(deps, { retainMs: hours * 3_600_000, dryRun: values['dry-run'] ?? false }),
   );

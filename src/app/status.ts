@@ -74,8 +74,9 @@ export interface StatusRequest {
  *   the staging object was written, and never before D+1 02:00 JST for day D) plus STATUS_GRACE_MS;
  * - a file the current table version names is missing or has another size;
  * - it has quarantined records not yet reviewed. Quarantine is an inbox: a record is reviewed once an
- *   operator deleted (or moved) its object; a partition's next run removes its compaction quarantine object
- *   when no line is rejected any more. Ingest quarantine is per day and source (the tenant may be unknown).
+ *   operator deleted (or moved) its object. A partition's compaction quarantine is the file of the run that
+ *   committed its current version (a later run without rejected lines names none; vacuum removes the files
+ *   no retained version names). Ingest quarantine is per day and source (the tenant may be unknown).
  *
  * @example
  * const status = await lakeStatus(store, { tenants: ['acme'], dates: ['2025-08-11'], now: Date.now() });

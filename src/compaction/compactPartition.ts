@@ -87,7 +87,7 @@ export interface PartitionResult {
   readonly durationMs: number;
   readonly timingsMs: Readonly<Record<string, number>>;
   readonly error?: string;
-  /** Why a day other than the requested one was compacted (late data, a folder that differs from its manifest). */
+  /** Why a day other than the requested one was compacted (staging its current run has not folded in). */
   readonly reason?: string;
 }
 
@@ -117,10 +117,11 @@ export interface PartitionRun {
  * statement that keeps the latest version of each message; the result replaces the partition. Staging
  * expiry therefore never removes a row, and a re-run gives the same rows.
  *
- * Phases: plan (list, read the manifest; nothing to do when there is no staging and the folder is what its
- * manifest says), run (download, merge, verify the written row counts), commit (upload, conditional
- * manifest, cleanup). The partition lease is held throughout and confirmed before uploading and before the
- * manifest. See commitPartition for the order of writes.
+ * Phases: plan (the partition's files and run manifest from the table's current version, and its staging;
+ * nothing to do when there is no staging), run (download, merge, verify the written row counts), commit
+ * (new files, then one table commit; a newer commit of the partition means planning again, up to
+ * MAX_COMMIT_ATTEMPTS times). The partition lease is held throughout (it saves doing the same work twice)
+ * and confirmed before uploading. See commitPartition for the order of writes.
  *
  * @example
  * const result = await compactPartition({ store, db, workDirectory }, 'acme', '2025-08-11');

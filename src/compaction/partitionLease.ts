@@ -29,7 +29,8 @@ export interface Lease {
   readonly signal: AbortSignal;
   /**
    * Renews now with a conditional write (ifMatch the lease's own ETag); throws LeaseLostError if another
-   * run holds it or it was lost earlier. Called right before uploading parts and right before the manifest.
+   * run holds it or it was lost earlier. Called right before uploading parts (the lease saves doing the same
+   * work twice; the table commit's put-if-absent is what keeps two runs' results apart).
    */
   confirm(): Promise<void>;
   /** Stops the heartbeat; deletes the lease conditionally (ifMatch its own ETag), never another run's lease. */

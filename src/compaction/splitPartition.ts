@@ -95,7 +95,7 @@ export interface SplitRef {
  * processes; each task renews it when it starts (adoptLease), while it works (heartbeat, every quarter) and
  * when it hands over. The gap between tasks (an orchestrator queueing the next stage) must stay under this:
  * 30 minutes is two Lambda timeouts. A split that crashed holds the day for at most this long; then any run
- * takes the lease over and the split's commit fails on it (and on the manifest's ETag).
+ * takes the lease over and the split's commit fails on it (and on the table version it planned at).
  */
 export const SPLIT_LEASE_MS = 30 * 60_000;
 
@@ -317,7 +317,7 @@ export async function reduceBucket(deps: CompactionDeps, ref: SplitRef, bucket: 
 
 /**
  * Verifies every range and bucket reported, row counts from the Parquet footers, writes parts + tombstones +
- * quarantine + the manifest (conditional on the manifest ETag seen at start, and on the lease), cleans the
+ * quarantine + the run manifest and one table commit (after the version seen at start, and on the lease), cleans the
  * work prefix, releases the lease. Throws CompactionError, publishing nothing, when a report is missing or
  * stale or a count does not hold; the lease and the work prefix stay for a retry or abandonSplit.
  */
@@ -581,7 +581,7 @@ function partitionRun(
       }
     },
     phase: async (name: CompactionPhase) => {
-      // as in compactPartition: once the manifest is written, a lost lease no longer undoes the commit
+      // as in compactPartition: once the table commit is written, a lost lease no longer undoes it
       if (name !== 'cleaning' && name !== 'done') lease.signal.throwIfAborted();
       await deps.onPhase?.(name, { tenant: ref.tenant, date: ref.date });
     },

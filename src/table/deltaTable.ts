@@ -180,25 +180,33 @@ export class DeltaTable {
 
   /** Applies the commits after `base.version`, found ten versions at a time by prefix. */
   private async forward(base: TableSnapshot): Promise<TableSnapshot> {
+    const commits = await this.commitsFrom(base.version + 1);
+    if (commits.length === 0 && base.version === -1) {
+      // no version 0 and no `_last_checkpoint` (lost, or never written by another writer) while the first
+      // versions were cleaned up: start from the newest checkpoint a full listing finds
+      const newest = await this.newestCheckpoint();
+      if (newest) return this.forward(await this.readCheckpoint(newest.version));
+      const any = await listAll(this.store, `${this.root}${LOG_FOLDER}`);
+      if (any.some((o) => logFileVersion(o.key)?.kind === 'commit')) {
+        throw new TableReadError('the Delta log has commits but no version 0 and no checkpoint');
+      }
+    }
+    return this.replay(base, commits);
+  }
+
+  /** The commit files of versions `from` and later, in version order: one LIST per ten versions. */
+  private async commitsFrom(from: number): Promise<ObjectInfo[]> {
     const commits: ObjectInfo[] = [];
-    const from = base.version + 1;
     for (let decade = Math.floor(from / 10); ; decade++) {
       const listed = await listAll(this.store, `${this.root}${LOG_FOLDER}${pad(decade * 10).slice(0, 19)}`);
-      const found = listed.filter((o) => {
+      for (const o of listed) {
         const v = logFileVersion(o.key);
-        return v?.kind === 'commit' && v.version >= from;
-      });
-      commits.push(...found);
+        if (v?.kind === 'commit' && v.version >= from) commits.push(o);
+      }
       const last = Math.max(-1, ...listed.map((o) => logFileVersion(o.key)?.version ?? -1));
       if (last < decade * 10 + 9) break;
     }
-    if (commits.length === 0 && base.version === -1) {
-      // a log whose first versions were cleaned up without a checkpoint to start from cannot be read
-      const any = await listAll(this.store, `${this.root}${LOG_FOLDER}`);
-      const versions = any.map((o) => logFileVersion(o.key)).filter((v) => v?.kind === 'commit');
-      if (versions.length > 0) throw new TableReadError(`the Delta log has commits but no version 0 and no checkpoint`);
-    }
-    return this.replay(base, commits);
+    return commits.sort((a, b) => (a.key < b.key ? -1 : 1));
   }
 
   private async replay(base: TableSnapshot, commits: readonly ObjectInfo[]): Promise<TableSnapshot> {
@@ -265,6 +273,15 @@ export class DeltaTable {
     }
   }
 
+  /** The newest checkpoint in the log, from a listing of all of it (only when `_last_checkpoint` is missing). */
+  private async newestCheckpoint(): Promise<LastCheckpoint | undefined> {
+    const versions = (await listAll(this.store, `${this.root}${LOG_FOLDER}`))
+      .map((o) => logFileVersion(o.key))
+      .filter((v) => v?.kind === 'checkpoint')
+      .map((v) => v?.version as number);
+    return versions.length > 0 ? { version: Math.max(...versions), size: 0 } : undefined;
+  }
+
   private async readCheckpoint(version: number): Promise<TableSnapshot> {
     return this.withCheckpointWork(async (db, work) => {
       const file = join(work, 'checkpoint.parquet');
@@ -324,12 +341,18 @@ export class DeltaTable {
           version++;
           continue;
         }
-        const winner = await this.readCommit(version);
-        // our own write, retried by the store's client after a lost reply
-        if (commitIdOf(winner) === commitId) return this.committed(version, change, true);
-        this.checkConflict(winner, touched, version);
-        this.options.log?.('table.commit_retried', { version: version + 1, partitions: change.partitions.length });
-        version++;
+        // every version written since: ours (the store's client retried a write whose reply was lost), or a
+        // conflict, or else the commit is tried again after the newest of them
+        let newest = version;
+        for (const info of await this.commitsFrom(version)) {
+          const v = logFileVersion(info.key)?.version as number;
+          const winner = await this.readCommit(v);
+          if (commitIdOf(winner) === commitId) return this.committed(v, change, true);
+          this.checkConflict(winner, touched, v);
+          newest = Math.max(newest, v);
+        }
+        version = newest + 1;
+        this.options.log?.('table.commit_retried', { version, partitions: change.partitions.length });
       }
     }
   }

@@ -228,7 +228,9 @@ describe('compactPartition', () => {
     const result = await compactPartition(deps, 'acme', DATE);
     expect((await lake('acme')).map((r) => r.message_id)).toStrictEqual(['before-cut', 'good', 'ok2']);
     expect([result.rowsRejected, result.objectsRejected, result.rowsWritten]).toStrictEqual([3, 2, 3]);
-    const quarantine = gunzipSync(await getBytes(store, `quarantine/compaction/tenant_id=acme/dt=${DATE}/rejected.ndjson.gz`))
+    const quarantine = gunzipSync(
+      await getBytes(store, `quarantine/compaction/tenant_id=acme/dt=${DATE}/${result.runId}.ndjson.gz`),
+    )
       .toString()
       .trim()
       .split('\n')

@@ -180,7 +180,7 @@ describe('the partition lease on S3Store over s3rver (which ignores If-Match / I
   afterAll(() => s3?.stop());
   let bucket = 0;
   // s3rver itself, not the conditional proxy the other s3rver suites go through (test/aws/support/conditionalProxy.ts)
-  const make = () => new S3Store({ bucket: `fence-${++bucket}`, client: s3.client(`http://127.0.0.1:${s3.port}`) });
+  const make = () => new S3Store({ bucket: `fence-${++bucket}`, client: s3.client(s3.rawEndpoint) });
 
   it('gives no mutual exclusion: five runs racing for one lapsed lease all think they won', async () => {
     const store = make();

@@ -203,6 +203,18 @@ describe('the Delta table', () => {
     expect(fresh.files.size).toBe(50);
     // the hint, the checkpoint, and the 9 commits after it: never the 1,000 commit files
     expect(counting.counts().operations).toStrictEqual({ LIST: 2, HEAD: 0, GET: 1 + 1 + 9, PUT: 0, DELETE: 0 });
+
+    // the log cleaned up to the checkpoint and its hint lost: the newest checkpoint is found by a listing
+    for (const key of log) {
+      const version = Number(/(\d{20})\.json$/.exec(key)?.[1] ?? Number.NaN);
+      if (version < 990) await store.delete(key);
+    }
+    await store.delete('analytics/messages/_delta_log/_last_checkpoint');
+    const recovered = await table(store).snapshot();
+    expect([recovered.version, paths([...recovered.files.values()]).sort()]).toStrictEqual([
+      999,
+      paths([...snapshot.files.values()]).sort(),
+    ]);
   }, 120_000);
 
   it('vacuum deletes exactly the files no retained version references, older than the retention', async () => {

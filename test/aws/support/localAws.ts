@@ -30,7 +30,13 @@ export function lambdaEnvironment(s3: Pick<S3rver, 'endpoint'>, workPath: string
 }
 
 export interface S3rver {
+  /** Through the conditional-write proxy (this process serves it). */
   readonly endpoint: string;
+  /**
+   * s3rver itself, for a client in a process this one waits for synchronously (spawnSync blocks the proxy)
+   * or a test of s3rver's own behaviour; it ignores conditional writes.
+   */
+  readonly rawEndpoint: string;
   readonly port: number;
   /** A client for it with the SDK's own retries off, so the store's retry policy is what a test sees. */
   client(endpoint?: string): S3Client;
@@ -57,6 +63,7 @@ export async function startS3rver(): Promise<S3rver> {
     new S3Client({ endpoint: at, region: REGION, forcePathStyle: true, credentials: S3RVER_CREDENTIALS, maxAttempts: 1 });
   return {
     endpoint,
+    rawEndpoint: `http://127.0.0.1:${port}`,
     port,
     client,
     createBucket: async (name) => {
