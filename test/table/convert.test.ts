@@ -101,6 +101,38 @@ describe('a lake of the previous release becomes version 0 of the table', () => 
       ['m3', 'v2 edited'],
     ]);
     expect((await new DeltaTable(new LocalStore(data), {}).snapshot()).version).toBe(1);
+
+    // `export` writes a version's files for any Parquet reader; `--as-of 0` is the lake as converted
+    const current = join(dir.path, `export-${n}`);
+    const asConverted = join(dir.path, `export-${n}-v0`);
+    expect((await cli(data, ['export', current, '--tenants', 'acme'])).stderr).toBe(
+      `exported table version 1: 1 files to ${current}`,
+    );
+    expect((await cli(data, ['export', asConverted, '--as-of', '0'])).stderr).toBe(
+      `exported table version 0: 3 files to ${asConverted}`,
+    );
+    const exported = async (root: string) =>
+      (
+        await readParquetFiles([
+          join(root, 'tenant_id=acme/dt=2025-08-11', (await readdir(join(root, 'tenant_id=acme/dt=2025-08-11')))[0] as string),
+        ])
+      ).map((r) => [r.message_id, r.content]);
+    expect(await exported(current)).toStrictEqual([
+      ['m1', 'hello, edited'],
+      ['m3', 'v2 edited'],
+    ]);
+    expect(await exported(asConverted)).toStrictEqual([
+      ['m1', 'hello'],
+      ['m3', 'v2 edited'],
+    ]);
+    // vacuum: nothing is older than the retention yet; a retention shorter than any run is refused
+    const dry = await cli(data, ['vacuum', '--dry-run', '--json']);
+    expect([dry.code, JSON.parse(dry.stdout).deleted, JSON.parse(dry.stdout).version]).toStrictEqual([0, [], 1]);
+    const short = await cli(data, ['vacuum', '--retain', '1']);
+    expect([short.code, short.stderr.split('\n')[0]]).toStrictEqual([
+      2,
+      'makoto-lake: --retain must be a number of hours, at least 24, got "1"',
+    ]);
   });
 
   it('the first compaction converts it too, and every partition it did not touch reads as before', async () => {
