@@ -148,6 +148,13 @@ export async function year(root: string, partitions: number, workDirectory: stri
     const l0 = performance.now();
     const snapshot = await new DeltaTable(store, { db, workDirectory }).snapshot();
     const loadS = (performance.now() - l0) / 1000;
+    const p0 = performance.now();
+    const one = await new DeltaTable(store, { db, workDirectory }).partitionSnapshot({
+      tenant_id: tenantName(7),
+      dt: '2025-06-01',
+    });
+    const partitionLoadS = (performance.now() - p0) / 1000;
+    if (partitionFiles(one, tenantName(7), '2025-06-01').length !== 1) throw new Error('the partition snapshot lost its file');
     const b0 = performance.now();
     await withConnection(db, (c) => c.run(`SELECT count(*) FROM read_parquet(${quoteLiteral(checkpoint)})`));
     const bareS = (performance.now() - b0) / 1000;
@@ -160,6 +167,7 @@ export async function year(root: string, partitions: number, workDirectory: stri
       checkpointMB: Number(((await stat(checkpoint)).size / 1e6).toFixed(1)),
       checkpointWriteS: Number(writeS.toFixed(2)),
       snapshotLoadS: Number(loadS.toFixed(2)),
+      partitionSnapshotLoadS: Number(partitionLoadS.toFixed(2)),
       bareCountS: Number(bareS.toFixed(3)),
       loadVsBareCount: Number((loadS / bareS).toFixed(1)),
     };

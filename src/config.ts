@@ -125,8 +125,14 @@ export function envReader(env: Env) {
 export function loadConfig(env: Env): Config {
   const { read, int, oneOf, bool } = envReader(env);
   const memory = read('DUCKDB_MEMORY_LIMIT') ?? '2GB';
-  if (!/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.test(memory)) {
+  const size = /^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.exec(memory);
+  if (!size) {
     throw new ConfigError(`DUCKDB_MEMORY_LIMIT must be a size such as 2GB or 512MB, got ${JSON.stringify(memory)}`);
+  }
+  if (sizeBytes(Number(size[1]), size[2] as string) < MIN_DUCKDB_MEMORY_BYTES) {
+    throw new ConfigError(
+      `DUCKDB_MEMORY_LIMIT must be at least 128MB (DuckDB runs out of memory below it), got ${JSON.stringify(memory)}`,
+    );
   }
   const transport = oneOf('STAGING_TRANSPORT', ['s3', 'firehose'] as const, 's3');
   const firehoseStreamName = read('FIREHOSE_STREAM_NAME');
@@ -173,6 +179,19 @@ export function loadConfig(env: Env): Config {
       cosmosContainer: read('COSMOS_CONTAINER') ?? 'messages',
     },
   };
+}
+
+/**
+ * The smallest DUCKDB_MEMORY_LIMIT accepted: below it every compaction fails with "out of memory" (0GB is a
+ * well-formed size), so the command stops at start-up instead.
+ */
+export const MIN_DUCKDB_MEMORY_BYTES = 128 * 1000 * 1000;
+
+/** Bytes of a DuckDB size: KB, MB, GB, TB are powers of 1000, KiB … TiB powers of 1024 (DuckDB's own reading). */
+function sizeBytes(amount: number, unit: string): number {
+  const u = unit.toUpperCase();
+  const power = ['K', 'M', 'G', 'T'].indexOf(u[0] as string) + 1;
+  return amount * (u.includes('I') ? 1024 : 1000) ** power;
 }
 
 /** 'a,b' → ['a','b']; '*' → 'all'. Every id is validated. */

@@ -17,6 +17,11 @@ const RUN_HOUR_JST = 2;
  */
 export const STATUS_GRACE_MS = 2 * 60 * 60 * 1000;
 const HOUR_MS = 60 * 60 * 1000;
+/**
+ * How much earlier than a run's start a staging object must have been written for that run to have seen it:
+ * the object store's clock against the compactor's, and an upload that straddles the run's listing.
+ */
+export const RUN_CLOCK_TOLERANCE_MS = 5 * 60 * 1000;
 
 /** One tenant-day as `makoto-lake status` shows it. */
 export interface PartitionStatus {
@@ -26,7 +31,10 @@ export interface PartitionStatus {
   readonly staging_bytes: number;
   /** Staging objects (key + ETag) the manifest has not folded in. */
   readonly staging_not_covered: number;
-  /** Of those, the ones past their scheduled run plus STATUS_GRACE_MS. */
+  /**
+   * Of those, the ones a compaction run should have folded in: written (RUN_CLOCK_TOLERANCE_MS or more)
+   * before the partition's current run started, or past their scheduled run plus STATUS_GRACE_MS.
+   */
   readonly staging_overdue: number;
   /** The manifest's rows_written (null: never compacted). */
   readonly rows: number | null;
@@ -43,7 +51,11 @@ export interface PartitionStatus {
   readonly attention: string[];
 }
 
-/** Records in the capture quarantine of one day and source (capture files them by day, not tenant). */
+/**
+ * Records in the capture quarantine of one day and source (capture files them under the day they were
+ * quarantined, not by tenant). status lists every day's: an unreviewed record needs attention whatever day
+ * it came.
+ */
 export interface IngestQuarantineStatus {
   readonly dt: string;
   readonly source: string;
@@ -70,13 +82,17 @@ export interface StatusRequest {
 /**
  * The state of each tenant-day, read from the store alone: staging, the table's current version (its files
  * and run manifest), the analytics folder and quarantine. A partition needs attention when
- * - staging is not covered by its manifest after the compaction run scheduled for it (02:00 JST the day after
- *   the staging object was written, and never before D+1 02:00 JST for day D) plus STATUS_GRACE_MS;
+ * - staging is not covered by its manifest although a compaction run should have folded it in: the run that
+ *   committed the partition's current version started after the object was written (RUN_CLOCK_TOLERANCE_MS
+ *   or more), or the run scheduled for it (02:00 JST the day after the staging object was written, and never
+ *   before D+1 02:00 JST for day D) is STATUS_GRACE_MS past;
  * - a file the current table version names is missing or has another size;
  * - it has quarantined records not yet reviewed. Quarantine is an inbox: a record is reviewed once an
  *   operator deleted (or moved) its object. A partition's compaction quarantine is the file of the run that
  *   committed its current version (a later run without rejected lines names none; vacuum removes the files
- *   no retained version names). Ingest quarantine is per day and source (the tenant may be unknown).
+ *   no retained version names). Ingest (capture) quarantine is per day and source (the tenant may be
+ *   unknown) and is read for every day, with one listing of `quarantine/ingest/`, whatever days are checked:
+ *   capture files a record under the day it was quarantined, usually not a day anyone checks.
  *
  * @example
  * const status = await lakeStatus(store, { tenants: ['acme'], dates: ['2025-08-11'], now: Date.now() });
@@ -98,7 +114,7 @@ export async function partitionsStatus(
   const partitions: PartitionStatus[] = [];
   const snapshot = await new DeltaTable(store, {}).snapshot();
   for (const { tenant, date } of pairs) partitions.push(await partitionStatus(store, snapshot, tenant, date, now));
-  const ingest = await ingestQuarantine(store, [...new Set(pairs.map((p) => p.date))].sort());
+  const ingest = await ingestQuarantine(store);
   return {
     now: new Date(now).toISOString(),
     partitions,
@@ -149,10 +165,20 @@ async function partitionStatus(
   const quarantineKey = plan.files[0]?.tags?.[TAG_QUARANTINE];
   const quarantined = quarantineKey ? await countRecords(store, [await store.head(quarantineKey)]) : 0;
   const attention: string[] = [];
-  const overdue = uncovered.filter((o) => now >= dueAt(date, o) + STATUS_GRACE_MS).length;
-  if (overdue > 0) {
+  // the partition's current run listed its staging after it started: an object written before then was there
+  const runStarted = manifest ? Date.parse(manifest.started_at) : Number.NaN;
+  const missed = uncovered.filter((o) => o.lastModified.getTime() + RUN_CLOCK_TOLERANCE_MS <= runStarted);
+  const late = uncovered.filter((o) => !missed.includes(o) && now >= dueAt(date, o) + STATUS_GRACE_MS);
+  const overdue = missed.length + late.length;
+  if (missed.length > 0 && manifest) {
+    const n = missed.length;
     attention.push(
-      `${overdue} staging object${overdue === 1 ? '' : 's'} not compacted ${manifest ? `since run ${manifest.run_id}` : 'ever'} (due ${dueText(date, uncovered)})`,
+      `${n} staging object${n === 1 ? '' : 's'} written before run ${manifest.run_id} started (${manifest.started_at}) and not folded in by it`,
+    );
+  }
+  if (late.length > 0) {
+    attention.push(
+      `${late.length} staging object${late.length === 1 ? '' : 's'} not compacted ${manifest ? `since run ${manifest.run_id}` : 'ever'} (due ${dueText(date, late)})`,
     );
   }
   if (missing + changed > 0) {
@@ -195,19 +221,26 @@ function dueText(date: string, uncovered: readonly ObjectInfo[]): string {
   return `${jstDate(at)} 0${RUN_HOUR_JST}:00 JST`;
 }
 
-/** Ingest quarantine objects and records per day and source (`quarantine/ingest/source=S/dt=D/`). */
-async function ingestQuarantine(store: ObjectStore, dates: readonly string[]): Promise<IngestQuarantineStatus[]> {
+/**
+ * Capture quarantine objects and records per day and source, every day's, from one listing of
+ * `quarantine/ingest/` (keys `quarantine/ingest/source=S/dt=D/name`), by day then source.
+ */
+async function ingestQuarantine(store: ObjectStore): Promise<IngestQuarantineStatus[]> {
   const root = `${QUARANTINE_ROOT}ingest/`;
-  const sources: string[] = [];
-  for await (const folder of store.listFolders(root)) if (folder.startsWith('source=')) sources.push(folder);
+  const groups = new Map<string, { dt: string; source: string; objects: ObjectInfo[] }>();
+  for (const object of await listAll(store, root)) {
+    const match = /^source=([^/]+)\/dt=(\d{4}-\d{2}-\d{2})\/[^/]+$/.exec(object.key.slice(root.length));
+    if (!match) continue;
+    const [, source = '', dt = ''] = match;
+    const id = `${dt}/${source}`;
+    const group = groups.get(id) ?? { dt, source, objects: [] };
+    group.objects.push(object);
+    groups.set(id, group);
+  }
   const found: IngestQuarantineStatus[] = [];
-  for (const date of dates) {
-    for (const folder of sources.sort()) {
-      const objects = await listAll(store, `${root}${folder}/dt=${date}/`);
-      if (objects.length === 0) continue;
-      const source = folder.slice('source='.length);
-      found.push({ dt: date, source, objects: objects.length, records: await countRecords(store, objects) });
-    }
+  for (const id of [...groups.keys()].sort()) {
+    const { dt, source, objects } = groups.get(id) as { dt: string; source: string; objects: ObjectInfo[] };
+    found.push({ dt, source, objects: objects.length, records: await countRecords(store, objects) });
   }
   return found;
 }

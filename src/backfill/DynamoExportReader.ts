@@ -40,8 +40,10 @@ interface ExportSummary {
  * `{"Metadata": {"WriteTimestampMicros": ...}, "Keys": {...}, "NewImage"?: {...}, "OldImage"?: {...}}` — no
  * NewImage means the item was deleted. All exports under PREFIX are folded per message in time order (a
  * full export plus the incrementals after it give the latest state), and every version is staged at the
- * backfill position, below every captured stream version. An export does not say who deleted an item:
- * deletes are applied as user deletes. A delete with only Keys (export view type NEW_IMAGE) can be applied
+ * backfill position with its time as `ingested_at`: the export's time (full) or the item's write time
+ * (incremental, `Metadata.WriteTimestampMicros`), floored to the millisecond. The merge orders it by that
+ * time against captured versions (docs/ARCHITECTURE.md, "Order by time"). An export does not say who
+ * deleted an item: deletes are applied as user deletes. A delete with only Keys (export view type NEW_IMAGE) can be applied
  * only when an earlier export under PREFIX holds the item; otherwise its day is unknown and it is
  * quarantined with that reason.
  *
@@ -85,8 +87,10 @@ export class DynamoExportReader implements SourceReader {
     if (items.length > 0) yield items;
   }
 
+  /** The version as a change at the backfill position, timed (floored to the millisecond) by when it was true. */
   change(item: unknown): SourceChange {
-    return (item as ExportVersion).change;
+    const version = item as ExportVersion;
+    return { ...version.change, versionAt: Number(version.at / 1000n) };
   }
 
   describe(item: unknown): string | undefined {

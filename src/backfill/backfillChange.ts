@@ -1,17 +1,19 @@
+import { BACKFILL_SEQ } from '../compaction/compactionSql.js';
 import { cosmosChange } from '../model/cosmos.js';
 import type { SourceChange } from '../model/normalise.js';
 
 /**
  * The feed position every backfilled version gets. A query returns the current document without a feed
- * position (Cosmos adds `_lsn` only in the change feed; a DynamoDB query has no sequence number), and no
- * number derived from `_ts` or the clock can be guaranteed to stay below the positions the feed hands out
- * (partition LSNs start at 1). So a backfilled version ranks below every captured version of the same
- * message: backfill fills what capture never staged (staging lost, capture started late) and never
- * overrides a change the feed did deliver.
+ * position (Cosmos adds `_lsn` only in the change feed; a DynamoDB query has no sequence number), and feed
+ * positions are not times, so no number can place a read among them. A backfilled version is ordered by
+ * time instead: its `ingested_at` is when its image was true (a table read: when the read started; an
+ * export: its time or the item's write time), and the merge puts it above the captured versions of the
+ * message whose latest was captured before that instant, below those captured at or after it, and a later
+ * backfill above an earlier one (compactionSql.ts classifiedRowsSql; docs/ARCHITECTURE.md, "Order by time").
  */
-export const BACKFILL_POSITION = '0';
+export const BACKFILL_POSITION = BACKFILL_SEQ;
 
-/** A document read from the source as a change at the backfill position. */
+/** A document read from the source as a change at the backfill position (timed by the run's read start). */
 export function backfillChange(source: 'dynamodb' | 'cosmos', document: unknown): SourceChange {
   if (source === 'cosmos') {
     // cosmosChange applies the soft-delete flags (isDeleted / deleted) and keeps `_ts`, `_etag`, `_rid`

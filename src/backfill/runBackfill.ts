@@ -110,8 +110,9 @@ interface Checkpoint {
 /**
  * Re-reads one JST day of messages per tenant straight from the source into staging, for days whose
  * staging was lost or that capture missed; compaction then runs as usual. Shared by every source: the
- * reader yields the items, this turns them into changes at the backfill position (below every feed
- * position, see BACKFILL_POSITION), keeps exactly the tenant's day and writes staging through the same
+ * reader yields the items, this turns them into changes at the backfill position timed by when their image
+ * was true (`ingested_at`: the instant this tenant's read starts, or an export's time; see
+ * BACKFILL_POSITION), keeps exactly the tenant's day and writes staging through the same
  * ingestBatch as the change-feed handlers. Objects are named `backfill-<source>-<date>-<tenant>-p<n>`, so
  * a re-run replaces the previous run's objects (and removes its extra ones) instead of adding versions.
  * One tenant's failure is reported and never stops the others.
@@ -160,6 +161,8 @@ async function backfillTenant(
   const started = now();
   const { store, reader } = request;
   const perObject = request.recordsPerObject ?? 5000;
+  // Taken before the first read: every item read after it shows every write captured before it (the time
+  // a backfilled version is ordered by against captured ones; docs/ARCHITECTURE.md, "Order by time").
   const ingestedAt = now();
   const baseName = `backfill-${reader.source}-${date}-${tenant}`;
   const checkpointKey = backfillCheckpointKey(reader.source, tenant, date);

@@ -156,7 +156,9 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
       const attemptId = attempt === 0 ? runId : `${runId}-r${attempt}`;
       const log =
         deps.log && ((event: string, fields: Record<string, unknown>) => deps.log?.(event, { ...fields, runId: attemptId }));
-      const plan = await timed('list', async () => planPartition(deps.store, await currentSnapshot(deps), tenant, date, log));
+      const plan = await timed('list', async () =>
+        planPartition(deps.store, await currentSnapshot(deps, { tenant_id: tenant, dt: date }), tenant, date, log),
+      );
       if (!planHasWork(plan)) return emptyResult(base, 'no-input', now() - started, timings);
       if (plan.missing.length > 0) deps.log?.('partition.missing_inputs', { ...base, keys: plan.missing });
 

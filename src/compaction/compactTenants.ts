@@ -12,6 +12,7 @@ import {
   emptyResult,
   type PartitionResult,
 } from './compactPartition.js';
+import { currentSnapshot } from './lakeTable.js';
 import { findLatePartitions, type StalePartition } from './lateData.js';
 import { removeDeadLeases } from './partitionLease.js';
 import { runSplit, type SplitShape } from './splitPartition.js';
@@ -58,6 +59,8 @@ export async function compactTenants(
   const named = options.tenants === 'all' ? 'all' : [...new Set(options.tenants)];
   await removeDeadLeases(deps.store, named, (deps.now ?? Date.now)());
   const planned = await planPartitions(deps.store, date, named, options.lateLookbackDays ?? 0);
+  // many partitions in one process: read the whole table once; each partition then brings it forward
+  if (planned.length > 1) await currentSnapshot(deps);
   const threshold = options.splitThresholdBytes ?? 0;
   const jobs =
     threshold > 0

@@ -36,9 +36,26 @@ export const REJECT_REASON_SQL = `CASE
     ELSE NULL END`;
 
 /**
- * Latest version first: feed positions compare as numbers (length, then digits: no leading zeros),
- * exact re-deliveries of one version keep the first delivery, then the first file name, so the pick is
- * deterministic and a re-run gives the same rows.
+ * The position every backfilled version carries (src/backfill/backfillChange.ts): a version read from the
+ * source (a table read or an export) instead of captured from its feed. Captured positions never are `0`
+ * (DynamoDB sequence numbers and Cosmos LSNs start above it; leading zeros are removed when staging).
+ */
+export const BACKFILL_SEQ = '0';
+
+/** Whether a row is a backfilled version (SQL). */
+const BACKFILLED_SQL = `(source_seq = '${BACKFILL_SEQ}')`;
+
+/**
+ * A version's identity beyond (message_id, source_seq): a backfilled version is also named by its version
+ * time (`ingested_at`), so two backfills of one message are two versions, not copies of one.
+ */
+export const VERSION_TIME_KEY_SQL = `CASE WHEN ${BACKFILLED_SQL} THEN ingested_at END`;
+
+/**
+ * Latest version first among versions of one kind: feed positions compare as numbers (length, then digits:
+ * no leading zeros), exact re-deliveries of one version keep the first delivery, then the first file name,
+ * so the pick is deterministic and a re-run gives the same rows. classifiedRowsSql puts the version time
+ * (versionTimesSql) before it, which orders backfilled versions against captured ones.
  */
 export const LATEST_FIRST_SQL = 'length(source_seq) DESC, source_seq DESC, ingested_at ASC, filename ASC';
 
@@ -48,6 +65,25 @@ export const LATEST_FIRST_SQL = 'length(source_seq) DESC, source_seq DESC, inges
  * file name. A copy with an earlier capture time wins first, as for any re-delivery.
  */
 export const MERGE_LATEST_FIRST_SQL = 'length(source_seq) DESC, source_seq DESC, ingested_at ASC, input_origin ASC, filename ASC';
+
+/**
+ * Every row with its `version_at` (epoch ms), the time the merge orders a message's versions by
+ * (docs/ARCHITECTURE.md, "Order by time"):
+ * - a backfilled version (position `0`): its `ingested_at`, the instant its image was true (the table read's
+ *   start, the full export's time, the incremental export's write time);
+ * - a captured version: the capture time (`ingested_at`) of the message's latest captured version (the
+ *   highest position, its first delivery). Every captured version of a message shares it, so among them the
+ *   feed positions decide exactly as before; a capture time is never earlier than the write it carries.
+ * Only columns every input keeps are used (published rows and remembered deletes have `ingested_at`), so a
+ * version weighs the same whether it is still staged or already published.
+ */
+function versionTimesSql(relation: string, latestFirst: string): string {
+  return `SELECT *,
+      CASE WHEN ${BACKFILLED_SQL} THEN ingested_at
+           ELSE first_value(ingested_at) OVER (PARTITION BY reject_reason IS NULL, message_id ORDER BY ${BACKFILLED_SQL} ASC, ${latestFirst})
+      END AS version_at
+    FROM ${relation}`;
+}
 
 /** Where a row of the merge comes from; also the tie order of one version found in several places. */
 export const INPUT_ORIGINS = ['staging', 'published', 'tombstone'] as const;
@@ -103,18 +139,24 @@ export function stagedRowsSql(files: readonly string[]): string {
  * Each row's kind (index into ROW_KINDS): 0 current (latest version, kept), 1 deleted (latest version is a
  * user delete), 2 superseded (an older version), 3 duplicate (a re-delivery of a version already seen),
  * 4 rejected. Rejected rows are windowed apart so they never take the place of a valid version.
+ *
+ * Latest first is the later `version_at` (versionTimesSql), at an equal time the captured version (a
+ * backfill can be run again later, a captured change cannot be captured again), then `latestFirst`. A
+ * backfilled version therefore supersedes the captured versions of its message when their latest was
+ * captured before the backfill's time, and a later backfill supersedes an earlier one.
  */
 export function classifiedRowsSql(relation: string, latestFirst: string = LATEST_FIRST_SQL): string {
   return `SELECT *,
       CASE WHEN reject_reason IS NOT NULL THEN 4
-           WHEN version_rank > 1 AND source_seq = newer_seq THEN 3
+           WHEN version_rank > 1 AND source_seq = newer_seq AND (NOT ${BACKFILLED_SQL} OR ingested_at = newer_at) THEN 3
            WHEN version_rank > 1 THEN 2
            WHEN op = 'delete' THEN 1
            ELSE 0 END AS row_kind
     FROM (
-      SELECT *, row_number() OVER latest_first AS version_rank, lag(source_seq) OVER latest_first AS newer_seq
-      FROM ${relation}
-      WINDOW latest_first AS (PARTITION BY reject_reason IS NULL, message_id ORDER BY ${latestFirst})
+      SELECT *, row_number() OVER latest_first AS version_rank, lag(source_seq) OVER latest_first AS newer_seq,
+        lag(ingested_at) OVER latest_first AS newer_at
+      FROM (${versionTimesSql(relation, latestFirst)})
+      WINDOW latest_first AS (PARTITION BY reject_reason IS NULL, message_id ORDER BY version_at DESC, ${BACKFILLED_SQL} ASC, ${latestFirst})
     )`;
 }
 
@@ -199,7 +241,7 @@ export function splitBucketSql(buckets: number): string {
 /**
  * The map step of a split compaction (docs/SCALING.md), over one range of the inputs: every row is validated
  * and counted through `tallyFunction` (kind 4 rejected, 3 a re-delivery of a version already kept in this
- * range, 0 kept), and of each version (message_id, source_seq) only the first delivery in the merge's tie
+ * range, 0 kept), and of each version (message_id, source_seq, and a backfill's version time) only the first delivery in the merge's tie
  * order is kept, with its bucket. Staging rows carry the local file's name without its folder: the tie order
  * compares names, and every task names a staging object as the single pass does (by its place in the listing).
  */
@@ -210,7 +252,7 @@ export function splitMapSql(files: MergeFiles, tallyFunction: string, runKey: st
   FROM (
     SELECT *, CASE WHEN reject_reason IS NOT NULL THEN 4 WHEN version_rank > 1 THEN 3 ELSE 0 END AS row_kind
     FROM (
-      SELECT *, row_number() OVER (PARTITION BY reject_reason IS NULL, message_id, source_seq ORDER BY ${MERGE_LATEST_FIRST_SQL}) AS version_rank
+      SELECT *, row_number() OVER (PARTITION BY reject_reason IS NULL, message_id, source_seq, ${VERSION_TIME_KEY_SQL} ORDER BY ${MERGE_LATEST_FIRST_SQL}) AS version_rank
       -- every column, whatever the range holds: a range of only remembered deletes has three of them
       FROM (${noRowsSql('staging shape')}
   UNION ALL BY NAME
@@ -228,7 +270,7 @@ export function splitMapSql(files: MergeFiles, tallyFunction: string, runKey: st
  */
 export function splitReduceSql(mapOutputs: readonly string[], tallyFunction: string, runKey: string): string {
   const firstDeliveries = `(SELECT * EXCLUDE (delivery_rank) FROM (
-      SELECT *, row_number() OVER (PARTITION BY message_id, source_seq ORDER BY ${MERGE_LATEST_FIRST_SQL}) AS delivery_rank
+      SELECT *, row_number() OVER (PARTITION BY message_id, source_seq, ${VERSION_TIME_KEY_SQL} ORDER BY ${MERGE_LATEST_FIRST_SQL}) AS delivery_rank
       FROM read_parquet(${quoteStringList(mapOutputs)})
     ) WHERE delivery_rank = 1)`;
   return `SELECT ${parquetProjectionSql()}

@@ -15,7 +15,7 @@ import {
 } from '../staging/layout.js';
 import { PreconditionFailedError } from '../store/errors.js';
 import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
-import type { AddAction, DeltaAction, MetadataAction } from '../table/actions.js';
+import type { AddAction, DeltaAction, MetadataAction, PartitionValues } from '../table/actions.js';
 import { commitFileName, serialiseActions } from '../table/actions.js';
 import {
   DeltaTable,
@@ -74,14 +74,15 @@ export function tableMetadata(now: number = Date.now()): MetadataAction {
 }
 
 /**
- * The current snapshot; a lake written by the previous release (manifests, no log) is converted to the
+ * The current snapshot (or, with `partition`, DeltaTable.partitionSnapshot); a lake written by the previous release (manifests, no log) is converted to the
  * table's version 0 first (convertLegacyLake).
  */
-export async function currentSnapshot(deps: LakeTableDeps): Promise<TableSnapshot> {
+export async function currentSnapshot(deps: LakeTableDeps, partition?: PartitionValues): Promise<TableSnapshot> {
   const table = lakeTable(deps);
-  const snapshot = await table.snapshot();
+  const read = () => (partition ? table.partitionSnapshot(partition) : table.snapshot());
+  const snapshot = await read();
   if (snapshot.version >= 0) return snapshot;
-  if (await convertLegacyLake(deps.store, deps.now?.() ?? Date.now())) return table.snapshot();
+  if (await convertLegacyLake(deps.store, deps.now?.() ?? Date.now())) return read();
   return snapshot;
 }
 

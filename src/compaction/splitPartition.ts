@@ -202,7 +202,13 @@ export async function startSplit(
   }
   let handedOver = false;
   try {
-    const plan = await planPartition(deps.store, await currentSnapshot(deps), tenant, date, deps.log);
+    const plan = await planPartition(
+      deps.store,
+      await currentSnapshot(deps, { tenant_id: tenant, dt: date }),
+      tenant,
+      date,
+      deps.log,
+    );
     if (!planHasWork(plan)) return { result: emptyResult(base, 'no-input', now() - started, {}) };
     if (plan.missing.length > 0) deps.log?.('partition.missing_inputs', { ...base, keys: plan.missing });
     const body: SplitPlanFile = {

@@ -71,7 +71,49 @@ export function dynamodbChange(record: DynamoDBStreamRecordLike): SourceChange {
       problem: `${record.eventName} record has no ${imageName} (stream view type ${view ?? 'unknown'}; capture needs NEW_AND_OLD_IMAGES)`,
     };
   }
-  return { item: plainItem(image), op, sourceSeq: seq, raw: record, positionField: 'SequenceNumber' };
+  let item: Record<string, unknown>;
+  try {
+    const malformed = Object.entries(image).find(([, value]) => !isAttributeValue(value));
+    if (malformed) {
+      const [name, value] = malformed;
+      throw new TypeError(
+        `attribute ${JSON.stringify(name)} is not an attribute value (one of ${TYPE_KEYS.join(', ')}), got ${safeText(value)}`,
+      );
+    }
+    item = plainItem(image);
+  } catch (error) {
+    // a malformed attribute value (`{"X": ...}`, `{"N": "abc"}`) or nesting deeper than the stack: this
+    // record is quarantined with the reason, the rest of its batch goes on
+    return {
+      item: undefined,
+      op,
+      sourceSeq: seq,
+      raw: record,
+      positionField: 'SequenceNumber',
+      problem: `${imageName} is not a readable DynamoDB image: ${(error as Error).message}`,
+    };
+  }
+  return { item, op, sourceSeq: seq, raw: record, positionField: 'SequenceNumber' };
+}
+
+/** The type keys of a DynamoDB attribute value (`{"S": "text"}`). */
+const TYPE_KEYS = ['S', 'N', 'B', 'BOOL', 'NULL', 'M', 'L', 'SS', 'NS', 'BS'] as const;
+
+/** `{"S": …}` and the like: an object with exactly one of TYPE_KEYS (what unmarshall reads). */
+function isAttributeValue(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const keys = Object.keys(value);
+  return keys.length === 1 && (TYPE_KEYS as readonly string[]).includes(keys[0] as string);
+}
+
+/** The start of a value's JSON text, for a reason (never throws). */
+function safeText(value: unknown): string {
+  try {
+    const text = JSON.stringify(value) ?? String(value);
+    return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+  } catch {
+    return typeof value;
+  }
 }
 
 /**

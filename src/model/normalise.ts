@@ -29,6 +29,13 @@ export interface SourceChange {
    * position 0): e.g. `key {"tenantId":"t1","messageId":"m1"}`.
    */
   readonly name?: string;
+  /**
+   * A backfilled version (position `0`) read from an export: the instant its image was true (the export's
+   * time, or the item's write time in an incremental export), epoch ms, staged as its `ingested_at`: the
+   * merge orders a backfilled version against captured ones by it (docs/ARCHITECTURE.md, "Order by time").
+   * Unset, `ingested_at` is the context's time (for a table backfill, when the read started).
+   */
+  readonly versionAt?: number;
 }
 
 export type NormaliseResult = { ok: true; record: StagedRecord } | { ok: false; reason: string };
@@ -74,6 +81,10 @@ function normalise(change: SourceChange, context: NormaliseContext): NormaliseRe
   };
 
   const tenant = pick('tenant_id');
+  const disagreement = fieldsDisagree(item, mapping.tenant_id);
+  if (disagreement) return reject(`tenant id fields disagree: ${disagreement}`);
+  // fields that agree all name the tenant: none of them is kept in attributes
+  for (const name of mapping.tenant_id) if (Object.hasOwn(item, name) && item[name] !== null) used.add(name);
   if (tenant === undefined)
     return reject(`${change.missing?.tenant_id ?? 'no tenant id'} (looked for ${mapping.tenant_id.join(', ')})`);
   const tenantProblem = tenantIdProblem(tenant);
@@ -98,6 +109,14 @@ function normalise(change: SourceChange, context: NormaliseContext): NormaliseRe
 
   const conversationId = idText(pick('conversation_id'));
   const senderId = idText(pick('sender_id'));
+  const illFormed = (
+    [
+      ['message id', messageId],
+      ['conversation id', conversationId],
+      ['sender id', senderId],
+    ] as const
+  ).find(([, id]) => id !== undefined && !id.isWellFormed());
+  if (illFormed) return reject(`${illFormed[0]} ${loneSurrogateText(illFormed[1] as string)}`);
   const role = idText(pick('role'));
   const content = pick('content');
 
@@ -119,7 +138,7 @@ function normalise(change: SourceChange, context: NormaliseContext): NormaliseRe
       attributes: jsonText(rest),
       source: context.source,
       source_seq: change.sourceSeq.replace(/^0+(?=\d)/, ''),
-      ingested_at: context.ingestedAt,
+      ingested_at: change.versionAt ?? context.ingestedAt,
       op: change.op,
     },
   };
@@ -129,12 +148,39 @@ function reject(reason: string): NormaliseResult {
   return { ok: false, reason };
 }
 
-/** Ids arrive as strings or numbers; anything else is kept as its JSON text. */
+/**
+ * Ids arrive as strings or numbers; anything else is kept as its JSON text. A string id is kept as it is,
+ * even when it is not well-formed UTF-16: replacing a lone surrogate would make two ids one (normalise
+ * rejects such an id instead).
+ */
 function idText(value: unknown): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value === 'string') return value.toWellFormed();
+  if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
   return jsonText(value);
+}
+
+/**
+ * "is not well-formed UTF-16: lone surrogate U+D800 at index 3 of \"a\\ud800b\"": why an id is refused.
+ * (JSON.stringify escapes a lone surrogate, so the reason itself is valid UTF-8.)
+ */
+function loneSurrogateText(id: string): string {
+  const index = [...id].findIndex((c) => c.length === 1 && c >= '\uD800' && c <= '\uDFFF');
+  const chars = [...id];
+  const at = chars.slice(0, index).join('').length;
+  const code = (chars[index] as string).charCodeAt(0).toString(16).toUpperCase();
+  const shown = id.length > 80 ? `${id.slice(0, 80)}…` : id;
+  return `is not well-formed UTF-16: lone surrogate U+${code} at index ${at} of ${JSON.stringify(shown)} (it would become U+FFFD and could merge with another id)`;
+}
+
+/**
+ * `tenant_id "acme", tenantId "globex"` when two of `names` are present (not null) with different values,
+ * else undefined: a record is never filed under one of two tenants it names.
+ */
+function fieldsDisagree(item: Record<string, unknown>, names: readonly string[]): string | undefined {
+  const present = names.filter((n) => Object.hasOwn(item, n) && item[n] !== null && item[n] !== undefined);
+  const values = new Set(present.map((n) => jsonText(item[n])));
+  return values.size > 1 ? present.map((n) => `${n} ${jsonText(item[n])}`).join(', ') : undefined;
 }
 
 /** JSON text that is always valid UTF-8 (unpaired surrogates become U+FFFD, as Parquet needs). */

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { withConnection } from '../duckdb/openDuckDb.js';
 import { quoteIdent, quoteLiteral } from '../sql/quote.js';
-import type { DeltaAction } from './actions.js';
+import type { DeltaAction, PartitionValues } from './actions.js';
 
 /** The action columns of a checkpoint, in the order Spark writes them. */
 export const CHECKPOINT_ACTION_COLUMNS = ['txn', 'add', 'remove', 'metaData', 'protocol'] as const;
@@ -201,7 +201,15 @@ const DERIVED_FIELD = /_parsed$/;
  *   read as empty (`{}`/`[]`) when null.
  * A checkpoint that refers to sidecar files (a V2 checkpoint) is an error.
  */
-export async function readCheckpointFile(db: DuckDBInstance, path: string): Promise<DeltaAction[]> {
+export async function readCheckpointFile(
+  db: DuckDBInstance,
+  path: string,
+  /**
+   * Only the `add` actions of this partition (every other add and every remove left out; protocol, metaData
+   * and txn kept): a reader that needs one partition's files converts a handful of rows, not the table.
+   */
+  partition?: PartitionValues,
+): Promise<DeltaAction[]> {
   return withConnection(db, async (connection) => {
     const columns = await parquetColumns(connection, path);
     const present = CHECKPOINT_ACTION_COLUMNS.flatMap((name) => {
@@ -210,8 +218,16 @@ export async function readCheckpointFile(db: DuckDBInstance, path: string): Prom
     });
     const hasSidecars = columns.some((column) => column.name === 'sidecar');
     if (present.length === 0 && !hasSidecars) return [];
-    const nonNull = [...present.map((node) => node.name), ...(hasSidecars ? ['sidecar'] : [])].map(
-      (name) => `c.${quoteIdent(name)} IS NOT NULL`,
+    const names = present.map((node) => node.name).filter((name) => !(partition && name === 'remove'));
+    const nonNull = [...names, ...(hasSidecars ? ['sidecar'] : [])].map((name) =>
+      partition && name === 'add'
+        ? `(c."add" IS NOT NULL AND ${Object.entries(partition)
+            .map(
+              ([k, v]) =>
+                `c."add"."partitionValues"[${quoteLiteral(k)}] IS NOT DISTINCT FROM ${v === null ? 'NULL' : quoteLiteral(v)}`,
+            )
+            .join(' AND ')})`
+        : `c.${quoteIdent(name)} IS NOT NULL`,
     );
     const selected = present.map((node) => actionJsonSql(node));
     if (hasSidecars) selected.push(`${nonNull.at(-1)} AS ${quoteIdent('sidecar')}`);

@@ -136,6 +136,11 @@ export interface DeltaTableOptions {
  */
 export class DeltaTable {
   private latest: Promise<TableSnapshot> | undefined;
+  /** The commit of this process in flight (commits are serialised per table object). */
+  private serial: Promise<unknown> = Promise.resolve();
+  /** What the commits this object wrote or read changed, by version, and the newest such version. */
+  private readonly seen = new Map<number, CommitFacts>();
+  private known = -1;
   readonly checkpointInterval: number;
   private readonly now: () => number;
   /** The table's root folder in the store (the one holding `_delta_log/`). */
@@ -160,6 +165,26 @@ export class DeltaTable {
     })();
     this.latest = next;
     return next;
+  }
+
+  /**
+   * The current version as one partition's compaction needs it: the version, and that partition's live files
+   * (other partitions' files only as far as the commits after the checkpoint name them). When this object
+   * already holds the whole snapshot it is brought forward; otherwise only the partition's rows of the
+   * checkpoint are read, so one job's cost does not grow with the table's size.
+   */
+  async partitionSnapshot(partition: PartitionValues): Promise<TableSnapshot> {
+    if (this.latest) return this.snapshot();
+    const hint = await this.lastCheckpoint();
+    let base = EMPTY_SNAPSHOT;
+    if (hint) {
+      try {
+        base = await this.readCheckpoint(hint.version, partition);
+      } catch (error) {
+        if (!(error instanceof ObjectNotFoundError)) throw error;
+      }
+    }
+    return this.forward(base);
   }
 
   /** Loads the current snapshot from the latest checkpoint and the commits after it. */
@@ -220,6 +245,7 @@ export class DeltaTable {
         });
       }
       const actions = await this.readCommit(version);
+      this.remember(version, actions);
       apply(state, actions, version, info.lastModified.getTime());
     }
     return frozen(state);
@@ -282,12 +308,12 @@ export class DeltaTable {
     return versions.length > 0 ? { version: Math.max(...versions), size: 0 } : undefined;
   }
 
-  private async readCheckpoint(version: number): Promise<TableSnapshot> {
+  private async readCheckpoint(version: number, partition?: PartitionValues): Promise<TableSnapshot> {
     return this.withCheckpointWork(async (db, work) => {
       const file = join(work, 'checkpoint.parquet');
       const info = await this.store.getToFile(`${this.root}${checkpointFileName(version)}`, file);
       const state = mutable(EMPTY_SNAPSHOT);
-      apply(state, await readCheckpointFile(db, file), version, info.lastModified.getTime());
+      apply(state, await readCheckpointFile(db, file, partition), version, info.lastModified.getTime());
       return frozen(state);
     });
   }
@@ -312,9 +338,23 @@ export class DeltaTable {
    * version back: the commit carries a unique id in its commitInfo.
    */
   async commit(change: TableChange, readVersion: number, metadata: () => MetadataAction): Promise<number> {
+    // one commit of this process at a time: the next starts after the versions this one wrote or saw, and
+    // checks those from what it remembers of them, so writers in one process never race each other
+    const next = this.serial.then(() => this.commitAfter(change, readVersion, metadata));
+    this.serial = next.catch(() => undefined);
+    const version = await next;
+    // outside the serial section: a checkpoint never holds up the next commit
+    await this.checkpointIfDue(version);
+    return version;
+  }
+
+  private async commitAfter(change: TableChange, readVersion: number, metadata: () => MetadataAction): Promise<number> {
     const commitId = randomUUID();
     const touched = new Set(change.partitions);
     let version = readVersion + 1;
+    for (; version <= this.known; version++) {
+      this.checkConflict(this.seen.get(version) ?? factsOf(await this.readCommit(version)), touched, version);
+    }
     for (let unknownTries = 0; ; ) {
       const actions: DeltaAction[] = [
         { commitInfo: { timestamp: this.now(), operation: 'WRITE', engineInfo: 'makoto-lake', txnId: commitId, ...change.info } },
@@ -337,7 +377,7 @@ export class DeltaTable {
           });
           if (written === undefined) continue;
           if (commitIdOf(written) === commitId) return this.committed(version, change, true);
-          this.checkConflict(written, touched, version);
+          this.checkConflict(this.remember(version, written), touched, version);
           version++;
           continue;
         }
@@ -348,7 +388,7 @@ export class DeltaTable {
           const v = logFileVersion(info.key)?.version as number;
           const winner = await this.readCommit(v);
           if (commitIdOf(winner) === commitId) return this.committed(v, change, true);
-          this.checkConflict(winner, touched, v);
+          this.checkConflict(this.remember(v, winner), touched, v);
           newest = Math.max(newest, v);
         }
         version = newest + 1;
@@ -357,30 +397,35 @@ export class DeltaTable {
     }
   }
 
-  /** A commit that landed (`settled`: found by reading it back): logged, and checkpointed when due. */
+  /** A commit that landed (`settled`: found by reading it back): remembered and logged. */
   private async committed(version: number, change: TableChange, settled: boolean): Promise<number> {
+    this.seen.set(version, { partitions: new Set(change.partitions), table: version === 0 });
+    this.known = Math.max(this.known, version);
     this.options.log?.('table.committed', { version, partitions: change.partitions.length, ...(settled ? { settled } : {}) });
-    await this.checkpointIfDue(version);
     return version;
   }
 
-  private checkConflict(actions: readonly DeltaAction[], touched: ReadonlySet<string>, version: number): void {
-    for (const a of actions) {
-      const values = a.add?.partitionValues ?? a.remove?.partitionValues;
-      if (values && touched.has(partitionId(values))) {
-        throw new CommitConflictError(
-          `table version ${version} changed partition ${partitionId(values)} since this run read it`,
-          {
-            context: { version, partition: partitionId(values) },
-          },
-        );
-      }
-      if (a.metaData || a.protocol) {
-        if (version === 0) continue; // another writer created the table first: our commit goes after it
-        throw new CommitConflictError(`table version ${version} changed the table's metadata or protocol`, {
-          context: { version },
+  /** What a commit changed, kept for the commits of this process that follow it. */
+  private remember(version: number, actions: readonly DeltaAction[]): CommitFacts {
+    const facts = factsOf(actions);
+    this.seen.set(version, facts);
+    this.known = Math.max(this.known, version);
+    return facts;
+  }
+
+  private checkConflict(facts: CommitFacts, touched: ReadonlySet<string>, version: number): void {
+    for (const partition of facts.partitions) {
+      if (touched.has(partition)) {
+        throw new CommitConflictError(`table version ${version} changed partition ${partition} since this run read it`, {
+          context: { version, partition },
         });
       }
+    }
+    // another writer created the table first (version 0): our commit goes after it
+    if (facts.table && version !== 0) {
+      throw new CommitConflictError(`table version ${version} changed the table's metadata or protocol`, {
+        context: { version },
+      });
     }
   }
 
@@ -429,6 +474,23 @@ export class DeltaTable {
       this.options.log?.('table.checkpointed', { version, actions: actions.length });
     });
   }
+}
+
+/** The partitions a commit touched, and whether it set the table's protocol or metadata. */
+interface CommitFacts {
+  readonly partitions: ReadonlySet<string>;
+  readonly table: boolean;
+}
+
+function factsOf(actions: readonly DeltaAction[]): CommitFacts {
+  const partitions = new Set<string>();
+  let table = false;
+  for (const a of actions) {
+    const values = a.add?.partitionValues ?? a.remove?.partitionValues;
+    if (values) partitions.add(partitionId(values));
+    if (a.metaData || a.protocol) table = true;
+  }
+  return { partitions, table };
 }
 
 /** The id this module writes into each commit's commitInfo (`txnId`), or undefined for another writer's. */

@@ -46,6 +46,18 @@ describe('loadConfig', () => {
     expect(error({ DUCKDB_MEMORY_LIMIT: 'lots' })).toBe(
       'ConfigError: DUCKDB_MEMORY_LIMIT must be a size such as 2GB or 512MB, got "lots"',
     );
+    // well-formed but too small for DuckDB to run (every tenant failed with out of memory): refused at start-up
+    for (const tooSmall of ['0GB', '127MB', '0.1GB', '100MiB']) {
+      expect(error({ DUCKDB_MEMORY_LIMIT: tooSmall })).toBe(
+        `ConfigError: DUCKDB_MEMORY_LIMIT must be at least 128MB (DuckDB runs out of memory below it), got "${tooSmall}"`,
+      );
+    }
+    expect(['128MB', '0.128GB', '123MiB', '2GB'].map((m) => error({ DUCKDB_MEMORY_LIMIT: m }))).toStrictEqual([
+      'no error',
+      'no error',
+      'no error',
+      'no error',
+    ]);
     expect(error({ S3_FORCE_PATH_STYLE: 'yes' })).toBe('ConfigError: S3_FORCE_PATH_STYLE must be true or false, got "yes"');
     expect(error({ TENANT_ID: 'ok,b a' })).toBe(
       `ConfigError: TENANT_ID: tenant id "b a" may contain only letters, digits, '-' and '_'`,

@@ -12,6 +12,7 @@ import { analyticsPrefix, ingestQuarantineKey, runManifestKey } from '../../src/
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { listAll } from '../../src/store/ObjectStore.js';
 import { DeltaTable, partitionFiles, tableKey } from '../../src/table/deltaTable.js';
+import { jstDate } from '../../src/time/jst.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { currentFiles } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';
@@ -78,7 +79,7 @@ async function troubledLake(name: string) {
   // a run killed after its upload, before its commit, leaves a file no version names
   const part = (await currentFiles(store, 'acme', '2025-08-11'))[0] as string;
   await store.putBytes(`${analyticsPrefix('acme', '2025-08-11')}part-0-crashed.parquet`, await readFile(part));
-  // an edit of g1 captured at 2025-08-11 20:00 JST, after the day's run had started
+  // an edit of g1 captured at 2025-08-11 20:00 JST that the day's run (2025-08-12 02:00 JST) did not fold in
   const late = await ingest(
     store,
     [dynamodbRecord({ seq: 6, event: 'MODIFY', item: chatItem({ tenantId: 'globex', messageId: 'g1', content: 'edited' }) })],
@@ -97,6 +98,9 @@ describe('makoto-lake status', () => {
     const globex11 = runOf('globex', '2025-08-11');
     const finished = '2025-08-11T17:00:00.000Z';
 
+    // the edit was written (2025-08-11 20:00 JST) before the day's nightly run started (2025-08-12 02:00 JST),
+    // and that run did not fold it in: it needs attention at once, whatever the schedule says
+    const missed = `1 staging object written before run ${globex11} started (${finished}) and not folded in by it`;
     const human = await cli(data, ['status', '2025-08-11', '--days', '2', 'acme,globex']);
     expect(human.code).toBe(5);
     const bytes = async (tenant: string, date: string) =>
@@ -106,11 +110,11 @@ describe('makoto-lake status', () => {
     expect(human.stdout).toBe(
       [
         'tenant  dt          staging  bytes  covered     rows  last run                      finished                  parts    quarantined  needs attention',
-        '------  ----------  -------  -----  ----------  ----  ----------------------------  ------------------------  -------  -----------  ------------------------------------------------------------------------------------------------',
+        `------  ----------  -------  -----  ----------  ----  ----------------------------  ------------------------  -------  -----------  ${'-'.repeat(missed.length)}`,
         `acme    2025-08-10        1  ${b[0]}  yes            1  ${acme10}  ${finished}  ok                 0  -`,
         `acme    2025-08-11        1  ${b[1]}  yes            2  ${acme11}  ${finished}  1 stale            0  -`,
         `globex  2025-08-10        0  ${b[2]}  -           -     -                             -                         -                  0  -`,
-        `globex  2025-08-11        2  ${b[3]}  no (1 new)     1  ${globex11}  ${finished}  ok                 0  1 staging object not compacted since run ${globex11} (due 2025-08-12 02:00 JST)`,
+        `globex  2025-08-11        2  ${b[3]}  no (1 new)     1  ${globex11}  ${finished}  ok                 0  ${missed}`,
         '',
         'ingest quarantine dt  source    objects  records  needs attention',
         '--------------------  --------  -------  -------  ---------------------------------',
@@ -188,7 +192,7 @@ describe('makoto-lake status', () => {
           missing_parts: 0,
           changed_parts: 0,
           quarantined_records: 0,
-          attention: [`1 staging object not compacted since run ${globex11} (due 2025-08-12 02:00 JST)`],
+          attention: [missed],
         },
       ],
       ingest_quarantine: [{ dt: '2025-08-11', source: 'dynamodb', objects: 1, records: 1 }],
@@ -243,12 +247,25 @@ describe('makoto-lake status', () => {
     ]);
   });
 
-  it('staging is overdue two hours after the run scheduled for it; a late object waits for the next night', async () => {
+  it('staging a run should have folded in needs attention at once; else two hours after the run scheduled for it; a late object waits for the next night', async () => {
     const { data, store, lateKey } = await troubledLake('schedule');
     const figures = async (at: string) =>
       metricValues(statusMetrics(await lakeStatus(store, { tenants: 'all', dates: ['2025-08-11'], now: Date.parse(at) })));
-    // written 2025-08-11 20:00 JST for its own day: due 2025-08-12 02:00 JST, overdue from 04:00 JST
+    const written = (at: string) => utimes(join(data, lateKey), new Date(at), new Date(at));
+    // written 2025-08-11 20:00 JST, before the run of 2025-08-12 02:00 JST (17:00Z) started, and not folded in
+    // by it: that run should have taken it, so it needs attention before the schedule's grace is over
     // the unreferenced file is not a stale part for the alarm: only files a version names and cannot read are
+    expect(await figures('2025-08-11T17:00:00.001Z')).toStrictEqual({
+      PartitionsNeedingAttention: 1,
+      StaleParts: 0,
+      UncompactedStagingDays: 1,
+    });
+    // written exactly RUN_CLOCK_TOLERANCE_MS (5 minutes) before the run started: still one the run saw
+    await written('2025-08-11T16:55:00.000Z');
+    expect((await figures('2025-08-11T17:00:00.001Z')).UncompactedStagingDays).toBe(1);
+    // written 01:56 JST, less than 5 minutes before the run started (clocks, an upload straddling the listing):
+    // due at that run, 2025-08-12 02:00 JST, overdue from 04:00 JST
+    await written('2025-08-11T16:56:00.000Z');
     expect(await figures('2025-08-11T18:59:59.999Z')).toStrictEqual({
       PartitionsNeedingAttention: 0,
       StaleParts: 0,
@@ -259,8 +276,16 @@ describe('makoto-lake status', () => {
       StaleParts: 0,
       UncompactedStagingDays: 1,
     });
+    const overdue = await lakeStatus(store, {
+      tenants: ['globex'],
+      dates: ['2025-08-11'],
+      now: Date.parse('2025-08-11T19:00:00.000Z'),
+    });
+    expect(overdue.partitions[0]?.attention).toStrictEqual([
+      `1 staging object not compacted since run ${overdue.partitions[0]?.run_id} (due 2025-08-12 02:00 JST)`,
+    ]);
     // written 2025-08-13 03:00 JST, after that night's run: due at the next one, 2025-08-14 02:00 JST
-    await utimes(join(data, lateKey), new Date('2025-08-12T18:00:00Z'), new Date('2025-08-12T18:00:00Z'));
+    await written('2025-08-12T18:00:00Z');
     expect((await figures('2025-08-13T18:59:59.999Z')).UncompactedStagingDays).toBe(0);
     expect((await figures('2025-08-13T19:00:00.000Z')).UncompactedStagingDays).toBe(1);
   });
@@ -274,6 +299,49 @@ describe('makoto-lake status', () => {
     expect(status.partitions.map((p) => [p.dt, p.run_id, p.stale_parts, p.missing_parts, p.attention])).toStrictEqual([
       ['2025-08-10', null, 0, 0, ['run manifest unreadable']],
       ['2025-08-11', runOf('acme', '2025-08-11'), 1, 1, ['table version 2 names files that are not as committed: 1 missing']],
+    ]);
+  });
+
+  it('right after `demo`, status names the day capture quarantined its record (today, not a day checked) and exits 5', async () => {
+    const env = { DATA_DIR: join(dir.path, 'demo'), TEMP_DIR: dir.path, DUCKDB_THREADS: '1' };
+    const today = jstDate(Date.now());
+    expect(await main(['demo', '--messages', '20'], env, { stdout: () => {}, stderr: () => {} })).toBe(0);
+    const run = async (argv: string[]) => {
+      const stdout: string[] = [];
+      const code = await main(argv, env, { stdout: (t) => stdout.push(t), stderr: () => {} });
+      return { code, stdout: stdout.join('\n') };
+    };
+    const human = await run(['status', '--all-tenants']);
+    expect(human.code).toBe(5);
+    const lines = human.stdout.split('\n');
+    // the demo's three tenants, yesterday (the default date): compacted, covered, nothing to look at
+    expect(lines.slice(2, 5).map((l) => l.split(/ {2,}/).filter(Boolean)[0])).toStrictEqual([
+      'default_tenant',
+      'fuji-bank',
+      'sakura-shop',
+    ]);
+    expect(lines.slice(2, 5).every((l) => / {2}yes {2}.* {2}ok {2,}0 {2}-$/.test(l))).toBe(true);
+    expect(lines.slice(5)).toStrictEqual([
+      '',
+      'ingest quarantine dt  source    objects  records  needs attention',
+      '--------------------  --------  -------  -------  ---------------------------------',
+      `${today}            dynamodb        1        1  1 quarantined record not reviewed`,
+      '',
+      '1 needs attention',
+    ]);
+    const json = await run(['status', '--all-tenants', '--json']);
+    expect(json.code).toBe(5);
+    const parsed = JSON.parse(json.stdout);
+    expect([parsed.ingest_quarantine, parsed.needs_attention]).toStrictEqual([
+      [{ dt: today, source: 'dynamodb', objects: 1, records: 1 }],
+      1,
+    ]);
+    expect(
+      parsed.partitions.map((p: Record<string, unknown>) => [p.tenant_id, p.staging_not_covered, p.attention]),
+    ).toStrictEqual([
+      ['default_tenant', 0, []],
+      ['fuji-bank', 0, []],
+      ['sakura-shop', 0, []],
     ]);
   });
 

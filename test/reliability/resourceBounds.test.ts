@@ -36,18 +36,19 @@ beforeAll(async () => {
 }, 240_000); // 150 MB of NDJSON: minutes on a loaded machine
 afterAll(() => dir.cleanup());
 
-const compact = (memory: string, tempDirName: string, threads = 2) =>
-  runCompaction({
+/**
+ * The memory limit is set on the loaded config: DUCKDB_MEMORY_LIMIT refuses less than 128MB at start-up, but a
+ * limit derived at run time (the Lambda's, from its memory size) can still be too small.
+ */
+const compact = (memory: string, tempDirName: string, threads = 2) => {
+  const config = loadConfig({ DATA_DIR: store.root, TEMP_DIR: join(dir.path, tempDirName), DUCKDB_THREADS: String(threads) });
+  return runCompaction({
     store,
-    config: loadConfig({
-      DATA_DIR: store.root,
-      TEMP_DIR: join(dir.path, tempDirName),
-      DUCKDB_MEMORY_LIMIT: memory,
-      DUCKDB_THREADS: String(threads),
-    }),
+    config: { ...config, duckdb: { ...config.duckdb, memoryLimit: memory } },
     date: DATE,
     tenants: [TENANT],
   });
+};
 
 const entries = (path: string) => readdir(path).catch(() => [] as string[]);
 

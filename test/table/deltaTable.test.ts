@@ -204,6 +204,15 @@ describe('the Delta table', () => {
     // the hint, the checkpoint, and the 9 commits after it: never the 1,000 commit files
     expect(counting.counts().operations).toStrictEqual({ LIST: 2, HEAD: 0, GET: 1 + 1 + 9, PUT: 0, DELETE: 0 });
 
+    // one partition's view (a fan-out job): the same version and the same files of that partition, from only
+    // its rows of the checkpoint
+    const one = await table(new CountingStore(store)).partitionSnapshot({ tenant_id: 't7', dt: '2025-08-11' });
+    expect([one.version, paths(partitionFiles(one, 't7', '2025-08-11'))]).toStrictEqual([
+      999,
+      paths(partitionFiles(snapshot, 't7', '2025-08-11')),
+    ]);
+    expect([...one.files.values()].filter((f) => f.partitionValues.tenant_id !== 't7').length).toBeLessThanOrEqual(9);
+
     // the log cleaned up to the checkpoint and its hint lost: the newest checkpoint is found by a listing
     for (const key of log) {
       const version = Number(/(\d{20})\.json$/.exec(key)?.[1] ?? Number.NaN);
