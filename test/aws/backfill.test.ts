@@ -525,3 +525,177 @@ describe('backfill --source dynamodb --from-export (DynamoDB export to S3, docum
     expect(await listAll(wrongStore, 'staging/')).toStrictEqual([]);
   });
 });
+
+describe('order by time (issue 21): a backfilled version against captured ones and earlier backfills', () => {
+  const ARN = 'arn:aws:dynamodb:ap-northeast-1:000000000000:table/messages/stream/2025-08-01T00:00:00.000';
+  const E1 = { tenantId: 't1', messageId: 'e1', createdAt: '2025-08-11T01:00:00Z', content: 'as inserted', role: 'user' };
+  const E2 = { tenantId: 't1', messageId: 'e2', createdAt: '2025-08-11T02:00:00Z', content: 'stays', role: 'user' };
+  const edited = { ...E1, content: 'edited (its stream batch was lost)' };
+
+  /** The lake row of one of these items at a feed position (`0`: backfilled). */
+  const lakeRow = (item: typeof E1, sourceSeq: string): LakeRow => ({
+    tenant_id: 't1',
+    dt: DATE,
+    message_id: item.messageId,
+    conversation_id: null,
+    sender_id: null,
+    role: item.role,
+    content: item.content,
+    created_at: new Date(Date.parse(item.createdAt)).toISOString(),
+    updated_at: null,
+    source: 'dynamodb',
+    source_seq: sourceSeq,
+    attributes: {},
+  });
+
+  /** Stages stream records through `ingest` (as the stream Lambda does: captured now). */
+  async function capture(env: Record<string, string>, name: string, records: [string, string, typeof E1][]) {
+    const file = join(dir.path, `${name}.json`);
+    await writeFile(
+      file,
+      JSON.stringify({
+        Records: records.map(([eventName, seq, item]) => ({
+          eventName,
+          eventSourceARN: ARN,
+          dynamodb: { SequenceNumber: seq, NewImage: marshall(item) },
+        })),
+      }),
+    );
+    expect((await cli(['ingest', '--source', 'dynamodb', file], env)).code).toBe(0);
+  }
+
+  /** `compact DATE t1 --json` (exit 0): the tenant-day's superseded, duplicate, deleted and written counts. */
+  async function compact(env: Record<string, string>) {
+    const run = await cli(['compact', DATE, 't1', '--json'], env);
+    expect(run.code, run.stderr).toBe(0);
+    const [t] = JSON.parse(run.stdout).tenants as Record<string, unknown>[];
+    return [t?.versions_superseded, t?.duplicates_removed, t?.deletes_applied, t?.rows_written];
+  }
+
+  async function table(name: string, items: Record<string, unknown>[]) {
+    await dynamo.send(
+      new CreateTableCommand({
+        TableName: name,
+        KeySchema: [
+          { AttributeName: 'tenantId', KeyType: 'HASH' },
+          { AttributeName: 'messageId', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: [
+          { AttributeName: 'tenantId', AttributeType: 'S' },
+          { AttributeName: 'messageId', AttributeType: 'S' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    for (const item of items) await dynamo.send(new PutItemCommand({ TableName: name, Item: marshall(item) }));
+  }
+
+  it('table backfill: a newer image than the captured INSERT wins; a version captured after the read wins over it', async () => {
+    const { env, store } = lake('timed-edit');
+    await table('timed-edit', [E1, E2]);
+    await capture(env, 'inserts', [
+      ['INSERT', '4200000000000000000001', E1],
+      ['INSERT', '4200000000000000000002', E2],
+    ]);
+    expect(await compact(env)).toStrictEqual([0, 0, 0, 2]);
+    // The edit's stream batch is lost: only the table has it.
+    await dynamo.send(new PutItemCommand({ TableName: 'timed-edit', Item: marshall(edited) }));
+
+    expect((await cli(['backfill', '--source', 'dynamodb', DATE, 't1'], env)).code).toBe(0);
+    // the read started after both captures: its images supersede the published captured rows
+    expect(await compact(env)).toStrictEqual([2, 2, 0, 2]);
+    expect(await readLake(store)).toStrictEqual([lakeRow(edited, '0'), lakeRow(E2, '0')]);
+
+    // A change captured after the read is newer than the backfilled image.
+    const again = { ...E1, content: 'edited again (captured)' };
+    await capture(env, 'modify', [['MODIFY', '4200000000000000000003', again]]);
+    expect(await compact(env)).toStrictEqual([3, 2, 0, 2]);
+    expect(await readLake(store)).toStrictEqual([lakeRow(again, '4200000000000000000003'), lakeRow(E2, '0')]);
+  });
+
+  it('export: an incremental export written after the capture applies its edit and its delete; one written before loses', async () => {
+    const { env, dataDir, store } = lake();
+    await capture(env, 'inserts-export', [
+      ['INSERT', '4300000000000000000001', E1],
+      ['INSERT', '4300000000000000000002', E2],
+    ]);
+    expect(await compact(env)).toStrictEqual([0, 0, 0, 2]);
+    const captured = [lakeRow(E1, '4300000000000000000001'), lakeRow(E2, '4300000000000000000002')];
+
+    // Written before the capture (2025-08-12, the capture ran now): the captured versions are newer.
+    await writeIncremental(dataDir, 'exports/early', '01754990000000-eeeeeeee', '2025-08-12T06:00:00.000Z', [
+      { at: '2025-08-12T03:00:00Z', old: E1, new: { ...E1, content: 'older than the capture' } },
+      { at: '2025-08-12T04:00:00Z', old: E2 },
+    ]);
+    const early = await cli(['backfill', '--source', 'dynamodb', DATE, 't1', '--from-export', 'exports/early'], env);
+    expect(early.code, early.stderr).toBe(0);
+    expect(await compact(env)).toStrictEqual([2, 2, 0, 2]);
+    expect(await readLake(store)).toStrictEqual(captured);
+
+    // Written after the capture: the edit and the user delete the lost stream batch carried.
+    const later = (s: number) => new Date(Date.now() + s * 1000).toISOString();
+    await writeIncremental(dataDir, 'exports/late', '01754990000000-ffffffff', later(3600), [
+      { at: later(60), old: E1, new: edited },
+      { at: later(120), old: E2 },
+    ]);
+    const late = await cli(['backfill', '--source', 'dynamodb', DATE, 't1', '--from-export', 'exports/late'], env);
+    expect(late.code, late.stderr).toBe(0);
+    expect(await compact(env)).toStrictEqual([2, 2, 1, 1]);
+    expect(await readLake(store)).toStrictEqual([lakeRow(edited, '0')]);
+  });
+
+  it('a re-run corrects an earlier compacted backfill: a newer table image, then a newer export delete', async () => {
+    const { env, dataDir, store } = lake('timed-rerun');
+    await table('timed-rerun', [E1, E2]);
+    expect((await cli(['backfill', '--source', 'dynamodb', DATE, 't1'], env)).code).toBe(0);
+    expect(await compact(env)).toStrictEqual([0, 0, 0, 2]);
+    expect(await readLake(store)).toStrictEqual([lakeRow(E1, '0'), lakeRow(E2, '0')]);
+
+    await dynamo.send(new PutItemCommand({ TableName: 'timed-rerun', Item: marshall(edited) }));
+    expect((await cli(['backfill', '--source', 'dynamodb', DATE, 't1'], env)).code).toBe(0);
+    expect(await compact(env)).toStrictEqual([2, 0, 0, 2]);
+    expect(await readLake(store)).toStrictEqual([lakeRow(edited, '0'), lakeRow(E2, '0')]);
+
+    // A table read cannot see a delete; an incremental export (written after both reads) can.
+    const later = (s: number) => new Date(Date.now() + s * 1000).toISOString();
+    await writeIncremental(dataDir, 'exports/rerun', '01754990000000-abababab', later(3600), [{ at: later(60), old: E2 }]);
+    expect((await cli(['backfill', '--source', 'dynamodb', DATE, 't1', '--from-export', 'exports/rerun'], env)).code).toBe(0);
+    expect(await compact(env)).toStrictEqual([1, 0, 1, 1]);
+    expect(await readLake(store)).toStrictEqual([lakeRow(edited, '0')]);
+
+    // The same export staged again is the same version: a duplicate, nothing changes.
+    expect((await cli(['backfill', '--source', 'dynamodb', DATE, 't1', '--from-export', 'exports/rerun'], env)).code).toBe(0);
+    expect(await compact(env)).toStrictEqual([0, 1, 1, 1]);
+    expect(await readLake(store)).toStrictEqual([lakeRow(edited, '0')]);
+  });
+
+  /** One incremental export (NEW_AND_OLD_IMAGES) in the documented layout: no `new` is a delete. */
+  async function writeIncremental(
+    root: string,
+    prefix: string,
+    exportId: string,
+    exportTime: string,
+    writes: { at: string; old: typeof E1; new?: typeof E1 }[],
+  ) {
+    const folder = `${prefix}/AWSDynamoDB/${exportId}`;
+    const put = async (key: string, body: Buffer | string) => {
+      await mkdir(dirname(join(root, key)), { recursive: true });
+      await writeFile(join(root, key), body);
+    };
+    const lines = writes.map((w) => ({
+      Metadata: { WriteTimestampMicros: { N: String(Date.parse(w.at) * 1000) } },
+      Keys: marshall({ tenantId: w.old.tenantId, messageId: w.old.messageId }),
+      OldImage: marshall(w.old),
+      ...(w.new ? { NewImage: marshall(w.new) } : {}),
+    }));
+    await put(`${folder}/data/file0.json.gz`, gzipSync(`${lines.map((l) => JSON.stringify(l)).join('\n')}\n`));
+    await put(
+      `${folder}/manifest-files.json`,
+      `${JSON.stringify({ itemCount: lines.length, dataFileS3Key: `${folder}/data/file0.json.gz` })}\n`,
+    );
+    await put(
+      `${folder}/manifest-summary.json`,
+      JSON.stringify({ exportTime, exportToTime: exportTime, outputFormat: 'DYNAMODB_JSON', exportType: 'INCREMENTAL_EXPORT' }),
+    );
+  }
+});

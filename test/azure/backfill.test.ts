@@ -135,7 +135,7 @@ describe('backfill from Cosmos DB (cosmosdb-server) into Blob staging (Azurite)'
     ).toBe(`${cosmos.endpoint}/dbs/makoto/colls/messages`);
   });
 
-  it('CLI: ingest a captured change, backfill the day, compact: exact rows, captured versions win, nothing in DATA_DIR', async () => {
+  it('CLI: backfill the day, then capture a change, compact: exact rows, the later capture wins, nothing in DATA_DIR', async () => {
     const captured = join(dirs.path, 'feed.json');
     await writeFile(
       captured,
@@ -143,9 +143,6 @@ describe('backfill from Cosmos DB (cosmosdb-server) into Blob staging (Azurite)'
         { id: 'm2', tenantId: 't1', createdAt: '2025-08-10T15:00:00.000Z', content: 'edited (captured)', role: 'user', _lsn: 42 },
       ]),
     );
-    const ingest = out();
-    expect(await main(['ingest', '--source', 'cosmos', captured], env, ingest.out)).toBe(0);
-
     const backfill = out();
     // m9 (an impossible hour) is quarantined: the backfill says so and exits 1, the rest is staged.
     expect(
@@ -157,6 +154,9 @@ describe('backfill from Cosmos DB (cosmosdb-server) into Blob staging (Azurite)'
       `  1 × created_at: invalid time of day in "2025-08-11T25:00:00Z" (e.g. position 0 in ${quarantineKeyOf(backfill.lines.stdout)})`,
     ]);
     const summary = JSON.parse(backfill.lines.stdout.join('\n'));
+    // Captured after the backfill's read: newer than the backfilled image.
+    const ingest = out();
+    expect(await main(['ingest', '--source', 'cosmos', captured], env, ingest.out)).toBe(0);
     expect(
       summary.results.map((r: Record<string, unknown>) => [
         r.tenant,
@@ -210,7 +210,7 @@ describe('backfill from Cosmos DB (cosmosdb-server) into Blob staging (Azurite)'
     expect(quarantined).toStrictEqual([expect.stringMatching(/\/backfill-cosmos-2025-08-11-t1-p00001_0_0\.ndjson\.gz$/)]);
   });
 
-  it('a re-run replaces the earlier run’s objects, so the lake does not change', async () => {
+  it('a re-run replaces the earlier run’s objects; its later read supersedes the change captured before it', async () => {
     const reader = new CosmosSourceReader({ container }, { pageSize: 3 });
     const small = await runBackfill({ store, reader, date: DATE, tenants: ['t1'], recordsPerObject: 2 });
     expect(small.results.map((r) => [r.objects.length, r.removed])).toStrictEqual([[3, 0]]);
@@ -218,7 +218,10 @@ describe('backfill from Cosmos DB (cosmosdb-server) into Blob staging (Azurite)'
     expect(again.results.map((r) => [r.status, r.objects.length, r.removed])).toStrictEqual([['ok', 1, 2]]);
     const before = await readLake(store);
     expect(await main(['compact', DATE, 't1,t2'], env, out().out)).toBe(0);
-    expect(await readLake(store)).toStrictEqual(before);
+    // m2's captured edit (the previous test) was captured before this read: the container's image wins
+    expect(await readLake(store)).toStrictEqual(
+      await Promise.all(before.map(async (r) => (r.message_id === 'm2' ? await row('m2', 't1') : r))),
+    );
   });
 
   it('usage errors: no source, a bad date, every tenant', async () => {
@@ -269,5 +272,89 @@ describe('backfill from Cosmos DB (cosmosdb-server) into Blob staging (Azurite)'
       ['p1', '501'],
       ['p2', '502'],
     ]);
+  });
+});
+
+describe('order by time (issue 21): a Cosmos backfill against captured versions and earlier backfills', () => {
+  /** A lake of its own (a Blob container) for one tenant, so the other tests' rows stay apart. */
+  function lakeOf(name: string) {
+    return {
+      env: { ...env, AZURE_STORAGE_CONTAINER: name },
+      store: new BlobStore({ connectionString: azurite.connectionString, containerName: name }),
+    };
+  }
+  /** `compact DATE TENANT --json` (exit 0): the tenant-day's superseded, duplicate, deleted and written counts. */
+  async function compact(lakeEnv: Record<string, string>, tenant: string) {
+    const o = out();
+    expect(await main(['compact', DATE, tenant, '--json'], lakeEnv, o.out), o.lines.stderr.join('\n')).toBe(0);
+    const [t] = JSON.parse(o.lines.stdout.join('\n')).tenants as Record<string, unknown>[];
+    return [t?.versions_superseded, t?.duplicates_removed, t?.deletes_applied, t?.rows_written];
+  }
+  async function backfill(lakeEnv: Record<string, string>, tenant: string) {
+    const o = out();
+    expect(await main(['backfill', '--source', 'cosmos', DATE, tenant], lakeEnv, o.out), o.lines.stderr.join('\n')).toBe(0);
+  }
+  /** Stages change-feed documents through `ingest` (captured now). */
+  async function capture(lakeEnv: Record<string, string>, name: string, documents: Record<string, unknown>[]) {
+    const file = join(dirs.path, `${name}.json`);
+    await writeFile(file, JSON.stringify(documents));
+    const o = out();
+    expect(await main(['ingest', '--source', 'cosmos', file], lakeEnv, o.out), o.lines.stderr.join('\n')).toBe(0);
+  }
+
+  it('a newer image than the captured INSERT wins, a soft delete removes it; a change captured after the read wins', async () => {
+    const { env: lakeEnv, store: lakeStore } = lakeOf('ordered-capture');
+    const c1 = { id: 'c5-1', tenantId: 't5', createdAt: '2025-08-11T01:00:00Z', content: 'as inserted', role: 'user' };
+    const c2 = { id: 'c5-2', tenantId: 't5', createdAt: '2025-08-11T02:00:00Z', content: 'to be deleted', role: 'user' };
+    await container.items.create(c1);
+    await container.items.create(c2);
+    await capture(lakeEnv, 'inserts-t5', [
+      { ...c1, _lsn: 7 },
+      { ...c2, _lsn: 8 },
+    ]);
+    expect(await compact(lakeEnv, 't5')).toStrictEqual([0, 0, 0, 2]);
+    const captured = async (id: string, content: string, lsn: string) => ({
+      ...(await row(id, 't5')),
+      content,
+      source_seq: lsn,
+      attributes: {},
+    });
+    expect(await readLake(lakeStore)).toStrictEqual([
+      await captured('c5-1', 'as inserted', '7'),
+      await captured('c5-2', 'to be deleted', '8'),
+    ]);
+
+    // The edit and the soft delete reach the container; their change-feed batch is lost.
+    await container.item('c5-1', 't5').replace({ ...c1, content: 'edited (its batch was lost)' });
+    await container.item('c5-2', 't5').replace({ ...c2, isDeleted: true });
+    await backfill(lakeEnv, 't5');
+    expect(await compact(lakeEnv, 't5')).toStrictEqual([2, 2, 1, 1]);
+    expect(await readLake(lakeStore)).toStrictEqual([await row('c5-1', 't5')]);
+    expect((await readLake(lakeStore))[0]?.content).toBe('edited (its batch was lost)');
+
+    // Captured after the read: newer than the backfilled image.
+    await capture(lakeEnv, 'modify-t5', [{ ...c1, content: 'edited again (captured)', _lsn: 9 }]);
+    expect(await compact(lakeEnv, 't5')).toStrictEqual([3, 2, 1, 1]);
+    expect(await readLake(lakeStore)).toStrictEqual([await captured('c5-1', 'edited again (captured)', '9')]);
+  });
+
+  it('a re-run corrects an earlier compacted backfill: a newer image, then a soft delete', async () => {
+    const { env: lakeEnv, store: lakeStore } = lakeOf('ordered-rerun');
+    const d1 = { id: 'c6-1', tenantId: 't6', createdAt: '2025-08-11T03:00:00Z', content: 'first read', role: 'assistant' };
+    await container.items.create(d1);
+    await backfill(lakeEnv, 't6');
+    expect(await compact(lakeEnv, 't6')).toStrictEqual([0, 0, 0, 1]);
+    expect(await readLake(lakeStore)).toStrictEqual([await row('c6-1', 't6')]);
+
+    await container.item('c6-1', 't6').replace({ ...d1, content: 'read again, edited' });
+    await backfill(lakeEnv, 't6');
+    expect(await compact(lakeEnv, 't6')).toStrictEqual([1, 0, 0, 1]);
+    expect(await readLake(lakeStore)).toStrictEqual([await row('c6-1', 't6')]);
+    expect((await readLake(lakeStore))[0]?.content).toBe('read again, edited');
+
+    await container.item('c6-1', 't6').replace({ ...d1, content: 'read again, edited', isDeleted: true });
+    await backfill(lakeEnv, 't6');
+    expect(await compact(lakeEnv, 't6')).toStrictEqual([1, 0, 1, 0]);
+    expect(await readLake(lakeStore)).toStrictEqual([]);
   });
 });
