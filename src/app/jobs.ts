@@ -22,7 +22,7 @@ import { type Config, compactionSettings } from '../config.js';
 import { openDuckDb } from '../duckdb/openDuckDb.js';
 import { UsageError } from '../errors.js';
 import { RUN_ID_PATTERN, runJobsKey, runResultKey, runResultsPrefix, runSummaryKey } from '../staging/layout.js';
-import { PreconditionFailedError } from '../store/errors.js';
+import { ObjectNotFoundError, PreconditionFailedError, StoreError } from '../store/errors.js';
 import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
 import { tenantIdProblem } from '../tenant.js';
 import { parseDate } from '../time/jst.js';
@@ -269,11 +269,18 @@ export async function writeRunSummary(
   const summary = summariseRun(run, jobs, reports);
   if (options.whenComplete && summary.missing > 0) return undefined;
   const body = `${JSON.stringify(runSummaryJson(summary), null, 2)}\n`;
+  const key = runSummaryKey(run.date, run.runId);
   try {
-    await store.putBytes(runSummaryKey(run.date, run.runId), body, { ifNoneMatch: '*', contentType: 'application/json' });
+    await store.putBytes(key, body, { ifNoneMatch: '*', contentType: 'application/json' });
     return { summary, written: true };
   } catch (error) {
     if (error instanceof PreconditionFailedError) return { summary, written: false };
-    throw error;
+    if (!(error instanceof StoreError)) throw error;
+    // the outcome is unknown (a lost reply): settled by reading the summary back, never guessed
+    const stored = await getBytes(store, key).catch((readError: unknown) => {
+      if (readError instanceof ObjectNotFoundError) throw error;
+      throw readError;
+    });
+    return { summary, written: stored.toString('utf8') === body };
   }
 }

@@ -18,10 +18,11 @@ import { runCompaction } from '../../src/app/runCompaction.js';
 import { readManifest } from '../../src/compaction/manifest.js';
 import { loadConfig } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
-import { runSummaryKey, stagingKey } from '../../src/staging/layout.js';
+import { runJobsKey, runSummaryKey, stagingKey } from '../../src/staging/layout.js';
 import { gzipNdjson } from '../../src/staging/ndjson.js';
+import { TransientStoreError } from '../../src/store/errors.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
-import { getBytes } from '../../src/store/ObjectStore.js';
+import { getBytes, type ObjectStore, type PutOptions } from '../../src/store/ObjectStore.js';
 import { stagedRecord } from '../kit/factories.js';
 import { tempDir } from '../kit/tempDir.js';
 
@@ -209,6 +210,18 @@ describe('a run: plan, jobs report, summary', () => {
     await recordJobResult(store, plan.run, results[1] as (typeof results)[0]);
     const again = await writeRunSummary(store, plan.run, { whenComplete: true });
     expect([again?.written, again?.summary.missing]).toStrictEqual([false, 0]);
+    // a summary write whose reply is lost (written, then the connection resets) is reported written, once
+    const lossy = Object.assign(Object.create(store), {
+      putBytes: async (key: string, body: Uint8Array | string, options?: PutOptions) => {
+        const info = await store.putBytes(key, body, options);
+        if (key.endsWith(`${plan.run.runId}.json`)) throw new TransientStoreError(`connection reset after writing ${key}`);
+        return info;
+      },
+    }) as ObjectStore;
+    const other = { ...plan.run, runId: `${plan.run.runId.slice(0, -1)}x` };
+    await store.putBytes(runJobsKey(DATE, other.runId), await getBytes(store, runJobsKey(DATE, plan.run.runId)));
+    const settled = await writeRunSummary(lossy, other, { whenComplete: false });
+    expect(settled?.written).toBe(true);
     const written = JSON.parse((await getBytes(store, runSummaryKey(DATE, plan.run.runId))).toString());
     expect([written.run_id, written.jobs_planned, written.jobs_missing, written.ok, written.totals.failed]).toStrictEqual([
       plan.run.runId,
