@@ -211,14 +211,14 @@ describe('a run: plan, jobs report, summary', () => {
     const again = await writeRunSummary(store, plan.run, { whenComplete: true });
     expect([again?.written, again?.summary.missing]).toStrictEqual([false, 0]);
     // a summary write whose reply is lost (written, then the connection resets) is reported written, once
+    const other = { ...plan.run, runId: `${plan.run.runId.slice(0, -1)}x` };
     const lossy = Object.assign(Object.create(store), {
       putBytes: async (key: string, body: Uint8Array | string, options?: PutOptions) => {
         const info = await store.putBytes(key, body, options);
-        if (key.endsWith(`${plan.run.runId}.json`)) throw new TransientStoreError(`connection reset after writing ${key}`);
+        if (key === runSummaryKey(DATE, other.runId)) throw new TransientStoreError(`connection reset after writing ${key}`);
         return info;
       },
     }) as ObjectStore;
-    const other = { ...plan.run, runId: `${plan.run.runId.slice(0, -1)}x` };
     await store.putBytes(runJobsKey(DATE, other.runId), await getBytes(store, runJobsKey(DATE, plan.run.runId)));
     const settled = await writeRunSummary(lossy, other, { whenComplete: false });
     expect(settled?.written).toBe(true);
