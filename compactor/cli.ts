@@ -16,6 +16,8 @@
  * their next write, leases released, work folder removed). A closed stdout or stderr (EPIPE, `compact … | head -2`,
  * `compact … 2>&1 | head`) stops that output only: the work goes on and the exit status is the work's.
  */
+
+import { isUtf8 } from 'node:buffer';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
@@ -302,6 +304,36 @@ function compactExitCode(summary: RunSummary, date: string, allowEmpty: boolean,
   return EXIT.empty;
 }
 
+/**
+ * The text of a replayed file: gzip (as written to quarantine/poison/) or plain, UTF-8 with or without a
+ * byte order mark. Bytes that are not UTF-8 are refused, naming the line: decoding them would put U+FFFD in
+ * place of what the record held, silently.
+ */
+export function replayText(bytes: Buffer): string {
+  let plain = bytes;
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      plain = gunzipSync(bytes);
+    } catch (error) {
+      throw new Error(
+        `not a complete gzip file (${(error as Error).message}: damaged, cut short, or followed by bytes that are not gzip)`,
+      );
+    }
+  }
+  if (!isUtf8(plain)) {
+    let start = 0;
+    for (let line = 1; ; line++) {
+      const end = plain.indexOf(0x0a, start);
+      const text = plain.subarray(start, end === -1 ? plain.length : end);
+      if (!isUtf8(text)) throw new Error(`line ${line} is not valid UTF-8`);
+      if (end === -1) break;
+      start = end + 1;
+    }
+  }
+  const text = plain.toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
 async function ingest(args: readonly string[], config: Config, out: Out): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...args],
@@ -316,12 +348,9 @@ async function ingest(args: readonly string[], config: Config, out: Out): Promis
   const file = positionals[0] as string;
   let parsed: unknown;
   try {
-    const bytes = await readFile(file);
-    // gzip as written to quarantine/poison/ (a downloaded poison batch is ingested as it is)
-    const text = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes).toString('utf8') : bytes.toString('utf8');
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(replayText(await readFile(file)));
   } catch (error) {
-    throw new UsageError(`cannot read ${file} as JSON: ${(error as Error).message}`, { cause: error });
+    throw new UsageError(`cannot read ${file} as JSON: ${(error as Error).message}; nothing was staged`, { cause: error });
   }
   // A poison batch holds its documents under `documents`, next to the reason it was set aside.
   const poison = (parsed as { documents?: unknown } | null)?.documents;

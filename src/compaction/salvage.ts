@@ -1,9 +1,9 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
+import { isUtf8 } from 'node:buffer';
+import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
+import { crc32, createGzip, inflateRawSync, constants as zlibConstants } from 'node:zlib';
 import { STAGING_COLUMNS } from '../schema/messageSchema.js';
 
 /** A line or a whole object that compaction could not use, with the reason. */
@@ -30,43 +30,137 @@ const RAW_TEXT_LIMIT = 1024 * 1024;
 
 /**
  * The slow path for a staging object DuckDB refused: read it line by line, keep every line that is a
- * valid staging record and describe every other line, or the truncation of the object itself, so nothing
- * is dropped without a reason.
+ * valid staging record and describe every other line (one that is not UTF-8, not JSON, of the wrong
+ * types), the truncation of the object, or bytes after its gzip data, so nothing is dropped without a
+ * reason. A byte order mark before the first line is read past, as DuckDB does. The object is read whole
+ * (staging objects are one capture batch each).
  */
 export async function salvageStagingObject(path: string, objectKey: string): Promise<SalvageResult> {
   const rejected: RejectedInput[] = [];
   const good: StagingLine[] = [];
-  if ((await stat(path)).size === 0) {
+  const bytes = await readFile(path);
+  if (bytes.length === 0) {
     rejected.push({ reason: 'empty object (0 bytes, not gzip)', object_key: objectKey });
     return { good, rejected };
   }
-  const gunzip = createGunzip();
-  let streamError: Error | undefined;
-  const source = createReadStream(path).pipe(gunzip);
-  source.on('error', (error) => {
-    streamError = error;
-  });
-  const lines = createInterface({ input: source, crlfDelay: Number.POSITIVE_INFINITY });
+  const { data, problem } = gunzipMembers(bytes);
+  // after a gzip problem, the bytes after the last newline are a cut line: part of the unreadable tail
+  const complete = problem?.unreadable ? data.subarray(0, data.lastIndexOf(0x0a) + 1) : data;
   let lineNo = 0;
-  try {
-    for await (const line of lines) {
-      lineNo++;
-      if (line.trim() === '') continue;
-      const problem = stagingLineProblem(line);
-      if (problem) rejected.push(lineRejected(problem, objectKey, { line: lineNo, text: line }));
-      else good.push({ line: lineNo, text: line });
+  let start = 0;
+  while (start < complete.length) {
+    const newline = complete.indexOf(0x0a, start);
+    const end = newline === -1 ? complete.length : newline;
+    let raw = complete.subarray(start, end > start && complete[end - 1] === 0x0d ? end - 1 : end);
+    start = end + 1;
+    lineNo++;
+    if (lineNo === 1 && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf) raw = raw.subarray(3);
+    if (!isUtf8(raw)) {
+      const text = { line: lineNo, text: raw.toString('utf8') };
+      rejected.push(lineRejected(`not valid UTF-8 (byte ${firstInvalidUtf8(raw) + 1} of the line)`, objectKey, text));
+      continue;
     }
-  } catch (error) {
-    if (!(error instanceof Error)) throw error;
-    streamError = error;
+    const line = raw.toString('utf8');
+    if (line.trim() === '') continue;
+    const lineProblem = stagingLineProblem(line);
+    if (lineProblem) rejected.push(lineRejected(lineProblem, objectKey, { line: lineNo, text: line }));
+    else good.push({ line: lineNo, text: line });
   }
-  if (streamError) {
-    rejected.push({
-      reason: `unreadable gzip after ${lineNo} complete lines: ${streamError.message}`,
-      object_key: objectKey,
-    });
+  if (problem?.unreadable) {
+    rejected.push({ reason: `unreadable gzip after ${lineNo} complete lines: ${problem.message}`, object_key: objectKey });
+  } else if (problem) {
+    rejected.push({ reason: `${problem.message} (the ${lineNo} lines before them were read)`, object_key: objectKey });
   }
   return { good, rejected };
+}
+
+/** What is wrong with an object's gzip: data cut short or damaged (`unreadable`), or junk after it. */
+interface GzipProblem {
+  readonly message: string;
+  readonly unreadable: boolean;
+}
+
+const GZIP_FLAGS = { HCRC: 2, EXTRA: 4, NAME: 8, COMMENT: 16 } as const;
+
+/**
+ * Decompresses every gzip member of `bytes` (RFC 1952), keeping the data of the members before a problem
+ * (and what a damaged or cut member yields before it): bytes after the last member that are not gzip are
+ * reported as such, not as an unreadable object.
+ */
+export function gunzipMembers(bytes: Buffer): { data: Buffer; problem?: GzipProblem } {
+  const parts: Buffer[] = [];
+  const done = (problem?: GzipProblem) => ({ data: Buffer.concat(parts), ...(problem ? { problem } : {}) });
+  let at = 0;
+  while (at < bytes.length) {
+    if (bytes[at] !== 0x1f || bytes[at + 1] !== 0x8b) {
+      if (at === 0) return done({ message: 'incorrect header check', unreadable: true });
+      const n = bytes.length - at;
+      return done({ message: `${n} byte${n === 1 ? '' : 's'} after the gzip data are not gzip`, unreadable: false });
+    }
+    if (bytes.length - at < 10) return done({ message: 'unexpected end of file', unreadable: true });
+    if (bytes[at + 2] !== 8) return done({ message: 'unknown compression method', unreadable: true });
+    const flags = bytes[at + 3] as number;
+    let body = at + 10;
+    if (flags & GZIP_FLAGS.EXTRA) body += 2 + (bytes.length >= body + 2 ? bytes.readUInt16LE(body) : 0);
+    for (const flag of [GZIP_FLAGS.NAME, GZIP_FLAGS.COMMENT]) {
+      if (flags & flag) body = bytes.indexOf(0, body) + 1 || bytes.length + 1;
+    }
+    if (flags & GZIP_FLAGS.HCRC) body += 2;
+    if (body > bytes.length) return done({ message: 'unexpected end of file', unreadable: true });
+    let inflated: { buffer: Buffer; engine: { bytesWritten: number } };
+    try {
+      inflated = inflateRawSync(bytes.subarray(body), {
+        info: true,
+        finishFlush: zlibConstants.Z_SYNC_FLUSH,
+      }) as unknown as typeof inflated;
+    } catch (error) {
+      parts.push(inflatedBefore(bytes.subarray(body)));
+      return done({ message: (error as Error).message, unreadable: true });
+    }
+    parts.push(inflated.buffer);
+    const trailer = body + inflated.engine.bytesWritten;
+    if (trailer + 8 > bytes.length) return done({ message: 'unexpected end of file', unreadable: true });
+    if (bytes.readUInt32LE(trailer) !== crc32(inflated.buffer)) {
+      return done({ message: 'incorrect data check', unreadable: true });
+    }
+    at = trailer + 8;
+  }
+  return done();
+}
+
+/**
+ * What a damaged deflate stream yields before the damage (a synchronous inflate of all of it keeps none):
+ * the output of its longest prefix that inflates, found by bisection.
+ */
+function inflatedBefore(deflated: Buffer): Buffer {
+  const inflate = (n: number) => {
+    try {
+      return inflateRawSync(deflated.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    } catch {
+      return undefined;
+    }
+  };
+  let low = 0;
+  let high = deflated.length;
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (inflate(mid) === undefined) high = mid - 1;
+    else low = mid;
+  }
+  return inflate(low) ?? Buffer.alloc(0);
+}
+
+/** Index of the first byte of `bytes` that does not start a UTF-8 character (-1: none). */
+function firstInvalidUtf8(bytes: Buffer): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const c = bytes[i] as number;
+    const n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    // isUtf8 of the one character also refuses overlong forms, surrogates and cut sequences
+    if (n === 0 || !isUtf8(bytes.subarray(i, i + n))) return i;
+    i += n;
+  }
+  return -1;
 }
 
 /** Writes lines as a gzip NDJSON file (the repaired copy of a staging object). */

@@ -117,7 +117,8 @@ function normalise(change: SourceChange, context: NormaliseContext): NormaliseRe
     ] as const
   ).find(([, id]) => id !== undefined && !id.isWellFormed());
   if (illFormed) return reject(`${illFormed[0]} ${loneSurrogateText(illFormed[1] as string)}`);
-  const role = idText(pick('role'));
+  // role is text, not an id: a lone surrogate becomes U+FFFD, as in content
+  const role = idText(pick('role'))?.toWellFormed();
   const content = pick('content');
 
   const rest: Record<string, unknown> = {};

@@ -327,6 +327,11 @@ describe('compactor Lambda: a failing tenant', () => {
         if (prefix.startsWith('quarantine/')) throw new StoreError(`access denied: ${prefix}`);
         return local.listFolders(prefix);
       },
+      // status lists the whole capture quarantine (`quarantine/ingest/`, every day) in one listing
+      list: (prefix: string) => {
+        if (prefix.startsWith('quarantine/')) throw new StoreError(`access denied: ${prefix}`);
+        return local.list(prefix);
+      },
     });
     const cfg = loadConfig({ TENANT_ID: 'acme', TEMP_DIR: dir.path, DUCKDB_THREADS: '1' });
     const telemetry = { ...quietTelemetry(), logger: new Logger({ serviceName: METRIC_SERVICE }) };

@@ -1,5 +1,6 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
 import { dynamodbBatchId } from '../../src/ingest/sources.js';
@@ -180,6 +181,47 @@ describe('makoto-lake CLI', () => {
     );
     expect(result.stdout).toMatch(/sakura-shop +2025-08-11 +compacted/);
     expect(result.stdout).toContain('read back from Parquet with DuckDB:');
+  });
+
+  it('ingest reads a replayed file with a byte order mark; refuses one with bytes that are not UTF-8 or trail its gzip, naming why', async () => {
+    const env = { DATA_DIR: join(dir.path, 'replay-bytes') };
+    const record = (messageId: string, content: string) =>
+      dynamodbRecord({ seq: 21, item: chatItem({ tenantId: 'acme', messageId, content }) });
+    const bom = join(dir.path, 'bom.json');
+    await writeFile(
+      bom,
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify({ Records: [record('b1', 'ok')] }))]),
+    );
+    const withBom = await cli(['ingest', '--source', 'dynamodb', bom, '--json'], env);
+    expect([withBom.code, JSON.parse(withBom.stdout).staged]).toStrictEqual([0, 1]);
+
+    // a record whose content holds the bytes FF FE (no UTF-8 character): refused, not read as U+FFFD
+    const text = JSON.stringify({ Records: [record('u1', 'ok')] }, null, 1);
+    const at = text.indexOf('"ok"') + 1;
+    const badUtf8 = join(dir.path, 'bad-utf8.json');
+    await writeFile(
+      badUtf8,
+      Buffer.concat([Buffer.from(text.slice(0, at)), Buffer.from([0xff, 0xfe]), Buffer.from(text.slice(at))]),
+    );
+    const line = text.slice(0, at).split('\n').length;
+    const refused = await cli(['ingest', '--source', 'dynamodb', badUtf8], env);
+    expect([refused.code, refused.stderr.split('\n')[0]]).toStrictEqual([
+      2,
+      `makoto-lake: cannot read ${badUtf8} as JSON: line ${line} is not valid UTF-8; nothing was staged`,
+    ]);
+
+    const junk = join(dir.path, 'junk.json.gz');
+    await writeFile(junk, Buffer.concat([gzipSync(JSON.stringify({ Records: [record('j1', 'ok')] })), Buffer.from('junk\n')]));
+    const trailing = await cli(['ingest', '--source', 'dynamodb', junk], env);
+    expect([trailing.code, trailing.stderr.split('\n')[0]]).toStrictEqual([
+      2,
+      `makoto-lake: cannot read ${junk} as JSON: not a complete gzip file (incorrect header check: damaged, cut short, or followed by bytes that are not gzip); nothing was staged`,
+    ]);
+    // only the file with the byte order mark was staged
+    expect(
+      (await readdir(join(dir.path, 'replay-bytes', 'staging', 'messages'), { recursive: true })).filter((f) => f.endsWith('.gz'))
+        .length,
+    ).toBe(1);
   });
 
   it('ingest exits 1 when records were quarantined, with counts per reason on stderr and in --json', async () => {

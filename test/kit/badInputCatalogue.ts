@@ -136,6 +136,15 @@ export function textOfBytes(bytes: number): string {
   return text;
 }
 
+/** `depth` levels of DynamoDB maps (`{"M": {"level": ...}}`) around a string leaf. */
+export function nestedImage(depth: number): Record<string, unknown> {
+  let value: Record<string, unknown> = { S: 'bottom' };
+  for (let i = 0; i < depth; i++) value = { M: { level: value } };
+  return value;
+}
+
+const ATTRIBUTE_TYPES = 'one of S, N, B, BOOL, NULL, M, L, SS, NS, BS';
+
 /** The issue's bad-input catalogue; each case is fed with control messages that must all survive. */
 export function badInputCases(): BadInputCase[] {
   seq = 1000;
@@ -145,6 +154,8 @@ export function badInputCases(): BadInputCase[] {
   );
   const truncatedTail = gzipSync(ndjson([JSON.stringify(staged('truncated-gzip', 3))]));
   const tooLong = `t${'x'.repeat(64)}`;
+  const invalidUtf8Line = JSON.stringify(staged('invalid-utf8', 2, { content: 'before|after' }));
+  const [invalidUtf8Head, invalidUtf8Tail] = invalidUtf8Line.split('|') as [string, string];
   return [
     {
       id: 'malformed-json',
@@ -168,6 +179,52 @@ export function badInputCases(): BadInputCase[] {
       },
       reasons: ['unreadable gzip after 2 complete lines: unexpected end of file'],
       tailLines: 1,
+    },
+    {
+      id: 'gzip-trailing-junk',
+      description: 'bytes that are not gzip after the gzip data of a staging object: its lines kept, the junk named',
+      staging: {
+        name: 'case_gzip-trailing-junk',
+        body: Buffer.concat([
+          gzipSync(ndjson([JSON.stringify(staged('gzip-trailing-junk', 1)), JSON.stringify(staged('gzip-trailing-junk', 2))])),
+          Buffer.from('junk\n'),
+        ]),
+        lines: 2,
+      },
+      reasons: ['5 bytes after the gzip data are not gzip (the 2 lines before them were read)'],
+    },
+    {
+      id: 'utf8-bom',
+      description: 'a staging object that starts with a UTF-8 byte order mark: read past, every line kept',
+      staging: {
+        name: 'case_utf8-bom',
+        body: gzipSync(
+          Buffer.concat([
+            Buffer.from([0xef, 0xbb, 0xbf]),
+            ndjson([JSON.stringify(staged('utf8-bom', 1)), JSON.stringify(staged('utf8-bom', 2))]),
+          ]),
+        ),
+        lines: 2,
+      },
+      reasons: [],
+    },
+    {
+      id: 'invalid-utf8',
+      description: 'a staging line with bytes that are not UTF-8 (FF FE): that line quarantined, not read as U+FFFD',
+      staging: {
+        name: 'case_invalid-utf8',
+        body: gzipSync(
+          Buffer.concat([
+            ndjson([JSON.stringify(staged('invalid-utf8', 1))]),
+            Buffer.from(invalidUtf8Head),
+            Buffer.from([0xff, 0xfe]),
+            Buffer.from(invalidUtf8Tail),
+            ndjson(['', JSON.stringify(staged('invalid-utf8', 3))]),
+          ]),
+        ),
+        lines: 3,
+      },
+      reasons: [`not valid UTF-8 (byte ${Buffer.byteLength(invalidUtf8Head) + 1} of the line)`],
     },
     {
       id: 'empty-file',
@@ -301,6 +358,54 @@ export function badInputCases(): BadInputCase[] {
       id: 'unpaired-surrogates',
       description: 'unpaired UTF-16 surrogates in content and attributes: replaced by U+FFFD',
       cosmos: [cosmosDoc('unpaired-surrogates', { content: 'a\uD800b\uDC00c', note: 'x\uDBFF' })],
+      reasons: [],
+    },
+    {
+      id: 'lone-surrogate-ids',
+      description: 'two message ids that differ only in a lone surrogate: each quarantined (as U+FFFD they would become one id)',
+      cosmos: [
+        cosmosDoc('lone-surrogate-ids', { messageId: 'lone-surrogate-ids-1\uD800' }),
+        cosmosDoc('lone-surrogate-ids', { messageId: 'lone-surrogate-ids-1\uDBFF' }),
+      ],
+      reasons: [
+        'message id is not well-formed UTF-16: lone surrogate U+D800 at index 20 of "lone-surrogate-ids-1\\ud800" (it would become U+FFFD and could merge with another id)',
+        'message id is not well-formed UTF-16: lone surrogate U+DBFF at index 20 of "lone-surrogate-ids-1\\udbff" (it would become U+FFFD and could merge with another id)',
+      ],
+    },
+    {
+      id: 'lone-surrogate-sender',
+      description: 'a sender id with a lone surrogate: quarantined like a message id (ids are never rewritten)',
+      dynamodb: [ddb(item('lone-surrogate-sender', { senderId: '\uDC00u1' }))],
+      reasons: [
+        'sender id is not well-formed UTF-16: lone surrogate U+DC00 at index 0 of "\\udc00u1" (it would become U+FFFD and could merge with another id)',
+      ],
+    },
+    {
+      id: 'dynamodb-malformed-image',
+      description: 'a DynamoDB image with an attribute that is no attribute value: quarantined alone, its batch goes on',
+      dynamodb: [ddbImage({ ...(marshall(item('dynamodb-malformed-image')) as Record<string, unknown>), bad: { X: 'y' } })],
+      reasons: [
+        `NewImage is not a readable DynamoDB image: attribute "bad" is not an attribute value (${ATTRIBUTE_TYPES}), got {"X":"y"}`,
+      ],
+    },
+    {
+      id: 'dynamodb-deep-nesting',
+      description: 'a DynamoDB image nested 3,000 levels deep (DynamoDB allows 32): quarantined alone, its batch goes on',
+      dynamodb: [
+        ddbImage({ ...(marshall(item('dynamodb-deep-nesting')) as Record<string, unknown>), payload: nestedImage(3000) }),
+      ],
+      reasons: ['NewImage is not a readable DynamoDB image: Maximum call stack size exceeded'],
+    },
+    {
+      id: 'tenant-fields-disagree',
+      description: 'tenant_id and tenantId both set, to different tenants: quarantined, filed under neither',
+      dynamodb: [ddb({ ...item('tenant-fields-disagree'), tenant_id: 'other-tenant' })],
+      reasons: ['tenant id fields disagree: tenant_id "other-tenant", tenantId "catalogue"'],
+    },
+    {
+      id: 'tenant-fields-agree',
+      description: 'tenant_id and tenantId both set to the same tenant: kept, neither in attributes',
+      dynamodb: [ddb({ ...item('tenant-fields-agree'), tenant_id: CATALOGUE_TENANT })],
       reasons: [],
     },
     {

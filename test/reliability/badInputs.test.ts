@@ -59,6 +59,9 @@ const stagedRow = (c: BadInputCase, n: number, seq: string) => ({
 const KEPT: Record<string, (c: BadInputCase, seqs: string[]) => Record<string, unknown>[]> = {
   'malformed-json': (c, s) => [stagedRow(c, 1, s[0] as string), stagedRow(c, 3, s[1] as string)],
   'truncated-gzip': (c, s) => [stagedRow(c, 1, s[0] as string), stagedRow(c, 2, s[1] as string)],
+  'gzip-trailing-junk': (c, s) => [stagedRow(c, 1, s[0] as string), stagedRow(c, 2, s[1] as string)],
+  'utf8-bom': (c, s) => [stagedRow(c, 1, s[0] as string), stagedRow(c, 2, s[1] as string)],
+  'invalid-utf8': (c, s) => [stagedRow(c, 1, s[0] as string), stagedRow(c, 3, s[1] as string)],
   'foreign-tenant-line': (c, s) => [stagedRow(c, 1, s[0] as string)],
   'time-digits': (c) => [row(c, 1), { ...row(c, 2), created_at: '2025-08-11T01:00:00.123Z' }],
   'time-no-zone': (c) => [row(c, 1, { created_at: '2025-08-11T10:00:00.000Z' })],
@@ -80,6 +83,7 @@ const KEPT: Record<string, (c: BadInputCase, seqs: string[]) => Record<string, u
   'unpaired-surrogates': (c) => [
     row(c, 1, { content: 'a\uFFFDb\uFFFDc', attributes: JSON.stringify({ note: 'x\uFFFD', _cosmos: COSMOS_SYSTEM }) }),
   ],
+  'tenant-fields-agree': (c) => [row(c, 1)],
   'system-column-names': (c) => [
     row(c, 1, {
       attributes: JSON.stringify({
@@ -100,6 +104,9 @@ describe('bad input catalogue: each case gets its exact reason (or is kept exact
   const ids = [
     'malformed-json',
     'truncated-gzip',
+    'gzip-trailing-junk',
+    'utf8-bom',
+    'invalid-utf8',
     'empty-file',
     'foreign-tenant-line',
     'no-tenant',
@@ -123,6 +130,12 @@ describe('bad input catalogue: each case gets its exact reason (or is kept exact
     'deeper-nesting',
     'dynamodb-types',
     'unpaired-surrogates',
+    'lone-surrogate-ids',
+    'lone-surrogate-sender',
+    'dynamodb-malformed-image',
+    'dynamodb-deep-nesting',
+    'tenant-fields-disagree',
+    'tenant-fields-agree',
     'system-column-names',
   ];
 
@@ -153,12 +166,12 @@ describe('bad input catalogue: each case gets its exact reason (or is kept exact
 
   it('messages in = rows out + collapsed + quarantined (+ lines in unreadable gzip tails), exactly', () => {
     expect(result.totals).toStrictEqual({
-      messagesIn: 10_051,
-      rowsOut: 10_034,
+      messagesIn: 10_065,
+      rowsOut: 10_041,
       collapsed: 0,
-      quarantinedAtIngest: 14,
-      quarantinedAtCompaction: 2,
-      objectsQuarantined: 2,
+      quarantinedAtIngest: 20,
+      quarantinedAtCompaction: 3,
+      objectsQuarantined: 3,
       linesInUnreadableTails: 1,
     });
     expect(reconciles(result.totals)).toBe(true);
