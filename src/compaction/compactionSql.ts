@@ -145,7 +145,15 @@ export function stagedRowsSql(files: readonly string[]): string {
  * backfilled version therefore supersedes the captured versions of its message when their latest was
  * captured before the backfill's time, and a later backfill supersedes an earlier one.
  */
-export function classifiedRowsSql(relation: string, latestFirst: string = LATEST_FIRST_SQL): string {
+export function classifiedRowsSql(
+  relation: string,
+  latestFirst: string = LATEST_FIRST_SQL,
+  /**
+   * false when no input row is backfilled (hasBackfillSql): every captured version of a message then has the
+   * same version time, so the window that computes it changes nothing and is left out (same rows, faster).
+   */
+  versionTimes = true,
+): string {
   return `SELECT *,
       CASE WHEN reject_reason IS NOT NULL THEN 4
            WHEN version_rank > 1 AND source_seq = newer_seq AND (NOT ${BACKFILLED_SQL} OR ingested_at = newer_at) THEN 3
@@ -155,7 +163,7 @@ export function classifiedRowsSql(relation: string, latestFirst: string = LATEST
     FROM (
       SELECT *, row_number() OVER latest_first AS version_rank, lag(source_seq) OVER latest_first AS newer_seq,
         lag(ingested_at) OVER latest_first AS newer_at
-      FROM (${versionTimesSql(relation, latestFirst)})
+      FROM (${versionTimes ? versionTimesSql(relation, latestFirst) : `SELECT *, 0::BIGINT AS version_at FROM ${relation}`})
       WINDOW latest_first AS (PARTITION BY reject_reason IS NULL, message_id ORDER BY version_at DESC, ${BACKFILLED_SQL} ASC, ${latestFirst})
     )`;
 }
@@ -193,11 +201,21 @@ export function stagedCopyOptionsSql(options: Pick<ParquetOptions, 'rowGroupSize
  * Statement 2: every row of the merge, classified (classifiedRowsSql's `row_kind`, an index into ROW_KINDS),
  * with its position and origin; a delete (kind 1) also keeps its id, feed position and capture time.
  */
-export function mergeRowsSql(sources: MergeSources): string {
+export function mergeRowsSql(sources: MergeSources, versionTimes = true): string {
   const deleted = (column: string) => `CASE WHEN row_kind = 1 THEN ${quoteIdent(column)} END`;
   return `SELECT source_no, file_row_number, row_kind::UTINYINT AS row_kind, input_origin::UTINYINT AS input_origin,
     ${deleted('message_id')} AS deleted_id, ${deleted('source_seq')} AS deleted_seq, ${deleted('ingested_at')} AS deleted_at
-  FROM (${classifiedRowsSql(`(${mergeSourcesSql(sources, 'narrow')})`, MERGE_LATEST_FIRST_SQL)})`;
+  FROM (${classifiedRowsSql(`(${mergeSourcesSql(sources, 'narrow')})`, MERGE_LATEST_FIRST_SQL, versionTimes)})`;
+}
+
+/**
+ * Whether any of these Parquet files holds a backfilled row (position '0'), from their footers only: positions
+ * have no leading zeros, so a file holds one exactly when its smallest `source_seq` is '0' (a row group
+ * without statistics counts as holding one).
+ */
+export function hasBackfillSql(files: readonly string[]): string {
+  return `SELECT coalesce(bool_or(stats_min_value IS NULL OR stats_min_value = ${quoteLiteral(BACKFILL_SEQ)}), false) AS backfilled
+    FROM parquet_metadata(${quoteStringList(files)}) WHERE path_in_schema = 'source_seq'`;
 }
 
 /** Rows by origin and kind from a table of mergeRowsSql's rows. */

@@ -10,6 +10,7 @@ import type { ObjectInfo, ObjectStore } from '../store/ObjectStore.js';
 import { mapLimit } from '../util/concurrency.js';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../util/retry.js';
 import {
+  hasBackfillSql,
   type MergeSources,
   mergeCountsSql,
   mergeDeletesSql,
@@ -210,7 +211,13 @@ async function runMerge(connection: DuckDBConnection, run: PartitionRun, local: 
   };
   const outDir = join(run.work, 'out');
   try {
-    await connection.run(`CREATE OR REPLACE TEMP TABLE ${quoteIdent(MERGE_ROWS)} AS ${mergeRowsSql(sources)}`);
+    const inputs = [
+      ...(sources.staged ? [sources.staged] : []),
+      ...sources.published.map((f) => f.path),
+      ...sources.tombstones.map((f) => f.path),
+    ];
+    const backfilled = inputs.length > 0 && Boolean((await connection.runAndReadAll(hasBackfillSql(inputs))).getRows()[0]?.[0]);
+    await connection.run(`CREATE OR REPLACE TEMP TABLE ${quoteIdent(MERGE_ROWS)} AS ${mergeRowsSql(sources, backfilled)}`);
     const counted = (await connection.runAndReadAll(mergeCountsSql(MERGE_ROWS))).getRowObjectsJS();
     const deleted = (await connection.runAndReadAll(mergeDeletesSql(MERGE_ROWS))).getRowObjectsJS();
     const { counts, read, deletes } = tallyFromCounts(
