@@ -164,7 +164,7 @@ export function classifiedRowsSql(
       SELECT *, row_number() OVER latest_first AS version_rank, lag(source_seq) OVER latest_first AS newer_seq,
         lag(ingested_at) OVER latest_first AS newer_at
       FROM (${versionTimes ? versionTimesSql(relation, latestFirst) : `SELECT *, 0::BIGINT AS version_at FROM ${relation}`})
-      WINDOW latest_first AS (PARTITION BY reject_reason IS NULL, message_id ORDER BY version_at DESC, ${BACKFILLED_SQL} ASC, ${latestFirst})
+      WINDOW latest_first AS (PARTITION BY reject_reason IS NULL, message_id ORDER BY ${versionTimes ? `version_at DESC, ${BACKFILLED_SQL} ASC, ` : ''}${latestFirst})
     )`;
 }
 
