@@ -112,8 +112,9 @@ export async function commitPartition(
 }
 
 /**
- * Creates a file under a key unique to this attempt. A "precondition failed" can only be this attempt's own
- * earlier write whose reply was lost (the SDK retried it), so it counts as written.
+ * Creates a file under a key unique to this attempt; the transfer stops when the run's signal aborts. A
+ * "precondition failed" can only be this attempt's own earlier write whose reply was lost (the SDK retried
+ * it), so it counts as written.
  */
 async function putOnce(
   store: ObjectStore,
@@ -122,10 +123,11 @@ async function putOnce(
   options: PutOptions,
   signal: AbortSignal,
 ): Promise<ObjectInfo> {
-  signal.throwIfAborted();
   try {
-    return await store.putFile(key, file, options);
+    return await store.putFile(key, file, { ...options, signal });
   } catch (error) {
+    // a transfer stopped by the run's signal fails with the signal's reason (a lost lease, a stop), as the phases do
+    signal.throwIfAborted();
     if (!(error instanceof PreconditionFailedError)) throw error;
     const info = await store.head(key);
     if (!info) throw new StoreError(`${key} was refused as existing but is not there`, { cause: error, context: { key } });

@@ -211,6 +211,8 @@ export class LocalStore implements ObjectStore {
       await mkdir(dirname(tmp), { recursive: true });
       await write(tmp);
       await mkdir(dirname(target), { recursive: true });
+      // the last moment a stopped writer can still leave the object unwritten
+      options.signal?.throwIfAborted();
       if (options.ifNoneMatch === '*' && options.ifMatch === undefined) return await this.create(key, target, tmp);
       // the version written is read inside the lock: after it another writer may replace it
       return await this.withKeyLock(key, async () => {
@@ -232,7 +234,7 @@ export class LocalStore implements ObjectStore {
         return info;
       });
     } catch (error) {
-      if (error instanceof StoreError) throw error;
+      if (error instanceof StoreError || (options.signal?.aborted && error === options.signal.reason)) throw error;
       throw new StoreError(`cannot write ${key}`, { cause: error, context: { key } });
     } finally {
       await rm(tmp, { force: true });

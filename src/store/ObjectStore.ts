@@ -17,6 +17,11 @@ export interface PutOptions {
   readonly ifNoneMatch?: '*';
   readonly ifMatch?: string;
   readonly contentType?: string;
+  /**
+   * Stops the transfer when it aborts (a lost lease, a stopped run): the object is then not written, or — if
+   * the store had already taken it — written whole; never half. The put rejects with the signal's reason.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** Condition for a delete: `ifMatch` deletes only that version (a lease's own release). */

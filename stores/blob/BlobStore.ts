@@ -147,6 +147,7 @@ export class BlobStore implements ObjectStore {
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
     return this.write(key, options, async () => {
       const r = await this.container.getBlockBlobClient(key).upload(bytes, bytes.byteLength, {
+        abortSignal: options.signal,
         conditions: conditionsOf(options),
         blobHTTPHeaders: options.contentType ? { blobContentType: options.contentType } : undefined,
       });
@@ -163,6 +164,7 @@ export class BlobStore implements ObjectStore {
         blockSize: this.options.blockSize,
         maxSingleShotSize: this.options.maxSingleShotSize,
         concurrency: this.options.concurrency,
+        abortSignal: options.signal,
         conditions: conditionsOf(options),
         blobHTTPHeaders: options.contentType ? { blobContentType: options.contentType } : undefined,
       });

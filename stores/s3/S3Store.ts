@@ -157,7 +157,9 @@ export class S3Store implements ObjectStore {
   async putBytes(key: string, body: Uint8Array | string, options: PutOptions = {}): Promise<ObjectInfo> {
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
     const out = await this.call(key, () =>
-      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ...conditions(options) })),
+      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ...conditions(options) }), {
+        abortSignal: options.signal,
+      }),
     );
     return { key, size: bytes.byteLength, etag: bareEtag(out.ETag), lastModified: new Date() };
   }
@@ -167,10 +169,13 @@ export class S3Store implements ObjectStore {
     const { size } = await stat(path);
     const params = { Bucket: this.bucket, Key: key, ...conditions(options) };
     const out = await this.call(key, async () => {
+      options.signal?.throwIfAborted();
       if (size < this.multipartThreshold) {
         // In memory (below the threshold): the SDK then sends the checksum as a header instead of an
         // aws-chunked stream with a trailer, which S3-compatible servers such as s3rver store verbatim.
-        return this.client.send(new PutObjectCommand({ ...params, Body: await readFile(path) }));
+        return this.client.send(new PutObjectCommand({ ...params, Body: await readFile(path) }), {
+          abortSignal: options.signal,
+        });
       }
       const upload = new Upload({
         client: this.client,
@@ -179,7 +184,14 @@ export class S3Store implements ObjectStore {
         queueSize: this.partConcurrency,
         leavePartsOnError: false,
       });
-      return upload.done();
+      // an aborted multipart upload is never completed: the object stays unwritten
+      const abort = () => void upload.abort();
+      options.signal?.addEventListener('abort', abort, { once: true });
+      try {
+        return await upload.done();
+      } finally {
+        options.signal?.removeEventListener('abort', abort);
+      }
     });
     return { key, size, etag: bareEtag(out.ETag), lastModified: new Date() };
   }

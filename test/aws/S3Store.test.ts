@@ -62,6 +62,17 @@ describe('S3Store against s3rver', () => {
     expect(await s.head('basic/a.txt')).toBeUndefined();
   });
 
+  it('a put whose signal aborted sends nothing: the object is not written', async () => {
+    const s = store();
+    const stop = new AbortController();
+    stop.abort(new Error('lease lost'));
+    const file = join(work.path, 'aborted.parquet');
+    await writeFile(file, 'rows');
+    await expect(s.putFile('aborted/part.parquet', file, { signal: stop.signal })).rejects.toThrow();
+    await expect(s.putBytes('aborted/b.json', '{}', { signal: stop.signal })).rejects.toThrow();
+    expect(await listAll(s, 'aborted/')).toStrictEqual([]);
+  });
+
   it('reports a missing object as ObjectNotFoundError (stream and file) and undefined from head', async () => {
     const s = store();
     await expect(s.getStream('missing/x')).rejects.toBeInstanceOf(ObjectNotFoundError);

@@ -573,20 +573,7 @@ describe('order by time (issue 21): a backfilled version against captured ones a
   }
 
   async function table(name: string, items: Record<string, unknown>[]) {
-    await dynamo.send(
-      new CreateTableCommand({
-        TableName: name,
-        KeySchema: [
-          { AttributeName: 'tenantId', KeyType: 'HASH' },
-          { AttributeName: 'messageId', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'tenantId', AttributeType: 'S' },
-          { AttributeName: 'messageId', AttributeType: 'S' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
+    await createTable(name, false);
     for (const item of items) await dynamo.send(new PutItemCommand({ TableName: name, Item: marshall(item) }));
   }
 

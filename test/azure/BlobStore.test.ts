@@ -38,6 +38,16 @@ describe('BlobStore against Azurite', () => {
     expect((await getBytes(store, 'a/first.txt')).toString()).toBe('hello');
   });
 
+  it('a put whose signal aborted sends nothing: the object is not written', async () => {
+    const stop = new AbortController();
+    stop.abort(new Error('lease lost'));
+    const file = join(dir.path, 'aborted.parquet');
+    await writeFile(file, 'rows');
+    await expect(store.putFile('aborted/part.parquet', file, { signal: stop.signal })).rejects.toThrow();
+    await expect(store.putBytes('aborted/b.json', '{}', { signal: stop.signal })).rejects.toThrow();
+    expect(await listAll(store, 'aborted/')).toStrictEqual([]);
+  });
+
   it('creates a missing container once when the first writes run in parallel', async () => {
     const fresh = new BlobStore({ connectionString: azurite.connectionString, containerName: 'parallel-first' });
     const keys = Array.from({ length: 8 }, (_, i) => `k/${i}.txt`);

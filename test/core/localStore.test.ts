@@ -78,6 +78,16 @@ describe('LocalStore', () => {
     expect(reads).toBe(1);
   });
 
+  it("a put whose signal aborted writes nothing and rejects with the signal's reason", async () => {
+    const stop = new AbortController();
+    stop.abort(new Error('lease lost'));
+    const file = join(dir.path, 'part.parquet');
+    await writeFile(file, 'rows');
+    await expect(store.putFile('a/part.parquet', file, { ifNoneMatch: '*', signal: stop.signal })).rejects.toThrow('lease lost');
+    await expect(store.putBytes('a/b.json', '{}', { signal: stop.signal })).rejects.toThrow('lease lost');
+    expect(await listAll(store, 'a/')).toStrictEqual([]);
+  });
+
   it('enforces ifNoneMatch and ifMatch', async () => {
     const first = await store.putBytes('lock', 'a', { ifNoneMatch: '*' });
     await expect(store.putBytes('lock', 'b', { ifNoneMatch: '*' })).rejects.toBeInstanceOf(PreconditionFailedError);

@@ -69,7 +69,8 @@ export async function startConditionalProxy(target: number): Promise<{ endpoint:
 
 const bare = (etag: string) => etag.replace(/^W\//, '').replaceAll('"', '');
 
-function forward(target: number, req: IncomingMessage, res: ServerResponse): void {
+/** Passes a request to 127.0.0.1:`target` and its answer back, unchanged. */
+export function forward(target: number, req: IncomingMessage, res: ServerResponse): void {
   const upstream = request(
     { host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers },
     (answer) => {
