@@ -4,11 +4,18 @@
  * other lives in the ObjectStore under `compaction-work/messages/tenant_id=<t>/dt=<d>/<splitId>/`:
  *
  *   plan.json                                     the inputs, each assigned to a range; the partition as planned
- *   range=<i>/bucket=<b>/data_<n>.parquet         map i's first delivery of each version, by hash(message_id) % B
- *   range=<i>/rejected.ndjson.gz                  map i's quarantine entries (salvaged lines, rows breaking a rule)
- *   range=<i>/report.json                         map i's counts and files (written last: the task is done)
- *   bucket=<b>/part-<j>.parquet                   reduce b's current rows
- *   bucket=<b>/report.json                        reduce b's counts, parts and remembered deletes
+ *   range=<i>/attempt=<a>/bucket=<b>/data_<n>.parquet   map i's first delivery of each version, by hash(message_id) % B
+ *   range=<i>/attempt=<a>/rejected.ndjson.gz      map i's quarantine entries (salvaged lines, rows breaking a rule)
+ *   range=<i>/report.json                         map i's counts and files of attempt <a> (written last: the task is done)
+ *   bucket=<b>/attempt=<a>/part-<j>.parquet       reduce b's current rows
+ *   bucket=<b>/report.json                        reduce b's counts, parts and remembered deletes of attempt <a>
+ *
+ * Every attempt of a task (a retry, or a twin the queue redelivered while the first still runs) writes its
+ * outputs under its own `attempt=<id>/`, each created put-if-absent, and deletes nothing: a twin writes beside
+ * its sibling, never over it. The report is the one pointer that changes: the last attempt to finish names its
+ * own outputs there, and whatever reads a report (the reduce, the commit) reads exactly the files of the attempt
+ * it names (keys under that attempt's folder, at the versions it recorded). A reduce records the range attempts
+ * it read; the commit refuses a reduce made from attempts that are no longer the current ones.
  *
  * The rows are exactly the single pass's: the single pass keeps, of each message, the first row in the
  * total latest-first order; a map keeps the first delivery of each version of its range in that order, the
@@ -25,10 +32,17 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { withConnection } from '../duckdb/openDuckDb.js';
 import { CompactionError, errorMessage, LeaseLostError, PartitionLockedError, UsageError } from '../errors.js';
 import { quoteLiteral, quoteStringList } from '../sql/quote.js';
-import { splitBucketPrefix, splitPlanKey, splitRangePrefix, splitWorkPrefix } from '../staging/layout.js';
+import {
+  splitBucketAttemptPrefix,
+  splitBucketPrefix,
+  splitPlanKey,
+  splitRangeAttemptPrefix,
+  splitRangePrefix,
+  splitWorkPrefix,
+} from '../staging/layout.js';
 import { gzipNdjson } from '../staging/ndjson.js';
-import { ObjectNotFoundError } from '../store/errors.js';
-import { getBytes, listAll, type ObjectInfo, type ObjectStore } from '../store/ObjectStore.js';
+import { ObjectNotFoundError, PreconditionFailedError, StoreError } from '../store/errors.js';
+import { getBytes, listAll, type ObjectInfo, type ObjectStore, type PutOptions } from '../store/ObjectStore.js';
 import { assertTenantId } from '../tenant.js';
 import { parseDate } from '../time/jst.js';
 import { mapLimit } from '../util/concurrency.js';
@@ -235,15 +249,16 @@ export async function startSplit(
 
 /**
  * Map task `range`: reads its inputs, validates and counts every row, keeps the first delivery of each
- * version and writes those bucketed by message id, its quarantine entries and its report. Idempotent: a
- * retried task removes its earlier outputs and writes them again.
+ * version and writes those bucketed by message id, its quarantine entries and its report. Idempotent: every
+ * attempt writes its outputs under its own `attempt=<id>/` (put-if-absent, nothing deleted), then points the
+ * range's report at them; a retried or duplicated attempt leaves the other's outputs as they are.
  */
 export async function mapRange(deps: CompactionDeps, ref: SplitRef, range: number): Promise<void> {
   assertTask(ref, 'range', range, ref.ranges);
   await withTask(deps, ref, `range-${range}`, async (task) => {
     const plan = await readPlan(deps.store, ref);
-    const prefix = splitRangePrefix(ref.tenant, ref.date, ref.splitId, range);
-    await deleteAll(deps.store, prefix);
+    const attempt = randomUUID();
+    const prefix = splitRangeAttemptPrefix(ref.tenant, ref.date, ref.splitId, range, attempt);
     const inputs = plan.inputs.filter((i) => i.range === range);
     const local = await task.run.timed('download', () => downloadRange(task.run, inputs));
     const mapped = await task.run.timed('map', () => runMap(task, ref, range, local));
@@ -251,15 +266,22 @@ export async function mapRange(deps: CompactionDeps, ref: SplitRef, range: numbe
     const files = await task.run.timed('upload', () =>
       mapLimit(mapped.buckets, task.run.settings.transferConcurrency, async (b) => {
         const key = `${prefix}bucket=${b.bucket}/${basename(b.path)}`;
-        const info = await deps.store.putFile(key, b.path, { contentType: 'application/vnd.apache.parquet' });
+        const info = await createOnce(deps.store, key, task.run.signal, (options) =>
+          deps.store.putFile(key, b.path, { ...options, contentType: 'application/vnd.apache.parquet' }),
+        );
         return { bucket: b.bucket, key, etag: info.etag, rows: b.rows };
       }),
     );
     const rejectedKey = mapped.rejected.length === 0 ? null : `${prefix}rejected.ndjson.gz`;
-    if (rejectedKey) await deps.store.putBytes(rejectedKey, gzipNdjson(mapped.rejected));
+    if (rejectedKey) {
+      const body = gzipNdjson(mapped.rejected);
+      await createOnce(deps.store, rejectedKey, task.run.signal, (options) =>
+        deps.store.putBytes(rejectedKey, body, { ...options, contentType: 'application/gzip' }),
+      );
+    }
     const report: RangeReport = {
       range,
-      attempt: randomUUID(),
+      attempt,
       read: mapped.read,
       rejected_rows: mapped.rejectedRows,
       salvaged_lines: mapped.salvaged.filter((r) => r.line !== undefined).length,
@@ -271,7 +293,7 @@ export async function mapRange(deps: CompactionDeps, ref: SplitRef, range: numbe
       timings_ms: task.timings,
     };
     await task.lease.confirm();
-    await putJson(deps.store, `${prefix}report.json`, report);
+    await putJson(deps.store, `${splitRangePrefix(ref.tenant, ref.date, ref.splitId, range)}report.json`, report);
   });
 }
 
@@ -284,8 +306,8 @@ export async function reduceBucket(deps: CompactionDeps, ref: SplitRef, bucket: 
   assertTask(ref, 'bucket', bucket, ref.buckets);
   await withTask(deps, ref, `bucket-${bucket}`, async (task) => {
     const ranges = await readRangeReports(deps.store, ref);
-    const prefix = splitBucketPrefix(ref.tenant, ref.date, ref.splitId, bucket);
-    await deleteAll(deps.store, prefix);
+    const attempt = randomUUID();
+    const prefix = splitBucketAttemptPrefix(ref.tenant, ref.date, ref.splitId, bucket, attempt);
     const inputs = ranges.flatMap((r) => r.buckets.filter((b) => b.bucket === bucket));
     const inDir = join(task.run.work, 'in');
     await mkdir(inDir, { recursive: true });
@@ -301,15 +323,16 @@ export async function reduceBucket(deps: CompactionDeps, ref: SplitRef, bucket: 
     await task.lease.confirm();
     const parts = await task.run.timed('upload', () =>
       mapLimit(reduced.parts, task.run.settings.transferConcurrency, async (part, j) => {
-        const info = await deps.store.putFile(`${prefix}part-${j}.parquet`, part.path, {
-          contentType: 'application/vnd.apache.parquet',
-        });
-        return { key: info.key, size: info.size, etag: info.etag, rows: part.rows };
+        const key = `${prefix}part-${j}.parquet`;
+        const info = await createOnce(deps.store, key, task.run.signal, (options) =>
+          deps.store.putFile(key, part.path, { ...options, contentType: 'application/vnd.apache.parquet' }),
+        );
+        return { key, size: info.size, etag: info.etag, rows: part.rows };
       }),
     );
     const report: BucketReport = {
       bucket,
-      attempt: randomUUID(),
+      attempt,
       range_attempts: ranges.map((r) => r.attempt),
       counts: reduced.counts,
       parts,
@@ -317,7 +340,7 @@ export async function reduceBucket(deps: CompactionDeps, ref: SplitRef, bucket: 
       timings_ms: task.timings,
     };
     await task.lease.confirm();
-    await putJson(deps.store, `${prefix}report.json`, report);
+    await putJson(deps.store, `${splitBucketPrefix(ref.tenant, ref.date, ref.splitId, bucket)}report.json`, report);
   });
 }
 
@@ -890,11 +913,21 @@ async function readPlan(store: ObjectStore, ref: SplitRef): Promise<SplitPlanFil
   return plan;
 }
 
-/** Every range's report, in range order; a range that has not reported fails the caller. */
+/**
+ * Every range's report, in range order; a range that has not reported fails the caller. Each report names
+ * only files of its own attempt (the caller then reads those keys at the versions recorded).
+ */
 async function readRangeReports(store: ObjectStore, ref: SplitRef): Promise<RangeReport[]> {
-  return mapLimit(range(ref.ranges), 8, (i) =>
-    readJson<RangeReport>(store, `${splitRangePrefix(ref.tenant, ref.date, ref.splitId, i)}report.json`, `range ${i}'s report`),
-  );
+  return mapLimit(range(ref.ranges), 8, async (i) => {
+    const report = await readJson<RangeReport>(
+      store,
+      `${splitRangePrefix(ref.tenant, ref.date, ref.splitId, i)}report.json`,
+      `range ${i}'s report`,
+    );
+    const own = splitRangeAttemptPrefix(ref.tenant, ref.date, ref.splitId, i, report.attempt);
+    assertOwnFiles(`range ${i}'s report`, own, [...report.buckets.map((b) => b.key), report.rejected_key]);
+    return report;
+  });
 }
 
 /** Every bucket's report, each made from the current range attempts (a map retried after its reduce makes it stale). */
@@ -908,6 +941,12 @@ async function readBucketReports(store: ObjectStore, ref: SplitRef, ranges: read
   );
   const current = ranges.map((r) => r.attempt);
   for (const report of reports) {
+    const own = splitBucketAttemptPrefix(ref.tenant, ref.date, ref.splitId, report.bucket, report.attempt);
+    assertOwnFiles(
+      `bucket ${report.bucket}'s report`,
+      own,
+      report.parts.map((p) => p.key),
+    );
     if (report.range_attempts.join() !== current.join()) {
       throw new CompactionError(`bucket ${report.bucket} was reduced from map outputs that have since been replaced`);
     }
@@ -923,6 +962,40 @@ async function readJson<T>(store: ObjectStore, key: string, what: string): Promi
       throw new CompactionError(`${what} is missing (${key}): its task has not finished`, { cause: error, context: { key } });
     }
     throw error;
+  }
+}
+
+/** A report names only files under its own attempt's folder: never another attempt's, never a shared key. */
+function assertOwnFiles(what: string, prefix: string, keys: readonly (string | null)[]): void {
+  for (const key of keys) {
+    if (key !== null && !key.startsWith(prefix)) {
+      throw new CompactionError(`${what} names ${key}, which is not its attempt's (${prefix}): nothing was published`, {
+        context: { key },
+      });
+    }
+  }
+}
+
+/**
+ * Creates an output under a key unique to its attempt, put-if-absent; the transfer stops when the task's signal
+ * aborts. A "precondition failed" can only be this attempt's own earlier write whose reply was lost (the SDK
+ * retried it): it counts as written.
+ */
+async function createOnce(
+  store: ObjectStore,
+  key: string,
+  signal: AbortSignal,
+  put: (options: PutOptions) => Promise<ObjectInfo>,
+): Promise<ObjectInfo> {
+  try {
+    return await put({ ifNoneMatch: '*', signal });
+  } catch (error) {
+    // a transfer stopped by the task's signal fails with the signal's reason (a lost lease, a stop)
+    signal.throwIfAborted();
+    if (!(error instanceof PreconditionFailedError)) throw error;
+    const info = await store.head(key);
+    if (!info) throw new StoreError(`${key} was refused as existing but is not there`, { cause: error, context: { key } });
+    return info;
   }
 }
 

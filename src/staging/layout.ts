@@ -60,12 +60,28 @@ export const splitWorkPrefix = (tenant: string, date: string, splitId: string) =
 /** The split's plan: the inputs, each assigned to a range, and the partition as it was when the split started. */
 export const splitPlanKey = (tenant: string, date: string, splitId: string) =>
   `${splitWorkPrefix(tenant, date, splitId)}plan.json`;
-/** One map task's outputs (`bucket=<b>/…parquet`, `rejected.ndjson.gz`, `report.json`); a retry replaces them all. */
+/**
+ * One map task's folder: `report.json` (the current attempt's report, the one the reduces read) and each
+ * attempt's own outputs under `attempt=<attempt id>/` (see splitRangeAttemptPrefix).
+ */
 export const splitRangePrefix = (tenant: string, date: string, splitId: string, range: number) =>
   `${splitWorkPrefix(tenant, date, splitId)}range=${range}/`;
-/** One reduce task's outputs (`part-<j>.parquet`, `report.json`); a retry replaces them all. */
+/**
+ * One map attempt's outputs (`bucket=<b>/…parquet`, `rejected.ndjson.gz`), created put-if-absent: a twin or a
+ * retry of the task writes beside them, never over them.
+ */
+export const splitRangeAttemptPrefix = (tenant: string, date: string, splitId: string, range: number, attemptId: string) =>
+  `${splitRangePrefix(tenant, date, splitId, range)}${attemptFolder(attemptId)}`;
+/** One reduce task's folder: `report.json` (the current attempt's report) and each attempt's `attempt=<id>/`. */
 export const splitBucketPrefix = (tenant: string, date: string, splitId: string, bucket: number) =>
   `${splitWorkPrefix(tenant, date, splitId)}bucket=${bucket}/`;
+/** One reduce attempt's parts (`part-<j>.parquet`), created put-if-absent beside any other attempt's. */
+export const splitBucketAttemptPrefix = (tenant: string, date: string, splitId: string, bucket: number, attemptId: string) =>
+  `${splitBucketPrefix(tenant, date, splitId, bucket)}${attemptFolder(attemptId)}`;
+const attemptFolder = (attemptId: string) => {
+  if (!RUN_ID_PATTERN.test(attemptId)) throw new UsageError(`invalid attempt id ${JSON.stringify(attemptId)}`);
+  return `attempt=${attemptId}/`;
+};
 export const splitWorkTenantPrefix = (tenant: string) => `${COMPACTION_WORK_ROOT}tenant_id=${assertTenantId(tenant)}/`;
 /** Where an interrupted backfill of one tenant-day resumes (deleted when the backfill completes). */
 export const backfillCheckpointKey = (source: string, tenant: string, date: string) =>

@@ -135,6 +135,41 @@ async function splitMatchesSinglePass(source: LocalStore, shape: SplitShape) {
   return { single: want, split, actual };
 }
 
+/** The store, but every write `holds` picks waits until release() (reached: the first one is waiting). */
+function held(store: ObjectStore, holds: (key: string) => boolean) {
+  let release = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let reach = () => {};
+  const reached = new Promise<void>((resolve) => {
+    reach = resolve;
+  });
+  const wait = async (key: string) => {
+    if (!holds(key)) return;
+    reach();
+    await released;
+  };
+  const wrapped: ObjectStore = {
+    location: store.location,
+    list: (prefix) => store.list(prefix),
+    listFolders: (prefix) => store.listFolders(prefix),
+    head: (key) => store.head(key),
+    getStream: (key) => store.getStream(key),
+    getToFile: (key, path) => store.getToFile(key, path),
+    putBytes: async (key, body, options) => {
+      await wait(key);
+      return store.putBytes(key, body, options);
+    },
+    putFile: async (key, path, options) => {
+      await wait(key);
+      return store.putFile(key, path, options);
+    },
+    delete: (key, options) => store.delete(key, options),
+  };
+  return { store: wrapped, reached, release: () => release() };
+}
+
 /** Which range each staging object went to, from the plan a startSplit writes. */
 async function rangesOf(source: LocalStore, shape: SplitShape): Promise<Record<string, number>> {
   const [copy] = await twins(source);
@@ -375,6 +410,37 @@ describe('split tasks', () => {
     expect(await published(split, await commitSplit(deps, ref))).toStrictEqual(expected);
   });
 
+  it('a redelivered twin of a map task writes beside its sibling, never over it: the reduces and the commit read the reported attempt, exact', async () => {
+    const [single, split] = await twins(await spreadDay());
+    const expected = await published(single, await compactPartition(depsFor(single), 'acme', D));
+    const deps = depsFor(split);
+    const started = await startSplit(deps, 'acme', D, { ranges: 2, buckets: 2 });
+    if (!('ref' in started)) throw new Error('expected a split');
+    const { ref } = started;
+    for (const i of [0, 1]) await mapRange(deps, ref, i);
+    const rangeOne = `compaction-work/messages/tenant_id=acme/dt=${D}/${ref.splitId}/range=1/`;
+    const sibling = (await listAll(split, rangeOne)).map((o) => `${o.key} ${o.etag}`);
+    // the twin of range 1 (the queue delivered the task again) is held at its first output, as if slow
+    const twin = held(split, (key) => key.startsWith(rangeOne) && !key.endsWith('report.json'));
+    const late = mapRange(depsFor(twin.store), ref, 1);
+    const outcome = late.then(
+      () => 'finished',
+      (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    );
+    await twin.reached;
+    // it has started and deleted nothing: the sibling's report and outputs are as the sibling wrote them
+    expect((await listAll(split, rangeOne)).map((o) => `${o.key} ${o.etag}`)).toStrictEqual(sibling);
+    for (const b of [0, 1]) await reduceBucket(deps, ref, b);
+    const actual = await commitSplit(deps, ref);
+    expect(await published(split, actual)).toStrictEqual(expected);
+    // the twin resumes: it writes only under its own attempt's folder, and finds the split's lease gone
+    twin.release();
+    expect(await outcome).toMatch(new RegExp(`^range 1 of split ${ref.splitId} of tenant acme for ${D} failed: .*lease`));
+    const left = (await listAll(split, 'compaction-work/')).map((o) => o.key);
+    for (const key of left) expect(key).toMatch(new RegExp(`^${rangeOne}attempt=[0-9a-f-]{36}/bucket=\\d+/[^/]+\\.parquet$`));
+    expect(await published(split, actual)).toStrictEqual(expected);
+  });
+
   it('a part whose footer disagrees with its bucket report stops the commit before the manifest', async () => {
     const lake = await spreadDay();
     const deps = depsFor(lake);
@@ -389,7 +455,7 @@ describe('split tasks', () => {
     report.counts.current += 1;
     await lake.putBytes(reportKey, JSON.stringify(report));
     await expect(commitSplit(deps, ref)).rejects.toThrow(
-      `commit of split ${ref.splitId} of tenant acme for ${D} failed: compaction-work/messages/tenant_id=acme/dt=${D}/${ref.splitId}/bucket=0/part-0.parquet holds 8 rows, its bucket reported 9: the manifest was not written`,
+      `commit of split ${ref.splitId} of tenant acme for ${D} failed: compaction-work/messages/tenant_id=acme/dt=${D}/${ref.splitId}/bucket=0/attempt=${report.attempt}/part-0.parquet holds 8 rows, its bucket reported 9: the manifest was not written`,
     );
     expect(await readManifest(lake, 'acme', D)).toBeUndefined();
   });
