@@ -29,13 +29,26 @@ import { quietTelemetry } from '../test/kit/lambdaTelemetry.js';
 import { freePort, type RunningServer, startNodeServer } from '../test/kit/servers.js';
 import { costTables, type Measured } from './costModel.js';
 import { summariseCpuProfile } from './cpuProfile.js';
+import { exportScenario } from './exportBench.js';
 import { ensurePolars, POLARS_VERSION } from './peerPolars.js';
 import type { StoreTarget } from './step.js';
 import { night, year } from './tableLog.js';
 
 const DATE = '2025-08-11';
 const TENANT = 'bench';
-const SCENARIOS = ['single', 'tenants', 'stores', 'ingest', 'peer', 'profile', 'merge', 'peers', 'split', 'table'] as const;
+const SCENARIOS = [
+  'single',
+  'tenants',
+  'stores',
+  'ingest',
+  'peer',
+  'profile',
+  'merge',
+  'peers',
+  'split',
+  'table',
+  'export',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 type Row = Record<string, unknown>;
 
@@ -141,6 +154,7 @@ async function runBench(values: ReturnType<typeof parseBenchArgs>['values'], arg
         context.report.split = await split(context, { ranges: Number(values.ranges), buckets: Number(values.buckets) });
       }
       if (scenario === 'table') context.report.table = await tableScenario(context, Number(values.tenants));
+      if (scenario === 'export') context.report.export = await exportScenario(root, context.messages, say);
     }
     const measured = measuredFrom(context.report);
     if (measured) {

@@ -6,7 +6,8 @@
  *   makoto-lake redrive --source dynamodb [FILE | --queue-url URL] [--max-messages N] [--json]
  *   makoto-lake demo [--date DATE] [--tenants a,b,c] [--messages N]
  *   makoto-lake sql --target athena|synapse [--out DIR]
- *   makoto-lake backfill --source cosmos|dynamodb DATE [TENANTS] [--from-export PREFIX] [--restart] [--json]
+ *   makoto-lake backfill --source cosmos|dynamodb DATE [TENANTS] [--restart] [--json]
+ *   makoto-lake backfill --source dynamodb [DATE] [TENANTS] --from-export PREFIX [--json]
  *   makoto-lake status [DATE | --days N] [TENANTS] [--all-tenants] [--json]
  *
  * Exit codes: 0 success, 1 some tenant or record failed (the rest completed), 2 usage error,
@@ -25,7 +26,13 @@ import { progressLine, summaryJson, summaryTable, table } from '../src/app/repor
 import { runCompaction } from '../src/app/runCompaction.js';
 import { lakeStatus, statusDates, statusTable } from '../src/app/status.js';
 import { DynamoExportReader } from '../src/backfill/DynamoExportReader.js';
-import { runBackfill } from '../src/backfill/runBackfill.js';
+import {
+  type BackfillProgress,
+  isStreamingReader,
+  runBackfill,
+  runExportBackfill,
+  type TenantBackfillResult,
+} from '../src/backfill/runBackfill.js';
 import type { SourceReader } from '../src/backfill/SourceReader.js';
 import type { RunSummary } from '../src/compaction/compactTenants.js';
 import { type Config, type Env, loadConfig, parseTenantList } from '../src/config.js';
@@ -43,7 +50,7 @@ import { renderSql } from '../src/sqlgen/renderSql.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
 import { parseDate, targetDate } from '../src/time/jst.js';
 import { createStore } from '../stores/createStore.js';
-import { convertCommand, exportCommand, vacuumCommand } from './commands/table.js';
+import { convertCommand, exportCommand, parseAsOf, vacuumCommand } from './commands/table.js';
 
 const USAGE = `usage:
   makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--late] [--allow-empty] [--json]
@@ -76,8 +83,9 @@ const USAGE = `usage:
       DYNAMODB_BACKFILL_MAX_RCU read units a second, resumable; or --from-export PREFIX, a DynamoDB
       export to S3 in the configured store) into staging, when staging was lost or capture started
       late; then run compact. Captured versions always win over backfilled ones. --restart ignores
-      the checkpoint of an interrupted run.
-  makoto-lake status [DATE] [--days N] [TENANTS] [--all-tenants] [--json]
+      the checkpoint of an interrupted run. An export is streamed in one pass; without DATE it
+      stages every day it holds (makoto-lake backfill --source dynamodb t1,t2 --from-export PREFIX).
+  makoto-lake status [DATE] [--days N] [TENANTS] [--all-tenants] [--as-of VERSION|TIMESTAMP] [--json]
       Per tenant-day (DATE as for compact; --days N = the N days ending at DATE): staging objects
       and bytes, whether the manifest covers them, rows, last run, stale or missing parts,
       quarantined records, and what needs attention: staging not compacted 2 hours after its
@@ -505,32 +513,39 @@ async function backfill(args: readonly string[], config: Config, out: Out): Prom
       restart: { type: 'boolean' },
     },
   });
-  if (positionals.length < 1 || positionals.length > 2) throw new UsageError('backfill takes DATE and optional TENANTS');
-  const date = parseDate(positionals[0] as string, 'DATE');
-  const tenants = positionals[1] === undefined ? config.tenants : parseTenantList(positionals[1], 'TENANTS');
+  // From an export, DATE is optional (every day the export holds): a first positional that is no date is TENANTS.
+  const fromExport = values['from-export'] !== undefined;
+  const dated = !fromExport || /^\d{4}-\d{2}-\d{2}$/.test(positionals[0] ?? '');
+  if (fromExport && !dated && positionals.length > 1) throw new UsageError('backfill takes [DATE] and optional TENANTS');
+  if (dated && (positionals.length < 1 || positionals.length > 2))
+    throw new UsageError('backfill takes DATE and optional TENANTS');
+  const date = dated ? parseDate(positionals[0] as string, 'DATE') : undefined;
+  const tenantArg = dated ? positionals[1] : positionals[0];
+  const tenants = tenantArg === undefined ? config.tenants : parseTenantList(tenantArg, 'TENANTS');
   if (tenants === 'all') throw new UsageError('backfill needs tenant ids (TENANTS or TENANT_ID), not *');
   const store = await createStore(config);
   const reader = await sourceReader(values.source, values['from-export'], config, store);
-  out.stderr(`backfilling ${date} for ${tenants.join(', ')} from ${reader.location} into ${store.location}`);
-  const summary = await runBackfill({
+  out.stderr(`backfilling ${date ?? 'every day'} for ${tenants.join(', ')} from ${reader.location} into ${store.location}`);
+  const options = {
     store,
-    reader,
-    date,
     tenants,
     mapping: config.fieldMapping,
     concurrency: config.compaction.concurrency,
-    restart: values.restart === true,
-    onProgress: (p) =>
+    onProgress: (p: BackfillProgress) =>
       out.stderr(
         `… ${p.tenant} ${p.date}: read ${p.read}, matched ${p.matched}, staged ${p.staged}${noTenantNote(p.noTenant)}${p.consumedCapacity > 0 ? `, ${p.consumedCapacity} RCU` : ''}`,
       ),
-    onResult: (r) =>
+    onResult: (r: TenantBackfillResult) =>
       out.stderr(
         r.status === 'ok'
           ? `✓ ${r.tenant} ${r.date} read ${r.read}, matched ${r.matched} → staged ${r.staged} in ${r.objects.length} objects, ${r.quarantined} quarantined${r.noTenant > 0 ? ` (${r.noTenant} matched no tenant)` : ''}, ${r.outside} outside the day${r.resumedAfterObject === undefined ? '' : ` (resumed after object ${r.resumedAfterObject})`}`
           : `✗ ${r.tenant} ${r.date} failed: ${r.error} (run the same command again to resume)`,
       ),
-  });
+  };
+  // An export is read in one streamed pass for every tenant-day; a table or container per tenant-day.
+  const summary = isStreamingReader(reader)
+    ? await runExportBackfill({ ...options, reader, date })
+    : await runBackfill({ ...options, reader, date: date as string, restart: values.restart === true });
   if (values.json) out.stdout(JSON.stringify(summary, null, 2));
   else {
     out.stdout(
@@ -618,7 +633,12 @@ async function status(args: readonly string[], config: Config, out: Out, now: nu
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
-    options: { 'all-tenants': { type: 'boolean' }, days: { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      'all-tenants': { type: 'boolean' },
+      days: { type: 'string' },
+      json: { type: 'boolean' },
+      'as-of': { type: 'string' },
+    },
   });
   if (positionals.length > 2) throw new UsageError(`status takes at most DATE and TENANTS, got ${positionals.length} arguments`);
   // a lone positional is DATE when it looks like one, else TENANTS (`status acme --days 7`)
@@ -631,7 +651,8 @@ async function status(args: readonly string[], config: Config, out: Out, now: nu
   }
   const tenants = selectedTenants(values['all-tenants'] === true, tenantsArg, config);
   const store = await createStore(config);
-  const result = await lakeStatus(store, { tenants, dates: statusDates(date, days), now });
+  const asOf = parseAsOf(values['as-of']);
+  const result = await lakeStatus(store, { tenants, dates: statusDates(date, days), now, ...(asOf ? { asOf } : {}) });
   out.stdout(values.json ? JSON.stringify(result, null, 2) : statusTable(result));
   return result.needs_attention > 0 ? EXIT.attention : EXIT.ok;
 }

@@ -77,6 +77,8 @@ export interface StatusRequest {
   readonly dates: readonly string[];
   /** Epoch milliseconds the schedule is judged against. */
   readonly now: number;
+  /** Judge an older table version (`status --as-of`); default: the current one. */
+  readonly asOf?: { version?: number; timestamp?: number };
 }
 
 /**
@@ -102,7 +104,7 @@ export async function lakeStatus(store: ObjectStore, request: StatusRequest): Pr
   const tenants = request.tenants === 'all' ? await lakeTenants(store) : [...new Set(request.tenants)];
   const dates = [...new Set(request.dates)].sort();
   const pairs = tenants.flatMap((tenant) => dates.map((date) => ({ tenant, date })));
-  return partitionsStatus(store, pairs, request.now);
+  return partitionsStatus(store, pairs, request.now, request.asOf);
 }
 
 /** lakeStatus for given (tenant, date) pairs, e.g. the partitions a nightly run just compacted. */
@@ -110,9 +112,11 @@ export async function partitionsStatus(
   store: ObjectStore,
   pairs: readonly { tenant: string; date: string }[],
   now: number,
+  /** An older table version (a version number or an instant) to judge instead of the current one. */
+  asOf?: { version?: number; timestamp?: number },
 ): Promise<LakeStatus> {
   const partitions: PartitionStatus[] = [];
-  const snapshot = await new DeltaTable(store, {}).snapshot();
+  const snapshot = await new DeltaTable(store, {}).snapshot(asOf);
   for (const { tenant, date } of pairs) partitions.push(await partitionStatus(store, snapshot, tenant, date, now));
   const ingest = await ingestQuarantine(store);
   return {

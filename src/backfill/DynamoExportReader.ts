@@ -1,4 +1,5 @@
-import { gunzipSync } from 'node:zlib';
+import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
 import { plainItem } from '../model/dynamodb.js';
 import { DEFAULT_FIELD_MAPPING, type FieldMapping } from '../model/fieldMapping.js';
 import { normaliseChange, type SourceChange } from '../model/normalise.js';
@@ -10,7 +11,7 @@ import { BackfillError } from './errors.js';
 import type { DayRange, SourceReader } from './SourceReader.js';
 
 /** One item version from an export, already decided (upsert or delete) and timed. */
-interface ExportVersion {
+export interface ExportVersion {
   readonly change: SourceChange;
   /** Microseconds since the epoch: the write time (incremental) or the export time (full). */
   readonly at: bigint;
@@ -53,7 +54,6 @@ interface ExportSummary {
 export class DynamoExportReader implements SourceReader {
   readonly source = 'dynamodb' as const;
   readonly location: string;
-  private loaded?: Promise<Map<string, ExportVersion>>;
   private readonly mapping: FieldMapping;
 
   constructor(
@@ -65,15 +65,18 @@ export class DynamoExportReader implements SourceReader {
     this.location = `${store.location}/${prefix.replace(/^\/+|\/+$/g, '')}`;
   }
 
+  /**
+   * The tenant's versions of the day (SourceReader). Streams the whole export once per call: runBackfill
+   * reads an export with one pass for every tenant-day instead (runExportBackfill over `versions()`).
+   */
   async *pages(
     tenant: string,
     day: DayRange,
     _resumeFrom?: string,
     options: { readonly untenanted?: boolean } = {},
   ): AsyncIterable<readonly unknown[]> {
-    const versions = await this.load();
-    const items: ExportVersion[] = [];
-    for (const version of versions.values()) {
+    let items: ExportVersion[] = [];
+    for await (const version of this.versions()) {
       const result = normaliseChange(version.change, { source: 'dynamodb', ingestedAt: 0, mapping: this.mapping });
       const owner = tenantOf(version, this.mapping);
       if (
@@ -82,6 +85,10 @@ export class DynamoExportReader implements SourceReader {
           : owner === tenant || (options.untenanted === true && (owner === undefined || tenantIdProblem(owner) !== undefined))
       ) {
         items.push(version);
+        if (items.length >= 1000) {
+          yield items;
+          items = [];
+        }
       }
     }
     if (items.length > 0) yield items;
@@ -97,13 +104,50 @@ export class DynamoExportReader implements SourceReader {
     return (item as ExportVersion).name;
   }
 
-  /** Every export under the prefix, folded to the latest version per message (read once). */
-  private load(): Promise<Map<string, ExportVersion>> {
-    this.loaded ??= this.fold();
-    return this.loaded;
+  /**
+   * Every version of every export under the prefix, streamed in time order of the exports (then file and
+   * line order), one gzip data file at a time, line by line: memory holds one line (and the keys of the
+   * incremental exports' keys-only deletes), never the export. Every version is yielded, not only each
+   * message's latest: the merge orders a message's versions by their time (`ingested_at`), so the newest
+   * wins there. A keys-only delete (export view type NEW_IMAGE) takes the image of the message's latest
+   * earlier version under the prefix, so it still names its day; without one it keeps its problem.
+   */
+  async *versions(): AsyncIterable<ExportVersion> {
+    const summaries = await this.summaries();
+    const keysOnly = await this.keysOnlyDeletes(summaries);
+    // The latest image of a message that a keys-only delete names (only those messages are remembered).
+    const images = new Map<string, ExportVersion>();
+    let order = 0;
+    for (const summary of summaries) {
+      for (const dataKey of await this.dataFiles(summary)) {
+        for await (const { line, index } of this.lines(dataKey)) {
+          order += 1;
+          const version: ExportVersion = {
+            ...this.version(JSON.parse(line) as Record<string, unknown>, summary, order, dataKey),
+            name: `${dataKey} line ${index}`,
+          };
+          const id = keysOnly.size === 0 ? undefined : messageKey(version.change.item, this.mapping);
+          if (id === undefined || !keysOnly.has(id)) {
+            yield version;
+            continue;
+          }
+          const earlier = images.get(id);
+          if (version.change.op === 'delete' && version.change.problem && earlier) {
+            // A keys-only delete takes the last known image, so it still names its day.
+            const resolved = { ...version, change: { ...earlier.change, op: 'delete' as const, raw: version.change.raw } };
+            if (earlier.at <= version.at) images.set(id, resolved);
+            yield resolved;
+            continue;
+          }
+          if (version.change.problem === undefined && (!earlier || earlier.at <= version.at)) images.set(id, version);
+          yield version;
+        }
+      }
+    }
   }
 
-  private async fold(): Promise<Map<string, ExportVersion>> {
+  /** The exports under the prefix, oldest first. */
+  private async summaries(): Promise<ExportSummary[]> {
     const base = this.prefix.replace(/^\/+/, '').replace(/\/*$/, '/');
     const summaries = await Promise.all(
       (await listAll(this.store, base)).filter((o) => o.key.endsWith('/manifest-summary.json')).map((o) => this.summary(o.key)),
@@ -111,30 +155,43 @@ export class DynamoExportReader implements SourceReader {
     if (summaries.length === 0) {
       throw new BackfillError(`no DynamoDB export under ${base} (looked for AWSDynamoDB/<ExportId>/manifest-summary.json)`);
     }
-    summaries.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
-    const latest = new Map<string, ExportVersion>();
-    let order = 0;
+    return summaries.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  }
+
+  /** The message keys of the incremental exports' keys-only deletes (a first, streamed pass over them only). */
+  private async keysOnlyDeletes(summaries: readonly ExportSummary[]): Promise<Set<string>> {
+    const keys = new Set<string>();
     for (const summary of summaries) {
+      if (summary.exportType !== 'INCREMENTAL_EXPORT') continue;
       for (const dataKey of await this.dataFiles(summary)) {
-        const text = gunzipSync(await getBytes(this.store, dataKey)).toString('utf8');
-        for (const [index, line] of text.split('\n').entries()) {
-          if (line.trim() === '') continue;
-          order += 1;
-          const version = {
-            ...this.version(JSON.parse(line) as Record<string, unknown>, summary, order, dataKey),
-            name: `${dataKey} line ${index + 1}`,
-          };
-          const id = messageKey(version.change.item, this.mapping) ?? `unkeyed:${order}`;
-          const earlier = latest.get(id);
-          if (earlier && earlier.at > version.at) continue;
-          // A keys-only delete takes the last known image, so it still names its day.
-          if (version.change.op === 'delete' && version.change.problem && earlier) {
-            latest.set(id, { ...version, change: { ...earlier.change, op: 'delete', raw: version.change.raw } });
-          } else latest.set(id, version);
+        for await (const { line } of this.lines(dataKey)) {
+          const json = JSON.parse(line) as Record<string, unknown>;
+          if (json.NewImage !== undefined || json.OldImage !== undefined || !json.Keys) continue;
+          const id = messageKey(plainItem(json.Keys as Record<string, unknown>), this.mapping);
+          if (id !== undefined) keys.add(id);
         }
       }
     }
-    return latest;
+    return keys;
+  }
+
+  /** The non-empty lines of a gzip data file, streamed, with their 1-based line numbers. */
+  private async *lines(dataKey: string): AsyncIterable<{ line: string; index: number }> {
+    const body = await this.store.getStream(dataKey);
+    const gunzip = createGunzip();
+    body.on('error', (error) => gunzip.destroy(error));
+    const reader = createInterface({ input: body.pipe(gunzip), crlfDelay: Number.POSITIVE_INFINITY });
+    let index = 0;
+    try {
+      for await (const line of reader) {
+        index += 1;
+        if (line.trim() === '') continue;
+        yield { line, index };
+      }
+    } finally {
+      reader.close();
+      body.destroy();
+    }
   }
 
   private async summary(key: string): Promise<ExportSummary> {

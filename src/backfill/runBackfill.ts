@@ -348,3 +348,240 @@ function failed(tenant: string, date: string, durationMs: number, error: unknown
     error: errorMessage(error),
   };
 }
+
+/** A source that streams every version it holds once, in order (a DynamoDB export): read in one pass. */
+export interface StreamingSourceReader extends SourceReader {
+  versions(): AsyncIterable<unknown>;
+}
+
+export function isStreamingReader(reader: SourceReader): reader is StreamingSourceReader {
+  return typeof (reader as Partial<StreamingSourceReader>).versions === 'function';
+}
+
+export interface ExportBackfillRequest extends Omit<BackfillRequest, 'date' | 'reader' | 'restart'> {
+  readonly reader: StreamingSourceReader;
+  /** The JST day, YYYY-MM-DD; absent: every day the source holds. */
+  readonly date?: string;
+  /**
+   * Records held for staging across all tenant-days at once; past it the fullest tenant-day is written
+   * early (in a smaller object). Default 2 × recordsPerObject.
+   */
+  readonly maxPending?: number;
+}
+
+/** The summary's `date` of a backfill of every day. */
+export const ALL_DAYS = 'all';
+
+/** One tenant-day of a one-pass backfill: its running counts and the records waiting to be staged. */
+interface Bucket {
+  readonly tenant: string;
+  readonly date: string;
+  read: number;
+  noTenant: number;
+  staged: number;
+  quarantined: number;
+  quarantine: readonly QuarantineReason[];
+  readonly objects: string[];
+  pending: SourceChange[];
+  error?: unknown;
+  durationMs: number;
+}
+
+/**
+ * A backfill from a source read in one pass (a DynamoDB export): every version is read once, routed to its
+ * tenant-day and staged as it goes, in objects of `recordsPerObject` records per tenant-day (fewer when
+ * more than `maxPending` records wait across tenant-days), so memory holds one data file's working set
+ * and the pending records, never the source. With `date`, only that JST day is staged (and every tenant
+ * gets a result, as runBackfill gives); without it, every day of the asked tenants the source holds.
+ * Items whose version fails to normalise are quarantined through their tenant's object of `date` (or of
+ * their own day when it can be read, else the `undated` object); items with no valid tenant go with the
+ * first tenant's, each once. Objects are named and replaced as runBackfill names them. Not resumable: a
+ * re-run reads the source again and replaces the objects.
+ *
+ * @example
+ * const summary = await runExportBackfill({ store, reader: new DynamoExportReader(store, 'exports/t'), tenants: ['a'] });
+ */
+export async function runExportBackfill(request: ExportBackfillRequest): Promise<BackfillSummary> {
+  const date = request.date === undefined ? undefined : parseDate(request.date, 'backfill date');
+  const tenants = request.tenants.map((t) => assertTenantId(t));
+  const asked = new Set(tenants);
+  const { store, reader } = request;
+  const now = request.now ?? Date.now;
+  const ingestedAt = now();
+  const perObject = request.recordsPerObject ?? 5000;
+  const maxPending = Math.max(perObject, request.maxPending ?? 2 * perObject);
+  const mapping = request.mapping ?? DEFAULT_FIELD_MAPPING;
+  const buckets = new Map<string, Bucket>();
+  let pendingTotal = 0;
+  const bucket = (tenant: string, day: string): Bucket => {
+    const key = `${day}\u0000${tenant}`;
+    let found = buckets.get(key);
+    if (!found) {
+      found = {
+        tenant,
+        date: day,
+        read: 0,
+        noTenant: 0,
+        staged: 0,
+        quarantined: 0,
+        quarantine: [],
+        objects: [],
+        pending: [],
+        durationMs: 0,
+      };
+      buckets.set(key, found);
+    }
+    return found;
+  };
+  if (date !== undefined) for (const tenant of tenants) bucket(tenant, date);
+  const baseName = (b: Bucket) => `backfill-${reader.source}-${b.date}-${b.tenant}`;
+  const progress = (b: Bucket) =>
+    request.onProgress?.({
+      tenant: b.tenant,
+      date: b.date,
+      read: b.read,
+      matched: b.read - b.noTenant,
+      staged: b.staged,
+      noTenant: b.noTenant,
+      consumedCapacity: 0,
+    });
+
+  const flush = async (b: Bucket) => {
+    if (b.pending.length === 0) return;
+    const records = b.pending;
+    pendingTotal -= records.length;
+    b.pending = [];
+    if (b.error !== undefined) return;
+    const started = now();
+    const batchId = `${baseName(b)}-p${String(b.objects.length + 1).padStart(5, '0')}`;
+    try {
+      const result = await ingestBatch(store, records, {
+        source: reader.source,
+        batchId,
+        now: ingestedAt,
+        mapping: request.mapping,
+      });
+      if (result.failed.length > 0) {
+        throw new BackfillError(`cannot write backfill staging: ${describeFailures(result)}`, {
+          cause: result.failed[0]?.error,
+          context: { tenant: b.tenant, date: b.date, batchId },
+        });
+      }
+      b.staged += result.staged;
+      b.quarantined += result.quarantined;
+      b.quarantine = mergeQuarantine([b.quarantine, result.quarantine]);
+      // A page of only quarantined records still takes its number, so names stay stable.
+      b.objects.push(result.written.map((w) => w.key).find((k) => !k.startsWith('quarantine/')) ?? '');
+    } catch (error) {
+      b.error = error;
+    }
+    b.durationMs += now() - started;
+    progress(b);
+  };
+
+  let failure: unknown;
+  try {
+    for await (const item of reader.versions()) {
+      const change = toChange(reader, item);
+      const normalised = normaliseChange(change, { source: reader.source, ingestedAt, mapping: request.mapping });
+      let target: Bucket | undefined;
+      let untenanted = false;
+      if (normalised.ok) {
+        const { tenant_id: tenant, dt } = normalised.record;
+        if (asked.has(tenant) && (date === undefined || dt === date)) target = bucket(tenant, dt);
+      } else if (hasTenant(change, mapping)) {
+        const owner = ownerOf(change, mapping);
+        if (owner !== undefined && asked.has(owner)) target = bucket(owner, date ?? UNDATED);
+      } else {
+        untenanted = true;
+        target = bucket(tenants[0] as string, date ?? UNDATED);
+      }
+      if (!target) continue;
+      target.read += 1;
+      if (untenanted) target.noTenant += 1;
+      target.pending.push(change);
+      pendingTotal += 1;
+      if (target.pending.length >= perObject) await flush(target);
+      else if (pendingTotal >= maxPending) {
+        let fullest = target;
+        for (const b of buckets.values()) if (b.pending.length > fullest.pending.length) fullest = b;
+        await flush(fullest);
+      }
+    }
+    for (const b of buckets.values()) await flush(b);
+  } catch (error) {
+    failure = error;
+  }
+
+  const results: TenantBackfillResult[] = [];
+  const order = (b: Bucket) => tenants.indexOf(b.tenant);
+  const sorted = [...buckets.values()].sort((a, b) => a.date.localeCompare(b.date) || order(a) - order(b));
+  if (sorted.length === 0 && failure !== undefined) {
+    for (const tenant of tenants) results.push(failed(tenant, date ?? ALL_DAYS, now() - ingestedAt, failure));
+  }
+  for (const b of sorted) {
+    const error = failure ?? b.error;
+    let removed = 0;
+    if (error === undefined) {
+      // Only after every object is safely written: drop the extra objects of an earlier, longer run.
+      try {
+        const current = new Set(b.objects);
+        if (b.date !== UNDATED) {
+          for (const old of await listAll(store, `${stagingPrefix(b.tenant, b.date)}${baseName(b)}-p`)) {
+            if (current.has(old.key)) continue;
+            await store.delete(old.key);
+            removed += 1;
+          }
+        }
+      } catch (cleanup) {
+        b.error = cleanup;
+      }
+    }
+    const objects = b.objects.filter((o) => o !== '');
+    const counts = {
+      read: b.read,
+      outside: 0,
+      matched: b.read - b.noTenant,
+      noTenant: b.noTenant,
+      staged: b.staged,
+      quarantined: b.quarantined,
+      quarantine: b.quarantine,
+      objects,
+      days: stagedDays(objects),
+      consumedCapacity: 0,
+    };
+    const result: TenantBackfillResult =
+      (failure ?? b.error) === undefined
+        ? { tenant: b.tenant, date: b.date, status: 'ok', ...counts, removed, durationMs: b.durationMs }
+        : { ...failed(b.tenant, b.date, b.durationMs, failure ?? b.error), ...counts };
+    results.push(result);
+    request.onResult?.(result);
+  }
+  if (sorted.length === 0) for (const r of results) request.onResult?.(r);
+  return {
+    date: date ?? ALL_DAYS,
+    source: reader.source,
+    ok: results.every((r) => r.status === 'ok'),
+    quarantined: results.reduce((n, r) => n + r.quarantined, 0),
+    quarantine: mergeQuarantine(results.map((r) => r.quarantine)),
+    days: stagedDays(results.flatMap((r) => r.objects)),
+    results,
+  };
+}
+
+/** The day of a one-pass backfill's tenant-day holding records that name no day (quarantined). */
+const UNDATED = 'undated';
+
+function toChange(reader: SourceReader, item: unknown): SourceChange {
+  const change = reader.change ? reader.change(item) : backfillChange(reader.source, item);
+  const name = reader.describe?.(item);
+  return name === undefined ? change : { ...change, name };
+}
+
+/** The tenant id of a change whose item has a valid one (see hasTenant). */
+function ownerOf(change: SourceChange, mapping: FieldMapping): string | undefined {
+  const item = change.item;
+  if (typeof item !== 'object' || item === null) return undefined;
+  const name = mapping.tenant_id.find((n) => item[n] !== undefined && item[n] !== null);
+  return name === undefined ? undefined : String(item[name]);
+}

@@ -5,7 +5,8 @@ import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/cli
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
-import { runBackfill } from '../../src/backfill/runBackfill.js';
+import { DynamoExportReader } from '../../src/backfill/DynamoExportReader.js';
+import { runBackfill, runExportBackfill } from '../../src/backfill/runBackfill.js';
 import type { SourceReader } from '../../src/backfill/SourceReader.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
@@ -524,6 +525,147 @@ describe('backfill --source dynamodb --from-export (DynamoDB export to S3, docum
     expect((await quarantined(wrongStore)).length).toBe(11);
     expect(await listAll(wrongStore, 'staging/')).toStrictEqual([]);
   });
+
+  it('without DATE, one streamed pass stages every tenant-day the export holds: exact keys, days and rows', async () => {
+    const { env, dataDir, store } = lake();
+    const days = [
+      { tenantId: 't1', messageId: 'd10', createdAt: '2025-08-10T01:00:00Z', content: 'day 10' },
+      { tenantId: 't1', messageId: 'd11', createdAt: '2025-08-11T01:00:00Z', content: 'day 11' },
+      { tenantId: 't2', messageId: 'e11', createdAt: '2025-08-11T02:00:00Z', content: 'day 11, t2' },
+      { tenantId: 't1', messageId: 'd12', createdAt: '2025-08-12T01:00:00Z', content: 'day 12', role: 'user' },
+      { tenantId: 't1', messageId: 'x12', createdAt: '2025-08-12T02:00:00Z', content: 'deleted later' },
+      { tenantId: 't3', messageId: 'z11', createdAt: '2025-08-11T01:00:00Z', content: 'tenant not asked for' },
+    ];
+    await writeExport(dataDir, 'exports/days', '01754900000000-dddddddd', 'FULL_EXPORT', '2025-08-13T00:00:00.000Z', [
+      days.slice(0, 3).map((i) => ({ Item: dynamoJson(i) })),
+      days.slice(3).map((i) => ({ Item: dynamoJson(i) })),
+    ]);
+    await writeExport(dataDir, 'exports/days', '01754990000000-dddddddd', 'INCREMENTAL_EXPORT', '2025-08-14T00:00:00.000Z', [
+      [
+        {
+          Metadata: { WriteTimestampMicros: micros('2025-08-13T03:00:00Z') },
+          Keys: dynamoJson({ tenantId: 't1', messageId: 'd10' }),
+          NewImage: dynamoJson({ ...days[0], content: 'day 10, edited' }),
+        },
+        // keys only (NEW_IMAGE view): the full export's image names its day
+        {
+          Metadata: { WriteTimestampMicros: micros('2025-08-13T04:00:00Z') },
+          Keys: dynamoJson({ tenantId: 't1', messageId: 'x12' }),
+        },
+      ],
+    ]);
+
+    const all = await cli(['backfill', '--source', 'dynamodb', 't1,t2', '--from-export', 'exports/days', '--json'], env);
+    expect(all.code, all.stderr).toBe(0);
+    const summary = JSON.parse(all.stdout);
+    expect(summary.date).toBe('all');
+    expect(summary.days).toStrictEqual([
+      { tenant: 't1', dt: '2025-08-10' },
+      { tenant: 't1', dt: '2025-08-11' },
+      { tenant: 't2', dt: '2025-08-11' },
+      { tenant: 't1', dt: '2025-08-12' },
+    ]);
+    expect(
+      summary.results.map((r: Record<string, unknown>) => [
+        r.tenant,
+        r.date,
+        r.status,
+        r.read,
+        r.matched,
+        r.staged,
+        r.quarantined,
+      ]),
+    ).toStrictEqual([
+      ['t1', '2025-08-10', 'ok', 2, 2, 2, 0],
+      ['t1', '2025-08-11', 'ok', 1, 1, 1, 0],
+      ['t2', '2025-08-11', 'ok', 1, 1, 1, 0],
+      ['t1', '2025-08-12', 'ok', 3, 3, 3, 0],
+    ]);
+    expect((await listAll(store, 'staging/')).map((o) => o.key.replace(/_[^/]*$/, ''))).toStrictEqual([
+      'staging/messages/tenant_id=t1/dt=2025-08-10/backfill-dynamodb-2025-08-10-t1-p00001',
+      'staging/messages/tenant_id=t1/dt=2025-08-11/backfill-dynamodb-2025-08-11-t1-p00001',
+      'staging/messages/tenant_id=t1/dt=2025-08-12/backfill-dynamodb-2025-08-12-t1-p00001',
+      'staging/messages/tenant_id=t2/dt=2025-08-11/backfill-dynamodb-2025-08-11-t2-p00001',
+    ]);
+    expect(all.stderr).toContain('staged 4 tenant-days: t1 2025-08-10, t1 2025-08-11, t2 2025-08-11, t1 2025-08-12');
+
+    for (const [dt, tenants] of [
+      ['2025-08-10', 't1'],
+      ['2025-08-11', 't1,t2'],
+      ['2025-08-12', 't1'],
+    ] as const) {
+      const run = await cli(['compact', dt, tenants], env);
+      expect(run.code, run.stderr).toBe(0);
+    }
+    const lakeRowOf = (item: Record<string, unknown>, dt: string, over: Partial<LakeRow> = {}): LakeRow => ({
+      tenant_id: item.tenantId as string,
+      dt,
+      message_id: item.messageId as string,
+      conversation_id: null,
+      sender_id: null,
+      role: (item.role as string) ?? null,
+      content: item.content as string,
+      created_at: new Date(Date.parse(item.createdAt as string)).toISOString(),
+      updated_at: null,
+      source: 'dynamodb',
+      source_seq: '0',
+      attributes: {},
+      ...over,
+    });
+    const [d10, d11, e11, d12] = days as unknown as Record<string, unknown>[] as [
+      Record<string, unknown>,
+      Record<string, unknown>,
+      Record<string, unknown>,
+      Record<string, unknown>,
+    ];
+    expect(await readLake(store)).toStrictEqual([
+      lakeRowOf(d10, '2025-08-10', { content: 'day 10, edited' }),
+      lakeRowOf(d11, '2025-08-11'),
+      lakeRowOf(d12, '2025-08-12'),
+      lakeRowOf(e11, '2025-08-11'),
+    ]);
+
+    // With DATE: that day only (a re-run replaces its objects).
+    const one = await cli(
+      ['backfill', '--source', 'dynamodb', '2025-08-11', 't1,t2', '--from-export', 'exports/days', '--json'],
+      env,
+    );
+    expect(one.code, one.stderr).toBe(0);
+    expect(JSON.parse(one.stdout).days).toStrictEqual([
+      { tenant: 't1', dt: '2025-08-11' },
+      { tenant: 't2', dt: '2025-08-11' },
+    ]);
+  });
+
+  it('stages in bounded batches per tenant-day: objects of recordsPerObject, earlier when too many wait', async () => {
+    const { dataDir, store } = lake();
+    const items = Array.from({ length: 10 }, (_, i) => ({
+      tenantId: i % 2 === 0 ? 't1' : 't2',
+      messageId: `b${i}`,
+      createdAt: `2025-08-1${i % 3}T01:00:00Z`,
+      content: `item ${i}`,
+    }));
+    await writeExport(dataDir, 'exports/batches', '01754900000000-eeeeeeee', 'FULL_EXPORT', '2025-08-13T00:00:00.000Z', [
+      items.map((i) => ({ Item: dynamoJson(i) })),
+    ]);
+    const summary = await runExportBackfill({
+      store,
+      reader: new DynamoExportReader(store, 'exports/batches'),
+      tenants: ['t1', 't2'],
+      recordsPerObject: 2,
+      maxPending: 3,
+    });
+    expect(summary.ok).toBe(true);
+    expect(summary.results.map((r) => [r.tenant, r.date, r.staged, r.objects.length])).toStrictEqual([
+      ['t1', '2025-08-10', 2, 1],
+      ['t2', '2025-08-10', 2, 2],
+      ['t1', '2025-08-11', 1, 1],
+      ['t2', '2025-08-11', 2, 1],
+      ['t1', '2025-08-12', 2, 2],
+      ['t2', '2025-08-12', 1, 1],
+    ]);
+    expect((await listAll(store, 'staging/')).length).toBe(8);
+  });
 });
 
 describe('order by time (issue 21): a backfilled version against captured ones and earlier backfills', () => {
@@ -572,8 +714,22 @@ describe('order by time (issue 21): a backfilled version against captured ones a
     return [t?.versions_superseded, t?.duplicates_removed, t?.deletes_applied, t?.rows_written];
   }
 
+  /** A table holding only `items` (createTable also loads the suite's ITEMS). */
   async function table(name: string, items: Record<string, unknown>[]) {
-    await createTable(name, false);
+    await dynamo.send(
+      new CreateTableCommand({
+        TableName: name,
+        KeySchema: [
+          { AttributeName: 'tenantId', KeyType: 'HASH' },
+          { AttributeName: 'messageId', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: [
+          { AttributeName: 'tenantId', AttributeType: 'S' },
+          { AttributeName: 'messageId', AttributeType: 'S' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
     for (const item of items) await dynamo.send(new PutItemCommand({ TableName: name, Item: marshall(item) }));
   }
 

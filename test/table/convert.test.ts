@@ -1,4 +1,4 @@
-import { cp, readdir, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
@@ -125,6 +125,16 @@ describe('a lake of the previous release becomes version 0 of the table', () => 
       ['m1', 'hello'],
       ['m3', 'v2 edited'],
     ]);
+    // status judges the current version, or an older one
+    const runOf = async (...asOf: string[]) =>
+      JSON.parse((await cli(data, ['status', '2025-08-11', 'acme', '--json', ...asOf])).stdout).partitions[0].run_id;
+    const legacyRun = JSON.parse(
+      await readFile(join(data, 'manifests/messages/tenant_id=acme/dt=2025-08-11.json'), 'utf8'),
+    ).run_id;
+    expect(await runOf('--as-of', '0')).toBe(legacyRun);
+    expect(await runOf()).toBe((await readManifest(new LocalStore(data), 'acme', '2025-08-11'))?.run_id);
+    expect(await runOf()).not.toBe(legacyRun);
+
     // vacuum: nothing is older than the retention yet; a retention shorter than any run is refused
     const dry = await cli(data, ['vacuum', '--dry-run', '--json']);
     expect([dry.code, JSON.parse(dry.stdout).deleted, JSON.parse(dry.stdout).version]).toStrictEqual([0, [], 1]);
