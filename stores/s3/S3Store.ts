@@ -157,9 +157,10 @@ export class S3Store implements ObjectStore {
   async putBytes(key: string, body: Uint8Array | string, options: PutOptions = {}): Promise<ObjectInfo> {
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
     const out = await this.call(key, () =>
-      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ...conditions(options) }), {
-        abortSignal: options.signal,
-      }),
+      this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ...conditions(options) }),
+        aborting(options),
+      ),
     );
     return { key, size: bytes.byteLength, etag: bareEtag(out.ETag), lastModified: new Date() };
   }
@@ -173,9 +174,7 @@ export class S3Store implements ObjectStore {
       if (size < this.multipartThreshold) {
         // In memory (below the threshold): the SDK then sends the checksum as a header instead of an
         // aws-chunked stream with a trailer, which S3-compatible servers such as s3rver store verbatim.
-        return this.client.send(new PutObjectCommand({ ...params, Body: await readFile(path) }), {
-          abortSignal: options.signal,
-        });
+        return this.client.send(new PutObjectCommand({ ...params, Body: await readFile(path) }), aborting(options));
       }
       const upload = new Upload({
         client: this.client,
@@ -214,6 +213,9 @@ export class S3Store implements ObjectStore {
     }
   }
 }
+
+/** The SDK's per-call options for a put: its abort signal, when it has one. */
+const aborting = (options: PutOptions) => (options.signal ? { abortSignal: options.signal } : {});
 
 function conditions(options: PutOptions) {
   return {

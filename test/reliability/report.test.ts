@@ -16,15 +16,15 @@ describe('npm run reliability: the numbers it prints', () => {
   it('faults injected per kind, bad inputs, reconciled messages and concurrent runs', () => {
     expect(report).toStrictEqual({
       faults: {
-        calls: 151,
-        throttled: 17,
-        unavailable: 10,
-        truncatedReads: 14,
+        calls: 152,
+        throttled: 18,
+        unavailable: 7,
+        truncatedReads: 12,
         permanent: 1,
         identicalUnderTransientFaults: true,
         permanentIsolated: true,
       },
-      badInputs: { tried: 26, asExpected: 26 },
+      badInputs: { tried: 35, asExpected: 35 },
       messages: {
         pipeline: {
           messagesIn: 651,
@@ -36,12 +36,12 @@ describe('npm run reliability: the numbers it prints', () => {
           linesInUnreadableTails: 0,
         },
         catalogue: {
-          messagesIn: 10_051,
-          rowsOut: 10_034,
+          messagesIn: 10_065,
+          rowsOut: 10_041,
           collapsed: 0,
-          quarantinedAtIngest: 14,
-          quarantinedAtCompaction: 2,
-          objectsQuarantined: 2,
+          quarantinedAtIngest: 20,
+          quarantinedAtCompaction: 3,
+          objectsQuarantined: 3,
           linesInUnreadableTails: 1,
         },
       },
@@ -59,12 +59,12 @@ describe('npm run reliability: the numbers it prints', () => {
 
   it('prints them as tables', () => {
     const text = formatReliabilityReport(report);
-    expect(text).toContain('truncated downloads        14');
+    expect(text).toContain('truncated downloads        12');
     expect(text).toContain(
       'pipeline (3 tenants)    651    591         59          1              0           0           0  yes',
     );
     expect(text).toContain(
-      'bad-input catalogue   10051  10034          0         14              2           1           2  yes',
+      'bad-input catalogue   10065  10041          0         20              3           1           3  yes',
     );
     expect(text).toContain('  crashes survived                                       skipped');
     expect(text).toContain('commit stalled past its lease: runs that wrote                 1');

@@ -226,7 +226,7 @@ describe('the Delta table', () => {
     ]);
   }, 120_000);
 
-  it('vacuum deletes exactly the files no retained version references, older than the retention', async () => {
+  it('vacuum deletes exactly the files no retained version references, older than the retention: a replaced part, a foreign file, a stale remembered-deletes file, abandoned split work', async () => {
     const store = freshStore();
     const t = table(store);
     const write = async (key: string) => store.putBytes(key, 'x');
@@ -234,13 +234,14 @@ describe('the Delta table', () => {
     await write('analytics/messages/tenant_id=a/dt=2025-08-11/foreign.parquet');
     await write('analytics/messages/tenant_id=z/dt=2025-08-11/never-committed.parquet');
     await write('tombstones/messages/tenant_id=a/dt=2025-08-11/stale.parquet');
+    await write('compaction-work/messages/tenant_id=a/dt=2025-08-11/split-1/range=0/bucket=0/part.parquet');
     await t.commit(replace([], [add('a', '2025-08-11', 'p1')], 'a', '2025-08-11'), -1, metadata);
     await t.commit(
       replace(partitionFiles(await t.snapshot(), 'a', '2025-08-11'), [add('a', '2025-08-11', 'p2')], 'a', '2025-08-11'),
       0,
       metadata,
     );
-    const side = { sideRoots: ['tombstones/messages/'] };
+    const side = { sideRoots: ['tombstones/messages/', 'compaction-work/messages/'] };
     // within the retention nothing goes: the files are younger than 7 days
     expect((await vacuum(store, t, { ...side, dryRun: true })).deleted).toStrictEqual([]);
     const later = Date.now() + 8 * 86_400_000;
@@ -251,6 +252,7 @@ describe('the Delta table', () => {
       'analytics/messages/tenant_id=a/dt=2025-08-11/p3.parquet',
       'analytics/messages/tenant_id=z/dt=2025-08-11/never-committed.parquet',
       'tombstones/messages/tenant_id=a/dt=2025-08-11/stale.parquet',
+      'compaction-work/messages/tenant_id=a/dt=2025-08-11/split-1/range=0/bucket=0/part.parquet',
     ]);
     expect((await listAll(store, 'analytics/messages/tenant_id=a/')).length).toBe(4); // a dry run deletes nothing
     // p1 was removed at T0 (long before `later`): no retained version references it any more
@@ -260,6 +262,7 @@ describe('the Delta table', () => {
       'analytics/messages/tenant_id=a/dt=2025-08-11/p2.parquet',
     ]);
     expect(await listAll(store, 'tombstones/')).toStrictEqual([]);
+    expect(await listAll(store, 'compaction-work/')).toStrictEqual([]);
   });
 });
 
