@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--scenario single,tenants,stores,ingest,peer,profile,merge,peers,split|all] [--messages N] [--memory 1GB]
+ * `npm run bench -- [--scenario single,tenants,stores,ingest,peer,profile,merge,peers,split,table,export|all] [--messages N] [--memory 1GB]
  *                   [--threads 2] [--data DIR] [--rounds N] [--baseline DIR] [--ranges K] [--buckets B] [--json] [--out FILE]`
  *
  * Every measured compaction runs in a child process of its own (bench/step.ts) so its peak RSS is its own.
@@ -64,7 +64,7 @@ interface Context {
   servers?: Servers;
 }
 
-const USAGE = `usage: npm run bench -- [--scenario single|tenants|stores|ingest|peer|profile|merge|peers|split|all[,...]]
+const USAGE = `usage: npm run bench -- [--scenario single|tenants|stores|ingest|peer|profile|merge|peers|split|table|export|all[,...]]
   [--messages N] [--memory 1GB] [--threads 2] [--data DIR] [--tenants N] [--tenant-messages N]
   [--concurrency N] [--rounds N] [--baseline DIR] [--ranges K] [--buckets B] [--json] [--out FILE]
   split: the single pass and a split into K map × B reduce tasks (default 4 × 4), each task in its own
