@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { withConnection } from '../duckdb/openDuckDb.js';
 import { analyticsKey, compactionQuarantineKey, runManifestKey, tombstoneKey } from '../staging/layout.js';
 import { gzipNdjson } from '../staging/ndjson.js';
-import { PreconditionFailedError, StoreError } from '../store/errors.js';
-import type { ObjectInfo, ObjectStore, PutOptions } from '../store/ObjectStore.js';
+import { PreconditionFailedError } from '../store/errors.js';
+import { createOnce, type ObjectInfo, type ObjectStore, type PutOptions } from '../store/ObjectStore.js';
 import type { AddAction } from '../table/actions.js';
 import { partitionId, TAG_DELETES, TAG_MANIFEST, TAG_QUARANTINE, TAG_RUN, tablePath } from '../table/deltaTable.js';
 import { mapLimit } from '../util/concurrency.js';
@@ -111,29 +111,9 @@ export async function commitPartition(
   return { outputs, manifest, version };
 }
 
-/**
- * Creates a file under a key unique to this attempt; the transfer stops when the run's signal aborts. A
- * "precondition failed" can only be this attempt's own earlier write whose reply was lost (the SDK retried
- * it), so it counts as written.
- */
-async function putOnce(
-  store: ObjectStore,
-  key: string,
-  file: string,
-  options: PutOptions,
-  signal: AbortSignal,
-): Promise<ObjectInfo> {
-  try {
-    return await store.putFile(key, file, { ...options, signal });
-  } catch (error) {
-    // a transfer stopped by the run's signal fails with the signal's reason (a lost lease, a stop), as the phases do
-    signal.throwIfAborted();
-    if (!(error instanceof PreconditionFailedError)) throw error;
-    const info = await store.head(key);
-    if (!info) throw new StoreError(`${key} was refused as existing but is not there`, { cause: error, context: { key } });
-    return info;
-  }
-}
+/** Uploads a file under a key unique to this attempt (createOnce: put-if-absent, stopped by the run's signal). */
+const putOnce = (store: ObjectStore, key: string, file: string, options: PutOptions, signal: AbortSignal) =>
+  createOnce(store, key, signal, (create) => store.putFile(key, file, { ...options, ...create }));
 
 /** A part with no rows: a partition whose every message is deleted still has a file that carries its state. */
 async function emptyPart(run: PartitionRun): Promise<string> {

@@ -41,8 +41,8 @@ import {
   splitWorkPrefix,
 } from '../staging/layout.js';
 import { gzipNdjson } from '../staging/ndjson.js';
-import { ObjectNotFoundError, PreconditionFailedError, StoreError } from '../store/errors.js';
-import { getBytes, listAll, type ObjectInfo, type ObjectStore, type PutOptions } from '../store/ObjectStore.js';
+import { ObjectNotFoundError } from '../store/errors.js';
+import { createOnce, getBytes, listAll, type ObjectInfo, type ObjectStore } from '../store/ObjectStore.js';
 import { assertTenantId } from '../tenant.js';
 import { parseDate } from '../time/jst.js';
 import { mapLimit } from '../util/concurrency.js';
@@ -973,29 +973,6 @@ function assertOwnFiles(what: string, prefix: string, keys: readonly (string | n
         context: { key },
       });
     }
-  }
-}
-
-/**
- * Creates an output under a key unique to its attempt, put-if-absent; the transfer stops when the task's signal
- * aborts. A "precondition failed" can only be this attempt's own earlier write whose reply was lost (the SDK
- * retried it): it counts as written.
- */
-async function createOnce(
-  store: ObjectStore,
-  key: string,
-  signal: AbortSignal,
-  put: (options: PutOptions) => Promise<ObjectInfo>,
-): Promise<ObjectInfo> {
-  try {
-    return await put({ ifNoneMatch: '*', signal });
-  } catch (error) {
-    // a transfer stopped by the task's signal fails with the signal's reason (a lost lease, a stop)
-    signal.throwIfAborted();
-    if (!(error instanceof PreconditionFailedError)) throw error;
-    const info = await store.head(key);
-    if (!info) throw new StoreError(`${key} was refused as existing but is not there`, { cause: error, context: { key } });
-    return info;
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../util/retry.js';
-import { StoreError } from './errors.js';
+import { PreconditionFailedError, StoreError } from './errors.js';
 
 /** What a listing or a write tells about one object. */
 export interface ObjectInfo {
@@ -76,4 +76,27 @@ export async function listAll(store: ObjectStore, prefix: string): Promise<Objec
   const out: ObjectInfo[] = [];
   for await (const info of store.list(prefix)) out.push(info);
   return out;
+}
+
+/**
+ * Creates an object under a key unique to its writer's attempt, put-if-absent (`put` gets the options to
+ * use); the transfer stops when `signal` aborts, and then fails with the signal's reason. A "precondition
+ * failed" can only be this attempt's own earlier write whose reply was lost (the SDK retried it): it counts
+ * as written.
+ */
+export async function createOnce(
+  store: ObjectStore,
+  key: string,
+  signal: AbortSignal,
+  put: (options: PutOptions) => Promise<ObjectInfo>,
+): Promise<ObjectInfo> {
+  try {
+    return await put({ ifNoneMatch: '*', signal });
+  } catch (error) {
+    signal.throwIfAborted();
+    if (!(error instanceof PreconditionFailedError)) throw error;
+    const info = await store.head(key);
+    if (!info) throw new StoreError(`${key} was refused as existing but is not there`, { cause: error, context: { key } });
+    return info;
+  }
 }
