@@ -77,7 +77,8 @@ let dynamo: DynamoDBClient;
 let dir: { path: string; cleanup: () => Promise<void> };
 const saved = { ...process.env };
 
-async function createTable(name: string, withIndex: boolean) {
+/** A messages table (with the tenant + created-time index when asked) holding `items` (default: the suite's ITEMS). */
+async function createTable(name: string, withIndex: boolean, items: readonly Record<string, unknown>[] = ITEMS) {
   await dynamo.send(
     new CreateTableCommand({
       TableName: name,
@@ -107,7 +108,7 @@ async function createTable(name: string, withIndex: boolean) {
         : {}),
     }),
   );
-  for (const item of ITEMS) await dynamo.send(new PutItemCommand({ TableName: name, Item: marshall(item) }));
+  for (const item of items) await dynamo.send(new PutItemCommand({ TableName: name, Item: marshall(item) }));
 }
 
 beforeAll(async () => {
@@ -714,24 +715,8 @@ describe('order by time (issue 21): a backfilled version against captured ones a
     return [t?.versions_superseded, t?.duplicates_removed, t?.deletes_applied, t?.rows_written];
   }
 
-  /** A table holding only `items` (createTable also loads the suite's ITEMS). */
-  async function table(name: string, items: Record<string, unknown>[]) {
-    await dynamo.send(
-      new CreateTableCommand({
-        TableName: name,
-        KeySchema: [
-          { AttributeName: 'tenantId', KeyType: 'HASH' },
-          { AttributeName: 'messageId', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'tenantId', AttributeType: 'S' },
-          { AttributeName: 'messageId', AttributeType: 'S' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
-    for (const item of items) await dynamo.send(new PutItemCommand({ TableName: name, Item: marshall(item) }));
-  }
+  /** A table holding only `items`. */
+  const table = (name: string, items: Record<string, unknown>[]) => createTable(name, false, items);
 
   it('table backfill: a newer image than the captured INSERT wins; a version captured after the read wins over it', async () => {
     const { env, store } = lake('timed-edit');
