@@ -188,18 +188,12 @@ async function backfillTenant(
     if (pending.length === 0) return;
     page += 1;
     const batchId = `${baseName}-p${String(page).padStart(5, '0')}`;
-    const result = await ingestBatch(store, pending, {
-      source: reader.source,
-      batchId,
-      now: ingestedAt,
-      mapping: request.mapping,
-    });
-    if (result.failed.length > 0) {
-      throw new BackfillError(`cannot write backfill staging: ${describeFailures(result)}`, {
-        cause: result.failed[0]?.error,
-        context: { tenant, date, batchId },
-      });
-    }
+    const result = await stageBatch(
+      store,
+      pending,
+      { source: reader.source, batchId, now: ingestedAt, mapping: request.mapping },
+      { tenant, date },
+    );
     staged += result.staged;
     quarantined += result.quarantined;
     quarantine = mergeQuarantine([quarantine, result.quarantine]);
@@ -455,18 +449,12 @@ export async function runExportBackfill(request: ExportBackfillRequest): Promise
     const started = now();
     const batchId = `${baseName(b)}-p${String(b.objects.length + 1).padStart(5, '0')}`;
     try {
-      const result = await ingestBatch(store, records, {
-        source: reader.source,
-        batchId,
-        now: ingestedAt,
-        mapping: request.mapping,
-      });
-      if (result.failed.length > 0) {
-        throw new BackfillError(`cannot write backfill staging: ${describeFailures(result)}`, {
-          cause: result.failed[0]?.error,
-          context: { tenant: b.tenant, date: b.date, batchId },
-        });
-      }
+      const result = await stageBatch(
+        store,
+        records,
+        { source: reader.source, batchId, now: ingestedAt, mapping: request.mapping },
+        { tenant: b.tenant, date: b.date },
+      );
       b.staged += result.staged;
       b.quarantined += result.quarantined;
       b.quarantine = mergeQuarantine([b.quarantine, result.quarantine]);
@@ -584,4 +572,21 @@ function ownerOf(change: SourceChange, mapping: FieldMapping): string | undefine
   if (typeof item !== 'object' || item === null) return undefined;
   const name = mapping.tenant_id.find((n) => item[n] !== undefined && item[n] !== null);
   return name === undefined ? undefined : String(item[name]);
+}
+
+/** Stages one page of backfilled changes; a group that could not be written fails the tenant-day (BackfillError). */
+async function stageBatch(
+  store: ObjectStore,
+  changes: SourceChange[],
+  options: Parameters<typeof ingestBatch>[2],
+  context: { tenant: string; date: string },
+): Promise<Awaited<ReturnType<typeof ingestBatch>>> {
+  const result = await ingestBatch(store, changes, options);
+  if (result.failed.length > 0) {
+    throw new BackfillError(`cannot write backfill staging: ${describeFailures(result)}`, {
+      cause: result.failed[0]?.error,
+      context: { ...context, batchId: options.batchId },
+    });
+  }
+  return result;
 }
