@@ -6,6 +6,7 @@ import { register } from 'tsx/esm/api';
 register();
 await import('./functions/ingest_changefeed.ts');
 await import('./functions/daily_batch.ts');
+await import('./functions/intraday_batch.ts');
 await import('./functions/compact_http.ts');
 await import('./functions/compact_job.ts');
 await import('./functions/compact_task.ts');

@@ -24,6 +24,11 @@ export interface TriggerSettings {
   readonly changeFeedMaxRetries: number;
   /** DAILY_BATCH_SCHEDULE: NCRONTAB. Default `0 0 17 * * *` = 02:00 JST when the host runs in UTC. */
   readonly dailyBatchSchedule: string;
+  /**
+   * INTRADAY_MINUTES as the `intraday_batch` timer's NCRONTAB (intradaySchedule), or undefined when it is 0:
+   * then the function is not registered at all.
+   */
+  readonly intradaySchedule: string | undefined;
   /** COMPACTION_QUEUE: the Storage queue of nightly jobs (daily_batch → compact_job). Default `makoto-compaction-jobs`. */
   readonly compactionQueue: string;
   /**
@@ -57,12 +62,27 @@ export function triggerSettings(env: Env): TriggerSettings {
     maxItemsPerInvocation: int('COSMOS_MAX_ITEMS_PER_INVOCATION', 500, 1, 10_000),
     changeFeedMaxRetries: int('CHANGEFEED_MAX_RETRIES', 5, 0, 100),
     dailyBatchSchedule: read('DAILY_BATCH_SCHEDULE') ?? '0 0 17 * * *',
+    intradaySchedule: intradaySchedule(loadConfig(env).compaction.intradayMinutes),
     compactionQueue: queueName('COMPACTION_QUEUE', read('COMPACTION_QUEUE') ?? 'makoto-compaction-jobs'),
     compactionTaskQueue: queueName('COMPACTION_TASK_QUEUE', read('COMPACTION_TASK_QUEUE') ?? 'makoto-compaction-tasks'),
     compactionTaskConcurrency: int('COMPACTION_TASK_CONCURRENCY', 4, 1, 256),
     compactionQueueConnection: read('COMPACTION_QUEUE_CONNECTION') ?? 'AZURE_STORAGE_CONNECTION_STRING',
     compactionMaxDequeueCount: int('COMPACTION_MAX_DEQUEUE_COUNT', 5, 1, 100),
   };
+}
+
+/**
+ * The NCRONTAB of a run every `minutes` minutes (0: none): a step in the minutes field below an hour (15 →
+ * every quarter hour), in the hours field for whole hours (120 → every second hour). NCRONTAB steps restart every hour (every day), so `minutes` must divide an hour (a day):
+ * anything else is refused rather than run at uneven gaps.
+ */
+export function intradaySchedule(minutes: number): string | undefined {
+  if (minutes === 0) return undefined;
+  if (minutes < 60 && 60 % minutes === 0) return minutes === 1 ? '0 * * * * *' : `0 */${minutes} * * * *`;
+  if (minutes % 60 === 0 && 24 % (minutes / 60) === 0) return minutes === 60 ? '0 0 * * * *' : `0 0 */${minutes / 60} * * *`;
+  throw new ConfigError(
+    `INTRADAY_MINUTES must divide an hour or be whole hours that divide a day (e.g. 15, 60, 120), got ${minutes}`,
+  );
 }
 
 /** Storage queue names: 3 to 63 lowercase letters, digits and single dashes; `-poison` must still fit. */

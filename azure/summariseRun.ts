@@ -1,9 +1,9 @@
 import type { InvocationContext } from '@azure/functions';
 import { type RunRef, runSummaryJson, writeRunSummary } from '../src/app/jobs.js';
-import { runStartedAt } from '../src/app/logFields.js';
 import { compactionMetrics, statusMetrics } from '../src/app/metrics.js';
 import { statusAfterRun } from '../src/app/status.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
+import { runStartedAt } from '../src/time/runId.js';
 import { functionLog } from './telemetry.js';
 
 /**

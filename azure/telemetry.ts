@@ -7,7 +7,7 @@
  * src/app/metrics.ts as keys: log-based metrics that the alert rules in docs/AZURE.md query.
  */
 import type { InvocationContext } from '@azure/functions';
-import { engineLogFields, newRunId, partitionLogFields } from '../src/app/logFields.js';
+import { engineLogFields, partitionLogFields } from '../src/app/logFields.js';
 import {
   compactionMetrics,
   METRIC_NAMESPACE,
@@ -21,7 +21,9 @@ import { summaryJson } from '../src/app/report.js';
 import { type RunCompactionRequest, runCompaction } from '../src/app/runCompaction.js';
 import type { PartitionResult } from '../src/compaction/compactPartition.js';
 import type { RunSummary } from '../src/compaction/compactTenants.js';
+import { resultFailed } from '../src/compaction/resultFailed.js';
 import { targetDate } from '../src/time/jst.js';
+import { newRunId } from '../src/time/runId.js';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 
@@ -74,7 +76,7 @@ export async function loggedCompaction(
     },
   });
   log.metrics('compaction', compactionMetrics(summary, now() - started));
-  const failed = summary.results.filter((r) => r.status === 'failed' || r.status === 'locked').map((r) => r.tenant);
+  const failed = summary.results.filter(resultFailed).map((r) => r.tenant);
   log(summary.ok ? 'info' : 'error', 'compaction finished', {
     dt: summary.date,
     ok: summary.ok,

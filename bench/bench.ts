@@ -1,6 +1,7 @@
 /**
- * `npm run bench -- [--scenario single,tenants,stores,ingest,peer,profile,merge,peers,split,table,export|all] [--messages N] [--memory 1GB]
- *                   [--threads 2] [--data DIR] [--rounds N] [--baseline DIR] [--ranges K] [--buckets B] [--json] [--out FILE]`
+ * `npm run bench -- [--scenario single,tenants,stores,ingest,peer,profile,merge,peers,split,table,export,night,intraday|all]
+ *                   [--messages N] [--memory 1GB] [--threads 2] [--data DIR] [--rounds N] [--baseline DIR] [--ranges K]
+ *                   [--buckets B] [--latency-ms N] [--commit-batch N] [--json] [--out FILE]`
  *
  * Every measured compaction runs in a child process of its own (bench/step.ts) so its peak RSS is its own.
  * Each number is printed with the machine's load average when it was taken (the box may be shared).
@@ -23,13 +24,14 @@ import { listAll, type ObjectStore } from '../src/store/ObjectStore.js';
 import { mapLimit } from '../src/util/concurrency.js';
 import { ingestStreamEvent } from '../stream-ingest/handler.js';
 import { startAzurite } from '../test/azure/azureServers.js';
-import { CountingStore, REQUEST_KINDS, type RequestKind } from '../test/kit/CountingStore.js';
-import { generateStaging, type StagingStats, textPool } from '../test/kit/generateStaging.js';
 import { quietTelemetry } from '../test/kit/lambdaTelemetry.js';
 import { freePort, type RunningServer, startNodeServer } from '../test/kit/servers.js';
+import { CountingStore, REQUEST_KINDS, type RequestKind } from '../tools/CountingStore.js';
+import { generateStaging, type StagingStats, textPool } from '../tools/generateStaging.js';
 import { costTables, type Measured } from './costModel.js';
 import { summariseCpuProfile } from './cpuProfile.js';
 import { exportScenario } from './exportBench.js';
+import { nightScenario } from './nightBench.js';
 import { ensurePolars, POLARS_VERSION } from './peerPolars.js';
 import type { StoreTarget } from './step.js';
 import { night, year } from './tableLog.js';
@@ -48,6 +50,8 @@ const SCENARIOS = [
   'split',
   'table',
   'export',
+  'night',
+  'intraday',
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
 type Row = Record<string, unknown>;
@@ -64,9 +68,15 @@ interface Context {
   servers?: Servers;
 }
 
-const USAGE = `usage: npm run bench -- [--scenario single|tenants|stores|ingest|peer|profile|merge|peers|split|table|export|all[,...]]
+const USAGE = `usage: npm run bench -- [--scenario single|tenants|stores|ingest|peer|profile|merge|peers|split|table|export|night|intraday|all[,...]]
   [--messages N] [--memory 1GB] [--threads 2] [--data DIR] [--tenants N] [--tenant-messages N]
-  [--concurrency N] [--rounds N] [--baseline DIR] [--ranges K] [--buckets B] [--json] [--out FILE]
+  [--concurrency N] [--rounds N] [--baseline DIR] [--ranges K] [--buckets B] [--latency-ms N]
+  [--commit-batch N] [--zipf S] [--workers W] [--job-concurrency C] [--new-messages N] [--json] [--out FILE]
+  tenants: --tenants × --tenant-messages in one process; --latency-ms adds a delay to every store request,
+  --commit-batch caps partitions per table version, --baseline DIR runs an earlier checkout alongside.
+  night: Zipf (--zipf, --messages in all; 0 = --tenant-messages each) through the fan-out driver: W worker
+  processes × C jobs, each job as one invocation. intraday: the tenants day compacted, then --new-messages
+  per tenant folded in by one intraday run.
   split: the single pass and a split into K map × B reduce tasks (default 4 × 4), each task in its own
   process, on copies of the same day; compares the Parquet rows and the manifest counts.
   peers: the project, bare DuckDB (same and unlimited memory) and Polars on the same day, interleaved
@@ -99,7 +109,13 @@ function parseBenchArgs(argv: string[]) {
       tenants: { type: 'string', default: '1000' },
       'tenant-messages': { type: 'string', default: '1000' },
       concurrency: { type: 'string', default: '4' },
-      rounds: { type: 'string', default: '3' },
+      'latency-ms': { type: 'string', default: '0' },
+      zipf: { type: 'string', default: '1.1' },
+      'new-messages': { type: 'string', default: '50' },
+      workers: { type: 'string', default: '2' },
+      'job-concurrency': { type: 'string', default: '2' },
+      'commit-batch': { type: 'string' },
+      rounds: { type: 'string' },
       baseline: { type: 'string' },
       ranges: { type: 'string', default: '4' },
       buckets: { type: 'string', default: '4' },
@@ -137,24 +153,53 @@ async function runBench(values: ReturnType<typeof parseBenchArgs>['values'], arg
     for (const scenario of scenarios) {
       if (scenario === 'single') context.report.single = await single(context);
       if (scenario === 'tenants') {
-        context.report.tenants = await tenants(
-          context,
-          Number(values.tenants),
-          Number(values['tenant-messages']),
-          values.concurrency as string,
-        );
+        context.report.tenants = await tenants(context, {
+          count: Number(values.tenants),
+          perTenant: Number(values['tenant-messages']),
+          concurrency: values.concurrency as string,
+          latencyMs: Number(values['latency-ms']),
+          commitBatch: values['commit-batch'] === undefined ? undefined : Number(values['commit-batch']),
+          baseline: values.baseline,
+          rounds: values.rounds === undefined ? 1 : Number(values.rounds),
+        });
       }
       if (scenario === 'stores') context.report.stores = await stores(context);
       if (scenario === 'ingest') context.report.ingest = await ingest(context);
       if (scenario === 'peer') context.report.peer = await peer(context);
       if (scenario === 'profile') context.report.profile = await profile(context);
       if (scenario === 'merge') context.report.merge = await merge(context);
-      if (scenario === 'peers') context.report.peers = await peers(context, Number(values.rounds), values.baseline);
+      if (scenario === 'peers') context.report.peers = await peers(context, Number(values.rounds ?? 3), values.baseline);
       if (scenario === 'split') {
         context.report.split = await split(context, { ranges: Number(values.ranges), buckets: Number(values.buckets) });
       }
       if (scenario === 'table') context.report.table = await tableScenario(context, Number(values.tenants));
       if (scenario === 'export') context.report.export = await exportScenario(root, context.messages, say);
+      if (scenario === 'intraday') {
+        context.report.intraday = await intraday(context, {
+          count: Number(values.tenants),
+          perTenant: Number(values['tenant-messages']),
+          concurrency: values.concurrency as string,
+          latencyMs: Number(values['latency-ms']),
+          newMessages: Number(values['new-messages']),
+        });
+      }
+      if (scenario === 'night') {
+        context.report.night = await nightScenario({
+          root,
+          dataDir: values.data,
+          date: DATE,
+          tenants: Number(values.tenants),
+          zipf: Number(values.zipf),
+          // Zipf: --messages in all; uniform (--zipf 0): --tenant-messages each
+          messages: Number(values.zipf) > 0 ? context.messages : Number(values['tenant-messages']),
+          workers: Number(values.workers),
+          jobConcurrency: Number(values['job-concurrency']),
+          latencyMs: Number(values['latency-ms']),
+          threads: context.threads,
+          memory: context.memory,
+          say,
+        });
+      }
     }
     const measured = measuredFrom(context.report);
     if (measured) {
@@ -434,15 +479,173 @@ async function split(context: Context, shape: { ranges: number; buckets: number 
   }
 }
 
-async function tenants(context: Context, count: number, perTenant: number, concurrency: string) {
-  const data = join(context.root, 'tenants');
+/** Options of the many-tenants scenarios (`tenants`, `night`). */
+interface TenantsOptions {
+  readonly count: number;
+  readonly perTenant: number;
+  readonly concurrency: string;
+  /** Fixed delay per store request (LatencyStore); 0 = none. */
+  readonly latencyMs: number;
+  /** Partitions per table version (group commit); undefined = the default. */
+  readonly commitBatch: number | undefined;
+  /** A checkout of an earlier commit (--baseline) run on a copy of the same staging, interleaved. */
+  readonly baseline: string | undefined;
+  readonly rounds: number;
+}
+
+/**
+ * `count` tenants × `perTenant` messages generated once (or reused from --data DIR), then compacted in one
+ * process (runCompaction, TENANT_ID=*) on a fresh copy per round: the project, and the --baseline checkout
+ * when given, alternately. Prints wall, per-tenant times, phases and store requests per partition by kind.
+ */
+async function tenants(context: Context, options: TenantsOptions) {
+  const { count, perTenant } = options;
+  const source = await tenantsDay(context, count, perTenant);
+  const contenders: [string, string][] = [['project', process.cwd()]];
+  if (options.baseline) contenders.push(['baseline', options.baseline]);
+  context.say(
+    `\nscenario tenants: ${count} tenants × ${perTenant} messages through runCompaction (one DuckDB instance, COMPACT_CONCURRENCY=${options.concurrency}, ${options.latencyMs} ms per store request, commit batch ${options.commitBatch ?? 'default'})`,
+  );
+  const header = [
+    'contender',
+    'tenants',
+    'objects',
+    'wall ms',
+    'ms/tenant',
+    'tenant p50 ms',
+    'tenant p95 ms',
+    'table commits',
+    'peak RSS MB',
+    'CPU s',
+    'load1',
+  ];
+  const rows: (string | number)[][] = [header];
+  const runs: Row[] = [];
+  for (let round = 0; round < options.rounds; round++) {
+    for (const [name, cwd] of contenders) {
+      const data = join(context.root, `tenants-${name}-${round}`);
+      await cp(source.dir, data, { recursive: true });
+      const r = step(
+        'tenants',
+        [
+          join(context.root, `tenants-out-${name}-${round}`),
+          JSON.stringify({
+            root: data,
+            date: DATE,
+            memory: context.memory,
+            threads: context.threads,
+            concurrency: options.concurrency,
+            latencyMs: options.latencyMs,
+            ...(options.commitBatch === undefined ? {} : { commitBatch: options.commitBatch }),
+          }),
+        ],
+        [],
+        cwd,
+      );
+      await rm(data, { recursive: true, force: true });
+      if (r.rows !== source.expected || r.ok !== true) {
+        throw new Error(`tenants run (${name}): ok ${r.ok}, rows ${r.rows}, expected ${source.expected}`);
+      }
+      const tenantMs = r.tenantMs as Row;
+      rows.push([
+        name,
+        count,
+        r.inputs as number,
+        r.ms as number,
+        Number(((r.ms as number) / count).toFixed(1)),
+        tenantMs.p50 as number,
+        tenantMs.p95 as number,
+        (r.tableCommits as number | undefined) ?? '–',
+        r.maxRssMB as number,
+        (r.cpuS as number | undefined) ?? '–',
+        (r.load1 as number[]).join(' / '),
+      ]);
+      runs.push({ contender: name, round, ...r, perPartition: perPartition(r, count) });
+      context.say(
+        `${name} round ${round}: summed phases over tenants (ms, concurrent) ${JSON.stringify(r.phaseMsSum)}; requests per partition ${JSON.stringify(perPartition(r, count))}`,
+      );
+    }
+  }
+  context.say(table(rows));
+  const byArea = runs[0]?.byArea as Record<string, Record<string, number>> | undefined;
+  if (byArea) {
+    context.say(`requests per partition by area (project, round 0):`);
+    context.say(
+      table([
+        ['area', ...REQUEST_KINDS],
+        ...Object.entries(byArea).map(([area, c]) => [
+          area,
+          ...REQUEST_KINDS.map((k) => Number(((c[k] ?? 0) / count).toFixed(2))),
+        ]),
+      ]),
+    );
+  }
+  return { count, perTenant, latencyMs: options.latencyMs, commitBatch: options.commitBatch ?? null, runs };
+}
+
+/**
+ * An hourly intraday run: the many-tenants day compacted as a night, then every tenant gains `newMessages`
+ * messages and one intraday run folds them in (bench/step.ts `intraday`); its wall, CPU and requests.
+ */
+async function intraday(
+  context: Context,
+  options: { count: number; perTenant: number; concurrency: string; latencyMs: number; newMessages: number },
+) {
+  const source = await tenantsDay(context, options.count, options.perTenant);
+  const data = join(context.root, 'intraday-lake');
+  await cp(source.dir, data, { recursive: true });
+  const r = step('intraday', [
+    join(context.root, 'intraday-out'),
+    JSON.stringify({
+      root: data,
+      date: DATE,
+      memory: context.memory,
+      threads: context.threads,
+      concurrency: options.concurrency,
+      latencyMs: options.latencyMs,
+      newMessages: options.newMessages,
+    }),
+  ]);
+  await rm(data, { recursive: true, force: true });
+  const expected = source.expected + options.count * options.newMessages;
+  if (r.ok !== true || r.nightRows !== source.expected || r.partitions !== options.count || r.rows !== expected) {
+    throw new Error(
+      `intraday run: ok ${r.ok}, night rows ${r.nightRows}, partitions ${r.partitions}, rows ${r.rows} of ${expected}`,
+    );
+  }
+  const line = {
+    scenario: 'intraday',
+    tenants: options.count,
+    newMessagesEach: options.newMessages,
+    expectedRows: expected,
+    ...r,
+  };
+  context.say(JSON.stringify(line));
+  return line;
+}
+
+/** Store requests per partition, by kind, from a step's operation counts. */
+function perPartition(r: Row, partitions: number): Record<string, number> {
+  const ops = (r.operations ?? {}) as Record<string, number>;
+  return Object.fromEntries(REQUEST_KINDS.map((k) => [k, Number(((ops[k] ?? 0) / partitions).toFixed(2))]));
+}
+
+/** The many-tenants day: generated once into --data DIR (a marker file says so) or the run's own folder. */
+async function tenantsDay(context: Context, count: number, perTenant: number): Promise<{ dir: string; expected: number }> {
+  const dir = join(context.dataDir ?? context.root, `tenants-${count}x${perTenant}`);
+  const marker = join(dir, '..', `_bench-tenants-${count}x${perTenant}.json`);
+  if (existsSync(marker)) {
+    const known = JSON.parse(await readFile(marker, 'utf8')) as { expected: number; objects: number };
+    context.say(`\nreusing ${count} tenants × ${perTenant} messages (${known.objects} objects) from ${dir}`);
+    return { dir, expected: known.expected };
+  }
   const t0 = performance.now();
   const pool = textPool(randomSource(7));
   let objects = 0;
   let expected = 0;
   for (let i = 0; i < count; i++) {
     const staged = await generateStaging({
-      root: data,
+      root: dir,
       tenant: `t${String(i).padStart(4, '0')}`,
       date: DATE,
       messages: perTenant,
@@ -454,54 +657,11 @@ async function tenants(context: Context, count: number, perTenant: number, concu
     objects += staged.objects;
     expected += staged.expectedRows;
   }
+  await writeFile(marker, JSON.stringify({ expected, objects }));
   context.say(
     `\ngenerated ${count} tenants × ${perTenant} messages (${objects} objects) in ${Math.round(performance.now() - t0)} ms`,
   );
-  const r = step('tenants', [
-    join(context.root, 'tenants-out'),
-    JSON.stringify({ root: data, date: DATE, memory: context.memory, threads: context.threads, concurrency }),
-  ]);
-  if (r.rows !== expected || r.ok !== true) throw new Error(`tenants run: ok ${r.ok}, rows ${r.rows}, expected ${expected}`);
-  const single = context.report.single as { project: Row } | undefined;
-  const oneDayMs = single?.project.ms as number | undefined;
-  const perTenantMs = (r.ms as number) / count;
-  // Same number of messages in 1 partition vs `count` partitions: the difference is the per-tenant overhead.
-  const overheadMs =
-    oneDayMs !== undefined && count * perTenant === context.messages ? ((r.ms as number) - oneDayMs) / count : undefined;
-  const tenantMs = r.tenantMs as Row;
-  context.say(
-    `scenario tenants: ${count} tenants × ${perTenant} messages through runCompaction (one DuckDB instance, COMPACT_CONCURRENCY=${concurrency})`,
-  );
-  context.say(
-    table([
-      [
-        'tenants',
-        'objects',
-        'wall ms',
-        'ms/tenant',
-        'tenant p50 ms',
-        'tenant p95 ms',
-        'overhead ms/tenant',
-        'peak RSS MB',
-        'load1',
-      ],
-      [
-        count,
-        r.inputs as number,
-        r.ms as number,
-        Number(perTenantMs.toFixed(1)),
-        tenantMs.p50 as number,
-        tenantMs.p95 as number,
-        overheadMs === undefined ? '–' : Number(overheadMs.toFixed(1)),
-        r.maxRssMB as number,
-        (r.load1 as number[]).join(' / '),
-      ],
-    ]),
-  );
-  context.say(
-    `summed phases over tenants (ms, concurrent): ${JSON.stringify(r.phaseMsSum)}; operations ${JSON.stringify(r.operations)}`,
-  );
-  return { ...r, perTenantMs: Number(perTenantMs.toFixed(2)), overheadMsPerTenant: overheadMs };
+  return { dir, expected };
 }
 
 interface Servers {
@@ -879,7 +1039,8 @@ function median(values: number[]): number {
 /** What the cost model needs, when this run measured it (single, tenants, stores and ingest). */
 function measuredFrom(report: Record<string, unknown>): Measured | undefined {
   const single = report.single as { messages: number; project: Row; staged: StagingStats } | undefined;
-  const many = report.tenants as (Row & { overheadMsPerTenant?: number }) | undefined;
+  const manyTenants = report.tenants as { runs: Row[] } | undefined;
+  const many = manyTenants?.runs.find((r) => r.contender === 'project');
   const stores = report.stores as { results: Record<string, Row>; perMillion: number } | undefined;
   const ingest = report.ingest as { rows: Row[] } | undefined;
   if (!single || !many || !stores || !ingest) return undefined;
@@ -895,7 +1056,13 @@ function measuredFrom(report: Record<string, unknown>): Measured | undefined {
   return {
     compactMsPerMillion: Math.round(((single.project.ms as number) / messages) * 1e6),
     compactPeakRssMB: single.project.maxRssMB as number,
-    tenantOverheadMs: Math.max(0, Number((many.overheadMsPerTenant ?? (many.perTenantMs as number)).toFixed(1))),
+    // same number of messages in 1 partition vs `tenants` partitions: the difference is the per-tenant overhead
+    tenantOverheadMs: Math.max(
+      0,
+      Number(
+        (((many.ms as number) - (single.project.ms as number) * ((many.rows as number) / messages)) / tenantCount).toFixed(1),
+      ),
+    ),
     stagingBytesPerMessage: Math.round(single.staged.bytes / messages),
     parquetBytesPerMessage: Math.round((single.project.bytesWritten as number) / messages),
     s3RequestsPerMillion: perM(stores.results['s3 (s3rver)']),

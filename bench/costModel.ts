@@ -4,7 +4,7 @@
  * The bench prints the same table at the end of a run that measured single, stores and ingest.
  */
 import { readFile } from 'node:fs/promises';
-import type { RequestKind } from '../test/kit/CountingStore.js';
+import type { RequestKind } from '../tools/CountingStore.js';
 import { PRICES, SEED_ESTIMATE } from './prices.js';
 
 /** What the model takes from a bench run (every figure measured; see docs/PERFORMANCE.md). */

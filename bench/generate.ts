@@ -1,5 +1,5 @@
 /** `node bin/run-ts.mjs bench/generate.ts DATA_DIR MESSAGES [TENANT] [DATE]`: a benchmark tenant-day in a local store. */
-import { generateStaging } from '../test/kit/generateStaging.js';
+import { generateStaging } from '../tools/generateStaging.js';
 
 export async function main(argv: string[]): Promise<number> {
   const [root, messages, tenant = 'bench', date = '2025-08-11'] = argv;

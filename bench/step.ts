@@ -7,6 +7,7 @@
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type CompactionJob, jobFailed, type RunRef, recordJobResult, runJob, withCompactionDeps } from '../src/app/jobs.js';
 import { runCompaction } from '../src/app/runCompaction.js';
 import { LATEST_FIRST_SQL, parquetProjectionSql, readStagingSql } from '../src/compaction/compactionSql.js';
 import { compactPartition, DEFAULT_COMPACTION_SETTINGS } from '../src/compaction/compactPartition.js';
@@ -21,10 +22,13 @@ import {
 import { loadConfig } from '../src/config.js';
 import { openDuckDb } from '../src/duckdb/openDuckDb.js';
 import { quoteLiteral } from '../src/sql/quote.js';
-import { stagingPrefix } from '../src/staging/layout.js';
+import { stagingKey, stagingPrefix } from '../src/staging/layout.js';
+import { gzipNdjson } from '../src/staging/ndjson.js';
 import { LocalStore } from '../src/store/LocalStore.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
-import { BLOB_REQUEST_MODEL, CountingStore, S3_REQUEST_MODEL } from '../test/kit/CountingStore.js';
+import { mapLimit } from '../src/util/concurrency.js';
+import { BLOB_REQUEST_MODEL, CountingStore, S3_REQUEST_MODEL } from '../tools/CountingStore.js';
+import { LatencyStore } from '../tools/LatencyStore.js';
 import { diskUsage } from './diskUsage.js';
 import { explainCompaction } from './explainCompaction.js';
 import { peerConvert } from './peerConvert.js';
@@ -82,29 +86,11 @@ export async function main(argv: string[]): Promise<number> {
       parquet: args.parquet as Record<string, number> | undefined,
     });
   } else if (mode === 'tenants') {
-    const config = loadConfig({
-      DATA_DIR: args.root as string,
-      TEMP_DIR: out,
-      TENANT_ID: '*',
-      DUCKDB_MEMORY_LIMIT: args.memory as string,
-      DUCKDB_THREADS: String(args.threads),
-      COMPACT_CONCURRENCY: String(args.concurrency),
-    });
-    const store = new CountingStore(new LocalStore(args.root as string));
-    const summary = await runCompaction({ store, config, date: args.date as string });
-    const durations = summary.results.map((r) => r.durationMs).sort((a, b) => a - b);
-    const phase = (name: string) => summary.results.reduce((n, r) => n + (r.timingsMs[name] ?? 0), 0);
-    result = {
-      ok: summary.ok,
-      tenants: summary.totals.tenants,
-      failed: summary.totals.failed,
-      rows: summary.totals.rowsWritten,
-      rowsRead: summary.totals.rowsRead,
-      inputs: summary.results.reduce((n, r) => n + r.inputs, 0),
-      tenantMs: { p50: pct(durations, 0.5), p95: pct(durations, 0.95), max: durations.at(-1) ?? 0 },
-      phaseMsSum: Object.fromEntries(['list', 'download', 'compact', 'upload', 'commit'].map((p) => [p, phase(p)])),
-      operations: store.counts().operations,
-    };
+    result = await tenantsRun(out, args);
+  } else if (mode === 'intraday') {
+    result = await intradayRun(out, args);
+  } else if (mode === 'fanout') {
+    result = await fanOutWorker(out, args);
   } else if (mode === 'store') {
     result = await viaStore(args.target as StoreTarget, args.tenant as string, args.date as string, out, args);
   } else if (mode === 'split') {
@@ -121,6 +107,163 @@ export async function main(argv: string[]): Promise<number> {
     `${JSON.stringify({ mode, ms, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024), peakTempMB, ...result })}\n`,
   );
   return 0;
+}
+
+/**
+ * A run over every tenant with staging (runCompaction, TENANT_ID=*), through a counting store with an
+ * optional fixed delay per request (`latencyMs`); `commitBatch` caps the partitions per table version,
+ * `today` runs the intraday form (`--today`).
+ */
+async function tenantsRun(out: string, args: Record<string, unknown>) {
+  const config = loadConfig({
+    DATA_DIR: args.root as string,
+    TEMP_DIR: out,
+    TENANT_ID: '*',
+    DUCKDB_MEMORY_LIMIT: args.memory as string,
+    DUCKDB_THREADS: String(args.threads),
+    COMPACT_CONCURRENCY: String(args.concurrency),
+  });
+  const latencyMs = Number(args.latencyMs ?? 0);
+  const local = new LocalStore(args.root as string);
+  const store = new CountingStore(latencyMs > 0 ? new LatencyStore(local, latencyMs) : local);
+  let commits = 0;
+  let batched = 0;
+  const log = (event: string, fields: Record<string, unknown>) => {
+    if (event !== 'table.committed') return;
+    commits++;
+    batched = Math.max(batched, Number(fields.batched ?? 1));
+  };
+  const summary = await runCompaction({
+    store,
+    config,
+    date: args.date as string,
+    log,
+    ...(args.commitBatch === undefined ? {} : { table: { commitBatch: Number(args.commitBatch) } }),
+  });
+  const durations = summary.results.map((r) => r.durationMs).sort((a, b) => a - b);
+  const phase = (name: string) => summary.results.reduce((n, r) => n + (r.timingsMs[name] ?? 0), 0);
+  return {
+    ok: summary.ok,
+    tenants: summary.totals.tenants,
+    failed: summary.totals.failed,
+    rows: summary.totals.rowsWritten,
+    rowsRead: summary.totals.rowsRead,
+    inputs: summary.results.reduce((n, r) => n + r.inputs, 0),
+    tenantMs: { p50: pct(durations, 0.5), p95: pct(durations, 0.95), max: durations.at(-1) ?? 0 },
+    phaseMsSum: Object.fromEntries(['list', 'download', 'compact', 'verify', 'upload', 'commit'].map((p) => [p, phase(p)])),
+    operations: store.counts().operations,
+    byArea: store.byArea(),
+    tableCommits: commits,
+    largestBatch: batched,
+    latencyMs,
+  };
+}
+
+/**
+ * An intraday run after a night: every tenant of the staging day is compacted (not measured), then gains
+ * `newMessages` messages in one staging object, and one intraday run (runCompaction `intraday`, at 14:00 JST
+ * of that day) folds them in: its wall, CPU and store requests, with `latencyMs` per request.
+ */
+async function intradayRun(out: string, args: Record<string, unknown>) {
+  const config = loadConfig({
+    DATA_DIR: args.root as string,
+    TEMP_DIR: out,
+    TENANT_ID: '*',
+    DUCKDB_MEMORY_LIMIT: args.memory as string,
+    DUCKDB_THREADS: String(args.threads),
+    COMPACT_CONCURRENCY: String(args.concurrency),
+  });
+  const date = args.date as string;
+  const local = new LocalStore(args.root as string);
+  const night = await runCompaction({ store: local, config, date });
+  const added = Number(args.newMessages);
+  for (const r of night.results) {
+    const at = Date.parse(`${date}T04:00:00Z`);
+    const records = Array.from({ length: added }, (_, i) => ({
+      tenant_id: r.tenant,
+      dt: date,
+      message_id: `intraday-${r.tenant}-${i}`,
+      conversation_id: 'conv-intraday',
+      sender_id: 'user-1',
+      role: 'user',
+      content: `昼の追加メッセージ ${i}`,
+      created_at: at + i,
+      updated_at: at + i,
+      attributes: '{}',
+      source: 'dynamodb',
+      source_seq: String(90_000_000_000_000_000_000n + BigInt(i)),
+      ingested_at: at + 60_000,
+      op: 'upsert',
+    }));
+    await local.putBytes(stagingKey(r.tenant, date, `intraday_${r.tenant}.ndjson.gz`), gzipNdjson(records));
+  }
+  const latencyMs = Number(args.latencyMs ?? 0);
+  const store = new CountingStore(latencyMs > 0 ? new LatencyStore(local, latencyMs) : local);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const at = Date.parse(`${date}T14:00:00+09:00`);
+  const summary = await runCompaction({ store, config, intraday: true, now: () => at });
+  const intradayMs = Math.round(performance.now() - t0);
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    ok: summary.ok,
+    nightRows: night.totals.rowsWritten,
+    partitions: summary.results.length,
+    rows: summary.totals.rowsWritten,
+    rowsRead: summary.totals.rowsRead,
+    intradayMs,
+    intradayCpuS: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
+    operations: store.counts().operations,
+    latencyMs,
+  };
+}
+
+/**
+ * One worker of the local fan-out (bench/nightBench.ts): runs its jobs `concurrency` at a time, each as one
+ * compactor invocation does (withCompactionDeps: its own DuckDB instance and table object; runJob;
+ * recordJobResult), through a counting store with `latencyMs` per request.
+ */
+async function fanOutWorker(out: string, args: Record<string, unknown>) {
+  const config = loadConfig({
+    DATA_DIR: args.root as string,
+    TEMP_DIR: out,
+    DUCKDB_MEMORY_LIMIT: args.memory as string,
+    DUCKDB_THREADS: String(args.threads),
+  });
+  const latencyMs = Number(args.latencyMs ?? 0);
+  const local = new LocalStore(args.root as string);
+  const store = new CountingStore(latencyMs > 0 ? new LatencyStore(local, latencyMs) : local);
+  const run = args.run as RunRef;
+  const events = { commits: 0, commitRetries: 0, conflicts: 0 };
+  const log = (event: string) => {
+    if (event === 'table.committed') events.commits++;
+    if (event === 'table.commit_retried') events.commitRetries++;
+    if (event === 'partition.commit_conflict') events.conflicts++;
+  };
+  const jobMs: number[] = [];
+  const jobRssMB: number[] = [];
+  let failed = 0;
+  const errors: string[] = [];
+  await mapLimit(args.jobs as CompactionJob[], Number(args.concurrency), async (job) => {
+    const t0 = performance.now();
+    const result = await withCompactionDeps(config, store, Date.now, (deps) => runJob({ ...deps, log }, job));
+    await recordJobResult(store, run, result);
+    if (jobFailed(result)) {
+      failed++;
+      errors.push(`${result.tenant}/${result.date}: ${result.error}`);
+    }
+    jobMs.push(Math.round(performance.now() - t0));
+    jobRssMB.push(Math.round(process.memoryUsage().rss / 1e6));
+  });
+  return {
+    jobs: jobMs.length,
+    failed,
+    errors: errors.slice(0, 5),
+    jobMs,
+    jobRssMB,
+    operations: store.counts().operations,
+    ...events,
+  };
 }
 
 async function project(root: string, tenant: string, date: string, out: string, memory: string, threads: string) {

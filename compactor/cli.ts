@@ -2,15 +2,17 @@
  * `makoto-lake`: the command line. Thin: parse arguments, build the store from config, call src/.
  *
  *   makoto-lake compact [DATE] [TENANTS] [--all-tenants] [--late] [--allow-empty] [--json]
- *   makoto-lake ingest --source dynamodb|cosmos FILE [--lease NAME] [--json]
- *   makoto-lake redrive --source dynamodb [FILE | --queue-url URL] [--max-messages N] [--json]
+  makoto-lake compact --today [TENANTS] [--all-tenants] [--json]
+ *   makoto-lake ingest --source dynamodb|cosmos FILE [--lease NAME] [--data-dir DIR] [--json]
+ *   makoto-lake redrive --source dynamodb [FILE | --queue-url URL] [--max-messages N] [--data-dir DIR] [--json]
  *   makoto-lake demo [--date DATE] [--tenants a,b,c] [--messages N]
  *   makoto-lake sql --target athena|synapse [--out DIR]
- *   makoto-lake backfill --source cosmos|dynamodb DATE [TENANTS] [--restart] [--json]
- *   makoto-lake backfill --source dynamodb [DATE] [TENANTS] --from-export PREFIX [--json]
+ *   makoto-lake backfill --source cosmos|dynamodb DATE [TENANTS] [--restart] [--data-dir DIR] [--json]
+ *   makoto-lake backfill --source dynamodb [DATE] [TENANTS] --from-export PREFIX [--data-dir DIR] [--json]
  *   makoto-lake status [DATE | --days N] [TENANTS] [--all-tenants] [--json]
  *
- * Exit codes: 0 success, 1 some tenant or record failed (the rest completed), 2 usage error,
+ * Exit codes: 0 success, 1 some tenant or record failed (the rest completed), 2 usage error (also: ingest,
+ * redrive or backfill with no store chosen, which would fill ./data with a cloud source's records),
  * 3 a partition was locked by another run (none failed), 4 `compact` found no staging for the day,
  * 5 `status` found something that needs attention,
  * 130 / 143 compact stopped by SIGINT / SIGTERM (no new partition started, running ones stopped before
@@ -20,6 +22,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { progressLine, summaryJson, summaryTable, table } from '../src/app/report.js';
@@ -33,23 +36,27 @@ import {
   runExportBackfill,
   type TenantBackfillResult,
 } from '../src/backfill/runBackfill.js';
-import type { SourceReader } from '../src/backfill/SourceReader.js';
 import type { RunSummary } from '../src/compaction/compactTenants.js';
-import { type Config, type Env, loadConfig, parseTenantList } from '../src/config.js';
+import { resultFailed } from '../src/compaction/resultFailed.js';
+import { type Config, cloudStoreSetting, type Env, isStoreChosen, loadConfig, parseTenantList } from '../src/config.js';
 import { runDemo } from '../src/demo/runDemo.js';
+import { offboardedTenants } from '../src/erase/offboard.js';
 import { ConfigError, errorMessage, RunAbortedError, UsageError } from '../src/errors.js';
 import { describeFailures, ingestBatch } from '../src/ingest/ingestBatch.js';
 import { quarantineLines } from '../src/ingest/quarantineSummary.js';
 import { cosmosDocumentChanges, dynamodbEventChanges } from '../src/ingest/sources.js';
-import { stagedDaysLines } from '../src/ingest/stagedDays.js';
+import { stagedDays, stagedDaysLines } from '../src/ingest/stagedDays.js';
+import type { FailureMessageSource } from '../src/ports/FailureMessageSource.js';
+import type { SourceReader } from '../src/ports/SourceReader.js';
 import { failureMessagesFromText } from '../src/redrive/fileMessages.js';
-import { type FailureMessageSource, ListedFailureMessages, runRedrive } from '../src/redrive/runRedrive.js';
+import { ListedFailureMessages, runRedrive } from '../src/redrive/runRedrive.js';
 import { writeSqlFiles } from '../src/sqlgen/generateSql.js';
 import { SQL_TARGETS, type SqlTarget } from '../src/sqlgen/placeholders.js';
 import { renderSql } from '../src/sqlgen/renderSql.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
 import { parseDate, targetDate } from '../src/time/jst.js';
 import { createStore } from '../stores/createStore.js';
+import { eraseCommand, offboardCommand } from './commands/erase.js';
 import { convertCommand, exportCommand, parseAsOf, vacuumCommand } from './commands/table.js';
 
 const USAGE = `usage:
@@ -62,12 +69,15 @@ const USAGE = `usage:
       Exit 130/143 when stopped by SIGINT/SIGTERM (leases released, work folder removed).
       A named tenant with no staging for DATE (or no tenant at all with --all-tenants) exits 4,
       as capture may be broken; --allow-empty accepts an empty day (exit 0).
-  makoto-lake ingest --source dynamodb|cosmos FILE [--lease NAME] [--json]
+  makoto-lake compact --today [TENANTS] [--all-tenants] [--json]
+      Intraday: today's JST partitions (and yesterday's before the 02:00 JST run closes it) of
+      TENANTS that gained staging since their last commit; nothing new exits 0.
+  makoto-lake ingest --source dynamodb|cosmos FILE [--lease NAME] [--data-dir DIR] [--json]
       Push a captured DynamoDB Streams event ({"Records":[...]}) or a JSON array of Cosmos
       change-feed documents (or a quarantine/poison batch, .json.gz as stored) into staging,
       through the same code as the cloud handlers.
       Exits 1 when a record was quarantined (counts per reason on stderr).
-  makoto-lake redrive --source dynamodb [FILE | --queue-url URL] [--max-messages N] [--json]
+  makoto-lake redrive --source dynamodb [FILE | --queue-url URL] [--max-messages N] [--data-dir DIR] [--json]
       Re-read the records of failed stream batches (the on-failure messages in FILE, or in the
       SQS queue URL / STREAM_FAILURE_QUEUE_URL) from DynamoDB Streams and stage them under the
       Lambda's own object names. A queue message is deleted only after its records are staged.
@@ -77,14 +87,18 @@ const USAGE = `usage:
   makoto-lake sql --target athena|synapse [--out DIR]
       Print (or write to DIR) the Athena / Synapse DDL with \${S3_BUCKET_NAME} or
       \${AZURE_STORAGE_ACCOUNT}/\${AZURE_STORAGE_CONTAINER} filled in from the environment (docs/SQL.md).
-  makoto-lake backfill --source cosmos|dynamodb DATE [TENANTS] [--from-export PREFIX] [--restart] [--json]
+  makoto-lake backfill --source cosmos|dynamodb DATE [TENANTS] [--from-export PREFIX] [--restart] [--data-dir DIR] [--json]
       Re-read a JST day's messages per tenant straight from the source (cosmos: COSMOS_ENDPOINT,
       COSMOS_KEY, COSMOS_DATABASE, COSMOS_CONTAINER; dynamodb: DYNAMODB_TABLE_NAME, at most
       DYNAMODB_BACKFILL_MAX_RCU read units a second, resumable; or --from-export PREFIX, a DynamoDB
       export to S3 in the configured store) into staging, when staging was lost or capture started
       late; then run compact. Captured versions always win over backfilled ones. --restart ignores
       the checkpoint of an interrupted run. An export is streamed in one pass; without DATE it
-      stages every day it holds (makoto-lake backfill --source dynamodb t1,t2 --from-export PREFIX).
+      stages every day it holds (makoto-lake backfill --source dynamodb t1,t2 --from-export PREFIX);
+      from an export, TENANTS (or TENANT_ID) may be '*': every tenant it holds.
+  ingest, redrive and backfill write where S3_BUCKET_NAME / AZURE_STORAGE_CONNECTION_STRING /
+  AZURE_STORAGE_ACCOUNT_URL point; without one of them they need --data-dir DIR (or DATA_DIR) and
+  refuse (exit 2) rather than fill ./data with the cloud source's records.
   makoto-lake status [DATE] [--days N] [TENANTS] [--all-tenants] [--as-of VERSION|TIMESTAMP] [--json]
       Per tenant-day (DATE as for compact; --days N = the N days ending at DATE): staging objects
       and bytes, whether the manifest covers them, rows, last run, stale or missing parts,
@@ -102,9 +116,17 @@ const USAGE = `usage:
   makoto-lake export DIR [--as-of VERSION|TIMESTAMP] [--tenants a,b]
       Download the files of the table's current version (or an older one, within the retention)
       into DIR as tenant_id=<t>/dt=<d>/*.parquet, for any Parquet reader.
+  makoto-lake erase --tenant T (--sender ID | --conversation ID | --message ID)... [--ids-file FILE] [--dry-run] [--json]
+      Remove the matching records from every object the lake keeps (table, staging, quarantine,
+      remembered deletes, split work, reports, old table versions) and write a receipt under
+      erasures/ (identifiers as salted hashes) with a verification scan; --dry-run counts only.
+      erase --verify RECEIPT scans again. Exit 0 done and verified, 1 something left (named).
+  makoto-lake offboard --tenant T [--dry-run] [--json] | --reenable
+      Remove every object of tenant T and refuse (quarantine) its new records until --reenable.
 
 Storage: S3_BUCKET_NAME (S3), AZURE_STORAGE_CONNECTION_STRING (Blob), else DATA_DIR (default ./data).
-Exit codes: 0 success; 1 some tenant or record failed (the others completed); 2 usage error;
+Exit codes: 0 success; 1 some tenant or record failed (the others completed); 2 usage error (or no
+  store chosen for ingest, redrive, backfill);
   3 a partition is locked by another run (none failed; run again later); 4 no staging to compact;
   5 status: something needs attention.`;
 
@@ -194,6 +216,10 @@ async function run(argv: readonly string[], env: Env, out: Out, now: () => numbe
         return await convertCommand(rest, loadConfig(env), out);
       case 'export':
         return await exportCommand(rest, loadConfig(env), out);
+      case 'erase':
+        return await eraseCommand(rest, loadConfig(env), out);
+      case 'offboard':
+        return await offboardCommand(rest, loadConfig(env), out);
       case undefined:
       case 'help':
       case '--help':
@@ -204,6 +230,10 @@ async function run(argv: readonly string[], env: Env, out: Out, now: () => numbe
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (error) {
+    if (error instanceof NoStoreChosenError) {
+      out.stderr(`makoto-lake: ${error.message}`);
+      return EXIT.usage;
+    }
     if (error instanceof UsageError || error instanceof ConfigError) {
       out.stderr(`makoto-lake: ${error.message}\n\n${USAGE}`);
       return 2;
@@ -215,6 +245,31 @@ async function run(argv: readonly string[], env: Env, out: Out, now: () => numbe
     out.stderr(`makoto-lake: ${errorMessage(error)}`);
     return 1;
   }
+}
+
+/** A command that reads a cloud source was given no store: refused before anything is read (exit 2, no usage text). */
+class NoStoreChosenError extends UsageError {}
+
+/**
+ * The config a command reading a cloud source writes with: `--data-dir DIR` chooses the local store (and
+ * may not be combined with a cloud store setting); without it the store must have been chosen (a cloud
+ * setting, or DATA_DIR). Otherwise the records would land in ./data of the operator's working directory,
+ * where no compaction of the lake looks, and the command would report success.
+ */
+function chosenStore(config: Config, dataDir: string | undefined, reads: string): Config {
+  const cloud = cloudStoreSetting(config);
+  if (dataDir !== undefined) {
+    if (dataDir.trim() === '') throw new UsageError('--data-dir needs a directory');
+    if (cloud !== undefined)
+      throw new UsageError(`--data-dir names a local store, but ${cloud} selects the cloud store: give one`);
+    return { ...config, dataDir: resolve(dataDir), dataDirGiven: true };
+  }
+  if (isStoreChosen(config)) return config;
+  throw new NoStoreChosenError(
+    `${reads}, but no store is set: export S3_BUCKET_NAME (S3) or AZURE_STORAGE_CONNECTION_STRING / ` +
+      'AZURE_STORAGE_ACCOUNT_URL (Blob) to write to the lake, or give --data-dir DIR (or DATA_DIR) to write to a local ' +
+      `folder; refusing to fill ${config.dataDir} (nothing was read or written)`,
+  );
 }
 
 /** TENANTS, or --all-tenants ('all'), or the config's TENANT_ID list; giving both is a usage error. */
@@ -233,11 +288,15 @@ async function compact(args: readonly string[], config: Config, out: Out): Promi
       json: { type: 'boolean' },
       late: { type: 'boolean' },
       'allow-empty': { type: 'boolean' },
+      today: { type: 'boolean' },
     },
   });
   if (positionals.length > 2) throw new UsageError(`compact takes at most DATE and TENANTS, got ${positionals.length} arguments`);
-  const [dateArg, tenantsArg] = positionals;
-  const date = dateArg === undefined ? targetDate(Date.now(), config.targetDateOffset) : parseDate(dateArg, 'DATE');
+  const today = values.today === true;
+  // --today: today's (and before 02:00 JST yesterday's) partitions that gained staging; TENANTS is then the only positional
+  const [dateArg, tenantsArg] = today ? [undefined, ...positionals] : positionals;
+  if (today && (positionals.length > 1 || values.late)) throw new UsageError('compact --today takes no DATE and no --late');
+  const date = dateArg === undefined ? targetDate(Date.now(), today ? 0 : config.targetDateOffset) : parseDate(dateArg, 'DATE');
   const tenants = selectedTenants(values['all-tenants'] === true, tenantsArg, config);
   const store = await createStore(config);
   out.stderr(`compacting ${date} for ${tenants === 'all' ? 'every tenant in staging' : tenants.join(', ')} in ${store.location}`);
@@ -250,6 +309,7 @@ async function compact(args: readonly string[], config: Config, out: Out): Promi
       date,
       tenants,
       late: values.late === true,
+      intraday: today,
       onResult: (r) => out.stderr(progressLine(r)),
       signal: stop.signal,
     });
@@ -259,11 +319,12 @@ async function compact(args: readonly string[], config: Config, out: Out): Promi
     if (signal) {
       const count = (status: string) => summary.results.filter((r) => r.status === status).length;
       out.stderr(
-        `makoto-lake: stopped by ${signal}: ${count('compacted')} compacted, ${count('failed') + count('locked')} failed or not started; leases released, work folder removed`,
+        `makoto-lake: stopped by ${signal}: ${count('compacted')} compacted, ${summary.results.filter(resultFailed).length} failed or not started; leases released, work folder removed`,
       );
       return SIGNAL_EXIT[signal];
     }
-    return compactExitCode(summary, date, values['allow-empty'] === true, out);
+    // an intraday run with nothing new to fold in is the normal case, not a sign of broken capture
+    return compactExitCode(summary, date, values['allow-empty'] === true || today, out);
   } finally {
     stopped.dispose();
   }
@@ -342,11 +403,16 @@ export function replayText(bytes: Buffer): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
-async function ingest(args: readonly string[], config: Config, out: Out): Promise<number> {
+async function ingest(args: readonly string[], loaded: Config, out: Out): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
-    options: { source: { type: 'string' }, json: { type: 'boolean' }, lease: { type: 'string' } },
+    options: {
+      source: { type: 'string' },
+      json: { type: 'boolean' },
+      lease: { type: 'string' },
+      'data-dir': { type: 'string' },
+    },
   });
   if (values.source !== 'dynamodb' && values.source !== 'cosmos') {
     throw new UsageError(`--source must be dynamodb or cosmos, got ${JSON.stringify(values.source ?? null)}`);
@@ -354,6 +420,7 @@ async function ingest(args: readonly string[], config: Config, out: Out): Promis
   if (positionals.length !== 1) throw new UsageError('ingest takes exactly one FILE');
   if (values.lease !== undefined && values.source !== 'cosmos') throw new UsageError('--lease goes with --source cosmos');
   const file = positionals[0] as string;
+  const config = chosenStore(loaded, values['data-dir'], `ingest replays ${values.source} changes from ${file}`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(replayText(await readFile(file)));
@@ -368,7 +435,13 @@ async function ingest(args: readonly string[], config: Config, out: Out): Promis
   const { changes, batchId } =
     values.source === 'dynamodb' ? dynamodbEventChanges(parsed) : cosmosDocumentChanges(parsed, values.lease);
   const store = await createStore(config);
-  const result = await ingestBatch(store, changes, { source: values.source, batchId, mapping: config.fieldMapping });
+  // records of an offboarded tenant are quarantined with the reason, as capture does (the list read once)
+  const result = await ingestBatch(store, changes, {
+    source: values.source,
+    batchId,
+    mapping: config.fieldMapping,
+    refused: await offboardedTenants(store),
+  });
   if (values.json) {
     out.stdout(
       JSON.stringify(
@@ -393,12 +466,13 @@ async function ingest(args: readonly string[], config: Config, out: Out): Promis
     );
   }
   for (const w of result.written) out.stderr(`wrote ${w.key} (${w.records} records)`);
+  for (const line of stagedDaysLines(stagedDays(result.written.map((w) => w.key)))) out.stderr(line);
   for (const line of quarantineLines(result.quarantine)) out.stderr(line);
   if (result.failed.length > 0) out.stderr(`failed: ${describeFailures(result)}`);
   return result.failed.length > 0 || result.quarantined > 0 ? 1 : 0;
 }
 
-async function redrive(args: readonly string[], config: Config, out: Out): Promise<number> {
+async function redrive(args: readonly string[], loaded: Config, out: Out): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
@@ -406,6 +480,7 @@ async function redrive(args: readonly string[], config: Config, out: Out): Promi
       source: { type: 'string' },
       'queue-url': { type: 'string' },
       'max-messages': { type: 'string' },
+      'data-dir': { type: 'string' },
       json: { type: 'boolean' },
     },
   });
@@ -414,7 +489,7 @@ async function redrive(args: readonly string[], config: Config, out: Out): Promi
   }
   if (positionals.length > 1) throw new UsageError('redrive takes at most one FILE');
   const file = positionals[0];
-  const queueUrl = values['queue-url'] ?? (file === undefined ? config.aws.failureQueueUrl : undefined);
+  const queueUrl = values['queue-url'] ?? (file === undefined ? loaded.aws.failureQueueUrl : undefined);
   if (file !== undefined && values['queue-url'] !== undefined) throw new UsageError('give FILE or --queue-url, not both');
   if (file === undefined && queueUrl === undefined) {
     throw new UsageError('redrive needs FILE (on-failure message bodies) or --queue-url URL (or STREAM_FAILURE_QUEUE_URL)');
@@ -424,6 +499,8 @@ async function redrive(args: readonly string[], config: Config, out: Out): Promi
   if (maxMessages !== undefined && (!Number.isInteger(maxMessages) || maxMessages < 1)) {
     throw new UsageError(`--max-messages must be a positive integer, got ${JSON.stringify(maxText)}`);
   }
+  // before the first message is received: nothing may be taken from the queue for an implicit ./data
+  const config = chosenStore(loaded, values['data-dir'], 'redrive stages records it reads from DynamoDB Streams');
   const messages = file !== undefined ? await fileMessages(file) : await sqsMessages(queueUrl as string, config);
   const { DynamoStreamBatchReader } = await import('../stores/dynamodb/DynamoStreamBatchReader.js');
   const reader = new DynamoStreamBatchReader({ region: config.aws.region, endpoint: config.aws.dynamodbEndpoint });
@@ -435,6 +512,8 @@ async function redrive(args: readonly string[], config: Config, out: Out): Promi
     messages,
     maxMessages,
     mapping: config.fieldMapping,
+    refused: await offboardedTenants(store),
+    ...(config.aws.bucket ? { exportBucket: config.aws.bucket } : {}),
     onResult: (r) =>
       out.stderr(
         r.status === 'staged'
@@ -502,7 +581,7 @@ async function demo(args: readonly string[], config: Config, out: Out): Promise<
   return result.summary.ok ? 0 : 1;
 }
 
-async function backfill(args: readonly string[], config: Config, out: Out): Promise<number> {
+async function backfill(args: readonly string[], loaded: Config, out: Out): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
@@ -511,6 +590,7 @@ async function backfill(args: readonly string[], config: Config, out: Out): Prom
       json: { type: 'boolean' },
       'from-export': { type: 'string' },
       restart: { type: 'boolean' },
+      'data-dir': { type: 'string' },
     },
   });
   // From an export, DATE is optional (every day the export holds): a first positional that is no date is TENANTS.
@@ -521,15 +601,29 @@ async function backfill(args: readonly string[], config: Config, out: Out): Prom
     throw new UsageError('backfill takes DATE and optional TENANTS');
   const date = dated ? parseDate(positionals[0] as string, 'DATE') : undefined;
   const tenantArg = dated ? positionals[1] : positionals[0];
-  const tenants = tenantArg === undefined ? config.tenants : parseTenantList(tenantArg, 'TENANTS');
-  if (tenants === 'all') throw new UsageError('backfill needs tenant ids (TENANTS or TENANT_ID), not *');
+  const tenants = tenantArg === undefined ? loaded.tenants : parseTenantList(tenantArg, 'TENANTS');
+  // A table or container is read per tenant; an export is read whole anyway, so it can stage every tenant.
+  if (tenants === 'all' && !fromExport) {
+    throw new UsageError('backfill needs tenant ids (TENANTS or TENANT_ID), not * (every tenant: only with --from-export)');
+  }
+  if (values.source !== 'cosmos' && values.source !== 'dynamodb') {
+    throw new UsageError(`backfill --source must be cosmos or dynamodb, got ${JSON.stringify(values.source ?? null)}`);
+  }
+  if (fromExport && values.source !== 'dynamodb') throw new UsageError('--from-export needs --source dynamodb');
+  const config = chosenStore(
+    loaded,
+    values['data-dir'],
+    `backfill stages what it reads from ${backfillSourceName(values.source, values['from-export'], loaded)}`,
+  );
   const store = await createStore(config);
   const reader = await sourceReader(values.source, values['from-export'], config, store);
-  out.stderr(`backfilling ${date ?? 'every day'} for ${tenants.join(', ')} from ${reader.location} into ${store.location}`);
+  out.stderr(
+    `backfilling ${date ?? 'every day'} for ${tenants === 'all' ? 'every tenant' : tenants.join(', ')} from ${reader.location} into ${store.location}`,
+  );
   const options = {
     store,
-    tenants,
     mapping: config.fieldMapping,
+    refused: await offboardedTenants(store),
     concurrency: config.compaction.concurrency,
     onProgress: (p: BackfillProgress) =>
       out.stderr(
@@ -544,8 +638,14 @@ async function backfill(args: readonly string[], config: Config, out: Out): Prom
   };
   // An export is read in one streamed pass for every tenant-day; a table or container per tenant-day.
   const summary = isStreamingReader(reader)
-    ? await runExportBackfill({ ...options, reader, date })
-    : await runBackfill({ ...options, reader, date: date as string, restart: values.restart === true });
+    ? await runExportBackfill({ ...options, tenants, reader, date })
+    : await runBackfill({
+        ...options,
+        tenants: tenants as readonly string[],
+        reader,
+        date: date as string,
+        restart: values.restart === true,
+      });
   if (values.json) out.stdout(JSON.stringify(summary, null, 2));
   else {
     out.stdout(
@@ -570,6 +670,14 @@ async function backfill(args: readonly string[], config: Config, out: Out): Prom
   for (const line of stagedDaysLines(summary.days)) out.stderr(line);
   for (const line of quarantineLines(summary.quarantine)) out.stderr(line);
   return summary.ok && summary.quarantined === 0 ? 0 : 1;
+}
+
+/** What a backfill reads, for the refusal without a store. */
+function backfillSourceName(source: string | undefined, fromExport: string | undefined, config: Config): string {
+  if (fromExport !== undefined) return `the DynamoDB export ${fromExport}`;
+  if (source === 'cosmos') return `the Cosmos DB container ${config.azure.cosmosContainer}`;
+  if (source === 'dynamodb') return `the DynamoDB table ${config.aws.tableName ?? '(DYNAMODB_TABLE_NAME)'}`;
+  return 'a cloud source';
 }
 
 /** `, N matched no tenant (quarantined)` when a backfill read such items (only the first tenant's pass does). */

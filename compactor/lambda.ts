@@ -9,6 +9,7 @@
  *   earlier days whose staging changed, as the schedule always does).
  * - One job of the nightly state machine (`{"job": {…}, "run": {…}}`, compactor/nightly.asl.json): one
  *   tenant-day, its result recorded under `runs/`; see runJobEvent.
+ * - The nightly privacy step (`{"privacy": true}`, the state machine's first task): see runPrivacyEvent.
  * - One task of a split job (`{"split_task": {"action": "start" | "map" | "reduce" | "commit" | "abandon", …},
  *   "run": {…}}`, the state machine's split branch): see runSplitTaskEvent.
  *
@@ -19,9 +20,15 @@ import { availableParallelism } from 'node:os';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { isJobPayload, parseCompactionPayload, parseJobPayload } from '../src/app/compactionPayload.js';
-import { jobFailed, recordJobResult, runJob, withCompactionDeps } from '../src/app/jobs.js';
-import { engineLogFields, newRunId, partitionLogFields } from '../src/app/logFields.js';
+import {
+  isJobPayload,
+  isPrivacyPayload,
+  parseCompactionPayload,
+  parseJobPayload,
+  parsePrivacyPayload,
+} from '../src/app/compactionPayload.js';
+import { recordJobResult, runJob, withCompactionDeps } from '../src/app/jobs.js';
+import { engineLogFields, partitionLogFields } from '../src/app/logFields.js';
 import {
   compactionMetrics,
   METRIC_NAMESPACE,
@@ -31,16 +38,20 @@ import {
   SOURCE_DIMENSION,
   statusMetrics,
 } from '../src/app/metrics.js';
+import { PrivacyStepFailedError, privacyFailure, runNightlyPrivacy } from '../src/app/nightlyPrivacy.js';
 import { partitionJson, summaryJson } from '../src/app/report.js';
 import { runCompaction } from '../src/app/runCompaction.js';
 import { isSplitTaskPayload, parseSplitTaskPayload, runSplitTask, splitTaskName } from '../src/app/splitTasks.js';
 import { statusAfterRun } from '../src/app/status.js';
 import type { PartitionResult } from '../src/compaction/compactPartition.js';
+import { resultFailed } from '../src/compaction/resultFailed.js';
 import type { SplitRef } from '../src/compaction/splitPartition.js';
 import { type Config, type Env, loadConfig } from '../src/config.js';
+import type { NightlyErasureReport } from '../src/erase/nightly.js';
 import { CompactionError } from '../src/errors.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
 import { targetDate } from '../src/time/jst.js';
+import { newRunId } from '../src/time/runId.js';
 import { createStore } from '../stores/createStore.js';
 
 /** The manual payload (the seed's `{"target_date": ...}`, plus tenants and late); see parseCompactionPayload. */
@@ -48,6 +59,8 @@ export interface CompactorPayload {
   readonly target_date?: string;
   readonly tenants?: readonly string[] | '*';
   readonly late?: boolean;
+  /** The intraday schedule's payload (template.yaml, CompactorFunction event `Intraday`): today's changed partitions. */
+  readonly intraday?: boolean;
 }
 
 export type CompactionSummaryJson = ReturnType<typeof summaryJson>;
@@ -70,7 +83,7 @@ export function compactionRequest(
   event: unknown,
   config: Config,
   now: number,
-): { date: string; tenants: readonly string[] | 'all'; late: boolean } {
+): { date: string; tenants: readonly string[] | 'all'; late: boolean; intraday?: boolean } {
   const e = event as Record<string, unknown> | null | undefined;
   if (e && typeof e === 'object' && (e.source === 'aws.events' || e['detail-type'] === 'Scheduled Event')) {
     // the nightly run: the day before the schedule's own time, plus any late data of the days before it
@@ -78,6 +91,8 @@ export function compactionRequest(
     return { date: targetDate(Number.isFinite(at) ? at : now, config.targetDateOffset), tenants: config.tenants, late: true };
   }
   const payload = parseCompactionPayload(event);
+  if (payload.intraday)
+    return { date: targetDate(now, 0), tenants: payload.tenants ?? config.tenants, late: false, intraday: true };
   return {
     date: payload.date ?? targetDate(now, config.targetDateOffset),
     tenants: payload.tenants ?? config.tenants,
@@ -98,14 +113,15 @@ export async function runCompactorEvent(event: unknown, deps: CompactorDeps, con
   const started = now();
   logger.resetKeys();
   logger.appendKeys({ run_id: newRunId(started) });
-  const { date, tenants, late } = compactionRequest(event, deps.config, started);
-  logger.info('compaction started', { dt: date, tenants, late, store: deps.store.location });
+  const { date, tenants, late, intraday } = compactionRequest(event, deps.config, started);
+  logger.info('compaction started', { dt: date, tenants, late, ...(intraday ? { intraday } : {}), store: deps.store.location });
   const summary = await runCompaction({
     store: deps.store,
     config: deps.config,
     date,
     tenants,
     late,
+    ...(intraday ? { intraday } : {}),
     now,
     onResult: (r) => logPartition(logger, r),
     log: (name, fields) =>
@@ -115,7 +131,7 @@ export async function runCompactorEvent(event: unknown, deps: CompactorDeps, con
   publishMetrics(metrics, compactionMetrics(summary, now() - started));
   // `makoto-lake status` over the partitions just run (failed ones are counted above) feeds PartitionsNeedingAttention
   await checkStatus(deps.store, summary.results, now(), logger, metrics);
-  const failed = json.tenants.filter((t) => t.status === 'failed' || t.status === 'locked').map((t) => t.tenant_id);
+  const failed = json.tenants.filter(resultFailed).map((t) => t.tenant_id);
   logger[summary.ok ? 'info' : 'error']('compaction finished', { dt: date, ok: summary.ok, totals: json.totals, failed });
   if (!summary.ok) {
     throw new CompactionRunFailedError(
@@ -220,7 +236,7 @@ export async function runJobEvent(
   const result = await withCompactionDeps(deps.config, deps.store, now, (compaction) => runJob(compaction, job));
   await recordJobResult(deps.store, run, result);
   logPartition(logger, result);
-  if (jobFailed(result)) {
+  if (resultFailed(result)) {
     throw new CompactionJobFailedError(`compaction of ${job.tenant} ${job.date} ${result.status}: ${result.error ?? ''}`, {
       context: { run: run.runId, tenant: job.tenant, date: job.date },
     });
@@ -273,13 +289,35 @@ export async function runSplitTaskEvent(event: unknown, deps: CompactorDeps, con
   const { result } = outcome;
   await recordJobResult(deps.store, run, result);
   logPartition(logger, result);
-  if (task.action !== 'abandon' && jobFailed(result)) {
+  if (task.action !== 'abandon' && resultFailed(result)) {
     throw new CompactionJobFailedError(
       `${task.action} of the split of ${task.job.tenant} ${task.job.date} ${result.status}: ${result.error ?? ''}`,
       { context: { run: run.runId, tenant: task.job.tenant, date: task.job.date } },
     );
   }
   return task.action === 'start' ? { result: partitionJson(result) } : partitionJson(result);
+}
+
+/**
+ * The nightly privacy step (`{"privacy": true}`, the state machine's first state, before the plan): re-applies
+ * the erases of the last ERASE_STANDING_DAYS days, offboards again a refused tenant that has objects, applies
+ * LAKE_RETENTION_DAYS (src/erase/nightly.ts). Returns the report; throws PrivacyStepFailedError (after all
+ * three were tried) when any could not finish, so the Errors alarm fires and the state machine's Catch hands
+ * the error to the summary step – the night's compaction runs either way.
+ */
+export async function runPrivacyEvent(event: unknown, deps: CompactorDeps, context?: Context): Promise<NightlyErasureReport> {
+  const now = deps.now ?? Date.now;
+  const logger = deps.logger ?? defaultLogger();
+  if (context) logger.addContext(context);
+  parsePrivacyPayload(event);
+  logger.resetKeys();
+  const report = await runNightlyPrivacy(deps.config, deps.store, now, (name, fields) =>
+    logger[name.endsWith('_failed') ? 'warn' : 'debug'](name, fields),
+  );
+  const failure = privacyFailure(report);
+  logger[failure ? 'error' : 'info']('privacy step finished', { ...report });
+  if (failure) throw new PrivacyStepFailedError(failure, { context: { errors: report.errors } });
+  return report;
 }
 
 /**
@@ -291,13 +329,15 @@ export async function handler(
   context?: Context,
 ): Promise<ReturnType<typeof partitionJson>>;
 export async function handler(event: { split_task: unknown; run: unknown }, context?: Context): Promise<SplitTaskJson>;
+export async function handler(event: { privacy: true }, context?: Context): Promise<NightlyErasureReport>;
 export async function handler(event: unknown, context?: Context): Promise<CompactionSummaryJson>;
 export async function handler(
   event: unknown,
   context?: Context,
-): Promise<CompactionSummaryJson | ReturnType<typeof partitionJson> | SplitTaskJson> {
+): Promise<CompactionSummaryJson | ReturnType<typeof partitionJson> | SplitTaskJson | NightlyErasureReport> {
   const config = lambdaConfig(process.env);
   const deps = { config, store: await createStore(config) };
+  if (isPrivacyPayload(event)) return runPrivacyEvent(event, deps, context);
   if (isSplitTaskPayload(event)) return runSplitTaskEvent(event, deps, context);
   return isJobPayload(event) ? runJobEvent(event, deps, context) : runCompactorEvent(event, deps, context);
 }

@@ -6,6 +6,7 @@
  * `{"target_date": …, "tenants": …, "late": …}`, read as the compactor reads them.
  */
 import { planRun } from '../src/app/jobs.js';
+import { lateLookbackDays } from '../src/compaction/lateData.js';
 import { createStore } from '../stores/createStore.js';
 import { type CompactorDeps, compactionRequest, defaultLogger, lambdaConfig } from './lambda.js';
 
@@ -23,10 +24,12 @@ export async function runPlanEvent(event: unknown, deps: CompactorDeps): Promise
   const now = deps.now ?? Date.now;
   const logger = deps.logger ?? defaultLogger();
   const { date, tenants, late } = compactionRequest(event, deps.config, now());
-  // LATE_DATA_LOOKBACK_DAYS 0 (the default) = no bound: every partition that differs from its manifest
-  const lateLookbackDays = late ? deps.config.compaction.lateDataLookbackDays || Number.POSITIVE_INFINITY : 0;
   const { splitThresholdBytes } = deps.config.compaction; // a job past it gets `split`: the state machine's split branch
-  const { run, jobs, key } = await planRun(deps.store, { date, tenants, lateLookbackDays, splitThresholdBytes }, now());
+  const { run, jobs, key } = await planRun(
+    deps.store,
+    { date, tenants, lateLookbackDays: lateLookbackDays(deps.config.compaction.lateDataLookbackDays, late), splitThresholdBytes },
+    now(),
+  );
   const output: PlanOutput = {
     run: { run_id: run.runId, target_date: date },
     jobs: jobs.length,

@@ -1,6 +1,7 @@
 import { availableParallelism, tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { DEFAULT_SPLIT_THRESHOLD_BYTES } from './compaction/splitShape.js';
+import { parseRetentionSetting, type RetentionSetting } from './erase/retentionSetting.js';
 import { ConfigError } from './errors.js';
 import { DEFAULT_FIELD_MAPPING, type FieldMapping, parseFieldMapping } from './model/fieldMapping.js';
 import { assertTenantId } from './tenant.js';
@@ -16,6 +17,11 @@ export interface Config {
   readonly targetDateOffset: number;
   /** DATA_DIR: the local store's root when no cloud store is configured. Default ./data. */
   readonly dataDir: string;
+  /**
+   * Whether DATA_DIR was set (or the CLI's --data-dir given): the local store was chosen, not fallen back
+   * to. Commands that read a cloud source refuse an implicit ./data (see `isStoreChosen`).
+   */
+  readonly dataDirGiven: boolean;
   /** TEMP_DIR: parent of the per-run work folder. Default the OS temp directory. */
   readonly tempDir: string;
   readonly compaction: {
@@ -38,6 +44,8 @@ export interface Config {
      * (K map + B reduce tasks, docs/SCALING.md); 0 = never split. Unset: 1 GiB (DEFAULT_SPLIT_THRESHOLD_BYTES).
      */
     readonly splitThresholdBytes: number;
+    /** INTRADAY_MINUTES: minutes between intraday runs (Azure's `intraday_batch` timer); 0 = none. Default 60. */
+    readonly intradayMinutes: number;
   };
   readonly duckdb: {
     /** DUCKDB_MEMORY_LIMIT, e.g. '2GB'. Default 2GB. */
@@ -47,6 +55,8 @@ export interface Config {
   };
   /** FIELD_MAPPING: JSON overriding which item fields map to the canonical ones. */
   readonly fieldMapping: FieldMapping;
+  /** LAKE_RETENTION_DAYS: days of partitions kept (`365`, or `365,acme=90`: per-tenant overrides); unset = for ever. */
+  readonly retention: RetentionSetting;
   readonly aws: {
     /** S3_BUCKET_NAME selects the S3 store for every command. */
     readonly bucket: string | undefined;
@@ -143,6 +153,7 @@ export function loadConfig(env: Env): Config {
     tenants: parseTenantList(read('TENANT_ID') ?? 'default_tenant', 'TENANT_ID'),
     targetDateOffset: int('TARGET_DATE_OFFSET', -1, -3650, 3650),
     dataDir: resolve(read('DATA_DIR') ?? 'data'),
+    dataDirGiven: read('DATA_DIR') !== undefined,
     tempDir: resolve(read('TEMP_DIR') ?? tmpdir()),
     compaction: {
       concurrency: int('COMPACT_CONCURRENCY', 4, 1, 256),
@@ -153,9 +164,11 @@ export function loadConfig(env: Env): Config {
       transferConcurrency: int('TRANSFER_CONCURRENCY', 8, 1, 64),
       lateDataLookbackDays: int('LATE_DATA_LOOKBACK_DAYS', 0, 0, 36500),
       splitThresholdBytes: int('SPLIT_THRESHOLD_BYTES', DEFAULT_SPLIT_THRESHOLD_BYTES, 0),
+      intradayMinutes: int('INTRADAY_MINUTES', 60, 0, 1440),
     },
     duckdb: { memoryLimit: memory, threads: int('DUCKDB_THREADS', availableParallelism(), 1, 256) },
     fieldMapping: read('FIELD_MAPPING') ? parseFieldMapping(read('FIELD_MAPPING')) : DEFAULT_FIELD_MAPPING,
+    retention: parseRetentionSetting(read('LAKE_RETENTION_DAYS')),
     aws: {
       bucket: read('S3_BUCKET_NAME'),
       endpoint: read('S3_ENDPOINT'),
@@ -210,6 +223,23 @@ export function parseTenantList(text: string, what = 'tenants'): readonly string
     }
   }
   return ids;
+}
+
+/** The cloud store setting that selects the store (`S3_BUCKET_NAME`, ...), or undefined for the local DATA_DIR. */
+export function cloudStoreSetting(config: Config): string | undefined {
+  if (config.aws.bucket) return 'S3_BUCKET_NAME';
+  if (config.azure.connectionString) return 'AZURE_STORAGE_CONNECTION_STRING';
+  if (config.azure.accountUrl) return 'AZURE_STORAGE_ACCOUNT_URL';
+  return undefined;
+}
+
+/**
+ * Whether the store was chosen: a cloud store is configured, or DATA_DIR (--data-dir) names the local one.
+ * False means the default ./data of the working directory, which a command reading a cloud source must
+ * not fill silently (a runbook line without S3_BUCKET_NAME would "succeed" into the operator's folder).
+ */
+export function isStoreChosen(config: Config): boolean {
+  return cloudStoreSetting(config) !== undefined || config.dataDirGiven;
 }
 
 /** The settings the compaction engine takes, from the config. */

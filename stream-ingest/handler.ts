@@ -9,6 +9,7 @@ import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-la
 import { ingestGroupLogLine } from '../src/app/logFields.js';
 import { ingestMetrics, METRIC_NAMESPACE, METRIC_SERVICE, SOURCE_DIMENSION } from '../src/app/metrics.js';
 import { type Config, type Env, loadConfig } from '../src/config.js';
+import { offboardedTenants } from '../src/erase/offboard.js';
 import { describeFailures, ingestBatch } from '../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../src/ingest/sources.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
@@ -51,6 +52,7 @@ export async function ingestStreamEvent(
     batchId,
     mapping: deps.config.fieldMapping,
     now: deps.now?.(),
+    refused: await offboardedTenants(deps.store),
   });
   const metrics = deps.metrics ?? defaultMetrics();
   metrics.addDimension(SOURCE_DIMENSION, 'dynamodb');

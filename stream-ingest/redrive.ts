@@ -5,7 +5,8 @@
  */
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { type Config, type Env, loadConfig } from '../src/config.js';
-import type { StreamBatchReader } from '../src/redrive/redriveBatch.js';
+import { offboardedTenants } from '../src/erase/offboard.js';
+import type { StreamBatchReader } from '../src/ports/StreamBatchReader.js';
 import { ListedFailureMessages, runRedrive } from '../src/redrive/runRedrive.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
 import { createStore } from '../stores/createStore.js';
@@ -32,7 +33,15 @@ export async function redriveSqsEvent(event: SQSEvent, deps: RedriveDeps): Promi
     'sqs-event',
     event.Records.map((r) => ({ id: r.messageId, body: r.body })),
   );
-  const summary = await runRedrive({ store: deps.store, reader: deps.reader, messages, mapping: deps.config.fieldMapping });
+  const summary = await runRedrive({
+    store: deps.store,
+    reader: deps.reader,
+    messages,
+    mapping: deps.config.fieldMapping,
+    // records of an offboarded tenant are quarantined with the reason, as the stream Lambda does
+    refused: await offboardedTenants(deps.store),
+    ...(deps.config.aws.bucket ? { exportBucket: deps.config.aws.bucket } : {}),
+  });
   for (const r of summary.results) {
     log(
       JSON.stringify({

@@ -12,7 +12,6 @@ import { app, type InvocationContext } from '@azure/functions';
 import { type JobPayload, parseJobPayload } from '../../src/app/compactionPayload.js';
 import {
   type CompactionJob,
-  jobFailed,
   jobResultKey,
   type RunRef,
   recordJobResult,
@@ -23,6 +22,7 @@ import { partitionLogFields } from '../../src/app/logFields.js';
 import { markAbandoned } from '../../src/app/splitStages.js';
 import { runSplitTask, stageTasks } from '../../src/app/splitTasks.js';
 import { emptyResult, type PartitionResult } from '../../src/compaction/compactPartition.js';
+import { resultFailed } from '../../src/compaction/resultFailed.js';
 import type { SplitShape } from '../../src/compaction/splitPartition.js';
 import type { Config } from '../../src/config.js';
 import { errorMessage } from '../../src/errors.js';
@@ -52,7 +52,7 @@ export async function compactJob(message: unknown, context: InvocationContext): 
     ? await startSplitJob(config, store, { job, run }, context)
     : await withCompactionDeps(config, store, Date.now, (deps) => runJob(deps, job));
   if (result === 'split') return { status: 'split', recorded: false, summaryWritten: false };
-  const failed = jobFailed(result);
+  const failed = resultFailed(result);
   // a failure is recorded only on the last attempt: until then the run is not complete
   const last = !failed || attempt >= settings.compactionMaxDequeueCount;
   const log = functionLog(context, run.runId);

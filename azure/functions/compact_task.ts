@@ -13,7 +13,7 @@
  * as failed). `compact_task_poison` abandons it for a task whose last attempt died without doing so.
  */
 import { app, type InvocationContext } from '@azure/functions';
-import { jobFailed, type RunRef, recordJobResult, withCompactionDeps } from '../../src/app/jobs.js';
+import { type RunRef, recordJobResult, withCompactionDeps } from '../../src/app/jobs.js';
 import { decideAbandon, nextInWindow, reportTaskDone, splitStage, stageStartedBy } from '../../src/app/splitStages.js';
 import {
   parseSplitTaskPayload,
@@ -25,6 +25,7 @@ import {
   stageTasks,
 } from '../../src/app/splitTasks.js';
 import type { PartitionResult } from '../../src/compaction/compactPartition.js';
+import { resultFailed } from '../../src/compaction/resultFailed.js';
 import { errorMessage, UsageError } from '../../src/errors.js';
 import { CompactionJobError } from '../errors.js';
 import { storageTaskQueue } from '../jobQueue.js';
@@ -70,7 +71,7 @@ export async function compactTask(message: unknown, context: InvocationContext):
   let outcome: Awaited<ReturnType<typeof runSplitTask>>;
   try {
     outcome = await withCompactionDeps(runtime.config, runtime.store, Date.now, (deps) => runSplitTask(deps, task));
-    if ('result' in outcome && jobFailed(outcome.result)) {
+    if ('result' in outcome && resultFailed(outcome.result)) {
       throw new CompactionJobError(`${name}: ${outcome.result.status}: ${outcome.result.error ?? ''}`, {
         context: { run: run.runId, tenant: task.job.tenant, date: task.job.date, attempt },
       });

@@ -4,12 +4,22 @@
  * staging changed – and enqueues one message per tenant-day job on COMPACTION_QUEUE; `compact_job`
  * compacts them, and the last one to report writes `runs/<date>/<run>.json` (docs/AZURE.md "Fan-out").
  * Run it by hand with `POST /admin/functions/daily_batch`; `compact_http` still compacts in one call.
+ *
+ * Before it plans, it runs the night's privacy step (src/app/nightlyPrivacy.ts: recent erases re-applied,
+ * offboarded tenants offboarded again, LAKE_RETENTION_DAYS applied – docs/PRIVACY.md). What that step could
+ * not do is logged as an error (`privacy step failed`) and never stops the plan; a retry of the timer (an
+ * earlier attempt failed or timed out) skips it, so that a privacy step outlasting functionTimeout cannot
+ * keep the night from being compacted.
  */
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { planRun, writeRunSummary } from '../../src/app/jobs.js';
+import { privacyFailure, runNightlyPrivacy } from '../../src/app/nightlyPrivacy.js';
+import { lateLookbackDays } from '../../src/compaction/lateData.js';
+import type { NightlyErasureReport } from '../../src/erase/nightly.js';
+import { errorMessage } from '../../src/errors.js';
 import { targetDate } from '../../src/time/jst.js';
 import { storageJobQueue } from '../jobQueue.js';
-import { azureRuntime } from '../runtime.js';
+import { type AzureRuntime, azureRuntime } from '../runtime.js';
 import { triggerSettings } from '../settings.js';
 
 const settings = triggerSettings(process.env);
@@ -24,6 +34,8 @@ export interface PlannedRun {
   readonly split_jobs: number;
   readonly jobs_key: string;
   readonly queue: string;
+  /** The privacy step's report; `skipped` on a retry of the timer, `error` when it threw. */
+  readonly privacy: NightlyErasureReport | { readonly skipped: string } | { readonly error: string };
 }
 
 /**
@@ -32,6 +44,7 @@ export interface PlannedRun {
  */
 export async function dailyBatch(_timer: Timer | unknown, context: InvocationContext): Promise<PlannedRun> {
   const { store, config } = await azureRuntime();
+  const privacy = await privacyStep(context, { store, config });
   const now = Date.now();
   const date = targetDate(now, config.targetDateOffset);
   const plan = await planRun(
@@ -39,7 +52,7 @@ export async function dailyBatch(_timer: Timer | unknown, context: InvocationCon
     {
       date,
       tenants: config.tenants,
-      lateLookbackDays: config.compaction.lateDataLookbackDays || Number.POSITIVE_INFINITY,
+      lateLookbackDays: lateLookbackDays(config.compaction.lateDataLookbackDays),
       // a job past SPLIT_THRESHOLD_BYTES is split: compact_job starts it, compact_task runs its stages
       splitThresholdBytes: config.compaction.splitThresholdBytes,
     },
@@ -56,9 +69,33 @@ export async function dailyBatch(_timer: Timer | unknown, context: InvocationCon
     split_jobs: plan.jobs.filter((j) => j.split).length,
     jobs_key: plan.key,
     queue: settings.compactionQueue,
+    privacy,
   };
   context.info(JSON.stringify({ message: 'run planned', ...planned }));
   return planned;
+}
+
+/** The night's privacy step, before the plan: logged, never thrown; skipped on a retry of the timer. */
+async function privacyStep(context: InvocationContext, { store, config }: AzureRuntime): Promise<PlannedRun['privacy']> {
+  const line = (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) =>
+    context[level](JSON.stringify({ message, ...fields }));
+  const retry = context.retryContext?.retryCount ?? 0;
+  if (retry > 0) {
+    const skipped = `retry ${retry} of daily_batch: the privacy step ran (or timed out) in an earlier attempt`;
+    line('warn', 'privacy step skipped', { reason: skipped });
+    return { skipped };
+  }
+  try {
+    const report = await runNightlyPrivacy(config, store, Date.now, (name, fields) =>
+      line(name.endsWith('_failed') ? 'warn' : 'info', name, fields),
+    );
+    const failure = privacyFailure(report);
+    line(failure ? 'error' : 'info', failure ? 'privacy step failed' : 'privacy step finished', { ...report });
+    return report;
+  } catch (error) {
+    line('error', 'privacy step failed', { error: errorMessage(error) });
+    return { error: errorMessage(error) };
+  }
 }
 
 app.timer('daily_batch', {

@@ -4,9 +4,11 @@
  * be written is retried by the host (exponential backoff) and, after the last retry, written raw to the
  * poison location before returning, so the lease moves on and no change is lost silently.
  */
+
 import { app, type InvocationContext } from '@azure/functions';
 import { ingestGroupLogLine } from '../../src/app/logFields.js';
 import { ingestMetrics } from '../../src/app/metrics.js';
+import { offboardedTenants } from '../../src/erase/offboard.js';
 import { errorMessage } from '../../src/errors.js';
 import { describeFailures, ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { cosmosBatchName, cosmosDocumentChanges } from '../../src/ingest/sources.js';
@@ -38,7 +40,8 @@ export async function ingestChangefeed(documents: unknown[], context: Invocation
   const positions = changes.map((c) => c.sourceSeq).filter((p) => p !== '');
   const log = functionLog(context, batchId);
   try {
-    const result = await ingestBatch(store, changes, { source: 'cosmos', batchId, mapping: config.fieldMapping });
+    const refused = await offboardedTenants(store);
+    const result = await ingestBatch(store, changes, { source: 'cosmos', batchId, mapping: config.fieldMapping, refused });
     log.metrics('cosmos', ingestMetrics(result));
     for (const group of result.written) log('info', ...ingestGroupLogLine(group));
     for (const group of result.failed) log('error', ...ingestGroupLogLine(group));

@@ -11,9 +11,11 @@ export interface CompactionPayload {
   readonly tenants: readonly string[] | 'all' | undefined;
   /** Also re-compact earlier days whose staging changed (LATE_DATA_LOOKBACK_DAYS). */
   readonly late: boolean;
+  /** An intraday run (the INTRADAY_MINUTES schedule): today's changed partitions (runCompaction `intraday`). */
+  readonly intraday?: boolean;
 }
 
-const FIELDS = ['target_date', 'tenants', 'late'];
+const FIELDS = ['target_date', 'tenants', 'late', 'intraday'];
 const EXAMPLE = '{"target_date": "2025-08-11", "tenants": ["tenant-a"]}';
 
 /**
@@ -27,7 +29,13 @@ export function parseCompactionPayload(body: unknown): CompactionPayload {
   const fields = body as Record<string, unknown>;
   const unknown = Object.keys(fields).filter((k) => !FIELDS.includes(k));
   if (unknown.length > 0) throw new UsageError(`unknown field(s) ${unknown.join(', ')}; expected ${FIELDS.join(', ')}`);
-  const { target_date: date, tenants, late } = fields;
+  const { target_date: date, tenants, late, intraday } = fields;
+  if (intraday !== undefined && typeof intraday !== 'boolean') {
+    throw new UsageError(`intraday must be true or false, got ${JSON.stringify(intraday)}`);
+  }
+  if (intraday === true && (date !== undefined || late !== undefined)) {
+    throw new UsageError('intraday compacts today (and yesterday before 02:00 JST): it takes no target_date and no late');
+  }
   if (date !== undefined && typeof date !== 'string') {
     throw new UsageError(`target_date must be a string YYYY-MM-DD, got ${JSON.stringify(date)}`);
   }
@@ -47,7 +55,12 @@ export function parseCompactionPayload(body: unknown): CompactionPayload {
       throw new UsageError((error as Error).message, { cause: error });
     }
   }
-  return { date: date === undefined ? undefined : parseDate(date, 'target_date'), tenants: list, late: late === true };
+  return {
+    date: date === undefined ? undefined : parseDate(date, 'target_date'),
+    tenants: list,
+    late: late === true,
+    ...(intraday === true ? { intraday: true } : {}),
+  };
 }
 
 /** One job of a fan-out run, as the Step Functions Map hands it to the compactor: `{"job": {…}, "run": {…}}`. */
@@ -70,4 +83,21 @@ export function parseJobPayload(body: unknown): JobPayload {
   const { job, run, ...rest } = body as Record<string, unknown>;
   if (Object.keys(rest).length > 0) throw new UsageError(`unknown field(s) ${Object.keys(rest).join(', ')}; expected job, run`);
   return { job: parseJob(job), run: parseRunRef(run) };
+}
+
+/**
+ * The nightly privacy step of a fan-out run (`{"privacy": true}`: the state machine's first task, before the
+ * plan): re-applies recent erases, offboards again, applies LAKE_RETENTION_DAYS (src/app/nightlyPrivacy.ts).
+ */
+export function isPrivacyPayload(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && !Array.isArray(body) && 'privacy' in body;
+}
+
+/** Validates `{"privacy": true}`. Throws UsageError. */
+export function parsePrivacyPayload(body: unknown): { readonly privacy: true } {
+  if (!isPrivacyPayload(body)) throw new UsageError('a privacy payload must be a JSON object {"privacy": true}');
+  const { privacy, ...rest } = body as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) throw new UsageError(`unknown field(s) ${Object.keys(rest).join(', ')}; expected privacy`);
+  if (privacy !== true) throw new UsageError(`privacy must be true, got ${JSON.stringify(privacy)}`);
+  return { privacy: true };
 }

@@ -24,10 +24,11 @@ import { UsageError } from '../errors.js';
 import { RUN_ID_PATTERN, runJobsKey, runResultKey, runResultsPrefix, runSummaryKey } from '../staging/layout.js';
 import { ObjectNotFoundError, PreconditionFailedError, StoreError } from '../store/errors.js';
 import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
+import { requireJson } from '../store/readJson.js';
 import { tenantIdProblem } from '../tenant.js';
 import { parseDate } from '../time/jst.js';
+import { newRunId } from '../time/runId.js';
 import { mapLimit } from '../util/concurrency.js';
-import { newRunId } from './logFields.js';
 import { summaryJson } from './report.js';
 import { removeStaleWorkFolders, WORK_PREFIX } from './runCompaction.js';
 
@@ -137,8 +138,8 @@ export async function withCompactionDeps<T>(
   }
 }
 
-/** Whether a result means the job should be tried again (it failed, or another run held the partition). */
-export const jobFailed = (result: PartitionResult): boolean => result.status === 'failed' || result.status === 'locked';
+/** Whether a result means the job should be tried again: the one failure rule; this name is kept for bench/step.ts. */
+export { resultFailed as jobFailed } from '../compaction/resultFailed.js';
 
 /**
  * Validates a job as an orchestrator hands it over (a Map item, a queue message):
@@ -194,7 +195,7 @@ export async function writeRunPlan(store: ObjectStore, run: RunRef, jobs: readon
 }
 
 export async function readRunPlan(store: ObjectStore, run: RunRef): Promise<CompactionJob[]> {
-  const parsed: unknown = JSON.parse((await getBytes(store, runJobsKey(run.date, run.runId))).toString('utf8'));
+  const parsed = await requireJson<unknown>(store, runJobsKey(run.date, run.runId), 'job list');
   if (!Array.isArray(parsed)) throw new UsageError(`${runJobsKey(run.date, run.runId)} is not a JSON array of jobs`);
   return parsed.map(parseJob);
 }
@@ -245,7 +246,7 @@ export function summariseRun(
 /** The reports of a run so far, by key. */
 export async function readJobResults(store: ObjectStore, run: RunRef): Promise<Map<string, PartitionResult>> {
   const objects = await listAll(store, runResultsPrefix(run.date, run.runId));
-  const reports = await mapLimit(objects, 8, async (o) => JSON.parse((await getBytes(store, o.key)).toString('utf8')));
+  const reports = await mapLimit(objects, 8, (o) => requireJson<PartitionResult>(store, o.key, 'job result'));
   return new Map(objects.map((o, i) => [o.key, reports[i] as PartitionResult]));
 }
 

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { PartitionResult } from '../compaction/compactPartition.js';
 import { errorMessage } from '../errors.js';
 import type { FailedGroup, WrittenGroup } from '../ingest/ingestBatch.js';
@@ -10,17 +9,6 @@ import { parseStagingKey } from '../staging/layout.js';
  * anywhere: tenant_id, dt, run_id. `run_id` names one invocation (every line of it carries it);
  * `partition_run_id` is the id the compaction wrote into that partition's manifest and part-file names.
  */
-
-/** A new invocation run id, in the same form as the compaction's partition run ids. */
-export function newRunId(now: number): string {
-  return `${new Date(now).toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`;
-}
-
-/** When a run began: a run id begins with the instant (newRunId, e.g. 20250811T170000123Z-…); `fallback` otherwise. */
-export function runStartedAt(runId: string, fallback: number): number {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z/.exec(runId);
-  return m ? Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z`) : fallback;
-}
 
 /**
  * The structured fields of the one log line per partition, the same on every platform (Lambda JSON

@@ -1,5 +1,6 @@
 import type { PartitionResult } from '../compaction/compactPartition.js';
 import type { RunSummary } from '../compaction/compactTenants.js';
+import { resultFailed } from '../compaction/resultFailed.js';
 
 /** The machine-readable summary every entry point returns (CLI --json, Lambda result, HTTP body). */
 export function summaryJson(summary: RunSummary) {
@@ -45,7 +46,7 @@ export function partitionJson(r: PartitionResult) {
 
 /** One progress line per tenant (stderr). */
 export function progressLine(r: PartitionResult): string {
-  if (r.status === 'failed' || r.status === 'locked') return `✗ ${r.tenant} ${r.date} ${r.status}: ${r.error ?? ''}`;
+  if (resultFailed(r)) return `✗ ${r.tenant} ${r.date} ${r.status}: ${r.error ?? ''}`;
   if (r.status === 'no-input') return `· ${r.tenant} ${r.date} no staging objects, partition left as it was`;
   const late = r.reason ? ` (late data: ${r.reason})` : '';
   return `✓ ${r.tenant} ${r.date}${late} read ${r.rowsRead} (${r.inputs} objects) → wrote ${r.rowsWritten} rows, ${r.duplicatesRemoved} duplicates, ${r.versionsSuperseded} superseded, ${r.deletesApplied} deleted, ${r.rowsRejected} rejected in ${r.durationMs} ms`;

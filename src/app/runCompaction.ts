@@ -5,6 +5,7 @@ import { compactTenants, type RunSummary } from '../compaction/compactTenants.js
 import { type LakeTableDeps, vacuumLake } from '../compaction/lakeTable.js';
 import { type Config, compactionSettings } from '../config.js';
 import { openDuckDb } from '../duckdb/openDuckDb.js';
+import { nightlyErasures } from '../erase/nightly.js';
 import { errorMessage } from '../errors.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
 import { parseDate, targetDate } from '../time/jst.js';
@@ -21,6 +22,12 @@ export interface RunCompactionRequest {
   /** Also re-compact earlier days (LATE_DATA_LOOKBACK_DAYS) whose staging changed: the nightly run does. */
   readonly late?: boolean;
   /**
+   * An intraday run (`compact --today`, the INTRADAY_MINUTES schedule): today's JST partitions, and
+   * yesterday's before the 02:00 JST run has closed it, that gained staging since their last commit
+   * (planIntraday). `date` is then today in JST; no vacuum (the nightly run's).
+   */
+  readonly intraday?: boolean;
+  /**
    * Stops the run (SIGINT/SIGTERM): no partition starts after it, running ones stop before their next write
    * and release their leases; the work folder is removed as always.
    */
@@ -29,6 +36,8 @@ export interface RunCompactionRequest {
   readonly settings?: CompactionSettings;
   /** Engine events (`manifest.unreadable`, `partition.compacted`) with their fields; see engineLogFields. */
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
+  /** The table's commit settings (the bench compares them); default: DeltaTable's. */
+  readonly table?: { readonly commitBatch?: number; readonly checkpointInterval?: number };
 }
 
 /**
@@ -38,7 +47,11 @@ export interface RunCompactionRequest {
 export async function runCompaction(request: RunCompactionRequest): Promise<RunSummary> {
   const { config, store } = request;
   const now = request.now ?? Date.now;
-  const date = request.date === undefined ? targetDate(now(), config.targetDateOffset) : parseDate(request.date, 'target date');
+  const date = request.intraday
+    ? targetDate(now(), 0)
+    : request.date === undefined
+      ? targetDate(now(), config.targetDateOffset)
+      : parseDate(request.date, 'target date');
   await removeStaleWorkFolders(config.tempDir, now());
   const work = await mkdtemp(join(config.tempDir, WORK_PREFIX));
   try {
@@ -52,15 +65,19 @@ export async function runCompaction(request: RunCompactionRequest): Promise<RunS
         now,
         signal: request.signal,
         log: request.log,
+        ...request.table,
       };
+      // before compacting: erasures captured again, offboarded tenants, retention (docs/PRIVACY.md); logged, never thrown
+      if (request.late && !request.intraday) await nightlyErasures(deps, config.retention, now());
       const summary = await compactTenants(deps, date, {
         tenants: request.tenants ?? config.tenants,
         concurrency: config.compaction.concurrency,
         onResult: request.onResult,
         lateLookbackDays: request.late ? config.compaction.lateDataLookbackDays || Number.POSITIVE_INFINITY : 0,
         splitThresholdBytes: config.compaction.splitThresholdBytes,
+        intraday: request.intraday === true,
       });
-      if (request.late) await nightlyVacuum(deps, now());
+      if (request.late && !request.intraday) await nightlyVacuum(deps, now());
       return summary;
     } finally {
       db.closeSync();

@@ -18,8 +18,9 @@
  */
 import type { SplitRef } from '../compaction/splitPartition.js';
 import { runSplitPrefix } from '../staging/layout.js';
-import { ObjectNotFoundError, PreconditionFailedError } from '../store/errors.js';
-import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
+import { PreconditionFailedError } from '../store/errors.js';
+import { listAll, type ObjectStore } from '../store/ObjectStore.js';
+import { readJson } from '../store/readJson.js';
 import { jobResultKey, type RunRef } from './jobs.js';
 import { type SplitTask, splitTaskName } from './splitTasks.js';
 
@@ -105,7 +106,7 @@ export async function markAbandoned(
 
 /** How the split ended so far (its `end.json`), or undefined while it runs. */
 export async function splitEnd(store: ObjectStore, run: RunRef, ref: SplitRef): Promise<StageMarker | undefined> {
-  return readJson<StageMarker>(store, endKey(run, ref));
+  return readJson<StageMarker>(store, endKey(run, ref), 'stage marker');
 }
 
 /** The stage the split is in, from its markers. */
@@ -122,7 +123,7 @@ export async function splitStage(store: ObjectStore, run: RunRef, ref: SplitRef)
 export async function stageStartedBy(store: ObjectStore, run: RunRef, task: StageTask): Promise<'reduce' | 'commit' | undefined> {
   const next = task.action === 'map' ? 'reduce' : 'commit';
   const key = next === 'reduce' ? `${prefixOf(run, task.ref)}reduce.json` : endKey(run, task.ref);
-  const marker = await readJson<StageMarker>(store, key);
+  const marker = await readJson<StageMarker>(store, key, 'stage marker');
   return marker?.by === splitTaskName(task) && (next === 'reduce' || marker.outcome === 'commit') ? next : undefined;
 }
 
@@ -148,15 +149,6 @@ export async function nextInWindow(
   return holder.by === by ? next : undefined;
 }
 
-async function readJson<T>(store: ObjectStore, key: string): Promise<T | undefined> {
-  try {
-    return JSON.parse((await getBytes(store, key)).toString('utf8')) as T;
-  } catch (error) {
-    if (error instanceof ObjectNotFoundError) return undefined;
-    throw error;
-  }
-}
-
 /** Creates a marker once; returns it, or the marker another writer created first. */
 async function createMarker(
   store: ObjectStore,
@@ -168,6 +160,6 @@ async function createMarker(
     return { holder: marker, created: true };
   } catch (error) {
     if (!(error instanceof PreconditionFailedError)) throw error;
-    return { holder: (await readJson<StageMarker>(store, key)) as StageMarker, created: false };
+    return { holder: (await readJson<StageMarker>(store, key, 'stage marker')) as StageMarker, created: false };
   }
 }

@@ -1,11 +1,21 @@
 import { gunzipSync } from 'node:zlib';
 import { lakeTenants } from '../compaction/lateData.js';
+import { canTakeOver, readLease } from '../compaction/partitionLease.js';
+import { type PendingDeleteLine, pendingByTenant, readPending } from '../compaction/pendingDeletes.js';
 import { planPartition } from '../compaction/planPartition.js';
 import { errorMessage } from '../errors.js';
-import { analyticsPrefix, isVisibleKey, QUARANTINE_ROOT } from '../staging/layout.js';
+import {
+  analyticsPrefix,
+  COMPACTION_WORK_ROOT,
+  isVisibleKey,
+  lockKey,
+  PENDING_DELETES_ROOT,
+  QUARANTINE_ROOT,
+} from '../staging/layout.js';
 import { ObjectNotFoundError } from '../store/errors.js';
 import { getBytes, listAll, type ObjectInfo, type ObjectStore } from '../store/ObjectStore.js';
 import { DeltaTable, TAG_QUARANTINE, type TableSnapshot, tableKey } from '../table/deltaTable.js';
+import { tenantIdProblem } from '../tenant.js';
 import { addDays, jstDate, jstDayRange } from '../time/jst.js';
 import { table } from './report.js';
 
@@ -22,6 +32,13 @@ const HOUR_MS = 60 * 60 * 1000;
  * the object store's clock against the compactor's, and an upload that straddles the run's listing.
  */
 export const RUN_CLOCK_TOLERANCE_MS = 5 * 60 * 1000;
+/**
+ * How many nightly runs a delete that names no day may wait for its message before it needs attention. A
+ * message created and deleted before its day was compacted is published by the first night's run and the
+ * delete placed by the second; a third night (a day's capture backlog, a redrive) is the margin. A delete
+ * still waiting after that names a message the lake never got (a lost batch: backfill its day) or never will.
+ */
+export const PENDING_DELETE_NIGHTS = 3;
 
 /** One tenant-day as `makoto-lake status` shows it. */
 export interface PartitionStatus {
@@ -63,10 +80,52 @@ export interface IngestQuarantineStatus {
   readonly records: number;
 }
 
+/**
+ * The work folder of a split compaction that no live run holds (`compaction-work/…/<split id>/`): its process
+ * was killed, or it was abandoned before its work was removed. Nothing reads it; vacuum removes it after the
+ * retention (with the parts its reduces placed that no version names), so it is counted, not a reason to look.
+ */
+export interface AbandonedSplitStatus {
+  readonly tenant_id: string;
+  readonly dt: string;
+  readonly split_id: string;
+  readonly objects: number;
+  readonly bytes: number;
+  /** When the newest of its objects was written. */
+  readonly last_written: string;
+}
+
+/**
+ * One tenant's user deletes that name no day, waiting under `pending/deletes/` for the nightly planner to
+ * find their message in the table (docs/ARCHITECTURE.md, "Deletes that name no day").
+ */
+export interface PendingDeletesStatus {
+  readonly tenant_id: string;
+  readonly objects: number;
+  /** Deletes in the readable objects. */
+  readonly deletes: number;
+  /** Of those, placed in a day already and kept one more night (the message may still appear in another). */
+  readonly placed: number;
+  /** Of those, not placed yet: searched and not found in the table, or not searched yet. */
+  readonly waiting: number;
+  /** When the oldest waiting delete was captured; null when none waits. */
+  readonly oldest_waiting: string | null;
+  /** Why the oldest waiting delete waits (the planner's note in its line, or that no search has run yet). */
+  readonly reason: string | null;
+  /** Pending objects that are not gzip NDJSON of deletes: the planner leaves them for an operator. */
+  readonly unreadable: readonly string[];
+  /** Why the tenant's pending deletes need attention; empty when they do not. */
+  readonly attention: string[];
+}
+
 export interface LakeStatus {
   readonly now: string;
   readonly partitions: PartitionStatus[];
   readonly ingest_quarantine: IngestQuarantineStatus[];
+  /** Every tenant's deletes waiting under pending/deletes/; present only when there are some. */
+  readonly pending_deletes?: PendingDeletesStatus[];
+  /** Every day's abandoned split work, by tenant, day and split; present only when there is some. */
+  readonly abandoned_splits?: AbandonedSplitStatus[];
   /** Partitions needing attention plus ingest-quarantine days (each a reason to look). */
   readonly needs_attention: number;
 }
@@ -95,6 +154,13 @@ export interface StatusRequest {
  *   no retained version names). Ingest (capture) quarantine is per day and source (the tenant may be
  *   unknown) and is read for every day, with one listing of `quarantine/ingest/`, whatever days are checked:
  *   capture files a record under the day it was quarantined, usually not a day anyone checks.
+ * - a tenant's user deletes that name no day (`pending/deletes/`, every tenant's) cannot be read, were not
+ *   searched by the nightly run due after their capture, or still wait for their message PENDING_DELETE_NIGHTS
+ *   nightly runs after it (`pending_deletes`, present only when some wait).
+ *
+ * Also counted, every day's, without making anything need attention: the work of split compactions that no
+ * live run holds (`abandoned_splits`, present only when there is some), which vacuum removes after the
+ * retention.
  *
  * @example
  * const status = await lakeStatus(store, { tenants: ['acme'], dates: ['2025-08-11'], now: Date.now() });
@@ -119,11 +185,18 @@ export async function partitionsStatus(
   const snapshot = await new DeltaTable(store, {}).snapshot(asOf);
   for (const { tenant, date } of pairs) partitions.push(await partitionStatus(store, snapshot, tenant, date, now));
   const ingest = await ingestQuarantine(store);
+  const pending = await pendingDeletes(store, now);
+  const abandoned = await abandonedSplits(store, now);
   return {
     now: new Date(now).toISOString(),
     partitions,
     ingest_quarantine: ingest,
-    needs_attention: partitions.filter((p) => p.attention.length > 0).length + ingest.filter((q) => q.records > 0).length,
+    ...(pending.length > 0 ? { pending_deletes: pending } : {}),
+    ...(abandoned.length > 0 ? { abandoned_splits: abandoned } : {}),
+    needs_attention:
+      partitions.filter((p) => p.attention.length > 0).length +
+      ingest.filter((q) => q.records > 0).length +
+      pending.filter((p) => p.attention.length > 0).length,
   };
 }
 
@@ -249,6 +322,113 @@ async function ingestQuarantine(store: ObjectStore): Promise<IngestQuarantineSta
   return found;
 }
 
+/**
+ * Every tenant's pending deletes (one listing of `pending/deletes/messages/`, one GET per object). They need
+ * attention when an object cannot be read (the planner leaves it), when a delete was not searched by the
+ * nightly run after its capture (plus the grace: the planner is not running), or when one still waits for
+ * its message PENDING_DELETE_NIGHTS nightly runs (plus the grace) after its capture.
+ */
+async function pendingDeletes(store: ObjectStore, now: number): Promise<PendingDeletesStatus[]> {
+  const found: PendingDeletesStatus[] = [];
+  const byTenant = pendingByTenant(await listAll(store, PENDING_DELETES_ROOT));
+  for (const [tenant, objects] of [...byTenant].sort(([a], [b]) => a.localeCompare(b))) {
+    const lines: PendingDeleteLine[] = [];
+    const unreadable: string[] = [];
+    for (const object of objects) {
+      let read: PendingDeleteLine[] | undefined;
+      try {
+        read = await readPending(store, object.key);
+      } catch (error) {
+        if (!(error instanceof ObjectNotFoundError)) throw error;
+        continue; // placed and removed since the listing
+      }
+      if (read) lines.push(...read);
+      else unreadable.push(object.key);
+    }
+    const waiting = lines.filter((l) => (l.placed_in ?? []).length === 0).sort((a, b) => a.ingested_at - b.ingested_at);
+    const oldest = waiting[0];
+    const attention: string[] = [];
+    if (unreadable.length > 0) {
+      const n = unreadable.length;
+      attention.push(
+        `${n} pending-deletes object${n === 1 ? '' : 's'} cannot be read (the nightly run leaves ${n === 1 ? 'it' : 'them'}): ${unreadable[0]}`,
+      );
+    }
+    const unsearched = waiting.filter((l) => l.checked_at === undefined && now >= nightlyRun(l.ingested_at, 1) + STATUS_GRACE_MS);
+    if (unsearched.length > 0) {
+      const n = unsearched.length;
+      attention.push(
+        `${n} delete${n === 1 ? '' : 's'} not searched by the nightly run due ${jstRunText(nightlyRun((unsearched[0] as PendingDeleteLine).ingested_at, 1))}`,
+      );
+    }
+    const stuck = waiting.filter(
+      (l) => l.checked_at !== undefined && now >= nightlyRun(l.ingested_at, PENDING_DELETE_NIGHTS) + STATUS_GRACE_MS,
+    );
+    if (stuck.length > 0) {
+      const n = stuck.length;
+      attention.push(
+        `${n} delete${n === 1 ? '' : 's'} still waiting after ${PENDING_DELETE_NIGHTS} nightly runs for a message no day of the table holds (oldest captured ${new Date((stuck[0] as PendingDeleteLine).ingested_at).toISOString()}): backfill its day, or remove the delete`,
+      );
+    }
+    found.push({
+      tenant_id: tenant,
+      objects: objects.length,
+      deletes: lines.length,
+      placed: lines.length - waiting.length,
+      waiting: waiting.length,
+      oldest_waiting: oldest ? new Date(oldest.ingested_at).toISOString() : null,
+      reason: oldest ? (oldest.waiting ?? 'not searched yet: the nightly run searches the table for its message') : null,
+      unreadable,
+      attention,
+    });
+  }
+  return found;
+}
+
+/** The `n`th nightly run (02:00 JST) at or after `ms`: n = 1 is the first. */
+function nightlyRun(ms: number, n: number): number {
+  const run = jstDayRange(jstDate(ms)).startMs + RUN_HOUR_JST * HOUR_MS;
+  return (run >= ms ? run : run + 24 * HOUR_MS) + (n - 1) * 24 * HOUR_MS;
+}
+
+/** "2025-08-12 02:00 JST". */
+function jstRunText(ms: number): string {
+  return `${jstDate(ms)} 0${RUN_HOUR_JST}:00 JST`;
+}
+
+/**
+ * Split work folders (one listing of `compaction-work/messages/`, every day's) whose split holds no live
+ * lease: the partition's lease names another run or none, or it could be taken over (lapsed, or its holder a
+ * process of this host that is gone). A split under way keeps its lease, so its work is not counted.
+ */
+async function abandonedSplits(store: ObjectStore, now: number): Promise<AbandonedSplitStatus[]> {
+  const groups = new Map<string, { tenant: string; dt: string; split: string; objects: ObjectInfo[] }>();
+  for (const object of await listAll(store, COMPACTION_WORK_ROOT)) {
+    const match = /^tenant_id=([^/]+)\/dt=(\d{4}-\d{2}-\d{2})\/([^/]+)\//.exec(object.key.slice(COMPACTION_WORK_ROOT.length));
+    if (!match) continue;
+    const [, tenant = '', dt = '', split = ''] = match;
+    if (tenantIdProblem(tenant) !== undefined) continue;
+    const id = `${tenant}/${dt}/${split}`;
+    const group = groups.get(id) ?? { tenant, dt, split, objects: [] };
+    group.objects.push(object);
+    groups.set(id, group);
+  }
+  const found: AbandonedSplitStatus[] = [];
+  for (const { tenant, dt, split, objects } of groups.values()) {
+    const lease = await readLease(store, lockKey(tenant, dt));
+    if (lease && lease.body.run_id === split && !canTakeOver(lease.body, now)) continue;
+    found.push({
+      tenant_id: tenant,
+      dt,
+      split_id: split,
+      objects: objects.length,
+      bytes: objects.reduce((n, o) => n + o.size, 0),
+      last_written: new Date(Math.max(...objects.map((o) => o.lastModified.getTime()))).toISOString(),
+    });
+  }
+  return found;
+}
+
 /** Lines in gzip NDJSON quarantine objects (a missing one, deleted since the listing, counts 0). */
 async function countRecords(store: ObjectStore, objects: readonly (ObjectInfo | undefined)[]): Promise<number> {
   let records = 0;
@@ -306,6 +486,34 @@ export function statusTable(status: LakeStatus): string {
           q.records > 0 ? `${q.records} quarantined record${q.records === 1 ? '' : 's'} not reviewed` : '-',
         ]),
       ]),
+    );
+  }
+  if (status.pending_deletes) {
+    lines.push(
+      '',
+      table([
+        ['pending deletes tenant', 'objects', 'deletes', 'placed', 'waiting', 'oldest waiting', 'why', 'needs attention'],
+        ...status.pending_deletes.map((p) => [
+          p.tenant_id,
+          p.objects,
+          p.deletes,
+          p.placed,
+          p.waiting,
+          p.oldest_waiting ?? '-',
+          p.reason ?? '-',
+          p.attention.length > 0 ? p.attention.join('; ') : '-',
+        ]),
+      ]),
+    );
+  }
+  if (status.abandoned_splits) {
+    lines.push(
+      '',
+      table([
+        ['abandoned split tenant', 'dt', 'split', 'objects', 'bytes', 'last written'],
+        ...status.abandoned_splits.map((a) => [a.tenant_id, a.dt, a.split_id, a.objects, a.bytes, a.last_written]),
+      ]),
+      '(split work no live run holds: vacuum removes it after the retention)',
     );
   }
   lines.push(

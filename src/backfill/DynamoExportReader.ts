@@ -1,14 +1,16 @@
+import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import { plainItem } from '../model/dynamodb.js';
 import { DEFAULT_FIELD_MAPPING, type FieldMapping } from '../model/fieldMapping.js';
 import { normaliseChange, type SourceChange } from '../model/normalise.js';
+import type { DayRange, SourceReader } from '../ports/SourceReader.js';
 import type { StagingOp } from '../schema/messageSchema.js';
 import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
+import { requireJson } from '../store/readJson.js';
 import { tenantIdProblem } from '../tenant.js';
 import { BACKFILL_POSITION } from './backfillChange.js';
 import { BackfillError } from './errors.js';
-import type { DayRange, SourceReader } from './SourceReader.js';
 
 /** One item version from an export, already decided (upsert or delete) and timed. */
 export interface ExportVersion {
@@ -43,7 +45,9 @@ interface ExportSummary {
  * full export plus the incrementals after it give the latest state), and every version is staged at the
  * backfill position with its time as `ingested_at`: the export's time (full) or the item's write time
  * (incremental, `Metadata.WriteTimestampMicros`), floored to the millisecond. The merge orders it by that
- * time against captured versions (docs/ARCHITECTURE.md, "Order by time"). An export does not say who
+ * time against captured versions (docs/ARCHITECTURE.md, "Order by time"). An incremental edit's OldImage
+ * is its previous image: when it names another JST day, the edit also takes the message out of that day
+ * (a move-out, as capture stages one). An export does not say who
  * deleted an item: deletes are applied as user deletes. A delete with only Keys (export view type NEW_IMAGE) can be applied
  * only when an earlier export under PREFIX holds the item; otherwise its day is unknown and it is
  * quarantined with that reason.
@@ -54,6 +58,8 @@ interface ExportSummary {
 export class DynamoExportReader implements SourceReader {
   readonly source = 'dynamodb' as const;
   readonly location: string;
+  /** Names its backfill objects apart from a table backfill's and another export prefix's (runExportBackfill). */
+  readonly stagingName: string;
   private readonly mapping: FieldMapping;
 
   constructor(
@@ -62,7 +68,9 @@ export class DynamoExportReader implements SourceReader {
     options: { mapping?: FieldMapping } = {},
   ) {
     this.mapping = options.mapping ?? DEFAULT_FIELD_MAPPING;
-    this.location = `${store.location}/${prefix.replace(/^\/+|\/+$/g, '')}`;
+    const trimmed = prefix.replace(/^\/+|\/+$/g, '');
+    this.location = `${store.location}/${trimmed}`;
+    this.stagingName = `export-${createHash('sha256').update(trimmed).digest('hex').slice(0, 8)}`;
   }
 
   /**
@@ -134,7 +142,8 @@ export class DynamoExportReader implements SourceReader {
           const earlier = images.get(id);
           if (version.change.op === 'delete' && version.change.problem && earlier) {
             // A keys-only delete takes the last known image, so it still names its day.
-            const resolved = { ...version, change: { ...earlier.change, op: 'delete' as const, raw: version.change.raw } };
+            const { previousItem: _previous, ...image } = earlier.change;
+            const resolved = { ...version, change: { ...image, op: 'delete' as const, raw: version.change.raw } };
             if (earlier.at <= version.at) images.set(id, resolved);
             yield resolved;
             continue;
@@ -195,7 +204,7 @@ export class DynamoExportReader implements SourceReader {
   }
 
   private async summary(key: string): Promise<ExportSummary> {
-    const json = JSON.parse((await getBytes(this.store, key)).toString('utf8')) as Record<string, unknown>;
+    const json = await requireJson<Record<string, unknown>>(this.store, key, 'export summary');
     if (json.outputFormat !== undefined && json.outputFormat !== 'DYNAMODB_JSON') {
       throw new BackfillError(`${key}: outputFormat must be DYNAMODB_JSON, got ${JSON.stringify(json.outputFormat)}`);
     }
@@ -240,9 +249,14 @@ export class DynamoExportReader implements SourceReader {
     }
     const at = writeMicros(line.Metadata) ?? summary.at;
     const newImage = line.NewImage as Record<string, unknown> | undefined;
-    if (newImage) return { at, order, change: { ...base, item: plainItem(newImage), op: 'upsert' } };
-    const op: StagingOp = 'delete';
     const oldImage = line.OldImage as Record<string, unknown> | undefined;
+    if (newImage) {
+      // an edit's OldImage (view type NEW_AND_OLD_IMAGES) is the message before it: when it names another
+      // day, normaliseChange adds a move-out there, as capture does (docs/ARCHITECTURE.md, "One message, one partition")
+      const previous = oldImage ? { previousItem: plainItem(oldImage) } : {};
+      return { at, order, change: { ...base, item: plainItem(newImage), op: 'upsert', ...previous } };
+    }
+    const op: StagingOp = 'delete';
     if (oldImage) return { at, order, change: { ...base, item: plainItem(oldImage), op } };
     const keys = line.Keys as Record<string, unknown> | undefined;
     return {

@@ -4,15 +4,16 @@ import { mergeQuarantine, type QuarantineReason } from '../ingest/quarantineSumm
 import { type StagedDay, stagedDays } from '../ingest/stagedDays.js';
 import { DEFAULT_FIELD_MAPPING, type FieldMapping } from '../model/fieldMapping.js';
 import { normaliseChange, type SourceChange } from '../model/normalise.js';
+import type { SourcePage, SourceReader } from '../ports/SourceReader.js';
 import { backfillCheckpointKey, stagingPrefix } from '../staging/layout.js';
-import { ObjectNotFoundError } from '../store/errors.js';
-import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
+import { listAll, type ObjectStore } from '../store/ObjectStore.js';
+import { readJson } from '../store/readJson.js';
 import { assertTenantId, tenantIdProblem } from '../tenant.js';
 import { jstDayRange, parseDate } from '../time/jst.js';
 import { mapSettled } from '../util/concurrency.js';
 import { backfillChange } from './backfillChange.js';
+import { stageBackfillMoves } from './backfillMoves.js';
 import { BackfillError } from './errors.js';
-import type { SourcePage, SourceReader } from './SourceReader.js';
 
 export interface BackfillRequest {
   readonly store: ObjectStore;
@@ -21,6 +22,8 @@ export interface BackfillRequest {
   readonly date: string;
   readonly tenants: readonly string[];
   readonly mapping?: FieldMapping;
+  /** Offboarded tenants (`offboardedTenants`, read once by the caller): their records are quarantined with the reason. */
+  readonly refused?: ReadonlySet<string>;
   /** Tenants read at once. Default 4. */
   readonly concurrency?: number;
   /** Records per staging object. Default 5000. */
@@ -191,7 +194,7 @@ async function backfillTenant(
     const result = await stageBatch(
       store,
       pending,
-      { source: reader.source, batchId, now: ingestedAt, mapping: request.mapping },
+      { source: reader.source, batchId, now: ingestedAt, mapping: request.mapping, refused: request.refused },
       { tenant, date },
     );
     staged += result.staged;
@@ -257,6 +260,12 @@ async function backfillTenant(
       await store.delete(old.key);
       removed += 1;
     }
+    // One message, one partition: out of the other days the table holds the backfilled messages in.
+    const [moves] = await stageBackfillMoves(store, reader.source, [
+      { tenant, name: baseName, versions: objects.filter((o) => o !== '') },
+    ]);
+    if (moves?.error !== undefined) throw moves.error;
+    const written = [...objects.filter((o) => o !== ''), ...(moves?.staged ?? [])];
     if (await store.head(checkpointKey)) await store.delete(checkpointKey);
     return {
       tenant,
@@ -269,8 +278,8 @@ async function backfillTenant(
       staged,
       quarantined,
       quarantine,
-      objects: objects.filter((o) => o !== ''),
-      days: stagedDays(objects),
+      objects: written,
+      days: stagedDays(written),
       removed,
       ...(resume ? { resumedAfterObject: resume.objects.length } : {}),
       consumedCapacity,
@@ -306,16 +315,9 @@ function pageOf(raw: readonly unknown[] | SourcePage): SourcePage {
 }
 
 async function readCheckpoint(store: ObjectStore, key: string, location: string): Promise<Checkpoint | undefined> {
-  let bytes: Buffer;
-  try {
-    bytes = await getBytes(store, key);
-  } catch (error) {
-    if (error instanceof ObjectNotFoundError) return undefined;
-    throw error;
-  }
-  const checkpoint = JSON.parse(bytes.toString('utf8')) as Checkpoint;
+  const checkpoint = await readJson<Checkpoint>(store, key, 'backfill checkpoint');
   // A checkpoint of another table or export is not a place to resume from.
-  return checkpoint.location === location ? checkpoint : undefined;
+  return checkpoint?.location === location ? checkpoint : undefined;
 }
 
 async function writeCheckpoint(store: ObjectStore, key: string, checkpoint: Checkpoint): Promise<void> {
@@ -346,14 +348,22 @@ function failed(tenant: string, date: string, durationMs: number, error: unknown
 /** A source that streams every version it holds once, in order (a DynamoDB export): read in one pass. */
 export interface StreamingSourceReader extends SourceReader {
   versions(): AsyncIterable<unknown>;
+  /**
+   * Put in its objects' names (`backfill-<source>-<stagingName>-<date>-<tenant>-p<n>`), so a re-run from the
+   * same source replaces its own objects and never those of a table backfill or of another export prefix,
+   * which may not be compacted yet (the merge orders all of them by time).
+   */
+  readonly stagingName?: string;
 }
 
 export function isStreamingReader(reader: SourceReader): reader is StreamingSourceReader {
   return typeof (reader as Partial<StreamingSourceReader>).versions === 'function';
 }
 
-export interface ExportBackfillRequest extends Omit<BackfillRequest, 'date' | 'reader' | 'restart'> {
+export interface ExportBackfillRequest extends Omit<BackfillRequest, 'date' | 'reader' | 'restart' | 'tenants'> {
   readonly reader: StreamingSourceReader;
+  /** The tenants to stage, or 'all' (`TENANT_ID=*`): every tenant the source holds. */
+  readonly tenants: readonly string[] | 'all';
   /** The JST day, YYYY-MM-DD; absent: every day the source holds. */
   readonly date?: string;
   /**
@@ -387,9 +397,11 @@ interface Bucket {
  * more than `maxPending` records wait across tenant-days), so memory holds one data file's working set
  * and the pending records, never the source. With `date`, only that JST day is staged (and every tenant
  * gets a result, as runBackfill gives); without it, every day of the asked tenants the source holds.
- * Items whose version fails to normalise are quarantined through their tenant's object of `date` (or of
- * their own day when it can be read, else the `undated` object); items with no valid tenant go with the
- * first tenant's, each once. Objects are named and replaced as runBackfill names them. Not resumable: a
+ * `tenants: 'all'` stages every tenant found (a result per tenant-day found). Items whose version fails to
+ * normalise are quarantined through their tenant's object of `date` (or of their own day when it can be
+ * read, else the `undated` object); items with no valid tenant go with the first tenant's (with 'all':
+ * under NO_TENANT), each once. Objects are named and replaced as runBackfill names them, with the reader's
+ * `stagingName` after the source (`backfill-dynamodb-export-<hash of PREFIX>-…`). Not resumable: a
  * re-run reads the source again and replaces the objects.
  *
  * @example
@@ -397,8 +409,11 @@ interface Bucket {
  */
 export async function runExportBackfill(request: ExportBackfillRequest): Promise<BackfillSummary> {
   const date = request.date === undefined ? undefined : parseDate(request.date, 'backfill date');
-  const tenants = request.tenants.map((t) => assertTenantId(t));
+  const all = request.tenants === 'all';
+  const tenants = all ? [] : (request.tenants as readonly string[]).map((t) => assertTenantId(t));
   const asked = new Set(tenants);
+  const isAsked = (tenant: string) => all || asked.has(tenant);
+  const untenantedOwner = all ? NO_TENANT : (tenants[0] as string);
   const { store, reader } = request;
   const now = request.now ?? Date.now;
   const ingestedAt = now();
@@ -406,6 +421,8 @@ export async function runExportBackfill(request: ExportBackfillRequest): Promise
   const maxPending = Math.max(perObject, request.maxPending ?? 2 * perObject);
   const mapping = request.mapping ?? DEFAULT_FIELD_MAPPING;
   const buckets = new Map<string, Bucket>();
+  /** Per tenant-day: its move-out objects in other days (from previous images, then from the table lookup). */
+  const movedOut = new Map<Bucket, string[]>();
   let pendingTotal = 0;
   const bucket = (tenant: string, day: string): Bucket => {
     const key = `${day}\u0000${tenant}`;
@@ -428,7 +445,8 @@ export async function runExportBackfill(request: ExportBackfillRequest): Promise
     return found;
   };
   if (date !== undefined) for (const tenant of tenants) bucket(tenant, date);
-  const baseName = (b: Bucket) => `backfill-${reader.source}-${b.date}-${b.tenant}`;
+  const sourceName = reader.stagingName === undefined ? reader.source : `${reader.source}-${reader.stagingName}`;
+  const baseName = (b: Bucket) => `backfill-${sourceName}-${b.date}-${b.tenant === NO_TENANT ? 'no-tenant' : b.tenant}`;
   const progress = (b: Bucket) =>
     request.onProgress?.({
       tenant: b.tenant,
@@ -452,14 +470,17 @@ export async function runExportBackfill(request: ExportBackfillRequest): Promise
       const result = await stageBatch(
         store,
         records,
-        { source: reader.source, batchId, now: ingestedAt, mapping: request.mapping },
+        { source: reader.source, batchId, now: ingestedAt, mapping: request.mapping, refused: request.refused },
         { tenant: b.tenant, date: b.date },
       );
       b.staged += result.staged;
       b.quarantined += result.quarantined;
       b.quarantine = mergeQuarantine([b.quarantine, result.quarantine]);
-      // A page of only quarantined records still takes its number, so names stay stable.
-      b.objects.push(result.written.map((w) => w.key).find((k) => !k.startsWith('quarantine/')) ?? '');
+      // A page of only quarantined records still takes its number, so names stay stable. Keys after the
+      // first are move-outs from previous images (an incremental export's OldImage), in other days.
+      const keys = result.written.map((w) => w.key).filter((k) => !k.startsWith('quarantine/'));
+      b.objects.push(keys[0] ?? '');
+      movedOut.set(b, [...(movedOut.get(b) ?? []), ...keys.slice(1)]);
     } catch (error) {
       b.error = error;
     }
@@ -476,13 +497,13 @@ export async function runExportBackfill(request: ExportBackfillRequest): Promise
       let untenanted = false;
       if (normalised.ok) {
         const { tenant_id: tenant, dt } = normalised.record;
-        if (asked.has(tenant) && (date === undefined || dt === date)) target = bucket(tenant, dt);
+        if (isAsked(tenant) && (date === undefined || dt === date)) target = bucket(tenant, dt);
       } else if (hasTenant(change, mapping)) {
         const owner = ownerOf(change, mapping);
-        if (owner !== undefined && asked.has(owner)) target = bucket(owner, date ?? UNDATED);
+        if (owner !== undefined && isAsked(owner)) target = bucket(owner, date ?? UNDATED);
       } else {
         untenanted = true;
-        target = bucket(tenants[0] as string, date ?? UNDATED);
+        target = bucket(untenantedOwner, date ?? UNDATED);
       }
       if (!target) continue;
       target.read += 1;
@@ -497,15 +518,35 @@ export async function runExportBackfill(request: ExportBackfillRequest): Promise
       }
     }
     for (const b of buckets.values()) await flush(b);
+    // One message, one partition: out of the other days the table holds the backfilled messages in.
+    const staged = [...buckets.values()].filter((b) => b.tenant !== NO_TENANT && b.date !== UNDATED && b.error === undefined);
+    const moves = await stageBackfillMoves(
+      store,
+      reader.source,
+      staged.map((b) => ({
+        tenant: b.tenant,
+        name: baseName(b),
+        versions: b.objects.filter((o) => o !== ''),
+        moveOuts: movedOut.get(b) ?? [],
+      })),
+    );
+    staged.forEach((b, i) => {
+      const m = moves[i];
+      if (m?.error !== undefined) b.error = m.error;
+      else movedOut.set(b, [...(movedOut.get(b) ?? []), ...(m?.staged ?? [])]);
+    });
   } catch (error) {
     failure = error;
   }
 
   const results: TenantBackfillResult[] = [];
-  const order = (b: Bucket) => tenants.indexOf(b.tenant);
-  const sorted = [...buckets.values()].sort((a, b) => a.date.localeCompare(b.date) || order(a) - order(b));
+  // Asked tenants in the order asked; with 'all', by name (NO_TENANT, '*', sorts first).
+  const order = (b: Bucket) => (all ? 0 : tenants.indexOf(b.tenant));
+  const sorted = [...buckets.values()].sort(
+    (a, b) => a.date.localeCompare(b.date) || order(a) - order(b) || a.tenant.localeCompare(b.tenant),
+  );
   if (sorted.length === 0 && failure !== undefined) {
-    for (const tenant of tenants) results.push(failed(tenant, date ?? ALL_DAYS, now() - ingestedAt, failure));
+    for (const tenant of all ? [NO_TENANT] : tenants) results.push(failed(tenant, date ?? ALL_DAYS, now() - ingestedAt, failure));
   }
   for (const b of sorted) {
     const error = failure ?? b.error;
@@ -514,7 +555,7 @@ export async function runExportBackfill(request: ExportBackfillRequest): Promise
       // Only after every object is safely written: drop the extra objects of an earlier, longer run.
       try {
         const current = new Set(b.objects);
-        if (b.date !== UNDATED) {
+        if (b.date !== UNDATED && b.tenant !== NO_TENANT) {
           for (const old of await listAll(store, `${stagingPrefix(b.tenant, b.date)}${baseName(b)}-p`)) {
             if (current.has(old.key)) continue;
             await store.delete(old.key);
@@ -525,7 +566,7 @@ export async function runExportBackfill(request: ExportBackfillRequest): Promise
         b.error = cleanup;
       }
     }
-    const objects = b.objects.filter((o) => o !== '');
+    const objects = [...b.objects.filter((o) => o !== ''), ...(movedOut.get(b) ?? [])];
     const counts = {
       read: b.read,
       outside: 0,
@@ -559,6 +600,12 @@ export async function runExportBackfill(request: ExportBackfillRequest): Promise
 
 /** The day of a one-pass backfill's tenant-day holding records that name no day (quarantined). */
 const UNDATED = 'undated';
+
+/**
+ * The tenant of a one-pass backfill of every tenant ('all') under which items with no valid tenant are
+ * quarantined (with an asked-for list they go with its first tenant); it never names a staging partition.
+ */
+export const NO_TENANT = '*';
 
 function toChange(reader: SourceReader, item: unknown): SourceChange {
   const change = reader.change ? reader.change(item) : backfillChange(reader.source, item);

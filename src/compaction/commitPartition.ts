@@ -1,4 +1,3 @@
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withConnection } from '../duckdb/openDuckDb.js';
 import { analyticsKey, compactionQuarantineKey, runManifestKey, tombstoneKey } from '../staging/layout.js';
@@ -27,7 +26,8 @@ const PARQUET: PutOptions = { contentType: 'application/vnd.apache.parquet', ifN
 
 /**
  * The commit phase. Every file is new, named for this attempt and created put-if-absent — the parts (with
- * their statistics), the remembered-deletes file, the run manifest — and then one table commit replaces the
+ * their statistics; a split's, already placed by its reduces, are only named), the remembered-deletes file,
+ * the run manifest — and then one table commit replaces the
  * partition's files (remove the version read at plan time, add these): the only step readers see. A newer
  * commit of the same partition makes it a CommitConflictError (the caller re-plans); nothing is deleted here
  * (vacuum removes what no retained version references).
@@ -41,18 +41,21 @@ export async function commitPartition(
   const { deps, tenant, date, runId, settings } = run;
   await run.phase('uploading');
   await lease.confirm();
-  const files = outcome.parts.length > 0 ? outcome.parts : [await emptyPart(run)];
+  // parts a split's reduces already placed are named as they lie: no transfer, their stats from the reduce
+  const placed = (outcome.placed ?? []).map((p) => ({
+    info: { key: p.key, size: p.size, etag: p.etag, lastModified: new Date(p.modificationTime) },
+    stats: p.stats,
+  }));
+  const files = outcome.parts.length > 0 || placed.length > 0 ? outcome.parts : [await emptyPart(run)];
   const uploaded = await run.timed('upload', async () => ({
-    parts: await mapLimit(files, settings.transferConcurrency, async (file, i) => {
-      await outcome.fetchPart?.(i);
-      try {
+    parts: [
+      ...placed,
+      ...(await mapLimit(files, settings.transferConcurrency, async (file, i) => {
         const stats = await partStats(deps.db, file);
         const info = await putOnce(deps.store, analyticsKey(tenant, date, runId, i), file, PARQUET, run.signal);
         return { info, stats };
-      } finally {
-        if (outcome.fetchPart) await rm(file, { force: true });
-      }
-    }),
+      })),
+    ],
     tombstones: outcome.tombstoneFile
       ? await putOnce(deps.store, tombstoneKey(tenant, date, runId), outcome.tombstoneFile, PARQUET, run.signal)
       : undefined,

@@ -38,6 +38,8 @@ export interface LakeTableDeps {
   readonly now?: () => number;
   /** A checkpoint every this many commits (Delta's default 10). */
   readonly checkpointInterval?: number;
+  /** At most this many partitions in one table version (group commit; DeltaTable's default 1,000; 1 = one each). */
+  readonly commitBatch?: number;
 }
 
 const tables = new WeakMap<DuckDBInstance, WeakMap<ObjectStore, DeltaTable>>();
@@ -52,6 +54,7 @@ export function lakeTable(deps: LakeTableDeps): DeltaTable {
       db: deps.db,
       workDirectory: deps.workDirectory,
       ...(deps.checkpointInterval === undefined ? {} : { checkpointInterval: deps.checkpointInterval }),
+      ...(deps.commitBatch === undefined ? {} : { maxBatch: deps.commitBatch }),
       ...(deps.now === undefined ? {} : { now: deps.now }),
       ...(deps.log === undefined ? {} : { log: deps.log }),
     });

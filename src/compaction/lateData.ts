@@ -7,16 +7,19 @@ import {
   isStagingDataKey,
   MANIFEST_ROOT,
   manifestIndexKey,
+  PENDING_DELETES_ROOT,
   partitionDateOf,
   STAGING_ROOT,
   stagingTenantPrefix,
 } from '../staging/layout.js';
-import { ObjectNotFoundError } from '../store/errors.js';
-import { getBytes, listAll, type ObjectInfo, type ObjectStore } from '../store/ObjectStore.js';
+import { UnreadableJsonError } from '../store/errors.js';
+import { listAll, type ObjectInfo, type ObjectStore } from '../store/ObjectStore.js';
+import { readJson } from '../store/readJson.js';
 import { DeltaTable, TAG_MANIFEST, type TableSnapshot } from '../table/deltaTable.js';
 import { tenantIdProblem } from '../tenant.js';
 import { addDays } from '../time/jst.js';
 import { readManifestAt } from './manifest.js';
+import { type PlacedDeletes, type PlaceOptions, pendingByTenant, placePendingDeletes } from './pendingDeletes.js';
 
 /** A partition that must be compacted, why, and how much staging it holds (for fanning jobs out). */
 export interface StalePartition {
@@ -31,6 +34,19 @@ export interface PlanOptions {
   readonly earliest?: string;
   /** The table version to plan against (default: the current one, read once). */
   readonly snapshot?: TableSnapshot;
+  /** Where deletes that name no day are looked up (pendingDeletes.ts; default: a small DuckDB, the OS temp folder). */
+  readonly placement?: PlaceOptions;
+  /** Told what placing each tenant's pending deletes did (when it had any). */
+  readonly onPlaced?: (tenant: string, placed: PlacedDeletes) => void;
+}
+
+/**
+ * The late-data lookback of a run: none (0) unless it is a nightly (`late`) run, whose bound is
+ * LATE_DATA_LOOKBACK_DAYS — 0, the default, meaning no bound (Infinity: every partition that differs from its
+ * manifest). One rule for every driver of a run.
+ */
+export function lateLookbackDays(lateDataLookbackDays: number, late = true): number {
+  return late ? lateDataLookbackDays || Number.POSITIVE_INFINITY : 0;
 }
 
 /**
@@ -55,6 +71,9 @@ export async function findLatePartitions(
  * many days have staging), or it is not in the table yet. A crash can no longer leave a partition half
  * published (the table commit is the only step readers see), so days without staging need nothing.
  *
+ * First, the deletes that name no day and wait under `pending/deletes/` (one LIST for all tenants) are
+ * placed in the days the table holds their messages in (placePendingDeletes), so those days are planned too.
+ *
  * Cost: the table snapshot (read once for all tenants), and per tenant one LIST of its staging, one GET of
  * the planner's cache (`manifests/messages/tenant_id=<t>/_index.json`: run manifest key → inputs, kept for
  * days with staging), one GET per run manifest the cache does not hold, and one PUT of the cache when it
@@ -71,8 +90,14 @@ export async function planCompaction(
 ): Promise<StalePartition[]> {
   const tenantIds = tenants === 'all' ? await lakeTenants(store) : [...new Set(tenants)];
   const snapshot = options.snapshot ?? (await new DeltaTable(store, {}).snapshot());
+  // deletes that name no day are placed first, so the days they land in are planned tonight
+  const pending = pendingByTenant(await listAll(store, PENDING_DELETES_ROOT));
   const jobs: StalePartition[] = [];
-  for (const tenant of tenantIds) jobs.push(...(await planTenant(store, snapshot, tenant, options)));
+  for (const tenant of tenantIds) {
+    const objects = pending.get(tenant);
+    if (objects) options.onPlaced?.(tenant, await placePendingDeletes(store, snapshot, tenant, objects, options.placement));
+    jobs.push(...(await planTenant(store, snapshot, tenant, options)));
+  }
   return jobs;
 }
 
@@ -127,7 +152,7 @@ async function planTenant(
         }
         entry = { key: manifestKey, run_id: body.run_id, inputs: Object.fromEntries(body.inputs.map((i) => [i.key, i.etag])) };
       } catch (error) {
-        if (!(error instanceof SyntaxError)) throw error;
+        if (!(error instanceof UnreadableJsonError)) throw error;
         job(error.message);
         continue;
       }
@@ -159,12 +184,12 @@ function byDate(objects: readonly ObjectInfo[], keep: (key: string) => boolean):
 /** The planner's cache, or an empty one when it is missing or unreadable (it is only a cache). */
 async function readIndex(store: ObjectStore, tenant: string): Promise<ManifestIndex> {
   try {
-    const index = JSON.parse((await getBytes(store, manifestIndexKey(tenant))).toString('utf8')) as ManifestIndex;
+    const index = await readJson<ManifestIndex>(store, manifestIndexKey(tenant), 'planner index');
     return index?.version === 2 && typeof index.manifests === 'object' && index.manifests !== null
       ? index
       : { version: 2, manifests: {} };
   } catch (error) {
-    if (error instanceof ObjectNotFoundError || error instanceof SyntaxError) return { version: 2, manifests: {} };
+    if (error instanceof UnreadableJsonError) return { version: 2, manifests: {} };
     throw error;
   }
 }

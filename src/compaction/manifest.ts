@@ -1,6 +1,6 @@
 import { manifestKey } from '../staging/layout.js';
-import { ObjectNotFoundError } from '../store/errors.js';
-import { getBytes, type ObjectStore } from '../store/ObjectStore.js';
+import type { ObjectStore } from '../store/ObjectStore.js';
+import { parseJsonBody, readJson, readJsonVersion } from '../store/readJson.js';
 import { DeltaTable, partitionFiles, TAG_MANIFEST } from '../table/deltaTable.js';
 
 /** An object a run read or wrote, as the manifest records it. */
@@ -62,14 +62,9 @@ export async function readManifest(store: ObjectStore, tenant: string, date: str
   return key ? readManifestAt(store, key) : undefined;
 }
 
-/** A run manifest by its key, or undefined when it is gone. A torn body is a SyntaxError naming the key. */
+/** A run manifest by its key, or undefined when it is gone. A torn body is an UnreadableJsonError naming the key. */
 export async function readManifestAt(store: ObjectStore, key: string): Promise<PartitionManifest | undefined> {
-  try {
-    return parseManifest(key, await getBytes(store, key));
-  } catch (error) {
-    if (error instanceof ObjectNotFoundError) return undefined;
-    throw error;
-  }
+  return readJson<PartitionManifest>(store, key, 'manifest');
 }
 
 /** The previous release's per-partition manifest (converted to the table's version 0), or undefined. */
@@ -91,22 +86,11 @@ export async function readManifestVersion(
   tenant: string,
   date: string,
 ): Promise<{ manifest: PartitionManifest; etag: string } | undefined> {
-  const key = manifestKey(tenant, date);
-  const info = await store.head(key);
-  if (!info) return undefined;
-  try {
-    return { manifest: parseManifest(key, await getBytes(store, key)), etag: info.etag };
-  } catch (error) {
-    if (error instanceof ObjectNotFoundError) return undefined;
-    throw error;
-  }
+  const read = await readJsonVersion<PartitionManifest>(store, manifestKey(tenant, date), 'manifest');
+  return read && { manifest: read.value, etag: read.etag };
 }
 
 /** Parses a manifest body; a torn or foreign body is an error naming the key (never "no manifest"). */
 export function parseManifest(key: string, body: Buffer): PartitionManifest {
-  try {
-    return JSON.parse(body.toString('utf8')) as PartitionManifest;
-  } catch (error) {
-    throw new SyntaxError(`unreadable manifest ${key}: ${(error as Error).message}`, { cause: error });
-  }
+  return parseJsonBody<PartitionManifest>(key, body, 'manifest');
 }

@@ -51,13 +51,24 @@ export interface MergeOutcome {
   /** Local tombstone file holding `counts.deleted` rows, or undefined when no message is deleted. */
   readonly tombstoneFile: string | undefined;
   /**
-   * Set when the parts are not local yet (a split: they wait in its work prefix): brings part `index` to
-   * `parts[index]`, checked, right before its upload, which then removes it, so the temp disk holds a few
-   * parts at a time rather than the whole output.
+   * Parts already in the partition's folder (a split's reduces wrote them there, each created once under a
+   * name of its attempt, with its statistics): the commit names them as they lie, before `parts`.
    */
-  readonly fetchPart?: (index: number) => Promise<void>;
+  readonly placed?: readonly PlacedPart[];
   /** Set when the merge was split across tasks; recorded in the manifest. */
   readonly split?: { readonly ranges: number; readonly buckets: number };
+}
+
+/** A data part already where the table will name it: what its `add` action needs, and its row count. */
+export interface PlacedPart {
+  readonly key: string;
+  readonly size: number;
+  readonly etag: string;
+  readonly rows: number;
+  /** The store's time of the write, epoch ms (the `add` action's modificationTime). */
+  readonly modificationTime: number;
+  /** Delta's per-file statistics (partStats), taken from the file before it was placed. */
+  readonly stats: string;
 }
 
 /**

@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
 import { LeaseLostError, PartitionLockedError } from '../errors.js';
 import { LOCK_ROOT, lockKey } from '../staging/layout.js';
-import { ObjectNotFoundError, PreconditionFailedError } from '../store/errors.js';
-import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
+import { PreconditionFailedError, UnreadableJsonError } from '../store/errors.js';
+import { listAll, type ObjectStore } from '../store/ObjectStore.js';
+import { readJson } from '../store/readJson.js';
 import { processExists } from '../util/processExists.js';
 
 /** How long a lease lasts without renewal: a crashed holder on another host is taken over after this. */
@@ -338,7 +339,7 @@ export async function removeDeadLeases(
 }
 
 /** A lapsed lease, or one whose holder was a process on this host that has exited. */
-function canTakeOver(body: LeaseBody, now: number): boolean {
+export function canTakeOver(body: LeaseBody, now: number): boolean {
   if (!(Date.parse(body.expires_at) > now)) return true;
   if (body.across_processes) return false;
   return body.host === hostname() && body.pid !== process.pid && !processExists(body.pid);
@@ -366,26 +367,25 @@ async function readOwnLease(store: ObjectStore, key: string): Promise<Awaited<Re
 export async function readLease(store: ObjectStore, key: string): Promise<{ body: LeaseBody; etag: string } | undefined> {
   const info = await store.head(key);
   if (!info) return undefined;
+  let raw: Partial<LeaseBody> | undefined;
   try {
-    const raw = JSON.parse((await getBytes(store, key)).toString('utf8')) as Partial<LeaseBody>;
-    const holder = String(raw.holder ?? 'unknown');
-    const colon = holder.lastIndexOf(':');
-    const body: LeaseBody = {
-      run_id: String(raw.run_id ?? 'unknown'),
-      holder,
-      host: raw.host ?? (colon > 0 ? holder.slice(0, colon) : ''),
-      pid: raw.pid ?? (colon > 0 ? Number(holder.slice(colon + 1)) : 0),
-      acquired_at: String(raw.acquired_at ?? ''),
-      expires_at: String(raw.expires_at ?? new Date(0).toISOString()),
-      ...(raw.across_processes === true ? { across_processes: true } : {}),
-    };
-    return { body, etag: info.etag };
+    raw = await readJson<Partial<LeaseBody>>(store, key, 'lease');
   } catch (error) {
-    if (error instanceof ObjectNotFoundError) return undefined;
-    if (error instanceof SyntaxError) {
-      // an unreadable lease is treated as lapsed, so a torn write never blocks the partition for good
-      return { body: { ...unknownHolder(), run_id: 'unreadable', expires_at: new Date(0).toISOString() }, etag: info.etag };
-    }
-    throw error;
+    if (!(error instanceof UnreadableJsonError)) throw error;
+    // an unreadable lease is treated as lapsed, so a torn write never blocks the partition for good
+    return { body: { ...unknownHolder(), run_id: 'unreadable', expires_at: new Date(0).toISOString() }, etag: info.etag };
   }
+  if (raw === undefined) return undefined;
+  const holder = String(raw.holder ?? 'unknown');
+  const colon = holder.lastIndexOf(':');
+  const body: LeaseBody = {
+    run_id: String(raw.run_id ?? 'unknown'),
+    holder,
+    host: raw.host ?? (colon > 0 ? holder.slice(0, colon) : ''),
+    pid: raw.pid ?? (colon > 0 ? Number(holder.slice(colon + 1)) : 0),
+    acquired_at: String(raw.acquired_at ?? ''),
+    expires_at: String(raw.expires_at ?? new Date(0).toISOString()),
+    ...(raw.across_processes === true ? { across_processes: true } : {}),
+  };
+  return { body, etag: info.etag };
 }

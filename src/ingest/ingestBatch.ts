@@ -1,8 +1,9 @@
+import { offboardedReason } from '../erase/offboard.js';
 import { errorMessage } from '../errors.js';
 import type { FieldMapping } from '../model/fieldMapping.js';
-import { normaliseChange, type SourceChange } from '../model/normalise.js';
+import { normaliseChange, type SourceChange, type UnplacedDelete } from '../model/normalise.js';
 import type { StagedRecord } from '../schema/messageSchema.js';
-import { ingestQuarantineKey, stagingKey } from '../staging/layout.js';
+import { ingestQuarantineKey, PENDING_DELETES_ROOT, pendingDeleteKey, stagingKey } from '../staging/layout.js';
 import { gzipNdjson } from '../staging/ndjson.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
 import { jstDate } from '../time/jst.js';
@@ -16,7 +17,11 @@ export interface IngestOptions {
   readonly now?: number;
   readonly mapping?: FieldMapping;
   readonly concurrency?: number;
+  /** Offboarded tenants (`offboardedTenants`, read by the entry point): their records are quarantined with the reason. */
+  readonly refused?: ReadonlySet<string>;
 }
+
+const NO_TENANTS: ReadonlySet<string> = new Set();
 
 /** One record rejected for good, as written to quarantine. */
 export interface QuarantineEntry {
@@ -46,6 +51,12 @@ export interface IngestResult {
   readonly received: number;
   readonly staged: number;
   readonly quarantined: number;
+  /**
+   * Of `staged`, the user deletes that name no day (a Cosmos metadata-only delete): written under
+   * `pending/deletes/`, where the nightly planner places them in the day the table holds the message in.
+   * Absent when there are none.
+   */
+  readonly waiting?: number;
   /** The quarantined records per reason (empty when nothing was quarantined, or its write failed). */
   readonly quarantine: QuarantineReason[];
   readonly written: WrittenGroup[];
@@ -77,13 +88,23 @@ export async function ingestBatch(
   const groups = new Map<string, Group & { records: StagedRecord[] }>();
   const rejected: { index: number; entry: QuarantineEntry }[] = [];
 
+  const refused = options.refused ?? NO_TENANTS;
+  const waiting = new Map<string, Group & { records: UnplacedDelete[] }>();
   changes.forEach((change, index) => {
     const result = normaliseChange(change, { source: options.source, ingestedAt: now, mapping: options.mapping });
-    if (!result.ok) {
+    if (!result.ok && result.unplaced) {
+      // a delete whose day is unknown waits for the planner to find the message in the table
+      const tenant = result.unplaced.tenant_id;
+      const group = waiting.get(tenant) ?? { key: '', firstIndex: index, lines: [], records: [] };
+      group.records.push(result.unplaced);
+      waiting.set(tenant, group);
+      return;
+    }
+    if (!result.ok || refused.has(result.record.tenant_id)) {
       rejected.push({
         index,
         entry: {
-          reason: result.reason,
+          reason: result.ok ? offboardedReason(result.record.tenant_id) : result.reason,
           source: options.source,
           position: change.sourceSeq,
           batch_id: options.batchId,
@@ -93,10 +114,13 @@ export async function ingestBatch(
       });
       return;
     }
-    const id = `${result.record.tenant_id}/${result.record.dt}`;
-    const group = groups.get(id) ?? { key: '', firstIndex: index, lines: [], records: [] };
-    group.records.push(result.record);
-    groups.set(id, group);
+    // an edit that moved the message also removes it from where it was (docs/ARCHITECTURE.md, "One message, one partition")
+    for (const record of result.moveOut ? [result.record, result.moveOut] : [result.record]) {
+      const id = `${record.tenant_id}/${record.dt}`;
+      const group = groups.get(id) ?? { key: '', firstIndex: index, lines: [], records: [] };
+      group.records.push(record);
+      groups.set(id, group);
+    }
   });
 
   const toWrite: Group[] = [...groups.values()].map((g) => {
@@ -105,6 +129,10 @@ export async function ingestBatch(
     const name = `${options.batchId}_${first.source_seq}_${last.source_seq}`;
     return { key: stagingKey(first.tenant_id, first.dt, name), firstIndex: g.firstIndex, lines: g.records };
   });
+  for (const [tenant, g] of waiting) {
+    const name = `${options.batchId}_${g.records[0]?.source_seq}_${g.records[g.records.length - 1]?.source_seq}`;
+    toWrite.push({ key: pendingDeleteKey(tenant, name), firstIndex: g.firstIndex, lines: g.records });
+  }
   if (rejected.length > 0) {
     const first = rejected[0] as (typeof rejected)[number];
     const last = rejected[rejected.length - 1] as (typeof rejected)[number];
@@ -132,6 +160,7 @@ export async function ingestBatch(
   return {
     received: changes.length,
     staged: written.filter((w) => !w.key.startsWith('quarantine/')).reduce((n, w) => n + w.records, 0),
+    ...waitingCount(written),
     quarantined: quarantineKeyWritten ? rejected.length : 0,
     quarantine: quarantineKeyWritten
       ? tallyQuarantine(
@@ -146,6 +175,12 @@ export async function ingestBatch(
     failed,
     firstFailedIndex: failed.length === 0 ? undefined : Math.min(...failed.map((f) => f.firstIndex)),
   };
+}
+
+/** `{waiting: n}` for the records written under pending/deletes/, or nothing when there are none. */
+function waitingCount(written: readonly WrittenGroup[]): { waiting?: number } {
+  const waiting = written.filter((w) => w.key.startsWith(PENDING_DELETES_ROOT)).reduce((n, w) => n + w.records, 0);
+  return waiting > 0 ? { waiting } : {};
 }
 
 /** One line per failed group, for logs and error messages. */

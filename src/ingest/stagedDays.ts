@@ -37,6 +37,6 @@ export function stagedDaysLines(days: readonly StagedDay[]): string[] {
   for (const d of days) byDay.set(d.dt, [...(byDay.get(d.dt) ?? []), d.tenant]);
   return [
     `staged ${days.length} tenant-day${days.length === 1 ? '' : 's'}: ${days.map((d) => `${d.tenant} ${d.dt}`).join(', ')}`,
-    ...[...byDay].map(([dt, tenants]) => `  compact them with: makoto-lake compact ${dt} ${tenants.join(',')}`),
+    ...[...byDay].map(([dt, tenants]) => `  compact them with: npx makoto-lake compact ${dt} ${tenants.join(',')}`),
   ];
 }

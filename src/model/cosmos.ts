@@ -16,13 +16,15 @@ const SYSTEM_FIELDS = ['_rid', '_self', '_etag', '_attachments', '_ts', '_lsn'] 
  * All versions and deletes: `{current?, previous?, metadata: {operationType, lsn, crts, previousImageLSN?,
  * timeToLiveExpired?, id?, partitionKey?}}` (docs/AZURE.md, "All versions and deletes"); `metadata.lsn` is
  * the position.
- * - `create` / `replace` stage `current` (an upsert; soft-delete flags still apply);
+ * - `create` / `replace` stage `current` (an upsert; soft-delete flags still apply); a replace's `previous`
+ *   is its previous image: when it names another day, the message moves (normaliseChange's move-out);
  * - `delete` is a user delete, or an expiry when `metadata.timeToLiveExpired` is true. With a `previous` image
  *   that image is staged. Without one (Microsoft documents a delete as metadata only, the Functions samples
  *   show `current: {}`) the message is named by `metadata.id` (or a top-level `id`), its tenant comes from
  *   `metadata.partitionKey` when the partition key property is one of FIELD_MAPPING's tenant fields, and its
  *   creation time from any field the change carries (a `created_at` beside `metadata`); without a creation
- *   time its day (`dt` partition) is unknown and it is quarantined, saying so. An expiry without `previous` is
+ *   time its day (`dt` partition) is unknown: capture keeps it under `pending/deletes/` and the nightly planner
+ *   places it in the day the table holds the message in (src/compaction/pendingDeletes.ts). An expiry without `previous` is
  *   quarantined too: it has no version of the message to stage (staging one would blank the row).
  *
  * The system properties are kept in attributes under `_cosmos` (only `_lsn` is consumed).
@@ -77,7 +79,7 @@ const METADATA_DELETE_MISSING = {
     'delete without a tenant: metadata.partitionKey names no tenant field (the partition key must be the tenant, a field FIELD_MAPPING.tenant_id lists)',
   message_id: 'delete without a message id: no metadata.id or id that FIELD_MAPPING.message_id lists',
   created_at:
-    "delete without a creation time: the message's day cannot be found (the change carries no previous image and no creation time, and no message id → day index is kept)",
+    'delete without a creation time: the change carries no previous image and no creation time, so it names no day (dt) partition; capture keeps it under pending/deletes/ until the nightly planner finds the message in the table',
 } as const;
 
 function allVersionsChange(doc: Record<string, unknown>, fallbackSeq?: string): SourceChange {
@@ -94,7 +96,15 @@ function allVersionsChange(doc: Record<string, unknown>, fallbackSeq?: string): 
       return { ...base, item: undefined, op: 'upsert', problem: `all-versions-and-deletes ${operation} has no current document` };
     }
     const deleted = current.isDeleted === true || current.deleted === true;
-    return { ...base, item: itemOf(current), op: deleted ? 'delete' : 'upsert', ...noPosition };
+    // a replace's previous image (when the container keeps it) says where the message was before
+    const previous = operation === 'replace' ? objectOf(doc.previous) : undefined;
+    return {
+      ...base,
+      item: itemOf(current),
+      op: deleted ? 'delete' : 'upsert',
+      ...(previous ? { previousItem: itemOf(previous) } : {}),
+      ...noPosition,
+    };
   }
   if (operation === 'delete') {
     const expired = metadata.timeToLiveExpired === true;

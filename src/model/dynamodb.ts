@@ -93,7 +93,23 @@ export function dynamodbChange(record: DynamoDBStreamRecordLike): SourceChange {
       problem: `${imageName} is not a readable DynamoDB image: ${(error as Error).message}`,
     };
   }
-  return { item, op, sourceSeq: seq, raw: record, positionField: 'SequenceNumber' };
+  const previousItem = record.eventName === 'MODIFY' ? previousImage(record) : undefined;
+  return { item, op, sourceSeq: seq, raw: record, positionField: 'SequenceNumber', ...(previousItem ? { previousItem } : {}) };
+}
+
+/**
+ * A MODIFY's OldImage as a plain item (NEW_AND_OLD_IMAGES carries it), or undefined when it is absent or
+ * unreadable: it only says where the message was before, so a bad one costs the move-out, never the record.
+ */
+function previousImage(record: DynamoDBStreamRecordLike): Record<string, unknown> | undefined {
+  const image = record.dynamodb?.OldImage;
+  if (!image || !Object.values(image).every(isAttributeValue)) return undefined;
+  try {
+    return plainItem(image);
+  } catch {
+    // too deeply nested or not unmarshallable: there is no earlier place to read, the change itself stands
+    return undefined;
+  }
 }
 
 /** The type keys of a DynamoDB attribute value (`{"S": "text"}`). */

@@ -36,9 +36,39 @@ export interface SourceChange {
    * Unset, `ingested_at` is the context's time (for a table backfill, when the read started).
    */
   readonly versionAt?: number;
+  /**
+   * The item's image before this change, when the feed carries it (a DynamoDB MODIFY's OldImage, a Cosmos
+   * all-versions-and-deletes replace's `previous`). When it names another partition (tenant, JST day of its
+   * creation time) or another message id than `item`, the message moved: normalise returns a move-out for
+   * the old place (docs/ARCHITECTURE.md, "One message, one partition").
+   */
+  readonly previousItem?: Record<string, unknown>;
 }
 
-export type NormaliseResult = { ok: true; record: StagedRecord } | { ok: false; reason: string };
+/**
+ * A user delete that names its message but not its creation time (a Cosmos metadata-only delete): every
+ * field of its staging line except `dt` and `created_at`, which the nightly planner takes from the table's
+ * row of the message (src/compaction/pendingDeletes.ts).
+ */
+export type UnplacedDelete = Omit<StagedRecord, 'dt' | 'created_at'>;
+
+export type NormaliseResult =
+  | {
+      ok: true;
+      record: StagedRecord;
+      /**
+       * The message's removal from the partition it moved out of: its previous image as a `delete` at this
+       * change's position and capture time, staged in the old day (docs/ARCHITECTURE.md, "One message, one
+       * partition").
+       */
+      moveOut?: StagedRecord;
+    }
+  | {
+      ok: false;
+      reason: string;
+      /** Set when the record is a user delete whose day is unknown: it waits for the planner to place it. */
+      unplaced?: UnplacedDelete;
+    };
 
 export interface NormaliseContext {
   readonly source: 'dynamodb' | 'cosmos';
@@ -51,8 +81,11 @@ export function normaliseChange(change: SourceChange, context: NormaliseContext)
   try {
     const result = normalise(change, context);
     // text widths come from the schema: the same numbers the Synapse view declares
-    const tooLong = result.ok ? textWidthProblem(result.record) : undefined;
-    return tooLong ? reject(tooLong) : result;
+    const tooLong = result.ok ? textWidthProblem(result.record) : result.unplaced ? textWidthProblem(result.unplaced) : undefined;
+    if (tooLong) return reject(tooLong);
+    if (!result.ok || change.previousItem === undefined) return result;
+    const moveOut = movedOutOf(change, context, result.record);
+    return moveOut ? { ...result, moveOut } : result;
   } catch (error) {
     // e.g. an item nested thousands of levels deep overflows JSON.stringify's stack
     return reject(`cannot normalise the item: ${(error as Error).message}`);
@@ -97,11 +130,12 @@ function normalise(change: SourceChange, context: NormaliseContext): NormaliseRe
   if (messageId.length === 0) return reject('message id is empty');
 
   const createdRaw = pick('created_at');
-  if (createdRaw === undefined) {
+  const created = createdRaw === undefined ? undefined : parseInstant(createdRaw);
+  if (created && !created.ok) return reject(`created_at: ${created.reason}`);
+  const placeLater = created === undefined && change.op === 'delete' && change.missing?.created_at !== undefined;
+  if (created === undefined && !placeLater) {
     return reject(`${change.missing?.created_at ?? 'no creation time'} (looked for ${mapping.created_at.join(', ')})`);
   }
-  const created = parseInstant(createdRaw);
-  if (!created.ok) return reject(`created_at: ${created.reason}`);
 
   const updatedRaw = pick('updated_at');
   const updated = updatedRaw === undefined ? undefined : parseInstant(updatedRaw);
@@ -124,25 +158,45 @@ function normalise(change: SourceChange, context: NormaliseContext): NormaliseRe
   const rest: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(item)) if (!used.has(key)) rest[key] = value;
 
-  return {
-    ok: true,
-    record: {
-      tenant_id: tenant as string,
-      dt: jstDate(created.ms),
-      message_id: messageId,
-      conversation_id: conversationId ?? null,
-      sender_id: senderId ?? null,
-      role: role ?? null,
-      content: content === undefined ? null : typeof content === 'string' ? content.toWellFormed() : jsonText(content),
-      created_at: created.ms,
-      updated_at: updated?.ok ? updated.ms : null,
-      attributes: jsonText(rest),
-      source: context.source,
-      source_seq: change.sourceSeq.replace(/^0+(?=\d)/, ''),
-      ingested_at: change.versionAt ?? context.ingestedAt,
-      op: change.op,
-    },
+  const record: StagedRecord = {
+    tenant_id: tenant as string,
+    dt: created ? jstDate(created.ms) : '',
+    message_id: messageId,
+    conversation_id: conversationId ?? null,
+    sender_id: senderId ?? null,
+    role: role ?? null,
+    content: content === undefined ? null : typeof content === 'string' ? content.toWellFormed() : jsonText(content),
+    created_at: created ? created.ms : Number.NaN,
+    updated_at: updated?.ok ? updated.ms : null,
+    attributes: jsonText(rest),
+    source: context.source,
+    source_seq: change.sourceSeq.replace(/^0+(?=\d)/, ''),
+    ingested_at: change.versionAt ?? context.ingestedAt,
+    op: change.op,
   };
+  if (created === undefined) {
+    // a user delete that names its message but not its creation time: the planner finds its day in the table
+    const { dt: _dt, created_at: _created, ...unplaced } = record;
+    const reason = `${change.missing?.created_at} (looked for ${mapping.created_at.join(', ')})`;
+    return { ok: false, reason, unplaced };
+  }
+  return { ok: true, record };
+}
+
+/**
+ * The move-out of a change whose previous image names another place for the message (another tenant, JST
+ * day or message id): the previous image as a `delete` at the change's position and capture time, or
+ * undefined when it names the same place or cannot be read (then there is no earlier place to leave).
+ */
+function movedOutOf(change: SourceChange, context: NormaliseContext, record: StagedRecord): StagedRecord | undefined {
+  const before = normalise(
+    { ...change, item: change.previousItem, previousItem: undefined, op: 'delete', missing: undefined },
+    context,
+  );
+  if (!before.ok || textWidthProblem(before.record)) return undefined;
+  const old = before.record;
+  const same = old.tenant_id === record.tenant_id && old.dt === record.dt && old.message_id === record.message_id;
+  return same ? undefined : old;
 }
 
 function reject(reason: string): NormaliseResult {

@@ -1,18 +1,5 @@
+import type { StreamBatchInfo } from '../ports/StreamBatchReader.js';
 import { FailureMessageError } from './errors.js';
-
-/**
- * What Lambda's on-failure destination keeps of a failed DynamoDB Streams batch (`DDBStreamBatchInfo`):
- * where the records are in the stream, never the records themselves.
- */
-export interface StreamBatchInfo {
-  readonly streamArn: string;
-  readonly shardId: string;
-  readonly startSequenceNumber: string;
-  readonly endSequenceNumber: string;
-  readonly batchSize?: number;
-  readonly approximateArrivalOfFirstRecord?: string;
-  readonly approximateArrivalOfLastRecord?: string;
-}
 
 /**
  * Reads an on-failure message body: the whole invocation record Lambda sends to SQS/SNS
@@ -75,9 +62,4 @@ export function parseFailureMessage(body: unknown): StreamBatchInfo {
       ? { approximateArrivalOfLastRecord: optionalText('approximateArrivalOfLastRecord') }
       : {}),
   };
-}
-
-/** `shardId start..end` of a batch, for messages. */
-export function describeBatch(info: StreamBatchInfo): string {
-  return `${info.shardId} ${info.startSequenceNumber}..${info.endSequenceNumber} of ${info.streamArn}`;
 }

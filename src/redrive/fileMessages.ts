@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import type { FailureMessage } from './runRedrive.js';
+import type { FailureMessage } from '../ports/FailureMessageSource.js';
 
 /**
  * On-failure message bodies from a file's text, in any of the shapes an operator has at hand:

@@ -4,19 +4,10 @@ import type { QuarantineReason } from '../ingest/quarantineSummary.js';
 import { dynamodbStreamChanges } from '../ingest/sources.js';
 import { type StagedDay, stagedDays } from '../ingest/stagedDays.js';
 import type { FieldMapping } from '../model/fieldMapping.js';
+import { RecordsAgedOutError, RedriveError } from '../ports/errors.js';
+import { describeBatch, type StreamBatchInfo, type StreamBatchReader } from '../ports/StreamBatchReader.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
-import { jstDate } from '../time/jst.js';
-import { describeBatch, type StreamBatchInfo } from './batchInfo.js';
-import { RecordsAgedOutError, RedriveError } from './errors.js';
-
-/**
- * Reads exactly one failed batch's records back from the stream (implemented in stores/dynamodb with the
- * DynamoDB Streams SDK). Records come back as the SDK returns them; the normaliser reads that shape as is.
- * Throws RecordsAgedOutError when the stream no longer holds them.
- */
-export interface StreamBatchReader {
-  readBatch(info: StreamBatchInfo): Promise<readonly unknown[]>;
-}
+import { agedOutAdvice } from './agedOutAdvice.js';
 
 export interface RedriveBatchResult {
   readonly batch: string;
@@ -35,6 +26,10 @@ export interface RedriveBatchResult {
 export interface RedriveOptions {
   readonly mapping?: FieldMapping;
   readonly now?: number;
+  /** The lake bucket named in the aged-out advice's export command (S3_BUCKET_NAME). */
+  readonly exportBucket?: string;
+  /** Offboarded tenants (`offboardedTenants`, read once by the caller): their records are quarantined with the reason. */
+  readonly refused?: ReadonlySet<string>;
 }
 
 /**
@@ -58,11 +53,18 @@ export async function redriveBatch(
   try {
     records = await reader.readBatch(info);
   } catch (error) {
-    if (error instanceof RecordsAgedOutError) return { ...empty, status: 'aged-out', error: agedOutAdvice(info, error) };
+    if (error instanceof RecordsAgedOutError)
+      return { ...empty, status: 'aged-out', error: agedOutAdvice(info, error, { bucket: options.exportBucket }) };
     return { ...empty, status: 'failed', error: `cannot read the batch from the stream: ${errorMessage(error)}` };
   }
   const { changes, batchId } = dynamodbStreamChanges(records, info.streamArn);
-  const result = await ingestBatch(store, changes, { source: 'dynamodb', batchId, mapping: options.mapping, now: options.now });
+  const result = await ingestBatch(store, changes, {
+    source: 'dynamodb',
+    batchId,
+    mapping: options.mapping,
+    now: options.now,
+    refused: options.refused,
+  });
   const objects = result.written.map((w) => w.key);
   const base = {
     batch,
@@ -77,16 +79,4 @@ export async function redriveBatch(
     return { ...base, status: 'failed', error: new RedriveError(`cannot stage the batch: ${describeFailures(result)}`).message };
   }
   return { ...base, status: 'staged' };
-}
-
-/** Names the batch, says why it is gone and what brings its records back. */
-function agedOutAdvice(info: StreamBatchInfo, error: RecordsAgedOutError): string {
-  const arrived = info.approximateArrivalOfFirstRecord ? Date.parse(info.approximateArrivalOfFirstRecord) : Number.NaN;
-  const day = Number.isNaN(arrived) ? 'DATE' : jstDate(arrived);
-  const when = info.approximateArrivalOfFirstRecord ? ` (arrived ${info.approximateArrivalOfFirstRecord})` : '';
-  return (
-    `batch ${describeBatch(info)}${when}: ${error.message}. DynamoDB Streams keeps records 24 hours; ` +
-    `bring the day back from the table instead: makoto-lake backfill --source dynamodb ${day} TENANTS ` +
-    `(or --from-export PREFIX), then makoto-lake compact ${day} TENANTS`
-  );
 }

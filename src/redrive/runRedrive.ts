@@ -1,26 +1,11 @@
 import { errorMessage } from '../errors.js';
 import { mergeQuarantine, type QuarantineReason } from '../ingest/quarantineSummary.js';
 import { type StagedDay, stagedDays } from '../ingest/stagedDays.js';
+import type { FailureMessage, FailureMessageSource } from '../ports/FailureMessageSource.js';
+import type { StreamBatchReader } from '../ports/StreamBatchReader.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
 import { parseFailureMessage } from './batchInfo.js';
-import { type RedriveBatchResult, type RedriveOptions, redriveBatch, type StreamBatchReader } from './redriveBatch.js';
-
-/** One on-failure message: an SQS message, or one body from a file. */
-export interface FailureMessage {
-  readonly id: string;
-  readonly body: unknown;
-}
-
-/**
- * Where on-failure messages come from. `receive` answers an empty list when there are no more;
- * `acknowledge` removes a message for good (SQS: DeleteMessage) and is called only after its records
- * are staged.
- */
-export interface FailureMessageSource {
-  readonly location: string;
-  receive(): Promise<readonly FailureMessage[]>;
-  acknowledge(message: FailureMessage): Promise<void>;
-}
+import { type RedriveBatchResult, type RedriveOptions, redriveBatch } from './redriveBatch.js';
 
 export interface RedriveMessageResult extends Omit<RedriveBatchResult, 'status'> {
   readonly message: string;

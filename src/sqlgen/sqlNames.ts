@@ -1,17 +1,7 @@
-import { jstDate } from '../time/jst.js';
-import { EARLIEST_MS } from '../time/parseInstant.js';
-
 /** Names the generated SQL gives its objects (fixed, so the sample queries can name them too). */
 export const ATHENA_NAMES = {
   database: 'makoto_lake',
   table: 'messages',
-  /**
-   * The dt days partition projection enumerates: from the JST day of the earliest instant ingest accepts
-   * (so every day ingest can write is visible) to the current JST day. Athena evaluates NOW in UTC; JST is
-   * always UTC+9, so NOW+9HOURS formatted as yyyy-MM-dd is today in Japan and a day compacted or re-compacted
-   * between 00:00 and 09:00 JST is queryable at once.
-   */
-  projectionRange: `${jstDate(EARLIEST_MS)},NOW+9HOURS`,
 } as const;
 
 export const SYNAPSE_NAMES = {

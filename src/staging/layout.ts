@@ -86,6 +86,14 @@ export const splitWorkTenantPrefix = (tenant: string) => `${COMPACTION_WORK_ROOT
 /** Where an interrupted backfill of one tenant-day resumes (deleted when the backfill completes). */
 export const backfillCheckpointKey = (source: string, tenant: string, date: string) =>
   `${CHECKPOINT_ROOT}backfill/source=${safeName(source)}/${partition(tenant, date)}checkpoint.json`;
+/**
+ * User deletes that name no day (a Cosmos metadata-only delete), by tenant, one object per ingest batch: the
+ * nightly planner moves each into staging of the day the table holds the message in (pendingDeletes.ts).
+ */
+export const PENDING_DELETES_ROOT = 'pending/deletes/messages/';
+export const pendingDeleteTenantPrefix = (tenant: string) => `${PENDING_DELETES_ROOT}tenant_id=${assertTenantId(tenant)}/`;
+export const pendingDeleteKey = (tenant: string, name: string) =>
+  `${pendingDeleteTenantPrefix(tenant)}${safeName(name)}.ndjson.gz`;
 /** Records rejected at capture: the tenant may be unknown or invalid, so these are filed by source and day. */
 export const ingestQuarantineKey = (source: string, date: string, name: string) =>
   `${QUARANTINE_ROOT}ingest/source=${safeName(source)}/dt=${parseDate(date)}/${safeName(name)}.ndjson.gz`;

@@ -10,7 +10,7 @@
  * prefixes of their versions (ten versions a listing), so its cost does not grow with the table's history.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
@@ -123,6 +123,8 @@ export interface DeltaTableOptions {
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
   /** The table's folder in the store, ending in '/' (default `analytics/messages/`). */
   readonly root?: string;
+  /** At most this many changes (partitions) in one version (group commit); 1 = one version per change. */
+  readonly maxBatch?: number;
 }
 
 /**
@@ -136,8 +138,15 @@ export interface DeltaTableOptions {
  */
 export class DeltaTable {
   private latest: Promise<TableSnapshot> | undefined;
-  /** The commit of this process in flight (commits are serialised per table object). */
-  private serial: Promise<unknown> = Promise.resolve();
+  /** Changes waiting for the next version (group commit), and whether a batch is being written now. */
+  private pending: PendingCommit[] = [];
+  private draining = false;
+  /** The actions of the versions this object wrote, so bringing its snapshot forward need not read them back. */
+  private readonly written = new Map<number, DeltaAction[]>();
+  /** Checkpoints this object is writing or wrote, by version. */
+  private readonly checkpoints = new Map<number, Promise<void>>();
+  /** At most this many changes in one version. */
+  readonly maxBatch: number;
   /** What the commits this object wrote or read changed, by version, and the newest such version. */
   private readonly seen = new Map<number, CommitFacts>();
   private known = -1;
@@ -151,6 +160,7 @@ export class DeltaTable {
     private readonly options: DeltaTableOptions,
   ) {
     this.checkpointInterval = options.checkpointInterval ?? DEFAULT_CHECKPOINT_INTERVAL;
+    this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
     this.now = options.now ?? Date.now;
     this.root = options.root ?? TABLE_ROOT;
   }
@@ -244,7 +254,7 @@ export class DeltaTable {
           context: { version },
         });
       }
-      const actions = await this.readCommit(version);
+      const actions = this.written.get(version) ?? (await this.readCommit(version));
       this.remember(version, actions);
       apply(state, actions, version, info.lastModified.getTime());
     }
@@ -320,7 +330,10 @@ export class DeltaTable {
 
   /** A temp folder and a DuckDB instance (the caller's, or a small one opened for this) for one checkpoint. */
   private async withCheckpointWork<T>(work: (db: DuckDBInstance, folder: string) => Promise<T>): Promise<T> {
-    const folder = await mkdtemp(join(this.options.workDirectory ?? tmpdir(), 'delta-checkpoint-'));
+    // a job's work folder may not exist yet when its first snapshot reads a checkpoint (a fresh invocation)
+    const parent = this.options.workDirectory ?? tmpdir();
+    await mkdir(parent, { recursive: true });
+    const folder = await mkdtemp(join(parent, 'delta-checkpoint-'));
     const db = this.options.db ?? (await openDuckDb({ memoryLimit: '512MB', threads: 1, workDirectory: folder }));
     try {
       return await work(db, folder);
@@ -336,37 +349,76 @@ export class DeltaTable {
    * CommitConflictError. The first version of a table also carries its protocol and metadata. Returns the
    * version written. A write whose outcome is unknown (a lost reply, a timeout) is settled by reading that
    * version back: the commit carries a unique id in its commitInfo.
+   *
+   * Group commit: the changes handed to this object while its previous commit is being written go into the
+   * next version together (one log file adding many partitions' files), up to `maxBatch` of them. A conflict
+   * on one of them rejects only that change (its partition re-plans); the others are written at the next
+   * version. Changes of the same partition never share a version (the later one waits for the next).
    */
   async commit(change: TableChange, readVersion: number, metadata: () => MetadataAction): Promise<number> {
-    // one commit of this process at a time: the next starts after the versions this one wrote or saw, and
-    // checks those from what it remembers of them, so writers in one process never race each other
-    const next = this.serial.then(() => this.commitAfter(change, readVersion, metadata));
-    this.serial = next.catch(() => undefined);
-    const version = await next;
-    // outside the serial section: a checkpoint never holds up the next commit
+    const version = await new Promise<number>((resolve, reject) => {
+      this.pending.push({ change, readVersion, metadata, touched: new Set(change.partitions), resolve, reject });
+      void this.drain();
+    });
+    // outside the commit loop: a checkpoint never holds up the next commit
     await this.checkpointIfDue(version);
     return version;
   }
 
-  private async commitAfter(change: TableChange, readVersion: number, metadata: () => MetadataAction): Promise<number> {
-    const commitId = randomUUID();
-    const touched = new Set(change.partitions);
-    let version = readVersion + 1;
-    for (; version <= this.known; version++) {
-      this.checkConflict(this.seen.get(version) ?? factsOf(await this.readCommit(version)), touched, version);
+  /** Writes the waiting changes, a batch a version, one batch at a time (commits of one process never race). */
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.takeBatch();
+        await this.commitBatch(batch).catch((error: unknown) => {
+          for (const entry of batch) entry.reject(error);
+        });
+      }
+    } finally {
+      this.draining = false;
     }
+  }
+
+  /** The next batch: waiting changes in arrival order, none sharing a partition with an earlier one. */
+  private takeBatch(): PendingCommit[] {
+    const batch: PendingCommit[] = [];
+    const taken = new Set<string>();
+    const waiting: PendingCommit[] = [];
+    for (const entry of this.pending) {
+      const overlaps = [...entry.touched].some((p) => taken.has(p));
+      if (overlaps || batch.length >= this.maxBatch) waiting.push(entry);
+      else {
+        batch.push(entry);
+        for (const p of entry.touched) taken.add(p);
+      }
+    }
+    this.pending = waiting;
+    return batch;
+  }
+
+  private async commitBatch(entries: readonly PendingCommit[]): Promise<void> {
+    const commitId = randomUUID();
+    let live = [...entries];
+    // a newer version touching a change's partitions rejects that change alone; the batch goes on without it
+    const check = (facts: CommitFacts, version: number) => {
+      live = live.filter((entry) => {
+        const conflict = version > entry.readVersion ? conflictOf(facts, entry.touched, version) : undefined;
+        if (conflict) entry.reject(conflict);
+        return !conflict;
+      });
+    };
+    let version = Math.min(...live.map((e) => e.readVersion)) + 1;
+    for (; version <= this.known; version++) check(this.seen.get(version) ?? factsOf(await this.readCommit(version)), version);
     for (let unknownTries = 0; ; ) {
-      const actions: DeltaAction[] = [
-        { commitInfo: { timestamp: this.now(), operation: 'WRITE', engineInfo: 'makoto-lake', txnId: commitId, ...change.info } },
-        ...(version === 0 ? [{ protocol: PROTOCOL }, { metaData: metadata() }] : []),
-        ...change.txns.map((txn) => ({ txn })),
-        ...change.removes.map((remove) => ({ remove })),
-        ...change.adds.map((add) => ({ add })),
-      ];
+      if (live.length === 0) return;
+      const actions = batchActions(live, version, commitId, this.now());
       const key = `${this.root}${commitFileName(version)}`;
       try {
         await this.store.putBytes(key, serialiseActions(actions), { ifNoneMatch: '*', contentType: 'application/json' });
-        return this.committed(version, change, false);
+        this.committed(version, live, actions, false);
+        return;
       } catch (error) {
         if (!(error instanceof PreconditionFailedError)) {
           // unknown outcome: read the version back (bounded), and write again only if it is absent
@@ -376,8 +428,11 @@ export class DeltaTable {
             throw readError;
           });
           if (written === undefined) continue;
-          if (commitIdOf(written) === commitId) return this.committed(version, change, true);
-          this.checkConflict(this.remember(version, written), touched, version);
+          if (commitIdOf(written) === commitId) {
+            this.committed(version, live, written, true);
+            return;
+          }
+          check(this.remember(version, written), version);
           version++;
           continue;
         }
@@ -387,22 +442,36 @@ export class DeltaTable {
         for (const info of await this.commitsFrom(version)) {
           const v = logFileVersion(info.key)?.version as number;
           const winner = await this.readCommit(v);
-          if (commitIdOf(winner) === commitId) return this.committed(v, change, true);
-          this.checkConflict(this.remember(v, winner), touched, v);
+          if (commitIdOf(winner) === commitId) {
+            this.committed(v, live, winner, true);
+            return;
+          }
+          check(this.remember(v, winner), v);
           newest = Math.max(newest, v);
         }
         version = newest + 1;
-        this.options.log?.('table.commit_retried', { version, partitions: change.partitions.length });
+        this.options.log?.('table.commit_retried', { version, partitions: live.reduce((n, e) => n + e.touched.size, 0) });
       }
     }
   }
 
-  /** A commit that landed (`settled`: found by reading it back): remembered and logged. */
-  private async committed(version: number, change: TableChange, settled: boolean): Promise<number> {
-    this.seen.set(version, { partitions: new Set(change.partitions), table: version === 0 });
+  /**
+   * A commit that landed (`settled`: found by reading it back): remembered (its actions too, so this object's
+   * snapshot is brought forward over it without reading it back), logged, and each change told its version.
+   */
+  private committed(version: number, entries: readonly PendingCommit[], actions: DeltaAction[], settled: boolean): void {
+    const partitions = new Set(entries.flatMap((e) => [...e.touched]));
+    this.seen.set(version, { partitions, table: version === 0 });
     this.known = Math.max(this.known, version);
-    this.options.log?.('table.committed', { version, partitions: change.partitions.length, ...(settled ? { settled } : {}) });
-    return version;
+    this.written.set(version, actions);
+    if (this.written.size > MAX_WRITTEN_KEPT) this.written.delete(Math.min(...this.written.keys()));
+    this.options.log?.('table.committed', {
+      version,
+      partitions: partitions.size,
+      ...(entries.length > 1 ? { batched: entries.length } : {}),
+      ...(settled ? { settled } : {}),
+    });
+    for (const entry of entries) entry.resolve(version);
   }
 
   /** What a commit changed, kept for the commits of this process that follow it. */
@@ -413,30 +482,18 @@ export class DeltaTable {
     return facts;
   }
 
-  private checkConflict(facts: CommitFacts, touched: ReadonlySet<string>, version: number): void {
-    for (const partition of facts.partitions) {
-      if (touched.has(partition)) {
-        throw new CommitConflictError(`table version ${version} changed partition ${partition} since this run read it`, {
-          context: { version, partition },
-        });
-      }
-    }
-    // another writer created the table first (version 0): our commit goes after it
-    if (facts.table && version !== 0) {
-      throw new CommitConflictError(`table version ${version} changed the table's metadata or protocol`, {
-        context: { version },
-      });
-    }
-  }
-
   /** Writes a checkpoint at `version` when it is a multiple of the interval; a failure is logged, never thrown. */
   private async checkpointIfDue(version: number): Promise<void> {
     if (version === 0 || version % this.checkpointInterval !== 0) return;
-    try {
-      await this.checkpoint(version);
-    } catch (error) {
-      this.options.log?.('table.checkpoint_failed', { version, error: (error as Error).message });
-    }
+    // the changes of one batch share its version: one of them writes the checkpoint, the others wait for it
+    const due =
+      this.checkpoints.get(version) ??
+      this.checkpoint(version).catch((error: unknown) => {
+        this.options.log?.('table.checkpoint_failed', { version, error: (error as Error).message });
+      });
+    this.checkpoints.set(version, due);
+    if (this.checkpoints.size > 16) this.checkpoints.delete(Math.min(...this.checkpoints.keys()));
+    await due;
   }
 
   /** Writes the classic checkpoint of `version` and moves `_last_checkpoint` to it (never backwards). */
@@ -474,6 +531,60 @@ export class DeltaTable {
       this.options.log?.('table.checkpointed', { version, actions: actions.length });
     });
   }
+}
+
+/** One change waiting for its version (DeltaTable.commit). */
+interface PendingCommit {
+  readonly change: TableChange;
+  readonly readVersion: number;
+  readonly metadata: () => MetadataAction;
+  readonly touched: ReadonlySet<string>;
+  readonly resolve: (version: number) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Changes a version carries at most, by default: a log file of ~1 MB at a few adds each. */
+export const DEFAULT_MAX_BATCH = 1000;
+/** Own commits' actions kept for bringing the snapshot forward (a run's worth). */
+const MAX_WRITTEN_KEPT = 10_000;
+
+/**
+ * The actions of one version carrying `entries`: one commitInfo (a single change's facts as they are; a
+ * batch's under `batch`), the protocol and metadata for version 0, then each change's txns, removes and adds.
+ */
+function batchActions(entries: readonly PendingCommit[], version: number, commitId: string, now: number): DeltaAction[] {
+  const info =
+    entries.length === 1
+      ? (entries[0] as PendingCommit).change.info
+      : {
+          operationParameters: { mode: 'ReplacePartitions', partitions: entries.flatMap((e) => e.change.partitions) },
+          batch: entries.map((e) => e.change.info),
+        };
+  return [
+    { commitInfo: { timestamp: now, operation: 'WRITE', engineInfo: 'makoto-lake', txnId: commitId, ...info } },
+    ...(version === 0 ? [{ protocol: PROTOCOL }, { metaData: (entries[0] as PendingCommit).metadata() }] : []),
+    ...entries.flatMap((e) => e.change.txns.map((txn) => ({ txn }))),
+    ...entries.flatMap((e) => e.change.removes.map((remove) => ({ remove }))),
+    ...entries.flatMap((e) => e.change.adds.map((add) => ({ add }))),
+  ];
+}
+
+/** The conflict of a newer version with a change touching `touched`, or undefined when there is none. */
+function conflictOf(facts: CommitFacts, touched: ReadonlySet<string>, version: number): CommitConflictError | undefined {
+  for (const partition of facts.partitions) {
+    if (touched.has(partition)) {
+      return new CommitConflictError(`table version ${version} changed partition ${partition} since this run read it`, {
+        context: { version, partition },
+      });
+    }
+  }
+  // another writer created the table first (version 0): our commit goes after it
+  if (facts.table && version !== 0) {
+    return new CommitConflictError(`table version ${version} changed the table's metadata or protocol`, {
+      context: { version },
+    });
+  }
+  return undefined;
 }
 
 /** The partitions a commit touched, and whether it set the table's protocol or metadata. */

@@ -4,9 +4,8 @@ import {
   GetShardIteratorCommand,
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
-import { describeBatch, type StreamBatchInfo } from '../../src/redrive/batchInfo.js';
-import { RecordsAgedOutError, RedriveError } from '../../src/redrive/errors.js';
-import type { StreamBatchReader } from '../../src/redrive/redriveBatch.js';
+import { RecordsAgedOutError, RedriveError } from '../../src/ports/errors.js';
+import { describeBatch, type StreamBatchInfo, type StreamBatchReader } from '../../src/ports/StreamBatchReader.js';
 
 export interface DynamoStreamBatchReaderOptions {
   /** An existing client; otherwise one is built from region/endpoint. */

@@ -7,10 +7,10 @@ import {
   ScanCommand,
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
-import type { DayRange, SourcePage, SourceReader } from '../../src/backfill/SourceReader.js';
 import { ConfigError } from '../../src/errors.js';
 import { plainItem } from '../../src/model/dynamodb.js';
 import { DEFAULT_FIELD_MAPPING, type FieldMapping } from '../../src/model/fieldMapping.js';
+import type { DayRange, SourcePage, SourceReader } from '../../src/ports/SourceReader.js';
 import { addDays } from '../../src/time/jst.js';
 
 export interface DynamoTableReaderOptions {

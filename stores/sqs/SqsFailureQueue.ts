@@ -1,6 +1,6 @@
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { RedriveError } from '../../src/redrive/errors.js';
-import type { FailureMessage, FailureMessageSource } from '../../src/redrive/runRedrive.js';
+import { RedriveError } from '../../src/ports/errors.js';
+import type { FailureMessage, FailureMessageSource } from '../../src/ports/FailureMessageSource.js';
 
 export interface SqsFailureQueueOptions {
   /** Seconds a received message stays invisible to other consumers while it is redriven. Default 300. */

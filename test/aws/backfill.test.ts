@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
 import { DynamoExportReader } from '../../src/backfill/DynamoExportReader.js';
 import { runBackfill, runExportBackfill } from '../../src/backfill/runBackfill.js';
-import type { SourceReader } from '../../src/backfill/SourceReader.js';
+import type { SourceReader } from '../../src/ports/SourceReader.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
 import { DynamoTableReader } from '../../stores/dynamodb/DynamoTableReader.js';
@@ -231,7 +231,7 @@ describe('backfill --source dynamodb from DynamoDB Local', () => {
       ]);
       expect(backfill.stderr.split('\n').slice(-4, -2)).toStrictEqual([
         'staged 2 tenant-days: t1 2025-08-11, t2 2025-08-11',
-        '  compact them with: makoto-lake compact 2025-08-11 t1,t2',
+        '  compact them with: npx makoto-lake compact 2025-08-11 t1,t2',
       ]);
       expect((await cli(['compact', DATE, 't1,t2'], env)).code).toBe(0);
       expect(await readLake(store)).toStrictEqual(
@@ -583,10 +583,10 @@ describe('backfill --source dynamodb --from-export (DynamoDB export to S3, docum
       ['t1', '2025-08-12', 'ok', 3, 3, 3, 0],
     ]);
     expect((await listAll(store, 'staging/')).map((o) => o.key.replace(/_[^/]*$/, ''))).toStrictEqual([
-      'staging/messages/tenant_id=t1/dt=2025-08-10/backfill-dynamodb-2025-08-10-t1-p00001',
-      'staging/messages/tenant_id=t1/dt=2025-08-11/backfill-dynamodb-2025-08-11-t1-p00001',
-      'staging/messages/tenant_id=t1/dt=2025-08-12/backfill-dynamodb-2025-08-12-t1-p00001',
-      'staging/messages/tenant_id=t2/dt=2025-08-11/backfill-dynamodb-2025-08-11-t2-p00001',
+      'staging/messages/tenant_id=t1/dt=2025-08-10/backfill-dynamodb-export-20a18e4f-2025-08-10-t1-p00001',
+      'staging/messages/tenant_id=t1/dt=2025-08-11/backfill-dynamodb-export-20a18e4f-2025-08-11-t1-p00001',
+      'staging/messages/tenant_id=t1/dt=2025-08-12/backfill-dynamodb-export-20a18e4f-2025-08-12-t1-p00001',
+      'staging/messages/tenant_id=t2/dt=2025-08-11/backfill-dynamodb-export-20a18e4f-2025-08-11-t2-p00001',
     ]);
     expect(all.stderr).toContain('staged 4 tenant-days: t1 2025-08-10, t1 2025-08-11, t2 2025-08-11, t1 2025-08-12');
 
@@ -768,7 +768,8 @@ describe('order by time (issue 21): a backfilled version against captured ones a
     ]);
     const late = await cli(['backfill', '--source', 'dynamodb', DATE, 't1', '--from-export', 'exports/late'], env);
     expect(late.code, late.stderr).toBe(0);
-    expect(await compact(env)).toStrictEqual([2, 2, 1, 1]);
+    // the early export's objects stay staged (another PREFIX never replaces them): superseded again
+    expect(await compact(env)).toStrictEqual([4, 2, 1, 1]);
     expect(await readLake(store)).toStrictEqual([lakeRow(edited, '0')]);
   });
 
@@ -788,12 +789,14 @@ describe('order by time (issue 21): a backfilled version against captured ones a
     const later = (s: number) => new Date(Date.now() + s * 1000).toISOString();
     await writeIncremental(dataDir, 'exports/rerun', '01754990000000-abababab', later(3600), [{ at: later(60), old: E2 }]);
     expect((await cli(['backfill', '--source', 'dynamodb', DATE, 't1', '--from-export', 'exports/rerun'], env)).code).toBe(0);
-    expect(await compact(env)).toStrictEqual([1, 0, 1, 1]);
+    // the table backfill's objects stay staged (an export backfill never replaces them): duplicates of the published rows
+    expect(await compact(env)).toStrictEqual([1, 2, 1, 1]);
     expect(await readLake(store)).toStrictEqual([lakeRow(edited, '0')]);
 
-    // The same export staged again is the same version: a duplicate, nothing changes.
+    // The same export staged again is the same version: a duplicate, nothing changes (the table backfill's
+    // staged E2 is superseded by the delete again, its E1 a duplicate of the published row).
     expect((await cli(['backfill', '--source', 'dynamodb', DATE, 't1', '--from-export', 'exports/rerun'], env)).code).toBe(0);
-    expect(await compact(env)).toStrictEqual([0, 1, 1, 1]);
+    expect(await compact(env)).toStrictEqual([1, 2, 1, 1]);
     expect(await readLake(store)).toStrictEqual([lakeRow(edited, '0')]);
   });
 

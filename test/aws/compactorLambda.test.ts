@@ -65,7 +65,7 @@ describe('compactor Lambda: what an invocation asks for', () => {
   it('refuses payloads it cannot honour, saying why', () => {
     expect(() => compactionRequest({ target_date: '2025-02-30' }, config, NOW)).toThrow(UsageError);
     expect(() => compactionRequest({ targetDate: '2025-08-01' }, config, NOW)).toThrow(
-      'unknown field(s) targetDate; expected target_date, tenants, late',
+      'unknown field(s) targetDate; expected target_date, tenants, late, intraday',
     );
     expect(() => compactionRequest({ tenants: [] }, config, NOW)).toThrow(
       'tenants must be a non-empty array of tenant ids or "*", got []',

@@ -1,6 +1,7 @@
-import { writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient, type _Record as StreamRecord } from '@aws-sdk/client-dynamodb-streams';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
@@ -8,6 +9,7 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
 import { loadConfig } from '../../src/config.js';
+import { offboardedReason } from '../../src/erase/offboard.js';
 import { dynamodbBatchId } from '../../src/ingest/sources.js';
 import { runRedrive } from '../../src/redrive/runRedrive.js';
 import { TransientStoreError } from '../../src/store/errors.js';
@@ -108,6 +110,13 @@ async function cli(argv: string[], env: Record<string, string>) {
   const code = await main(argv, env, { stdout: (t) => stdout.push(t), stderr: (t) => stderr.push(t) });
   return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
 }
+
+/** The words bash makes of `text` (quotes removed, no expansion of a quoted '*'). */
+const shellWords = (text: string): string[] =>
+  execFileSync('bash', ['-c', `printf '%s\\0' ${text}`])
+    .toString('utf8')
+    .split('\0')
+    .slice(0, -1);
 
 const stagedLines = async (store: LocalStore, key: string) =>
   gunzipSync(await getBytes(store, key))
@@ -226,9 +235,9 @@ describe('redrive --source dynamodb: failed batches re-read from DynamoDB Localâ
     expect([summary.days, summary.results[0].days]).toStrictEqual([days, days]);
     expect(result.stderr.split('\n').slice(-4)).toStrictEqual([
       'staged 4 tenant-days: acme 2025-08-09, acme 2025-08-11, beta 2025-08-11, beta 2025-08-12',
-      '  compact them with: makoto-lake compact 2025-08-09 acme',
-      '  compact them with: makoto-lake compact 2025-08-11 acme,beta',
-      '  compact them with: makoto-lake compact 2025-08-12 beta',
+      '  compact them with: npx makoto-lake compact 2025-08-09 acme',
+      '  compact them with: npx makoto-lake compact 2025-08-11 acme,beta',
+      '  compact them with: npx makoto-lake compact 2025-08-12 beta',
     ]);
     // the list is exactly the partitions that hold staging now
     expect(
@@ -236,6 +245,33 @@ describe('redrive --source dynamodb: failed batches re-read from DynamoDB Localâ
         o.key.replace(/^staging\/messages\/tenant_id=([^/]+)\/dt=([^/]+)\/.*$/, '$1 $2'),
       ),
     ).toStrictEqual(days.map((d) => `${d.tenant} ${d.dt}`));
+  });
+
+  it('a batch of an offboarded tenant: its records quarantined with the reason (erase/offboard), the others staged', async () => {
+    const { table, streamArn, store, env } = await fresh();
+    expect((await cli(['offboard', '--tenant', 'globex'], env)).code).toBe(0);
+    await put(table, msg('acme', 'r1', 'kept'));
+    await put(table, msg('globex', 'r2', 'refused'));
+    const records = await readStream(ddb.endpoint, streamArn);
+    const [shardId] = await streamShards(ddb.endpoint, streamArn);
+    const file = join(dir.path, 'offboarded.json');
+    await writeFile(file, JSON.stringify([failureMessage(streamArn, shardId as string, records)]));
+
+    const result = await cli(['redrive', '--source', 'dynamodb', file, '--json'], env);
+
+    expect(result.code, result.stderr).toBe(1); // a record was quarantined
+    const summary = JSON.parse(result.stdout);
+    expect([summary.days, summary.results[0].staged, summary.results[0].quarantined]).toStrictEqual([
+      [{ tenant: 'acme', dt: '2025-08-11' }],
+      1,
+      1,
+    ]);
+    expect((await listAll(store, 'staging/')).map((o) => o.key.split('/').slice(2, 4).join('/'))).toStrictEqual([
+      'tenant_id=acme/dt=2025-08-11',
+    ]);
+    const [quarantined] = await listAll(store, 'quarantine/ingest/');
+    const lines = await stagedLines(store, quarantined?.key as string);
+    expect(lines.map((l) => l.reason)).toStrictEqual([offboardedReason('globex')]);
   });
 
   it('a TTL expiry re-read with GetRecords stays an expiry: the message stays in the lake', async () => {
@@ -297,12 +333,105 @@ describe('redrive --source dynamodb: failed batches re-read from DynamoDB Localâ
 
     expect(result.code).toBe(1);
     const seq = `${records[0]?.dynamodb?.SequenceNumber}..${records[0]?.dynamodb?.SequenceNumber}`;
-    expect(result.stderr.split('\n')[1]).toBe(
-      `âœ— ${shardId} ${seq} of ${goneArn} aged-out: batch ${shardId} ${seq} of ${goneArn} (arrived 2025-08-11T05:00:00Z): ` +
+    // The exact commands that recover the batch's window: an incremental export from the minute of its first
+    // record to at least 15 minutes later (DynamoDB's shortest period), then a backfill of every tenant it holds.
+    const tableArn = goneArn.replace(/\/stream\/.*$/, '');
+    expect(result.stderr.split('\n').slice(1, 6)).toStrictEqual([
+      `âœ— ${shardId} ${seq} of ${goneArn} aged-out: batch ${shardId} ${seq} of ${goneArn}: ` +
         'the records are no longer in the stream (ResourceNotFoundException). DynamoDB Streams keeps records 24 hours; ' +
-        'bring the day back from the table instead: makoto-lake backfill --source dynamodb 2025-08-11 TENANTS ' +
-        '(or --from-export PREFIX), then makoto-lake compact 2025-08-11 TENANTS',
+        'its records were written 2025-08-11T05:00:00Z to 2025-08-11T05:00:01Z.',
+      'Export 2025-08-11T05:00:00Z to 2025-08-11T05:15:00Z from the table (point-in-time recovery, kept up to 35 days) and, once the export is COMPLETED, backfill every tenant-day it holds:',
+      `  aws dynamodb export-table-to-point-in-time --table-arn ${tableArn} --s3-bucket "$S3_BUCKET_NAME" --s3-prefix exports/stream-gaps ` +
+        '--export-format DYNAMODB_JSON --export-type INCREMENTAL_EXPORT --incremental-export-specification ' +
+        'ExportFromTime=1754888400,ExportToTime=1754889300,ExportViewType=NEW_AND_OLD_IMAGES',
+      "  npx makoto-lake backfill --source dynamodb '*' --from-export exports/stream-gaps",
+      'then run the npx makoto-lake compact command it prints for each day',
+    ]);
+    expect(tableArn).toBe(`arn:aws:dynamodb:ddblocal:000000000000:table/${table}-deleted`);
+  });
+
+  it('the aged-out advice, followed: its export window holds the lost edit and delete; its backfill and compact commands apply them', async () => {
+    const { table, streamArn, store, env } = await fresh();
+    const old = msg('t1', 'h1', 'as captured', '2025-08-09T03:00:00.000Z');
+    const doomed = msg('t2', 'h2', 'deleted in the lost batch', '2025-08-11T03:00:00.000Z');
+    await put(table, old);
+    await put(table, doomed);
+    const [shardId] = await streamShards(ddb.endpoint, streamArn);
+    const captured = await readStream(ddb.endpoint, streamArn);
+    const file = join(dir.path, 'captured.json');
+    await writeFile(file, JSON.stringify(failureMessage(streamArn, shardId as string, captured)));
+    expect((await cli(['redrive', '--source', 'dynamodb', file], env)).code).toBe(0);
+    expect((await cli(['compact', '2025-08-09', 't1'], env)).code).toBe(0);
+    expect((await cli(['compact', '2025-08-11', 't2'], env)).code).toBe(0);
+    // A second later (stream times are whole seconds), an edit and a delete whose batch is lost.
+    await new Promise((r) => setTimeout(r, 1100));
+    const edited = { ...old, content: 'edited in the lost batch' };
+    await put(table, edited);
+    // when each write happened: what the export's WriteTimestampMicros says (the stream's times are coarser)
+    const writes = [Date.now()];
+    await dynamo.send(new DeleteItemCommand({ TableName: table, Key: marshall({ tenantId: 't2', messageId: 'h2' }) }));
+    writes.push(Date.now());
+    const lost = (await readStream(ddb.endpoint, streamArn)).slice(2);
+    const times = lost.map((r) => Number(r.dynamodb?.ApproximateCreationDateTime?.getTime()));
+    const goneArn = streamArn.replace(`table/${table}/`, `table/${table}-deleted/`);
+    const info = failureMessage(goneArn, shardId as string, lost);
+    info.DDBStreamBatchInfo.approximateArrivalOfFirstRecord = new Date(times[0] as number).toISOString();
+    info.DDBStreamBatchInfo.approximateArrivalOfLastRecord = new Date(times[1] as number).toISOString();
+    const agedFile = join(dir.path, 'lost.json');
+    await writeFile(agedFile, JSON.stringify(info));
+
+    const redriven = await cli(['redrive', '--source', 'dynamodb', agedFile], env);
+
+    expect(redriven.code).toBe(1);
+    const advice = redriven.stderr.split('\n');
+    const exportLine = advice.find((l) => l.startsWith('  aws dynamodb export-table-to-point-in-time ')) as string;
+    const window = /ExportFromTime=([^,]+),ExportToTime=([^,]+),/.exec(exportLine);
+    const [from, to] = [Number(window?.[1]) * 1000, Number(window?.[2]) * 1000];
+    // the window covers both lost records ([from, to): ExportToTime is exclusive)
+    expect([...times, ...writes].map((t) => from <= t && t < to)).toStrictEqual([true, true, true, true]);
+    // What DynamoDB writes for that incremental export (NEW_AND_OLD_IMAGES; no NewImage = a delete), under
+    // the advice's prefix, in the store.
+    const prefix = /--s3-prefix (\S+)/.exec(exportLine)?.[1] as string;
+    const folder = join(env.DATA_DIR, prefix, 'AWSDynamoDB', '01754900000000-gap00001');
+    await mkdir(join(folder, 'data'), { recursive: true });
+    const line = (at: number, before: Record<string, unknown>, after?: Record<string, unknown>) =>
+      JSON.stringify({
+        Metadata: { WriteTimestampMicros: { N: String(at * 1000) } },
+        Keys: marshall({ tenantId: before.tenantId, messageId: before.messageId }),
+        OldImage: marshall(before),
+        ...(after ? { NewImage: marshall(after) } : {}),
+      });
+    await writeFile(
+      join(folder, 'data/file0.json.gz'),
+      gzipSync(`${line(writes[0] as number, old, edited)}\n${line(writes[1] as number, doomed)}\n`),
     );
+    await writeFile(
+      join(folder, 'manifest-files.json'),
+      `${JSON.stringify({ itemCount: 2, dataFileS3Key: `${prefix}/AWSDynamoDB/01754900000000-gap00001/data/file0.json.gz` })}\n`,
+    );
+    await writeFile(
+      join(folder, 'manifest-summary.json'),
+      JSON.stringify({ exportTime: new Date(to).toISOString(), outputFormat: 'DYNAMODB_JSON', exportType: 'INCREMENTAL_EXPORT' }),
+    );
+
+    // The advice's backfill line, split into words as bash splits it ('*' quoted), run as written.
+    const backfillLine = advice.find((l) => l.startsWith('  npx makoto-lake backfill ')) as string;
+    const backfill = await cli(shellWords(backfillLine.replace('  npx makoto-lake ', '')), env);
+    expect(backfill.code, backfill.stderr).toBe(0);
+    const compactLines = backfill.stderr.split('\n').filter((l) => l.startsWith('  compact them with: npx makoto-lake '));
+    expect(backfill.stderr.split('\n').slice(-3)).toStrictEqual([
+      'staged 2 tenant-days: t1 2025-08-09, t2 2025-08-11',
+      '  compact them with: npx makoto-lake compact 2025-08-09 t1',
+      '  compact them with: npx makoto-lake compact 2025-08-11 t2',
+    ]);
+    for (const compactLine of compactLines) {
+      const compacted = await cli(shellWords(compactLine.replace('  compact them with: npx makoto-lake ', '')), env);
+      expect(compacted.code, compacted.stderr).toBe(0);
+    }
+    // the lost edit is in the lake and the lost delete took the message out
+    expect((await readLake(store)).map((r) => [r.tenant_id, r.dt, r.message_id, r.content])).toStrictEqual([
+      ['t1', '2025-08-09', 'h1', 'edited in the lost batch'],
+    ]);
   });
 
   it('from SQS (a stub client, no local SQS server): deletes a message only after its records are staged', async () => {

@@ -1,13 +1,20 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import aslValidator from 'asl-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CompactionJob, NO_REPORT } from '../../src/app/jobs.js';
 import { readManifest } from '../../src/compaction/manifest.js';
+import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
+import { eraseTenant } from '../../src/erase/eraseTenant.js';
 import { runJobsKey, runSummaryKey, stagingKey } from '../../src/staging/layout.js';
 import { gzipNdjson } from '../../src/staging/ndjson.js';
 import { getBytes } from '../../src/store/ObjectStore.js';
+import { jstDate } from '../../src/time/jst.js';
 import { S3Store } from '../../stores/s3/S3Store.js';
+import { rawScan } from '../erase/eraseLake.js';
 import { restoreEnvironment } from '../kit/environment.js';
 import { stagedRecord } from '../kit/factories.js';
+import { readPartition } from '../kit/pipeline.js';
 import { tempDir } from '../kit/tempDir.js';
 import { runStateMachine } from './support/aslRunner.js';
 import { lambdaEnvironment, REGION, type S3rver, startS3rver } from './support/localAws.js';
@@ -177,10 +184,12 @@ describe('nightly state machine run against s3rver', () => {
     // the handlers ran in the order the definition names them, with the payloads it built
     const runRef = { run_id: runId, target_date: DATE };
     const calls = run.invocations.map((c) => [c.state, c.functionName.split(':').at(-1), c.payload, c.error ?? null]);
-    expect(calls[0]).toStrictEqual(['Plan', 'PlanFunction', SCHEDULED_EVENT, null]);
+    // the privacy step first (nothing erased, no retention: a report of nothing), then the plan with the execution's input
+    expect(calls[0]).toStrictEqual(['Privacy', 'CompactorFunction', { privacy: true }, null]);
+    expect(calls[1]).toStrictEqual(['Plan', 'PlanFunction', SCHEDULED_EVENT, null]);
     const slow = { job: plan[3], run: runRef };
     const small = { job: plan[4], run: runRef };
-    expect(calls.slice(1, -1).sort(byJson)).toStrictEqual(
+    expect(calls.slice(2, -1).sort(byJson)).toStrictEqual(
       [
         ...plan
           .filter((job) => job.tenant !== 'slow')
@@ -191,7 +200,8 @@ describe('nightly state machine run against s3rver', () => {
         ['CompactJob', 'CompactorFunction', slow, 'Sandbox.Timedout'],
       ].sort(byJson),
     );
-    expect(calls.at(-1)).toStrictEqual(['Summarise', 'SummaryFunction', { run: runRef }, 'CompactionRunFailedError']);
+    const privacy = { report: { reapplied: [], offboarded: [], retention: [], errors: [] } };
+    expect(calls.at(-1)).toStrictEqual(['Summarise', 'SummaryFunction', { run: runRef, privacy }, 'CompactionRunFailedError']);
     // the retries the definition scheduled: backoff on throttling; after a timeout, one retry once the lease expired
     expect(run.retries.map((r) => [r.error, r.delaySeconds]).sort(byJson)).toStrictEqual(
       [
@@ -264,10 +274,193 @@ describe('nightly state machine run against s3rver', () => {
         ['acme', DATE, 'compacted', 5],
       ]);
       expect(output).toStrictEqual(JSON.parse((await getBytes(store, runSummaryKey(DATE, output.run_id))).toString('utf8')));
-      expect(run.invocations.map((c) => c.state)).toStrictEqual(['Plan', 'CompactJob', 'CompactJob', 'Summarise']);
+      expect(run.invocations.map((c) => c.state)).toStrictEqual(['Privacy', 'Plan', 'CompactJob', 'CompactJob', 'Summarise']);
     } finally {
       process.env.TENANT_ID = 'acme,big,small,slow,ghost';
     }
+  });
+
+  describe('the privacy step, before the plan', () => {
+    const OLD_DATE = '2025-08-10';
+    const GONE = 'gone-user';
+    const SECRET = 'secret words of gone-user';
+    const record = (date: string, id: string, sender: string, content: string, i: number) =>
+      stagedRecord({
+        tenant_id: 'priv',
+        dt: date,
+        message_id: id,
+        sender_id: sender,
+        content,
+        created_at: Date.parse(`${date}T03:00:00.000Z`) + i,
+        source_seq: String(500 + i),
+      });
+    const night = (invoke?: (state: string) => void) =>
+      runStateMachine(
+        deployedDefinition(substitutionValues),
+        { target_date: DATE },
+        {
+          getObject: async (_bucket, key) => (await getBytes(store, key)).toString('utf8'),
+          invoke: async (arn, payload, call) => {
+            invoke?.(call.state);
+            return (await handlerOf(arn))(payload);
+          },
+        },
+      );
+    const rowsOf = async (date: string) =>
+      (await readPartition(store, 'priv', date, join(work.path, 'read')))
+        .map((r) => [r.message_id, r.sender_id, r.content])
+        .sort(byJson);
+
+    it('re-erases a record of an erased sender captured after the erase and applies retention; then the night compacts', async () => {
+      process.env.TENANT_ID = 'priv';
+      const savedRetention = process.env.LAKE_RETENTION_DAYS;
+      try {
+        const compactor = await handlerOf(functionArn('CompactorFunction'));
+        await store.putBytes(
+          stagingKey('priv', DATE, 'first'),
+          gzipNdjson([
+            record(DATE, 'm-gone-0', GONE, SECRET, 0),
+            record(DATE, 'm-kept-0', 'kept-user', 'kept 0', 1),
+            record(DATE, 'm-kept-1', 'kept-user', 'kept 1', 2),
+          ]),
+        );
+        await store.putBytes(
+          stagingKey('priv', OLD_DATE, 'first'),
+          gzipNdjson([record(OLD_DATE, 'm-old', 'kept-user', 'old', 0)]),
+        );
+        for (const date of [DATE, OLD_DATE])
+          expect(await compactor({ target_date: date, tenants: ['priv'] })).toMatchObject({ ok: true });
+
+        // the person asks to be erased
+        await mkdir(join(work.path, 'erase'), { recursive: true });
+        const db = await openDuckDb({ memoryLimit: '512MB', threads: 1, workDirectory: join(work.path, 'erase-db') });
+        let receiptKey: string | undefined;
+        try {
+          const erased = await eraseTenant(
+            { store, db, workDirectory: join(work.path, 'erase') },
+            { tenant: 'priv', selector: { senders: [GONE], conversations: [], messages: [] } },
+          );
+          expect([erased.receipt?.status, erased.counts.rows]).toStrictEqual(['done', 1]);
+          receiptKey = erased.receiptKey;
+        } finally {
+          db.closeSync();
+        }
+        expect(await rowsOf(DATE)).toStrictEqual([
+          ['m-kept-0', 'kept-user', 'kept 0'],
+          ['m-kept-1', 'kept-user', 'kept 1'],
+        ]);
+
+        // after the erase, capture delivers one more message of that person (and one of another)
+        await store.putBytes(
+          stagingKey('priv', DATE, 'after-erase'),
+          gzipNdjson([
+            record(DATE, 'm-gone-after', GONE, `${SECRET} again`, 3),
+            record(DATE, 'm-kept-after', 'kept-user', 'kept after', 4),
+          ]),
+        );
+        // retention: priv keeps DATE and later (a per-tenant override; every other tenant keeps every day)
+        const keep = (Date.parse(jstDate(Date.now())) - Date.parse(DATE)) / 86_400_000 + 1;
+        process.env.LAKE_RETENTION_DAYS = `0,priv=${keep}`;
+
+        const run = await night();
+        expect([run.status, run.caught]).toStrictEqual(['SUCCEEDED', []]);
+        const calls = run.invocations.map((c) => [c.state, c.payload, c.error ?? null]);
+        const report = { reapplied: [receiptKey], offboarded: [], retention: [`tenant_id=priv/dt=${OLD_DATE}`], errors: [] };
+        expect(calls.map((c) => c[0])).toStrictEqual(['Privacy', 'Plan', 'CompactJob', 'Summarise']);
+        expect(calls[0]).toStrictEqual(['Privacy', { privacy: true }, null]);
+        expect(calls[1]).toStrictEqual(['Plan', { target_date: DATE }, null]);
+        const runRef = { run_id: (run.output as { run_id: string }).run_id, target_date: DATE };
+        expect(calls[3]).toStrictEqual(['Summarise', { run: runRef, privacy: { report } }, null]);
+
+        // the record captured after the erase never reached the table; the other one did; the old day is gone
+        expect(await rowsOf(DATE)).toStrictEqual([
+          ['m-kept-0', 'kept-user', 'kept 0'],
+          ['m-kept-1', 'kept-user', 'kept 1'],
+          ['m-kept-after', 'kept-user', 'kept after'],
+        ]);
+        expect(await rowsOf(OLD_DATE)).toStrictEqual([]);
+        expect(
+          (run.output as { tenants: Record<string, unknown>[] }).tenants.map((t) => [
+            t.tenant_id,
+            t.dt,
+            t.status,
+            t.rows_written,
+          ]),
+        ).toStrictEqual([['priv', DATE, 'compacted', 3]]);
+        // nothing the lake keeps holds the person's id or words
+        expect(await rawScan(store, [GONE, SECRET])).toStrictEqual({});
+      } finally {
+        process.env.TENANT_ID = 'acme,big,small,slow,ghost';
+        if (savedRetention === undefined) delete process.env.LAKE_RETENTION_DAYS;
+        else process.env.LAKE_RETENTION_DAYS = savedRetention;
+      }
+    });
+
+    it('a privacy step that times out is caught: the night still compacts, and the summary fails the execution naming it', async () => {
+      process.env.TENANT_ID = 'priv';
+      try {
+        await store.putBytes(stagingKey('priv', DATE, 'later'), gzipNdjson([record(DATE, 'm-later', 'kept-user', 'later', 5)]));
+        const run = await night((state) => {
+          if (state === 'Privacy')
+            throw Object.assign(new Error('Task timed out after 900.00 seconds'), { name: 'Sandbox.Timedout' });
+        });
+        expect(run.caught).toStrictEqual([{ state: 'Privacy', error: 'Sandbox.Timedout', next: 'Plan' }]);
+        expect(run.invocations.map((c) => [c.state, c.error ?? null])).toStrictEqual([
+          ['Privacy', 'Sandbox.Timedout'],
+          ['Plan', null],
+          ['CompactJob', null],
+          ['Summarise', 'CompactionRunFailedError'],
+        ]);
+        const summarise = run.invocations.at(-1)?.payload as { run: { run_id: string }; privacy: unknown };
+        expect(summarise.privacy).toStrictEqual({ Error: 'Sandbox.Timedout', Cause: 'Task timed out after 900.00 seconds' });
+        const runId = summarise.run.run_id;
+        expect([run.status, run.error]).toStrictEqual([
+          'FAILED',
+          {
+            name: 'CompactionRunFailedError',
+            cause: `run ${runId} of ${DATE}: the privacy step failed: Sandbox.Timedout: Task timed out after 900.00 seconds`,
+          },
+        ]);
+        // the run itself was fine: its summary is written and every job committed
+        const summary = JSON.parse((await getBytes(store, runSummaryKey(DATE, runId))).toString('utf8'));
+        expect([
+          summary.ok,
+          summary.tenants.map((t: Record<string, unknown>) => [t.tenant_id, t.status, t.rows_written]),
+        ]).toStrictEqual([true, [['priv', 'compacted', 4]]]);
+        expect((await rowsOf(DATE)).map((r) => r[0])).toStrictEqual(['m-kept-0', 'm-kept-1', 'm-kept-after', 'm-later']);
+      } finally {
+        process.env.TENANT_ID = 'acme,big,small,slow,ghost';
+      }
+    });
+
+    it('a privacy step that cannot finish part of its work throws PrivacyStepFailedError: caught, the night compacts, the summary names it', async () => {
+      process.env.TENANT_ID = 'priv';
+      const broken = 'erasures/tenant_id=priv/20250101T000000000Z-broken.json';
+      try {
+        await store.putBytes(broken, 'not a receipt');
+        const run = await night();
+        expect(run.caught).toStrictEqual([{ state: 'Privacy', error: 'PrivacyStepFailedError', next: 'Plan' }]);
+        expect(run.invocations.map((c) => [c.state, c.error ?? null])).toStrictEqual([
+          ['Privacy', 'PrivacyStepFailedError'],
+          ['Plan', null],
+          ['CompactJob', null],
+          ['Summarise', 'CompactionRunFailedError'],
+        ]);
+        const summarise = run.invocations.at(-1)?.payload as { run: { run_id: string }; privacy: { Cause: string } };
+        expect(run.error).toStrictEqual({
+          name: 'CompactionRunFailedError',
+          cause: `run ${summarise.run.run_id} of ${DATE}: the privacy step failed: PrivacyStepFailedError: ${summarise.privacy.Cause}`,
+        });
+        expect(summarise.privacy.Cause).toBe(
+          `nightly privacy step: standing erasures: ${broken} is not an erase receipt: Unexpected token 'o', "not a receipt" is not valid JSON`,
+        );
+        const summary = JSON.parse((await getBytes(store, runSummaryKey(DATE, summarise.run.run_id))).toString('utf8'));
+        expect(summary.ok).toBe(true);
+      } finally {
+        await store.delete(broken);
+        process.env.TENANT_ID = 'acme,big,small,slow,ghost';
+      }
+    });
   });
 });
 

@@ -22,6 +22,8 @@ import { deployedDefinition, handlerOf, substitutionValues } from './support/nig
 
 /** What the plan splits a job of twice the threshold into: K = B = ceil(2 · bytes / threshold). */
 const SHAPE = { ranges: 4, buckets: 4 };
+/** The privacy step's outcome on a lake with nothing erased and no retention, as the summary receives it. */
+const NOTHING_TO_ERASE = { report: { reapplied: [], offboarded: [], retention: [], errors: [] } };
 
 describe('nightly state machine: a split job against s3rver', () => {
   const DAY = '2025-08-12';
@@ -98,7 +100,7 @@ describe('nightly state machine: a split job against s3rver', () => {
     const ref = ((calls.find((c) => c[0] === 'MapRange') as unknown[])[2] as { split_task: { ref: SplitRef } }).split_task.ref;
     expect([ref.tenant, ref.date, ref.ranges, ref.buckets]).toStrictEqual(['huge', DAY, SHAPE.ranges, SHAPE.buckets]);
     const task = (action: string, extra: object = {}) => ({ split_task: { action, job: huge, ref, ...extra }, run: runRef });
-    expect([calls[0]?.[0], calls.at(-1)?.[0]]).toStrictEqual(['Plan', 'Summarise']);
+    expect([calls[0]?.[0], calls[1]?.[0], calls.at(-1)?.[0]]).toStrictEqual(['Privacy', 'Plan', 'Summarise']);
     // the split's tasks: every range, then every bucket (SplitTaskConcurrency at a time, so in any order within
     // a stage), then the commit
     const splitCalls = calls.filter((c) => ['MapRange', 'ReduceBucket', 'CommitSplit'].includes(c[0] as string));
@@ -181,7 +183,7 @@ describe('nightly state machine: a split job against s3rver', () => {
         'MapRange',
         { split_task: { action: 'map', job: doomed, ref, range: 1 }, run: runRef },
         'Error',
-      ]).concat([['Summarise', { run: runRef }, 'CompactionRunFailedError']] as never[]),
+      ]).concat([['Summarise', { run: runRef, privacy: NOTHING_TO_ERASE }, 'CompactionRunFailedError']] as never[]),
     );
     expect(run.retries.filter((r) => r.state === 'MapRange').map((r) => r.delaySeconds)).toStrictEqual([30, 90]);
     expect(run.caught).toStrictEqual([{ state: 'MapRanges', error: 'Error', next: 'AbandonSplit' }]);
@@ -224,6 +226,7 @@ describe('nightly state machine: a split job against s3rver', () => {
     const [gone] = JSON.parse((await getBytes(store, jobsKey as string)).toString('utf8')) as CompactionJob[];
     expect(gone?.split).toStrictEqual(SHAPE);
     expect(run.invocations.map((c) => [c.state, c.error ?? null])).toStrictEqual([
+      ['Privacy', null],
       ['Plan', null],
       ['StartSplit', null],
       ['Summarise', null],

@@ -183,6 +183,32 @@ describe('template.yaml: the functions', () => {
     expect(resources.CompactorFailureQueue?.Type).toBe('AWS::SQS::Queue');
   });
 
+  it('runs the compactor every IntradayMinutes (default 60, 0 = off) with the intraday payload; the 02:00 JST run unchanged', () => {
+    const events = props('CompactorFunction').Events;
+    expect(Object.keys(events).sort()).toStrictEqual(['Intraday', 'Nightly']);
+    expect(events.Intraday).toStrictEqual({
+      Type: 'Schedule',
+      Properties: {
+        Schedule: { 'Fn::If': ['IntradayOn', { 'Fn::Sub': 'rate(${IntradayMinutes} minutes)' }, 'rate(60 minutes)'] },
+        Input: '{"intraday": true}',
+        Description: "Compact today's JST partitions that gained staging since their last commit",
+        State: { 'Fn::If': ['IntradayOn', 'ENABLED', 'DISABLED'] },
+        RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 600 },
+      },
+    });
+    expect(template.Conditions.IntradayOn).toStrictEqual({ 'Fn::Not': [{ 'Fn::Equals': [ref('IntradayMinutes'), '0'] }] });
+    const minutes = template.Parameters.IntradayMinutes as { Default: number; AllowedValues: number[] };
+    // the config's default; every allowed value other than 0 a valid plural rate
+    expect([minutes.Default, minutes.AllowedValues.includes(0), minutes.AllowedValues.includes(1)]).toStrictEqual([
+      60,
+      true,
+      false,
+    ]);
+    // the nightly event as before: 17:00 UTC, the scheduled event as its input (no Input)
+    expect(events.Nightly.Properties.Schedule).toBe('cron(0 17 * * ? *)');
+    expect(events.Nightly.Properties.Input).toBeUndefined();
+  });
+
   it('gives each function a log group named as Lambda names it, kept LogRetentionDays', () => {
     for (const [id, fn] of functions) {
       const group = (fn.Properties!.LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;

@@ -4,14 +4,18 @@
  * with host.json's retry-then-poison semantics), the last job to report writes the run summary,
  * compact_job_poison handles what the host gives up on.
  */
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvocationContext } from '@azure/functions';
 import { QueueClient } from '@azure/storage-queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resetAzureRuntime } from '../../azure/runtime.js';
 import type { CompactionJob } from '../../src/app/jobs.js';
+import { runCompaction } from '../../src/app/runCompaction.js';
 import { readManifest } from '../../src/compaction/manifest.js';
 import type { SplitRef } from '../../src/compaction/splitPartition.js';
+import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
+import { eraseTenant } from '../../src/erase/eraseTenant.js';
 import {
   analyticsPrefix,
   COMPACTION_WORK_ROOT,
@@ -23,7 +27,8 @@ import {
 } from '../../src/staging/layout.js';
 import { gzipNdjson } from '../../src/staging/ndjson.js';
 import { getBytes, listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
-import { targetDate } from '../../src/time/jst.js';
+import { jstDate, targetDate } from '../../src/time/jst.js';
+import { rawScan } from '../erase/eraseLake.js';
 import { restoreEnvironment } from '../kit/environment.js';
 import { stagedRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
@@ -136,6 +141,8 @@ describe('nightly fan-out on Azure Storage queues (Azurite)', () => {
       split_jobs: 0,
       jobs_key: runJobsKey(DATE, planned.run_id),
       queue: QUEUE,
+      // the privacy step ran first: nothing erased, no retention
+      privacy: { reapplied: [], offboarded: [], retention: [], errors: [] },
     });
     expect(await readJson(planned.jobs_key)).toStrictEqual(plan);
     // one message per job on the real queue, each the compactor's job payload
@@ -300,7 +307,11 @@ describe('a split job on the second queue stage (Azurite)', () => {
   }
 
   afterAll(() => {
-    for (const key of ['TENANT_ID', 'TARGET_DATE_OFFSET', 'SPLIT_THRESHOLD_BYTES']) process.env[key] = settingsBefore[key];
+    // (assigning undefined to process.env would store the string "undefined")
+    for (const key of ['TENANT_ID', 'TARGET_DATE_OFFSET', 'SPLIT_THRESHOLD_BYTES']) {
+      if (settingsBefore[key] === undefined) delete process.env[key];
+      else process.env[key] = settingsBefore[key];
+    }
     resetAzureRuntime();
   });
 
@@ -466,5 +477,123 @@ describe('a split job on the second queue stage (Azurite)', () => {
     expect(await listAll(store, 'locks/')).toStrictEqual([]);
     expect(await listAll(store, COMPACTION_WORK_ROOT)).toStrictEqual([]);
     expect(await store.head(manifestKey('shaky', DAY))).toBe(undefined);
+  });
+});
+
+describe('the privacy step daily_batch runs before it plans (Azurite)', () => {
+  const DAY = '2025-08-13';
+  const OLD = '2025-08-10';
+  const GONE = 'gone-user';
+  const SECRET = 'secret words of gone-user';
+  const settingsBefore = { ...process.env };
+  const record = (date: string, id: string, sender: string, content: string, i: number) =>
+    stagedRecord({
+      tenant_id: 'priv',
+      dt: date,
+      message_id: id,
+      sender_id: sender,
+      content,
+      created_at: Date.parse(`${date}T03:00:00.000Z`) + i,
+      source_seq: String(700 + i),
+    });
+  const rowsOf = async (date: string) =>
+    (await readPartition(store, 'priv', date, join(dirs.path, 'read-priv')))
+      .map((r) => [r.message_id, r.sender_id, r.content])
+      .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+
+  afterAll(() => {
+    for (const key of ['TENANT_ID', 'TARGET_DATE_OFFSET', 'LAKE_RETENTION_DAYS']) {
+      if (settingsBefore[key] === undefined) delete process.env[key];
+      else process.env[key] = settingsBefore[key];
+    }
+    resetAzureRuntime();
+  });
+
+  it('a record of an erased sender captured after the erase is erased before the night compacts; retention applies; a retry skips the step', async () => {
+    Object.assign(process.env, {
+      TENANT_ID: 'priv',
+      TARGET_DATE_OFFSET: String((Date.parse(DAY) - Date.parse(targetDate(Date.now(), 0))) / 86_400_000),
+    });
+    resetAzureRuntime();
+    const { azureRuntime } = await import('../../azure/runtime.js');
+    await store.putBytes(
+      stagingKey('priv', DAY, 'first'),
+      gzipNdjson([
+        record(DAY, 'm-gone-0', GONE, SECRET, 0),
+        record(DAY, 'm-kept-0', 'kept-user', 'kept 0', 1),
+        record(DAY, 'm-kept-1', 'kept-user', 'kept 1', 2),
+      ]),
+    );
+    await store.putBytes(stagingKey('priv', OLD, 'first'), gzipNdjson([record(OLD, 'm-old', 'kept-user', 'old', 0)]));
+    const { config } = await azureRuntime();
+    for (const date of [DAY, OLD]) {
+      const compacted = await runCompaction({ store, config, date, tenants: ['priv'] });
+      expect(compacted.results.map((r) => r.status)).toStrictEqual(['compacted']);
+    }
+
+    // the person asks to be erased
+    await mkdir(join(dirs.path, 'erase-work'), { recursive: true });
+    const db = await openDuckDb({ memoryLimit: '512MB', threads: 1, workDirectory: join(dirs.path, 'erase-db') });
+    let receiptKey: string | undefined;
+    try {
+      const erased = await eraseTenant(
+        { store, db, workDirectory: join(dirs.path, 'erase-work') },
+        { tenant: 'priv', selector: { senders: [GONE], conversations: [], messages: [] } },
+      );
+      expect([erased.receipt?.status, erased.counts.rows]).toStrictEqual(['done', 1]);
+      receiptKey = erased.receiptKey;
+    } finally {
+      db.closeSync();
+    }
+    // after the erase, capture delivers one more message of that person (and one of another)
+    await store.putBytes(
+      stagingKey('priv', DAY, 'after-erase'),
+      gzipNdjson([
+        record(DAY, 'm-gone-after', GONE, `${SECRET} again`, 3),
+        record(DAY, 'm-kept-after', 'kept-user', 'kept after', 4),
+      ]),
+    );
+    // retention: priv keeps DAY and later (a per-tenant override; every other tenant keeps every day)
+    process.env.LAKE_RETENTION_DAYS = `0,priv=${(Date.parse(jstDate(Date.now())) - Date.parse(DAY)) / 86_400_000 + 1}`;
+    resetAzureRuntime();
+
+    const logged = logs.length; // the lines of this night only
+    const planned = await fns.daily.dailyBatch({}, context('daily_batch'));
+    expect([planned.jobs, planned.privacy]).toStrictEqual([
+      1,
+      { reapplied: [receiptKey], offboarded: [], retention: [`tenant_id=priv/dt=${OLD}`], errors: [] },
+    ]);
+    const privacyLines = jsonLines(logs.slice(logged)).filter((l) => l.message === 'privacy step finished');
+    expect(privacyLines.map((l) => [l.level, l.reapplied, l.retention])).toStrictEqual([
+      ['information', [receiptKey], [`tenant_id=priv/dt=${OLD}`]],
+    ]);
+    const deliveries = await drain(QUEUE, fns.job.compactJob, 'compact_job');
+    expect(deliveries.map((d) => [(d.body as { job: CompactionJob }).job.tenant, d.poisoned])).toStrictEqual([['priv', false]]);
+    // the record captured after the erase never reached the table; the other one did; the old day is gone
+    expect(await rowsOf(DAY)).toStrictEqual([
+      ['m-kept-0', 'kept-user', 'kept 0'],
+      ['m-kept-1', 'kept-user', 'kept 1'],
+      ['m-kept-after', 'kept-user', 'kept after'],
+    ]);
+    expect(await rowsOf(OLD)).toStrictEqual([]);
+    const summary = await readJson(runSummaryKey(DAY, planned.run_id));
+    expect(summary.tenants.map((t: Record<string, unknown>) => [t.tenant_id, t.dt, t.status, t.rows_written])).toStrictEqual([
+      ['priv', DAY, 'compacted', 3],
+    ]);
+    // nothing the lake keeps holds the person's id or words
+    expect(await rawScan(store, [GONE, SECRET])).toStrictEqual({});
+
+    // a retry of the timer (an earlier attempt failed or outlasted functionTimeout) plans without the step
+    const retried = new InvocationContext({
+      functionName: 'daily_batch',
+      invocationId: 'daily_batch-retry',
+      logHandler: (l, ...a) => logs.push(`${l}: ${a.join(' ')}`),
+      retryContext: { retryCount: 1, maxRetryCount: 3 },
+    });
+    const again = await fns.daily.dailyBatch({}, retried);
+    const skipped = 'retry 1 of daily_batch: the privacy step ran (or timed out) in an earlier attempt';
+    expect(again.privacy).toStrictEqual({ skipped });
+    expect(logLines('privacy step skipped').map((l) => [l.level, l.reason])).toStrictEqual([['warning', skipped]]);
+    await drain(QUEUE, fns.job.compactJob, 'compact_job');
   });
 });

@@ -219,7 +219,7 @@ describe('Azure Functions handlers against Azurite', () => {
       ['{"tenants":[]}', 'tenants must be a non-empty array of tenant ids or "*", got []'],
       ['{"tenants":["ok","../etc"]}', expect.stringMatching(/^tenants: .*"\.\.\/etc"/) as unknown as string],
       ['{"tenants":["a,b"]}', 'tenants: invalid tenant id "a,b"'],
-      ['{"date":"2025-08-11"}', 'unknown field(s) date; expected target_date, tenants, late'],
+      ['{"date":"2025-08-11"}', 'unknown field(s) date; expected target_date, tenants, late, intraday'],
     ];
     for (const [body, error] of cases) expect(await post(body)).toStrictEqual({ status: 400, jsonBody: { error } });
   });
@@ -404,7 +404,7 @@ describe('ingest_changefeed with all-versions-and-deletes deletes, as Microsoft 
     },
   });
 
-  it('stages deletes whose day is known, quarantines the rest with the reason; the lake keeps exactly the rest', async () => {
+  it('stages deletes whose day is known, keeps the one without a day waiting, quarantines the rest with the reason; the lake keeps exactly the rest', async () => {
     const created = [1, 2, 3, 4, 5].map((n) => ({ ...message(n), _lsn: 10 + n }));
     expect(await fns.ingest.ingestChangefeed(created, context('ingest_changefeed'))).toMatchObject({ staged: 5, quarantined: 0 });
     const deletes = [
@@ -415,14 +415,24 @@ describe('ingest_changefeed with all-versions-and-deletes deletes, as Microsoft 
       { current: null, previous: message(5), ...deleted(5, 25, { timeToLiveExpired: true }) }, // a TTL expiry with one
     ];
     const outcome = await fns.ingest.ingestChangefeed(deletes, context('ingest_changefeed'));
-    expect([outcome.received, outcome.staged, outcome.quarantined]).toStrictEqual([5, 3, 2]);
+    // staged: 3 deletes with a day, 1 waiting under pending/deletes/ for the planner (messageDayIndex.test.ts)
+    expect([outcome.received, outcome.staged, outcome.quarantined]).toStrictEqual([5, 4, 1]);
     const batchId = `cosmos-${fns.ingest.feedRangeName(deletes)}`;
     const stagingKey = `staging/messages/tenant_id=${tenant}/dt=2025-08-11/${batchId}_22_25.ndjson.gz`;
+    const pendingKey = `pending/deletes/messages/tenant_id=${tenant}/${batchId}_21_21.ndjson.gz`;
     const quarantineKey = outcome.objects.find((k) => k.startsWith('quarantine/')) as string;
-    expect(outcome.objects).toStrictEqual([stagingKey, quarantineKey]);
+    expect(outcome.objects).toStrictEqual([stagingKey, pendingKey, quarantineKey]);
     expect(quarantineKey).toMatch(
-      new RegExp(`^quarantine/ingest/source=cosmos/dt=\\d{4}-\\d{2}-\\d{2}/${batchId}_21_24\\.ndjson\\.gz$`),
+      new RegExp(`^quarantine/ingest/source=cosmos/dt=\\d{4}-\\d{2}-\\d{2}/${batchId}_24_24\\.ndjson\\.gz$`),
     );
+    const waiting = gunzipSync(await getBytes(store, pendingKey))
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(waiting.map((r) => [r.message_id, r.op, r.source_seq, r.dt, r.created_at])).toStrictEqual([
+      ['m1', 'delete', '21', undefined, undefined],
+    ]);
 
     const staged = gunzipSync(await getBytes(store, stagingKey))
       .toString()
@@ -440,11 +450,6 @@ describe('ingest_changefeed with all-versions-and-deletes deletes, as Microsoft 
       .split('\n')
       .map((l) => JSON.parse(l));
     expect(quarantined.map((q) => [q.reason, q.position, q.raw])).toStrictEqual([
-      [
-        "delete without a creation time: the message's day cannot be found (the change carries no previous image and no creation time, and no message id → day index is kept) (looked for created_at, createdAt)",
-        '21',
-        deletes[0],
-      ],
       [
         'TTL expiry (metadata.timeToLiveExpired) without a previous image: no version of the message to stage (an expiry keeps the message in the lake as last captured)',
         '24',

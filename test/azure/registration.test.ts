@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { intradaySchedule } from '../../azure/settings.js';
 
 /**
  * Loads the app the way the Functions host does (azure/package.json "main", from the azure/ folder) with
@@ -23,7 +24,7 @@ const bindingsOf = (f: { bindings: Record<string, Record<string, unknown>> }) =>
   Object.values(f.bindings).map(({ name: _name, ...rest }) => rest);
 
 describe('Functions app registration', () => {
-  it('registers the seven functions with their triggers and retry policies', () => {
+  it('registers the eight functions with their triggers and retry policies', () => {
     const fns = registeredFunctions({ COSMOS_START_FROM_BEGINNING: 'true', COSMOS_MAX_ITEMS_PER_INVOCATION: '50' });
     expect(fns.map((f) => [f.name, bindingsOf(f), f.retryOptions ?? null])).toStrictEqual([
       [
@@ -70,6 +71,19 @@ describe('Functions app registration', () => {
         },
       ],
       [
+        'intraday_batch',
+        [
+          {
+            schedule: '0 0 * * * *',
+            runOnStartup: false,
+            type: 'timerTrigger',
+            direction: 'in',
+            properties: { supportsDeferredBinding: 'false' },
+          },
+        ],
+        null,
+      ],
+      [
         'compact_http',
         [
           {
@@ -105,13 +119,34 @@ describe('Functions app registration', () => {
     ]);
   });
 
+  it('runs intraday_batch every INTRADAY_MINUTES, registers none at 0, and refuses a period the schedule cannot keep', () => {
+    const refusal = (minutes: number) => {
+      try {
+        return intradaySchedule(minutes);
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    expect([5, 15, 60, 120, 1440, 45, 90].map(refusal)).toStrictEqual([
+      '0 */5 * * * *',
+      '0 */15 * * * *',
+      '0 0 * * * *',
+      '0 0 */2 * * *',
+      '0 0 */24 * * *',
+      'INTRADAY_MINUTES must divide an hour or be whole hours that divide a day (e.g. 15, 60, 120), got 45',
+      'INTRADAY_MINUTES must divide an hour or be whole hours that divide a day (e.g. 15, 60, 120), got 90',
+    ]);
+    // 0 = off: the function is not registered at all (the default, 60, is in the list above)
+    expect(registeredFunctions({ INTRADAY_MINUTES: '0' }).map((f) => f.name)).not.toContain('intraday_batch');
+  });
+
   it('takes the job and task queues from app settings; host.json gives up after as many attempts as the handlers count', () => {
     const fns = registeredFunctions({
       COMPACTION_QUEUE: 'nightly-jobs',
       COMPACTION_TASK_QUEUE: 'nightly-tasks',
       COMPACTION_QUEUE_CONNECTION: 'LAKE_QUEUES',
     });
-    expect(fns.slice(3).map((f) => [f.name, bindingsOf(f)[0]?.queueName, bindingsOf(f)[0]?.connection])).toStrictEqual([
+    expect(fns.slice(4).map((f) => [f.name, bindingsOf(f)[0]?.queueName, bindingsOf(f)[0]?.connection])).toStrictEqual([
       ['compact_job', 'nightly-jobs', 'LAKE_QUEUES'],
       ['compact_job_poison', 'nightly-jobs-poison', 'LAKE_QUEUES'],
       ['compact_task', 'nightly-tasks', 'LAKE_QUEUES'],

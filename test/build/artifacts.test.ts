@@ -301,6 +301,7 @@ describe('the Functions app, run from an empty folder by the host stand-in', () 
     expect(JSON.parse(run.stdout).map((f: { name: string }) => f.name)).toStrictEqual([
       'ingest_changefeed',
       'daily_batch',
+      'intraday_batch', // INTRADAY_MINUTES unset: the default 60, registered
       'compact_http',
       'compact_job',
       'compact_job_poison',

@@ -1,7 +1,10 @@
 /**
  * Imports go one way: entry points (compactor/, stream-ingest/, azure/, bin/) → store adapters (stores/) →
  * core (src/) → its base (src/store/, src/util/, src/errors.ts). Nothing shipped imports test/, bench/ or
- * scripts/, and the core imports no cloud SDK. Read from the source text of every shipped file.
+ * scripts/, and the core imports no cloud SDK. Store adapters (stores/) reach the core through its ports
+ * (src/ports/: the source and stream readers, the failure-message source) and its base, never through a use
+ * case (src/redrive/, src/backfill/, ...). bench/ imports nothing from test/ either. Read from the source text
+ * of every shipped (and benched) file.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, normalize, relative } from 'node:path';
@@ -13,6 +16,21 @@ const SOURCE = /\.(ts|mts|cts|js|mjs|cjs)$/;
 const CORE_MAY_IMPORT: Record<string, string> = {
   '@aws-sdk/util-dynamodb': "the DynamoDB JSON codec: a stream record's images are in that format",
 };
+
+/**
+ * What a store adapter may import from src/: the ports it implements and the modules below every use case
+ * (the object-store interface, errors, the record model, time, config).
+ */
+const ADAPTER_MAY_IMPORT = /^src\/(ports|store|util|model|time)\/|^src\/(errors|config)\.ts$/;
+/**
+ * bench/'s imports of test/ that predate this rule (servers and telemetry helpers bench shares with the tests);
+ * they move to a folder both may import (issue 23, item 4). No other may be added.
+ */
+const BENCH_IMPORTS_OF_TEST_TO_MOVE = [
+  ['bench/bench.ts', 'test/azure/azureServers.ts'],
+  ['bench/bench.ts', 'test/kit/lambdaTelemetry.ts'],
+  ['bench/bench.ts', 'test/kit/servers.ts'],
+];
 
 /** Layer of a repository path: higher may import lower or equal, never the other way. */
 function layer(path: string): { name: string; rank: number } {
@@ -37,7 +55,15 @@ function importProblem(from: string, to: string): string | undefined {
   const b = layer(to);
   if (b.name === 'harness') return `${from}: shipped code imports ${to} (harness)`;
   if (b.rank > a.rank) return `${from}: ${a.name} imports ${to} (${b.name})`;
+  if (a.name === 'store adapter' && to.startsWith('src/') && !ADAPTER_MAY_IMPORT.test(to)) {
+    return `${from}: store adapter imports ${to} (a use case; adapters import src/ports/)`;
+  }
   return undefined;
+}
+
+/** Why a bench file must not import `to`, or undefined when it may: bench/ never imports test/. */
+function benchImportProblem(from: string, to: string): string | undefined {
+  return to.startsWith('test/') ? `${from}: bench imports ${to} (test)` : undefined;
 }
 
 async function files(dir: string): Promise<string[]> {
@@ -61,10 +87,10 @@ function specifiers(text: string): string[] {
   return patterns.flatMap((p) => [...text.matchAll(p)].map((m) => m[1] as string));
 }
 
-/** [importing file, imported repository path or package] for every shipped file. */
-async function importEdges(): Promise<[string, string][]> {
+/** [importing file, imported repository path or package] for every file under `roots` (default: shipped). */
+async function importEdges(roots: readonly string[] = SHIPPED_ROOTS): Promise<[string, string][]> {
   const edges: [string, string][] = [];
-  for (const root of SHIPPED_ROOTS) {
+  for (const root of roots) {
     for (const file of await files(root)) {
       const text = await readFile(file, 'utf8');
       for (const spec of specifiers(text)) {
@@ -156,5 +182,51 @@ describe('import direction', () => {
       undefined,
       undefined,
     ]);
+  });
+
+  it('store adapters import the core through its ports: no use case (src/redrive, src/backfill) behind an adapter', async () => {
+    const edges = await importEdges(['stores']);
+    // the scan sees the adapters' imports of the ports
+    expect(edges).toContainEqual(['stores/cosmos/CosmosSourceReader.ts', 'src/ports/SourceReader.ts']);
+    expect(edges).toContainEqual(['stores/dynamodb/DynamoStreamBatchReader.ts', 'src/ports/StreamBatchReader.ts']);
+    expect(edges.filter(([, to]) => /^src\/(redrive|backfill)\//.test(to))).toStrictEqual([]);
+    expect(
+      [
+        ['stores/dynamodb/DynamoTableReader.ts', 'src/backfill/runBackfill.ts'],
+        ['stores/dynamodb/DynamoStreamBatchReader.ts', 'src/redrive/redriveBatch.ts'],
+        ['stores/sqs/SqsFailureQueue.ts', 'src/redrive/errors.ts'],
+        ['stores/blob/BlobStore.ts', 'src/compaction/manifest.ts'],
+        ['stores/dynamodb/DynamoTableReader.ts', 'src/ports/SourceReader.ts'],
+        ['stores/s3/S3Store.ts', 'src/store/errors.ts'],
+        ['stores/cosmos/CosmosSourceReader.ts', 'src/model/fieldMapping.ts'],
+        ['stores/createStore.ts', 'src/config.ts'],
+        ['src/redrive/redriveBatch.ts', 'src/ports/StreamBatchReader.ts'],
+      ].map(([from, to]) => importProblem(from as string, to as string)),
+    ).toStrictEqual([
+      'stores/dynamodb/DynamoTableReader.ts: store adapter imports src/backfill/runBackfill.ts (a use case; adapters import src/ports/)',
+      'stores/dynamodb/DynamoStreamBatchReader.ts: store adapter imports src/redrive/redriveBatch.ts (a use case; adapters import src/ports/)',
+      'stores/sqs/SqsFailureQueue.ts: store adapter imports src/redrive/errors.ts (a use case; adapters import src/ports/)',
+      'stores/blob/BlobStore.ts: store adapter imports src/compaction/manifest.ts (a use case; adapters import src/ports/)',
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+  });
+
+  it('bench/ imports nothing from test/ (beyond the helpers still to move), as nothing shipped does', async () => {
+    const edges = await importEdges(['bench']);
+    // the scan sees bench's imports (of the core, at least)
+    expect(edges.some(([from, to]) => from.startsWith('bench/') && to.startsWith('src/'))).toBe(true);
+    const problems = edges.filter(([from, to]) => benchImportProblem(from, to) !== undefined);
+    const known = new Set(BENCH_IMPORTS_OF_TEST_TO_MOVE.map(([from, to]) => `${from} -> ${to}`));
+    expect(problems.filter(([from, to]) => !known.has(`${from} -> ${to}`))).toStrictEqual([]);
+    expect(
+      [
+        ['bench/step.ts', 'test/kit/readParquet.ts'],
+        ['bench/bench.ts', 'src/app/runCompaction.ts'],
+      ].map(([from, to]) => benchImportProblem(from as string, to as string)),
+    ).toStrictEqual(['bench/step.ts: bench imports test/kit/readParquet.ts (test)', undefined]);
   });
 });

@@ -1,6 +1,7 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
 import { dynamodbBatchId } from '../../src/ingest/sources.js';
@@ -171,6 +172,106 @@ describe('makoto-lake CLI', () => {
       const result = await cli(argv, env);
       expect([result.code, result.stderr.split('\n')[0]]).toStrictEqual([2, message]);
     }
+  });
+
+  it('ingest, redrive and backfill refuse an implicit ./data (exit 2, nothing read); --data-dir or DATA_DIR chooses it', async () => {
+    const noStore = { DATA_DIR: '' };
+    const implicit = join(process.cwd(), 'data');
+    const refusal = (reads: string) =>
+      `makoto-lake: ${reads}, but no store is set: export S3_BUCKET_NAME (S3) or AZURE_STORAGE_CONNECTION_STRING / ` +
+      'AZURE_STORAGE_ACCOUNT_URL (Blob) to write to the lake, or give --data-dir DIR (or DATA_DIR) to write to a local ' +
+      `folder; refusing to fill ${implicit} (nothing was read or written)`;
+    const missing = join(dir.path, 'not-there.json');
+    const cases: [string[], string][] = [
+      [['ingest', '--source', 'cosmos', missing], refusal(`ingest replays cosmos changes from ${missing}`)],
+      [['redrive', '--source', 'dynamodb', missing], refusal('redrive stages records it reads from DynamoDB Streams')],
+      [
+        ['redrive', '--source', 'dynamodb', '--queue-url', 'https://sqs.ap-northeast-1.amazonaws.com/1/q'],
+        refusal('redrive stages records it reads from DynamoDB Streams'),
+      ],
+      [
+        ['backfill', '--source', 'cosmos', '2025-08-11', 'acme'],
+        refusal('backfill stages what it reads from the Cosmos DB container messages'),
+      ],
+      [
+        ['backfill', '--source', 'dynamodb', '2025-08-11', 'acme'],
+        refusal('backfill stages what it reads from the DynamoDB table (DYNAMODB_TABLE_NAME)'),
+      ],
+      [
+        ['backfill', '--source', 'dynamodb', '*', '--from-export', 'exports/messages'],
+        refusal('backfill stages what it reads from the DynamoDB export exports/messages'),
+      ],
+    ];
+    for (const [argv, message] of cases) {
+      const result = await cli(argv, noStore);
+      // the message alone: no usage text after it
+      expect([result.code, result.stderr]).toStrictEqual([2, message]);
+    }
+    // with a cloud store, --data-dir is a contradiction
+    const both = await cli(['ingest', '--source', 'cosmos', missing, '--data-dir', dir.path], { S3_BUCKET_NAME: 'lake' });
+    expect([both.code, both.stderr.split('\n')[0]]).toStrictEqual([
+      2,
+      'makoto-lake: --data-dir names a local store, but S3_BUCKET_NAME selects the cloud store: give one',
+    ]);
+    // a table or container backfill reads per tenant: '*' only with --from-export
+    const every = await cli(['backfill', '--source', 'cosmos', '2025-08-11', '*']);
+    expect([every.code, every.stderr.split('\n')[0]]).toStrictEqual([
+      2,
+      'makoto-lake: backfill needs tenant ids (TENANTS or TENANT_ID), not * (every tenant: only with --from-export)',
+    ]);
+    // --data-dir chooses the local store: the replay lands there and names the day it staged
+    const chosen = join(dir.path, 'chosen');
+    const file = join(dir.path, 'replay.json');
+    await writeFile(file, JSON.stringify([cosmosDocument(7, { id: 'r1', tenantId: 'acme', createdAt: '2025-08-11T01:00:00Z' })]));
+    const replayed = await cli(['ingest', '--source', 'cosmos', file, '--data-dir', chosen], noStore);
+    expect([replayed.code, replayed.stderr.split('\n').slice(-2)]).toStrictEqual([
+      0,
+      ['staged 1 tenant-day: acme 2025-08-11', '  compact them with: npx makoto-lake compact 2025-08-11 acme'],
+    ]);
+    expect(await readdir(join(chosen, 'staging/messages/tenant_id=acme/dt=2025-08-11'))).toHaveLength(1);
+  });
+
+  it('backfill --from-export with TENANT_ID=*: every tenant and day the export holds; an item without a tenant is quarantined under *', async () => {
+    const data = join(dir.path, 'every-tenant');
+    const folder = join(data, 'exports/all/AWSDynamoDB/01754900000000-abcdabcd');
+    await mkdir(join(folder, 'data'), { recursive: true });
+    const items = [
+      { tenantId: 'acme', messageId: 'e1', createdAt: '2025-08-10T01:00:00Z', content: 'acme, the 10th' },
+      { tenantId: 'globex', messageId: 'e2', createdAt: '2025-08-11T01:00:00Z', content: 'globex, the 11th' },
+      { messageId: 'e3', createdAt: '2025-08-11T02:00:00Z', content: 'no tenant' },
+    ];
+    await writeFile(
+      join(folder, 'data/file0.json.gz'),
+      gzipSync(`${items.map((item) => JSON.stringify({ Item: marshall(item) })).join('\n')}\n`),
+    );
+    await writeFile(
+      join(folder, 'manifest-files.json'),
+      `${JSON.stringify({ itemCount: 3, dataFileS3Key: 'exports/all/AWSDynamoDB/01754900000000-abcdabcd/data/file0.json.gz' })}\n`,
+    );
+    await writeFile(
+      join(folder, 'manifest-summary.json'),
+      JSON.stringify({ exportTime: '2025-08-12T00:00:00.000Z', outputFormat: 'DYNAMODB_JSON', exportType: 'FULL_EXPORT' }),
+    );
+
+    const result = await cli(['backfill', '--source', 'dynamodb', '--from-export', 'exports/all', '--json'], {
+      DATA_DIR: data,
+      TENANT_ID: '*',
+    });
+
+    expect(result.code, result.stderr).toBe(1);
+    const summary = JSON.parse(result.stdout) as { days: unknown; results: Record<string, unknown>[] };
+    expect(summary.results.map((r) => [r.tenant, r.date, r.status, r.read, r.staged, r.quarantined, r.noTenant])).toStrictEqual([
+      ['acme', '2025-08-10', 'ok', 1, 1, 0, 0],
+      ['globex', '2025-08-11', 'ok', 1, 1, 0, 0],
+      ['*', 'undated', 'ok', 1, 0, 1, 1],
+    ]);
+    expect(summary.days).toStrictEqual([
+      { tenant: 'acme', dt: '2025-08-10' },
+      { tenant: 'globex', dt: '2025-08-11' },
+    ]);
+    expect(result.stderr.split('\n')[0]).toBe(
+      `backfilling every day for every tenant from file://${data}/exports/all into file://${data}`,
+    );
   });
 
   it('runs the demo end to end', async () => {

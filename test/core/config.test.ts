@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
+import { cloudStoreSetting, isStoreChosen, loadConfig } from '../../src/config.js';
 
 describe('loadConfig', () => {
   it('has the seed defaults', () => {
@@ -27,6 +27,27 @@ describe('loadConfig', () => {
       true,
     ]);
     expect(loadConfig({ TENANT_ID: '*' }).tenants).toBe('all');
+  });
+
+  it('says whether the store was chosen: a cloud setting or DATA_DIR, not the ./data fallback', () => {
+    const chosen = (env: Record<string, string>) => {
+      const config = loadConfig(env);
+      return [config.dataDirGiven, cloudStoreSetting(config), isStoreChosen(config)];
+    };
+    expect(chosen({})).toStrictEqual([false, undefined, false]);
+    expect(chosen({ DATA_DIR: ' ' })).toStrictEqual([false, undefined, false]);
+    expect(chosen({ DATA_DIR: '/tmp/lake' })).toStrictEqual([true, undefined, true]);
+    expect(chosen({ S3_BUCKET_NAME: 'lake' })).toStrictEqual([false, 'S3_BUCKET_NAME', true]);
+    expect(chosen({ AZURE_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true' })).toStrictEqual([
+      false,
+      'AZURE_STORAGE_CONNECTION_STRING',
+      true,
+    ]);
+    expect(chosen({ AZURE_STORAGE_ACCOUNT_URL: 'https://a.blob.core.windows.net' })).toStrictEqual([
+      false,
+      'AZURE_STORAGE_ACCOUNT_URL',
+      true,
+    ]);
   });
 
   it('names the variable and the value it cannot use', () => {

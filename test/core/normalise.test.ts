@@ -237,7 +237,7 @@ describe('normaliseChange with Cosmos documents', () => {
       },
     });
     const noDay =
-      "delete without a creation time: the message's day cannot be found (the change carries no previous image and no creation time, and no message id → day index is kept) (looked for created_at, createdAt)";
+      'delete without a creation time: the change carries no previous image and no creation time, so it names no day (dt) partition; capture keeps it under pending/deletes/ until the nightly planner finds the message in the table (looked for created_at, createdAt)';
     const deleteRecord = (overrides: Partial<StagedRecord> = {}) => ({
       ok: true,
       record: stagedRecord({
@@ -253,9 +253,10 @@ describe('normaliseChange with Cosmos documents', () => {
       }),
     });
 
-    it('is recognised (metadata.lsn is its position, not "no _lsn") and quarantined: its day cannot be found', () => {
+    it('is recognised (metadata.lsn is its position, not "no _lsn") and left unplaced: it names no day', () => {
+      const { dt, created_at, ...unplaced } = deleteRecord().record;
       for (const shape of [documented(), { current: {}, ...documented() }, { current: null, ...documented() }]) {
-        expect(normaliseChange(cosmosChange(shape), cosmos)).toStrictEqual({ ok: false, reason: noDay });
+        expect(normaliseChange(cosmosChange(shape), cosmos)).toStrictEqual({ ok: false, reason: noDay, unplaced });
         expect(cosmosChange(shape)).toMatchObject({ sourceSeq: '123', op: 'delete', positionField: 'metadata.lsn' });
       }
     });

@@ -89,15 +89,15 @@ describe('the nightly planner', () => {
       },
     ]);
     // cold cache: the snapshot (one LIST of the log's first ten versions, the missing _last_checkpoint and
-    // the 6 commits), then per tenant one LIST of its staging, the cache GET (missing), one GET per run
+    // the 6 commits), one LIST of pending/deletes/ (empty), then per tenant one LIST of its staging, the cache GET (missing), one GET per run
     // manifest of a day with staging, one PUT of the cache
-    expect(counting.counts().operations).toStrictEqual({ LIST: 1 + 3, HEAD: 0, GET: 1 + 6 + 3 + 6, PUT: 3, DELETE: 0 });
+    expect(counting.counts().operations).toStrictEqual({ LIST: 1 + 1 + 3, HEAD: 0, GET: 1 + 6 + 3 + 6, PUT: 3, DELETE: 0 });
 
     counting.reset();
     expect(await planCompaction(counting, ['acme', 'globex', 'initech'])).toStrictEqual(jobs);
-    // warm cache: the snapshot, then 1 LIST and 1 GET per tenant, nothing else
-    expect(counting.counts().operations).toStrictEqual({ LIST: 1 + 3, HEAD: 0, GET: 1 + 6 + 3, PUT: 0, DELETE: 0 });
-    expect(counting.requests(S3_REQUEST_MODEL)).toStrictEqual({ LIST: 1 + 3, HEAD: 0, GET: 1 + 6 + 3, PUT: 0, DELETE: 0 });
+    // warm cache: the snapshot, the pending-deletes LIST, then 1 LIST and 1 GET per tenant, nothing else
+    expect(counting.counts().operations).toStrictEqual({ LIST: 1 + 1 + 3, HEAD: 0, GET: 1 + 6 + 3, PUT: 0, DELETE: 0 });
+    expect(counting.requests(S3_REQUEST_MODEL)).toStrictEqual({ LIST: 1 + 1 + 3, HEAD: 0, GET: 1 + 6 + 3, PUT: 0, DELETE: 0 });
 
     // a look-back bound only narrows the check; the caller's own target day is never a late job
     expect(await findLatePartitions(store, ['acme', 'globex'], TARGET, 10)).toStrictEqual([]);

@@ -1,12 +1,17 @@
+import { spawn } from 'node:child_process';
 import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJob, planJobs, runJob } from '../../src/app/jobs.js';
 import { runCompaction } from '../../src/app/runCompaction.js';
+import { lakeStatus, statusTable } from '../../src/app/status.js';
 import { type CompactionDeps, compactPartition, type PartitionResult } from '../../src/compaction/compactPartition.js';
+import { vacuumLake } from '../../src/compaction/lakeTable.js';
 import { type PartitionManifest, readManifest } from '../../src/compaction/manifest.js';
+import { readLease } from '../../src/compaction/partitionLease.js';
 import {
   abandonSplit,
   commitSplit,
@@ -21,10 +26,21 @@ import { DEFAULT_SPLIT_THRESHOLD_BYTES, splitShapeFor } from '../../src/compacti
 import { loadConfig } from '../../src/config.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import type { StagedRecord } from '../../src/schema/messageSchema.js';
-import { lockKey, splitPlanKey, stagingKey } from '../../src/staging/layout.js';
+import {
+  ANALYTICS_ROOT,
+  lockKey,
+  runManifestKey,
+  splitBucketPrefix,
+  splitPlanKey,
+  splitWorkPrefix,
+  stagingKey,
+  tombstoneKey,
+} from '../../src/staging/layout.js';
 import { gzipNdjson } from '../../src/staging/ndjson.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
-import { getBytes, listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
+import { getBytes, listAll, type ObjectStore, type PutOptions } from '../../src/store/ObjectStore.js';
+import { DeltaTable, partitionFiles, tableKey } from '../../src/table/deltaTable.js';
+import { CountingStore } from '../kit/CountingStore.js';
 import { stagedRecord } from '../kit/factories.js';
 import { currentFiles, readParquetRows } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';
@@ -357,7 +373,7 @@ describe('split tasks', () => {
       .flat()
       .map((o) => `${o.key} ${o.etag}`);
 
-  it('a missing report fails the reduce or the commit, publishing nothing; abandonSplit then leaves no trace', async () => {
+  it('a missing report fails the reduce or the commit, publishing nothing; abandonSplit leaves only the placed parts no version names, which vacuum removes after the retention', async () => {
     const lake = await spreadDay();
     await compactPartition(depsFor(lake), 'acme', D);
     await stage(lake, 'late', [line('m4', 41, { at: 900 }), line('m5', 51, { op: 'delete', at: 901 })]);
@@ -375,7 +391,21 @@ describe('split tasks', () => {
     await expect(commitSplit(deps, ref)).rejects.toThrow(
       `commit of split ${ref.splitId} of tenant acme for ${D} failed: bucket 1's report is missing (compaction-work/messages/tenant_id=acme/dt=${D}/${ref.splitId}/bucket=1/report.json): its task has not finished`,
     );
-    expect(await publishedObjects(lake)).toStrictEqual(before);
+    // bucket 0 placed its part in the partition's folder; no version names it, so no reader sees it
+    const report = JSON.parse(
+      (await getBytes(lake, `${splitBucketPrefix('acme', D, ref.splitId, 0)}report.json`)).toString('utf8'),
+    );
+    const placed = (report.parts as { key: string; etag: string }[]).map((p) => `${p.key} ${p.etag}`);
+    expect(placed.map((p) => p.slice(0, p.indexOf(' ')))).toStrictEqual([
+      `analytics/messages/tenant_id=acme/dt=${D}/part-0-${ref.splitId}-0-${report.attempt.replace(/-/g, '').slice(0, 16)}.parquet`,
+    ]);
+    expect(await publishedObjects(lake)).toStrictEqual([...before, ...placed].sort());
+    const table = async () => {
+      const snapshot = await new DeltaTable(lake, {}).snapshot();
+      return [snapshot.version, partitionFiles(snapshot, 'acme', D).map((a) => tableKey(a.path))];
+    };
+    const tableBefore = await table();
+    expect(tableBefore[0]).toBe(0);
     expect(await lake.head(lockKey('acme', D))).toBeDefined(); // still the split's: it may be retried
 
     const result = await abandonSplit(deps, ref, 'bucket 1 kept failing');
@@ -385,12 +415,20 @@ describe('split tasks', () => {
       'bucket 1 kept failing',
       0,
     ]);
-    expect(await publishedObjects(lake)).toStrictEqual(before);
+    expect(await publishedObjects(lake)).toStrictEqual([...before, ...placed].sort());
+    expect(await table()).toStrictEqual(tableBefore);
     expect((await listAll(lake, 'compaction-work/')).map((o) => o.key)).toStrictEqual([]);
     expect((await listAll(lake, 'locks/')).map((o) => o.key)).toStrictEqual([]);
     // a straggler task of the abandoned split finds its lease gone and writes nothing
     await expect(mapRange(deps, ref, 0)).rejects.toThrow(/the lease object is gone/);
     expect((await listAll(lake, 'compaction-work/')).map((o) => o.key)).toStrictEqual([]);
+    // vacuum: within the retention the orphan stays (a commit may be under way); past it, it goes, and only it
+    const vacuumDeps = { store: lake, db, workDirectory: join(dir.path, `vacuum-${++n}`) };
+    expect((await vacuumLake(vacuumDeps, { now: Date.now() + 86_400_000 })).deleted).toStrictEqual([]);
+    const vacuumed = await vacuumLake(vacuumDeps, { now: Date.now() + 8 * 86_400_000 });
+    expect(vacuumed.deleted).toStrictEqual(placed.map((p) => p.slice(0, p.indexOf(' '))));
+    expect(await publishedObjects(lake)).toStrictEqual(before);
+    expect(await table()).toStrictEqual(tableBefore);
   });
 
   it('a map retried after the reduces makes their reports stale: the commit refuses them until they run again', async () => {
@@ -455,9 +493,34 @@ describe('split tasks', () => {
     report.counts.current += 1;
     await lake.putBytes(reportKey, JSON.stringify(report));
     await expect(commitSplit(deps, ref)).rejects.toThrow(
-      `commit of split ${ref.splitId} of tenant acme for ${D} failed: compaction-work/messages/tenant_id=acme/dt=${D}/${ref.splitId}/bucket=0/attempt=${report.attempt}/part-0.parquet holds 8 rows, its bucket reported 9: the manifest was not written`,
+      `commit of split ${ref.splitId} of tenant acme for ${D} failed: ${report.parts[0].key} holds 8 rows, its bucket reported 9: the manifest was not written`,
     );
     expect(await readManifest(lake, 'acme', D)).toBeUndefined();
+  });
+
+  it('a placed part that is gone or replaced stops the commit before the manifest (checked by HEAD, not downloaded)', async () => {
+    const lake = await spreadDay();
+    const deps = depsFor(lake);
+    const started = await startSplit(deps, 'acme', D, { ranges: 2, buckets: 1 });
+    if (!('ref' in started)) throw new Error('expected a split');
+    const { ref } = started;
+    for (const i of [0, 1]) await mapRange(deps, ref, i);
+    await reduceBucket(deps, ref, 0);
+    const report = JSON.parse(
+      (await getBytes(lake, `${splitBucketPrefix('acme', D, ref.splitId, 0)}report.json`)).toString('utf8'),
+    );
+    const key = report.parts[0].key as string;
+    const body = await getBytes(lake, key);
+    await lake.delete(key);
+    await expect(commitSplit(deps, ref)).rejects.toThrow(
+      `commit of split ${ref.splitId} of tenant acme for ${D} failed: ${key}, which its bucket reported, is gone: the manifest was not written`,
+    );
+    await lake.putBytes(key, Buffer.concat([body, Buffer.from(' ')]));
+    await expect(commitSplit(deps, ref)).rejects.toThrow(
+      `commit of split ${ref.splitId} of tenant acme for ${D} failed: ${key} is not the version its bucket reported (another attempt replaced it): nothing was published`,
+    );
+    expect(await readManifest(lake, 'acme', D)).toBeUndefined();
+    expect((await new DeltaTable(lake, {}).snapshot()).version).toBe(-1);
   });
 
   it('a split stopped (SIGTERM) after it started is abandoned: failed, no lease, no work left', async () => {
@@ -566,4 +629,188 @@ describe('big tenant-days become split jobs', () => {
       { ranges: 2, buckets: 2 },
     ]);
   });
+});
+
+describe('the reduce places its parts where the table will name them; the commit only names them', () => {
+  /** A CountingStore that also keeps the keys it read and wrote. */
+  class KeyedStore extends CountingStore {
+    readonly gets: string[] = [];
+    readonly puts: string[] = [];
+    override getToFile(key: string, path: string) {
+      this.gets.push(key);
+      return super.getToFile(key, path);
+    }
+    override getStream(key: string) {
+      this.gets.push(key);
+      return super.getStream(key);
+    }
+    override putFile(key: string, path: string, options?: PutOptions) {
+      this.puts.push(key);
+      return super.putFile(key, path, options);
+    }
+    override putBytes(key: string, body: Uint8Array | string, options?: PutOptions) {
+      this.puts.push(key);
+      return super.putBytes(key, body, options);
+    }
+  }
+
+  it("a reduce run twice (a retry, a redelivered twin) places its own parts beside the first's: the commit names the reported attempt's, vacuum removes the other's", async () => {
+    const [single, split] = await twins(await spreadDay());
+    const expected = await published(single, await compactPartition(depsFor(single), 'acme', D));
+    const deps = depsFor(split);
+    const started = await startSplit(deps, 'acme', D, { ranges: 2, buckets: 2 });
+    if (!('ref' in started)) throw new Error('expected a split');
+    const { ref } = started;
+    for (const i of [0, 1]) await mapRange(deps, ref, i);
+    const reportKey = `${splitBucketPrefix('acme', D, ref.splitId, 0)}report.json`;
+    const partsOf = async () =>
+      (JSON.parse((await getBytes(split, reportKey)).toString('utf8')).parts as { key: string; etag: string }[]).map(
+        (p) => `${p.key} ${p.etag}`,
+      );
+    await reduceBucket(deps, ref, 0);
+    const first = await partsOf();
+    await reduceBucket(deps, ref, 0);
+    const second = await partsOf();
+    await reduceBucket(deps, ref, 1);
+    // the second attempt wrote under names of its own: the first's parts are there, as they were written
+    expect(second.some((p) => first.includes(p))).toBe(false);
+    const folder = async () => (await listAll(split, 'analytics/messages/tenant_id=')).map((o) => `${o.key} ${o.etag}`);
+    for (const p of [...first, ...second]) expect(await folder()).toContain(p);
+    const result = await commitSplit(deps, ref);
+    expect(await published(split, result)).toStrictEqual(expected);
+    const named = partitionFiles(await new DeltaTable(split, {}).snapshot(), 'acme', D).map((a) => tableKey(a.path));
+    const keys = (parts: string[]) => parts.map((p) => p.slice(0, p.indexOf(' ')));
+    for (const key of keys(second)) expect(named).toContain(key);
+    for (const key of keys(first)) expect(named).not.toContain(key);
+    const vacuumed = await vacuumLake(
+      { store: split, db, workDirectory: join(dir.path, `vacuum-${++n}`) },
+      { now: Date.now() + 8 * 86_400_000 },
+    );
+    expect(vacuumed.deleted).toStrictEqual(keys(first));
+    expect(await published(split, result)).toStrictEqual(expected);
+  });
+
+  it('the commit downloads and uploads no data part: it reads reports and writes the deletes, the manifest and the log entry', async () => {
+    const [single, split] = await twins(await spreadDay());
+    const expected = await published(single, await compactPartition(depsFor(single), 'acme', D));
+    const deps = depsFor(split);
+    const started = await startSplit(deps, 'acme', D, { ranges: 2, buckets: 3 });
+    if (!('ref' in started)) throw new Error('expected a split');
+    const { ref } = started;
+    for (const i of [0, 1]) await mapRange(deps, ref, i);
+    for (const b of [0, 1, 2]) await reduceBucket(deps, ref, b);
+    const reports = await Promise.all(
+      [0, 1, 2].map(async (b) =>
+        JSON.parse((await getBytes(split, `${splitBucketPrefix('acme', D, ref.splitId, b)}report.json`)).toString('utf8')),
+      ),
+    );
+    const placed = reports.flatMap((r) => r.parts as { key: string; size: number }[]);
+    const counting = new KeyedStore(split);
+    const result = await commitSplit(depsFor(counting), ref);
+    expect(await published(split, result)).toStrictEqual(expected);
+    // every part the table now names is one a reduce placed, byte for byte where it lies
+    const current = partitionFiles(await new DeltaTable(split, {}).snapshot(), 'acme', D).map((a) => tableKey(a.path));
+    expect(current.sort()).toStrictEqual(placed.map((p) => p.key).sort());
+    expect(result.bytesWritten).toBe(placed.reduce((n, p) => n + p.size, 0));
+    const data = (k: string) => k.startsWith(ANALYTICS_ROOT) && !k.startsWith(`${ANALYTICS_ROOT}_delta_log/`);
+    expect([counting.gets.filter(data), counting.puts.filter(data)]).toStrictEqual([[], []]);
+    // reads: the lease, the plan, the reports; writes: the lease, the remembered deletes, the manifest, the log entry
+    const work = splitWorkPrefix('acme', D, ref.splitId);
+    expect(counting.gets).toStrictEqual([
+      lockKey('acme', D),
+      `${work}plan.json`,
+      `${work}range=0/report.json`,
+      `${work}range=1/report.json`,
+      `${work}bucket=0/report.json`,
+      `${work}bucket=1/report.json`,
+      `${work}bucket=2/report.json`,
+    ]);
+    expect(counting.puts.filter((k) => k !== lockKey('acme', D))).toStrictEqual([
+      tombstoneKey('acme', D, ref.splitId),
+      runManifestKey('acme', D, ref.splitId),
+      'analytics/messages/_delta_log/00000000000000000000.json',
+    ]);
+  });
+});
+
+describe('a split run by one process (the CLI) that is killed', () => {
+  const REPO = fileURLToPath(new URL('../../', import.meta.url));
+
+  /** `makoto-lake compact D acme` as a split, in a child that SIGKILLs itself at `point`. */
+  function killedCliSplit(root: string, threshold: number, point: 'map' | 'reduce') {
+    return new Promise<{ code: number | null; signal: NodeJS.Signals | null; pid: number; stderr: string }>((resolve, reject) => {
+      const args = [root, dir.path, D, 'acme', String(threshold), point];
+      const child = spawn(process.execPath, [join(REPO, 'bin/run-ts.mjs'), join(REPO, 'test/kit/splitCrashChild.ts'), ...args], {
+        cwd: REPO,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      child.once('error', reject);
+      child.once('exit', (code, signal) => resolve({ code, signal, pid: child.pid as number, stderr }));
+    });
+  }
+
+  it.each(['map', 'reduce'] as const)(
+    'killed during its %s tasks: the next run takes the day over at once and compacts it exactly; status counts the dead split, vacuum removes it after the retention',
+    async (point) => {
+      const day = await spreadDay();
+      const threshold = (await listAll(day, 'staging/')).reduce((sum, o) => sum + o.size, 0);
+      const [single, lake] = await twins(day);
+      await compactPartition(depsFor(single), 'acme', D);
+      const rows = async (store: LocalStore) =>
+        readParquetRows(await currentFiles(store, 'acme', D), { orderBy: 'message_id, source_seq' });
+      const expected = await rows(single);
+
+      const killed = await killedCliSplit(lake.root, threshold, point);
+      expect([killed.code, killed.signal]).toStrictEqual([null, 'SIGKILL']);
+      // it died holding the day: its lease (the single pass's kind, bound to its pid) and its work are left
+      const lease = await readLease(lake, lockKey('acme', D));
+      const dead = lease?.body.run_id as string;
+      expect([lease?.body.pid, lease?.body.across_processes]).toStrictEqual([killed.pid, undefined]);
+      const work = (await listAll(lake, splitWorkPrefix('acme', D, dead))).map((o) => o.key);
+      expect(work.length).toBeGreaterThan(0);
+      const strays = (await listAll(lake, 'analytics/messages/tenant_id=')).map((o) => o.key);
+      expect(strays.every((k) => k.includes(`-${dead}-`))).toBe(true);
+      expect(strays.length).toBe(point === 'reduce' ? 1 : 0);
+
+      // status counts the dead split's work and says which day (its lease holder is gone)
+      const status = await lakeStatus(lake, { tenants: ['acme'], dates: [D], now: Date.now() });
+      expect(status.abandoned_splits?.map((a) => [a.tenant_id, a.dt, a.split_id, a.objects, a.bytes > 0])).toStrictEqual([
+        ['acme', D, dead, work.length, true],
+      ]);
+      expect(statusTable(status)).toContain('(split work no live run holds: vacuum removes it after the retention)');
+
+      // the next run, at once (the lease has not lapsed): the dead holder is taken over, the day compacted exactly
+      const summary = await runCompaction({
+        store: lake,
+        config: loadConfig({
+          DATA_DIR: lake.root,
+          TEMP_DIR: dir.path,
+          TENANT_ID: 'acme',
+          DUCKDB_THREADS: '1',
+          DUCKDB_MEMORY_LIMIT: '512MB',
+          SPLIT_THRESHOLD_BYTES: String(threshold),
+        }),
+        date: D,
+      });
+      expect(summary.results.map((r) => [r.status, r.rowsWritten, r.error ?? null])).toStrictEqual([['compacted', 8, null]]);
+      expect((await readManifest(lake, 'acme', D))?.split).toStrictEqual({ ranges: 2, buckets: 2 });
+      expect(await rows(lake)).toStrictEqual(expected);
+      expect(await lake.head(lockKey('acme', D))).toBeUndefined();
+
+      // vacuum past the retention removes exactly the dead split's work and the part it placed; the rows stay
+      const vacuumed = await vacuumLake(
+        { store: lake, db, workDirectory: join(dir.path, `vacuum-${++n}`) },
+        { now: Date.now() + 8 * 86_400_000 },
+      );
+      expect(vacuumed.deleted.sort()).toStrictEqual([...work, ...strays].sort());
+      expect(await listAll(lake, 'compaction-work/')).toStrictEqual([]);
+      expect((await lakeStatus(lake, { tenants: ['acme'], dates: [D], now: Date.now() })).abandoned_splits).toBeUndefined();
+      expect(await rows(lake)).toStrictEqual(expected);
+    },
+    60_000,
+  );
 });

@@ -87,7 +87,7 @@ describe('invalid Lambda / HTTP payloads are usage errors with the field and val
     [{ tenants: ['../x'] }, `tenants: tenant id "../x" may contain only letters, digits, '-' and '_'`],
     [{ tenants: 'acme' }, 'tenants must be a non-empty array of tenant ids or "*", got "acme"'],
     [{ late: 1 }, 'late must be true or false, got 1'],
-    [{ offset: -3 }, 'unknown field(s) offset; expected target_date, tenants, late'],
+    [{ offset: -3 }, 'unknown field(s) offset; expected target_date, tenants, late, intraday'],
     ['2025-08-11', 'the payload must be a JSON object like {"target_date": "2025-08-11", "tenants": ["tenant-a"]}'],
   ])('%j', async (payload, message) => {
     expect(() => parseCompactionPayload(payload)).toThrow(message);

@@ -150,6 +150,70 @@ describe('the Delta table', () => {
     ]);
   });
 
+  it('group commit: changes handed over while a version is written share the next one; a conflict rejects only its own', async () => {
+    const store = freshStore();
+    const counting = new CountingStore(store);
+    const t = new DeltaTable(counting, { db, workDirectory: dir.path, now: () => T0 });
+    expect(await t.commit(replace([], [add('a', '2025-08-11', 'a1')], 'a', '2025-08-11'), -1, metadata)).toBe(0);
+    const read = await t.snapshot();
+    // another writer replaces partition a at version 1, unseen by t
+    const other = table(store);
+    expect(
+      await other.commit(
+        replace(partitionFiles(read, 'a', '2025-08-11'), [add('a', '2025-08-11', 'a2')], 'a', '2025-08-11'),
+        0,
+        metadata,
+      ),
+    ).toBe(1);
+    // four changes, all planned at version 0, handed over at once: the first is written alone (after the
+    // unseen version 1), the other three wait and share the next version, except the stale one of partition a
+    const settled = await Promise.allSettled([
+      t.commit(replace([], [add('b', '2025-08-11', 'b1')], 'b', '2025-08-11'), 0, metadata),
+      t.commit(replace([], [add('c', '2025-08-11', 'c1')], 'c', '2025-08-11'), 0, metadata),
+      t.commit(replace(partitionFiles(read, 'a', '2025-08-11'), [add('a', '2025-08-11', 'a3')], 'a', '2025-08-11'), 0, metadata),
+      t.commit(replace([], [add('d', '2025-08-11', 'd1')], 'd', '2025-08-11'), 0, metadata),
+    ]);
+    expect(settled.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toStrictEqual([
+      2,
+      3,
+      'table version 1 changed partition tenant_id=a/dt=2025-08-11 since this run read it',
+      3,
+    ]);
+    const log = (await listAll(store, 'analytics/messages/_delta_log/')).map((o) => o.key);
+    expect(log.length).toBe(4);
+    const v3 = (await readFile(join(store.root, log[3] as string), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(v3.map((a) => Object.keys(a)[0])).toStrictEqual(['commitInfo', 'add', 'add']);
+    expect(v3[0].commitInfo.operationParameters).toStrictEqual({
+      mode: 'ReplacePartitions',
+      partitions: ['tenant_id=c/dt=2025-08-11', 'tenant_id=d/dt=2025-08-11'],
+    });
+    // bringing t's snapshot forward reads only the version it did not write (1), never its own (2, 3)
+    counting.reset();
+    const now = await t.snapshot();
+    expect([now.version, paths([...now.files.values()]).sort()]).toStrictEqual([
+      3,
+      [
+        'tenant_id=a/dt=2025-08-11/a2.parquet',
+        'tenant_id=b/dt=2025-08-11/b1.parquet',
+        'tenant_id=c/dt=2025-08-11/c1.parquet',
+        'tenant_id=d/dt=2025-08-11/d1.parquet',
+      ],
+    ]);
+    expect(counting.counts().operations).toStrictEqual({ LIST: 1, HEAD: 0, GET: 1, PUT: 0, DELETE: 0 });
+    // a fresh reader sees the same version, and a job whose work folder does not exist yet reads a partition
+    // from a checkpoint (a fan-out invocation's first snapshot)
+    await t.checkpoint(3);
+    const job = new DeltaTable(store, { db, workDirectory: join(dir.path, `fresh-${n}`, 'partitions') });
+    const one = await job.partitionSnapshot({ tenant_id: 'c', dt: '2025-08-11' });
+    expect([one.version, paths(partitionFiles(one, 'c', '2025-08-11'))]).toStrictEqual([
+      3,
+      ['tenant_id=c/dt=2025-08-11/c1.parquet'],
+    ]);
+  });
+
   it('a lost reply on the log write is settled by reading the version back: committed once, reported committed', async () => {
     const store = freshStore();
     let dropped = 0;

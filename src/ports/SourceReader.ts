@@ -19,7 +19,7 @@ export interface SourcePage {
 /**
  * Reads one tenant's messages straight from the operational store (Cosmos DB container, DynamoDB table or
  * export). Implementations live at the edge (`stores/cosmos`, `stores/dynamodb`) when they need a cloud SDK;
- * the backfill itself is cloud-neutral.
+ * the backfill (src/backfill) itself is cloud-neutral.
  *
  * A reader may return a few items outside the day (a query on ISO strings with different UTC offsets has
  * to be widened); the backfill keeps exactly the tenant's JST day after normalising.

@@ -1,0 +1,31 @@
+/**
+ * The night's privacy work as a step of its own, for the fan-out drivers (docs/PRIVACY.md, docs/SCALING.md):
+ * the Step Functions state machine runs it as its first task (the compactor Lambda with `{"privacy": true}`),
+ * Azure's daily_batch before it plans. The same `nightlyErasures` the one-process nightly run does before it
+ * compacts: recent erases re-applied, offboarded tenants offboarded again, LAKE_RETENTION_DAYS applied.
+ */
+import type { Config } from '../config.js';
+import { type NightlyErasureReport, nightlyErasures } from '../erase/nightly.js';
+import { CompactionError } from '../errors.js';
+import type { ObjectStore } from '../store/ObjectStore.js';
+import { withCompactionDeps } from './jobs.js';
+
+/** The privacy step found something it could not do (its report's errors); the night's compaction still runs. */
+export class PrivacyStepFailedError extends CompactionError {}
+
+/** Runs nightlyErasures in a work folder and DuckDB instance of its own; never throws for what it could not erase. */
+export async function runNightlyPrivacy(
+  config: Config,
+  store: ObjectStore,
+  now: () => number,
+  log?: (event: string, fields: Record<string, unknown>) => void,
+): Promise<NightlyErasureReport> {
+  return withCompactionDeps(config, store, now, (deps) =>
+    nightlyErasures({ ...deps, ...(log ? { log } : {}) }, config.retention, now()),
+  );
+}
+
+/** A one-line description of a report's failures, or undefined when it has none. */
+export function privacyFailure(report: NightlyErasureReport): string | undefined {
+  return report.errors.length === 0 ? undefined : `nightly privacy step: ${report.errors.join('; ')}`;
+}

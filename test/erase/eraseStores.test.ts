@@ -1,0 +1,98 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
+import { eraseTenant, verifyReceipt } from '../../src/erase/eraseTenant.js';
+import { offboardTenant } from '../../src/erase/offboard.js';
+import type { ObjectStore } from '../../src/store/ObjectStore.js';
+import { listAll } from '../../src/store/ObjectStore.js';
+import { BlobStore } from '../../stores/blob/BlobStore.js';
+import { S3Store } from '../../stores/s3/S3Store.js';
+import { REGION, S3RVER_CREDENTIALS, type S3rver, startS3rver } from '../aws/support/localAws.js';
+import { startAzurite } from '../azure/azureServers.js';
+import { readLake } from '../kit/readParquet.js';
+import type { RunningServer } from '../kit/servers.js';
+import { tempDir } from '../kit/tempDir.js';
+import { buildLake, ERASED_MESSAGE, ERASED_SENDER, ERASED_TEXT, rawScan, snapshotObjects } from './eraseLake.js';
+
+const NEEDLES = [ERASED_SENDER, ERASED_TEXT, ERASED_MESSAGE];
+const SHAPE = { start: '2025-07-01', days: 4, every: 3 };
+const prefixesOf = (t: string) => [
+  `staging/messages/tenant_id=${t}/`,
+  `analytics/messages/tenant_id=${t}/`,
+  `manifests/messages/tenant_id=${t}/`,
+];
+
+/** The same small case on a cloud store: erase (no byte left, rows exact, verified), then offboard of one tenant. */
+async function eraseAndOffboard(store: ObjectStore, folder: string): Promise<void> {
+  await buildLake(store, join(folder, 'build'), SHAPE);
+  await mkdir(join(folder, 'work'), { recursive: true });
+  const db = await openDuckDb({ memoryLimit: '512MB', threads: 1, workDirectory: join(folder, 'duckdb') });
+  try {
+    const deps = { store, db, workDirectory: join(folder, 'work') };
+    const before = await readLake(store);
+    const dry = await eraseTenant(deps, {
+      tenant: 'acme',
+      selector: { senders: [ERASED_SENDER], conversations: [], messages: [] },
+      dryRun: true,
+    });
+    const done = await eraseTenant(deps, {
+      tenant: 'acme',
+      selector: { senders: [ERASED_SENDER], conversations: [], messages: [] },
+    });
+    expect(done.counts).toStrictEqual(dry.counts);
+    expect([
+      done.counts.rows,
+      done.counts.tombstone_rows,
+      done.counts.staging_lines,
+      done.receipt?.verification?.ok,
+    ]).toStrictEqual([1, 1, 6, true]);
+    expect(await rawScan(store, NEEDLES)).toStrictEqual({});
+    expect(await readLake(store)).toStrictEqual(before.filter((r) => r.sender_id !== ERASED_SENDER));
+    expect((await verifyReceipt(deps, done.receiptKey as string)).verification?.ok).toBe(true);
+
+    const others = await snapshotObjects(store, ['acme', 'initech'].flatMap(prefixesOf));
+    const off = await offboardTenant(deps, 'globex');
+    expect([off.receipt?.status, off.counts.partitions]).toStrictEqual(['done', SHAPE.days]);
+    for (const prefix of prefixesOf('globex')) expect(await listAll(store, prefix)).toStrictEqual([]);
+    expect(await snapshotObjects(store, ['acme', 'initech'].flatMap(prefixesOf))).toStrictEqual(others);
+    expect(await readLake(store)).toStrictEqual(before.filter((r) => r.sender_id !== ERASED_SENDER && r.tenant_id !== 'globex'));
+  } finally {
+    db.closeSync();
+  }
+}
+
+describe('erase and offboard on s3rver (through the conditional-write proxy)', () => {
+  let s3: S3rver;
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  beforeAll(async () => {
+    [s3, dir] = await Promise.all([startS3rver(), tempDir('makoto-erase-s3-')]);
+    await s3.createBucket('lake');
+  });
+  afterAll(async () => {
+    await s3?.stop();
+    await dir?.cleanup();
+  });
+  it('erases every copy and offboards one tenant', async () => {
+    const store = new S3Store({
+      bucket: 'lake',
+      clientConfig: { endpoint: s3.endpoint, region: REGION, forcePathStyle: true, credentials: S3RVER_CREDENTIALS },
+    });
+    await eraseAndOffboard(store, dir.path);
+  }, 180_000);
+});
+
+describe('erase and offboard on Azurite', () => {
+  let azurite: RunningServer & { connectionString: string };
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  beforeAll(async () => {
+    [azurite, dir] = await Promise.all([startAzurite(), tempDir('makoto-erase-blob-')]);
+  });
+  afterAll(async () => {
+    await azurite?.stop();
+    await dir?.cleanup();
+  });
+  it('erases every copy and offboards one tenant', async () => {
+    await eraseAndOffboard(new BlobStore({ connectionString: azurite.connectionString, containerName: 'lake' }), dir.path);
+  }, 180_000);
+});
