@@ -300,7 +300,13 @@ describe('makoto-lake status', () => {
     const status = await lakeStatus(store, { tenants: ['acme'], dates: ['2025-08-10', '2025-08-11'], now: NOW });
     expect(status.partitions.map((p) => [p.dt, p.run_id, p.stale_parts, p.missing_parts, p.attention])).toStrictEqual([
       ['2025-08-10', null, 0, 0, ['run manifest unreadable']],
-      ['2025-08-11', runOf('acme', '2025-08-11'), 1, 1, [`table version ${snapshot.version} names files that are not as committed: 1 missing`]],
+      [
+        '2025-08-11',
+        runOf('acme', '2025-08-11'),
+        1,
+        1,
+        [`table version ${snapshot.version} names files that are not as committed: 1 missing`],
+      ],
     ]);
   });
 
