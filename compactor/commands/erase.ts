@@ -10,11 +10,10 @@
  * Exit codes: 0 done and verified (or a dry run), 1 something could not be removed (named on stderr),
  * 2 a bad request.
  */
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { withCompactionDeps } from '../../src/app/jobs.js';
 import type { Config } from '../../src/config.js';
-import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import type { EraseSelector } from '../../src/erase/eraseMatcher.js';
 import { type EraseOutcome, eraseTenant, verifyReceipt } from '../../src/erase/eraseTenant.js';
 import { offboardTenant, reenableTenant } from '../../src/erase/offboard.js';
@@ -26,19 +25,9 @@ import { createStore } from '../../stores/createStore.js';
 
 type Out = { stdout: (text: string) => void; stderr: (text: string) => void };
 
+/** The store, a DuckDB instance and a work folder under TEMP_DIR, released after (the compaction's own). */
 async function withEraseDeps<T>(config: Config, work: (deps: EraseDeps) => Promise<T>): Promise<T> {
-  await mkdir(config.tempDir, { recursive: true });
-  const folder = await mkdtemp(join(config.tempDir, 'makoto-lake-erase-'));
-  try {
-    const db = await openDuckDb({ ...config.duckdb, workDirectory: join(folder, 'duckdb') });
-    try {
-      return await work({ store: await createStore(config), db, workDirectory: folder });
-    } finally {
-      db.closeSync();
-    }
-  } finally {
-    await rm(folder, { recursive: true, force: true });
-  }
+  return withCompactionDeps(config, await createStore(config), Date.now, work);
 }
 
 /** `--ids-file`: one `sender=ID`, `conversation=ID` or `message=ID` a line; `#` starts a comment line. */

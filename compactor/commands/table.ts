@@ -1,32 +1,17 @@
-/**
- * The table's commands: `vacuum`, `convert` and `export` (a version of the table to a local folder, for any
- * Parquet reader). Thin: parse the arguments, open the store and a DuckDB instance, call the core.
- */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { withCompactionDeps } from '../../src/app/jobs.js';
 import { convertLegacyLake, lakeTable, vacuumLake } from '../../src/compaction/lakeTable.js';
 import type { Config } from '../../src/config.js';
-import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import { UsageError } from '../../src/errors.js';
 import { exportSnapshot } from '../../src/table/exportSnapshot.js';
 import { createStore } from '../../stores/createStore.js';
 
 type Out = { stdout: (text: string) => void; stderr: (text: string) => void };
 
-/** Runs `work` with the configured store, a DuckDB instance and a temp folder, all released after. */
+/** Runs `work` with the configured store, a DuckDB instance and a work folder, all released after (the compaction's own). */
 async function withLake<T>(config: Config, work: (deps: Parameters<typeof lakeTable>[0]) => Promise<T>): Promise<T> {
-  const folder = await mkdtemp(join(config.tempDir, 'makoto-lake-table-'));
-  try {
-    const db = await openDuckDb({ ...config.duckdb, workDirectory: folder });
-    try {
-      return await work({ store: await createStore(config), db, workDirectory: folder });
-    } finally {
-      db.closeSync();
-    }
-  } finally {
-    await rm(folder, { recursive: true, force: true });
-  }
+  return withCompactionDeps(config, await createStore(config), Date.now, work);
 }
 
 /** The shortest retention vacuum accepts: longer than any compaction runs. */

@@ -5,7 +5,7 @@
  * summary (`runs/<date>/<run>.json`). The CLI keeps running everything in one process (runCompaction).
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CompactionDeps, emptyResult, type PartitionResult } from '../compaction/compactPartition.js';
 import {
@@ -116,7 +116,8 @@ export async function runJob(deps: CompactionDeps, job: CompactionJob): Promise<
 
 /**
  * Runs `work` with what a job needs on this machine: a work folder under TEMP_DIR (stale ones of killed
- * runs removed first) and one DuckDB instance, both released whatever happens.
+ * runs removed first) and one DuckDB instance, both released whatever happens. Every command that reads or
+ * writes the table (compaction, erase, vacuum/convert/export) runs in it.
  */
 export async function withCompactionDeps<T>(
   config: Config,
@@ -124,6 +125,7 @@ export async function withCompactionDeps<T>(
   now: () => number,
   work: (deps: CompactionDeps) => Promise<T>,
 ): Promise<T> {
+  await mkdir(config.tempDir, { recursive: true });
   await removeStaleWorkFolders(config.tempDir, now());
   const folder = await mkdtemp(join(config.tempDir, WORK_PREFIX));
   try {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { CompactionSettings, PartitionResult } from '../compaction/compactPartition.js';
 import { compactTenants, type RunSummary } from '../compaction/compactTenants.js';
 import { type LakeTableDeps, vacuumLake } from '../compaction/lakeTable.js';
+import { lateLookbackDays } from '../compaction/lateData.js';
 import { type Config, compactionSettings } from '../config.js';
 import { openDuckDb } from '../duckdb/openDuckDb.js';
 import { nightlyErasures } from '../erase/nightly.js';
@@ -73,7 +74,7 @@ export async function runCompaction(request: RunCompactionRequest): Promise<RunS
         tenants: request.tenants ?? config.tenants,
         concurrency: config.compaction.concurrency,
         onResult: request.onResult,
-        lateLookbackDays: request.late ? config.compaction.lateDataLookbackDays || Number.POSITIVE_INFINITY : 0,
+        lateLookbackDays: lateLookbackDays(config.compaction.lateDataLookbackDays, request.late),
         splitThresholdBytes: config.compaction.splitThresholdBytes,
         intraday: request.intraday === true,
       });

@@ -4,7 +4,7 @@ import { analyticsKey, compactionQuarantineKey, runManifestKey, tombstoneKey } f
 import { gzipNdjson } from '../staging/ndjson.js';
 import { PreconditionFailedError } from '../store/errors.js';
 import { createOnce, type ObjectInfo, type ObjectStore, type PutOptions } from '../store/ObjectStore.js';
-import type { AddAction } from '../table/actions.js';
+import { type AddAction, removeOf } from '../table/actions.js';
 import { partitionId, TAG_DELETES, TAG_MANIFEST, TAG_QUARANTINE, TAG_RUN, tablePath } from '../table/deltaTable.js';
 import { mapLimit } from '../util/concurrency.js';
 import { emptyPartSql } from './compactionSql.js';
@@ -90,15 +90,7 @@ export async function commitPartition(
       {
         partitions: [partitionId(partitionValues)],
         adds,
-        removes: plan.files.map((f) => ({
-          path: f.path,
-          deletionTimestamp: at,
-          dataChange: true,
-          extendedFileMetadata: true,
-          partitionValues: f.partitionValues,
-          size: f.size,
-          ...(f.tags ? { tags: f.tags } : {}),
-        })),
+        removes: plan.files.map((f) => removeOf(f, at)),
         txns: [{ appId: `makoto-lake/${partitionId(partitionValues)}`, version: run.started, lastUpdated: at }],
         info: {
           operationParameters: { mode: 'ReplacePartition', partition: partitionId(partitionValues) },

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
@@ -7,6 +6,7 @@ import type { ObjectInfo, ObjectStore } from '../store/ObjectStore.js';
 import { CommitConflictError } from '../table/errors.js';
 import { assertTenantId } from '../tenant.js';
 import { parseDate } from '../time/jst.js';
+import { newRunId } from '../time/runId.js';
 import type { RetryPolicy } from '../util/retry.js';
 import { commitPartition } from './commitPartition.js';
 import type { ParquetOptions } from './compactionSql.js';
@@ -132,7 +132,7 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
   const date = parseDate(dateInput);
   const now = deps.now ?? Date.now;
   const started = now();
-  const runId = `${new Date(started).toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`;
+  const runId = newRunId(started);
   const timings: Record<string, number> = {};
   const base = { tenant, date, runId };
   const lease = await acquireLease(deps.store, tenant, date, runId, {

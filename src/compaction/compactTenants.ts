@@ -17,6 +17,7 @@ import {
 import { currentSnapshot } from './lakeTable.js';
 import { findLatePartitions, planCompaction, type StalePartition } from './lateData.js';
 import { removeDeadLeases } from './partitionLease.js';
+import { resultFailed } from './resultFailed.js';
 import { runSplit, type SplitShape } from './splitPartition.js';
 import { splitShapeFor } from './splitShape.js';
 
@@ -238,7 +239,7 @@ export async function compactJobs(
 }
 
 export function summarise(date: string, results: PartitionResult[]): RunSummary {
-  const failed = results.filter((r) => r.status === 'failed' || r.status === 'locked').length;
+  const failed = results.filter(resultFailed).length;
   return {
     date,
     ok: failed === 0,

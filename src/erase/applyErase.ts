@@ -29,6 +29,7 @@ import {
   LOG_FOLDER,
   logFileVersion,
   type RemoveAction,
+  removeOf,
 } from '../table/actions.js';
 import { partitionId, TABLE_ROOT, TAG_DELETES, TAG_QUARANTINE, tableKey, tablePath } from '../table/deltaTable.js';
 import type { EraseMatcher } from './eraseMatcher.js';
@@ -154,17 +155,8 @@ async function partitionChange(
 ): Promise<{ adds: AddAction[]; removes: RemoveAction[] }> {
   const { store, db } = deps;
   const tenant = matcher.tenant;
-  const removeOf = (f: AddAction): RemoveAction => ({
-    path: f.path,
-    deletionTimestamp: at,
-    dataChange: true,
-    extendedFileMetadata: true,
-    partitionValues: f.partitionValues,
-    size: f.size,
-    ...(f.tags ? { tags: f.tags } : {}),
-  });
   // offboarding: the partition goes from the table
-  if (matcher.everything) return { adds: [], removes: edit.files.map(removeOf) };
+  if (matcher.everything) return { adds: [], removes: edit.files.map((f) => removeOf(f, at)) };
 
   const signal = new AbortController().signal;
   const tags: Record<string, string> = { ...(edit.files[0]?.tags ?? {}) };
@@ -202,7 +194,7 @@ async function partitionChange(
     );
     await rm(local, { force: true });
     await rm(out, { force: true });
-    removes.push(removeOf(file));
+    removes.push(removeOf(file, at));
     adds.push({
       path: tablePath(info.key),
       partitionValues: file.partitionValues,

@@ -4,11 +4,12 @@
  * and the verification. Written `in-progress` before the first change (so a re-run after a crash resumes the
  * same erase with the message ids it had derived) and replaced by the final record at the end.
  */
-import { randomBytes } from 'node:crypto';
+
 import { UsageError } from '../errors.js';
 import { ObjectNotFoundError } from '../store/errors.js';
 import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
 import { assertTenantId } from '../tenant.js';
+import { newRunId } from '../time/runId.js';
 
 export const ERASURE_ROOT = 'erasures/';
 export const erasureTenantPrefix = (tenant: string) => `${ERASURE_ROOT}tenant_id=${assertTenantId(tenant)}/`;
@@ -17,10 +18,8 @@ export const receiptKey = (tenant: string, eraseId: string) => {
   return `${erasureTenantPrefix(tenant)}${eraseId}.json`;
 };
 
-/** `20250811T170000123Z-1a2b3c4d`: when, and unique. */
-export function newEraseId(now: number): string {
-  return `${new Date(now).toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
-}
+/** `20250811T170000123Z-1a2b3c4d`: when, and unique — a run id (newRunId). */
+export const newEraseId = newRunId;
 
 export interface EraseCounts {
   /** Table partitions the erase commit rewrote. */

@@ -8,7 +8,7 @@
 import { lakeTable, tableMetadata } from '../compaction/lakeTable.js';
 import { parseStagingKey, STAGING_ROOT } from '../staging/layout.js';
 import { listAll } from '../store/ObjectStore.js';
-import type { RemoveAction } from '../table/actions.js';
+import { type RemoveAction, removeOf } from '../table/actions.js';
 import { partitionId } from '../table/deltaTable.js';
 import { assertTenantId, tenantIdProblem } from '../tenant.js';
 import type { EraseDeps } from './planErase.js';
@@ -40,15 +40,7 @@ export async function applyRetention(deps: EraseDeps, setting: RetentionSetting,
   for (const add of snapshot.files.values()) {
     if (!expired(add.partitionValues.tenant_id, add.partitionValues.dt)) continue;
     partitions.add(partitionId(add.partitionValues));
-    removes.push({
-      path: add.path,
-      deletionTimestamp: now,
-      dataChange: true,
-      extendedFileMetadata: true,
-      partitionValues: add.partitionValues,
-      size: add.size,
-      ...(add.tags ? { tags: add.tags } : {}),
-    });
+    removes.push(removeOf(add, now));
   }
   let version: number | undefined;
   if (removes.length > 0) {

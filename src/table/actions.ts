@@ -70,6 +70,22 @@ export interface LastCheckpoint {
   readonly size: number;
 }
 
+/**
+ * The `remove` of a file a version names, at `deletionTimestamp` (epoch ms): with its partition values, size
+ * and tags (extended file metadata), so a reader of the tombstone alone knows what went.
+ */
+export function removeOf(file: AddAction, deletionTimestamp: number): RemoveAction {
+  return {
+    path: file.path,
+    deletionTimestamp,
+    dataChange: true,
+    extendedFileMetadata: true,
+    partitionValues: file.partitionValues,
+    size: file.size,
+    ...(file.tags ? { tags: file.tags } : {}),
+  };
+}
+
 export const LOG_FOLDER = '_delta_log/';
 
 /** `_delta_log/00000000000000000042.json` relative to the table root. */
