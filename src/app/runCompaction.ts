@@ -74,7 +74,7 @@ export async function runCompaction(request: RunCompactionRequest): Promise<RunS
         tenants: request.tenants ?? config.tenants,
         concurrency: config.compaction.concurrency,
         onResult: request.onResult,
-        lateLookbackDays: lateLookbackDays(config.compaction.lateDataLookbackDays, request.late),
+        lateLookbackDays: lateLookbackDays(config.compaction.lateDataLookbackDays, request.late === true),
         splitThresholdBytes: config.compaction.splitThresholdBytes,
         intraday: request.intraday === true,
       });
