@@ -4,28 +4,27 @@
  * Azure/azure-functions-nodejs-library#227), so each line is one JSON object with the same keys as the
  * Lambda lines (tenant_id, dt, run_id, status, rows …) plus the invocation id; KQL reads them with
  * `parse_json(message)`. The metrics are one line per run / batch, `"message": "metrics"`, with the names of
- * src/app/metrics.ts as keys: log-based metrics that the alert rules in docs/AZURE.md query.
+ * src/ops/metrics.ts as keys: log-based metrics that the alert rules in docs/AZURE.md query.
  */
 import type { InvocationContext } from '@azure/functions';
-import { engineLogFields, partitionLogFields } from '../src/app/logFields.js';
+import type { PartitionResult } from '../src/compaction/compactPartition.js';
+import type { Config } from '../src/config.js';
+import { type CompactionRun, endRun, type RunSink } from '../src/jobs/endRun.js';
+import { type RunRequest, runTask } from '../src/jobs/task.js';
+import { engineLogFields } from '../src/ops/logFields.js';
 import {
-  compactionMetrics,
   METRIC_NAMESPACE,
   METRIC_SERVICE,
   type MetricPoint,
   type MetricSource,
   metricValues,
   SOURCE_DIMENSION,
-} from '../src/app/metrics.js';
-import { summaryJson } from '../src/app/report.js';
-import { type RunCompactionRequest, runCompaction } from '../src/app/runCompaction.js';
-import type { PartitionResult } from '../src/compaction/compactPartition.js';
-import type { RunSummary } from '../src/compaction/compactTenants.js';
-import { resultFailed } from '../src/compaction/resultFailed.js';
-import { targetDate } from '../src/time/jst.js';
+} from '../src/ops/metrics.js';
+import { type LogLevel, partitionLine } from '../src/ops/partitionView.js';
+import type { ObjectStore } from '../src/store/ObjectStore.js';
 import { newRunId } from '../src/time/runId.js';
 
-export type LogLevel = 'info' | 'warn' | 'error';
+export type { LogLevel } from '../src/ops/partitionView.js';
 
 /** A logger bound to one invocation: every line carries the invocation id and the run id. */
 export interface FunctionLog {
@@ -44,44 +43,38 @@ export function functionLog(context: InvocationContext, runId: string): Function
   });
 }
 
+/** A function log as the sink of a run's end (src/jobs/endRun.ts). */
+export const runSink = (log: FunctionLog): RunSink => ({ log, metrics: log.metrics });
+
 /** The one line per partition (`partition finished`): an error when it failed, a warning when it was locked. */
 export function logPartition(log: FunctionLog, result: PartitionResult, fields: Readonly<Record<string, unknown>> = {}): void {
-  const level = result.status === 'failed' ? 'error' : result.status === 'locked' ? 'warn' : 'info';
-  log(level, 'partition finished', { ...partitionLogFields(result), ...fields });
+  const [level, message, partition] = partitionLine(result);
+  log(level, message, { ...partition, ...fields });
 }
 
 /**
- * runCompaction with the run's lines: started, one per partition, engine warnings, the metrics, finished.
- * daily_batch and compact_http both run it.
+ * A `run` task in this invocation with the run's lines – started, one per partition, engine warnings – then
+ * endRun without the status check (the nightly run checks the lake): the metrics and `compaction finished`.
+ * compact_http and intraday_batch both run it.
  */
 export async function loggedCompaction(
   context: InvocationContext,
-  request: Omit<RunCompactionRequest, 'onResult' | 'log'>,
-): Promise<RunSummary> {
-  const now = request.now ?? Date.now;
+  runtime: { readonly store: ObjectStore; readonly config: Config },
+  request: RunRequest,
+  now: () => number = Date.now,
+): Promise<CompactionRun> {
   const started = now();
   const log = functionLog(context, newRunId(started));
-  const date = request.date ?? targetDate(started, request.config.targetDateOffset);
-  log('info', 'compaction started', {
-    dt: date,
-    tenants: request.tenants ?? request.config.tenants,
-    late: request.late === true,
-  });
-  const summary = await runCompaction({
-    ...request,
-    date,
-    onResult: (r) => logPartition(log, r),
-    log: (name, fields) => {
+  log('info', 'compaction started', { dt: request.date, tenants: request.tenants, late: request.late });
+  const env = {
+    ...runtime,
+    now,
+    onResult: (r: PartitionResult) => logPartition(log, r),
+    log: (name: string, fields: Record<string, unknown>) => {
       if (name === 'manifest.unreadable') log('warn', name, engineLogFields(fields));
     },
-  });
-  log.metrics('compaction', compactionMetrics(summary, now() - started));
-  const failed = summary.results.filter(resultFailed).map((r) => r.tenant);
-  log(summary.ok ? 'info' : 'error', 'compaction finished', {
-    dt: summary.date,
-    ok: summary.ok,
-    totals: summaryJson(summary).totals,
-    failed,
-  });
-  return summary;
+  };
+  const run = await runTask(env, { kind: 'run', request });
+  await endRun(run, { store: runtime.store, sink: runSink(log), startedAt: started, now, statusCheck: false });
+  return run;
 }

@@ -4,7 +4,9 @@
  * The bench prints the same table at the end of a run that measured single, stores and ingest.
  */
 import { readFile } from 'node:fs/promises';
-import type { RequestKind } from '../tools/CountingStore.js';
+import { REQUEST_KINDS, type RequestKind } from '../tools/CountingStore.js';
+import type { StagingStats } from '../tools/generateStaging.js';
+import type { Row } from './context.js';
 import { PRICES, SEED_ESTIMATE } from './prices.js';
 
 /** What the model takes from a bench run (every figure measured; see docs/PERFORMANCE.md). */
@@ -170,6 +172,45 @@ export function costTables(m: Measured): { batching: string; estimates: Estimate
     const estimates = estimateCosts(m, b);
     return { batching: b.name, estimates, table: costTable(estimates, b) };
   });
+}
+
+/** What the cost model needs, when this run measured it (single, tenants, stores and ingest). */
+export function measuredFrom(report: Record<string, unknown>): Measured | undefined {
+  const single = report.single as { messages: number; project: Row; staged: StagingStats } | undefined;
+  const manyTenants = report.tenants as { runs: Row[] } | undefined;
+  const many = manyTenants?.runs.find((r) => r.contender === 'project');
+  const stores = report.stores as { results: Record<string, Row>; perMillion: number } | undefined;
+  const ingest = report.ingest as { rows: Row[] } | undefined;
+  if (!single || !many || !stores || !ingest) return undefined;
+  const messages = single.messages;
+  const perM = (r: Row | undefined) =>
+    Object.fromEntries(
+      Object.entries((r?.requests as Record<string, number>) ?? {}).map(([k, v]) => [k, Math.round(v * stores.perMillion)]),
+    ) as Record<RequestKind, number>;
+  const ingestMs = (records: number) =>
+    (ingest.rows.find((r) => r.store === 's3 (s3rver)' && r.records === records)?.medianMs as number | undefined) ?? 0;
+  const tenantOps = many.operations as Record<RequestKind, number>;
+  const tenantCount = many.tenants as number;
+  return {
+    compactMsPerMillion: Math.round(((single.project.ms as number) / messages) * 1e6),
+    compactPeakRssMB: single.project.maxRssMB as number,
+    // same number of messages in 1 partition vs `tenants` partitions: the difference is the per-tenant overhead
+    tenantOverheadMs: Math.max(
+      0,
+      Number(
+        (((many.ms as number) - (single.project.ms as number) * ((many.rows as number) / messages)) / tenantCount).toFixed(1),
+      ),
+    ),
+    stagingBytesPerMessage: Math.round(single.staged.bytes / messages),
+    parquetBytesPerMessage: Math.round((single.project.bytesWritten as number) / messages),
+    s3RequestsPerMillion: perM(stores.results['s3 (s3rver)']),
+    blobRequestsPerMillion: perM(stores.results['blob (Azurite)']),
+    tenantRequests: Object.fromEntries(
+      REQUEST_KINDS.map((k) => [k, Number(((tenantOps[k] ?? 0) / tenantCount).toFixed(2))]),
+    ) as Record<RequestKind, number>,
+    ingestMs500: ingestMs(500),
+    ingestMs10000: ingestMs(10_000),
+  };
 }
 
 /**

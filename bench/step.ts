@@ -7,8 +7,6 @@
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type CompactionJob, jobFailed, type RunRef, recordJobResult, runJob, withCompactionDeps } from '../src/app/jobs.js';
-import { runCompaction } from '../src/app/runCompaction.js';
 import { LATEST_FIRST_SQL, parquetProjectionSql, readStagingSql } from '../src/compaction/compactionSql.js';
 import { compactPartition, DEFAULT_COMPACTION_SETTINGS } from '../src/compaction/compactPartition.js';
 import {
@@ -21,6 +19,8 @@ import {
 } from '../src/compaction/splitPartition.js';
 import { loadConfig } from '../src/config.js';
 import { openDuckDb } from '../src/duckdb/openDuckDb.js';
+import { type CompactionJob, jobFailed, type RunRef, recordJobResult, runJob, withCompactionDeps } from '../src/jobs/fanOut.js';
+import { runCompaction } from '../src/jobs/runCompaction.js';
 import { quoteLiteral } from '../src/sql/quote.js';
 import { stagingKey, stagingPrefix } from '../src/staging/layout.js';
 import { gzipNdjson } from '../src/staging/ndjson.js';
@@ -219,7 +219,7 @@ async function intradayRun(out: string, args: Record<string, unknown>) {
 }
 
 /**
- * One worker of the local fan-out (bench/nightBench.ts): runs its jobs `concurrency` at a time, each as one
+ * One worker of the local fan-out (bench/scenarios/night.ts): runs its jobs `concurrency` at a time, each as one
  * compactor invocation does (withCompactionDeps: its own DuckDB instance and table object; runJob;
  * recordJobResult), through a counting store with `latencyMs` per request.
  */

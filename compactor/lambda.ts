@@ -1,6 +1,8 @@
 /**
  * Lambda entry point of the nightly compaction (template.yaml: `lambda.handler`, built from
- * compactor/lambda.ts). Thin: event → (date, tenants) → runCompaction → summaryJson.
+ * compactor/lambda.ts). Thin: event → a task of the job model (src/jobs/task.ts) → its outcome; a whole run
+ * ends in endRun (src/jobs/endRun.ts), as every driver's does. Each invocation runs under Powertools' Logger
+ * middleware (withInvocation).
  *
  * - EventBridge schedule (`cron(0 17 * * ? *)` = 02:00 JST): the day TARGET_DATE_OFFSET from the
  *   schedule's own time (so a late retry of the 02:00 event still compacts the same day), for TENANT_ID.
@@ -18,39 +20,27 @@
  */
 import { availableParallelism } from 'node:os';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import {
-  isJobPayload,
-  isPrivacyPayload,
-  parseCompactionPayload,
-  parseJobPayload,
-  parsePrivacyPayload,
-} from '../src/app/compactionPayload.js';
-import { recordJobResult, runJob, withCompactionDeps } from '../src/app/jobs.js';
-import { engineLogFields, partitionLogFields } from '../src/app/logFields.js';
-import {
-  compactionMetrics,
-  METRIC_NAMESPACE,
-  METRIC_SERVICE,
-  type MetricPoint,
-  type MetricSource,
-  SOURCE_DIMENSION,
-  statusMetrics,
-} from '../src/app/metrics.js';
-import { PrivacyStepFailedError, privacyFailure, runNightlyPrivacy } from '../src/app/nightlyPrivacy.js';
-import { partitionJson, summaryJson } from '../src/app/report.js';
-import { runCompaction } from '../src/app/runCompaction.js';
-import { isSplitTaskPayload, parseSplitTaskPayload, runSplitTask, splitTaskName } from '../src/app/splitTasks.js';
-import { statusAfterRun } from '../src/app/status.js';
 import type { PartitionResult } from '../src/compaction/compactPartition.js';
 import { resultFailed } from '../src/compaction/resultFailed.js';
 import type { SplitRef } from '../src/compaction/splitPartition.js';
 import { type Config, type Env, loadConfig } from '../src/config.js';
 import type { NightlyErasureReport } from '../src/erase/nightly.js';
 import { CompactionError } from '../src/errors.js';
+import { isJobPayload, isPrivacyPayload, parseJobPayload, parsePrivacyPayload } from '../src/jobs/compactionPayload.js';
+import { endRun, type RunSink } from '../src/jobs/endRun.js';
+import { recordJobResult } from '../src/jobs/fanOut.js';
+import { PrivacyStepFailedError } from '../src/jobs/nightlyPrivacy.js';
+import { privacyFailure } from '../src/jobs/privacyOutcome.js';
+import { isSplitTaskPayload, parseSplitTaskPayload, type SplitTaskOutcome, splitTaskName } from '../src/jobs/splitTasks.js';
+import { type RunRequest, runRequest, runTask, type TaskEnv } from '../src/jobs/task.js';
+import { engineLogFields } from '../src/ops/logFields.js';
+import { METRIC_NAMESPACE, METRIC_SERVICE, type MetricPoint, type MetricSource, SOURCE_DIMENSION } from '../src/ops/metrics.js';
+import { type PartitionJson, partitionJson, partitionLine } from '../src/ops/partitionView.js';
+import type { summaryJson } from '../src/ops/report.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
-import { targetDate } from '../src/time/jst.js';
 import { newRunId } from '../src/time/runId.js';
 import { createStore } from '../stores/createStore.js';
 
@@ -78,98 +68,93 @@ export interface CompactorDeps {
 /** A compaction run in which at least one tenant failed; `summary` is what the run returned. */
 export class CompactionRunFailedError extends CompactionError {}
 
-/** What an invocation asks for: the date, the tenants and whether late days are re-checked. */
-export function compactionRequest(
-  event: unknown,
-  config: Config,
-  now: number,
-): { date: string; tenants: readonly string[] | 'all'; late: boolean; intraday?: boolean } {
-  const e = event as Record<string, unknown> | null | undefined;
-  if (e && typeof e === 'object' && (e.source === 'aws.events' || e['detail-type'] === 'Scheduled Event')) {
-    // the nightly run: the day before the schedule's own time, plus any late data of the days before it
-    const at = typeof e.time === 'string' ? Date.parse(e.time) : Number.NaN;
-    return { date: targetDate(Number.isFinite(at) ? at : now, config.targetDateOffset), tenants: config.tenants, late: true };
-  }
-  const payload = parseCompactionPayload(event);
-  if (payload.intraday)
-    return { date: targetDate(now, 0), tenants: payload.tenants ?? config.tenants, late: false, intraday: true };
-  return {
-    date: payload.date ?? targetDate(now, config.targetDateOffset),
-    tenants: payload.tenants ?? config.tenants,
-    late: payload.late,
-  };
-}
+/** What an invocation asks for: the date, the tenants and whether late days are re-checked (src/jobs/task.ts). */
+export const compactionRequest: (event: unknown, config: Config, now: number) => RunRequest = runRequest;
 
 /**
- * Runs the compaction an event asks for; throws CompactionRunFailedError after all tenants finished if any
- * failed. Logs one JSON line per partition (tenant_id, dt, run_id, status, rows, duration) with the request
- * id of `context`, and publishes the run's metrics (src/app/metrics.ts) as one EMF blob.
+ * Runs the compaction an event asks for in this invocation (a `run` task) and ends it with endRun: throws
+ * CompactionRunFailedError after all tenants finished if any failed. Logs one JSON line per partition
+ * (tenant_id, dt, run_id, status, rows, duration) with the request id of `context`, and publishes the run's
+ * metrics (src/ops/metrics.ts) as EMF.
  */
 export async function runCompactorEvent(event: unknown, deps: CompactorDeps, context?: Context): Promise<CompactionSummaryJson> {
   const now = deps.now ?? Date.now;
   const logger = deps.logger ?? defaultLogger();
-  const metrics = deps.metrics ?? defaultMetrics();
-  if (context) logger.addContext(context);
-  const started = now();
-  logger.resetKeys();
-  logger.appendKeys({ run_id: newRunId(started) });
-  const { date, tenants, late, intraday } = compactionRequest(event, deps.config, started);
-  logger.info('compaction started', { dt: date, tenants, late, ...(intraday ? { intraday } : {}), store: deps.store.location });
-  const summary = await runCompaction({
-    store: deps.store,
-    config: deps.config,
-    date,
-    tenants,
-    late,
-    ...(intraday ? { intraday } : {}),
-    now,
-    onResult: (r) => logPartition(logger, r),
-    log: (name, fields) =>
-      WARNING_EVENTS.has(name) ? logger.warn(name, engineLogFields(fields)) : logger.debug(name, engineLogFields(fields)),
-  });
-  const json = summaryJson(summary);
-  publishMetrics(metrics, compactionMetrics(summary, now() - started));
-  // `makoto-lake status` over the partitions just run (failed ones are counted above) feeds PartitionsNeedingAttention
-  await checkStatus(deps.store, summary.results, now(), logger, metrics);
-  const failed = json.tenants.filter(resultFailed).map((t) => t.tenant_id);
-  logger[summary.ok ? 'info' : 'error']('compaction finished', { dt: date, ok: summary.ok, totals: json.totals, failed });
-  if (!summary.ok) {
-    throw new CompactionRunFailedError(
-      `compaction of ${date} failed for ${failed.length} of ${json.totals.tenants} tenants (${failed.join(', ')}): ${JSON.stringify(json)}`,
-      { context: { date, failed } },
+  return withInvocation(logger, event, context, async () => {
+    const started = now();
+    logger.appendKeys({ run_id: newRunId(started) });
+    const request = compactionRequest(event, deps.config, started);
+    const { date, tenants, late, intraday } = request;
+    logger.info('compaction started', { dt: date, tenants, late, ...(intraday ? { intraday } : {}), store: deps.store.location });
+    const run = await runTask(
+      { ...taskEnv(deps), onResult: (r) => logPartition(logger, r), log: (name, fields) => logEngineEvent(logger, name, fields) },
+      { kind: 'run', request },
     );
-  }
-  return json;
+    const end = await endRun(run, {
+      store: deps.store,
+      sink: lambdaSink(logger, deps.metrics ?? defaultMetrics()),
+      startedAt: started,
+      now,
+    });
+    if (end.failure) throw new CompactionRunFailedError(end.failure, { context: { date, failed: end.failed } });
+    return end.json;
+  });
 }
 
 /**
- * `makoto-lake status` over the partitions just run (failed ones are counted by the run) feeds
- * PartitionsNeedingAttention. A status check that cannot finish (the store refuses a read) is logged as an
- * error and skipped: it never fails a run whose partitions all committed.
+ * One invocation under Powertools' Logger middleware (`injectLambdaContext` of
+ * @aws-lambda-powertools/logger/middleware, run without middy): the Lambda context on every line, the
+ * invocation's own keys (its run_id) appended by `work`, and reset when it ends, returned or thrown.
  */
-export async function checkStatus(
-  store: ObjectStore,
-  results: readonly PartitionResult[],
-  at: number,
+export async function withInvocation<T>(
   logger: Logger,
-  metrics: Metrics,
-): Promise<void> {
-  const checked = await statusAfterRun(store, results, at);
-  if ('error' in checked) {
-    logger.error('status check failed', { error: checked.error, partitions: checked.checked });
-    return;
+  event: unknown,
+  context: Context | undefined,
+  work: () => Promise<T>,
+): Promise<T> {
+  const middleware = injectLambdaContext(logger, { resetKeys: true });
+  const request: Parameters<NonNullable<typeof middleware.before>>[0] = {
+    event,
+    context: context as Context,
+    response: undefined,
+    error: undefined,
+    internal: {},
+  };
+  // a direct call (a test, a replay) has no Lambda context to add
+  if (context) await middleware.before?.(request);
+  try {
+    request.response = await work();
+    await middleware.after?.(request);
+    return request.response as T;
+  } catch (error) {
+    request.error = error as Error;
+    await middleware.onError?.(request);
+    throw error;
   }
-  publishMetrics(metrics, statusMetrics(checked.status), 'status');
-  const needs = checked.status.needs_attention;
-  logger[needs > 0 ? 'warn' : 'info']('status checked', { needs_attention: needs });
 }
+
+/** Where a Lambda's run lines and metrics go: the Powertools Logger and EMF (one blob per source). */
+export function lambdaSink(logger: Logger, metrics: Metrics): RunSink {
+  return {
+    log: (level, message, fields = {}) => logger[level](message, { ...fields }),
+    metrics: (source, points) => publishMetrics(metrics, points, source),
+  };
+}
+
+/** What the task handlers need from the Lambda's deps. */
+export const taskEnv = (deps: CompactorDeps): TaskEnv => ({ config: deps.config, store: deps.store, now: deps.now ?? Date.now });
 
 /** Engine events worth a warning; the rest are debug detail (the partition line already says it). */
 const WARNING_EVENTS = new Set(['manifest.unreadable']);
 
+function logEngineEvent(logger: Logger, name: string, fields: Record<string, unknown>): void {
+  if (WARNING_EVENTS.has(name)) logger.warn(name, engineLogFields(fields));
+  else logger.debug(name, engineLogFields(fields));
+}
+
 function logPartition(logger: Logger, r: PartitionResult): void {
-  const level = r.status === 'failed' ? 'error' : r.status === 'locked' ? 'warn' : 'info';
-  logger[level]('partition finished', partitionLogFields(r));
+  const [level, message, fields] = partitionLine(r);
+  logger[level](message, fields);
 }
 
 export function publishMetrics(metrics: Metrics, points: readonly MetricPoint[], source: MetricSource = 'compaction'): void {
@@ -217,42 +202,37 @@ export function lambdaConfig(env: Env, cpus = availableParallelism()): Config {
 export class CompactionJobFailedError extends CompactionError {}
 
 /**
- * One job of the nightly Step Functions run (`{"job": {…}, "run": {…}}`, docs/AWS.md): compacts the
- * tenant-day, records the result under `runs/<date>/<run>/results/` (each attempt replaces the last), logs
- * the partition line with the fan-out run id, and throws CompactionJobFailedError when it failed, so the
- * state machine's Retry runs it again. The run's metrics are published once, by the summary step.
+ * One job of the nightly Step Functions run (`{"job": {…}, "run": {…}}`, docs/AWS.md): a `compact` task; its
+ * result is recorded under `runs/<date>/<run>/results/` (each attempt replaces the last), logged with the
+ * fan-out run id, and thrown as CompactionJobFailedError when it failed, so the state machine's Retry runs it
+ * again. The run's metrics are published once, by the summary step.
  */
-export async function runJobEvent(
-  event: unknown,
-  deps: CompactorDeps,
-  context?: Context,
-): Promise<ReturnType<typeof partitionJson>> {
-  const now = deps.now ?? Date.now;
+export async function runJobEvent(event: unknown, deps: CompactorDeps, context?: Context): Promise<PartitionJson> {
   const logger = deps.logger ?? defaultLogger();
-  if (context) logger.addContext(context);
-  const { job, run } = parseJobPayload(event);
-  logger.resetKeys();
-  logger.appendKeys({ run_id: run.runId });
-  const result = await withCompactionDeps(deps.config, deps.store, now, (compaction) => runJob(compaction, job));
-  await recordJobResult(deps.store, run, result);
-  logPartition(logger, result);
-  if (resultFailed(result)) {
-    throw new CompactionJobFailedError(`compaction of ${job.tenant} ${job.date} ${result.status}: ${result.error ?? ''}`, {
-      context: { run: run.runId, tenant: job.tenant, date: job.date },
-    });
-  }
-  return partitionJson(result);
+  return withInvocation(logger, event, context, async () => {
+    const { job, run } = parseJobPayload(event);
+    logger.appendKeys({ run_id: run.runId });
+    const result = await runTask(taskEnv(deps), { kind: 'compact', job, run });
+    await recordJobResult(deps.store, run, result);
+    logPartition(logger, result);
+    if (resultFailed(result)) {
+      throw new CompactionJobFailedError(`compaction of ${job.tenant} ${job.date} ${result.status}: ${result.error ?? ''}`, {
+        context: { run: run.runId, tenant: job.tenant, date: job.date },
+      });
+    }
+    return partitionJson(result);
+  });
 }
 
 /** What a split task returns to the state machine (its Payload). */
 export type SplitTaskJson =
   | { readonly ref: SplitRef }
   | { readonly done: string }
-  | { readonly result: ReturnType<typeof partitionJson> }
-  | ReturnType<typeof partitionJson>;
+  | { readonly result: PartitionJson }
+  | PartitionJson;
 
 /**
- * One task of a split job (`{"split_task": {…}, "run": {…}}`, src/app/splitTasks.ts), as the state
+ * One task of a split job (`{"split_task": {…}, "run": {…}}`, src/jobs/splitTasks.ts), as the state
  * machine's split branch invokes it:
  *
  * - `start` returns `{"ref": {…}}` – the Map states iterate over its ranges and buckets – or, when it ended
@@ -265,76 +245,72 @@ export type SplitTaskJson =
  * - `abandon` releases the split (lease, work folder), records the job as failed and returns its result.
  */
 export async function runSplitTaskEvent(event: unknown, deps: CompactorDeps, context?: Context): Promise<SplitTaskJson> {
-  const now = deps.now ?? Date.now;
   const logger = deps.logger ?? defaultLogger();
-  if (context) logger.addContext(context);
-  const { task, run } = parseSplitTaskPayload(event);
-  logger.resetKeys();
-  logger.appendKeys({ run_id: run.runId });
-  const outcome = await withCompactionDeps(deps.config, deps.store, now, (compaction) => runSplitTask(compaction, task));
-  const fields = { tenant_id: task.job.tenant, dt: task.job.date, task: splitTaskName(task) };
-  if ('ref' in outcome) {
-    logger.info('split started', {
-      ...fields,
-      split_id: outcome.ref.splitId,
-      ranges: outcome.ref.ranges,
-      buckets: outcome.ref.buckets,
-    });
-    return { ref: outcome.ref };
-  }
-  if ('done' in outcome) {
-    logger.info('split task finished', { ...fields, done: outcome.done });
-    return { done: outcome.done };
-  }
-  const { result } = outcome;
-  await recordJobResult(deps.store, run, result);
-  logPartition(logger, result);
-  if (task.action !== 'abandon' && resultFailed(result)) {
-    throw new CompactionJobFailedError(
-      `${task.action} of the split of ${task.job.tenant} ${task.job.date} ${result.status}: ${result.error ?? ''}`,
-      { context: { run: run.runId, tenant: task.job.tenant, date: task.job.date } },
-    );
-  }
-  return task.action === 'start' ? { result: partitionJson(result) } : partitionJson(result);
+  return withInvocation(logger, event, context, async () => {
+    const { task, run } = parseSplitTaskPayload(event);
+    logger.appendKeys({ run_id: run.runId });
+    const outcome: SplitTaskOutcome = await runTask(taskEnv(deps), { kind: 'split', task, run });
+    const fields = { tenant_id: task.job.tenant, dt: task.job.date, task: splitTaskName(task) };
+    if ('ref' in outcome) {
+      logger.info('split started', {
+        ...fields,
+        split_id: outcome.ref.splitId,
+        ranges: outcome.ref.ranges,
+        buckets: outcome.ref.buckets,
+      });
+      return { ref: outcome.ref };
+    }
+    if ('done' in outcome) {
+      logger.info('split task finished', { ...fields, done: outcome.done });
+      return { done: outcome.done };
+    }
+    const { result } = outcome;
+    await recordJobResult(deps.store, run, result);
+    logPartition(logger, result);
+    if (task.action !== 'abandon' && resultFailed(result)) {
+      throw new CompactionJobFailedError(
+        `${task.action} of the split of ${task.job.tenant} ${task.job.date} ${result.status}: ${result.error ?? ''}`,
+        { context: { run: run.runId, tenant: task.job.tenant, date: task.job.date } },
+      );
+    }
+    return task.action === 'start' ? { result: partitionJson(result) } : partitionJson(result);
+  });
 }
 
 /**
- * The nightly privacy step (`{"privacy": true}`, the state machine's first state, before the plan): re-applies
- * the erases of the last ERASE_STANDING_DAYS days, offboards again a refused tenant that has objects, applies
- * LAKE_RETENTION_DAYS (src/erase/nightly.ts). Returns the report; throws PrivacyStepFailedError (after all
- * three were tried) when any could not finish, so the Errors alarm fires and the state machine's Catch hands
- * the error to the summary step – the night's compaction runs either way.
+ * The nightly privacy step (`{"privacy": true}`, the state machine's first state, before the plan): a
+ * `privacy` task – re-applies the erases of the last ERASE_STANDING_DAYS days, offboards again a refused
+ * tenant that has objects, applies LAKE_RETENTION_DAYS (src/erase/nightly.ts). Returns the report; throws
+ * PrivacyStepFailedError (after all three were tried) when any could not finish, so the Errors alarm fires and
+ * the state machine's Catch hands the error to the summary step – the night's compaction runs either way.
  */
 export async function runPrivacyEvent(event: unknown, deps: CompactorDeps, context?: Context): Promise<NightlyErasureReport> {
-  const now = deps.now ?? Date.now;
   const logger = deps.logger ?? defaultLogger();
-  if (context) logger.addContext(context);
-  parsePrivacyPayload(event);
-  logger.resetKeys();
-  const report = await runNightlyPrivacy(deps.config, deps.store, now, (name, fields) =>
-    logger[name.endsWith('_failed') ? 'warn' : 'debug'](name, fields),
-  );
-  const failure = privacyFailure(report);
-  logger[failure ? 'error' : 'info']('privacy step finished', { ...report });
-  if (failure) throw new PrivacyStepFailedError(failure, { context: { errors: report.errors } });
-  return report;
+  return withInvocation(logger, event, context, async () => {
+    parsePrivacyPayload(event);
+    const report = await runTask(
+      { ...taskEnv(deps), log: (name, fields) => logger[name.endsWith('_failed') ? 'warn' : 'debug'](name, fields) },
+      { kind: 'privacy' },
+    );
+    const failure = privacyFailure(report);
+    logger[failure ? 'error' : 'info']('privacy step finished', { ...report });
+    if (failure) throw new PrivacyStepFailedError(failure, { context: { errors: report.errors } });
+    return report;
+  });
 }
 
 /**
  * The Lambda handler: config from the function's environment, the store it selects, one run – or one job
  * or split task when Step Functions passes one (the manual `{"target_date": …}` payload works as before).
  */
-export async function handler(
-  event: { job: unknown; run: unknown },
-  context?: Context,
-): Promise<ReturnType<typeof partitionJson>>;
+export async function handler(event: { job: unknown; run: unknown }, context?: Context): Promise<PartitionJson>;
 export async function handler(event: { split_task: unknown; run: unknown }, context?: Context): Promise<SplitTaskJson>;
 export async function handler(event: { privacy: true }, context?: Context): Promise<NightlyErasureReport>;
 export async function handler(event: unknown, context?: Context): Promise<CompactionSummaryJson>;
 export async function handler(
   event: unknown,
   context?: Context,
-): Promise<CompactionSummaryJson | ReturnType<typeof partitionJson> | SplitTaskJson | NightlyErasureReport> {
+): Promise<CompactionSummaryJson | PartitionJson | SplitTaskJson | NightlyErasureReport> {
   const config = lambdaConfig(process.env);
   const deps = { config, store: await createStore(config) };
   if (isPrivacyPayload(event)) return runPrivacyEvent(event, deps, context);

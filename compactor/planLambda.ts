@@ -1,14 +1,14 @@
 /**
- * First step of the nightly Step Functions run (template.yaml `NightlyCompaction`, docs/AWS.md): plans the
- * run's jobs – the target day for TENANT_ID (`*` = every tenant in staging) plus every earlier partition
- * whose staging changed – writes them to `runs/<date>/<run>/jobs.json` (largest first) for the Distributed
- * Map's ItemReader, and returns where they are. Takes the schedule's event or a manual
+ * First step of the nightly Step Functions run (template.yaml `NightlyCompaction`, docs/AWS.md): a `plan`
+ * task – the target day for TENANT_ID (`*` = every tenant in staging) plus every earlier partition whose
+ * staging changed – whose jobs are written to `runs/<date>/<run>/jobs.json` (largest first) for the
+ * Distributed Map's ItemReader; returns where they are. Takes the schedule's event or a manual
  * `{"target_date": …, "tenants": …, "late": …}`, read as the compactor reads them.
  */
-import { planRun } from '../src/app/jobs.js';
-import { lateLookbackDays } from '../src/compaction/lateData.js';
+import type { Context } from 'aws-lambda';
+import { runTask } from '../src/jobs/task.js';
 import { createStore } from '../stores/createStore.js';
-import { type CompactorDeps, compactionRequest, defaultLogger, lambdaConfig } from './lambda.js';
+import { type CompactorDeps, compactionRequest, defaultLogger, lambdaConfig, taskEnv, withInvocation } from './lambda.js';
 
 /** What the plan step returns (the state machine's input to the Map and the summary). */
 export interface PlanOutput {
@@ -20,34 +20,32 @@ export interface PlanOutput {
   readonly jobs_key: string;
 }
 
-export async function runPlanEvent(event: unknown, deps: CompactorDeps): Promise<PlanOutput> {
+export async function runPlanEvent(event: unknown, deps: CompactorDeps, context?: Context): Promise<PlanOutput> {
   const now = deps.now ?? Date.now;
   const logger = deps.logger ?? defaultLogger();
-  const { date, tenants, late } = compactionRequest(event, deps.config, now());
-  const { splitThresholdBytes } = deps.config.compaction; // a job past it gets `split`: the state machine's split branch
-  const { run, jobs, key } = await planRun(
-    deps.store,
-    { date, tenants, lateLookbackDays: lateLookbackDays(deps.config.compaction.lateDataLookbackDays, late), splitThresholdBytes },
-    now(),
-  );
-  const output: PlanOutput = {
-    run: { run_id: run.runId, target_date: date },
-    jobs: jobs.length,
-    staging_bytes: jobs.reduce((n, j) => n + j.stagingBytes, 0),
-    split_jobs: jobs.filter((j) => j.split).length,
-    jobs_key: key,
-  };
-  logger.info('run planned', {
-    run_id: run.runId,
-    dt: date,
-    jobs: output.jobs,
-    split_jobs: output.split_jobs,
-    staging_bytes: output.staging_bytes,
+  return withInvocation(logger, event, context, async () => {
+    const request = compactionRequest(event, deps.config, now());
+    // a job past SPLIT_THRESHOLD_BYTES gets `split`: the state machine's split branch
+    const { run, jobs, key } = await runTask(taskEnv(deps), { kind: 'plan', request });
+    const output: PlanOutput = {
+      run: { run_id: run.runId, target_date: request.date },
+      jobs: jobs.length,
+      staging_bytes: jobs.reduce((n, j) => n + j.stagingBytes, 0),
+      split_jobs: jobs.filter((j) => j.split).length,
+      jobs_key: key,
+    };
+    logger.info('run planned', {
+      run_id: run.runId,
+      dt: request.date,
+      jobs: output.jobs,
+      split_jobs: output.split_jobs,
+      staging_bytes: output.staging_bytes,
+    });
+    return output;
   });
-  return output;
 }
 
-export async function handler(event: unknown): Promise<PlanOutput> {
+export async function handler(event: unknown, context?: Context): Promise<PlanOutput> {
   const config = lambdaConfig(process.env);
-  return runPlanEvent(event, { config, store: await createStore(config) });
+  return runPlanEvent(event, { config, store: await createStore(config) }, context);
 }

@@ -1,8 +1,8 @@
-import { gunzipSync } from 'node:zlib';
 import { PutRecordBatchCommand, type PutRecordBatchCommandOutput } from '@aws-sdk/client-firehose';
-import { STAGING_ROOT } from '../src/staging/layout.js';
+import type { StagingSink } from '../src/ports/StagingSink.js';
+import type { StagedRecord } from '../src/schema/messageSchema.js';
+import { safeJson } from '../src/staging/ndjson.js';
 import { StoreError, TransientStoreError } from '../src/store/errors.js';
-import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../src/store/ObjectStore.js';
 import { type RetryPolicy, withRetry } from '../src/util/retry.js';
 import { FirehoseDeliveryError } from './errors.js';
 
@@ -103,56 +103,29 @@ function firehoseCallError(error: unknown, streamName: string): Error {
 }
 
 /**
- * The ingest function's store with STAGING_TRANSPORT=firehose: staging writes become Firehose records
- * (one per NDJSON line, each ending in '\n'), which the delivery stream buffers, gzips and writes under the
- * same `staging/messages/tenant_id=<t>/dt=<d>/` prefixes by dynamic partitioning on the records' own
- * tenant_id and dt. Every other write (quarantine) and every read goes to the underlying store.
- * Firehose picks its own object names, so a re-delivered batch is staged twice; the compactor keeps
- * one version per message, so the lake is the same.
+ * Staging through a Firehose delivery stream (STAGING_TRANSPORT=firehose): one record per staged record, its
+ * NDJSON line ending in '\n' (the bytes the object-store sink gzips), which the delivery stream buffers,
+ * gzips and writes under the same `staging/messages/tenant_id=<t>/dt=<d>/` prefixes by dynamic partitioning
+ * on the records' own tenant_id and dt. Firehose picks its own object names, so the key is not used and a
+ * re-delivered batch is staged twice; the compactor keeps one version per message, so the lake is the same.
+ *
+ * @example
+ * const sink = new FirehoseStagingSink(new FirehoseClient({ region }), 'makoto-staging');
+ * await ingestBatch(store, changes, { source: 'dynamodb', batchId, sink }); // quarantine still goes to store
  */
-export class FirehoseStagingStore implements ObjectStore {
+export class FirehoseStagingSink implements StagingSink {
   readonly location: string;
 
   constructor(
-    private readonly base: ObjectStore,
     private readonly client: FirehoseSender,
     private readonly streamName: string,
     private readonly options: FirehoseBatchOptions = {},
   ) {
-    this.location = `firehose:${streamName} → ${base.location}`;
+    this.location = `firehose:${streamName}`;
   }
 
-  list(prefix: string): AsyncIterable<ObjectInfo> {
-    return this.base.list(prefix);
-  }
-  listFolders(prefix: string): AsyncIterable<string> {
-    return this.base.listFolders(prefix);
-  }
-  head(key: string) {
-    return this.base.head(key);
-  }
-  getStream(key: string) {
-    return this.base.getStream(key);
-  }
-  getToFile(key: string, path: string) {
-    return this.base.getToFile(key, path);
-  }
-  putFile(key: string, path: string, options?: PutOptions) {
-    return this.base.putFile(key, path, options);
-  }
-  delete(key: string, options?: DeleteOptions) {
-    return this.base.delete(key, options);
-  }
-
-  async putBytes(key: string, body: Uint8Array | string, options?: PutOptions): Promise<ObjectInfo> {
-    if (!key.startsWith(STAGING_ROOT)) return this.base.putBytes(key, body, options);
-    const bytes = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    const text = (bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes).toString('utf8');
-    const records = text
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => Buffer.from(`${line}\n`));
-    await putRecordBatches(this.client, this.streamName, records, this.options);
-    return { key, size: bytes.byteLength, etag: '', lastModified: new Date() };
+  async put(_key: string, records: readonly StagedRecord[]): Promise<void> {
+    const lines = records.map((record) => Buffer.from(`${safeJson(record)}\n`));
+    await putRecordBatches(this.client, this.streamName, lines, this.options);
   }
 }

@@ -6,18 +6,23 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { ingestGroupLogLine } from '../src/app/logFields.js';
-import { ingestMetrics, METRIC_NAMESPACE, METRIC_SERVICE, SOURCE_DIMENSION } from '../src/app/metrics.js';
 import { type Config, type Env, loadConfig } from '../src/config.js';
 import { offboardedTenants } from '../src/erase/offboard.js';
 import { describeFailures, ingestBatch } from '../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../src/ingest/sources.js';
+import { ingestGroupLogLine } from '../src/ops/logFields.js';
+import { ingestMetrics, METRIC_NAMESPACE, METRIC_SERVICE, SOURCE_DIMENSION } from '../src/ops/metrics.js';
+import type { StagingSink } from '../src/ports/StagingSink.js';
 import type { ObjectStore } from '../src/store/ObjectStore.js';
 import { createStore } from '../stores/createStore.js';
 import { StreamBatchFailedError } from './errors.js';
+import { withLambdaContext } from './lambdaContext.js';
 
 export interface StreamIngestDeps {
+  /** The lake's store: quarantine, pending deletes, the offboarded list; staging too unless `sink` is set. */
   readonly store: ObjectStore;
+  /** Where staging goes (STAGING_TRANSPORT=firehose: the delivery stream); default: objects in `store`. */
+  readonly sink?: StagingSink;
   readonly config: Config;
   readonly now?: () => number;
   /** JSON log lines (Powertools); default: one Logger per container. */
@@ -42,10 +47,13 @@ export async function ingestStreamEvent(
   context?: Context,
 ): Promise<DynamoDBBatchResponse> {
   const logger = deps.logger ?? defaultLogger();
-  if (context) logger.addContext(context);
+  const ingest = (e: DynamoDBStreamEvent) => ingestEvent(e, deps, logger);
+  return context ? withLambdaContext(logger, ingest)(event, context) : ingest(event);
+}
+
+async function ingestEvent(event: DynamoDBStreamEvent, deps: StreamIngestDeps, logger: Logger): Promise<DynamoDBBatchResponse> {
   const { changes, batchId } = dynamodbEventChanges(event);
   if (changes.length === 0) return { batchItemFailures: [] };
-  logger.resetKeys();
   logger.appendKeys({ run_id: batchId });
   const result = await ingestBatch(deps.store, changes, {
     source: 'dynamodb',
@@ -53,6 +61,7 @@ export async function ingestStreamEvent(
     mapping: deps.config.fieldMapping,
     now: deps.now?.(),
     refused: await offboardedTenants(deps.store),
+    sink: deps.sink,
   });
   const metrics = deps.metrics ?? defaultMetrics();
   metrics.addDimension(SOURCE_DIMENSION, 'dynamodb');
@@ -97,12 +106,12 @@ let cached: Promise<StreamIngestDeps> | undefined;
 /** Config and clients are built once per Lambda container, on the first event. */
 export async function streamIngestDeps(env: Env): Promise<StreamIngestDeps> {
   const config = loadConfig(env);
-  const base = await createStore(config);
-  if (config.aws.stagingTransport !== 'firehose') return { store: base, config };
+  const store = await createStore(config);
+  if (config.aws.stagingTransport !== 'firehose') return { store, config };
   const { FirehoseClient } = await import('@aws-sdk/client-firehose');
-  const { FirehoseStagingStore } = await import('./firehose.js');
+  const { FirehoseStagingSink } = await import('./firehose.js');
   const client = new FirehoseClient({ region: config.aws.region });
-  return { store: new FirehoseStagingStore(base, client, config.aws.firehoseStreamName as string), config };
+  return { store, sink: new FirehoseStagingSink(client, config.aws.firehoseStreamName as string), config };
 }
 
 /** The Lambda handler (template.yaml: `handler.handler`, built from stream-ingest/handler.ts). */

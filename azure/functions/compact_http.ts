@@ -4,9 +4,10 @@
  * 200 all tenants succeeded, 207 some failed (the others completed), 500 all failed, 400 bad request.
  */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { parseCompactionPayload } from '../../src/app/compactionPayload.js';
-import { summaryJson } from '../../src/app/report.js';
 import { UsageError } from '../../src/errors.js';
+import { parseCompactionPayload } from '../../src/jobs/compactionPayload.js';
+import { summaryJson } from '../../src/ops/report.js';
+import { targetDate } from '../../src/time/jst.js';
 import { azureRuntime } from '../runtime.js';
 import { loggedCompaction } from '../telemetry.js';
 
@@ -24,12 +25,11 @@ export async function compactHttp(request: HttpRequest, context: InvocationConte
     if (error instanceof UsageError) return badRequest(error.message);
     throw error;
   }
-  const { store, config } = await azureRuntime();
-  const summary = await loggedCompaction(context, {
-    store,
-    config,
-    date: parsed.date,
-    tenants: parsed.tenants,
+  const runtime = await azureRuntime();
+  const now = Date.now();
+  const summary = await loggedCompaction(context, runtime, {
+    date: parsed.date ?? targetDate(now, runtime.config.targetDateOffset),
+    tenants: parsed.tenants ?? runtime.config.tenants,
     late: parsed.late,
   });
   const json = summaryJson(summary);

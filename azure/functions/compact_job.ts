@@ -9,27 +9,19 @@
  * attempt died without reporting (docs/AZURE.md "Fan-out").
  */
 import { app, type InvocationContext } from '@azure/functions';
-import { type JobPayload, parseJobPayload } from '../../src/app/compactionPayload.js';
-import {
-  type CompactionJob,
-  jobResultKey,
-  type RunRef,
-  recordJobResult,
-  runJob,
-  withCompactionDeps,
-} from '../../src/app/jobs.js';
-import { partitionLogFields } from '../../src/app/logFields.js';
-import { markAbandoned } from '../../src/app/splitStages.js';
-import { runSplitTask, stageTasks } from '../../src/app/splitTasks.js';
 import { emptyResult, type PartitionResult } from '../../src/compaction/compactPartition.js';
 import { resultFailed } from '../../src/compaction/resultFailed.js';
 import type { SplitShape } from '../../src/compaction/splitPartition.js';
-import type { Config } from '../../src/config.js';
 import { errorMessage } from '../../src/errors.js';
-import type { ObjectStore } from '../../src/store/ObjectStore.js';
+import { type JobPayload, parseJobPayload } from '../../src/jobs/compactionPayload.js';
+import { type CompactionJob, jobResultKey, type RunRef, recordJobResult } from '../../src/jobs/fanOut.js';
+import { markAbandoned } from '../../src/jobs/splitStages.js';
+import { stageTasks } from '../../src/jobs/splitTasks.js';
+import { runTask } from '../../src/jobs/task.js';
+import { partitionLogFields } from '../../src/ops/partitionView.js';
 import { CompactionJobError } from '../errors.js';
 import { storageTaskQueue } from '../jobQueue.js';
-import { azureRuntime } from '../runtime.js';
+import { type AzureRuntime, azureRuntime } from '../runtime.js';
 import { triggerSettings } from '../settings.js';
 import { summariseIfLast } from '../summariseRun.js';
 import { functionLog, logPartition } from '../telemetry.js';
@@ -47,10 +39,11 @@ export interface JobOutcome {
 export async function compactJob(message: unknown, context: InvocationContext): Promise<JobOutcome> {
   const { job, run } = parseMessage(message);
   const attempt = Number(context.triggerMetadata?.dequeueCount ?? 1);
-  const { store, config } = await azureRuntime();
+  const runtime = await azureRuntime();
+  const { store } = runtime;
   const result = job.split
-    ? await startSplitJob(config, store, { job, run }, context)
-    : await withCompactionDeps(config, store, Date.now, (deps) => runJob(deps, job));
+    ? await startSplitJob(runtime, { job, run }, context)
+    : await runTask({ ...runtime, now: Date.now }, { kind: 'compact', job, run });
   if (result === 'split') return { status: 'split', recorded: false, summaryWritten: false };
   const failed = resultFailed(result);
   // a failure is recorded only on the last attempt: until then the run is not complete
@@ -63,7 +56,7 @@ export async function compactJob(message: unknown, context: InvocationContext): 
   let summaryWritten = false;
   if (last) {
     await recordJobResult(store, run, result);
-    summaryWritten = await summariseIfLast(store, run, context);
+    summaryWritten = await summariseIfLast(runtime, run, context);
   }
   if (failed) {
     throw new CompactionJobError(`job ${job.tenant} ${job.date} of run ${run.runId} ${result.status}: ${result.error ?? ''}`, {
@@ -79,7 +72,8 @@ export async function compactJob(message: unknown, context: InvocationContext): 
  */
 export async function compactJobPoison(message: unknown, context: InvocationContext): Promise<JobOutcome> {
   const { job, run } = parseMessage(message);
-  const { store } = await azureRuntime();
+  const runtime = await azureRuntime();
+  const { store } = runtime;
   const reported = (await store.head(jobResultKey(run, job))) !== undefined;
   if (!reported) {
     const error = `moved to the poison queue after ${settings.compactionMaxDequeueCount} attempts without a report (the worker crashed or timed out)`;
@@ -89,7 +83,7 @@ export async function compactJobPoison(message: unknown, context: InvocationCont
     });
   }
   context.warn(`job ${job.tenant} ${job.date} of run ${run.runId} poisoned${reported ? '' : ' without a report'}`);
-  return { status: 'failed', recorded: !reported, summaryWritten: await summariseIfLast(store, run, context) };
+  return { status: 'failed', recorded: !reported, summaryWritten: await summariseIfLast(runtime, run, context) };
 }
 
 /**
@@ -98,31 +92,30 @@ export async function compactJobPoison(message: unknown, context: InvocationCont
  * abandoned (lease released, work removed) before the error is thrown, so the retry starts afresh.
  */
 async function startSplitJob(
-  config: Config,
-  store: ObjectStore,
+  runtime: AzureRuntime,
   { job, run }: { job: CompactionJob; run: RunRef },
   context: InvocationContext,
 ): Promise<PartitionResult | 'split'> {
+  const { config, store } = runtime;
+  const env = { ...runtime, now: Date.now };
   const shape = job.split as SplitShape;
-  return withCompactionDeps(config, store, Date.now, async (deps) => {
-    const started = await runSplitTask(deps, { action: 'start', job, shape });
-    if (!('ref' in started)) return (started as { result: PartitionResult }).result;
-    const { ref } = started;
-    try {
-      const window = settings.compactionTaskConcurrency;
-      await storageTaskQueue(config, settings.compactionTaskQueue).enqueue(stageTasks('map', job, ref, run, window));
-    } catch (error) {
-      // map tasks already sent find the split abandoned and do nothing
-      const reason = `enqueueing its map tasks failed: ${errorMessage(error)}`;
-      await markAbandoned(store, run, ref, 'start', reason, Date.now());
-      await runSplitTask(deps, { action: 'abandon', job, ref, reason });
-      throw error;
-    }
-    context.info(
-      `split ${job.tenant} ${job.date} started as ${ref.ranges} ranges × ${ref.buckets} buckets (split ${ref.splitId}, run ${run.runId}): map tasks enqueued on ${settings.compactionTaskQueue}, ${settings.compactionTaskConcurrency} at a time`,
-    );
-    return 'split';
-  });
+  const started = await runTask(env, { kind: 'split', task: { action: 'start', job, shape }, run });
+  if (!('ref' in started)) return (started as { result: PartitionResult }).result;
+  const { ref } = started;
+  try {
+    const window = settings.compactionTaskConcurrency;
+    await storageTaskQueue(config, settings.compactionTaskQueue).enqueue(stageTasks('map', job, ref, run, window));
+  } catch (error) {
+    // map tasks already sent find the split abandoned and do nothing
+    const reason = `enqueueing its map tasks failed: ${errorMessage(error)}`;
+    await markAbandoned(store, run, ref, 'start', reason, Date.now());
+    await runTask(env, { kind: 'split', task: { action: 'abandon', job, ref, reason }, run });
+    throw error;
+  }
+  context.info(
+    `split ${job.tenant} ${job.date} started as ${ref.ranges} ranges × ${ref.buckets} buckets (split ${ref.splitId}, run ${run.runId}): map tasks enqueued on ${settings.compactionTaskQueue}, ${settings.compactionTaskConcurrency} at a time`,
+  );
+  return 'split';
 }
 
 function parseMessage(message: unknown): JobPayload {

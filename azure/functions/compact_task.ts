@@ -4,7 +4,7 @@
  * compact_job started the split and enqueued its first map tasks; each finished task enqueues the next of
  * its stage (at most COMPACTION_TASK_CONCURRENCY queued or running), the map task that completes the set of
  * map reports enqueues the first reduce tasks, the reduce task that completes the set of reduce reports
- * enqueues the commit ("last" decided through the store: src/app/splitStages.ts); the commit records the
+ * enqueues the commit ("last" decided through the store: src/jobs/splitStages.ts); the commit records the
  * job's result and, if it is the run's last report, writes the run summary. A task delivered again after
  * its stage ended (or after the split was abandoned) does nothing.
  *
@@ -13,20 +13,21 @@
  * as failed). `compact_task_poison` abandons it for a task whose last attempt died without doing so.
  */
 import { app, type InvocationContext } from '@azure/functions';
-import { type RunRef, recordJobResult, withCompactionDeps } from '../../src/app/jobs.js';
-import { decideAbandon, nextInWindow, reportTaskDone, splitStage, stageStartedBy } from '../../src/app/splitStages.js';
+import type { PartitionResult } from '../../src/compaction/compactPartition.js';
+import { resultFailed } from '../../src/compaction/resultFailed.js';
+import { errorMessage, UsageError } from '../../src/errors.js';
+import { type RunRef, recordJobResult } from '../../src/jobs/fanOut.js';
+import { decideAbandon, nextInWindow, reportTaskDone, splitStage, stageStartedBy } from '../../src/jobs/splitStages.js';
 import {
   parseSplitTaskPayload,
-  runSplitTask,
   type SplitTask,
+  type SplitTaskOutcome,
   type SplitTaskPayload,
   splitTaskName,
   stageTask,
   stageTasks,
-} from '../../src/app/splitTasks.js';
-import type { PartitionResult } from '../../src/compaction/compactPartition.js';
-import { resultFailed } from '../../src/compaction/resultFailed.js';
-import { errorMessage, UsageError } from '../../src/errors.js';
+} from '../../src/jobs/splitTasks.js';
+import { runTask } from '../../src/jobs/task.js';
 import { CompactionJobError } from '../errors.js';
 import { storageTaskQueue } from '../jobQueue.js';
 import { type AzureRuntime, azureRuntime } from '../runtime.js';
@@ -68,9 +69,9 @@ export async function compactTask(message: unknown, context: InvocationContext):
     return { task: splitTaskName(task), status: 'skipped', summaryWritten: false };
   }
   const last = attempt >= settings.compactionMaxDequeueCount;
-  let outcome: Awaited<ReturnType<typeof runSplitTask>>;
+  let outcome: SplitTaskOutcome;
   try {
-    outcome = await withCompactionDeps(runtime.config, runtime.store, Date.now, (deps) => runSplitTask(deps, task));
+    outcome = await runTask({ ...runtime, now: Date.now }, { kind: 'split', task, run });
     if ('result' in outcome && resultFailed(outcome.result)) {
       throw new CompactionJobError(`${name}: ${outcome.result.status}: ${outcome.result.error ?? ''}`, {
         context: { run: run.runId, tenant: task.job.tenant, date: task.job.date, attempt },
@@ -86,7 +87,7 @@ export async function compactTask(message: unknown, context: InvocationContext):
     // the commit: the job's result, reported like a single-pass job's
     logPartition(functionLog(context, run.runId), outcome.result, { split_id: task.ref.splitId });
     await recordJobResult(runtime.store, run, outcome.result);
-    const summaryWritten = await summariseIfLast(runtime.store, run, context);
+    const summaryWritten = await summariseIfLast(runtime, run, context);
     return { task: splitTaskName(task), status: outcome.result.status, summaryWritten };
   }
   const done = task as StageTask;
@@ -123,20 +124,22 @@ export async function compactTaskPoison(message: unknown, context: InvocationCon
  * another task is abandoning it); 'summary' when this call wrote the run summary.
  */
 async function abandon(
-  { config, store }: AzureRuntime,
+  runtime: AzureRuntime,
   run: RunRef,
   task: QueuedTask,
   reason: string,
   context: InvocationContext,
 ): Promise<boolean | 'summary'> {
+  const { store } = runtime;
   if (!(await decideAbandon(store, run, task, reason, Date.now()))) return false;
-  const outcome = await withCompactionDeps(config, store, Date.now, (deps) =>
-    runSplitTask(deps, { action: 'abandon', job: task.job, ref: task.ref, reason }),
+  const outcome = await runTask(
+    { ...runtime, now: Date.now },
+    { kind: 'split', task: { action: 'abandon', job: task.job, ref: task.ref, reason }, run },
   );
   const { result } = outcome as { result: PartitionResult };
   await recordJobResult(store, run, result);
   context.error(`split ${task.ref.splitId} (${task.job.tenant} ${task.job.date}, run ${run.runId}) abandoned: ${reason}`);
-  return (await summariseIfLast(store, run, context)) ? 'summary' : true;
+  return (await summariseIfLast(runtime, run, context)) ? 'summary' : true;
 }
 
 function parseMessage(message: unknown): { task: QueuedTask; run: RunRef } {

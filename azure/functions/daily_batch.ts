@@ -5,22 +5,21 @@
  * compacts them, and the last one to report writes `runs/<date>/<run>.json` (docs/AZURE.md "Fan-out").
  * Run it by hand with `POST /admin/functions/daily_batch`; `compact_http` still compacts in one call.
  *
- * Before it plans, it runs the night's privacy step (src/app/nightlyPrivacy.ts: recent erases re-applied,
+ * Before it plans, it runs the night's privacy step (src/jobs/nightlyPrivacy.ts: recent erases re-applied,
  * offboarded tenants offboarded again, LAKE_RETENTION_DAYS applied – docs/PRIVACY.md). What that step could
  * not do is logged as an error (`privacy step failed`) and never stops the plan; a retry of the timer (an
  * earlier attempt failed or timed out) skips it, so that a privacy step outlasting functionTimeout cannot
  * keep the night from being compacted.
  */
 import { app, type InvocationContext, type Timer } from '@azure/functions';
-import { planRun, writeRunSummary } from '../../src/app/jobs.js';
-import { privacyFailure, runNightlyPrivacy } from '../../src/app/nightlyPrivacy.js';
-import { lateLookbackDays } from '../../src/compaction/lateData.js';
 import type { NightlyErasureReport } from '../../src/erase/nightly.js';
 import { errorMessage } from '../../src/errors.js';
-import { targetDate } from '../../src/time/jst.js';
+import { type PrivacyOutcome, privacyFailure, privacyOutcome, recordPrivacyOutcome } from '../../src/jobs/privacyOutcome.js';
+import { nightlyRequest, runTask } from '../../src/jobs/task.js';
 import { storageJobQueue } from '../jobQueue.js';
 import { type AzureRuntime, azureRuntime } from '../runtime.js';
 import { triggerSettings } from '../settings.js';
+import { summariseIfLast } from '../summariseRun.js';
 
 const settings = triggerSettings(process.env);
 
@@ -43,27 +42,21 @@ export interface PlannedRun {
  * run id (jobs already enqueued by the failed attempt still compact: compaction is idempotent).
  */
 export async function dailyBatch(_timer: Timer | unknown, context: InvocationContext): Promise<PlannedRun> {
-  const { store, config } = await azureRuntime();
-  const privacy = await privacyStep(context, { store, config });
+  const runtime = await azureRuntime();
+  const { store, config } = runtime;
+  const privacy = await privacyStep(context, runtime);
   const now = Date.now();
-  const date = targetDate(now, config.targetDateOffset);
-  const plan = await planRun(
-    store,
-    {
-      date,
-      tenants: config.tenants,
-      lateLookbackDays: lateLookbackDays(config.compaction.lateDataLookbackDays),
-      // a job past SPLIT_THRESHOLD_BYTES is split: compact_job starts it, compact_task runs its stages
-      splitThresholdBytes: config.compaction.splitThresholdBytes,
-    },
-    now,
-  );
+  const request = nightlyRequest(config, now);
+  // a job past SPLIT_THRESHOLD_BYTES is split: compact_job starts it, compact_task runs its stages
+  const plan = await runTask({ config, store, now: () => now }, { kind: 'plan', request });
+  // kept under the run for its summary, before any job can report
+  await recordPrivacyOutcome(store, plan.run, outcomeOf(privacy));
   await storageJobQueue(config, settings.compactionQueue).enqueue(plan.jobs.map((job) => ({ job, run: plan.run })));
-  // nothing to do tonight: no job will report, so the summary is written here
-  if (plan.jobs.length === 0) await writeRunSummary(store, plan.run, { whenComplete: true });
+  // nothing to do tonight: no job will report, so the run ends here
+  if (plan.jobs.length === 0) await summariseIfLast(runtime, plan.run, context);
   const planned: PlannedRun = {
     run_id: plan.run.runId,
-    target_date: date,
+    target_date: request.date,
     jobs: plan.jobs.length,
     staging_bytes: plan.jobs.reduce((n, j) => n + j.stagingBytes, 0),
     split_jobs: plan.jobs.filter((j) => j.split).length,
@@ -73,6 +66,13 @@ export async function dailyBatch(_timer: Timer | unknown, context: InvocationCon
   };
   context.info(JSON.stringify({ message: 'run planned', ...planned }));
   return planned;
+}
+
+/** What the run summary records of the step (src/jobs/privacyOutcome.ts). */
+function outcomeOf(privacy: PlannedRun['privacy']): PrivacyOutcome {
+  if ('skipped' in privacy) return privacy;
+  if ('error' in privacy) return { failure: privacy.error };
+  return privacyOutcome(privacy);
 }
 
 /** The night's privacy step, before the plan: logged, never thrown; skipped on a retry of the timer. */
@@ -86,9 +86,8 @@ async function privacyStep(context: InvocationContext, { store, config }: AzureR
     return { skipped };
   }
   try {
-    const report = await runNightlyPrivacy(config, store, Date.now, (name, fields) =>
-      line(name.endsWith('_failed') ? 'warn' : 'info', name, fields),
-    );
+    const log = (name: string, fields: Record<string, unknown>) => line(name.endsWith('_failed') ? 'warn' : 'info', name, fields);
+    const report = await runTask({ config, store, now: Date.now, log }, { kind: 'privacy' });
     const failure = privacyFailure(report);
     line(failure ? 'error' : 'info', failure ? 'privacy step failed' : 'privacy step finished', { ...report });
     return report;

@@ -6,12 +6,12 @@
  */
 
 import { app, type InvocationContext } from '@azure/functions';
-import { ingestGroupLogLine } from '../../src/app/logFields.js';
-import { ingestMetrics } from '../../src/app/metrics.js';
 import { offboardedTenants } from '../../src/erase/offboard.js';
 import { errorMessage } from '../../src/errors.js';
 import { describeFailures, ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { cosmosBatchName, cosmosDocumentChanges } from '../../src/ingest/sources.js';
+import { ingestGroupLogLine } from '../../src/ops/logFields.js';
+import { ingestMetrics } from '../../src/ops/metrics.js';
 import { StagingWriteError } from '../errors.js';
 import { writePoisonBatch } from '../poison.js';
 import { azureRuntime } from '../runtime.js';

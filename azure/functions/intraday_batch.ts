@@ -5,7 +5,7 @@
  * `compact_http`, so analysts see a change within the hour. `daily_batch` stays the closing run of each day.
  */
 import { app, type InvocationContext, type Timer } from '@azure/functions';
-import { summaryJson } from '../../src/app/report.js';
+import { summaryJson } from '../../src/ops/report.js';
 import { targetDate } from '../../src/time/jst.js';
 import { azureRuntime } from '../runtime.js';
 import { triggerSettings } from '../settings.js';
@@ -18,12 +18,11 @@ export async function intradayBatch(
   _timer: Timer | unknown,
   context: InvocationContext,
 ): Promise<ReturnType<typeof summaryJson>> {
-  const { store, config } = await azureRuntime();
-  const summary = await loggedCompaction(context, {
-    store,
-    config,
+  const runtime = await azureRuntime();
+  const summary = await loggedCompaction(context, runtime, {
     date: targetDate(Date.now(), 0),
-    tenants: config.tenants,
+    tenants: runtime.config.tenants,
+    late: false,
     intraday: true,
   });
   return summaryJson(summary);

@@ -12,7 +12,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { withCompactionDeps } from '../../src/app/jobs.js';
 import type { Config } from '../../src/config.js';
 import type { EraseSelector } from '../../src/erase/eraseMatcher.js';
 import { type EraseOutcome, eraseTenant, verifyReceipt } from '../../src/erase/eraseTenant.js';
@@ -20,10 +19,10 @@ import { offboardTenant, reenableTenant } from '../../src/erase/offboard.js';
 import type { EraseDeps } from '../../src/erase/planErase.js';
 import type { EraseReceipt } from '../../src/erase/receipt.js';
 import { UsageError } from '../../src/errors.js';
+import { withCompactionDeps } from '../../src/jobs/fanOut.js';
 import { assertTenantId } from '../../src/tenant.js';
 import { createStore } from '../../stores/createStore.js';
-
-type Out = { stdout: (text: string) => void; stderr: (text: string) => void };
+import type { Out } from './args.js';
 
 /** The store, a DuckDB instance and a work folder under TEMP_DIR, released after (the compaction's own). */
 async function withEraseDeps<T>(config: Config, work: (deps: EraseDeps) => Promise<T>): Promise<T> {

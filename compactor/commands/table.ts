@@ -1,13 +1,20 @@
+/**
+ * `vacuum`, `convert` and `export`: the table's own maintenance. Thin: parse the arguments, open the store and
+ * a DuckDB instance, call src/compaction/lakeTable.ts or src/table/.
+ *
+ *   makoto-lake vacuum [--retain HOURS] [--dry-run] [--json]
+ *   makoto-lake convert
+ *   makoto-lake export DIR [--as-of VERSION|TIMESTAMP] [--tenants a,b]
+ */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { withCompactionDeps } from '../../src/app/jobs.js';
 import { convertLegacyLake, lakeTable, vacuumLake } from '../../src/compaction/lakeTable.js';
 import type { Config } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
+import { withCompactionDeps } from '../../src/jobs/fanOut.js';
 import { exportSnapshot } from '../../src/table/exportSnapshot.js';
 import { createStore } from '../../stores/createStore.js';
-
-type Out = { stdout: (text: string) => void; stderr: (text: string) => void };
+import { type Out, parseAsOf } from './args.js';
 
 /** Runs `work` with the configured store, a DuckDB instance and a work folder, all released after (the compaction's own). */
 async function withLake<T>(config: Config, work: (deps: Parameters<typeof lakeTable>[0]) => Promise<T>): Promise<T> {
@@ -84,13 +91,4 @@ export async function exportCommand(args: readonly string[], config: Config, out
     out.stderr(`exported table version ${snapshot.version}: ${files.length} files to ${resolve(positionals[0] as string)}`);
   });
   return 0;
-}
-
-/** `--as-of 12` (a version) or `--as-of 2025-08-12T03:00:00Z` (the last version committed by then). */
-export function parseAsOf(text: string | undefined): { version?: number; timestamp?: number } | undefined {
-  if (text === undefined) return undefined;
-  if (/^\d+$/.test(text)) return { version: Number(text) };
-  const at = Date.parse(text);
-  if (Number.isNaN(at)) throw new UsageError(`--as-of must be a table version or an ISO-8601 time, got ${JSON.stringify(text)}`);
-  return { timestamp: at };
 }

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { idRange, type LookupCost, tenantDataFiles } from '../compaction/messageDays.js';
 import { openDuckDb, withConnection } from '../duckdb/openDuckDb.js';
+import { ObjectStoreStagingSink } from '../ingest/ObjectStoreStagingSink.js';
 import type { StagedRecord } from '../schema/messageSchema.js';
 import { quoteLiteral, quoteStringList } from '../sql/quote.js';
 import { stagingKey } from '../staging/layout.js';
-import { gzipNdjson } from '../staging/ndjson.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
 import type { AddAction } from '../table/actions.js';
 import { DeltaTable, tableKey } from '../table/deltaTable.js';
@@ -228,7 +228,10 @@ const MOVES_SQL = `WITH places AS (
     SELECT 1 FROM moved_out o WHERE o.message_id = d.message_id AND o.dt = d.dt AND o.ingested_at >= l.version_at)
   ORDER BY l.day_index, d.dt, d.message_id`;
 
-/** Writes one move-out object per (backfilled day, day left): the same moves, the same object. */
+/**
+ * Writes one move-out object per (backfilled day, day left): the same moves, the same object. Always objects
+ * of the store, whatever the capture's transport: a backfill replaces its own objects by name.
+ */
 async function writeMoves(
   store: ObjectStore,
   source: 'dynamodb' | 'cosmos',
@@ -243,10 +246,11 @@ async function writeMoves(
     groups.set(id, [...(groups.get(id) ?? []), moveOut(source, tenant, row)]);
   }
   const staged = days.map(() => [] as string[]);
+  const sink = new ObjectStoreStagingSink(store);
   for (const [id, records] of groups) {
     const [day, dt] = id.split('\u0000') as [string, string];
     const key = stagingKey(tenant, dt, `${(days[Number(day)] as BackfilledDay).name}-moves_0_0`);
-    await store.putBytes(key, gzipNdjson(records), { contentType: 'application/x-ndjson' });
+    await sink.put(key, records);
     staged[Number(day)]?.push(key);
   }
   return days.map((_, i) => ({

@@ -4,7 +4,7 @@ import { mergeQuarantine, type QuarantineReason } from '../ingest/quarantineSumm
 import { type StagedDay, stagedDays } from '../ingest/stagedDays.js';
 import { DEFAULT_FIELD_MAPPING, type FieldMapping } from '../model/fieldMapping.js';
 import { normaliseChange, type SourceChange } from '../model/normalise.js';
-import type { SourcePage, SourceReader } from '../ports/SourceReader.js';
+import type { SourcePage, SourceReader, StreamingSourceReader } from '../ports/SourceReader.js';
 import { backfillCheckpointKey, stagingPrefix } from '../staging/layout.js';
 import { listAll, type ObjectStore } from '../store/ObjectStore.js';
 import { readJson } from '../store/readJson.js';
@@ -343,21 +343,6 @@ function failed(tenant: string, date: string, durationMs: number, error: unknown
     durationMs,
     error: errorMessage(error),
   };
-}
-
-/** A source that streams every version it holds once, in order (a DynamoDB export): read in one pass. */
-export interface StreamingSourceReader extends SourceReader {
-  versions(): AsyncIterable<unknown>;
-  /**
-   * Put in its objects' names (`backfill-<source>-<stagingName>-<date>-<tenant>-p<n>`), so a re-run from the
-   * same source replaces its own objects and never those of a table backfill or of another export prefix,
-   * which may not be compacted yet (the merge orders all of them by time).
-   */
-  readonly stagingName?: string;
-}
-
-export function isStreamingReader(reader: SourceReader): reader is StreamingSourceReader {
-  return typeof (reader as Partial<StreamingSourceReader>).versions === 'function';
 }
 
 export interface ExportBackfillRequest extends Omit<BackfillRequest, 'date' | 'reader' | 'restart' | 'tenants'> {

@@ -51,7 +51,7 @@ export async function commitPartition(
     parts: [
       ...placed,
       ...(await mapLimit(files, settings.transferConcurrency, async (file, i) => {
-        const stats = await partStats(deps.db, file);
+        const stats = outcome.partStats?.[i] ?? (await partStats(deps.db, file));
         const info = await putOnce(deps.store, analyticsKey(tenant, date, runId, i), file, PARQUET, run.signal);
         return { info, stats };
       })),
@@ -149,7 +149,14 @@ function manifestOf(
     dt: run.date,
     started_at: new Date(run.started).toISOString(),
     finished_at: new Date(run.now()).toISOString(),
-    inputs: outcome.staging.map((i) => ({ key: i.key, size: i.size, etag: i.etag, last_modified: i.lastModified.toISOString() })),
+    // every staging object the partition's rows now include: the ones this run read, and (an incremental
+    // plan) the ones earlier runs folded in, so the planner sees them as folded
+    inputs: [...(plan.folded ?? []), ...outcome.staging].map((i) => ({
+      key: i.key,
+      size: i.size,
+      etag: i.etag,
+      last_modified: i.lastModified.toISOString(),
+    })),
     rows_read: outcome.rowsRead,
     rows_rejected: outcome.rowsRejected,
     objects_rejected: outcome.objectsRejected,
@@ -166,6 +173,7 @@ function manifestOf(
     published_inputs: outcome.published.map(described),
     tombstones: written.tombstones ? { ...described(written.tombstones), rows: outcome.counts.deleted } : null,
     ...(plan.missing.length > 0 ? { missing_inputs: plan.missing } : {}),
+    ...(plan.folded && plan.folded.length > 0 ? { inputs_carried: plan.folded.length } : {}),
     ...(outcome.split ? { split: { ranges: outcome.split.ranges, buckets: outcome.split.buckets } } : {}),
   };
 }

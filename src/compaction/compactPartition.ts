@@ -11,7 +11,7 @@ import type { RetryPolicy } from '../util/retry.js';
 import { commitPartition } from './commitPartition.js';
 import type { ParquetOptions } from './compactionSql.js';
 import { currentSnapshot } from './lakeTable.js';
-import { type MergeOutcome, mergePartition } from './mergePartition.js';
+import { FullFoldNeeded, type MergeOutcome, mergePartition } from './mergePartition.js';
 import { acquireLease, type Lease } from './partitionLease.js';
 import { planHasWork, planPartition } from './planPartition.js';
 
@@ -91,6 +91,14 @@ export interface PartitionResult {
   readonly reason?: string;
 }
 
+export interface CompactPartitionOptions {
+  /**
+   * Fold in only the staging the partition's current version has not folded in (an intraday run; see
+   * planPartition's incrementalFold for when the whole day is read anyway).
+   */
+  readonly incremental?: boolean;
+}
+
 /** The lease as the commit uses it. */
 export type PartitionLease = Pick<Lease, 'confirm'>;
 
@@ -127,7 +135,12 @@ export interface PartitionRun {
  * const result = await compactPartition({ store, db, workDirectory }, 'acme', '2025-08-11');
  * // result.status === 'compacted', result.rowsWritten === 1234
  */
-export async function compactPartition(deps: CompactionDeps, tenantInput: string, dateInput: string): Promise<PartitionResult> {
+export async function compactPartition(
+  deps: CompactionDeps,
+  tenantInput: string,
+  dateInput: string,
+  options: CompactPartitionOptions = {},
+): Promise<PartitionResult> {
   const tenant = assertTenantId(tenantInput);
   const date = parseDate(dateInput);
   const now = deps.now ?? Date.now;
@@ -151,13 +164,16 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
     const timed = timer(timings);
     await phase('locked');
     const settings = deps.settings ?? DEFAULT_COMPACTION_SETTINGS;
+    let incremental = options.incremental === true;
     for (let attempt = 0; ; attempt++) {
       // a newer commit of this partition (a run that took over a lapsed lease) means planning again from it
       const attemptId = attempt === 0 ? runId : `${runId}-r${attempt}`;
       const log =
         deps.log && ((event: string, fields: Record<string, unknown>) => deps.log?.(event, { ...fields, runId: attemptId }));
       const plan = await timed('list', async () =>
-        planPartition(deps.store, await currentSnapshot(deps, { tenant_id: tenant, dt: date }), tenant, date, log),
+        planPartition(deps.store, await currentSnapshot(deps, { tenant_id: tenant, dt: date }), tenant, date, log, {
+          incremental,
+        }),
       );
       if (!planHasWork(plan)) return emptyResult(base, 'no-input', now() - started, timings);
       if (plan.missing.length > 0) deps.log?.('partition.missing_inputs', { ...base, keys: plan.missing });
@@ -186,6 +202,13 @@ export async function compactPartition(deps: CompactionDeps, tenantInput: string
         await phase('done');
         return result;
       } catch (error) {
+        if (error instanceof FullFoldNeeded && incremental) {
+          // nothing was uploaded: the same attempt plans again, reading the whole day
+          incremental = false;
+          attempt--;
+          deps.log?.('partition.full_fold', { ...base, runId: attemptId, error: errorMessage(error) });
+          continue;
+        }
         if (!(error instanceof CommitConflictError) || attempt + 1 >= MAX_COMMIT_ATTEMPTS) throw error;
         deps.log?.('partition.commit_conflict', { ...base, runId: attemptId, error: errorMessage(error) });
       } finally {

@@ -132,7 +132,7 @@ export async function measuredStagingBytes(store: ObjectStore, job: PartitionJob
 /**
  * The partitions of one run, each once: the target day for every named tenant (or every tenant with staging),
  * then every earlier partition the planner finds (lateLookbackDays 0 = none; Infinity = no bound). The CLI,
- * the single-invocation Lambda and the fan-out's plan step (src/app/jobs.ts) all plan through this.
+ * the single-invocation Lambda and the fan-out's plan step (src/jobs/fanOut.ts) all plan through this.
  */
 export async function planPartitions(
   store: ObjectStore,
@@ -174,10 +174,11 @@ export async function planIntraday(
   tenants: readonly string[] | 'all',
   now: number,
   snapshot?: TableSnapshot,
-): Promise<StalePartition[]> {
+): Promise<(StalePartition & { readonly incremental: true })[]> {
   const days = openDays(now);
   const jobs = await planCompaction(store, tenants, { earliest: days[0], ...(snapshot ? { snapshot } : {}) });
-  return uniqueJobs(jobs.filter((job) => days.includes(job.date)));
+  // an hourly run costs what was captured since the last one: only the staging not folded in yet is read
+  return uniqueJobs(jobs.filter((job) => days.includes(job.date))).map((job) => ({ ...job, incremental: true as const }));
 }
 
 /** One job per tenant-day (a tenant named twice, or a late day also planned as the target): the first wins. */
@@ -200,6 +201,8 @@ export interface PartitionJob {
   readonly split?: SplitShape;
   /** Bytes of its staging data when the planner listed them (measuredStagingBytes then lists nothing). */
   readonly stagingBytes?: number;
+  /** Read only the staging its current version has not folded in (an intraday run; compactPartition). */
+  readonly incremental?: boolean;
 }
 
 /**
@@ -220,7 +223,7 @@ export async function compactJobs(
     }
     const compacted = job.split
       ? await runSplit(deps, job.tenant, job.date, job.split)
-      : await compactPartition(deps, job.tenant, job.date);
+      : await compactPartition(deps, job.tenant, job.date, job.incremental ? { incremental: true } : {});
     const result = { ...compacted, ...(job.reason ? { reason: job.reason } : {}) };
     options.onResult?.(result);
     return result;

@@ -229,6 +229,16 @@ export function mergeDeletesSql(rows: string): string {
   FROM ${quoteIdent(rows)} WHERE row_kind = 1 ORDER BY message_id`;
 }
 
+/**
+ * mergeCountsSql and mergeDeletesSql as one statement: rows by origin and kind, and with each group of
+ * deletes (kind 1) its remembered deletes as a list of (message_id, source_seq, ingested_at).
+ */
+export function mergeTallySql(rows: string): string {
+  return `SELECT input_origin, row_kind, count(*)::INTEGER AS n,
+    list({'message_id': deleted_id, 'source_seq': deleted_seq, 'ingested_at': deleted_at} ORDER BY deleted_id) FILTER (WHERE row_kind = 1) AS deletes
+  FROM ${quoteIdent(rows)} GROUP BY ALL`;
+}
+
 /** The tally call that counts each classified row (with the deletes' id, position, capture time) and keeps current rows. */
 function tallyCallSql(tallyFunction: string, runKey: string): string {
   const deleted = (column: string) => `CASE WHEN row_kind = 1 THEN ${quoteIdent(column)} END`;
@@ -415,9 +425,10 @@ export function parquetCopyOptionsSql(options: ParquetOptions): string {
 export const STATS_COLUMNS = ['created_at', 'message_id', 'conversation_id', 'sender_id'] as const;
 
 /**
- * Per-column statistics of one Parquet file from its footer (no data read): rows, and per stats column the
- * smallest and largest value (NULL when a row group has none: strings past the writer's statistics limit)
- * and the null count.
+ * Per-column statistics of one Parquet file from its footer (no data read): per stats column the smallest
+ * and largest value (NULL when a row group has none: strings past the writer's statistics limit), the null
+ * count, and the file's rows (each column's row groups add up to them). A file with no rows has no row
+ * groups, so no rows here.
  */
 export function parquetStatsSql(file: string): string {
   const columns = STATS_COLUMNS.map(quoteLiteral).join(', ');
@@ -425,7 +436,8 @@ export function parquetStatsSql(file: string): string {
 SELECT path_in_schema AS name,
   CASE WHEN count(*) = count(stats_min_value) THEN min(stats_min_value) END AS min_value,
   CASE WHEN count(*) = count(stats_max_value) THEN max(stats_max_value) END AS max_value,
-  sum(stats_null_count)::BIGINT AS null_count
+  sum(stats_null_count)::BIGINT AS null_count,
+  sum(row_group_num_rows)::BIGINT AS num_rows
 FROM m GROUP BY path_in_schema`;
 }
 

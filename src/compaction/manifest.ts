@@ -48,6 +48,11 @@ export interface PartitionManifest {
   tombstones?: (ManifestObject & { rows: number }) | null;
   /** Objects the previous manifest named that were gone when this run read the partition. */
   missing_inputs?: string[];
+  /**
+   * Present when the run read only the staging not folded in before (an intraday run): how many of `inputs`
+   * earlier runs folded in and this one did not read again (their rows came from the published parts).
+   */
+  inputs_carried?: number;
   /** Present when the run was split across tasks: its K ranges and B buckets (docs/SCALING.md). */
   split?: { ranges: number; buckets: number };
 }

@@ -12,9 +12,8 @@ import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../util/retry.js';
 import {
   hasBackfillSql,
   type MergeSources,
-  mergeCountsSql,
-  mergeDeletesSql,
   mergeRowsSql,
+  mergeTallySql,
   type PublishedFile,
   parquetCopyOptionsSql,
   parquetRowCountSql,
@@ -26,9 +25,17 @@ import {
   winnerRowsSql,
 } from './compactionSql.js';
 import type { PartitionRun } from './compactPartition.js';
+import { partStatsOn } from './partStats.js';
 import type { PartitionPlan } from './planPartition.js';
 import { findRefusedLines, type RejectedInput, type StagingLine, salvageStagingObject, writeStagingLines } from './salvage.js';
 import { type RememberedDelete, type RowCounts, tallyFromCounts } from './tally.js';
+
+/**
+ * An incremental merge (PartitionPlan `folded`) met a backfilled version: its version time depends on every
+ * captured version of the message, and the published rows keep only the winners, so the partition is planned
+ * again as a full re-fold.
+ */
+export class FullFoldNeeded extends CompactionError {}
 
 /** What the run phase produced, all of it local and verified, nothing published yet. */
 export interface MergeOutcome {
@@ -48,6 +55,8 @@ export interface MergeOutcome {
   readonly rejected: RejectedInput[];
   /** Local part files, in part order, holding exactly `counts.current` rows. */
   readonly parts: string[];
+  /** Each local part's Delta statistics (partStats), in part order, when the merge read them already. */
+  readonly partStats?: readonly string[];
   /** Local tombstone file holding `counts.deleted` rows, or undefined when no message is deleted. */
   readonly tombstoneFile: string | undefined;
   /**
@@ -106,11 +115,19 @@ async function mergeAndVerify(
   local: LocalInputs,
   keyOf: Map<string, string>,
 ): Promise<MergeOutcome> {
-  const merged = await run.timed('compact', () => runMerge(connection, run, local, keyOf));
+  const incremental = (plan.folded?.length ?? 0) > 0;
+  const merged = await run.timed('compact', () => runMerge(connection, run, local, keyOf, incremental));
   await run.phase('verifying');
   return await run.timed('verify', async () => {
     const parts = merged.counts.current === 0 ? [] : await partFiles(join(run.work, 'out'));
-    await verifyRowCount(connection, parts, merged.counts.current, 'part files');
+    // each part's footer read once: its Delta statistics for the commit, and its rows for the check
+    const stats: { stats: string; rows: number }[] = [];
+    for (const part of parts) stats.push(await partStatsOn(connection, part));
+    checkRowCount(
+      stats.reduce((n, s) => n + s.rows, 0),
+      merged.counts.current,
+      'part files',
+    );
     const tombstoneFile = await writeTombstones(connection, run, merged.deletes);
     return {
       staging: local.stagingInfo,
@@ -123,6 +140,7 @@ async function mergeAndVerify(
       objectsRejected: merged.salvaged.filter((r) => r.line === undefined).length,
       rejected: [...merged.salvaged, ...merged.rejectedRows],
       parts,
+      partStats: stats.map((s) => s.stats),
       tombstoneFile,
     };
   });
@@ -196,7 +214,13 @@ export async function downloadVerified(store: ObjectStore, key: string, path: st
  * and the staging step runs again. Rows that parse but break a staging rule are counted by the selection
  * and then read back with their reasons from the staged rows (only on days that have such rows).
  */
-async function runMerge(connection: DuckDBConnection, run: PartitionRun, local: LocalInputs, keyOf: Map<string, string>) {
+async function runMerge(
+  connection: DuckDBConnection,
+  run: PartitionRun,
+  local: LocalInputs,
+  keyOf: Map<string, string>,
+  incremental: boolean,
+) {
   const staged = join(run.work, 'staged.parquet');
   const stage = () =>
     connection.run(
@@ -228,12 +252,19 @@ async function runMerge(connection: DuckDBConnection, run: PartitionRun, local: 
       ...sources.tombstones.map((f) => f.path),
     ];
     const backfilled = inputs.length > 0 && Boolean((await connection.runAndReadAll(hasBackfillSql(inputs))).getRows()[0]?.[0]);
+    if (backfilled && incremental) {
+      throw new FullFoldNeeded(`tenant ${run.tenant} for ${run.date} holds backfilled versions: folding the whole day`);
+    }
     await connection.run(`CREATE OR REPLACE TEMP TABLE ${quoteIdent(MERGE_ROWS)} AS ${mergeRowsSql(sources, backfilled)}`);
-    const counted = (await connection.runAndReadAll(mergeCountsSql(MERGE_ROWS))).getRowObjectsJS();
-    const deleted = (await connection.runAndReadAll(mergeDeletesSql(MERGE_ROWS))).getRowObjectsJS();
+    const counted = (await connection.runAndReadAll(mergeTallySql(MERGE_ROWS))).getRowObjectsJS() as {
+      input_origin: number;
+      row_kind: number;
+      n: number;
+      deletes: { message_id: string; source_seq: string; ingested_at: bigint }[] | null;
+    }[];
     const { counts, read, deletes } = tallyFromCounts(
-      counted as { input_origin: number; row_kind: number; n: number }[],
-      deleted.map((d) => ({ ...d, ingested_at: Number(d.ingested_at) }) as RememberedDelete),
+      counted,
+      counted.flatMap((c) => (c.deletes ?? []).map((d): RememberedDelete => ({ ...d, ingested_at: Number(d.ingested_at) }))),
     );
     await connection.run(
       `COPY (${winnerRowsSql(sources, MERGE_ROWS)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)})`,
@@ -356,6 +387,11 @@ export async function verifyRowCount(connection: DuckDBConnection, files: readon
     files.length === 0
       ? 0
       : Number((await connection.runAndReadAll(parquetRowCountSql(files))).getRowObjectsJS()[0]?.row_count ?? -1);
+  checkRowCount(found, expected, what);
+}
+
+/** The files' `found` rows are the `expected` ones, or the partition fails before publishing. */
+function checkRowCount(found: number, expected: number, what: string) {
   if (found !== expected) {
     throw new CompactionError(`the ${what} hold ${found} rows, the merge counted ${expected}: nothing was published`, {
       context: { expected, found },

@@ -1,11 +1,12 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { runCompaction } from '../app/runCompaction.js';
 import type { RunSummary } from '../compaction/compactTenants.js';
 import type { Config } from '../config.js';
 import { openDuckDb, withConnection } from '../duckdb/openDuckDb.js';
+import { offboardedTenants } from '../erase/offboard.js';
 import { type IngestResult, ingestBatch } from '../ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../ingest/sources.js';
+import { runCompaction } from '../jobs/runCompaction.js';
 import { quoteLiteral } from '../sql/quote.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
 import { generateChatDay, randomSource, toDynamoDBRecord } from './chatDay.js';
@@ -31,8 +32,8 @@ export interface DemoResult {
 /**
  * The whole pipeline on generated data: a day of chat for several tenants becomes DynamoDB Streams
  * batches of up to 100 records, with retried (duplicate) deliveries, batches handled out of order and
- * one record that has no tenant; the batches go through the same ingest path as the Lambda, then the day
- * is compacted and read back from the Parquet.
+ * one record that has no tenant; the batches go through the same ingest path as the Lambda (refusing an
+ * offboarded tenant's records, as capture does), then the day is compacted and read back from the Parquet.
  */
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const random = randomSource((options.seed ?? 7) + 1);
@@ -57,11 +58,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   // Shards are processed in parallel, so batches arrive out of order.
   batches.sort(() => random() - 0.5);
 
+  // the refused list, read once like the `ingest` command does: an offboarded tenant's records are quarantined
+  // with the reason, so the compaction below has nothing of it to compact (docs/PRIVACY.md, "Refusal")
+  const refused = await offboardedTenants(options.store);
   const results: IngestResult[] = [];
   for (const batch of batches) {
     const { changes, batchId } = dynamodbEventChanges({ Records: batch });
     results.push(
-      await ingestBatch(options.store, changes, { source: 'dynamodb', batchId, mapping: options.config.fieldMapping }),
+      await ingestBatch(options.store, changes, {
+        source: 'dynamodb',
+        batchId,
+        mapping: options.config.fieldMapping,
+        refused,
+      }),
     );
   }
   const summary = await runCompaction({

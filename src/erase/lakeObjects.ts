@@ -44,9 +44,11 @@ export function rowMatchSql(m: EraseMatcher, columns: readonly string[]): string
   if (m.everything) return 'true';
   const present = ID_COLUMNS.filter((c) => columns.includes(c));
   if (present.length === 0) return undefined;
-  const hashes = quoteStringList([...m.hashes].sort());
+  // IN (a subquery) is a hash join: list_contains scans the list for every value, and the list grows with the
+  // message ids derived from the request (thousands for a prolific sender): 2–3× slower at 3,651 (docs/PERFORMANCE.md, 9)
+  const hashes = `(SELECT unnest(${quoteStringList([...m.hashes].sort())}))`;
   return present
-    .map((c) => `list_contains(${hashes}, sha256(${quoteLiteral(`${m.salt}:`)} || ${quoteIdent(c)}))`)
+    .map((c) => `sha256(${quoteLiteral(`${m.salt}:`)} || ${quoteIdent(c)}) IN ${hashes}`)
     .map((p) => `coalesce(${p}, false)`)
     .join(' OR ');
 }
@@ -58,7 +60,10 @@ export async function parquetColumns(db: DuckDBInstance, file: string): Promise<
   );
 }
 
-/** The message ids of the rows matching `predicate` (and how many rows match). */
+/**
+ * The message ids of the rows matching `predicate` (and how many rows match), in one pass: the predicate hashes
+ * every id value of the file (docs/PERFORMANCE.md, section 9), so it is evaluated once.
+ */
 export async function parquetMatches(
   db: DuckDBInstance,
   file: string,
@@ -67,14 +72,11 @@ export async function parquetMatches(
 ): Promise<{ rows: number; messageIds: string[] }> {
   return withConnection(db, async (c) => {
     const source = `read_parquet(${quoteLiteral(file)})`;
-    const rows = Number((await c.runAndReadAll(`SELECT count(*) FROM ${source} WHERE ${predicate}`)).getRows()[0]?.[0] ?? 0);
-    if (rows === 0 || !hasMessageId) return { rows, messageIds: [] };
-    const ids = (
-      await c.runAndReadAll(`SELECT DISTINCT message_id FROM ${source} WHERE (${predicate}) AND message_id IS NOT NULL`)
-    )
-      .getRows()
-      .map((r) => String(r[0]));
-    return { rows, messageIds: ids };
+    const ids = hasMessageId ? 'list(DISTINCT message_id) FILTER (WHERE message_id IS NOT NULL)' : 'NULL::VARCHAR[]';
+    const [row] = (await c.runAndReadAll(`SELECT count(*) AS n, ${ids} AS ids FROM ${source} WHERE ${predicate}`)).getRowsJson();
+    const rows = Number(row?.[0] ?? 0);
+    const messageIds = rows === 0 || !Array.isArray(row?.[1]) ? [] : (row[1] as unknown[]).map(String);
+    return { rows, messageIds };
   });
 }
 

@@ -1,5 +1,5 @@
 /**
- * What the nightly run does for privacy before it compacts (src/app/runCompaction.ts):
+ * What the nightly run does for privacy before it compacts (src/jobs/runCompaction.ts):
  * - re-applies every erase of the last ERASE_STANDING_DAYS days (from its receipt's hashes): a record of an
  *   erased person captured after the erase (a late delivery, the app's own delete of the source item) is
  *   erased the next night, before it is compacted;
@@ -26,6 +26,17 @@ export interface NightlyErasureReport {
   readonly retention: string[];
   readonly errors: string[];
 }
+
+/**
+ * The step's result as a run summary records it (`"privacy"`, src/jobs/privacyOutcome.ts): how many erase
+ * receipts it re-applied that found something again, how many tenants it offboarded again, how many partitions
+ * retention dropped, and `failure` when part of it could not be done; only `failure` when it never reported
+ * (it timed out or crashed); `skipped` when it did not run (a retry of Azure's timer).
+ */
+export type PrivacyOutcome =
+  | { readonly reapplied: number; readonly offboarded: number; readonly retention: number; readonly failure?: string }
+  | { readonly failure: string }
+  | { readonly skipped: string };
 
 export async function nightlyErasures(deps: EraseDeps, retention: RetentionSetting, now: number): Promise<NightlyErasureReport> {
   const report: NightlyErasureReport = { reapplied: [], offboarded: [], retention: [], errors: [] };

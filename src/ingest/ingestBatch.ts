@@ -2,12 +2,13 @@ import { offboardedReason } from '../erase/offboard.js';
 import { errorMessage } from '../errors.js';
 import type { FieldMapping } from '../model/fieldMapping.js';
 import { normaliseChange, type SourceChange, type UnplacedDelete } from '../model/normalise.js';
+import type { StagingSink } from '../ports/StagingSink.js';
 import type { StagedRecord } from '../schema/messageSchema.js';
 import { ingestQuarantineKey, PENDING_DELETES_ROOT, pendingDeleteKey, stagingKey } from '../staging/layout.js';
-import { gzipNdjson } from '../staging/ndjson.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
 import { jstDate } from '../time/jst.js';
 import { mapSettled } from '../util/concurrency.js';
+import { ObjectStoreStagingSink, putNdjson } from './ObjectStoreStagingSink.js';
 import { type QuarantineReason, tallyQuarantine } from './quarantineSummary.js';
 
 export interface IngestOptions {
@@ -19,6 +20,11 @@ export interface IngestOptions {
   readonly concurrency?: number;
   /** Offboarded tenants (`offboardedTenants`, read by the entry point): their records are quarantined with the reason. */
   readonly refused?: ReadonlySet<string>;
+  /**
+   * Where the tenant-day groups are staged (STAGING_TRANSPORT); default: gzip NDJSON objects in the store.
+   * Quarantine and pending deletes are written to the store whatever the sink.
+   */
+  readonly sink?: StagingSink;
 }
 
 const NO_TENANTS: ReadonlySet<string> = new Set();
@@ -68,14 +74,17 @@ export interface IngestResult {
 interface Group {
   key: string;
   firstIndex: number;
-  lines: unknown[];
+  lines: readonly unknown[];
+  /** Writes the group: a tenant-day's records to the sink, quarantine and pending deletes to the store. */
+  put: () => Promise<unknown>;
 }
 
 /**
  * The capture path every source shares (Lambda, Azure Function, CLI): normalise each change, quarantine
- * the ones that can never be accepted (with the reason), group the rest by (tenant, JST day) and write one
- * gzip NDJSON object per group. Object names come from the group's first and last feed positions, so a
- * re-delivered batch rewrites the same objects instead of adding duplicates.
+ * the ones that can never be accepted (with the reason), group the rest by (tenant, JST day) and stage one
+ * object per group through the sink (default: gzip NDJSON in `store`). Object names come from the group's
+ * first and last feed positions, so a re-delivered batch rewrites the same objects instead of adding
+ * duplicates.
  * Groups are written independently: a failed write is reported (with the batch index of its first change)
  * and never stops the other groups.
  */
@@ -85,17 +94,18 @@ export async function ingestBatch(
   options: IngestOptions,
 ): Promise<IngestResult> {
   const now = options.now ?? Date.now();
-  const groups = new Map<string, Group & { records: StagedRecord[] }>();
+  const sink = options.sink ?? new ObjectStoreStagingSink(store);
+  const groups = new Map<string, { firstIndex: number; records: StagedRecord[] }>();
   const rejected: { index: number; entry: QuarantineEntry }[] = [];
 
   const refused = options.refused ?? NO_TENANTS;
-  const waiting = new Map<string, Group & { records: UnplacedDelete[] }>();
+  const waiting = new Map<string, { firstIndex: number; records: UnplacedDelete[] }>();
   changes.forEach((change, index) => {
     const result = normaliseChange(change, { source: options.source, ingestedAt: now, mapping: options.mapping });
     if (!result.ok && result.unplaced) {
       // a delete whose day is unknown waits for the planner to find the message in the table
       const tenant = result.unplaced.tenant_id;
-      const group = waiting.get(tenant) ?? { key: '', firstIndex: index, lines: [], records: [] };
+      const group = waiting.get(tenant) ?? { firstIndex: index, records: [] };
       group.records.push(result.unplaced);
       waiting.set(tenant, group);
       return;
@@ -117,7 +127,7 @@ export async function ingestBatch(
     // an edit that moved the message also removes it from where it was (docs/ARCHITECTURE.md, "One message, one partition")
     for (const record of result.moveOut ? [result.record, result.moveOut] : [result.record]) {
       const id = `${record.tenant_id}/${record.dt}`;
-      const group = groups.get(id) ?? { key: '', firstIndex: index, lines: [], records: [] };
+      const group = groups.get(id) ?? { firstIndex: index, records: [] };
       group.records.push(record);
       groups.set(id, group);
     }
@@ -127,26 +137,24 @@ export async function ingestBatch(
     const first = g.records[0] as StagedRecord;
     const last = g.records[g.records.length - 1] as StagedRecord;
     const name = `${options.batchId}_${first.source_seq}_${last.source_seq}`;
-    return { key: stagingKey(first.tenant_id, first.dt, name), firstIndex: g.firstIndex, lines: g.records };
+    const key = stagingKey(first.tenant_id, first.dt, name);
+    return { key, firstIndex: g.firstIndex, lines: g.records, put: () => sink.put(key, g.records) };
   });
   for (const [tenant, g] of waiting) {
     const name = `${options.batchId}_${g.records[0]?.source_seq}_${g.records[g.records.length - 1]?.source_seq}`;
-    toWrite.push({ key: pendingDeleteKey(tenant, name), firstIndex: g.firstIndex, lines: g.records });
+    const key = pendingDeleteKey(tenant, name);
+    toWrite.push({ key, firstIndex: g.firstIndex, lines: g.records, put: () => putNdjson(store, key, g.records) });
   }
   if (rejected.length > 0) {
     const first = rejected[0] as (typeof rejected)[number];
     const last = rejected[rejected.length - 1] as (typeof rejected)[number];
     const name = `${options.batchId}_${first.entry.position || first.index}_${last.entry.position || last.index}`;
-    toWrite.push({
-      key: ingestQuarantineKey(options.source, jstDate(now), name),
-      firstIndex: first.index,
-      lines: rejected.map((r) => r.entry),
-    });
+    const key = ingestQuarantineKey(options.source, jstDate(now), name);
+    const lines = rejected.map((r) => r.entry);
+    toWrite.push({ key, firstIndex: first.index, lines, put: () => putNdjson(store, key, lines) });
   }
 
-  const settled = await mapSettled(toWrite, options.concurrency ?? 8, (group) =>
-    store.putBytes(group.key, gzipNdjson(group.lines), { contentType: 'application/x-ndjson' }),
-  );
+  const settled = await mapSettled(toWrite, options.concurrency ?? 8, (group) => group.put());
   const written: WrittenGroup[] = [];
   const failed: FailedGroup[] = [];
   settled.forEach((outcome, i) => {

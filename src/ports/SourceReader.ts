@@ -49,3 +49,18 @@ export interface SourceReader {
    */
   describe?(item: unknown): string | undefined;
 }
+
+/** A source that streams every version it holds once, in order (a DynamoDB export): read in one pass. */
+export interface StreamingSourceReader extends SourceReader {
+  versions(): AsyncIterable<unknown>;
+  /**
+   * Put in its objects' names (`backfill-<source>-<stagingName>-<date>-<tenant>-p<n>`), so a re-run from the
+   * same source replaces its own objects and never those of a table backfill or of another export prefix,
+   * which may not be compacted yet (the merge orders all of them by time).
+   */
+  readonly stagingName?: string;
+}
+
+export function isStreamingReader(reader: SourceReader): reader is StreamingSourceReader {
+  return typeof (reader as Partial<StreamingSourceReader>).versions === 'function';
+}

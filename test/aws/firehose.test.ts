@@ -1,19 +1,23 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { PutRecordBatchCommand } from '@aws-sdk/client-firehose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCompaction } from '../../src/app/runCompaction.js';
 import { loadConfig } from '../../src/config.js';
+import { ingestBatch } from '../../src/ingest/ingestBatch.js';
+import { ObjectStoreStagingSink } from '../../src/ingest/ObjectStoreStagingSink.js';
+import { cosmosDocumentChanges } from '../../src/ingest/sources.js';
+import { runCompaction } from '../../src/jobs/runCompaction.js';
+import { stagingKey } from '../../src/staging/layout.js';
 import { StoreError } from '../../src/store/errors.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
-import { listAll } from '../../src/store/ObjectStore.js';
+import { getBytes, listAll } from '../../src/store/ObjectStore.js';
 import { FirehoseDeliveryError } from '../../stream-ingest/errors.js';
-import { type FirehoseSender, FirehoseStagingStore, firehoseBatches, putRecordBatches } from '../../stream-ingest/firehose.js';
+import { type FirehoseSender, FirehoseStagingSink, firehoseBatches, putRecordBatches } from '../../stream-ingest/firehose.js';
 import { ingestStreamEvent } from '../../stream-ingest/handler.js';
-import { chatItem, dynamodbRecord } from '../kit/factories.js';
-import { quietTelemetry } from '../kit/lambdaTelemetry.js';
+import { quietTelemetry } from '../../tools/quietTelemetry.js';
+import { chatItem, cosmosDocument, dynamodbRecord, stagedRecord } from '../kit/factories.js';
 import { readParquetRows } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';
 
@@ -94,6 +98,101 @@ describe('Firehose batching', () => {
   });
 });
 
+describe('Firehose staging sink', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  beforeEach(async () => {
+    dir = await tempDir();
+  });
+  afterEach(async () => {
+    await dir.cleanup();
+  });
+  const denied = () =>
+    Object.assign(new Error('not authorized'), { name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 } });
+
+  it('sends one record per staged record: byte for byte the lines the object-store sink gzips', async () => {
+    const key = stagingKey('acme', '2025-08-11', 'ddb-9eb1d3542306_101_102');
+    const records = [
+      stagedRecord({ message_id: 'm1', source_seq: '101', content: 'two\nlines, "quoted", 秘密' }),
+      stagedRecord({ message_id: 'm2', source_seq: '102', content: null, op: 'delete' }),
+    ];
+    const stub = new FirehoseStub();
+    const store = new LocalStore(join(dir.path, 'lake'));
+
+    await new FirehoseStagingSink(stub, 'makoto-staging', NO_WAIT).put(key, records);
+    await new ObjectStoreStagingSink(store).put(key, records);
+
+    expect(new FirehoseStagingSink(stub, 'makoto-staging').location).toBe('firehose:makoto-staging');
+    expect(stub.calls).toStrictEqual([records.map((r) => `${JSON.stringify(r)}\n`)]);
+    expect(gunzipSync(await getBytes(store, key)).toString('utf8')).toBe(stub.calls.flat().join(''));
+  });
+
+  it('takes only the tenant-days of a batch: quarantine and pending deletes are written to the store', async () => {
+    const store = new LocalStore(join(dir.path, 'lake'));
+    const stub = new FirehoseStub();
+    const { changes, batchId } = cosmosDocumentChanges([
+      cosmosDocument(11, { id: 'm1' }),
+      { metadata: { operationType: 'delete', lsn: 12, crts: 1754881200, id: 'ghost', partitionKey: { tenantId: 'acme' } } },
+      cosmosDocument(13, { id: 'm3', tenantId: '' }),
+    ]);
+    const now = Date.parse('2025-08-11T03:00:00Z');
+
+    const result = await ingestBatch(store, changes, {
+      source: 'cosmos',
+      batchId,
+      now,
+      sink: new FirehoseStagingSink(stub, 'makoto-staging', NO_WAIT),
+    });
+
+    const staging = stagingKey('acme', '2025-08-11', `${batchId}_11_11`);
+    const pending = `pending/deletes/messages/tenant_id=acme/${batchId}_12_12.ndjson.gz`;
+    const quarantine = `quarantine/ingest/source=cosmos/dt=2025-08-11/${batchId}_13_13.ndjson.gz`;
+    expect([result.received, result.staged, result.waiting, result.quarantined, result.failed]).toStrictEqual([3, 2, 1, 1, []]);
+    expect(result.written).toStrictEqual([
+      { key: staging, records: 1, firstIndex: 0 },
+      { key: pending, records: 1, firstIndex: 1 },
+      { key: quarantine, records: 1, firstIndex: 2 },
+    ]);
+    const sent = stub.calls.flat().map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(sent.map((r) => [r.tenant_id, r.dt, r.message_id, r.source_seq, r.op, r.ingested_at])).toStrictEqual([
+      ['acme', '2025-08-11', 'm1', '11', 'upsert', now],
+    ]);
+    expect((await listAll(store, '')).map((o) => o.key)).toStrictEqual([pending, quarantine]);
+    const pendingLines = gunzipSync(await getBytes(store, pending))
+      .toString('utf8')
+      .trim()
+      .split('\n');
+    expect(pendingLines.map((l) => JSON.parse(l).message_id)).toStrictEqual(['ghost']);
+  });
+
+  it('a tenant-day Firehose refuses is a failed group (the retry point); the others are still written', async () => {
+    const store = new LocalStore(join(dir.path, 'lake'));
+    const stub = new FirehoseStub([denied]);
+    const { changes, batchId } = cosmosDocumentChanges([cosmosDocument(21, { id: 'm1' }), cosmosDocument(22, { tenantId: '' })]);
+
+    const result = await ingestBatch(store, changes, {
+      source: 'cosmos',
+      batchId,
+      now: Date.parse('2025-08-11T03:00:00Z'),
+      sink: new FirehoseStagingSink(stub, 'makoto-staging', NO_WAIT),
+    });
+
+    const quarantine = `quarantine/ingest/source=cosmos/dt=2025-08-11/${batchId}_22_22.ndjson.gz`;
+    expect(result.written).toStrictEqual([{ key: quarantine, records: 1, firstIndex: 1 }]);
+    expect(result.failed.map((f) => [f.key, f.records, f.firstIndex, (f.error as Error).message])).toStrictEqual([
+      [
+        stagingKey('acme', '2025-08-11', `${batchId}_21_21`),
+        1,
+        0,
+        'PutRecordBatch to makoto-staging failed: AccessDeniedException (HTTP 400)',
+      ],
+    ]);
+    expect(result.failed[0]?.error).toBeInstanceOf(StoreError);
+    expect([result.staged, result.quarantined, result.firstFailedIndex]).toStrictEqual([0, 1, 0]);
+    expect(stub.calls.length).toBe(1);
+    expect((await listAll(store, '')).map((o) => o.key)).toStrictEqual([quarantine]);
+  });
+});
+
 describe('Firehose transport end to end (stub delivery stream → staging layout → compactor)', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
   beforeEach(async () => {
@@ -106,7 +205,7 @@ describe('Firehose transport end to end (stub delivery stream → staging layout
   it('sends one NDJSON line per staged record and quarantines through the bucket; the compactor reads what Firehose writes', async () => {
     const store = new LocalStore(join(dir.path, 'lake'));
     const stub = new FirehoseStub();
-    const firehose = new FirehoseStagingStore(store, stub, 'makoto-staging', NO_WAIT);
+    const firehose = new FirehoseStagingSink(stub, 'makoto-staging', NO_WAIT);
     const config = loadConfig({ TEMP_DIR: dir.path, DUCKDB_THREADS: '1', DUCKDB_MEMORY_LIMIT: '256MB' });
     const now = Date.parse('2025-08-12T00:00:00Z');
     const event = {
@@ -120,7 +219,13 @@ describe('Firehose transport end to end (stub delivery stream → staging layout
       ],
     };
 
-    const answer = await ingestStreamEvent(event as never, { store: firehose, config, now: () => now, ...quietTelemetry() });
+    const answer = await ingestStreamEvent(event as never, {
+      store,
+      sink: firehose,
+      config,
+      now: () => now,
+      ...quietTelemetry(),
+    });
 
     expect(answer).toStrictEqual({ batchItemFailures: [] });
     const sent = stub.calls.flat();

@@ -19,10 +19,10 @@ import { DynamoStreamBatchReader } from '../../stores/dynamodb/DynamoStreamBatch
 import { SqsFailureQueue } from '../../stores/sqs/SqsFailureQueue.js';
 import { ingestStreamEvent } from '../../stream-ingest/handler.js';
 import { redriveSqsEvent } from '../../stream-ingest/redrive.js';
+import { quietTelemetry } from '../../tools/quietTelemetry.js';
+import type { RunningServer } from '../../tools/servers.js';
 import { restoreEnvironment } from '../kit/environment.js';
-import { quietTelemetry } from '../kit/lambdaTelemetry.js';
 import { readLake } from '../kit/readParquet.js';
-import type { RunningServer } from '../kit/servers.js';
 import { tempDir } from '../kit/tempDir.js';
 import { createMessagesTable, LOCAL_CREDENTIALS, readStream, streamEvent, streamShards } from './support/dynamoStream.js';
 import { REGION, startDynamoDbLocal } from './support/localAws.js';

@@ -6,9 +6,9 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CompactionJob } from '../../src/app/jobs.js';
 import { readManifest } from '../../src/compaction/manifest.js';
 import type { SplitRef } from '../../src/compaction/splitPartition.js';
+import type { CompactionJob } from '../../src/jobs/fanOut.js';
 import { analyticsPrefix, COMPACTION_WORK_ROOT, manifestKey, runSummaryKey } from '../../src/staging/layout.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
 import { S3Store } from '../../stores/s3/S3Store.js';

@@ -9,8 +9,8 @@ import { getBytes, listAll, type ObjectStore, type PutOptions } from '../../src/
 import { S3Store } from '../../stores/s3/S3Store.js';
 import { StreamBatchFailedError } from '../../stream-ingest/errors.js';
 import { ingestStreamEvent } from '../../stream-ingest/handler.js';
-import { quietTelemetry } from '../kit/lambdaTelemetry.js';
-import type { RunningServer } from '../kit/servers.js';
+import { quietTelemetry } from '../../tools/quietTelemetry.js';
+import type { RunningServer } from '../../tools/servers.js';
 import { streamEvent as asStreamEvent, createMessagesTable, LOCAL_CREDENTIALS, readStream } from './support/dynamoStream.js';
 import { REGION, type S3rver, startDynamoDbLocal, startS3rver } from './support/localAws.js';
 

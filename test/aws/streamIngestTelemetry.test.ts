@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { METRIC_NAMESPACE, METRIC_SERVICE, METRICS_BY_SOURCE } from '../../src/app/metrics.js';
 import { loadConfig } from '../../src/config.js';
+import { METRIC_NAMESPACE, METRIC_SERVICE, METRICS_BY_SOURCE } from '../../src/ops/metrics.js';
 import { StoreError } from '../../src/store/errors.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { ingestStreamEvent } from '../../stream-ingest/handler.js';
@@ -108,6 +109,67 @@ describe('stream ingest Lambda: logs and metrics', () => {
         objects: 2,
         retry_from: '3',
       }),
+    ]);
+  });
+
+  it('each invocation logs with its own context and batch: nothing of the previous one is left on the logger', async () => {
+    const store = new LocalStore(join(dir.path, 'lake'));
+    const otherArn = 'arn:aws:dynamodb:ap-northeast-1:000000000000:table/messages/stream/2025-08-02T00:00:00.000';
+    const first = {
+      Records: [dynamodbRecord({ seq: 1, item: chatItem({ messageId: 'a1' }) })],
+    } as unknown as DynamoDBStreamEvent;
+    const second = {
+      Records: [
+        { ...dynamodbRecord({ seq: 7, item: chatItem({ tenantId: 'beta', messageId: 'b1' }) }), eventSourceARN: otherArn },
+      ],
+    } as unknown as DynamoDBStreamEvent;
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.parse('2025-08-11T03:00:00Z') });
+    const deps = {
+      store,
+      config: loadConfig({}),
+      logger: new Logger({ serviceName: METRIC_SERVICE }),
+      metrics: new Metrics({ namespace: METRIC_NAMESPACE, serviceName: METRIC_SERVICE }),
+    };
+
+    const { error, lines } = await captureJsonLines(async () => {
+      await ingestStreamEvent(first, deps, lambdaContext('req-1', 'makoto-stream-ingest'));
+      await ingestStreamEvent({ Records: [] }, deps, lambdaContext('req-2', 'makoto-stream-ingest'));
+      await ingestStreamEvent(second, deps, lambdaContext('req-3', 'makoto-stream-ingest'));
+    });
+
+    expect(error).toBeUndefined();
+    const line = (requestId: string, batch: string, message: string, fields: Record<string, unknown>) => ({
+      level: 'INFO',
+      message,
+      timestamp: '2025-08-11T03:00:00.000Z',
+      service: 'makoto-lake',
+      cold_start: false,
+      function_arn: 'arn:aws:lambda:ap-northeast-1:123456789012:function:makoto-stream-ingest',
+      function_memory_size: '3008',
+      function_name: 'makoto-stream-ingest',
+      function_request_id: requestId,
+      sampling_rate: 0,
+      run_id: batch,
+      ...fields,
+    });
+    const firstBatch = 'ddb-9eb1d3542306';
+    const secondBatch = `ddb-${createHash('sha256').update(otherArn).digest('hex').slice(0, 12)}`;
+    const summary = { received: 1, staged: 1, quarantined: 0, objects: 1 };
+    expect(lines.filter((l) => !(l as Record<string, unknown>)._aws)).toStrictEqual([
+      line('req-1', firstBatch, 'staging object written', {
+        tenant_id: 'acme',
+        dt: '2025-08-11',
+        key: `staging/messages/tenant_id=acme/dt=2025-08-11/${firstBatch}_1_1.ndjson.gz`,
+        records: 1,
+      }),
+      line('req-1', firstBatch, 'stream batch ingested', summary),
+      line('req-3', secondBatch, 'staging object written', {
+        tenant_id: 'beta',
+        dt: '2025-08-11',
+        key: `staging/messages/tenant_id=beta/dt=2025-08-11/${secondBatch}_7_7.ndjson.gz`,
+        records: 1,
+      }),
+      line('req-3', secondBatch, 'stream batch ingested', summary),
     ]);
   });
 });

@@ -5,14 +5,14 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ARTIFACTS, LAMBDA_FUNCTIONS, NODE_TARGET } from '../../scripts/build.js';
+import { DEFAULT_SPLIT_THRESHOLD_BYTES } from '../../src/compaction/splitShape.js';
 import {
   METRIC_NAMESPACE,
   METRIC_SERVICE,
   METRICS_BY_SOURCE,
   type MetricSource,
   SOURCE_DIMENSION,
-} from '../../src/app/metrics.js';
-import { DEFAULT_SPLIT_THRESHOLD_BYTES } from '../../src/compaction/splitShape.js';
+} from '../../src/ops/metrics.js';
 import {
   ANALYTICS_ROOT,
   COMPACTION_WORK_ROOT,

@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ObjectNotFoundError, PreconditionFailedError } from '../../src/store/errors.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
-import type { RunningServer } from '../kit/servers.js';
+import { AZURITE_KEY, startAzurite } from '../../tools/azureServers.js';
+import type { RunningServer } from '../../tools/servers.js';
 import { tempDir } from '../kit/tempDir.js';
-import { AZURITE_KEY, startAzurite } from './azureServers.js';
 
 let azurite: RunningServer & { connectionString: string };
 let store: BlobStore;

@@ -9,10 +9,10 @@ import { listAll } from '../../src/store/ObjectStore.js';
 import { jstDayRange } from '../../src/time/jst.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
 import { CosmosSourceReader } from '../../stores/cosmos/CosmosSourceReader.js';
+import { COSMOS_KEY, startAzurite, startCosmos } from '../../tools/azureServers.js';
+import type { RunningServer } from '../../tools/servers.js';
 import { type ParsedLakeRow, readLake } from '../kit/readParquet.js';
-import type { RunningServer } from '../kit/servers.js';
 import { tempDir } from '../kit/tempDir.js';
-import { COSMOS_KEY, startAzurite, startCosmos } from './azureServers.js';
 
 const DATE = '2025-08-11';
 let azurite: RunningServer & { connectionString: string };

@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
 import { listAll } from '../../src/store/ObjectStore.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
+import { COSMOS_KEY, startAzurite, startCosmos } from '../../tools/azureServers.js';
+import type { RunningServer } from '../../tools/servers.js';
 import { readLake } from '../kit/readParquet.js';
-import type { RunningServer } from '../kit/servers.js';
 import { tempDir } from '../kit/tempDir.js';
-import { COSMOS_KEY, startAzurite, startCosmos } from './azureServers.js';
 
 /**
  * Issue 21 item 10 on Azure: the Cosmos DB latest-version change feed carries no previous image, so an edit

@@ -10,12 +10,12 @@ import { InvocationContext } from '@azure/functions';
 import { QueueClient } from '@azure/storage-queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resetAzureRuntime } from '../../azure/runtime.js';
-import type { CompactionJob } from '../../src/app/jobs.js';
-import { runCompaction } from '../../src/app/runCompaction.js';
 import { readManifest } from '../../src/compaction/manifest.js';
 import type { SplitRef } from '../../src/compaction/splitPartition.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import { eraseTenant } from '../../src/erase/eraseTenant.js';
+import type { CompactionJob } from '../../src/jobs/fanOut.js';
+import { runCompaction } from '../../src/jobs/runCompaction.js';
 import {
   analyticsPrefix,
   COMPACTION_WORK_ROOT,
@@ -28,13 +28,13 @@ import {
 import { gzipNdjson } from '../../src/staging/ndjson.js';
 import { getBytes, listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
 import { jstDate, targetDate } from '../../src/time/jst.js';
+import { startAzuriteWithQueues } from '../../tools/azureServers.js';
 import { rawScan } from '../erase/eraseLake.js';
 import { restoreEnvironment } from '../kit/environment.js';
 import { stagedRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
 import { ids, SPLIT_DAY_VERSIONS, singlePassOfSplitDay, stageSplitDay, stageVersions } from '../kit/splitDay.js';
 import { tempDir } from '../kit/tempDir.js';
-import { startAzuriteWithQueues } from './azureServers.js';
 import { jsonLines } from './functionLogs.js';
 import { drainQueue, peekAll } from './queueHost.js';
 

@@ -9,9 +9,9 @@ import { getBytes, listAll } from '../../src/store/ObjectStore.js';
 import { DeltaTable, TAG_DELETES, tableKey } from '../../src/table/deltaTable.js';
 import { targetDate } from '../../src/time/jst.js';
 import type { BlobStore } from '../../stores/blob/BlobStore.js';
+import { startAzuriteWithQueues } from '../../tools/azureServers.js';
 import { type ParsedLakeRow, readLake } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';
-import { startAzuriteWithQueues } from './azureServers.js';
 import { jsonLines } from './functionLogs.js';
 import { drainQueue } from './queueHost.js';
 

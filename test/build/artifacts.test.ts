@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARTIFACTS, type BuiltArtifact, buildArtifacts, LAMBDA_FUNCTIONS, sizeReport } from '../../scripts/build.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
 import { S3Store } from '../../stores/s3/S3Store.js';
+import { startAzurite } from '../../tools/azureServers.js';
+import type { RunningServer } from '../../tools/servers.js';
 import { REGION, S3RVER_CREDENTIALS, type S3rver, startS3rver } from '../aws/support/localAws.js';
-import { startAzurite } from '../azure/azureServers.js';
 import { chatItem, cosmosDocument, dynamodbRecord } from '../kit/factories.js';
 import { readLake } from '../kit/readParquet.js';
-import type { RunningServer } from '../kit/servers.js';
 
 /**
  * Builds the deployables (scripts/build.ts, what `npm run build` runs), copies each into an empty folder

@@ -2,9 +2,11 @@
  * Imports go one way: entry points (compactor/, stream-ingest/, azure/, bin/) → store adapters (stores/) →
  * core (src/) → its base (src/store/, src/util/, src/errors.ts). Nothing shipped imports test/, bench/ or
  * scripts/, and the core imports no cloud SDK. Store adapters (stores/) reach the core through its ports
- * (src/ports/: the source and stream readers, the failure-message source) and its base, never through a use
- * case (src/redrive/, src/backfill/, ...). bench/ imports nothing from test/ either. Read from the source text
- * of every shipped (and benched) file.
+ * (src/ports/: the source and stream readers, the failure-message source, the staging sink) and its base,
+ * never through a use case (src/ingest/, src/redrive/, src/backfill/, ...); the ports themselves stand on the
+ * base and the record model only. Firehose is a staging sink, never an object store. bench/ and tools/ (what
+ * the bench and the tests share) import nothing from test/, and nothing shipped imports tools/. Read from the
+ * source text of every shipped (and benched) file.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, normalize, relative } from 'node:path';
@@ -22,19 +24,11 @@ const CORE_MAY_IMPORT: Record<string, string> = {
  * (the object-store interface, errors, the record model, time, config).
  */
 const ADAPTER_MAY_IMPORT = /^src\/(ports|store|util|model|time)\/|^src\/(errors|config)\.ts$/;
-/**
- * bench/'s imports of test/ that predate this rule (servers and telemetry helpers bench shares with the tests);
- * they move to a folder both may import (issue 23, item 4). No other may be added.
- */
-const BENCH_IMPORTS_OF_TEST_TO_MOVE = [
-  ['bench/bench.ts', 'test/azure/azureServers.ts'],
-  ['bench/bench.ts', 'test/kit/lambdaTelemetry.ts'],
-  ['bench/bench.ts', 'test/kit/servers.ts'],
-];
-
+/** What a port (src/ports/) may import: other ports, the object-store interface, the record model and schema. */
+const PORT_MAY_IMPORT = /^src\/(ports|store|util|model|schema|time)\/|^src\/errors\.ts$/;
 /** Layer of a repository path: higher may import lower or equal, never the other way. */
 function layer(path: string): { name: string; rank: number } {
-  if (/^(test|bench|scripts)\//.test(path)) return { name: 'harness', rank: 9 };
+  if (/^(test|bench|scripts|tools)\//.test(path)) return { name: 'harness', rank: 9 };
   if (/^(compactor|stream-ingest|azure|bin)\//.test(path)) return { name: 'entry point', rank: 3 };
   if (path.startsWith('stores/')) return { name: 'store adapter', rank: 2 };
   if (/^src\/(store|util)\//.test(path) || path === 'src/errors.ts') return { name: 'core base', rank: 0 };
@@ -44,7 +38,7 @@ function layer(path: string): { name: string; rank: number } {
 
 /** Why `from` must not import `to` (a repository path or a package name), or undefined when it may. */
 function importProblem(from: string, to: string): string | undefined {
-  if (!to.includes('/') || !/^(src|stores|compactor|stream-ingest|azure|bin|test|bench|scripts)\//.test(to)) {
+  if (!to.includes('/') || !/^(src|stores|compactor|stream-ingest|azure|bin|test|bench|scripts|tools)\//.test(to)) {
     // a package: the cloud-neutral core never imports a cloud SDK
     if (from.startsWith('src/') && /^@(aws-sdk|azure|smithy)\//.test(to) && !(to in CORE_MAY_IMPORT)) {
       return `${from}: the core imports ${to}`;
@@ -58,12 +52,22 @@ function importProblem(from: string, to: string): string | undefined {
   if (a.name === 'store adapter' && to.startsWith('src/') && !ADAPTER_MAY_IMPORT.test(to)) {
     return `${from}: store adapter imports ${to} (a use case; adapters import src/ports/)`;
   }
+  if (from.startsWith('src/ports/') && to.startsWith('src/') && !PORT_MAY_IMPORT.test(to)) {
+    return `${from}: port imports ${to} (a use case; ports stand below every use case)`;
+  }
   return undefined;
 }
 
-/** Why a bench file must not import `to`, or undefined when it may: bench/ never imports test/. */
+/** The classes a source text declares as implementing `iface`. */
+function implementers(text: string, iface: string): string[] {
+  return [...text.matchAll(new RegExp(`\\bclass\\s+(\\w+)[^{]*\\bimplements\\b[^{]*\\b${iface}\\b`, 'g'))].map(
+    (m) => m[1] as string,
+  );
+}
+
+/** Why a bench or tools file must not import `to`, or undefined when it may: bench/ and tools/ never import test/. */
 function benchImportProblem(from: string, to: string): string | undefined {
-  return to.startsWith('test/') ? `${from}: bench imports ${to} (test)` : undefined;
+  return to.startsWith('test/') ? `${from}: ${from.split('/')[0]} imports ${to} (test)` : undefined;
 }
 
 async function files(dir: string): Promise<string[]> {
@@ -120,7 +124,7 @@ describe('import direction', () => {
   it('nothing shipped imports the harness, no import points back up a layer, the core imports no cloud SDK', async () => {
     const edges = await importEdges();
     // the scan sees imports of every kind it must judge
-    expect(edges).toContainEqual(['compactor/cli.ts', 'src/demo/runDemo.ts']);
+    expect(edges).toContainEqual(['compactor/commands/demo.ts', 'src/demo/runDemo.ts']);
     expect(edges).toContainEqual(['stores/createStore.ts', 'src/store/LocalStore.ts']);
     expect(edges).toContainEqual(['stores/createStore.ts', 'stores/s3/S3Store.ts']);
     expect(edges).toContainEqual(['stores/s3/S3Store.ts', '@aws-sdk/client-s3']);
@@ -157,6 +161,7 @@ describe('import direction', () => {
       [
         ['src/compaction/compactPartition.ts', 'test/kit/readParquet.ts'],
         ['src/ingest/ingestBatch.ts', 'bench/bench.ts'],
+        ['compactor/cli.ts', 'tools/CountingStore.ts'],
         ['stores/s3/S3Store.ts', 'scripts/build.ts'],
         ['src/config.ts', 'stores/createStore.ts'],
         ['src/app/runCompaction.ts', 'compactor/cli.ts'],
@@ -171,6 +176,7 @@ describe('import direction', () => {
     ).toStrictEqual([
       'src/compaction/compactPartition.ts: shipped code imports test/kit/readParquet.ts (harness)',
       'src/ingest/ingestBatch.ts: shipped code imports bench/bench.ts (harness)',
+      'compactor/cli.ts: shipped code imports tools/CountingStore.ts (harness)',
       'stores/s3/S3Store.ts: shipped code imports scripts/build.ts (harness)',
       'src/config.ts: core imports stores/createStore.ts (store adapter)',
       'src/app/runCompaction.ts: core imports compactor/cli.ts (entry point)',
@@ -184,17 +190,20 @@ describe('import direction', () => {
     ]);
   });
 
-  it('store adapters import the core through its ports: no use case (src/redrive, src/backfill) behind an adapter', async () => {
+  it('store adapters import the core through its ports: no use case (src/ingest, src/redrive, src/backfill) behind an adapter', async () => {
     const edges = await importEdges(['stores']);
     // the scan sees the adapters' imports of the ports
     expect(edges).toContainEqual(['stores/cosmos/CosmosSourceReader.ts', 'src/ports/SourceReader.ts']);
     expect(edges).toContainEqual(['stores/dynamodb/DynamoStreamBatchReader.ts', 'src/ports/StreamBatchReader.ts']);
-    expect(edges.filter(([, to]) => /^src\/(redrive|backfill)\//.test(to))).toStrictEqual([]);
+    expect(edges).toContainEqual(['stores/sqs/SqsFailureQueue.ts', 'src/ports/FailureMessageSource.ts']);
+    expect(edges.filter(([, to]) => /^src\/(ingest|redrive|backfill)\//.test(to))).toStrictEqual([]);
     expect(
       [
         ['stores/dynamodb/DynamoTableReader.ts', 'src/backfill/runBackfill.ts'],
         ['stores/dynamodb/DynamoStreamBatchReader.ts', 'src/redrive/redriveBatch.ts'],
         ['stores/sqs/SqsFailureQueue.ts', 'src/redrive/errors.ts'],
+        ['stores/cosmos/CosmosSourceReader.ts', 'src/ingest/sources.ts'],
+        ['stores/dynamodb/DynamoTableReader.ts', 'src/ingest/ingestBatch.ts'],
         ['stores/blob/BlobStore.ts', 'src/compaction/manifest.ts'],
         ['stores/dynamodb/DynamoTableReader.ts', 'src/ports/SourceReader.ts'],
         ['stores/s3/S3Store.ts', 'src/store/errors.ts'],
@@ -206,6 +215,8 @@ describe('import direction', () => {
       'stores/dynamodb/DynamoTableReader.ts: store adapter imports src/backfill/runBackfill.ts (a use case; adapters import src/ports/)',
       'stores/dynamodb/DynamoStreamBatchReader.ts: store adapter imports src/redrive/redriveBatch.ts (a use case; adapters import src/ports/)',
       'stores/sqs/SqsFailureQueue.ts: store adapter imports src/redrive/errors.ts (a use case; adapters import src/ports/)',
+      'stores/cosmos/CosmosSourceReader.ts: store adapter imports src/ingest/sources.ts (a use case; adapters import src/ports/)',
+      'stores/dynamodb/DynamoTableReader.ts: store adapter imports src/ingest/ingestBatch.ts (a use case; adapters import src/ports/)',
       'stores/blob/BlobStore.ts: store adapter imports src/compaction/manifest.ts (a use case; adapters import src/ports/)',
       undefined,
       undefined,
@@ -215,18 +226,83 @@ describe('import direction', () => {
     ]);
   });
 
-  it('bench/ imports nothing from test/ (beyond the helpers still to move), as nothing shipped does', async () => {
-    const edges = await importEdges(['bench']);
-    // the scan sees bench's imports (of the core, at least)
+  it('the ports stand below every use case: src/ports/ imports only the base, the record model and other ports', async () => {
+    const edges = (await importEdges(['src/ports'])).filter(([, to]) => to.startsWith('src/'));
+    // the scan sees the ports' imports of the record model
+    expect(edges).toContainEqual(['src/ports/StagingSink.ts', 'src/schema/messageSchema.ts']);
+    expect(edges.filter(([from, to]) => importProblem(from, to) !== undefined)).toStrictEqual([]);
+    expect(
+      [
+        ['src/ports/StagingSink.ts', 'src/ingest/ingestBatch.ts'],
+        ['src/ports/StreamBatchReader.ts', 'src/redrive/errors.ts'],
+        ['src/ports/SourceReader.ts', 'src/backfill/runBackfill.ts'],
+        ['src/ports/SourceReader.ts', 'src/model/normalise.ts'],
+        ['src/ports/errors.ts', 'src/errors.ts'],
+        ['src/ingest/ingestBatch.ts', 'src/ports/StagingSink.ts'],
+      ].map(([from, to]) => importProblem(from as string, to as string)),
+    ).toStrictEqual([
+      'src/ports/StagingSink.ts: port imports src/ingest/ingestBatch.ts (a use case; ports stand below every use case)',
+      'src/ports/StreamBatchReader.ts: port imports src/redrive/errors.ts (a use case; ports stand below every use case)',
+      'src/ports/SourceReader.ts: port imports src/backfill/runBackfill.ts (a use case; ports stand below every use case)',
+      undefined,
+      undefined,
+      undefined,
+    ]);
+  });
+
+  it('Firehose is a staging sink, never an object store: only the stream Lambda reaches it', async () => {
+    const edges = await importEdges();
+    expect(edges.filter(([, to]) => to === '@aws-sdk/client-firehose' || to === 'stream-ingest/firehose.ts')).toStrictEqual([
+      ['stream-ingest/firehose.ts', '@aws-sdk/client-firehose'],
+      ['stream-ingest/handler.ts', '@aws-sdk/client-firehose'],
+      ['stream-ingest/handler.ts', 'stream-ingest/firehose.ts'],
+    ]);
+    const stores: string[] = [];
+    const sinks: string[] = [];
+    for (const root of SHIPPED_ROOTS) {
+      for (const file of await files(root)) {
+        const text = await readFile(file, 'utf8');
+        stores.push(
+          ...implementers(text, 'ObjectStore').map((c) => `${file} ${c}${/firehose/i.test(text) ? ' (Firehose!)' : ''}`),
+        );
+        sinks.push(...implementers(text, 'StagingSink').map((c) => `${file} ${c}`));
+      }
+    }
+    expect(stores.sort()).toStrictEqual([
+      'src/store/LocalStore.ts LocalStore',
+      'stores/blob/BlobStore.ts BlobStore',
+      'stores/s3/S3Store.ts S3Store',
+    ]);
+    expect(sinks.sort()).toStrictEqual([
+      'src/ingest/ObjectStoreStagingSink.ts ObjectStoreStagingSink',
+      'stream-ingest/firehose.ts FirehoseStagingSink',
+    ]);
+    // the scan finds a class however its declaration is laid out
+    expect(implementers('export class A extends B<C> implements ObjectStore, Other {', 'ObjectStore')).toStrictEqual(['A']);
+    expect(implementers('class A implements ObjectStoreLike {}\nclass B implements StagingSink {}', 'ObjectStore')).toStrictEqual(
+      [],
+    );
+  });
+
+  it('bench/ and tools/ import nothing from test/, as nothing shipped does', async () => {
+    const edges = await importEdges(['bench', 'tools']);
+    // the scan sees bench's imports (of the core and of tools/) and tools' imports (of the core)
     expect(edges.some(([from, to]) => from.startsWith('bench/') && to.startsWith('src/'))).toBe(true);
-    const problems = edges.filter(([from, to]) => benchImportProblem(from, to) !== undefined);
-    const known = new Set(BENCH_IMPORTS_OF_TEST_TO_MOVE.map(([from, to]) => `${from} -> ${to}`));
-    expect(problems.filter(([from, to]) => !known.has(`${from} -> ${to}`))).toStrictEqual([]);
+    expect(edges).toContainEqual(['bench/localServers.ts', 'tools/azureServers.ts']);
+    expect(edges).toContainEqual(['tools/CountingStore.ts', 'src/store/ObjectStore.ts']);
+    expect(edges.filter(([from, to]) => benchImportProblem(from, to) !== undefined)).toStrictEqual([]);
     expect(
       [
         ['bench/step.ts', 'test/kit/readParquet.ts'],
+        ['tools/servers.ts', 'test/kit/tempDir.ts'],
         ['bench/bench.ts', 'src/app/runCompaction.ts'],
+        ['bench/localServers.ts', 'tools/servers.ts'],
       ].map(([from, to]) => benchImportProblem(from as string, to as string)),
-    ).toStrictEqual(['bench/step.ts: bench imports test/kit/readParquet.ts (test)', undefined]);
+    ).toStrictEqual([
+      'bench/step.ts: bench imports test/kit/readParquet.ts (test)',
+      'tools/servers.ts: tools imports test/kit/tempDir.ts (test)',
+      undefined,
+      undefined,
+    ]);
   });
 });

@@ -1,6 +1,9 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isJobPayload, parseJobPayload } from '../../src/app/compactionPayload.js';
+import { readManifest } from '../../src/compaction/manifest.js';
+import { loadConfig } from '../../src/config.js';
+import { UsageError } from '../../src/errors.js';
+import { isJobPayload, parseJobPayload } from '../../src/jobs/compactionPayload.js';
 import {
   type CompactionJob,
   largestFirst,
@@ -13,11 +16,8 @@ import {
   runJob,
   withCompactionDeps,
   writeRunSummary,
-} from '../../src/app/jobs.js';
-import { runCompaction } from '../../src/app/runCompaction.js';
-import { readManifest } from '../../src/compaction/manifest.js';
-import { loadConfig } from '../../src/config.js';
-import { UsageError } from '../../src/errors.js';
+} from '../../src/jobs/fanOut.js';
+import { runCompaction } from '../../src/jobs/runCompaction.js';
 import { runJobsKey, runSummaryKey, stagingKey } from '../../src/staging/layout.js';
 import { gzipNdjson } from '../../src/staging/ndjson.js';
 import { TransientStoreError } from '../../src/store/errors.js';

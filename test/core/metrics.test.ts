@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compactionMetrics, ingestMetrics, METRIC_UNITS, METRICS_BY_SOURCE, metricValues } from '../../src/app/metrics.js';
 import { emptyResult, type PartitionResult } from '../../src/compaction/compactPartition.js';
 import { summarise } from '../../src/compaction/compactTenants.js';
+import { compactionMetrics, ingestMetrics, METRIC_UNITS, METRICS_BY_SOURCE, metricValues } from '../../src/ops/metrics.js';
 
 const result = (tenant: string, date: string, fields: Partial<PartitionResult>): PartitionResult => ({
   ...emptyResult({ tenant, date, runId: 'r' }, 'compacted', 0, {}),

@@ -5,9 +5,6 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseJob, planJobs, runJob } from '../../src/app/jobs.js';
-import { runCompaction } from '../../src/app/runCompaction.js';
-import { lakeStatus, statusTable } from '../../src/app/status.js';
 import { type CompactionDeps, compactPartition, type PartitionResult } from '../../src/compaction/compactPartition.js';
 import { vacuumLake } from '../../src/compaction/lakeTable.js';
 import { type PartitionManifest, readManifest } from '../../src/compaction/manifest.js';
@@ -25,6 +22,9 @@ import {
 import { DEFAULT_SPLIT_THRESHOLD_BYTES, splitShapeFor } from '../../src/compaction/splitShape.js';
 import { loadConfig } from '../../src/config.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
+import { parseJob, planJobs, runJob } from '../../src/jobs/fanOut.js';
+import { runCompaction } from '../../src/jobs/runCompaction.js';
+import { lakeStatus, statusTable } from '../../src/ops/status.js';
 import type { StagedRecord } from '../../src/schema/messageSchema.js';
 import {
   ANALYTICS_ROOT,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CompactionJob, recordJobResult } from '../../src/app/jobs.js';
+import { emptyResult } from '../../src/compaction/compactPartition.js';
+import { type CompactionJob, recordJobResult } from '../../src/jobs/fanOut.js';
 import {
   decideAbandon,
   markAbandoned,
@@ -8,9 +9,8 @@ import {
   splitEnd,
   splitStage,
   stageStartedBy,
-} from '../../src/app/splitStages.js';
-import type { SplitTask } from '../../src/app/splitTasks.js';
-import { emptyResult } from '../../src/compaction/compactPartition.js';
+} from '../../src/jobs/splitStages.js';
+import type { SplitTask } from '../../src/jobs/splitTasks.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { listAll } from '../../src/store/ObjectStore.js';
 import { tempDir } from '../kit/tempDir.js';

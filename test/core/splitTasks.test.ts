@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CompactionJob, withCompactionDeps } from '../../src/app/jobs.js';
-import { isSplitTaskPayload, parseSplitTaskPayload, runSplitTask, splitTaskWire, stageTasks } from '../../src/app/splitTasks.js';
 import type { PartitionResult } from '../../src/compaction/compactPartition.js';
 import { readManifest } from '../../src/compaction/manifest.js';
 import { loadConfig } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
+import { type CompactionJob, withCompactionDeps } from '../../src/jobs/fanOut.js';
+import { isSplitTaskPayload, parseSplitTaskPayload, runSplitTask, splitTaskWire, stageTasks } from '../../src/jobs/splitTasks.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { listAll } from '../../src/store/ObjectStore.js';
 import { stageSplitDay } from '../kit/splitDay.js';

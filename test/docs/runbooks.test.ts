@@ -23,12 +23,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writePoisonBatch } from '../../azure/poison.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
 import { S3Store } from '../../stores/s3/S3Store.js';
+import { COSMOS_KEY, startAzurite, startCosmos } from '../../tools/azureServers.js';
+import type { RunningServer } from '../../tools/servers.js';
 import { createMessagesTable } from '../aws/support/dynamoStream.js';
 import { REGION, S3RVER_CREDENTIALS, type S3rver, startDynamoDbLocal, startS3rver } from '../aws/support/localAws.js';
 import { startSqsStandIn } from '../aws/support/sqsStandIn.js';
-import { COSMOS_KEY, startAzurite, startCosmos } from '../azure/azureServers.js';
 import { readLake } from '../kit/readParquet.js';
-import type { RunningServer } from '../kit/servers.js';
 
 const ROOT = resolve('.');
 

@@ -11,11 +11,25 @@ import { LocalStore } from '../../src/store/LocalStore.js';
 import { getBytes, listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
 import { DeltaTable } from '../../src/table/deltaTable.js';
 import { chatItem, dynamodbRecord, stagedRecord } from '../kit/factories.js';
-import { readLake } from '../kit/readParquet.js';
+import { parquetPhysicalSchema, readLake } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';
-import { buildLake, ERASED_MESSAGE, ERASED_SENDER, ERASED_TEXT, rawScan, snapshotObjects } from './eraseLake.js';
+import {
+  buildYearLake,
+  changedDays,
+  ERASED_MESSAGE,
+  ERASED_SENDER,
+  ERASED_TEXT,
+  erasedDays,
+  expectedYearRows,
+  rawScan,
+  snapshotObjects,
+  type YearShape,
+} from './eraseLake.js';
 
-const SHAPE = { start: '2025-07-01', days: 12, every: 3 };
+/** A year of days for three tenants; the sender writes on every 7th day of acme (53 days); staging kept 14 days. */
+const SHAPE: YearShape = { start: '2025-01-01', days: 365, every: 7, stagingDays: 14 };
+/** Days of acme whose live part holds the sender's message: every 7th but the first (the user deleted it there). */
+const SENDER_PARTS = erasedDays(SHAPE).length - 1;
 const NEEDLES = [ERASED_SENDER, ERASED_TEXT, ERASED_MESSAGE];
 const OTHERS = ['globex', 'initech'];
 const tenantPrefixes = (t: string) => [
@@ -50,12 +64,15 @@ describe('erase and offboard on the local store', () => {
   let root: string;
   let store: LocalStore;
   let close: () => void;
+  let generated: Awaited<ReturnType<typeof buildYearLake>>['generated'];
 
   beforeAll(async () => {
     dir = await tempDir('makoto-erase-');
     root = join(dir.path, 'lake');
     store = new LocalStore(root);
-    await buildLake(store, join(dir.path, 'build'), SHAPE);
+    const t0 = Date.now();
+    generated = (await buildYearLake(store, join(dir.path, 'build'), SHAPE)).generated;
+    console.log(`year lake built in ${Date.now() - t0} ms`);
     await mkdir(join(dir.path, 'tmp'), { recursive: true });
     const db = await openDuckDb({ memoryLimit: '512MB', threads: 1, workDirectory: join(dir.path, 'duckdb') });
     close = () => db.closeSync();
@@ -65,6 +82,49 @@ describe('erase and offboard on the local store', () => {
     close?.();
     await dir?.cleanup();
   });
+
+  it('the year lake: written by a few statements and table versions, it reads back like a compacted one', async () => {
+    expect([generated.partitions.length, generated.versions]).toStrictEqual([3 * SHAPE.days, [0, 1, 2]]);
+    // through the product's snapshot reader: every row of every day, the compactions of the three changed days applied
+    expect(await readLake(store)).toStrictEqual(expectedYearRows(SHAPE));
+    // a generated partition and one the compactor rewrote (day 0: merged the delete into the generated part)
+    const snapshot = await new DeltaTable(store, {}).snapshot();
+    const adds = [...snapshot.files.values()].filter((a) => a.partitionValues.tenant_id === 'acme');
+    const [d0] = changedDays(SHAPE);
+    const compacted = adds.find((a) => a.partitionValues.dt === d0);
+    const plain = adds.find((a) => a.partitionValues.dt === '2025-01-03');
+    const shape = (a: typeof compacted) => ({
+      action: Object.keys(a ?? {}).sort(),
+      stats: Object.fromEntries(
+        Object.entries(JSON.parse(a?.stats ?? '{}')).map(([k, v]) => [
+          k,
+          typeof v === 'object' ? Object.keys(v as object).sort() : typeof v,
+        ]),
+      ),
+      tags: Object.keys(a?.tags ?? {})
+        .filter((k) => k !== 'makoto.deletes')
+        .sort(),
+      path: /^tenant_id=acme\/dt=\d{4}-\d{2}-\d{2}\/part-0-\d{8}T\d{9}Z-[0-9a-f]{8}\.parquet$/.test(a?.path ?? ''),
+    });
+    expect(shape(plain)).toStrictEqual(shape(compacted));
+    expect(Object.keys(compacted?.tags ?? {}).sort()).toStrictEqual(['makoto.deletes', 'makoto.manifest', 'makoto.run_id']);
+    const file = (a: typeof compacted) => join(root, 'analytics/messages', decodeURIComponent(a?.path ?? ''));
+    expect(await parquetPhysicalSchema(file(plain))).toStrictEqual(await parquetPhysicalSchema(file(compacted)));
+    // every version the lake went through (the generated ones, then the three compactions') reads, and names only
+    // files that are there; group commit wrote the first change alone, then 1,000 (its batch limit), then the rest
+    const seen: [number, number, string[]][] = [];
+    for (let version = 0; version <= snapshot.version; version++) {
+      const at = await new DeltaTable(store, {}).snapshot({ version });
+      const missing: string[] = [];
+      for (const add of at.files.values())
+        if (!(await store.head(`analytics/messages/${decodeURIComponent(add.path)}`))) missing.push(add.path);
+      seen.push([version, at.files.size, missing]);
+    }
+    expect(seen).toStrictEqual([0, 1, 2, 3, 4, 5].map((v) => [v, [1, 1001, 1095, 1095, 1095, 1095][v], []]));
+    const manifest = async (a: typeof compacted) =>
+      JSON.parse((await getBytes(store, a?.tags?.['makoto.manifest'] ?? '')).toString('utf8')) as Record<string, unknown>;
+    expect(Object.keys(await manifest(plain)).sort()).toStrictEqual(Object.keys(await manifest(compacted)).sort());
+  }, 300_000);
 
   it('erase: the dry run counts exactly, the erase leaves no byte of the sender anywhere, verifies, and a second erase is a no-op', async () => {
     const before = await readLake(store);
@@ -93,15 +153,17 @@ describe('erase and offboard on the local store', () => {
       join(dir.path, 'tmp'),
     );
     expect(dry.code).toBe(0);
+    // the sender wrote on 53 days of acme; staging is kept for the last 14 days (2 of them the sender's)
+    const stagedSenderDays = erasedDays(SHAPE).filter((d) => d >= SHAPE.days - SHAPE.stagingDays).length;
     const expected = {
-      partitions: 5, // days 0 (remembered delete, replaced part), 1 (staging), 3, 6, 9
-      data_files_read: 3,
-      data_files_pruned: 9, // of acme's 12 live parts, 9 hold no sender id between their min and max
-      data_files_rewritten: 3,
-      rows: 3, // days 3, 6, 9 (day 0's message was deleted by the user)
-      old_files: 3, // day 0's part before the delete, day 3's before the edit, day 6's before the malformed line's run
-      staging_objects: 8,
-      staging_lines: 8,
+      partitions: erasedDays(SHAPE).length + 1, // the sender's days (day 0: remembered delete, replaced part) and day 1 (staging)
+      data_files_read: SENDER_PARTS,
+      data_files_pruned: SHAPE.days - SENDER_PARTS, // of acme's 365 live parts, these hold no sender id between their min and max
+      data_files_rewritten: SENDER_PARTS,
+      rows: SENDER_PARTS,
+      old_files: 3, // day 0's part before the delete, day 7's before the edit, day 14's before the malformed line's run
+      staging_objects: stagedSenderDays + 4, // + the delete, the malformed line, day 1's late object, the never-compacted day
+      staging_lines: stagedSenderDays + 4,
       tombstone_rows: 1,
       compaction_quarantine_records: 1,
       ingest_quarantine_records: 1,
@@ -111,6 +173,7 @@ describe('erase and offboard on the local store', () => {
       log_files: logFiles,
       objects_deleted: 0,
     };
+    expect([expected.partitions, expected.data_files_pruned, expected.staging_objects]).toStrictEqual([54, 313, 6]);
     expect(JSON.parse(dry.stdout.join('\n'))).toStrictEqual({ dry_run: true, counts: expected });
     expect(await versions(store)).toStrictEqual(untouched);
 
@@ -145,7 +208,7 @@ describe('erase and offboard on the local store', () => {
     const again = await cli(['erase', '--tenant', 'acme', '--sender', ERASED_SENDER, '--json'], root, join(dir.path, 'tmp'));
     expect(again.code).toBe(0);
     const second = JSON.parse(again.stdout.join('\n'));
-    expect(second.counts).toStrictEqual({ ...zeroes(expected), data_files_pruned: 12 });
+    expect(second.counts).toStrictEqual({ ...zeroes(expected), data_files_pruned: SHAPE.days });
     expect(second.table_versions).toStrictEqual([]);
     expect(await versions(store)).toStrictEqual(afterErase);
 
@@ -160,7 +223,7 @@ describe('erase and offboard on the local store', () => {
     const cleaned = await cli(['erase', '--tenant', 'acme', '--sender', ERASED_SENDER, '--json'], root, join(dir.path, 'tmp'));
     expect([cleaned.code, JSON.parse(cleaned.stdout.join('\n')).counts.staging_lines]).toStrictEqual([0, 1]);
     expect(await listAll(store, replayed)).toStrictEqual([]);
-  });
+  }, 300_000);
 
   it('erase: a bad request exits 2 and changes nothing', async () => {
     const untouched = await versions(store);
@@ -183,7 +246,7 @@ describe('erase and offboard on the local store', () => {
     expect([receipt.kind, receipt.status, receipt.counts.partitions, receipt.counts.ingest_quarantine_records]).toStrictEqual([
       'offboard',
       'done',
-      12,
+      SHAPE.days,
       1,
     ]);
     for (const prefix of tenantPrefixes('globex')) expect(await listAll(store, prefix)).toStrictEqual([]);
@@ -219,7 +282,7 @@ describe('erase and offboard on the local store', () => {
     // another process re-enabled it: this one sees that once its cached list is a minute old
     const accepted = await ingest(Date.now() + OFFBOARDED_CACHE_MS);
     expect([accepted.staged, accepted.quarantined]).toStrictEqual([2, 0]);
-  });
+  }, 300_000);
 });
 
 /** The counts that are zero after everything was erased (pruning still reads the same parts). */

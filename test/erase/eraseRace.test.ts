@@ -1,7 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCompaction } from '../../src/app/runCompaction.js';
 import { type CompactionPhase, compactPartition } from '../../src/compaction/compactPartition.js';
 import { loadConfig } from '../../src/config.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
@@ -9,6 +8,7 @@ import { eraseTenant } from '../../src/erase/eraseTenant.js';
 import { offboardTenant } from '../../src/erase/offboard.js';
 import type { EraseDeps } from '../../src/erase/planErase.js';
 import { applyRetention, parseRetentionSetting } from '../../src/erase/retention.js';
+import { runCompaction } from '../../src/jobs/runCompaction.js';
 import { stagingKey } from '../../src/staging/layout.js';
 import { gzipNdjson } from '../../src/staging/ndjson.js';
 import { LocalStore } from '../../src/store/LocalStore.js';

@@ -1,5 +1,5 @@
 /**
- * The CLI's `ingest` and `backfill` refuse records of an offboarded tenant
+ * The CLI's `ingest`, `backfill` and `demo` refuse records of an offboarded tenant
  * as capture does: quarantined with the reason, nothing staged for it, the other tenant's records staged.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -12,9 +12,10 @@ import { offboardedReason, offboardedTenants } from '../../src/erase/offboard.js
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { getBytes, listAll } from '../../src/store/ObjectStore.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
+import { readLake } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';
 
-describe('ingest and backfill refuse an offboarded tenant', () => {
+describe('ingest, backfill and demo refuse an offboarded tenant', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
   let data: string;
   let store: LocalStore;
@@ -113,5 +114,32 @@ describe('ingest and backfill refuse an offboarded tenant', () => {
     expect(await stagingOf('globex')).toStrictEqual([]);
     expect(await stagingOf('acme')).toHaveLength(2);
     expect(await quarantinedReasons()).toStrictEqual([offboardedReason('globex'), offboardedReason('globex')]);
+  });
+
+  it("demo: the offboarded tenant's generated records quarantined with the reason, nothing of it staged or compacted", async () => {
+    const demo = join(dir.path, 'demo');
+    const demoStore = new LocalStore(demo);
+    expect((await cli(['offboard', '--tenant', 'globex'], { DATA_DIR: demo })).code).toBe(0);
+    const result = await cli(['demo', '--date', '2025-08-11', '--tenants', 'acme,globex', '--messages', '20'], {
+      DATA_DIR: demo,
+    });
+    expect(result.code, result.stderr).toBe(0);
+    const [, staged, quarantined] =
+      /→ (\d+) staged in \d+ objects, (\d+) quarantined$/.exec(result.stdout.split('\n')[0] ?? '') ?? [];
+    // every quarantined record but the demo's one record without a tenant is globex's, refused with the reason
+    const reasons: string[] = [];
+    for (const o of await listAll(demoStore, 'quarantine/ingest/'))
+      for (const line of gunzipSync(await getBytes(demoStore, o.key))
+        .toString('utf8')
+        .split('\n')
+        .filter(Boolean))
+        reasons.push((JSON.parse(line) as { reason: string }).reason);
+    const refused = reasons.filter((r) => r === offboardedReason('globex')).length;
+    expect(refused).toBeGreaterThan(0);
+    expect([Number(quarantined), reasons.length]).toStrictEqual([refused + 1, refused + 1]);
+    expect(await listAll(demoStore, 'staging/messages/tenant_id=globex/')).toStrictEqual([]);
+    const rows = await readLake(demoStore);
+    expect(new Set(rows.map((r) => r.tenant_id))).toStrictEqual(new Set(['acme']));
+    expect([Number(staged) > 0, rows.length > 0]).toStrictEqual([true, true]);
   });
 });

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { table } from '../../src/app/report.js';
 import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
+import { table } from '../../src/ops/report.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { type Reconciliation, reconciles, runBadInputCatalogue } from './badInputCatalogue.js';
 import { type PublishedFile, runConcurrentCompactions, runStalledCommit } from './concurrentRuns.js';

@@ -4,9 +4,9 @@
  * staging publishes – what the split must give exactly.
  */
 import { join } from 'node:path';
-import { withCompactionDeps } from '../../src/app/jobs.js';
 import { compactPartition, type PartitionResult } from '../../src/compaction/compactPartition.js';
 import { loadConfig } from '../../src/config.js';
+import { withCompactionDeps } from '../../src/jobs/fanOut.js';
 import { stagingKey } from '../../src/staging/layout.js';
 import { gzipNdjson } from '../../src/staging/ndjson.js';
 import { LocalStore } from '../../src/store/LocalStore.js';

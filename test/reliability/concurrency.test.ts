@@ -13,13 +13,13 @@ import { TransientStoreError } from '../../src/store/errors.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 import { listAll, type ObjectInfo, type ObjectStore, type PutOptions } from '../../src/store/ObjectStore.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
-import { startAzurite } from '../azure/azureServers.js';
+import { startAzurite } from '../../tools/azureServers.js';
+import type { RunningServer } from '../../tools/servers.js';
 import { runConcurrentCompactions, runStalledCommit, type StalledCommitOutcome } from '../kit/concurrentRuns.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { plantLease } from '../kit/leases.js';
 import { readPartition } from '../kit/pipeline.js';
 import { RetryingStore } from '../kit/RetryingStore.js';
-import type { RunningServer } from '../kit/servers.js';
 import { tempDir } from '../kit/tempDir.js';
 
 const DATE = '2025-08-11';

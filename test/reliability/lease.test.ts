@@ -8,10 +8,10 @@ import { LocalStore } from '../../src/store/LocalStore.js';
 import type { ObjectStore } from '../../src/store/ObjectStore.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
 import { S3Store } from '../../stores/s3/S3Store.js';
+import { startAzurite } from '../../tools/azureServers.js';
+import type { RunningServer } from '../../tools/servers.js';
 import { type S3rver, startS3rver } from '../aws/support/localAws.js';
-import { startAzurite } from '../azure/azureServers.js';
 import { GONE_PID, plantLease } from '../kit/leases.js';
-import type { RunningServer } from '../kit/servers.js';
 import { tempDir } from '../kit/tempDir.js';
 
 const DATE = '2025-08-11';

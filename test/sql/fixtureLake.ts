@@ -29,9 +29,9 @@
  * 0-row part (the partition's state). Readers must read the files the table's current version names.
  */
 
-import { runCompaction } from '../../src/app/runCompaction.js';
 import { loadConfig } from '../../src/config.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
+import { runCompaction } from '../../src/jobs/runCompaction.js';
 import type { SourceChange } from '../../src/model/normalise.js';
 import { LocalStore } from '../../src/store/LocalStore.js';
 

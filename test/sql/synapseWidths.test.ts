@@ -9,10 +9,10 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCompaction } from '../../src/app/runCompaction.js';
 import { loadConfig } from '../../src/config.js';
 import { ingestBatch } from '../../src/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/ingest/sources.js';
+import { runCompaction } from '../../src/jobs/runCompaction.js';
 import { MAX_ID_BYTES, MAX_ROLE_BYTES, MESSAGE_COLUMNS } from '../../src/schema/messageSchema.js';
 import { generatedSqlFiles } from '../../src/sqlgen/generateSql.js';
 import { LocalStore } from '../../src/store/LocalStore.js';

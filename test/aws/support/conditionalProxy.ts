@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
-import { freePort } from '../../kit/servers.js';
+import { freePort } from '../../../tools/servers.js';
 
 /**
  * S3's conditional writes in front of s3rver, which ignores them: a PUT (or a multipart completion) with

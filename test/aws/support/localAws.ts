@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { freePort, type RunningServer, startNodeServer, track } from '../../kit/servers.js';
+import { freePort, type RunningServer, startNodeServer, track } from '../../../tools/servers.js';
 import { forward, startConditionalProxy } from './conditionalProxy.js';
 
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };

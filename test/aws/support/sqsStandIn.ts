@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { freePort } from '../../kit/servers.js';
+import { freePort } from '../../../tools/servers.js';
 
 /**
  * The smallest SQS stand-in the CLI's real SQS client can talk to: the AWS JSON 1.0 protocol

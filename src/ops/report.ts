@@ -1,9 +1,14 @@
 import type { PartitionResult } from '../compaction/compactPartition.js';
 import type { RunSummary } from '../compaction/compactTenants.js';
 import { resultFailed } from '../compaction/resultFailed.js';
+import type { PrivacyOutcome } from '../erase/nightly.js';
+import { partitionJson } from './partitionView.js';
 
-/** The machine-readable summary every entry point returns (CLI --json, Lambda result, HTTP body). */
-export function summaryJson(summary: RunSummary) {
+/**
+ * The machine-readable summary every entry point returns (CLI --json, Lambda result, HTTP body), with the
+ * night's privacy step (`privacy`: what it erased, or its failure) when the run had one.
+ */
+export function summaryJson(summary: RunSummary & { readonly privacy?: PrivacyOutcome }) {
   return {
     target_date: summary.date,
     ok: summary.ok,
@@ -15,32 +20,7 @@ export function summaryJson(summary: RunSummary) {
       rows_rejected: summary.totals.rowsRejected,
     },
     tenants: summary.results.map(partitionJson),
-  };
-}
-
-export function partitionJson(r: PartitionResult) {
-  return {
-    tenant_id: r.tenant,
-    dt: r.date,
-    status: r.status,
-    run_id: r.runId || null,
-    inputs: r.inputs,
-    rows_read: r.rowsRead,
-    /** Rows of the published partition read back by the merge (issue 15). */
-    rows_carried: r.rowsCarried,
-    /** User deletes remembered from earlier runs (tombstones) that took part. */
-    deletes_remembered: r.deletesRemembered,
-    rows_rejected: r.rowsRejected,
-    objects_rejected: r.objectsRejected,
-    duplicates_removed: r.duplicatesRemoved,
-    versions_superseded: r.versionsSuperseded,
-    deletes_applied: r.deletesApplied,
-    rows_written: r.rowsWritten,
-    output_files: r.outputFiles,
-    bytes_written: r.bytesWritten,
-    duration_ms: r.durationMs,
-    ...(r.error === undefined ? {} : { error: r.error }),
-    ...(r.reason === undefined ? {} : { reason: r.reason }),
+    ...(summary.privacy === undefined ? {} : { privacy: summary.privacy }),
   };
 }
 

@@ -1,4 +1,5 @@
-import { freePort, type RunningServer, startNodeServer } from '../kit/servers.js';
+/** Azurite and the Cosmos DB stand-in, in memory on free 127.0.0.1 ports: for the test suites and the bench. */
+import { freePort, type RunningServer, startNodeServer } from './servers.js';
 
 /** Azurite's well-known development account (public, documented by Microsoft; not a secret). */
 export const AZURITE_ACCOUNT = 'devstoreaccount1';

@@ -5,7 +5,7 @@
  * (`SELECT count(*) FROM read_ndjson(...)`), also in a child process. Peak RSS and CPU of each child come from
  * GNU time when the box has it (else the child's own process.resourceUsage().maxRSS).
  *
- * Run alone: `node bin/run-ts.mjs bench/exportBench.ts [N]`; in the bench: `npm run bench -- --scenario export --messages N`.
+ * Run alone: `node bin/run-ts.mjs bench/scenarios/export.ts [N]`; in the bench: `npm run bench -- --scenario export --messages N`.
  */
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
@@ -123,7 +123,7 @@ export async function exportScenario(root: string, items: number, say: (t: strin
   );
   say(`makoto-lake backfill --from-export: ${JSON.stringify(backfill)}`);
   const glob = join(dataDir, PREFIX, 'AWSDynamoDB', EXPORT_ID, 'data', '*.json.gz');
-  const duckdb = timed([process.execPath, 'bin/run-ts.mjs', 'bench/exportBench.ts', '--duckdb', glob], process.env);
+  const duckdb = timed([process.execPath, 'bin/run-ts.mjs', 'bench/scenarios/export.ts', '--duckdb', glob], process.env);
   say(`bare DuckDB read_ndjson count: ${JSON.stringify(duckdb)}`);
   return { items, files: files.length, gzipMB, generateS, backfill, duckdb };
 }
@@ -141,7 +141,7 @@ async function duckdbChild(glob: string): Promise<void> {
   console.log(JSON.stringify({ child: { rows, queryMs: ms, childMaxRssMB: Math.round(process.resourceUsage().maxRSS / 1024) } }));
 }
 
-/** `node bin/run-ts.mjs bench/exportBench.ts [N]` (the scenario alone), or `--duckdb GLOB` (its DuckDB child). */
+/** `node bin/run-ts.mjs bench/scenarios/export.ts [N]` (the scenario alone), or `--duckdb GLOB` (its DuckDB child). */
 export async function main(args: string[]): Promise<number> {
   if (args[0] === '--duckdb') {
     await duckdbChild(args[1] as string);

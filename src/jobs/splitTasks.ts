@@ -28,7 +28,7 @@ import {
 import { UsageError } from '../errors.js';
 import { RUN_ID_PATTERN } from '../staging/layout.js';
 import { parseDate } from '../time/jst.js';
-import { type CompactionJob, parseJob, parseRunRef, type RunRef } from './jobs.js';
+import { type CompactionJob, parseJob, parseRunRef, type RunRef } from './fanOut.js';
 
 export type SplitAction = 'start' | 'map' | 'reduce' | 'commit' | 'abandon';
 

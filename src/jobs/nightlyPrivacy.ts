@@ -8,7 +8,7 @@ import type { Config } from '../config.js';
 import { type NightlyErasureReport, nightlyErasures } from '../erase/nightly.js';
 import { CompactionError } from '../errors.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
-import { withCompactionDeps } from './jobs.js';
+import { withCompactionDeps } from './workspace.js';
 
 /** The privacy step found something it could not do (its report's errors); the night's compaction still runs. */
 export class PrivacyStepFailedError extends CompactionError {}
@@ -23,9 +23,4 @@ export async function runNightlyPrivacy(
   return withCompactionDeps(config, store, now, (deps) =>
     nightlyErasures({ ...deps, ...(log ? { log } : {}) }, config.retention, now()),
   );
-}
-
-/** A one-line description of a report's failures, or undefined when it has none. */
-export function privacyFailure(report: NightlyErasureReport): string | undefined {
-  return report.errors.length === 0 ? undefined : `nightly privacy step: ${report.errors.join('; ')}`;
 }

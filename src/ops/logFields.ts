@@ -1,4 +1,3 @@
-import type { PartitionResult } from '../compaction/compactPartition.js';
 import { errorMessage } from '../errors.js';
 import type { FailedGroup, WrittenGroup } from '../ingest/ingestBatch.js';
 import { parseStagingKey } from '../staging/layout.js';
@@ -8,32 +7,8 @@ import { parseStagingKey } from '../staging/layout.js';
  * Application Insights customDimensions through the Functions context), so one query finds a tenant-day
  * anywhere: tenant_id, dt, run_id. `run_id` names one invocation (every line of it carries it);
  * `partition_run_id` is the id the compaction wrote into that partition's manifest and part-file names.
+ * The one line per partition is src/ops/partitionView.ts's (the projection the run summary uses too).
  */
-
-/**
- * The structured fields of the one log line per partition, the same on every platform (Lambda JSON
- * logs, Application Insights customDimensions): status, rows read/written/rejected, duplicates, deletes,
- * duration.
- */
-export function partitionLogFields(r: PartitionResult) {
-  return {
-    tenant_id: r.tenant,
-    dt: r.date,
-    partition_run_id: r.runId || null,
-    status: r.status,
-    staging_objects: r.inputs,
-    rows_read: r.rowsRead,
-    rows_written: r.rowsWritten,
-    rows_rejected: r.rowsRejected,
-    objects_rejected: r.objectsRejected,
-    duplicates_removed: r.duplicatesRemoved,
-    versions_superseded: r.versionsSuperseded,
-    deletes_applied: r.deletesApplied,
-    duration_ms: r.durationMs,
-    ...(r.reason === undefined ? {} : { late_reason: r.reason }),
-    ...(r.error === undefined ? {} : { error: r.error }),
-  };
-}
 
 /**
  * A compaction engine event (`manifest.unreadable`, `partition.compacted`: fields tenant, date, runId, …)

@@ -1,9 +1,9 @@
 import { gunzipSync } from 'node:zlib';
 import { lakeTenants } from '../compaction/lateData.js';
+import type { PartitionManifest } from '../compaction/manifest.js';
 import { canTakeOver, readLease } from '../compaction/partitionLease.js';
 import { type PendingDeleteLine, pendingByTenant, readPending } from '../compaction/pendingDeletes.js';
 import { planPartition } from '../compaction/planPartition.js';
-import { errorMessage } from '../errors.js';
 import {
   analyticsPrefix,
   COMPACTION_WORK_ROOT,
@@ -181,9 +181,14 @@ export async function partitionsStatus(
   /** An older table version (a version number or an instant) to judge instead of the current one. */
   asOf?: { version?: number; timestamp?: number },
 ): Promise<LakeStatus> {
-  const partitions: PartitionStatus[] = [];
   const snapshot = await new DeltaTable(store, {}).snapshot(asOf);
+  const partitions: PartitionStatus[] = [];
   for (const { tenant, date } of pairs) partitions.push(await partitionStatus(store, snapshot, tenant, date, now));
+  return lakeWide(store, partitions, now);
+}
+
+/** The lake-wide parts of a status (capture quarantine, pending deletes, abandoned splits) around `partitions`. */
+export async function lakeWide(store: ObjectStore, partitions: PartitionStatus[], now: number): Promise<LakeStatus> {
   const ingest = await ingestQuarantine(store);
   const pending = await pendingDeletes(store, now);
   const abandoned = await abandonedSplits(store, now);
@@ -200,25 +205,8 @@ export async function partitionsStatus(
   };
 }
 
-/**
- * The status check a compaction run ends with: partitionsStatus over the partitions it ran that did not fail
- * (the run already counts those). A check the store refuses comes back as its error, never thrown: it must
- * not fail a run whose partitions committed.
- */
-export async function statusAfterRun(
-  store: ObjectStore,
-  results: readonly { tenant: string; date: string; status: string }[],
-  at: number,
-): Promise<{ checked: number; status: LakeStatus } | { checked: number; error: string }> {
-  const checked = results.filter((r) => r.status !== 'failed').map(({ tenant, date }) => ({ tenant, date }));
-  try {
-    return { checked: checked.length, status: await partitionsStatus(store, checked, at) };
-  } catch (error) {
-    return { checked: checked.length, error: errorMessage(error) };
-  }
-}
-
-async function partitionStatus(
+/** One partition's status judged from the table (`snapshot`), as lakeStatus judges every partition. */
+export async function partitionStatus(
   store: ObjectStore,
   snapshot: TableSnapshot,
   tenant: string,
@@ -226,9 +214,6 @@ async function partitionStatus(
   now: number,
 ): Promise<PartitionStatus> {
   const plan = await planPartition(store, snapshot, tenant, date);
-  const manifest = plan.manifest;
-  const inputs = new Map((manifest?.inputs ?? []).map((i) => [i.key, i.etag]));
-  const uncovered = plan.staging.filter((o) => inputs.get(o.key) !== o.etag);
   const visible = (await listAll(store, analyticsPrefix(tenant, date))).filter((o) => isVisibleKey(o.key));
   const listed = new Map(visible.map((o) => [o.key, o]));
   const named = plan.files.map((a) => ({ key: tableKey(a.path), size: a.size }));
@@ -241,6 +226,35 @@ async function partitionStatus(
   // the quarantine of the run that committed the current version, until an operator removes it (reviewed)
   const quarantineKey = plan.files[0]?.tags?.[TAG_QUARANTINE];
   const quarantined = quarantineKey ? await countRecords(store, [await store.head(quarantineKey)]) : 0;
+  return judged({
+    tenant,
+    date,
+    now,
+    staging: plan.staging,
+    manifest: plan.manifest,
+    version: snapshot.version,
+    parts: { stale: visible.filter((o) => !live.has(o.key)).length, missing, changed, named: plan.files.length },
+    quarantined,
+  });
+}
+
+/** What a partition's status is judged on, however it was read. */
+export interface PartitionFacts {
+  readonly tenant: string;
+  readonly date: string;
+  readonly now: number;
+  readonly staging: readonly ObjectInfo[];
+  readonly manifest: PartitionManifest | undefined;
+  /** The table version its files were read at (undefined: from the run's own result). */
+  readonly version: number | undefined;
+  readonly parts: { readonly stale: number; readonly missing: number; readonly changed: number; readonly named: number };
+  readonly quarantined: number;
+}
+
+/** A partition's status and why it needs attention (lakeStatus's rules, see there). */
+export function judged({ tenant, date, now, staging, manifest, version, parts, quarantined }: PartitionFacts): PartitionStatus {
+  const inputs = new Map((manifest?.inputs ?? []).map((i) => [i.key, i.etag]));
+  const uncovered = staging.filter((o) => inputs.get(o.key) !== o.etag);
   const attention: string[] = [];
   // the partition's current run listed its staging after it started: an object written before then was there
   const runStarted = manifest ? Date.parse(manifest.started_at) : Number.NaN;
@@ -258,25 +272,27 @@ async function partitionStatus(
       `${late.length} staging object${late.length === 1 ? '' : 's'} not compacted ${manifest ? `since run ${manifest.run_id}` : 'ever'} (due ${dueText(date, late)})`,
     );
   }
-  if (missing + changed > 0) {
-    const what = [missing > 0 ? `${missing} missing` : '', changed > 0 ? `${changed} changed` : ''].filter(Boolean).join(', ');
-    attention.push(`table version ${snapshot.version} names files that are not as committed: ${what}`);
+  if (parts.missing + parts.changed > 0) {
+    const what = [parts.missing > 0 ? `${parts.missing} missing` : '', parts.changed > 0 ? `${parts.changed} changed` : '']
+      .filter(Boolean)
+      .join(', ');
+    attention.push(`table version ${version} names files that are not as committed: ${what}`);
   }
-  if (plan.files.length > 0 && !manifest) attention.push('run manifest unreadable');
+  if (parts.named > 0 && !manifest) attention.push('run manifest unreadable');
   if (quarantined > 0) attention.push(`${quarantined} quarantined record${quarantined === 1 ? '' : 's'} not reviewed`);
   return {
     tenant_id: tenant,
     dt: date,
-    staging_objects: plan.staging.length,
-    staging_bytes: plan.staging.reduce((n, o) => n + o.size, 0),
+    staging_objects: staging.length,
+    staging_bytes: staging.reduce((n, o) => n + o.size, 0),
     staging_not_covered: uncovered.length,
     staging_overdue: overdue,
     rows: manifest?.rows_written ?? null,
     run_id: manifest?.run_id ?? null,
     finished_at: manifest?.finished_at ?? null,
-    stale_parts: visible.filter((o) => !live.has(o.key)).length,
-    missing_parts: missing,
-    changed_parts: changed,
+    stale_parts: parts.stale,
+    missing_parts: parts.missing,
+    changed_parts: parts.changed,
     quarantined_records: quarantined,
     attention,
   };

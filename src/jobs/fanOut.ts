@@ -5,8 +5,6 @@
  * summary (`runs/<date>/<run>.json`). The CLI keeps running everything in one process (runCompaction).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { type CompactionDeps, emptyResult, type PartitionResult } from '../compaction/compactPartition.js';
 import {
   compactJobs,
@@ -18,9 +16,8 @@ import {
 } from '../compaction/compactTenants.js';
 import type { SplitShape } from '../compaction/splitPartition.js';
 import { assertSplitShape, DEFAULT_SPLIT_THRESHOLD_BYTES } from '../compaction/splitShape.js';
-import { type Config, compactionSettings } from '../config.js';
-import { openDuckDb } from '../duckdb/openDuckDb.js';
 import { UsageError } from '../errors.js';
+import { summaryJson } from '../ops/report.js';
 import { RUN_ID_PATTERN, runJobsKey, runResultKey, runResultsPrefix, runSummaryKey } from '../staging/layout.js';
 import { ObjectNotFoundError, PreconditionFailedError, StoreError } from '../store/errors.js';
 import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
@@ -29,8 +26,7 @@ import { tenantIdProblem } from '../tenant.js';
 import { parseDate } from '../time/jst.js';
 import { newRunId } from '../time/runId.js';
 import { mapLimit } from '../util/concurrency.js';
-import { summaryJson } from './report.js';
-import { removeStaleWorkFolders, WORK_PREFIX } from './runCompaction.js';
+import { type PrivacyOutcome, readPrivacyOutcome } from './privacyOutcome.js';
 
 /** One tenant-day to compact; `reason` says why a day other than the target is included (late data). */
 export interface CompactionJob {
@@ -114,34 +110,10 @@ export async function runJob(deps: CompactionDeps, job: CompactionJob): Promise<
   return result as PartitionResult;
 }
 
-/**
- * Runs `work` with what a job needs on this machine: a work folder under TEMP_DIR (stale ones of killed
- * runs removed first) and one DuckDB instance, both released whatever happens. Every command that reads or
- * writes the table (compaction, erase, vacuum/convert/export) runs in it.
- */
-export async function withCompactionDeps<T>(
-  config: Config,
-  store: ObjectStore,
-  now: () => number,
-  work: (deps: CompactionDeps) => Promise<T>,
-): Promise<T> {
-  await mkdir(config.tempDir, { recursive: true });
-  await removeStaleWorkFolders(config.tempDir, now());
-  const folder = await mkdtemp(join(config.tempDir, WORK_PREFIX));
-  try {
-    const db = await openDuckDb({ ...config.duckdb, workDirectory: folder });
-    try {
-      return await work({ store, db, workDirectory: join(folder, 'partitions'), settings: compactionSettings(config), now });
-    } finally {
-      db.closeSync();
-    }
-  } finally {
-    await rm(folder, { recursive: true, force: true });
-  }
-}
-
 /** Whether a result means the job should be tried again: the one failure rule; this name is kept for bench/step.ts. */
 export { resultFailed as jobFailed } from '../compaction/resultFailed.js';
+/** The work folder + DuckDB lifecycle every task runs in (src/jobs/workspace.ts); the CLI's commands import it from here. */
+export { withCompactionDeps } from './workspace.js';
 
 /**
  * Validates a job as an orchestrator hands it over (a Map item, a queue message):
@@ -222,6 +194,8 @@ export interface FanOutSummary extends RunSummary {
   readonly planned: number;
   /** Planned jobs that never reported (their invocation crashed or timed out every time). */
   readonly missing: number;
+  /** The night's privacy step, when the run had one (src/jobs/privacyOutcome.ts). */
+  readonly privacy?: PrivacyOutcome;
 }
 
 export const NO_REPORT = 'no result reported: every attempt of the job crashed or timed out (see the orchestrator)';
@@ -259,18 +233,22 @@ export function runSummaryJson(summary: FanOutSummary) {
 
 /**
  * Reads the plan and the reports and writes the run summary. `whenComplete`: only if every job reported
- * (the queue workers call this after each report; the last one writes it), else undefined. The summary is
- * created once (ifNoneMatch): of two last reporters racing, one writes it (`written: true`); a summary
- * step retried after its write went through finds it written (`written: false`).
+ * (the queue workers call this after each report; the last one writes it), else undefined. The summary
+ * records the night's privacy step: `privacy` as the driver hands it over (the state machine's), else the one
+ * kept under the run (Azure's daily_batch), else none. The summary is created once (ifNoneMatch): of two last
+ * reporters racing, one writes it (`written: true`); a summary step retried after its write went through
+ * finds it written (`written: false`).
  */
 export async function writeRunSummary(
   store: ObjectStore,
   run: RunRef,
-  options: { whenComplete: boolean },
+  options: { whenComplete: boolean; privacy?: PrivacyOutcome },
 ): Promise<{ summary: FanOutSummary; written: boolean } | undefined> {
   const [jobs, reports] = await Promise.all([readRunPlan(store, run), readJobResults(store, run)]);
-  const summary = summariseRun(run, jobs, reports);
-  if (options.whenComplete && summary.missing > 0) return undefined;
+  const paired = summariseRun(run, jobs, reports);
+  if (options.whenComplete && paired.missing > 0) return undefined;
+  const privacy = options.privacy ?? (await readPrivacyOutcome(store, run));
+  const summary: FanOutSummary = privacy ? { ...paired, privacy } : paired;
   const body = `${JSON.stringify(runSummaryJson(summary), null, 2)}\n`;
   const key = runSummaryKey(run.date, run.runId);
   try {

@@ -1,7 +1,7 @@
 import { parseTenantList } from '../config.js';
 import { UsageError } from '../errors.js';
 import { parseDate } from '../time/jst.js';
-import { type CompactionJob, parseJob, parseRunRef, type RunRef } from './jobs.js';
+import { type CompactionJob, parseJob, parseRunRef, type RunRef } from './fanOut.js';
 
 /** A manual compaction request, as the Lambda payload and the HTTP body carry it. */
 export interface CompactionPayload {
@@ -87,7 +87,7 @@ export function parseJobPayload(body: unknown): JobPayload {
 
 /**
  * The nightly privacy step of a fan-out run (`{"privacy": true}`: the state machine's first task, before the
- * plan): re-applies recent erases, offboards again, applies LAKE_RETENTION_DAYS (src/app/nightlyPrivacy.ts).
+ * plan): re-applies recent erases, offboards again, applies LAKE_RETENTION_DAYS (src/jobs/nightlyPrivacy.ts).
  */
 export function isPrivacyPayload(body: unknown): boolean {
   return typeof body === 'object' && body !== null && !Array.isArray(body) && 'privacy' in body;

@@ -16,12 +16,13 @@
  *   0 … C-1, and task i, when it finished, enqueues task i + C – claimed once through `enqueued/<stage>-<i+C>.json`
  *   (named after the claimer, so a retry of i enqueues it again and nobody else does).
  */
+
 import type { SplitRef } from '../compaction/splitPartition.js';
 import { runSplitPrefix } from '../staging/layout.js';
 import { PreconditionFailedError } from '../store/errors.js';
 import { listAll, type ObjectStore } from '../store/ObjectStore.js';
 import { readJson } from '../store/readJson.js';
-import { jobResultKey, type RunRef } from './jobs.js';
+import { jobResultKey, type RunRef } from './fanOut.js';
 import { type SplitTask, splitTaskName } from './splitTasks.js';
 
 /** A stage marker: which task created it, when, and for `end.json` how the split ends. */

@@ -1,7 +1,7 @@
-import type { PartitionResult } from '../compaction/compactPartition.js';
 import type { RunSummary } from '../compaction/compactTenants.js';
 import type { IngestResult } from '../ingest/ingestBatch.js';
 import { parseStagingKey } from '../staging/layout.js';
+import { type PartitionJson, partitionJson } from './partitionView.js';
 import type { LakeStatus } from './status.js';
 
 /**
@@ -10,14 +10,14 @@ import type { LakeStatus } from './status.js';
  * names, and template.yaml's alarms and dashboard are checked against this list (test/aws/template.test.ts).
  *
  * There is deliberately no tenant dimension: 1,000 tenants would cost 1,000 times the metrics. Per-tenant
- * figures are in the log lines (src/app/logFields.ts).
+ * figures are in the log lines (src/ops/logFields.ts).
  */
 export const METRIC_NAMESPACE = 'MakotoLake';
 /** The `service` dimension Powertools adds to every metric (and the Logger's `service` key). */
 export const METRIC_SERVICE = 'makoto-lake';
 /** The one other dimension: which job emitted the figures. */
 export const SOURCE_DIMENSION = 'Source';
-/** `status`: the lake check (src/app/status.ts) the nightly run ends with, over the partitions it ran. */
+/** `status`: the lake check (src/ops/status.ts) the nightly run ends with, over the partitions it ran. */
 export type MetricSource = 'compaction' | 'dynamodb' | 'cosmos' | 'status';
 
 export const METRIC = {
@@ -98,50 +98,50 @@ export interface MetricPoint {
 }
 
 const point = (name: MetricName, value: number): MetricPoint => ({ name, unit: METRIC_UNITS[name], value });
-const count = (results: readonly PartitionResult[], keep: (r: PartitionResult) => boolean) => results.filter(keep).length;
-const sum = (results: readonly PartitionResult[], of: (r: PartitionResult) => number) => results.reduce((n, r) => n + of(r), 0);
 
-/** The figures of one compaction run, in METRICS_BY_SOURCE.compaction order. */
-export function compactionMetrics(summary: RunSummary, durationMs: number): MetricPoint[] {
-  const r = summary.results;
+/** The figures of one compaction run, in METRICS_BY_SOURCE.compaction order, read off the results' projection. */
+export function compactionMetrics(summary: Pick<RunSummary, 'results'>, durationMs: number): MetricPoint[] {
+  const views = summary.results.map(partitionJson);
+  const count = (keep: (v: PartitionJson) => boolean) => views.filter(keep).length;
+  const sum = (of: (v: PartitionJson) => number) => views.reduce((n, v) => n + of(v), 0);
   return [
     point(METRIC.runsCompleted, 1),
     point(METRIC.runDuration, durationMs),
     point(
       METRIC.partitionsCompacted,
-      count(r, (x) => x.status === 'compacted'),
+      count((v) => v.status === 'compacted'),
     ),
     point(
       METRIC.partitionsFailed,
-      count(r, (x) => x.status === 'failed'),
+      count((v) => v.status === 'failed'),
     ),
     point(
       METRIC.partitionsLocked,
-      count(r, (x) => x.status === 'locked'),
+      count((v) => v.status === 'locked'),
     ),
     point(
       METRIC.partitionsWithoutStaging,
-      count(r, (x) => x.status === 'no-input'),
+      count((v) => v.status === 'no-input'),
     ),
     point(
       METRIC.latePartitionsFound,
-      count(r, (x) => x.reason !== undefined),
+      count((v) => v.reason !== undefined),
     ),
     point(
       METRIC.stagingObjectsRead,
-      sum(r, (x) => x.inputs),
+      sum((v) => v.inputs),
     ),
     point(
       METRIC.rowsWritten,
-      sum(r, (x) => x.rowsWritten),
+      sum((v) => v.rows_written),
     ),
     point(
       METRIC.recordsQuarantined,
-      sum(r, (x) => x.rowsRejected),
+      sum((v) => v.rows_rejected),
     ),
     point(
       METRIC.stagingObjectsQuarantined,
-      sum(r, (x) => x.objectsRejected),
+      sum((v) => v.objects_rejected),
     ),
   ];
 }

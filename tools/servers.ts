@@ -1,3 +1,7 @@
+/**
+ * Local servers (s3rver, Azurite, Cosmos stand-in, DynamoDB Local) as child processes on 127.0.0.1: shared by
+ * the test suites and the bench, so it lives in tools/, which both may import.
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, Socket } from 'node:net';
 import { resolve } from 'node:path';

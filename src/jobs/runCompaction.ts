@@ -1,15 +1,17 @@
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { CompactionSettings, PartitionResult } from '../compaction/compactPartition.js';
 import { compactTenants, type RunSummary } from '../compaction/compactTenants.js';
 import { type LakeTableDeps, vacuumLake } from '../compaction/lakeTable.js';
 import { lateLookbackDays } from '../compaction/lateData.js';
-import { type Config, compactionSettings } from '../config.js';
-import { openDuckDb } from '../duckdb/openDuckDb.js';
-import { nightlyErasures } from '../erase/nightly.js';
+import type { Config } from '../config.js';
+import { nightlyErasures, type PrivacyOutcome } from '../erase/nightly.js';
 import { errorMessage } from '../errors.js';
 import type { ObjectStore } from '../store/ObjectStore.js';
 import { parseDate, targetDate } from '../time/jst.js';
+import { privacyOutcome } from './privacyOutcome.js';
+import { withCompactionDeps } from './workspace.js';
+
+/** A one-process run's summary with its privacy step's outcome, if it had one (a nightly run). */
+export type CompactionRun = RunSummary & { readonly privacy?: PrivacyOutcome };
 
 export interface RunCompactionRequest {
   readonly store: ObjectStore;
@@ -42,10 +44,12 @@ export interface RunCompactionRequest {
 }
 
 /**
- * The compaction job every entry point runs (CLI, Lambda, Azure timer and HTTP): one per-run work folder
- * under TEMP_DIR and one DuckDB instance for all tenants, both released whatever happens.
+ * The compaction job every entry point runs in one process (CLI, Lambda, Azure timer and HTTP): one per-run
+ * work folder under TEMP_DIR and one DuckDB instance for all tenants (src/jobs/workspace.ts), both released
+ * whatever happens. A nightly run (`late`) begins with the privacy step and ends with a vacuum; its summary
+ * records the privacy step's outcome (`privacy`).
  */
-export async function runCompaction(request: RunCompactionRequest): Promise<RunSummary> {
+export async function runCompaction(request: RunCompactionRequest): Promise<CompactionRun> {
   const { config, store } = request;
   const now = request.now ?? Date.now;
   const date = request.intraday
@@ -53,39 +57,28 @@ export async function runCompaction(request: RunCompactionRequest): Promise<RunS
     : request.date === undefined
       ? targetDate(now(), config.targetDateOffset)
       : parseDate(request.date, 'target date');
-  await removeStaleWorkFolders(config.tempDir, now());
-  const work = await mkdtemp(join(config.tempDir, WORK_PREFIX));
-  try {
-    const db = await openDuckDb({ ...config.duckdb, workDirectory: work });
-    try {
-      const deps = {
-        store,
-        db,
-        workDirectory: join(work, 'partitions'),
-        settings: request.settings ?? compactionSettings(config),
-        now,
-        signal: request.signal,
-        log: request.log,
-        ...request.table,
-      };
-      // before compacting: erasures captured again, offboarded tenants, retention (docs/PRIVACY.md); logged, never thrown
-      if (request.late && !request.intraday) await nightlyErasures(deps, config.retention, now());
-      const summary = await compactTenants(deps, date, {
-        tenants: request.tenants ?? config.tenants,
-        concurrency: config.compaction.concurrency,
-        onResult: request.onResult,
-        lateLookbackDays: lateLookbackDays(config.compaction.lateDataLookbackDays, request.late === true),
-        splitThresholdBytes: config.compaction.splitThresholdBytes,
-        intraday: request.intraday === true,
-      });
-      if (request.late && !request.intraday) await nightlyVacuum(deps, now());
-      return summary;
-    } finally {
-      db.closeSync();
-    }
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
+  const nightly = request.late === true && !request.intraday;
+  return withCompactionDeps(config, store, now, async (base) => {
+    const deps = {
+      ...base,
+      settings: request.settings ?? base.settings,
+      signal: request.signal,
+      log: request.log,
+      ...request.table,
+    };
+    // before compacting: erasures captured again, offboarded tenants, retention (docs/PRIVACY.md); logged, never thrown
+    const privacy = nightly ? privacyOutcome(await nightlyErasures(deps, config.retention, now())) : undefined;
+    const summary = await compactTenants(deps, date, {
+      tenants: request.tenants ?? config.tenants,
+      concurrency: config.compaction.concurrency,
+      onResult: request.onResult,
+      lateLookbackDays: lateLookbackDays(config.compaction.lateDataLookbackDays, request.late === true),
+      splitThresholdBytes: config.compaction.splitThresholdBytes,
+      intraday: request.intraday === true,
+    });
+    if (nightly) await nightlyVacuum(deps, now());
+    return privacy ? { ...summary, privacy } : summary;
+  });
 }
 
 /**
@@ -98,26 +91,5 @@ async function nightlyVacuum(deps: LakeTableDeps, at: number): Promise<void> {
     deps.log?.('table.vacuumed', { version: report.version, deleted: report.deleted.length, bytes: report.deletedBytes });
   } catch (error) {
     deps.log?.('table.vacuum_failed', { error: errorMessage(error) });
-  }
-}
-
-export const WORK_PREFIX = 'makoto-lake-';
-/** Far longer than any run: a Lambda lasts 15 minutes. */
-const STALE_WORK_MS = 6 * 60 * 60 * 1000;
-
-/**
- * A killed run (SIGKILL, OOM killer, a host that stopped) cannot remove its work folder; on a VM or a
- * laptop they would pile up with downloaded staging and spill files. Each run removes the ones older than
- * six hours.
- */
-export async function removeStaleWorkFolders(tempDir: string, now: number): Promise<void> {
-  const names = await readdir(tempDir).catch(() => [] as string[]);
-  for (const name of names.filter((n) => n.startsWith(WORK_PREFIX))) {
-    const path = join(tempDir, name);
-    const modified = await stat(path).then(
-      (s) => s.mtimeMs,
-      () => now,
-    );
-    if (now - modified > STALE_WORK_MS) await rm(path, { recursive: true, force: true });
   }
 }
