@@ -1,4 +1,4 @@
-import { MakotoLakeError } from '../src/errors.js';
+import { MakotoLakeError } from '../src/core/errors.js';
 
 /** Some staging objects of a change-feed batch could not be written; the batch is retried as a whole. */
 export class StagingWriteError extends MakotoLakeError {}

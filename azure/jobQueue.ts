@@ -1,10 +1,10 @@
 import { DefaultAzureCredential } from '@azure/identity';
 import { QueueClient } from '@azure/storage-queue';
-import type { Config } from '../src/config.js';
-import { ConfigError } from '../src/errors.js';
+import type { Config } from '../src/core/config.js';
+import { ConfigError } from '../src/core/errors.js';
+import { mapLimit } from '../src/core/util/concurrency.js';
 import type { JobPayload } from '../src/jobs/compactionPayload.js';
 import { type SplitTaskPayload, splitTaskWire } from '../src/jobs/splitTasks.js';
-import { mapLimit } from '../src/util/concurrency.js';
 
 /** The nightly jobs' queue, as daily_batch fills it. */
 export interface JobQueue {

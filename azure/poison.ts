@@ -1,8 +1,8 @@
 import { gzipSync } from 'node:zlib';
-import { errorMessage } from '../src/errors.js';
-import { QUARANTINE_ROOT, safeName } from '../src/staging/layout.js';
-import type { ObjectStore } from '../src/store/ObjectStore.js';
-import { jstDate } from '../src/time/jst.js';
+import { errorMessage } from '../src/core/errors.js';
+import { QUARANTINE_ROOT, safeName } from '../src/core/staging/layout.js';
+import { jstDate } from '../src/core/time/jst.js';
+import type { ObjectStore } from '../src/ports/store/ObjectStore.js';
 
 export interface PoisonBatch {
   readonly source: 'cosmos';

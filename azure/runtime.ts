@@ -1,6 +1,6 @@
-import { type Config, loadConfig } from '../src/config.js';
-import { ConfigError } from '../src/errors.js';
-import type { ObjectStore } from '../src/store/ObjectStore.js';
+import { type Config, loadConfig } from '../src/core/config.js';
+import { ConfigError } from '../src/core/errors.js';
+import type { ObjectStore } from '../src/ports/store/ObjectStore.js';
 import { createStore } from '../stores/createStore.js';
 
 export interface AzureRuntime {

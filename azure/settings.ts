@@ -1,11 +1,11 @@
 /**
  * The settings the Functions host needs while the functions are *registered* (trigger bindings are fixed
- * at startup), parsed from the app settings with the same readers as src/config.ts (a malformed setting,
+ * at startup), parsed from the app settings with the same readers as src/core/config.ts (a malformed setting,
  * there or here, stops startup). Everything the handlers use at run time comes from loadConfig.
  * Names are listed in azure/local.settings.example.json and docs/AZURE.md.
  */
-import { type Env, envReader, loadConfig } from '../src/config.js';
-import { ConfigError } from '../src/errors.js';
+import { type Env, envReader, loadConfig } from '../src/core/config.js';
+import { ConfigError } from '../src/core/errors.js';
 
 /** The app setting holding the Cosmos DB connection (by name: the host resolves it, we never read it). */
 export const COSMOS_CONNECTION_SETTING = 'COSMOS_CONNECTION';

@@ -1,8 +1,8 @@
 import type { InvocationContext } from '@azure/functions';
+import { runStartedAt } from '../src/core/time/runId.js';
 import { endRun } from '../src/jobs/endRun.js';
 import type { RunRef } from '../src/jobs/fanOut.js';
 import { runTask } from '../src/jobs/task.js';
-import { runStartedAt } from '../src/time/runId.js';
 import type { AzureRuntime } from './runtime.js';
 import { functionLog, runSink } from './telemetry.js';
 

@@ -7,8 +7,9 @@
  * src/ops/metrics.ts as keys: log-based metrics that the alert rules in docs/AZURE.md query.
  */
 import type { InvocationContext } from '@azure/functions';
-import type { PartitionResult } from '../src/compaction/compactPartition.js';
-import type { Config } from '../src/config.js';
+import type { Config } from '../src/core/config.js';
+import { newRunId } from '../src/core/time/runId.js';
+import type { PartitionResult } from '../src/engine/compactPartition.js';
 import { type CompactionRun, endRun, type RunSink } from '../src/jobs/endRun.js';
 import { type RunRequest, runTask } from '../src/jobs/task.js';
 import { engineLogFields } from '../src/ops/logFields.js';
@@ -21,8 +22,7 @@ import {
   SOURCE_DIMENSION,
 } from '../src/ops/metrics.js';
 import { type LogLevel, partitionLine } from '../src/ops/partitionView.js';
-import type { ObjectStore } from '../src/store/ObjectStore.js';
-import { newRunId } from '../src/time/runId.js';
+import type { ObjectStore } from '../src/ports/store/ObjectStore.js';
 
 export type { LogLevel } from '../src/ops/partitionView.js';
 

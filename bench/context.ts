@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { randomSource } from '../src/demo/chatDay.js';
-import { stagingPrefix } from '../src/staging/layout.js';
+import { stagingPrefix } from '../src/core/staging/layout.js';
+import { randomSource } from '../src/jobs/demo/chatDay.js';
 import { generateStaging, type StagingStats, textPool } from '../tools/generateStaging.js';
 import type { Servers } from './localServers.js';
 

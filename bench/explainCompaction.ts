@@ -1,5 +1,6 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { quoteLiteral } from '../src/core/sql/quote.js';
 import {
   mergeCountsSql,
   mergeDeletesSql,
@@ -10,10 +11,9 @@ import {
   stagedCopyOptionsSql,
   stagedInputSql,
   winnerRowsSql,
-} from '../src/compaction/compactionSql.js';
-import { DEFAULT_COMPACTION_SETTINGS } from '../src/compaction/compactPartition.js';
-import { openDuckDb } from '../src/duckdb/openDuckDb.js';
-import { quoteLiteral } from '../src/sql/quote.js';
+} from '../src/engine/compactionSql.js';
+import { DEFAULT_COMPACTION_SETTINGS } from '../src/engine/compactPartition.js';
+import { openDuckDb } from '../src/ports/duckdb/openDuckDb.js';
 
 export interface ExplainRequest {
   readonly stagingDir: string;

@@ -1,7 +1,7 @@
 /** s3rver and Azurite for the scenarios that measure the cloud stores (tools/servers.ts, tools/azureServers.ts). */
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ObjectStore } from '../src/store/ObjectStore.js';
+import type { ObjectStore } from '../src/ports/store/ObjectStore.js';
 import { startAzurite } from '../tools/azureServers.js';
 import { freePort, type RunningServer, startNodeServer } from '../tools/servers.js';
 import type { Context } from './context.js';

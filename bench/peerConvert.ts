@@ -2,7 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parquetWriteFile } from 'hyparquet-writer';
-import { MESSAGE_COLUMNS, type StagedRecord } from '../src/schema/messageSchema.js';
+import { MESSAGE_COLUMNS, type StagedRecord } from '../src/core/schema/messageSchema.js';
 
 export interface PeerResult {
   readonly rowsRead: number;

@@ -7,26 +7,19 @@
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LATEST_FIRST_SQL, parquetProjectionSql, readStagingSql } from '../src/compaction/compactionSql.js';
-import { compactPartition, DEFAULT_COMPACTION_SETTINGS } from '../src/compaction/compactPartition.js';
-import {
-  commitSplit,
-  mapRange,
-  reduceBucket,
-  type SplitRef,
-  type SplitShape,
-  startSplit,
-} from '../src/compaction/splitPartition.js';
-import { loadConfig } from '../src/config.js';
-import { openDuckDb } from '../src/duckdb/openDuckDb.js';
+import { loadConfig } from '../src/core/config.js';
+import { quoteLiteral } from '../src/core/sql/quote.js';
+import { stagingKey, stagingPrefix } from '../src/core/staging/layout.js';
+import { gzipNdjson } from '../src/core/staging/ndjson.js';
+import { mapLimit } from '../src/core/util/concurrency.js';
+import { LATEST_FIRST_SQL, parquetProjectionSql, readStagingSql } from '../src/engine/compactionSql.js';
+import { compactPartition, DEFAULT_COMPACTION_SETTINGS } from '../src/engine/compactPartition.js';
+import { commitSplit, mapRange, reduceBucket, type SplitRef, type SplitShape, startSplit } from '../src/engine/splitPartition.js';
 import { type CompactionJob, jobFailed, type RunRef, recordJobResult, runJob, withCompactionDeps } from '../src/jobs/fanOut.js';
 import { runCompaction } from '../src/jobs/runCompaction.js';
-import { quoteLiteral } from '../src/sql/quote.js';
-import { stagingKey, stagingPrefix } from '../src/staging/layout.js';
-import { gzipNdjson } from '../src/staging/ndjson.js';
-import { LocalStore } from '../src/store/LocalStore.js';
-import type { ObjectStore } from '../src/store/ObjectStore.js';
-import { mapLimit } from '../src/util/concurrency.js';
+import { openDuckDb } from '../src/ports/duckdb/openDuckDb.js';
+import { LocalStore } from '../src/ports/store/LocalStore.js';
+import type { ObjectStore } from '../src/ports/store/ObjectStore.js';
 import { BLOB_REQUEST_MODEL, CountingStore, S3_REQUEST_MODEL } from '../tools/CountingStore.js';
 import { LatencyStore } from '../tools/LatencyStore.js';
 import { diskUsage } from './diskUsage.js';

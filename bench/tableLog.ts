@@ -11,11 +11,9 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tableMetadata } from '../src/compaction/lakeTable.js';
-import { openDuckDb, withConnection } from '../src/duckdb/openDuckDb.js';
-import { quoteLiteral } from '../src/sql/quote.js';
-import { LocalStore } from '../src/store/LocalStore.js';
-import { listAll } from '../src/store/ObjectStore.js';
+import { quoteLiteral } from '../src/core/sql/quote.js';
+import { addDays } from '../src/core/time/jst.js';
+import { tableMetadata } from '../src/lake/lakeTable.js';
 import {
   type AddAction,
   checkpointFileName,
@@ -23,10 +21,12 @@ import {
   type DeltaAction,
   LAST_CHECKPOINT_NAME,
   serialiseActions,
-} from '../src/table/actions.js';
-import { writeCheckpointFile } from '../src/table/checkpointFile.js';
-import { DeltaTable, PROTOCOL, partitionFiles, TABLE_ROOT } from '../src/table/deltaTable.js';
-import { addDays } from '../src/time/jst.js';
+} from '../src/lake/table/actions.js';
+import { writeCheckpointFile } from '../src/lake/table/checkpointFile.js';
+import { DeltaTable, PROTOCOL, partitionFiles, TABLE_ROOT } from '../src/lake/table/deltaTable.js';
+import { openDuckDb, withConnection } from '../src/ports/duckdb/openDuckDb.js';
+import { LocalStore } from '../src/ports/store/LocalStore.js';
+import { listAll } from '../src/ports/store/ObjectStore.js';
 
 type Row = Record<string, unknown>;
 

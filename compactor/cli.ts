@@ -21,8 +21,8 @@
  * `compact … 2>&1 | head`) stops that output only: the work goes on and the exit status is the work's.
  */
 
-import { type Config, type Env, loadConfig } from '../src/config.js';
-import { ConfigError, errorMessage, UsageError } from '../src/errors.js';
+import { type Config, type Env, loadConfig } from '../src/core/config.js';
+import { ConfigError, errorMessage, UsageError } from '../src/core/errors.js';
 import { EXIT, NoStoreChosenError, type Out } from './commands/args.js';
 import { backfillCommand } from './commands/backfill.js';
 import { compactCommand } from './commands/compact.js';

@@ -23,14 +23,15 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import type { PartitionResult } from '../src/compaction/compactPartition.js';
-import { resultFailed } from '../src/compaction/resultFailed.js';
-import type { SplitRef } from '../src/compaction/splitPartition.js';
-import { type Config, type Env, loadConfig } from '../src/config.js';
-import type { NightlyErasureReport } from '../src/erase/nightly.js';
-import { CompactionError } from '../src/errors.js';
+import { type Config, type Env, loadConfig } from '../src/core/config.js';
+import { CompactionError } from '../src/core/errors.js';
+import { newRunId } from '../src/core/time/runId.js';
+import type { PartitionResult } from '../src/engine/compactPartition.js';
+import { resultFailed } from '../src/engine/resultFailed.js';
+import type { SplitRef } from '../src/engine/splitPartition.js';
 import { isJobPayload, isPrivacyPayload, parseJobPayload, parsePrivacyPayload } from '../src/jobs/compactionPayload.js';
 import { endRun, type RunSink } from '../src/jobs/endRun.js';
+import type { NightlyErasureReport } from '../src/jobs/erase/nightly.js';
 import { recordJobResult } from '../src/jobs/fanOut.js';
 import { PrivacyStepFailedError } from '../src/jobs/nightlyPrivacy.js';
 import { privacyFailure } from '../src/jobs/privacyOutcome.js';
@@ -40,8 +41,7 @@ import { engineLogFields } from '../src/ops/logFields.js';
 import { METRIC_NAMESPACE, METRIC_SERVICE, type MetricPoint, type MetricSource, SOURCE_DIMENSION } from '../src/ops/metrics.js';
 import { type PartitionJson, partitionJson, partitionLine } from '../src/ops/partitionView.js';
 import type { summaryJson } from '../src/ops/report.js';
-import type { ObjectStore } from '../src/store/ObjectStore.js';
-import { newRunId } from '../src/time/runId.js';
+import type { ObjectStore } from '../src/ports/store/ObjectStore.js';
 import { createStore } from '../stores/createStore.js';
 
 /** The manual payload (the seed's `{"target_date": ...}`, plus tenants and late); see parseCompactionPayload. */
@@ -280,7 +280,7 @@ export async function runSplitTaskEvent(event: unknown, deps: CompactorDeps, con
 /**
  * The nightly privacy step (`{"privacy": true}`, the state machine's first state, before the plan): a
  * `privacy` task – re-applies the erases of the last ERASE_STANDING_DAYS days, offboards again a refused
- * tenant that has objects, applies LAKE_RETENTION_DAYS (src/erase/nightly.ts). Returns the report; throws
+ * tenant that has objects, applies LAKE_RETENTION_DAYS (src/jobs/erase/nightly.ts). Returns the report; throws
  * PrivacyStepFailedError (after all three were tried) when any could not finish, so the Errors alarm fires and
  * the state machine's Catch hands the error to the summary step – the night's compaction runs either way.
  */

@@ -7,11 +7,11 @@
  * privacy step failed, so alarms fire.
  */
 import type { Context } from 'aws-lambda';
+import { runStartedAt } from '../src/core/time/runId.js';
 import { endRun } from '../src/jobs/endRun.js';
 import { type FanOutSummary, parseRunRef, type runSummaryJson } from '../src/jobs/fanOut.js';
 import { caughtPrivacyOutcome } from '../src/jobs/privacyOutcome.js';
 import { runTask } from '../src/jobs/task.js';
-import { runStartedAt } from '../src/time/runId.js';
 import { createStore } from '../stores/createStore.js';
 import {
   CompactionRunFailedError,

@@ -6,8 +6,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { generatedSqlFiles, staleSqlFiles, writeSqlFiles } from '../src/sqlgen/generateSql.js';
-import { sampleQueryFiles } from '../src/sqlgen/sampleQueries.js';
+import { generatedSqlFiles, staleSqlFiles, writeSqlFiles } from '../src/core/sqlgen/generateSql.js';
+import { sampleQueryFiles } from '../src/core/sqlgen/sampleQueries.js';
 
 const SQL_DIR = fileURLToPath(new URL('../sql/', import.meta.url));
 

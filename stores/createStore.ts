@@ -1,6 +1,6 @@
-import type { Config } from '../src/config.js';
-import { LocalStore } from '../src/store/LocalStore.js';
-import type { ObjectStore } from '../src/store/ObjectStore.js';
+import type { Config } from '../src/core/config.js';
+import { LocalStore } from '../src/ports/store/LocalStore.js';
+import type { ObjectStore } from '../src/ports/store/ObjectStore.js';
 
 /**
  * The store every command uses, chosen from the config: S3 when S3_BUCKET_NAME is set, Azure Blob when

@@ -1,5 +1,5 @@
-import { MakotoLakeError } from '../src/errors.js';
-import { TransientStoreError } from '../src/store/errors.js';
+import { MakotoLakeError } from '../src/core/errors.js';
+import { TransientStoreError } from '../src/ports/store/errors.js';
 
 /** No record of a stream batch could be stored: the invocation fails as a whole so Lambda retries it. */
 export class StreamBatchFailedError extends MakotoLakeError {}

@@ -1,9 +1,9 @@
 import { PutRecordBatchCommand, type PutRecordBatchCommandOutput } from '@aws-sdk/client-firehose';
+import type { StagedRecord } from '../src/core/schema/messageSchema.js';
+import { safeJson } from '../src/core/staging/ndjson.js';
+import { type RetryPolicy, withRetry } from '../src/core/util/retry.js';
 import type { StagingSink } from '../src/ports/StagingSink.js';
-import type { StagedRecord } from '../src/schema/messageSchema.js';
-import { safeJson } from '../src/staging/ndjson.js';
-import { StoreError, TransientStoreError } from '../src/store/errors.js';
-import { type RetryPolicy, withRetry } from '../src/util/retry.js';
+import { StoreError, TransientStoreError } from '../src/ports/store/errors.js';
 import { FirehoseDeliveryError } from './errors.js';
 
 /** PutRecordBatch limits: 500 records and 4 MiB per call, 1,000 KiB per record. */

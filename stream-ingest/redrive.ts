@@ -4,11 +4,11 @@
  * does. Thin: SQS messages → redrive (src/redrive) → the partial-failure answer SQS event sources expect.
  */
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { type Config, type Env, loadConfig } from '../src/config.js';
-import { offboardedTenants } from '../src/erase/offboard.js';
+import { ListedFailureMessages, runRedrive } from '../src/capture/redrive/runRedrive.js';
+import { type Config, type Env, loadConfig } from '../src/core/config.js';
+import { offboardedTenants } from '../src/lake/offboarded.js';
 import type { StreamBatchReader } from '../src/ports/StreamBatchReader.js';
-import { ListedFailureMessages, runRedrive } from '../src/redrive/runRedrive.js';
-import type { ObjectStore } from '../src/store/ObjectStore.js';
+import type { ObjectStore } from '../src/ports/store/ObjectStore.js';
 import { createStore } from '../stores/createStore.js';
 import { DynamoStreamBatchReader } from '../stores/dynamodb/DynamoStreamBatchReader.js';
 

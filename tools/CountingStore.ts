@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../src/store/ObjectStore.js';
+import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../src/ports/store/ObjectStore.js';
 
 /** Store operations by the billing class they fall in (S3 and Blob both price LIST and PUT alike). */
 export type RequestKind = 'LIST' | 'HEAD' | 'GET' | 'PUT' | 'DELETE';

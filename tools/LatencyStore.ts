@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../src/store/ObjectStore.js';
+import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../src/ports/store/ObjectStore.js';
 
 /**
  * Adds a fixed delay to every request before forwarding it unchanged, so a run on the local store behaves

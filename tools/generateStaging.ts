@@ -1,10 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { randomSource } from '../src/demo/chatDay.js';
-import type { StagedRecord } from '../src/schema/messageSchema.js';
-import { stagingKey } from '../src/staging/layout.js';
-import { jstDayRange } from '../src/time/jst.js';
+import type { StagedRecord } from '../src/core/schema/messageSchema.js';
+import { stagingKey } from '../src/core/staging/layout.js';
+import { jstDayRange } from '../src/core/time/jst.js';
+import { randomSource } from '../src/jobs/demo/chatDay.js';
 
 export interface StagingSpec {
   readonly root: string;

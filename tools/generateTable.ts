@@ -12,20 +12,20 @@
  */
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parquetProjectionSql } from '../src/compaction/compactionSql.js';
-import { DEFAULT_COMPACTION_SETTINGS } from '../src/compaction/compactPartition.js';
-import { type LakeTableDeps, lakeTable, tableMetadata } from '../src/compaction/lakeTable.js';
-import type { PartitionManifest } from '../src/compaction/manifest.js';
-import { partStats } from '../src/compaction/partStats.js';
-import { withConnection } from '../src/duckdb/openDuckDb.js';
-import { MESSAGE_COLUMNS } from '../src/schema/messageSchema.js';
-import { quoteIdent, quoteLiteral } from '../src/sql/quote.js';
-import { analyticsKey, runManifestKey } from '../src/staging/layout.js';
-import { createOnce, type ObjectInfo } from '../src/store/ObjectStore.js';
-import type { AddAction } from '../src/table/actions.js';
-import { partitionId, TAG_MANIFEST, TAG_RUN, tablePath } from '../src/table/deltaTable.js';
-import { newRunId } from '../src/time/runId.js';
-import { mapLimit } from '../src/util/concurrency.js';
+import { MESSAGE_COLUMNS } from '../src/core/schema/messageSchema.js';
+import { quoteIdent, quoteLiteral } from '../src/core/sql/quote.js';
+import { analyticsKey, runManifestKey } from '../src/core/staging/layout.js';
+import { newRunId } from '../src/core/time/runId.js';
+import { mapLimit } from '../src/core/util/concurrency.js';
+import { parquetProjectionSql } from '../src/engine/compactionSql.js';
+import { DEFAULT_COMPACTION_SETTINGS } from '../src/engine/compactPartition.js';
+import { partStats } from '../src/engine/partStats.js';
+import { type LakeTableDeps, lakeTable, tableMetadata } from '../src/lake/lakeTable.js';
+import type { PartitionManifest } from '../src/lake/manifest.js';
+import type { AddAction } from '../src/lake/table/actions.js';
+import { partitionId, TAG_MANIFEST, TAG_RUN, tablePath } from '../src/lake/table/deltaTable.js';
+import { withConnection } from '../src/ports/duckdb/openDuckDb.js';
+import { createOnce, type ObjectInfo } from '../src/ports/store/ObjectStore.js';
 
 /** The columns a source statement gives: the staging types of the schema, plus `tenant_id` and `dt` (VARCHAR). */
 export const SOURCE_COLUMNS: Record<string, string> = {

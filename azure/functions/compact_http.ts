@@ -4,10 +4,10 @@
  * 200 all tenants succeeded, 207 some failed (the others completed), 500 all failed, 400 bad request.
  */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../src/core/errors.js';
+import { targetDate } from '../../src/core/time/jst.js';
 import { parseCompactionPayload } from '../../src/jobs/compactionPayload.js';
 import { summaryJson } from '../../src/ops/report.js';
-import { targetDate } from '../../src/time/jst.js';
 import { azureRuntime } from '../runtime.js';
 import { loggedCompaction } from '../telemetry.js';
 

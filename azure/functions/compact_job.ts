@@ -9,10 +9,10 @@
  * attempt died without reporting (docs/AZURE.md "Fan-out").
  */
 import { app, type InvocationContext } from '@azure/functions';
-import { emptyResult, type PartitionResult } from '../../src/compaction/compactPartition.js';
-import { resultFailed } from '../../src/compaction/resultFailed.js';
-import type { SplitShape } from '../../src/compaction/splitPartition.js';
-import { errorMessage } from '../../src/errors.js';
+import { errorMessage } from '../../src/core/errors.js';
+import { emptyResult, type PartitionResult } from '../../src/engine/compactPartition.js';
+import { resultFailed } from '../../src/engine/resultFailed.js';
+import type { SplitShape } from '../../src/engine/splitPartition.js';
 import { type JobPayload, parseJobPayload } from '../../src/jobs/compactionPayload.js';
 import { type CompactionJob, jobResultKey, type RunRef, recordJobResult } from '../../src/jobs/fanOut.js';
 import { markAbandoned } from '../../src/jobs/splitStages.js';

@@ -13,9 +13,9 @@
  * as failed). `compact_task_poison` abandons it for a task whose last attempt died without doing so.
  */
 import { app, type InvocationContext } from '@azure/functions';
-import type { PartitionResult } from '../../src/compaction/compactPartition.js';
-import { resultFailed } from '../../src/compaction/resultFailed.js';
-import { errorMessage, UsageError } from '../../src/errors.js';
+import { errorMessage, UsageError } from '../../src/core/errors.js';
+import type { PartitionResult } from '../../src/engine/compactPartition.js';
+import { resultFailed } from '../../src/engine/resultFailed.js';
 import { type RunRef, recordJobResult } from '../../src/jobs/fanOut.js';
 import { decideAbandon, nextInWindow, reportTaskDone, splitStage, stageStartedBy } from '../../src/jobs/splitStages.js';
 import {

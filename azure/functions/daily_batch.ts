@@ -12,8 +12,8 @@
  * keep the night from being compacted.
  */
 import { app, type InvocationContext, type Timer } from '@azure/functions';
-import type { NightlyErasureReport } from '../../src/erase/nightly.js';
-import { errorMessage } from '../../src/errors.js';
+import { errorMessage } from '../../src/core/errors.js';
+import type { NightlyErasureReport } from '../../src/jobs/erase/nightly.js';
 import { type PrivacyOutcome, privacyFailure, privacyOutcome, recordPrivacyOutcome } from '../../src/jobs/privacyOutcome.js';
 import { nightlyRequest, runTask } from '../../src/jobs/task.js';
 import { storageJobQueue } from '../jobQueue.js';

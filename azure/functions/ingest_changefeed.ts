@@ -6,10 +6,10 @@
  */
 
 import { app, type InvocationContext } from '@azure/functions';
-import { offboardedTenants } from '../../src/erase/offboard.js';
-import { errorMessage } from '../../src/errors.js';
-import { describeFailures, ingestBatch } from '../../src/ingest/ingestBatch.js';
-import { cosmosBatchName, cosmosDocumentChanges } from '../../src/ingest/sources.js';
+import { describeFailures, ingestBatch } from '../../src/capture/ingest/ingestBatch.js';
+import { cosmosBatchName, cosmosDocumentChanges } from '../../src/capture/ingest/sources.js';
+import { errorMessage } from '../../src/core/errors.js';
+import { offboardedTenants } from '../../src/lake/offboarded.js';
 import { ingestGroupLogLine } from '../../src/ops/logFields.js';
 import { ingestMetrics } from '../../src/ops/metrics.js';
 import { StagingWriteError } from '../errors.js';

@@ -5,8 +5,8 @@
  * `compact_http`, so analysts see a change within the hour. `daily_batch` stays the closing run of each day.
  */
 import { app, type InvocationContext, type Timer } from '@azure/functions';
+import { targetDate } from '../../src/core/time/jst.js';
 import { summaryJson } from '../../src/ops/report.js';
-import { targetDate } from '../../src/time/jst.js';
 import { azureRuntime } from '../runtime.js';
 import { triggerSettings } from '../settings.js';
 import { loggedCompaction } from '../telemetry.js';

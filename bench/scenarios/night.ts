@@ -13,9 +13,9 @@ import { existsSync } from 'node:fs';
 import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { randomSource } from '../../src/demo/chatDay.js';
+import { randomSource } from '../../src/jobs/demo/chatDay.js';
 import { planRun, readJobResults, writeRunSummary } from '../../src/jobs/fanOut.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { generateStaging, textPool } from '../../tools/generateStaging.js';
 
 export interface NightOptions {

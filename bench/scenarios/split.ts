@@ -1,10 +1,10 @@
 /** Scenario `split`: the single pass against a split into K map × B reduce tasks, each in its own process. */
 import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readManifest } from '../../src/compaction/manifest.js';
+import { readManifest } from '../../src/lake/manifest.js';
 import { table } from '../../src/ops/report.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { listAll } from '../../src/store/ObjectStore.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { listAll } from '../../src/ports/store/ObjectStore.js';
 import { type Context, DATE, day, type Row, stagingDir, TENANT } from '../context.js';
 import { runStep } from '../runStep.js';
 

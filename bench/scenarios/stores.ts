@@ -1,10 +1,10 @@
 /** Scenario `stores`: compactPartition of the same day through the local store, s3rver and Azurite; requests by kind. */
 import { join } from 'node:path';
+import { stagingPrefix } from '../../src/core/staging/layout.js';
+import { mapLimit } from '../../src/core/util/concurrency.js';
 import { table } from '../../src/ops/report.js';
-import { stagingPrefix } from '../../src/staging/layout.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
-import { mapLimit } from '../../src/util/concurrency.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { listAll, type ObjectStore } from '../../src/ports/store/ObjectStore.js';
 import { REQUEST_KINDS, type RequestKind } from '../../tools/CountingStore.js';
 import { type Context, cleanLake, DATE, day, type Row, TENANT } from '../context.js';
 import { blobStoreFor, s3StoreFor, servers } from '../localServers.js';

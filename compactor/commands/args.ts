@@ -3,8 +3,8 @@
  * uses (the store a command writes to, TENANTS / --all-tenants, --as-of).
  */
 import { resolve } from 'node:path';
-import { type Config, cloudStoreSetting, isStoreChosen, parseTenantList } from '../../src/config.js';
-import { UsageError } from '../../src/errors.js';
+import { type Config, cloudStoreSetting, isStoreChosen, parseTenantList } from '../../src/core/config.js';
+import { UsageError } from '../../src/core/errors.js';
 
 /** Where a command writes: stdout for the result, stderr for progress and diagnostics. */
 export type Out = { stdout: (text: string) => void; stderr: (text: string) => void };

@@ -6,22 +6,22 @@
  *   makoto-lake backfill --source dynamodb [DATE] [TENANTS] --from-export PREFIX [--data-dir DIR] [--json]
  */
 import { parseArgs } from 'node:util';
-import { DynamoExportReader } from '../../src/backfill/DynamoExportReader.js';
+import { DynamoExportReader } from '../../src/capture/backfill/DynamoExportReader.js';
 import {
   type BackfillProgress,
   runBackfill,
   runExportBackfill,
   type TenantBackfillResult,
-} from '../../src/backfill/runBackfill.js';
-import { type Config, parseTenantList } from '../../src/config.js';
-import { offboardedTenants } from '../../src/erase/offboard.js';
-import { ConfigError, UsageError } from '../../src/errors.js';
-import { quarantineLines } from '../../src/ingest/quarantineSummary.js';
-import { stagedDaysLines } from '../../src/ingest/stagedDays.js';
+} from '../../src/capture/backfill/runBackfill.js';
+import { quarantineLines } from '../../src/capture/ingest/quarantineSummary.js';
+import { stagedDaysLines } from '../../src/capture/ingest/stagedDays.js';
+import { type Config, parseTenantList } from '../../src/core/config.js';
+import { ConfigError, UsageError } from '../../src/core/errors.js';
+import { parseDate } from '../../src/core/time/jst.js';
+import { offboardedTenants } from '../../src/lake/offboarded.js';
 import { table } from '../../src/ops/report.js';
 import { isStreamingReader, type SourceReader } from '../../src/ports/SourceReader.js';
-import type { ObjectStore } from '../../src/store/ObjectStore.js';
-import { parseDate } from '../../src/time/jst.js';
+import type { ObjectStore } from '../../src/ports/store/ObjectStore.js';
 import { createStore } from '../../stores/createStore.js';
 import { chosenStore, type Out } from './args.js';
 

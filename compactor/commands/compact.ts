@@ -8,13 +8,13 @@
  * `compact DATE TENANT` is the replacement of `python batch_processor.py DATE TENANT` (README.md).
  */
 import { parseArgs } from 'node:util';
-import type { RunSummary } from '../../src/compaction/compactTenants.js';
-import { resultFailed } from '../../src/compaction/resultFailed.js';
-import type { Config } from '../../src/config.js';
-import { RunAbortedError, UsageError } from '../../src/errors.js';
+import type { Config } from '../../src/core/config.js';
+import { RunAbortedError, UsageError } from '../../src/core/errors.js';
+import { parseDate, targetDate } from '../../src/core/time/jst.js';
+import type { RunSummary } from '../../src/engine/compactTenants.js';
+import { resultFailed } from '../../src/engine/resultFailed.js';
 import { runCompaction } from '../../src/jobs/runCompaction.js';
 import { progressLine, summaryJson, summaryTable } from '../../src/ops/report.js';
-import { parseDate, targetDate } from '../../src/time/jst.js';
 import { createStore } from '../../stores/createStore.js';
 import { EXIT, type Out, selectedTenants } from './args.js';
 

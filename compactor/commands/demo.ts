@@ -4,11 +4,11 @@
  *   makoto-lake demo [--date DATE] [--tenants a,b,c] [--messages N]
  */
 import { parseArgs } from 'node:util';
-import { type Config, parseTenantList } from '../../src/config.js';
-import { runDemo } from '../../src/demo/runDemo.js';
-import { UsageError } from '../../src/errors.js';
+import { type Config, parseTenantList } from '../../src/core/config.js';
+import { UsageError } from '../../src/core/errors.js';
+import { parseDate, targetDate } from '../../src/core/time/jst.js';
+import { runDemo } from '../../src/jobs/demo/runDemo.js';
 import { summaryTable, table } from '../../src/ops/report.js';
-import { parseDate, targetDate } from '../../src/time/jst.js';
 import { createStore } from '../../stores/createStore.js';
 import type { Out } from './args.js';
 

@@ -1,6 +1,6 @@
 /**
  * `erase` and `offboard` (docs/PRIVACY.md). Thin: parse the arguments, open the store and a DuckDB instance,
- * call src/erase/, print the counts and what was left.
+ * call src/jobs/erase/, print the counts and what was left.
  *
  *   makoto-lake erase --tenant T (--sender ID | --conversation ID | --message ID)… [--ids-file FILE] [--dry-run] [--json]
  *   makoto-lake erase --verify RECEIPT [--json]
@@ -12,15 +12,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import type { Config } from '../../src/config.js';
-import type { EraseSelector } from '../../src/erase/eraseMatcher.js';
-import { type EraseOutcome, eraseTenant, verifyReceipt } from '../../src/erase/eraseTenant.js';
-import { offboardTenant, reenableTenant } from '../../src/erase/offboard.js';
-import type { EraseDeps } from '../../src/erase/planErase.js';
-import type { EraseReceipt } from '../../src/erase/receipt.js';
-import { UsageError } from '../../src/errors.js';
+import type { Config } from '../../src/core/config.js';
+import { UsageError } from '../../src/core/errors.js';
+import { assertTenantId } from '../../src/core/tenant.js';
+import type { EraseSelector } from '../../src/jobs/erase/eraseMatcher.js';
+import { type EraseOutcome, eraseTenant, verifyReceipt } from '../../src/jobs/erase/eraseTenant.js';
+import { offboardTenant, reenableTenant } from '../../src/jobs/erase/offboard.js';
+import type { EraseDeps } from '../../src/jobs/erase/planErase.js';
+import type { EraseReceipt } from '../../src/jobs/erase/receipt.js';
 import { withCompactionDeps } from '../../src/jobs/fanOut.js';
-import { assertTenantId } from '../../src/tenant.js';
 import { createStore } from '../../stores/createStore.js';
 import type { Out } from './args.js';
 

@@ -6,15 +6,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import type { Config } from '../../src/config.js';
-import { offboardedTenants } from '../../src/erase/offboard.js';
-import { UsageError } from '../../src/errors.js';
-import { quarantineLines } from '../../src/ingest/quarantineSummary.js';
-import { stagedDaysLines } from '../../src/ingest/stagedDays.js';
+import { quarantineLines } from '../../src/capture/ingest/quarantineSummary.js';
+import { stagedDaysLines } from '../../src/capture/ingest/stagedDays.js';
+import { failureMessagesFromText } from '../../src/capture/redrive/fileMessages.js';
+import { ListedFailureMessages, runRedrive } from '../../src/capture/redrive/runRedrive.js';
+import type { Config } from '../../src/core/config.js';
+import { UsageError } from '../../src/core/errors.js';
+import { offboardedTenants } from '../../src/lake/offboarded.js';
 import { table } from '../../src/ops/report.js';
 import type { FailureMessageSource } from '../../src/ports/FailureMessageSource.js';
-import { failureMessagesFromText } from '../../src/redrive/fileMessages.js';
-import { ListedFailureMessages, runRedrive } from '../../src/redrive/runRedrive.js';
 import { createStore } from '../../stores/createStore.js';
 import { chosenStore, type Out } from './args.js';
 

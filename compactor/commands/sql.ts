@@ -4,11 +4,11 @@
  *   makoto-lake sql --target athena|synapse [--out DIR]
  */
 import { parseArgs } from 'node:util';
-import type { Config } from '../../src/config.js';
-import { UsageError } from '../../src/errors.js';
-import { writeSqlFiles } from '../../src/sqlgen/generateSql.js';
-import { SQL_TARGETS, type SqlTarget } from '../../src/sqlgen/placeholders.js';
-import { renderSql } from '../../src/sqlgen/renderSql.js';
+import type { Config } from '../../src/core/config.js';
+import { UsageError } from '../../src/core/errors.js';
+import { writeSqlFiles } from '../../src/core/sqlgen/generateSql.js';
+import { SQL_TARGETS, type SqlTarget } from '../../src/core/sqlgen/placeholders.js';
+import { renderSql } from '../../src/core/sqlgen/renderSql.js';
 import type { Out } from './args.js';
 
 export async function sqlCommand(args: readonly string[], config: Config, out: Out): Promise<number> {

@@ -4,10 +4,10 @@
  *   makoto-lake status [DATE] [--days N] [TENANTS] [--all-tenants] [--as-of VERSION|TIMESTAMP] [--json]
  */
 import { parseArgs } from 'node:util';
-import type { Config } from '../../src/config.js';
-import { UsageError } from '../../src/errors.js';
+import type { Config } from '../../src/core/config.js';
+import { UsageError } from '../../src/core/errors.js';
+import { parseDate, targetDate } from '../../src/core/time/jst.js';
 import { lakeStatus, statusDates, statusTable } from '../../src/ops/status.js';
-import { parseDate, targetDate } from '../../src/time/jst.js';
 import { createStore } from '../../stores/createStore.js';
 import { EXIT, type Out, parseAsOf, selectedTenants } from './args.js';
 

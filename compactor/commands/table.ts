@@ -1,6 +1,6 @@
 /**
  * `vacuum`, `convert` and `export`: the table's own maintenance. Thin: parse the arguments, open the store and
- * a DuckDB instance, call src/compaction/lakeTable.ts or src/table/.
+ * a DuckDB instance, call src/lake/lakeTable.ts or src/lake/table/.
  *
  *   makoto-lake vacuum [--retain HOURS] [--dry-run] [--json]
  *   makoto-lake convert
@@ -8,11 +8,11 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { convertLegacyLake, lakeTable, vacuumLake } from '../../src/compaction/lakeTable.js';
-import type { Config } from '../../src/config.js';
-import { UsageError } from '../../src/errors.js';
+import type { Config } from '../../src/core/config.js';
+import { UsageError } from '../../src/core/errors.js';
 import { withCompactionDeps } from '../../src/jobs/fanOut.js';
-import { exportSnapshot } from '../../src/table/exportSnapshot.js';
+import { convertLegacyLake, lakeTable, vacuumLake } from '../../src/lake/lakeTable.js';
+import { exportSnapshot } from '../../src/lake/table/exportSnapshot.js';
 import { createStore } from '../../stores/createStore.js';
 import { type Out, parseAsOf } from './args.js';
 

@@ -1,4 +1,4 @@
--- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
+-- GENERATED from src/core/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
 -- Messages per JST day for each tenant.
 -- Filtering on tenant_id and dt reads only those partitions (the Delta log lists their files).
 SELECT tenant_id, dt, COUNT(*) AS messages

@@ -1,4 +1,4 @@
--- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
+-- GENERATED from src/core/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
 -- Reading attributes (JSON text of every other item field): assistant messages and tokens per model.
 SELECT json_extract_scalar(attributes, '$.model') AS model,
        COUNT(*) AS messages,

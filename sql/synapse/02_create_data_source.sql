@@ -1,5 +1,5 @@
--- GENERATED from src/schema/messageSchema.ts by `node bin/run-ts.mjs scripts/generate-sql.ts`. Do not edit:
--- change the schema or src/sqlgen/ and regenerate (test/sql fails while this file is stale).
+-- GENERATED from src/core/schema/messageSchema.ts by `node bin/run-ts.mjs scripts/generate-sql.ts`. Do not edit:
+-- change the schema or src/core/sqlgen/ and regenerate (test/sql fails while this file is stale).
 -- Synapse serverless SQL pool: the storage the compactor writes to, and the Parquet file format CETAS uses.
 -- Placeholders: ${AZURE_STORAGE_ACCOUNT}, ${AZURE_STORAGE_CONTAINER} (`makoto-lake sql --target synapse`).
 -- Access: with no credential the caller's Microsoft Entra identity is passed through to storage (it needs

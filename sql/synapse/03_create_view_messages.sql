@@ -1,5 +1,5 @@
--- GENERATED from src/schema/messageSchema.ts by `node bin/run-ts.mjs scripts/generate-sql.ts`. Do not edit:
--- change the schema or src/sqlgen/ and regenerate (test/sql fails while this file is stale).
+-- GENERATED from src/core/schema/messageSchema.ts by `node bin/run-ts.mjs scripts/generate-sql.ts`. Do not edit:
+-- change the schema or src/core/sqlgen/ and regenerate (test/sql fails while this file is stale).
 -- Synapse serverless SQL pool: the messages view over the Delta Lake table. FORMAT = DELTA reads the files
 -- of the table's current version from its _delta_log, so a query never sees a commit in progress.
 -- tenant_id and dt are the partition columns: WHERE tenant_id = ... AND dt = ... reads only those partitions.

@@ -1,5 +1,5 @@
--- GENERATED from src/schema/messageSchema.ts by `node bin/run-ts.mjs scripts/generate-sql.ts`. Do not edit:
--- change the schema or src/sqlgen/ and regenerate (test/sql fails while this file is stale).
+-- GENERATED from src/core/schema/messageSchema.ts by `node bin/run-ts.mjs scripts/generate-sql.ts`. Do not edit:
+-- change the schema or src/core/sqlgen/ and regenerate (test/sql fails while this file is stale).
 -- Synapse serverless SQL pool, OPTIONAL: CETAS writes a query result back to storage as Parquet and
 -- creates an external table over it. The export goes to exports/synapse/daily_message_counts/ (outside analytics/),
 -- which must not exist yet; the caller needs write access to the container. Change the tenant and dates.

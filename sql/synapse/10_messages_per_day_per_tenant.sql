@@ -1,4 +1,4 @@
--- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
+-- GENERATED from src/core/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
 -- Messages per JST day for each tenant.
 -- Run in database makoto_lake (03_create_view_messages.sql). Filtering on tenant_id and dt reads
 -- only those partitions (their files, from the Delta log).

@@ -1,4 +1,4 @@
--- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
+-- GENERATED from src/core/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
 -- Active conversations per JST day: conversations with at least one message that day, and those of
 -- them in which both the user and the assistant wrote that day.
 WITH per_conversation AS (

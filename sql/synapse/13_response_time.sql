@@ -1,4 +1,4 @@
--- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
+-- GENERATED from src/core/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
 -- Response time: for each user message, the milliseconds until the next assistant message in the same
 -- conversation (other roles in between are skipped), per JST day of the user message. A reply after
 -- the last dt of the range is not seen: widen the range by a day to catch replies after midnight.

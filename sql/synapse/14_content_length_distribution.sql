@@ -1,4 +1,4 @@
--- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
+-- GENERATED from src/core/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
 -- Distribution of message length in characters, over a date range.
 -- LEN() ignores trailing spaces, and characters outside the BMP (most emoji) may not count as one
 -- as they do in Athena's length().

@@ -1,4 +1,4 @@
--- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
+-- GENERATED from src/core/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
 -- Daily active senders: distinct users who wrote at least one message that JST day, and every
 -- distinct sender (assistants included).
 SELECT dt,

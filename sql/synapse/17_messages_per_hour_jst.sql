@@ -1,4 +1,4 @@
--- GENERATED from src/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
+-- GENERATED from src/core/sqlgen/sampleQueries.ts (one definition, Athena and Synapse) by scripts/generate-sql.ts: do not edit.
 -- Messages per hour of the JST day. created_at is UTC; Japan has no daylight saving time, so JST is
 -- always created_at + 9 hours.
 SELECT DATEPART(hour, DATEADD(hour, 9, created_at)) AS jst_hour, COUNT(*) AS messages

@@ -1,6 +1,6 @@
-import { parseTenantList } from '../config.js';
-import { UsageError } from '../errors.js';
-import { parseDate } from '../time/jst.js';
+import { parseTenantList } from '../core/config.js';
+import { UsageError } from '../core/errors.js';
+import { parseDate } from '../core/time/jst.js';
 import { type CompactionJob, parseJob, parseRunRef, type RunRef } from './fanOut.js';
 
 /** A manual compaction request, as the Lambda payload and the HTTP body carry it. */

@@ -6,11 +6,11 @@
  * Logger + EMF on Lambda, JSON lines through the Functions context on Azure).
  */
 
-import { resultFailed } from '../compaction/resultFailed.js';
+import { resultFailed } from '../engine/resultFailed.js';
 import { compactionMetrics, type MetricPoint, type MetricSource, statusMetrics } from '../ops/metrics.js';
 import type { LogLevel } from '../ops/partitionView.js';
 import { summaryJson } from '../ops/report.js';
-import type { ObjectStore } from '../store/ObjectStore.js';
+import type { ObjectStore } from '../ports/store/ObjectStore.js';
 import { type FanOutSummary, runSummaryJson } from './fanOut.js';
 import { outcomeFailure } from './privacyOutcome.js';
 import type { CompactionRun } from './runCompaction.js';

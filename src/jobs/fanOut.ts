@@ -5,7 +5,14 @@
  * summary (`runs/<date>/<run>.json`). The CLI keeps running everything in one process (runCompaction).
  */
 import { createHash } from 'node:crypto';
-import { type CompactionDeps, emptyResult, type PartitionResult } from '../compaction/compactPartition.js';
+import { UsageError } from '../core/errors.js';
+import { assertSplitShape, DEFAULT_SPLIT_THRESHOLD_BYTES } from '../core/splitShape.js';
+import { RUN_ID_PATTERN, runJobsKey, runResultKey, runResultsPrefix, runSummaryKey } from '../core/staging/layout.js';
+import { tenantIdProblem } from '../core/tenant.js';
+import { parseDate } from '../core/time/jst.js';
+import { newRunId } from '../core/time/runId.js';
+import { mapLimit } from '../core/util/concurrency.js';
+import { type CompactionDeps, emptyResult, type PartitionResult } from '../engine/compactPartition.js';
 import {
   compactJobs,
   measuredStagingBytes,
@@ -13,19 +20,12 @@ import {
   type RunSummary,
   summarise,
   withSplit,
-} from '../compaction/compactTenants.js';
-import type { SplitShape } from '../compaction/splitPartition.js';
-import { assertSplitShape, DEFAULT_SPLIT_THRESHOLD_BYTES } from '../compaction/splitShape.js';
-import { UsageError } from '../errors.js';
+} from '../engine/compactTenants.js';
+import type { SplitShape } from '../engine/splitPartition.js';
 import { summaryJson } from '../ops/report.js';
-import { RUN_ID_PATTERN, runJobsKey, runResultKey, runResultsPrefix, runSummaryKey } from '../staging/layout.js';
-import { ObjectNotFoundError, PreconditionFailedError, StoreError } from '../store/errors.js';
-import { getBytes, listAll, type ObjectStore } from '../store/ObjectStore.js';
-import { requireJson } from '../store/readJson.js';
-import { tenantIdProblem } from '../tenant.js';
-import { parseDate } from '../time/jst.js';
-import { newRunId } from '../time/runId.js';
-import { mapLimit } from '../util/concurrency.js';
+import { ObjectNotFoundError, PreconditionFailedError, StoreError } from '../ports/store/errors.js';
+import { getBytes, listAll, type ObjectStore } from '../ports/store/ObjectStore.js';
+import { requireJson } from '../ports/store/readJson.js';
 import { type PrivacyOutcome, readPrivacyOutcome } from './privacyOutcome.js';
 
 /** One tenant-day to compact; `reason` says why a day other than the target is included (late data). */
@@ -37,7 +37,7 @@ export interface CompactionJob {
   readonly stagingBytes: number;
   /**
    * Set when the job is big enough to split (stagingBytes ≥ the split threshold): K map tasks and B reduce
-   * tasks (src/compaction/splitPartition.ts). runJob runs them all in one process; an orchestrator may fan
+   * tasks (src/engine/splitPartition.ts). runJob runs them all in one process; an orchestrator may fan
    * them out instead.
    */
   readonly split?: SplitShape;
@@ -111,7 +111,7 @@ export async function runJob(deps: CompactionDeps, job: CompactionJob): Promise<
 }
 
 /** Whether a result means the job should be tried again: the one failure rule; this name is kept for bench/step.ts. */
-export { resultFailed as jobFailed } from '../compaction/resultFailed.js';
+export { resultFailed as jobFailed } from '../engine/resultFailed.js';
 /** The work folder + DuckDB lifecycle every task runs in (src/jobs/workspace.ts); the CLI's commands import it from here. */
 export { withCompactionDeps } from './workspace.js';
 

@@ -4,10 +4,10 @@
  * Azure's daily_batch before it plans. The same `nightlyErasures` the one-process nightly run does before it
  * compacts: recent erases re-applied, offboarded tenants offboarded again, LAKE_RETENTION_DAYS applied.
  */
-import type { Config } from '../config.js';
-import { type NightlyErasureReport, nightlyErasures } from '../erase/nightly.js';
-import { CompactionError } from '../errors.js';
-import type { ObjectStore } from '../store/ObjectStore.js';
+import type { Config } from '../core/config.js';
+import { CompactionError } from '../core/errors.js';
+import type { ObjectStore } from '../ports/store/ObjectStore.js';
+import { type NightlyErasureReport, nightlyErasures } from './erase/nightly.js';
 import { withCompactionDeps } from './workspace.js';
 
 /** The privacy step found something it could not do (its report's errors); the night's compaction still runs. */

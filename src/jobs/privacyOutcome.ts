@@ -1,16 +1,17 @@
 /**
- * The night's privacy step (src/erase/nightly.ts: recent erases re-applied, offboarded tenants offboarded
+ * The night's privacy step (src/jobs/erase/nightly.ts: recent erases re-applied, offboarded tenants offboarded
  * again, LAKE_RETENTION_DAYS applied) as the run summary records it, `"privacy"`, whichever driver ran it:
  * the one-process run before it compacts, the Step Functions `Privacy` state (its report, or the error its
  * Catch took), Azure's daily_batch before it plans (kept under the run for whichever job reports last).
  */
-import type { NightlyErasureReport, PrivacyOutcome } from '../erase/nightly.js';
-import { runJobsKey } from '../staging/layout.js';
-import type { ObjectStore } from '../store/ObjectStore.js';
-import { readJson } from '../store/readJson.js';
 
-/** What a run summary records of the step: src/erase/nightly.ts, next to the report it is made from. */
-export type { PrivacyOutcome } from '../erase/nightly.js';
+import { runJobsKey } from '../core/staging/layout.js';
+import type { ObjectStore } from '../ports/store/ObjectStore.js';
+import { readJson } from '../ports/store/readJson.js';
+import type { NightlyErasureReport, PrivacyOutcome } from './erase/nightly.js';
+
+/** What a run summary records of the step: src/jobs/erase/nightly.ts, next to the report it is made from. */
+export type { PrivacyOutcome } from './erase/nightly.js';
 
 /** A one-line description of a report's failures, or undefined when it has none. */
 export function privacyFailure(report: NightlyErasureReport): string | undefined {

@@ -1,12 +1,12 @@
-import type { CompactionSettings, PartitionResult } from '../compaction/compactPartition.js';
-import { compactTenants, type RunSummary } from '../compaction/compactTenants.js';
-import { type LakeTableDeps, vacuumLake } from '../compaction/lakeTable.js';
-import { lateLookbackDays } from '../compaction/lateData.js';
-import type { Config } from '../config.js';
-import { nightlyErasures, type PrivacyOutcome } from '../erase/nightly.js';
-import { errorMessage } from '../errors.js';
-import type { ObjectStore } from '../store/ObjectStore.js';
-import { parseDate, targetDate } from '../time/jst.js';
+import type { Config } from '../core/config.js';
+import { errorMessage } from '../core/errors.js';
+import { parseDate, targetDate } from '../core/time/jst.js';
+import type { CompactionSettings, PartitionResult } from '../engine/compactPartition.js';
+import { compactTenants, type RunSummary } from '../engine/compactTenants.js';
+import { type LakeTableDeps, vacuumLake } from '../lake/lakeTable.js';
+import { lateLookbackDays } from '../lake/lateData.js';
+import type { ObjectStore } from '../ports/store/ObjectStore.js';
+import { nightlyErasures, type PrivacyOutcome } from './erase/nightly.js';
 import { privacyOutcome } from './privacyOutcome.js';
 import { withCompactionDeps } from './workspace.js';
 

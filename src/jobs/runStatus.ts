@@ -3,13 +3,13 @@
  * re-planning the partitions it just compacted.
  */
 
-import type { PartitionResult } from '../compaction/compactPartition.js';
-import { readManifestAt } from '../compaction/manifest.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
+import { isStagingDataKey, runManifestKey, stagingPrefix } from '../core/staging/layout.js';
+import type { PartitionResult } from '../engine/compactPartition.js';
+import { readManifestAt } from '../lake/manifest.js';
+import { DeltaTable, type TableSnapshot } from '../lake/table/deltaTable.js';
 import { judged, type LakeStatus, lakeWide, type PartitionStatus, partitionStatus } from '../ops/status.js';
-import { isStagingDataKey, runManifestKey, stagingPrefix } from '../staging/layout.js';
-import { listAll, type ObjectStore } from '../store/ObjectStore.js';
-import { DeltaTable, type TableSnapshot } from '../table/deltaTable.js';
+import { listAll, type ObjectStore } from '../ports/store/ObjectStore.js';
 
 /** What a run's result tells the status check: the partition, its status and, once compacted, its run's figures. */
 export type RunResultForStatus = Pick<

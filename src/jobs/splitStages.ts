@@ -17,11 +17,11 @@
  *   (named after the claimer, so a retry of i enqueues it again and nobody else does).
  */
 
-import type { SplitRef } from '../compaction/splitPartition.js';
-import { runSplitPrefix } from '../staging/layout.js';
-import { PreconditionFailedError } from '../store/errors.js';
-import { listAll, type ObjectStore } from '../store/ObjectStore.js';
-import { readJson } from '../store/readJson.js';
+import { runSplitPrefix } from '../core/staging/layout.js';
+import type { SplitRef } from '../engine/splitPartition.js';
+import { PreconditionFailedError } from '../ports/store/errors.js';
+import { listAll, type ObjectStore } from '../ports/store/ObjectStore.js';
+import { readJson } from '../ports/store/readJson.js';
 import { jobResultKey, type RunRef } from './fanOut.js';
 import { type SplitTask, splitTaskName } from './splitTasks.js';
 

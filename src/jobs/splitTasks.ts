@@ -14,7 +14,10 @@
  * single-pass job reports, so the run summary counts it.
  */
 
-import type { CompactionDeps, PartitionResult } from '../compaction/compactPartition.js';
+import { UsageError } from '../core/errors.js';
+import { RUN_ID_PATTERN } from '../core/staging/layout.js';
+import { parseDate } from '../core/time/jst.js';
+import type { CompactionDeps, PartitionResult } from '../engine/compactPartition.js';
 import {
   abandonSplit,
   commitSplit,
@@ -24,10 +27,7 @@ import {
   type SplitRef,
   type SplitShape,
   startSplit,
-} from '../compaction/splitPartition.js';
-import { UsageError } from '../errors.js';
-import { RUN_ID_PATTERN } from '../staging/layout.js';
-import { parseDate } from '../time/jst.js';
+} from '../engine/splitPartition.js';
 import { type CompactionJob, parseJob, parseRunRef, type RunRef } from './fanOut.js';
 
 export type SplitAction = 'start' | 'map' | 'reduce' | 'commit' | 'abandon';

@@ -12,14 +12,14 @@
  * Every run ends in endRun (src/jobs/endRun.ts), whichever driver ran it.
  */
 
-import type { PartitionResult } from '../compaction/compactPartition.js';
-import { lateLookbackDays } from '../compaction/lateData.js';
-import type { Config } from '../config.js';
-import type { NightlyErasureReport } from '../erase/nightly.js';
-import type { ObjectStore } from '../store/ObjectStore.js';
-import { targetDate } from '../time/jst.js';
+import type { Config } from '../core/config.js';
+import { targetDate } from '../core/time/jst.js';
+import type { PartitionResult } from '../engine/compactPartition.js';
+import { lateLookbackDays } from '../lake/lateData.js';
+import type { ObjectStore } from '../ports/store/ObjectStore.js';
 import { parseCompactionPayload } from './compactionPayload.js';
 import type { CompactionRun } from './endRun.js';
+import type { NightlyErasureReport } from './erase/nightly.js';
 import { type CompactionJob, type FanOutSummary, planRun, type RunPlan, type RunRef, runJob, writeRunSummary } from './fanOut.js';
 import { runNightlyPrivacy } from './nightlyPrivacy.js';
 import type { PrivacyOutcome } from './privacyOutcome.js';
@@ -44,7 +44,7 @@ export type Task =
   | { readonly kind: 'compact'; readonly job: CompactionJob; readonly run: RunRef }
   /** One task of a split job: start, map, reduce, commit, abandon (src/jobs/splitTasks.ts). */
   | { readonly kind: 'split'; readonly task: SplitTask; readonly run: RunRef }
-  /** The night's privacy step (src/erase/nightly.ts), before the plan. */
+  /** The night's privacy step (src/jobs/erase/nightly.ts), before the plan. */
   | { readonly kind: 'privacy' }
   /** The fan-out run's summary: its plan paired with its jobs' reports, and its privacy step. */
   | {

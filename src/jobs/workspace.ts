@@ -5,10 +5,10 @@
  */
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CompactionDeps } from '../compaction/compactPartition.js';
-import { type Config, compactionSettings } from '../config.js';
-import { openDuckDb } from '../duckdb/openDuckDb.js';
-import type { ObjectStore } from '../store/ObjectStore.js';
+import { type Config, compactionSettings } from '../core/config.js';
+import type { CompactionDeps } from '../engine/compactPartition.js';
+import { openDuckDb } from '../ports/duckdb/openDuckDb.js';
+import type { ObjectStore } from '../ports/store/ObjectStore.js';
 
 export const WORK_PREFIX = 'makoto-lake-';
 /** Far longer than any run: a Lambda lasts 15 minutes. */

@@ -1,6 +1,6 @@
-import { errorMessage } from '../errors.js';
-import type { FailedGroup, WrittenGroup } from '../ingest/ingestBatch.js';
-import { parseStagingKey } from '../staging/layout.js';
+import type { FailedGroup, WrittenGroup } from '../capture/ingest/ingestBatch.js';
+import { errorMessage } from '../core/errors.js';
+import { parseStagingKey } from '../core/staging/layout.js';
 
 /*
  * The fields of structured log lines, the same keys on every platform (Lambda JSON logs through Powertools,

@@ -1,6 +1,6 @@
-import type { RunSummary } from '../compaction/compactTenants.js';
-import type { IngestResult } from '../ingest/ingestBatch.js';
-import { parseStagingKey } from '../staging/layout.js';
+import type { IngestResult } from '../capture/ingest/ingestBatch.js';
+import { parseStagingKey } from '../core/staging/layout.js';
+import type { RunSummary } from '../engine/compactTenants.js';
 import { type PartitionJson, partitionJson } from './partitionView.js';
 import type { LakeStatus } from './status.js';
 

@@ -1,4 +1,4 @@
-import type { PartitionResult } from '../compaction/compactPartition.js';
+import type { PartitionResult } from '../engine/compactPartition.js';
 
 /*
  * One projection of a partition result, for everything that shows it outside the engine: the run summary

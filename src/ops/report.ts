@@ -1,8 +1,8 @@
-import type { PartitionResult } from '../compaction/compactPartition.js';
-import type { RunSummary } from '../compaction/compactTenants.js';
-import { resultFailed } from '../compaction/resultFailed.js';
-import type { PrivacyOutcome } from '../erase/nightly.js';
+import type { PartitionResult } from '../engine/compactPartition.js';
+import type { RunSummary } from '../engine/compactTenants.js';
+import { resultFailed } from '../engine/resultFailed.js';
 import { partitionJson } from './partitionView.js';
+import type { PrivacyOutcome } from './privacyOutcome.js';
 
 /**
  * The machine-readable summary every entry point returns (CLI --json, Lambda result, HTTP body), with the

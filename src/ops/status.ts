@@ -1,9 +1,4 @@
 import { gunzipSync } from 'node:zlib';
-import { lakeTenants } from '../compaction/lateData.js';
-import type { PartitionManifest } from '../compaction/manifest.js';
-import { canTakeOver, readLease } from '../compaction/partitionLease.js';
-import { type PendingDeleteLine, pendingByTenant, readPending } from '../compaction/pendingDeletes.js';
-import { planPartition } from '../compaction/planPartition.js';
 import {
   analyticsPrefix,
   COMPACTION_WORK_ROOT,
@@ -11,12 +6,17 @@ import {
   lockKey,
   PENDING_DELETES_ROOT,
   QUARANTINE_ROOT,
-} from '../staging/layout.js';
-import { ObjectNotFoundError } from '../store/errors.js';
-import { getBytes, listAll, type ObjectInfo, type ObjectStore } from '../store/ObjectStore.js';
-import { DeltaTable, TAG_QUARANTINE, type TableSnapshot, tableKey } from '../table/deltaTable.js';
-import { tenantIdProblem } from '../tenant.js';
-import { addDays, jstDate, jstDayRange } from '../time/jst.js';
+} from '../core/staging/layout.js';
+import { tenantIdProblem } from '../core/tenant.js';
+import { addDays, jstDate, jstDayRange } from '../core/time/jst.js';
+import { lakeTenants } from '../lake/lateData.js';
+import type { PartitionManifest } from '../lake/manifest.js';
+import { canTakeOver, readLease } from '../lake/partitionLease.js';
+import { type PendingDeleteLine, pendingByTenant, readPending } from '../lake/pendingDeletes.js';
+import { planPartition } from '../lake/planPartition.js';
+import { DeltaTable, TAG_QUARANTINE, type TableSnapshot, tableKey } from '../lake/table/deltaTable.js';
+import { ObjectNotFoundError } from '../ports/store/errors.js';
+import { getBytes, listAll, type ObjectInfo, type ObjectStore } from '../ports/store/ObjectStore.js';
 import { table } from './report.js';
 
 /** A day's compaction is due at 02:00 JST the next day (the nightly schedule, template.yaml). */

@@ -1,4 +1,4 @@
-import type { SourceChange } from '../model/normalise.js';
+import type { SourceChange } from '../core/model/normalise.js';
 
 /** The JST day a backfill reads: the date and the UTC instants [startMs, endMs) it covers. */
 export interface DayRange {

@@ -1,10 +1,10 @@
-import type { StagedRecord } from '../schema/messageSchema.js';
+import type { StagedRecord } from '../core/schema/messageSchema.js';
 
 /**
  * Where capture stages records (STAGING_TRANSPORT). Each call stages one staging object of the layout: the
  * records of one tenant-day of one batch, named `key` (`stagingKey(tenant, day, name)`, a name that comes
  * from the batch's feed positions, so a re-delivered batch names the same object). The object-store sink
- * (src/ingest/ObjectStoreStagingSink.ts) writes them as the gzip NDJSON object at `key`; the Firehose sink
+ * (src/capture/ingest/ObjectStoreStagingSink.ts) writes them as the gzip NDJSON object at `key`; the Firehose sink
  * (stream-ingest/firehose.ts) sends one record per line, and the delivery stream writes them under the same
  * tenant-day prefix with object names of its own. Either way the compactor reads the same lines.
  *

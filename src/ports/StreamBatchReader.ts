@@ -1,6 +1,6 @@
 /**
  * What Lambda's on-failure destination keeps of a failed DynamoDB Streams batch (`DDBStreamBatchInfo`):
- * where the records are in the stream, never the records themselves (read by src/redrive/batchInfo.ts).
+ * where the records are in the stream, never the records themselves (read by src/capture/redrive/batchInfo.ts).
  */
 export interface StreamBatchInfo {
   readonly streamArn: string;

@@ -1,4 +1,4 @@
-import { MakotoLakeError } from '../errors.js';
+import { MakotoLakeError } from '../core/errors.js';
 
 /** A redrive could not complete (a malformed on-failure message, the stream unreadable, staging not written). */
 export class RedriveError extends MakotoLakeError {}

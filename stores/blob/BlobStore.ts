@@ -8,8 +8,8 @@ import {
   type StoragePipelineOptions,
   StorageRetryPolicyType,
 } from '@azure/storage-blob';
-import { ObjectNotFoundError, PreconditionFailedError, StoreError, TransientStoreError } from '../../src/store/errors.js';
-import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
+import { ObjectNotFoundError, PreconditionFailedError, StoreError, TransientStoreError } from '../../src/ports/store/errors.js';
+import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../../src/ports/store/ObjectStore.js';
 
 /** Tuning knobs; the defaults suit Parquet files of a few hundred MB. Tests make them small. */
 export interface BlobStoreOptions {

@@ -1,9 +1,9 @@
 import { type Container, CosmosClient, type SqlQuerySpec } from '@azure/cosmos';
 import { DefaultAzureCredential } from '@azure/identity';
-import { ConfigError } from '../../src/errors.js';
-import { DEFAULT_FIELD_MAPPING, type FieldMapping } from '../../src/model/fieldMapping.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { DEFAULT_FIELD_MAPPING, type FieldMapping } from '../../src/core/model/fieldMapping.js';
+import { addDays } from '../../src/core/time/jst.js';
 import type { DayRange, SourceReader } from '../../src/ports/SourceReader.js';
-import { addDays } from '../../src/time/jst.js';
 
 /** Where the messages container is: an existing container or client, or what to build a client from. */
 export type CosmosTarget =

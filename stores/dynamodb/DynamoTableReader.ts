@@ -7,11 +7,11 @@ import {
   ScanCommand,
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
-import { ConfigError } from '../../src/errors.js';
-import { plainItem } from '../../src/model/dynamodb.js';
-import { DEFAULT_FIELD_MAPPING, type FieldMapping } from '../../src/model/fieldMapping.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { plainItem } from '../../src/core/model/dynamodb.js';
+import { DEFAULT_FIELD_MAPPING, type FieldMapping } from '../../src/core/model/fieldMapping.js';
+import { addDays } from '../../src/core/time/jst.js';
 import type { DayRange, SourcePage, SourceReader } from '../../src/ports/SourceReader.js';
-import { addDays } from '../../src/time/jst.js';
 
 export interface DynamoTableReaderOptions {
   readonly table: string;

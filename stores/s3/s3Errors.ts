@@ -1,4 +1,4 @@
-import { ObjectNotFoundError, PreconditionFailedError, StoreError, TransientStoreError } from '../../src/store/errors.js';
+import { ObjectNotFoundError, PreconditionFailedError, StoreError, TransientStoreError } from '../../src/ports/store/errors.js';
 
 /** What the SDK's service exceptions and network errors carry that we look at. */
 interface AwsErrorLike {

@@ -5,11 +5,11 @@ import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/cli
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
-import { DynamoExportReader } from '../../src/backfill/DynamoExportReader.js';
-import { runBackfill, runExportBackfill } from '../../src/backfill/runBackfill.js';
+import { DynamoExportReader } from '../../src/capture/backfill/DynamoExportReader.js';
+import { runBackfill, runExportBackfill } from '../../src/capture/backfill/runBackfill.js';
 import type { SourceReader } from '../../src/ports/SourceReader.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { getBytes, listAll } from '../../src/store/ObjectStore.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { getBytes, listAll } from '../../src/ports/store/ObjectStore.js';
 import { DynamoTableReader } from '../../stores/dynamodb/DynamoTableReader.js';
 import type { RunningServer } from '../../tools/servers.js';
 import { restoreEnvironment } from '../kit/environment.js';

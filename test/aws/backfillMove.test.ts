@@ -6,8 +6,8 @@ import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/cli
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { listAll } from '../../src/store/ObjectStore.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { listAll } from '../../src/ports/store/ObjectStore.js';
 import type { RunningServer } from '../../tools/servers.js';
 import { restoreEnvironment } from '../kit/environment.js';
 import { type ParsedLakeRow, readLake } from '../kit/readParquet.js';

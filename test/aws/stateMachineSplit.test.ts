@@ -6,11 +6,11 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readManifest } from '../../src/compaction/manifest.js';
-import type { SplitRef } from '../../src/compaction/splitPartition.js';
+import { analyticsPrefix, COMPACTION_WORK_ROOT, manifestKey, runSummaryKey } from '../../src/core/staging/layout.js';
+import type { SplitRef } from '../../src/engine/splitPartition.js';
 import type { CompactionJob } from '../../src/jobs/fanOut.js';
-import { analyticsPrefix, COMPACTION_WORK_ROOT, manifestKey, runSummaryKey } from '../../src/staging/layout.js';
-import { getBytes, listAll } from '../../src/store/ObjectStore.js';
+import { readManifest } from '../../src/lake/manifest.js';
+import { getBytes, listAll } from '../../src/ports/store/ObjectStore.js';
 import { S3Store } from '../../stores/s3/S3Store.js';
 import { restoreEnvironment } from '../kit/environment.js';
 import { readPartition } from '../kit/pipeline.js';

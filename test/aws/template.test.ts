@@ -5,14 +5,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ARTIFACTS, LAMBDA_FUNCTIONS, NODE_TARGET } from '../../scripts/build.js';
-import { DEFAULT_SPLIT_THRESHOLD_BYTES } from '../../src/compaction/splitShape.js';
-import {
-  METRIC_NAMESPACE,
-  METRIC_SERVICE,
-  METRICS_BY_SOURCE,
-  type MetricSource,
-  SOURCE_DIMENSION,
-} from '../../src/ops/metrics.js';
+import { DEFAULT_SPLIT_THRESHOLD_BYTES } from '../../src/core/splitShape.js';
 import {
   ANALYTICS_ROOT,
   COMPACTION_WORK_ROOT,
@@ -22,7 +15,14 @@ import {
   STAGING_ROOT,
   stagingKey,
   TOMBSTONE_ROOT,
-} from '../../src/staging/layout.js';
+} from '../../src/core/staging/layout.js';
+import {
+  METRIC_NAMESPACE,
+  METRIC_SERVICE,
+  METRICS_BY_SOURCE,
+  type MetricSource,
+  SOURCE_DIMENSION,
+} from '../../src/ops/metrics.js';
 import { type CfnResource, intrinsics, PSEUDO_PARAMETERS, readTemplate, subReferences } from './support/cfnTemplate.js';
 
 /** Checks template.yaml against the code, read with CloudFormation's short tags as their long form. */
@@ -137,7 +137,7 @@ describe('template.yaml: structure', () => {
   });
 
   it('sets only environment variables the config reads, with the seed names', async () => {
-    const config = await readFile('src/config.ts', 'utf8');
+    const config = await readFile('src/core/config.ts', 'utf8');
     const read = new Set([...config.matchAll(/\b(?:read|int|oneOf|bool)\('([A-Z][A-Z0-9_]+)'/g)].map((m) => m[1]));
     const variables = [template.Globals?.Function, ...functions.map(([, f]) => f.Properties)].flatMap((p) =>
       Object.keys((p?.Environment as { Variables?: object } | undefined)?.Variables ?? {}),
@@ -150,7 +150,7 @@ describe('template.yaml: structure', () => {
       'TARGET_DATE_OFFSET',
       'TENANT_ID',
     ]);
-    for (const name of variables) expect(read.has(name), `${name} is read by src/config.ts`).toBe(true);
+    for (const name of variables) expect(read.has(name), `${name} is read by src/core/config.ts`).toBe(true);
     // the split threshold defaults to the config's default
     expect(template.Parameters.SplitThresholdBytes?.Default).toBe(DEFAULT_SPLIT_THRESHOLD_BYTES);
   });
@@ -242,7 +242,7 @@ describe('template.yaml: the functions', () => {
   });
 
   it('grants least privilege: ingest writes only staging and its quarantine; nothing gets s3:* or every resource', () => {
-    // the compactor may list, read, write and delete under every root it writes (src/staging/layout.ts),
+    // the compactor may list, read, write and delete under every root it writes (src/core/staging/layout.ts),
     // a split job's work folder included
     const compactorWrites = [
       ANALYTICS_ROOT,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { type Container, CosmosClient } from '@azure/cosmos';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
-import { listAll } from '../../src/store/ObjectStore.js';
+import { listAll } from '../../src/ports/store/ObjectStore.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
 import { COSMOS_KEY, startAzurite, startCosmos } from '../../tools/azureServers.js';
 import type { RunningServer } from '../../tools/servers.js';

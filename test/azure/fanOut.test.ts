@@ -10,12 +10,6 @@ import { InvocationContext } from '@azure/functions';
 import { QueueClient } from '@azure/storage-queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resetAzureRuntime } from '../../azure/runtime.js';
-import { readManifest } from '../../src/compaction/manifest.js';
-import type { SplitRef } from '../../src/compaction/splitPartition.js';
-import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
-import { eraseTenant } from '../../src/erase/eraseTenant.js';
-import type { CompactionJob } from '../../src/jobs/fanOut.js';
-import { runCompaction } from '../../src/jobs/runCompaction.js';
 import {
   analyticsPrefix,
   COMPACTION_WORK_ROOT,
@@ -24,10 +18,16 @@ import {
   runJobsKey,
   runSummaryKey,
   stagingKey,
-} from '../../src/staging/layout.js';
-import { gzipNdjson } from '../../src/staging/ndjson.js';
-import { getBytes, listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
-import { jstDate, targetDate } from '../../src/time/jst.js';
+} from '../../src/core/staging/layout.js';
+import { gzipNdjson } from '../../src/core/staging/ndjson.js';
+import { jstDate, targetDate } from '../../src/core/time/jst.js';
+import type { SplitRef } from '../../src/engine/splitPartition.js';
+import { eraseTenant } from '../../src/jobs/erase/eraseTenant.js';
+import type { CompactionJob } from '../../src/jobs/fanOut.js';
+import { runCompaction } from '../../src/jobs/runCompaction.js';
+import { readManifest } from '../../src/lake/manifest.js';
+import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
+import { getBytes, listAll, type ObjectStore } from '../../src/ports/store/ObjectStore.js';
 import { startAzuriteWithQueues } from '../../tools/azureServers.js';
 import { rawScan } from '../erase/eraseLake.js';
 import { restoreEnvironment } from '../kit/environment.js';

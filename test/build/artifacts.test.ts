@@ -206,7 +206,7 @@ describe('the Lambda bundles, run from empty folders with the layer on NODE_PATH
     const layer = await deployed(ARTIFACTS.duckdbLayer);
     const compacted = await invokeLambda(compactorFn, { target_date: '2025-08-11', tenants: ['acme'] }, env(), layer);
     expect(compacted.status, compacted.stderr).toBe(0);
-    // the bundle sets DuckDB's allocator options before it requires the layer's DuckDB (src/duckdb/nodeApi.ts)
+    // the bundle sets DuckDB's allocator options before it requires the layer's DuckDB (src/ports/duckdb/nodeApi.ts)
     expect(compacted.allocatorAtLoad).toBe('dirty_decay_ms:-1,muzzy_decay_ms:-1');
     expect((compacted.result as { totals: unknown }).totals).toMatchObject({ tenants: 1, failed: 0 });
 

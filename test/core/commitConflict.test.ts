@@ -1,12 +1,12 @@
 import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CompactionDeps, compactPartition } from '../../src/compaction/compactPartition.js';
-import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
-import { ingestBatch } from '../../src/ingest/ingestBatch.js';
-import { dynamodbEventChanges } from '../../src/ingest/sources.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { DeltaTable, partitionFiles, tableKey } from '../../src/table/deltaTable.js';
+import { ingestBatch } from '../../src/capture/ingest/ingestBatch.js';
+import { dynamodbEventChanges } from '../../src/capture/ingest/sources.js';
+import { type CompactionDeps, compactPartition } from '../../src/engine/compactPartition.js';
+import { DeltaTable, partitionFiles, tableKey } from '../../src/lake/table/deltaTable.js';
+import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
 import { tempDir } from '../kit/tempDir.js';

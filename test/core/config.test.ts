@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cloudStoreSetting, isStoreChosen, loadConfig } from '../../src/config.js';
+import { cloudStoreSetting, isStoreChosen, loadConfig } from '../../src/core/config.js';
 
 describe('loadConfig', () => {
   it('has the seed defaults', () => {

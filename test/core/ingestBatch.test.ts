@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ingestBatch } from '../../src/ingest/ingestBatch.js';
-import { dynamodbEventChanges } from '../../src/ingest/sources.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { getBytes, listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
+import { ingestBatch } from '../../src/capture/ingest/ingestBatch.js';
+import { dynamodbEventChanges } from '../../src/capture/ingest/sources.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { getBytes, listAll, type ObjectStore } from '../../src/ports/store/ObjectStore.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { tempDir } from '../kit/tempDir.js';
 

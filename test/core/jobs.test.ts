@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readManifest } from '../../src/compaction/manifest.js';
-import { loadConfig } from '../../src/config.js';
-import { UsageError } from '../../src/errors.js';
+import { loadConfig } from '../../src/core/config.js';
+import { UsageError } from '../../src/core/errors.js';
+import { runJobsKey, runSummaryKey, stagingKey } from '../../src/core/staging/layout.js';
+import { gzipNdjson } from '../../src/core/staging/ndjson.js';
 import { isJobPayload, parseJobPayload } from '../../src/jobs/compactionPayload.js';
 import {
   type CompactionJob,
@@ -18,11 +19,10 @@ import {
   writeRunSummary,
 } from '../../src/jobs/fanOut.js';
 import { runCompaction } from '../../src/jobs/runCompaction.js';
-import { runJobsKey, runSummaryKey, stagingKey } from '../../src/staging/layout.js';
-import { gzipNdjson } from '../../src/staging/ndjson.js';
-import { TransientStoreError } from '../../src/store/errors.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { getBytes, type ObjectStore, type PutOptions } from '../../src/store/ObjectStore.js';
+import { readManifest } from '../../src/lake/manifest.js';
+import { TransientStoreError } from '../../src/ports/store/errors.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { getBytes, type ObjectStore, type PutOptions } from '../../src/ports/store/ObjectStore.js';
 import { stagedRecord } from '../kit/factories.js';
 import { tempDir } from '../kit/tempDir.js';
 

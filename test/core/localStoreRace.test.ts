@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { getBytes } from '../../src/store/ObjectStore.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { getBytes } from '../../src/ports/store/ObjectStore.js';
 import { GONE_PID } from '../kit/leases.js';
 import { tempDir } from '../kit/tempDir.js';
 

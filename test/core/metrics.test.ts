@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { emptyResult, type PartitionResult } from '../../src/compaction/compactPartition.js';
-import { summarise } from '../../src/compaction/compactTenants.js';
+import { emptyResult, type PartitionResult } from '../../src/engine/compactPartition.js';
+import { summarise } from '../../src/engine/compactTenants.js';
 import { compactionMetrics, ingestMetrics, METRIC_UNITS, METRICS_BY_SOURCE, metricValues } from '../../src/ops/metrics.js';
 
 const result = (tenant: string, date: string, fields: Partial<PartitionResult>): PartitionResult => ({

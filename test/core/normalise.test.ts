@@ -1,10 +1,10 @@
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { cosmosChange } from '../../src/model/cosmos.js';
-import { approximateCreationMs, dynamodbChange } from '../../src/model/dynamodb.js';
-import { parseFieldMapping } from '../../src/model/fieldMapping.js';
-import { normaliseChange } from '../../src/model/normalise.js';
-import type { StagedRecord } from '../../src/schema/messageSchema.js';
+import { cosmosChange } from '../../src/core/model/cosmos.js';
+import { approximateCreationMs, dynamodbChange } from '../../src/core/model/dynamodb.js';
+import { parseFieldMapping } from '../../src/core/model/fieldMapping.js';
+import { normaliseChange } from '../../src/core/model/normalise.js';
+import type { StagedRecord } from '../../src/core/schema/messageSchema.js';
 import { chatItem, cosmosDocument, dynamodbRecord, stagedRecord } from '../kit/factories.js';
 
 const context = { source: 'dynamodb' as const, ingestedAt: 1754900000000 };

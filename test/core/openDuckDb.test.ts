@@ -3,8 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ALLOCATOR_OPTIONS } from '../../src/duckdb/allocatorOptions.js';
-import { blockAllocatorBytes, machineMemoryBytes, openDuckDb, sizeBytes } from '../../src/duckdb/openDuckDb.js';
+import { ALLOCATOR_OPTIONS } from '../../src/ports/duckdb/allocatorOptions.js';
+import { blockAllocatorBytes, machineMemoryBytes, openDuckDb, sizeBytes } from '../../src/ports/duckdb/openDuckDb.js';
 
 describe('DuckDB instance settings', () => {
   const dirs: string[] = [];

@@ -2,11 +2,11 @@ import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
-import { planCompaction } from '../../src/compaction/lateData.js';
-import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
-import { ingestBatch } from '../../src/ingest/ingestBatch.js';
-import { cosmosDocumentChanges } from '../../src/ingest/sources.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
+import { ingestBatch } from '../../src/capture/ingest/ingestBatch.js';
+import { cosmosDocumentChanges } from '../../src/capture/ingest/sources.js';
+import { planCompaction } from '../../src/lake/lateData.js';
+import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { tempDir } from '../kit/tempDir.js';
 
 /**

@@ -1,12 +1,12 @@
 /**
- * The one way a small JSON object is read from the store (src/store/readJson.ts): missing, torn and changed
+ * The one way a small JSON object is read from the store (src/ports/store/readJson.ts): missing, torn and changed
  * each mean one thing, whoever reads.
  */
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ObjectNotFoundError, PreconditionFailedError, UnreadableJsonError } from '../../src/store/errors.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { parseJsonBody, readJson, readJsonVersion, requireJson } from '../../src/store/readJson.js';
+import { ObjectNotFoundError, PreconditionFailedError, UnreadableJsonError } from '../../src/ports/store/errors.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { parseJsonBody, readJson, readJsonVersion, requireJson } from '../../src/ports/store/readJson.js';
 import { tempDir } from '../kit/tempDir.js';
 
 describe('reading a small JSON object from the store', () => {

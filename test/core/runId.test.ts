@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { resultFailed } from '../../src/compaction/resultFailed.js';
-import { RUN_ID_PATTERN } from '../../src/staging/layout.js';
-import { newRunId, runStartedAt } from '../../src/time/runId.js';
+import { RUN_ID_PATTERN } from '../../src/core/staging/layout.js';
+import { newRunId, runStartedAt } from '../../src/core/time/runId.js';
+import { resultFailed } from '../../src/engine/resultFailed.js';
 
 describe('run ids', () => {
   it('begin with the instant they were made, sort by it, and say when their run began', () => {

@@ -5,27 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CompactionDeps, compactPartition, type PartitionResult } from '../../src/compaction/compactPartition.js';
-import { vacuumLake } from '../../src/compaction/lakeTable.js';
-import { type PartitionManifest, readManifest } from '../../src/compaction/manifest.js';
-import { readLease } from '../../src/compaction/partitionLease.js';
-import {
-  abandonSplit,
-  commitSplit,
-  mapRange,
-  reduceBucket,
-  runSplit,
-  type SplitRef,
-  type SplitShape,
-  startSplit,
-} from '../../src/compaction/splitPartition.js';
-import { DEFAULT_SPLIT_THRESHOLD_BYTES, splitShapeFor } from '../../src/compaction/splitShape.js';
-import { loadConfig } from '../../src/config.js';
-import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
-import { parseJob, planJobs, runJob } from '../../src/jobs/fanOut.js';
-import { runCompaction } from '../../src/jobs/runCompaction.js';
-import { lakeStatus, statusTable } from '../../src/ops/status.js';
-import type { StagedRecord } from '../../src/schema/messageSchema.js';
+import { loadConfig } from '../../src/core/config.js';
+import type { StagedRecord } from '../../src/core/schema/messageSchema.js';
+import { DEFAULT_SPLIT_THRESHOLD_BYTES, splitShapeFor } from '../../src/core/splitShape.js';
 import {
   ANALYTICS_ROOT,
   lockKey,
@@ -35,11 +17,29 @@ import {
   splitWorkPrefix,
   stagingKey,
   tombstoneKey,
-} from '../../src/staging/layout.js';
-import { gzipNdjson } from '../../src/staging/ndjson.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { getBytes, listAll, type ObjectStore, type PutOptions } from '../../src/store/ObjectStore.js';
-import { DeltaTable, partitionFiles, tableKey } from '../../src/table/deltaTable.js';
+} from '../../src/core/staging/layout.js';
+import { gzipNdjson } from '../../src/core/staging/ndjson.js';
+import { type CompactionDeps, compactPartition, type PartitionResult } from '../../src/engine/compactPartition.js';
+import {
+  abandonSplit,
+  commitSplit,
+  mapRange,
+  reduceBucket,
+  runSplit,
+  type SplitRef,
+  type SplitShape,
+  startSplit,
+} from '../../src/engine/splitPartition.js';
+import { parseJob, planJobs, runJob } from '../../src/jobs/fanOut.js';
+import { runCompaction } from '../../src/jobs/runCompaction.js';
+import { vacuumLake } from '../../src/lake/lakeTable.js';
+import { type PartitionManifest, readManifest } from '../../src/lake/manifest.js';
+import { readLease } from '../../src/lake/partitionLease.js';
+import { DeltaTable, partitionFiles, tableKey } from '../../src/lake/table/deltaTable.js';
+import { lakeStatus, statusTable } from '../../src/ops/status.js';
+import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { getBytes, listAll, type ObjectStore, type PutOptions } from '../../src/ports/store/ObjectStore.js';
 import { CountingStore } from '../kit/CountingStore.js';
 import { stagedRecord } from '../kit/factories.js';
 import { currentFiles, readParquetRows } from '../kit/readParquet.js';

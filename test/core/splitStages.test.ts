@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { emptyResult } from '../../src/compaction/compactPartition.js';
+import { emptyResult } from '../../src/engine/compactPartition.js';
 import { type CompactionJob, recordJobResult } from '../../src/jobs/fanOut.js';
 import {
   decideAbandon,
@@ -11,8 +11,8 @@ import {
   stageStartedBy,
 } from '../../src/jobs/splitStages.js';
 import type { SplitTask } from '../../src/jobs/splitTasks.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { listAll } from '../../src/store/ObjectStore.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { listAll } from '../../src/ports/store/ObjectStore.js';
 import { tempDir } from '../kit/tempDir.js';
 
 const run = { runId: '20250811T170000000Z-1a2b3c4d', date: '2025-08-11' };

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PartitionResult } from '../../src/compaction/compactPartition.js';
-import { readManifest } from '../../src/compaction/manifest.js';
-import { loadConfig } from '../../src/config.js';
-import { UsageError } from '../../src/errors.js';
+import { loadConfig } from '../../src/core/config.js';
+import { UsageError } from '../../src/core/errors.js';
+import type { PartitionResult } from '../../src/engine/compactPartition.js';
 import { type CompactionJob, withCompactionDeps } from '../../src/jobs/fanOut.js';
 import { isSplitTaskPayload, parseSplitTaskPayload, runSplitTask, splitTaskWire, stageTasks } from '../../src/jobs/splitTasks.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { listAll } from '../../src/store/ObjectStore.js';
+import { readManifest } from '../../src/lake/manifest.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { listAll } from '../../src/ports/store/ObjectStore.js';
 import { stageSplitDay } from '../kit/splitDay.js';
 import { tempDir } from '../kit/tempDir.js';
 

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ObjectStoreStagingSink } from '../../src/ingest/ObjectStoreStagingSink.js';
-import { stagingKey } from '../../src/staging/layout.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { getBytes, listAll } from '../../src/store/ObjectStore.js';
+import { ObjectStoreStagingSink } from '../../src/capture/ingest/ObjectStoreStagingSink.js';
+import { stagingKey } from '../../src/core/staging/layout.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { getBytes, listAll } from '../../src/ports/store/ObjectStore.js';
 import { stagedRecord } from '../kit/factories.js';
 import { tempDir } from '../kit/tempDir.js';
 

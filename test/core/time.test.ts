@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { addDays, jstDate, jstDayRange, parseDate, targetDate } from '../../src/time/jst.js';
-import { parseInstant } from '../../src/time/parseInstant.js';
+import { addDays, jstDate, jstDayRange, parseDate, targetDate } from '../../src/core/time/jst.js';
+import { parseInstant } from '../../src/core/time/parseInstant.js';
 
 describe('jstDate', () => {
   it('puts 15:00Z on the next JST day and 14:59:59.999Z on the same one', () => {

@@ -3,7 +3,7 @@
  * `<!-- runbook: NAME -->` is run verbatim with bash (after the runbook's setup block, as in the operator's
  * shell), against DynamoDB Local, s3rver (through the conditional proxy), a local SQS stand-in, Azurite and
  * cosmosdb-server. The shell gets only what an operator's has: credentials, the endpoint variables
- * src/config.ts reads, PATH. A doc edit that breaks a step (a store not exported, a wrong flag, a command
+ * src/core/config.ts reads, PATH. A doc edit that breaks a step (a store not exported, a wrong flag, a command
  * that is not on PATH) fails here.
  */
 import { spawn } from 'node:child_process';

@@ -5,10 +5,11 @@
  * checkpoint), `log` (the first old log file deleted), `old` (the first replaced file deleted). Exit code 3:
  * the point was never reached.
  */
-import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
-import { eraseTenant } from '../../src/erase/eraseTenant.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import type { DeleteOptions, ObjectInfo, PutOptions } from '../../src/store/ObjectStore.js';
+
+import { eraseTenant } from '../../src/jobs/erase/eraseTenant.js';
+import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import type { DeleteOptions, ObjectInfo, PutOptions } from '../../src/ports/store/ObjectStore.js';
 
 export const MISSED_EXIT_CODE = 3;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseIdsFile } from '../../compactor/commands/erase.js';
-import { hashId, matcherOf, recordMatches, rowMatches, textMatches } from '../../src/erase/eraseMatcher.js';
-import { prunedByStats } from '../../src/erase/planErase.js';
+import { hashId, matcherOf, recordMatches, rowMatches, textMatches } from '../../src/jobs/erase/eraseMatcher.js';
+import { prunedByStats } from '../../src/jobs/erase/planErase.js';
 
 const SALT = '00ff';
 const m = () => matcherOf('acme', SALT, [hashId(SALT, 'u-1')]);

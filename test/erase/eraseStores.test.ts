@@ -1,11 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
-import { eraseTenant, verifyReceipt } from '../../src/erase/eraseTenant.js';
-import { offboardTenant } from '../../src/erase/offboard.js';
-import type { ObjectStore } from '../../src/store/ObjectStore.js';
-import { listAll } from '../../src/store/ObjectStore.js';
+import { eraseTenant, verifyReceipt } from '../../src/jobs/erase/eraseTenant.js';
+import { offboardTenant } from '../../src/jobs/erase/offboard.js';
+import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
+import type { ObjectStore } from '../../src/ports/store/ObjectStore.js';
+import { listAll } from '../../src/ports/store/ObjectStore.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
 import { S3Store } from '../../stores/s3/S3Store.js';
 import { startAzurite } from '../../tools/azureServers.js';

@@ -1,8 +1,8 @@
 import { truncate } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { randomSource } from '../../src/demo/chatDay.js';
-import { StoreError, TransientStoreError } from '../../src/store/errors.js';
-import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
+import { randomSource } from '../../src/jobs/demo/chatDay.js';
+import { StoreError, TransientStoreError } from '../../src/ports/store/errors.js';
+import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../../src/ports/store/ObjectStore.js';
 
 export type StoreOperation = 'list' | 'listFolders' | 'head' | 'getStream' | 'getToFile' | 'putBytes' | 'putFile' | 'delete';
 

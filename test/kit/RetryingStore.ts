@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
-import { StoreError } from '../../src/store/errors.js';
-import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../../src/store/ObjectStore.js';
-import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../../src/util/retry.js';
+import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../../src/core/util/retry.js';
+import { StoreError } from '../../src/ports/store/errors.js';
+import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from '../../src/ports/store/ObjectStore.js';
 
 /**
  * Retries every operation of another store on transient errors (StoreError.transient: throttling, 5xx,

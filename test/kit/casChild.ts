@@ -6,9 +6,9 @@
  * when the file GO exists, so that racing processes really overlap.
  */
 import { access } from 'node:fs/promises';
-import { PreconditionFailedError } from '../../src/store/errors.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { getBytes } from '../../src/store/ObjectStore.js';
+import { PreconditionFailedError } from '../../src/ports/store/errors.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { getBytes } from '../../src/ports/store/ObjectStore.js';
 
 /** Widens the window between the condition check and the rename, so a missing lock would show. */
 export class SlowCheckStore extends LocalStore {

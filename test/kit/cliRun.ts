@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateChatDay, toDynamoDBRecord } from '../../src/demo/chatDay.js';
-import { ingestBatch } from '../../src/ingest/ingestBatch.js';
-import { dynamodbEventChanges } from '../../src/ingest/sources.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
+import { ingestBatch } from '../../src/capture/ingest/ingestBatch.js';
+import { dynamodbEventChanges } from '../../src/capture/ingest/sources.js';
+import { generateChatDay, toDynamoDBRecord } from '../../src/jobs/demo/chatDay.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 

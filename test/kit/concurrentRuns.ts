@@ -1,12 +1,18 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import type { CompactionDeps, PartitionResult } from '../../src/compaction/compactPartition.js';
-import { compactJobs } from '../../src/compaction/compactTenants.js';
-import { lockKey } from '../../src/staging/layout.js';
-import { PreconditionFailedError, TransientStoreError } from '../../src/store/errors.js';
-import { type DeleteOptions, getBytes, type ObjectInfo, type ObjectStore, type PutOptions } from '../../src/store/ObjectStore.js';
-import { DeltaTable, partitionFiles, TAG_RUN, tableKey } from '../../src/table/deltaTable.js';
+import { lockKey } from '../../src/core/staging/layout.js';
+import type { CompactionDeps, PartitionResult } from '../../src/engine/compactPartition.js';
+import { compactJobs } from '../../src/engine/compactTenants.js';
+import { DeltaTable, partitionFiles, TAG_RUN, tableKey } from '../../src/lake/table/deltaTable.js';
+import { PreconditionFailedError, TransientStoreError } from '../../src/ports/store/errors.js';
+import {
+  type DeleteOptions,
+  getBytes,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutOptions,
+} from '../../src/ports/store/ObjectStore.js';
 
 export interface ConcurrentRunsResult {
   /** The run that took the lease first (held it while the other tried). */

@@ -9,11 +9,11 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type CompactionPhase, compactPartition } from '../../src/compaction/compactPartition.js';
-import { compactionSettings, loadConfig } from '../../src/config.js';
-import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import type { ObjectInfo, PutOptions } from '../../src/store/ObjectStore.js';
+import { compactionSettings, loadConfig } from '../../src/core/config.js';
+import { type CompactionPhase, compactPartition } from '../../src/engine/compactPartition.js';
+import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import type { ObjectInfo, PutOptions } from '../../src/ports/store/ObjectStore.js';
 
 export const MISSED_EXIT_CODE = 3;
 

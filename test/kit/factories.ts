@@ -1,6 +1,6 @@
 import { marshall } from '@aws-sdk/util-dynamodb';
-import type { DynamoDBStreamRecordLike } from '../../src/model/dynamodb.js';
-import type { StagedRecord } from '../../src/schema/messageSchema.js';
+import type { DynamoDBStreamRecordLike } from '../../src/core/model/dynamodb.js';
+import type { StagedRecord } from '../../src/core/schema/messageSchema.js';
 
 /** An app item as the MAKOTO app writes it; override any field. */
 export function chatItem(overrides: Record<string, unknown> = {}): Record<string, unknown> {

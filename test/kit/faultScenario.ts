@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { stagingPrefix } from '../../src/staging/layout.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { listAll, type ObjectStore } from '../../src/store/ObjectStore.js';
-import { DeltaTable } from '../../src/table/deltaTable.js';
+import { stagingPrefix } from '../../src/core/staging/layout.js';
+import { DeltaTable } from '../../src/lake/table/deltaTable.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { listAll, type ObjectStore } from '../../src/ports/store/ObjectStore.js';
 import { type FaultCounts, FaultInjectingStore, type FaultPlan } from './FaultInjectingStore.js';
 import { FAST_RETRY, type PipelineOutcome, runPipeline } from './pipeline.js';
 import { RetryingStore } from './RetryingStore.js';

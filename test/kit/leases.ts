@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
-import type { LeaseBody } from '../../src/compaction/partitionLease.js';
-import { lockKey } from '../../src/staging/layout.js';
-import type { ObjectStore } from '../../src/store/ObjectStore.js';
+import { lockKey } from '../../src/core/staging/layout.js';
+import type { LeaseBody } from '../../src/lake/partitionLease.js';
+import type { ObjectStore } from '../../src/ports/store/ObjectStore.js';
 
 /** A pid no process of this host has (above the kernel's pid_max default). */
 export const GONE_PID = 4_194_305;

@@ -18,8 +18,8 @@
  * Any other error is the outcome `error` with its message.
  */
 import { createInterface } from 'node:readline';
-import { PreconditionFailedError } from '../../src/store/errors.js';
-import type { ObjectInfo } from '../../src/store/ObjectStore.js';
+import { PreconditionFailedError } from '../../src/ports/store/errors.js';
+import type { ObjectInfo } from '../../src/ports/store/ObjectStore.js';
 import { SlowCheckStore } from './casChild.js';
 
 interface Request {

@@ -1,15 +1,15 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_COMPACTION_SETTINGS } from '../../src/compaction/compactPartition.js';
-import { compactTenants, type RunSummary } from '../../src/compaction/compactTenants.js';
-import { type ChatItem, generateChatDay, toDynamoDBRecord } from '../../src/demo/chatDay.js';
-import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
-import { errorMessage } from '../../src/errors.js';
-import { ingestBatch } from '../../src/ingest/ingestBatch.js';
-import { dynamodbEventChanges } from '../../src/ingest/sources.js';
-import type { ObjectStore } from '../../src/store/ObjectStore.js';
-import { DeltaTable, partitionFiles, tableKey } from '../../src/table/deltaTable.js';
-import type { RetryPolicy } from '../../src/util/retry.js';
+import { ingestBatch } from '../../src/capture/ingest/ingestBatch.js';
+import { dynamodbEventChanges } from '../../src/capture/ingest/sources.js';
+import { errorMessage } from '../../src/core/errors.js';
+import type { RetryPolicy } from '../../src/core/util/retry.js';
+import { DEFAULT_COMPACTION_SETTINGS } from '../../src/engine/compactPartition.js';
+import { compactTenants, type RunSummary } from '../../src/engine/compactTenants.js';
+import { type ChatItem, generateChatDay, toDynamoDBRecord } from '../../src/jobs/demo/chatDay.js';
+import { DeltaTable, partitionFiles, tableKey } from '../../src/lake/table/deltaTable.js';
+import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
+import type { ObjectStore } from '../../src/ports/store/ObjectStore.js';
 import { type LakeRow, readParquetFiles } from './readParquet.js';
 
 /** Retries fast enough for tests and the report: the schedule matters, not the real-world delays. */

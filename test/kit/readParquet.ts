@@ -9,12 +9,12 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { MESSAGE_COLUMNS, type StagedRecord } from '../../src/schema/messageSchema.js';
-import { quoteIdent, quoteLiteral } from '../../src/sql/quote.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import type { ObjectStore } from '../../src/store/ObjectStore.js';
-import { DeltaTable, partitionFiles } from '../../src/table/deltaTable.js';
-import { exportSnapshot } from '../../src/table/exportSnapshot.js';
+import { MESSAGE_COLUMNS, type StagedRecord } from '../../src/core/schema/messageSchema.js';
+import { quoteIdent, quoteLiteral } from '../../src/core/sql/quote.js';
+import { DeltaTable, partitionFiles } from '../../src/lake/table/deltaTable.js';
+import { exportSnapshot } from '../../src/lake/table/exportSnapshot.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import type { ObjectStore } from '../../src/ports/store/ObjectStore.js';
 
 /** One message row as a reader sees it: timestamps as ISO strings (UTC), every column of the schema. */
 export type LakeRow = Record<string, string | null>;

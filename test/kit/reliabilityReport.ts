@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import { openDuckDb } from '../../src/duckdb/openDuckDb.js';
-import { ingestBatch } from '../../src/ingest/ingestBatch.js';
-import { dynamodbEventChanges } from '../../src/ingest/sources.js';
+import { ingestBatch } from '../../src/capture/ingest/ingestBatch.js';
+import { dynamodbEventChanges } from '../../src/capture/ingest/sources.js';
 import { table } from '../../src/ops/report.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
+import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { type Reconciliation, reconciles, runBadInputCatalogue } from './badInputCatalogue.js';
 import { type PublishedFile, runConcurrentCompactions, runStalledCommit } from './concurrentRuns.js';
 import { CRASH_POINTS, type CrashOutcome, runCrashScenario, runForeignHostCrash, survived } from './crashScenario.js';

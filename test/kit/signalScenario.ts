@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { cp, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { analyticsPrefix } from '../../src/staging/layout.js';
+import { analyticsPrefix } from '../../src/core/staging/layout.js';
 import { filesUnder, runCli, stageDay } from './cliRun.js';
 import { readPartitionFolder } from './readParquet.js';
 

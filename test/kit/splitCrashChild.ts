@@ -7,9 +7,9 @@
  * builds is a LocalStore; its writes are watched through the class. Exit code 3: the point was never reached.
  */
 import { main as cli } from '../../compactor/cli.js';
-import { ANALYTICS_ROOT, COMPACTION_WORK_ROOT } from '../../src/staging/layout.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import type { ObjectInfo, PutOptions } from '../../src/store/ObjectStore.js';
+import { ANALYTICS_ROOT, COMPACTION_WORK_ROOT } from '../../src/core/staging/layout.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import type { ObjectInfo, PutOptions } from '../../src/ports/store/ObjectStore.js';
 
 export const MISSED_EXIT_CODE = 3;
 

@@ -4,13 +4,13 @@
  * staging publishes – what the split must give exactly.
  */
 import { join } from 'node:path';
-import { compactPartition, type PartitionResult } from '../../src/compaction/compactPartition.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/core/config.js';
+import { stagingKey } from '../../src/core/staging/layout.js';
+import { gzipNdjson } from '../../src/core/staging/ndjson.js';
+import { compactPartition, type PartitionResult } from '../../src/engine/compactPartition.js';
 import { withCompactionDeps } from '../../src/jobs/fanOut.js';
-import { stagingKey } from '../../src/staging/layout.js';
-import { gzipNdjson } from '../../src/staging/ndjson.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import type { ObjectStore } from '../../src/store/ObjectStore.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import type { ObjectStore } from '../../src/ports/store/ObjectStore.js';
 import { stagedRecord } from './factories.js';
 import { readPartition } from './pipeline.js';
 import type { LakeRow } from './readParquet.js';

@@ -2,9 +2,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
 import { compactionRequest, runCompactorEvent } from '../../compactor/lambda.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/core/config.js';
 import { parseCompactionPayload } from '../../src/jobs/compactionPayload.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { quietTelemetry } from '../../tools/quietTelemetry.js';
 import { tempDir } from '../kit/tempDir.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PartitionResult } from '../../src/compaction/compactPartition.js';
+import type { PartitionResult } from '../../src/engine/compactPartition.js';
 import { BROKEN_TENANT, FAULT_DATE, FAULT_TENANTS, type FaultScenarioResult, runFaultScenario } from '../kit/faultScenario.js';
 import { duplicateIds } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';

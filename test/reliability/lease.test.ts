@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acquireLease, adoptLease, readLease } from '../../src/compaction/partitionLease.js';
-import { LeaseLostError, PartitionLockedError, RunAbortedError } from '../../src/errors.js';
-import { lockKey } from '../../src/staging/layout.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import type { ObjectStore } from '../../src/store/ObjectStore.js';
+import { LeaseLostError, PartitionLockedError, RunAbortedError } from '../../src/core/errors.js';
+import { lockKey } from '../../src/core/staging/layout.js';
+import { acquireLease, adoptLease, readLease } from '../../src/lake/partitionLease.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import type { ObjectStore } from '../../src/ports/store/ObjectStore.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
 import { S3Store } from '../../stores/s3/S3Store.js';
 import { startAzurite } from '../../tools/azureServers.js';

@@ -29,11 +29,11 @@
  * 0-row part (the partition's state). Readers must read the files the table's current version names.
  */
 
-import { loadConfig } from '../../src/config.js';
-import { ingestBatch } from '../../src/ingest/ingestBatch.js';
+import { ingestBatch } from '../../src/capture/ingest/ingestBatch.js';
+import { loadConfig } from '../../src/core/config.js';
+import type { SourceChange } from '../../src/core/model/normalise.js';
 import { runCompaction } from '../../src/jobs/runCompaction.js';
-import type { SourceChange } from '../../src/model/normalise.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
 
 export const FIXTURE_TENANTS = ['default_tenant', 'fuji-bank'] as const;
 export const FIXTURE_DATES = ['2025-08-10', '2025-08-11'] as const;

@@ -9,11 +9,11 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { MESSAGE_COLUMNS } from '../../src/schema/messageSchema.js';
-import { quoteLiteral } from '../../src/sql/quote.js';
-import { RUN_ID_PATTERN } from '../../src/staging/layout.js';
-import type { AddAction } from '../../src/table/actions.js';
-import { DeltaTable, partitionFiles, partitionId, type TableSnapshot } from '../../src/table/deltaTable.js';
+import { MESSAGE_COLUMNS } from '../../src/core/schema/messageSchema.js';
+import { quoteLiteral } from '../../src/core/sql/quote.js';
+import { RUN_ID_PATTERN } from '../../src/core/staging/layout.js';
+import type { AddAction } from '../../src/lake/table/actions.js';
+import { DeltaTable, partitionFiles, partitionId, type TableSnapshot } from '../../src/lake/table/deltaTable.js';
 import { tempDir } from '../kit/tempDir.js';
 import { buildFixtureLake, FIXTURE_DATES, FIXTURE_TENANTS, INGESTED_AT, SECOND_INGESTED_AT } from './fixtureLake.js';
 

@@ -1,12 +1,12 @@
 /**
  * Every sample query, in both dialects (sql/athena/1x_*.sql and sql/synapse/1x_*.sql, generated from one
- * definition in src/sqlgen/sampleQueries.ts), runs through DuckDB against the current version of the
+ * definition in src/core/sqlgen/sampleQueries.ts), runs through DuckDB against the current version of the
  * compacted fixture lake (test/sql/fixtureLake.ts) and must give the answers worked out by hand from that
  * fixture.
  *
  * The lake is a Delta Lake table: its folder also holds the parts the current version replaced (the fixture
  * compacts twice, so it has some), and only the files the current version names are the table. DuckDB reads
- * the table the way the engines do, through its log: the project's log reader (src/table/deltaTable.ts) gives
+ * the table the way the engines do, through its log: the project's log reader (src/lake/table/deltaTable.ts) gives
  * the current snapshot, exportSnapshot downloads exactly its files in the table's own layout
  * (`tenant_id=<t>/dt=<d>/…`), and DuckDB stands in for the engines after only these mechanical substitutions
  * (docs/SQL.md):
@@ -26,12 +26,12 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { quoteLiteral } from '../../src/sql/quote.js';
-import { staleSqlFiles } from '../../src/sqlgen/generateSql.js';
-import type { SqlTarget } from '../../src/sqlgen/placeholders.js';
-import { SAMPLE_QUERIES, sampleQueryFiles } from '../../src/sqlgen/sampleQueries.js';
-import { DeltaTable, type TableSnapshot } from '../../src/table/deltaTable.js';
-import { exportSnapshot } from '../../src/table/exportSnapshot.js';
+import { quoteLiteral } from '../../src/core/sql/quote.js';
+import { staleSqlFiles } from '../../src/core/sqlgen/generateSql.js';
+import type { SqlTarget } from '../../src/core/sqlgen/placeholders.js';
+import { SAMPLE_QUERIES, sampleQueryFiles } from '../../src/core/sqlgen/sampleQueries.js';
+import { DeltaTable, type TableSnapshot } from '../../src/lake/table/deltaTable.js';
+import { exportSnapshot } from '../../src/lake/table/exportSnapshot.js';
 import { splitStatements } from '../kit/splitStatements.js';
 import { tempDir } from '../kit/tempDir.js';
 import { buildFixtureLake } from './fixtureLake.js';

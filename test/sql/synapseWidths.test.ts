@@ -5,19 +5,19 @@
  * schema's maxBytes); here the longest values ingest accepts, in multi-byte text, go through ingest and
  * compaction into Parquet and are measured against the widths the generated view declares. The view reads
  * the Delta table, whose partition columns are columns of the read: tenant_id (at most 64 ASCII characters,
- * src/tenant.ts) and dt (yyyy-MM-dd) are declared too.
+ * src/core/tenant.ts) and dt (yyyy-MM-dd) are declared too.
  */
 import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { ingestBatch } from '../../src/ingest/ingestBatch.js';
-import { dynamodbEventChanges } from '../../src/ingest/sources.js';
+import { ingestBatch } from '../../src/capture/ingest/ingestBatch.js';
+import { dynamodbEventChanges } from '../../src/capture/ingest/sources.js';
+import { loadConfig } from '../../src/core/config.js';
+import { MAX_ID_BYTES, MAX_ROLE_BYTES, MESSAGE_COLUMNS } from '../../src/core/schema/messageSchema.js';
+import { generatedSqlFiles } from '../../src/core/sqlgen/generateSql.js';
+import { tenantIdProblem } from '../../src/core/tenant.js';
 import { runCompaction } from '../../src/jobs/runCompaction.js';
-import { MAX_ID_BYTES, MAX_ROLE_BYTES, MESSAGE_COLUMNS } from '../../src/schema/messageSchema.js';
-import { generatedSqlFiles } from '../../src/sqlgen/generateSql.js';
-import { LocalStore } from '../../src/store/LocalStore.js';
-import { getBytes, listAll } from '../../src/store/ObjectStore.js';
-import { tenantIdProblem } from '../../src/tenant.js';
+import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { getBytes, listAll } from '../../src/ports/store/ObjectStore.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { readLake } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';

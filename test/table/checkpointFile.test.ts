@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDuckDb, withConnection } from '../../src/duckdb/openDuckDb.js';
-import { quoteLiteral } from '../../src/sql/quote.js';
-import type { DeltaAction } from '../../src/table/actions.js';
-import { readCheckpointFile, writeCheckpointFile } from '../../src/table/checkpointFile.js';
+import { quoteLiteral } from '../../src/core/sql/quote.js';
+import type { DeltaAction } from '../../src/lake/table/actions.js';
+import { readCheckpointFile, writeCheckpointFile } from '../../src/lake/table/checkpointFile.js';
+import { openDuckDb, withConnection } from '../../src/ports/duckdb/openDuckDb.js';
 import { tempDir } from '../kit/tempDir.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/delta/', import.meta.url));

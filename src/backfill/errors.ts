@@ -1,4 +1,0 @@
-import { MakotoLakeError } from '../errors.js';
-
-/** Backfilling one tenant-day failed (reading the source or writing staging). */
-export class BackfillError extends MakotoLakeError {}
