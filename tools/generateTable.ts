@@ -22,8 +22,7 @@ import { DEFAULT_COMPACTION_SETTINGS } from '../src/engine/compactPartition.js';
 import { partStats } from '../src/engine/partStats.js';
 import { type LakeTableDeps, lakeTable, tableMetadata } from '../src/lake/lakeTable.js';
 import type { PartitionManifest } from '../src/lake/manifest.js';
-import type { AddAction } from '../src/lake/table/actions.js';
-import { partitionId, TAG_MANIFEST, TAG_RUN, tablePath } from '../src/lake/table/deltaTable.js';
+import { addOf, partitionId, TAG_MANIFEST, TAG_RUN } from '../src/lake/table/deltaTable.js';
 import { withConnection } from '../src/ports/duckdb/openDuckDb.js';
 import { createOnce, type ObjectInfo } from '../src/ports/store/ObjectStore.js';
 
@@ -147,15 +146,7 @@ export async function commitGeneratedTable(
         contentType: 'application/json',
         ifNoneMatch: '*',
       });
-      const add: AddAction = {
-        path: tablePath(info.key),
-        partitionValues,
-        size: info.size,
-        modificationTime: info.lastModified.getTime(),
-        dataChange: true,
-        stats,
-        tags: { [TAG_RUN]: runId, [TAG_MANIFEST]: manifestKey },
-      };
+      const add = addOf(info, partitionValues, stats, { [TAG_RUN]: runId, [TAG_MANIFEST]: manifestKey });
       return {
         partitions: [id],
         adds: [add],

@@ -6,7 +6,7 @@ import { lakeTable, tableMetadata } from '../lake/lakeTable.js';
 import type { ManifestObject, PartitionManifest } from '../lake/manifest.js';
 import type { PartitionPlan } from '../lake/planPartition.js';
 import { type AddAction, removeOf } from '../lake/table/actions.js';
-import { partitionId, TAG_DELETES, TAG_MANIFEST, TAG_QUARANTINE, TAG_RUN, tablePath } from '../lake/table/deltaTable.js';
+import { addOf, partitionId, TAG_DELETES, TAG_MANIFEST, TAG_QUARANTINE, TAG_RUN } from '../lake/table/deltaTable.js';
 import { withConnection } from '../ports/duckdb/openDuckDb.js';
 import { PreconditionFailedError } from '../ports/store/errors.js';
 import { createOnce, type ObjectInfo, type ObjectStore, type PutOptions } from '../ports/store/ObjectStore.js';
@@ -76,15 +76,7 @@ export async function commitPartition(
     if (quarantine) tags[TAG_QUARANTINE] = quarantine;
     const partitionValues = { tenant_id: tenant, dt: date };
     const at = run.now();
-    const adds: AddAction[] = uploaded.parts.map(({ info, stats }) => ({
-      path: tablePath(info.key),
-      partitionValues,
-      size: info.size,
-      modificationTime: info.lastModified.getTime(),
-      dataChange: true,
-      stats,
-      tags,
-    }));
+    const adds: AddAction[] = uploaded.parts.map(({ info, stats }) => addOf(info, partitionValues, stats, tags));
     const table = lakeTable(deps);
     const committedAt = await table.commit(
       {

@@ -8,6 +8,7 @@
 import { runJobsKey } from '../core/staging/layout.js';
 import type { ObjectStore } from '../ports/store/ObjectStore.js';
 import { readJson } from '../ports/store/readJson.js';
+import { catchCauseMessage } from './catchCause.js';
 import type { NightlyErasureReport, PrivacyOutcome } from './erase/nightly.js';
 
 /** What a run summary records of the step: src/jobs/erase/nightly.ts, next to the report it is made from. */
@@ -42,14 +43,7 @@ export function caughtPrivacyOutcome(value: unknown): PrivacyOutcome | undefined
   if (value === undefined || value === null || typeof value !== 'object') return undefined;
   const { report, Error: name, Cause: cause } = value as { report?: unknown; Error?: unknown; Cause?: unknown };
   if (name === undefined) return isReport(report) ? privacyOutcome(report) : undefined;
-  // a Lambda error's Cause is its JSON (errorType, errorMessage, trace); a States error's, plain text
-  let message = typeof cause === 'string' ? cause : '';
-  try {
-    const parsed = JSON.parse(message) as { errorMessage?: unknown };
-    if (typeof parsed?.errorMessage === 'string') message = parsed.errorMessage;
-  } catch (error) {
-    if (!(error instanceof SyntaxError)) throw error; // a plain-text cause is the message itself
-  }
+  const message = catchCauseMessage(cause);
   return { failure: message ? `${String(name)}: ${message}` : String(name) };
 }
 

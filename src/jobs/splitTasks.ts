@@ -28,6 +28,7 @@ import {
   type SplitShape,
   startSplit,
 } from '../engine/splitPartition.js';
+import { catchCauseMessage } from './catchCause.js';
 import { type CompactionJob, parseJob, parseRunRef, type RunRef } from './fanOut.js';
 
 export type SplitAction = 'start' | 'map' | 'reduce' | 'commit' | 'abandon';
@@ -149,14 +150,7 @@ function abandonReason(reason: unknown, failure: unknown): string {
   if (typeof reason === 'string' && reason !== '') return reason;
   if (typeof failure === 'object' && failure !== null) {
     const { Error: name, Cause: cause } = failure as Record<string, unknown>;
-    let message = typeof cause === 'string' ? cause : '';
-    try {
-      const parsed = JSON.parse(message) as { errorMessage?: unknown };
-      if (typeof parsed?.errorMessage === 'string') message = parsed.errorMessage;
-    } catch (error) {
-      if (!(error instanceof SyntaxError)) throw error; // a plain-text cause is the message itself
-    }
-    return `${typeof name === 'string' ? name : 'Error'}: ${message}`;
+    return `${typeof name === 'string' ? name : 'Error'}: ${catchCauseMessage(cause)}`;
   }
   throw new UsageError('split_task (abandon) needs a "reason" string or a "failure" {Error, Cause}');
 }

@@ -597,3 +597,43 @@ describe('the privacy step daily_batch runs before it plans (Azurite)', () => {
     await drain(QUEUE, fns.job.compactJob, 'compact_job');
   });
 });
+
+describe('a night with nothing to compact (Azurite)', () => {
+  const settingsBefore = { ...process.env };
+  afterAll(() => {
+    for (const key of ['AZURE_STORAGE_CONTAINER', 'TENANT_ID']) {
+      if (settingsBefore[key] === undefined) delete process.env[key];
+      else process.env[key] = settingsBefore[key];
+    }
+    resetAzureRuntime();
+  });
+
+  it('daily_batch plans no job and ends the run itself: the summary, the metrics, the status check and one "run finished"', async () => {
+    Object.assign(process.env, { AZURE_STORAGE_CONTAINER: 'fan-out-empty', TENANT_ID: '*' });
+    resetAzureRuntime();
+    const { azureRuntime } = await import('../../azure/runtime.js');
+    const empty = (await azureRuntime()).store;
+    const logged = logs.length;
+    const planned = await fns.daily.dailyBatch({}, context('daily_batch'));
+    expect([planned.jobs, planned.staging_bytes, planned.split_jobs]).toStrictEqual([0, 0, 0]);
+    const lines = jsonLines(logs.slice(logged));
+    const summary = JSON.parse((await getBytes(empty, runSummaryKey(planned.target_date, planned.run_id))).toString('utf8'));
+    expect([summary.run_id, summary.tenants, summary.privacy]).toStrictEqual([
+      planned.run_id,
+      [],
+      { reapplied: 0, offboarded: 0, retention: 0 },
+    ]);
+    expect(lines.filter((l) => l.message === 'run finished').map((l) => [l.level, l.run_id])).toStrictEqual([
+      ['information', planned.run_id],
+    ]);
+    const metrics = lines.filter((l) => l.message === 'metrics');
+    expect(metrics.map((m) => [m.Source, m.run_id])).toStrictEqual([
+      ['compaction', planned.run_id],
+      ['status', planned.run_id],
+    ]);
+    expect(metrics[0]).toMatchObject({ RunsCompleted: 1, PartitionsCompacted: 0, PartitionsFailed: 0, PartitionsLocked: 0 });
+    expect(lines.filter((l) => l.message === 'status checked').map((l) => [l.level, l.needs_attention])).toStrictEqual([
+      ['information', 0],
+    ]);
+  });
+});

@@ -29,7 +29,7 @@ import {
   type RemoveAction,
   removeOf,
 } from '../../lake/table/actions.js';
-import { partitionId, TABLE_ROOT, TAG_DELETES, TAG_QUARANTINE, tableKey, tablePath } from '../../lake/table/deltaTable.js';
+import { addOf, partitionId, TABLE_ROOT, TAG_DELETES, TAG_QUARANTINE, tableKey } from '../../lake/table/deltaTable.js';
 import { ObjectNotFoundError } from '../../ports/store/errors.js';
 import { createOnce, getBytes, listAll, type ObjectInfo, type ObjectStore } from '../../ports/store/ObjectStore.js';
 import type { EraseMatcher } from './eraseMatcher.js';
@@ -195,15 +195,7 @@ async function partitionChange(
     await rm(local, { force: true });
     await rm(out, { force: true });
     removes.push(removeOf(file, at));
-    adds.push({
-      path: tablePath(info.key),
-      partitionValues: file.partitionValues,
-      size: info.size,
-      modificationTime: info.lastModified.getTime(),
-      dataChange: true,
-      stats,
-      tags,
-    });
+    adds.push(addOf(info, file.partitionValues, stats, tags));
   }
   return { adds, removes };
 }

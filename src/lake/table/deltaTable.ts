@@ -102,6 +102,24 @@ export const tablePath = (key: string) => {
   return encodeURI(key.slice(TABLE_ROOT.length));
 };
 
+/** The add action of a data file as the store reports it after the upload (key, size, time), with its stats and tags. */
+export function addOf(
+  info: ObjectInfo,
+  partitionValues: PartitionValues,
+  stats: string | null,
+  tags: Record<string, string>,
+): AddAction {
+  return {
+    path: tablePath(info.key),
+    partitionValues,
+    size: info.size,
+    modificationTime: info.lastModified.getTime(),
+    dataChange: true,
+    stats,
+    tags,
+  };
+}
+
 /** What one commit changes, as the engine hands it over. */
 export interface TableChange {
   /** Partitions this commit replaces (`partitionId`): a newer commit touching one of them is a conflict. */
