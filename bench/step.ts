@@ -14,9 +14,11 @@ import { gzipNdjson } from '../src/core/staging/ndjson.js';
 import { mapLimit } from '../src/core/util/concurrency.js';
 import { LATEST_FIRST_SQL, parquetProjectionSql, readStagingSql } from '../src/engine/compactionSql.js';
 import { compactPartition, DEFAULT_COMPACTION_SETTINGS } from '../src/engine/compactPartition.js';
+import { resultFailed } from '../src/engine/resultFailed.js';
 import { commitSplit, mapRange, reduceBucket, type SplitRef, type SplitShape, startSplit } from '../src/engine/splitPartition.js';
-import { type CompactionJob, jobFailed, type RunRef, recordJobResult, runJob, withCompactionDeps } from '../src/jobs/fanOut.js';
+import { type CompactionJob, type RunRef, recordJobResult, runJob } from '../src/jobs/fanOut.js';
 import { runCompaction } from '../src/jobs/runCompaction.js';
+import { withCompactionDeps } from '../src/jobs/workspace.js';
 import { openDuckDb } from '../src/ports/duckdb/openDuckDb.js';
 import { LocalStore } from '../src/ports/store/LocalStore.js';
 import type { ObjectStore } from '../src/ports/store/ObjectStore.js';
@@ -241,7 +243,7 @@ async function fanOutWorker(out: string, args: Record<string, unknown>) {
     const t0 = performance.now();
     const result = await withCompactionDeps(config, store, Date.now, (deps) => runJob({ ...deps, log }, job));
     await recordJobResult(store, run, result);
-    if (jobFailed(result)) {
+    if (resultFailed(result)) {
       failed++;
       errors.push(`${result.tenant}/${result.date}: ${result.error}`);
     }

@@ -14,8 +14,9 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { errorMessage } from '../../src/core/errors.js';
 import type { NightlyErasureReport } from '../../src/jobs/erase/nightly.js';
-import { type PrivacyOutcome, privacyFailure, privacyOutcome, recordPrivacyOutcome } from '../../src/jobs/privacyOutcome.js';
+import { privacyFailure, privacyOutcome, recordPrivacyOutcome } from '../../src/jobs/privacyOutcome.js';
 import { nightlyRequest, runTask } from '../../src/jobs/task.js';
+import type { PrivacyOutcome } from '../../src/ops/privacyOutcome.js';
 import { storageJobQueue } from '../jobQueue.js';
 import { type AzureRuntime, azureRuntime } from '../runtime.js';
 import { triggerSettings } from '../settings.js';

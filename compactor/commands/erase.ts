@@ -20,7 +20,7 @@ import { type EraseOutcome, eraseTenant, verifyReceipt } from '../../src/jobs/er
 import { offboardTenant, reenableTenant } from '../../src/jobs/erase/offboard.js';
 import type { EraseDeps } from '../../src/jobs/erase/planErase.js';
 import type { EraseReceipt } from '../../src/jobs/erase/receipt.js';
-import { withCompactionDeps } from '../../src/jobs/fanOut.js';
+import { withCompactionDeps } from '../../src/jobs/workspace.js';
 import { createStore } from '../../stores/createStore.js';
 import type { Out } from './args.js';
 

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Config } from '../../src/core/config.js';
 import { UsageError } from '../../src/core/errors.js';
-import { withCompactionDeps } from '../../src/jobs/fanOut.js';
+import { withCompactionDeps } from '../../src/jobs/workspace.js';
 import { convertLegacyLake, lakeTable, vacuumLake } from '../../src/lake/lakeTable.js';
 import { exportSnapshot } from '../../src/lake/table/exportSnapshot.js';
 import { createStore } from '../../stores/createStore.js';

@@ -22,11 +22,12 @@ import {
   withSplit,
 } from '../engine/compactTenants.js';
 import type { SplitShape } from '../engine/splitPartition.js';
+import type { PrivacyOutcome } from '../ops/privacyOutcome.js';
 import { summaryJson } from '../ops/report.js';
 import { ObjectNotFoundError, PreconditionFailedError, StoreError } from '../ports/store/errors.js';
 import { getBytes, listAll, type ObjectStore } from '../ports/store/ObjectStore.js';
 import { requireJson } from '../ports/store/readJson.js';
-import { type PrivacyOutcome, readPrivacyOutcome } from './privacyOutcome.js';
+import { readPrivacyOutcome } from './privacyOutcome.js';
 
 /** One tenant-day to compact; `reason` says why a day other than the target is included (late data). */
 export interface CompactionJob {
@@ -109,11 +110,6 @@ export async function runJob(deps: CompactionDeps, job: CompactionJob): Promise<
   const [result] = await compactJobs(deps, [partition], { concurrency: 1 });
   return result as PartitionResult;
 }
-
-/** Whether a result means the job should be tried again: the one failure rule; this name is kept for bench/step.ts. */
-export { resultFailed as jobFailed } from '../engine/resultFailed.js';
-/** The work folder + DuckDB lifecycle every task runs in (src/jobs/workspace.ts); the CLI's commands import it from here. */
-export { withCompactionDeps } from './workspace.js';
 
 /**
  * Validates a job as an orchestrator hands it over (a Map item, a queue message):

@@ -6,13 +6,13 @@
  */
 
 import { runJobsKey } from '../core/staging/layout.js';
+import type { PrivacyOutcome } from '../ops/privacyOutcome.js';
 import type { ObjectStore } from '../ports/store/ObjectStore.js';
 import { readJson } from '../ports/store/readJson.js';
 import { catchCauseMessage } from './catchCause.js';
-import type { NightlyErasureReport, PrivacyOutcome } from './erase/nightly.js';
+import type { NightlyErasureReport } from './erase/nightly.js';
 
 /** What a run summary records of the step: src/jobs/erase/nightly.ts, next to the report it is made from. */
-export type { PrivacyOutcome } from './erase/nightly.js';
 
 /** A one-line description of a report's failures, or undefined when it has none. */
 export function privacyFailure(report: NightlyErasureReport): string | undefined {

@@ -5,8 +5,9 @@ import type { CompactionSettings, PartitionResult } from '../engine/compactParti
 import { compactTenants, type RunSummary } from '../engine/compactTenants.js';
 import { type LakeTableDeps, vacuumLake } from '../lake/lakeTable.js';
 import { lateLookbackDays } from '../lake/lateData.js';
+import type { PrivacyOutcome } from '../ops/privacyOutcome.js';
 import type { ObjectStore } from '../ports/store/ObjectStore.js';
-import { nightlyErasures, type PrivacyOutcome } from './erase/nightly.js';
+import { nightlyErasures } from './erase/nightly.js';
 import { privacyOutcome } from './privacyOutcome.js';
 import { withCompactionDeps } from './workspace.js';
 

@@ -10,9 +10,8 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import type { UnplacedDelete } from '../core/model/normalise.js';
 import type { StagedRecord } from '../core/schema/messageSchema.js';
 import { PENDING_DELETES_ROOT, stagingKey } from '../core/staging/layout.js';
-import { gzipNdjson } from '../core/staging/ndjson.js';
 import { PreconditionFailedError } from '../ports/store/errors.js';
-import { getBytes, type ObjectInfo, type ObjectStore } from '../ports/store/ObjectStore.js';
+import { getBytes, type ObjectInfo, type ObjectStore, putNdjson } from '../ports/store/ObjectStore.js';
 import { findMessageDays, type LookupCost, type MessagePlace } from './messageDays.js';
 import type { TableSnapshot } from './table/deltaTable.js';
 
@@ -117,13 +116,13 @@ export async function placePendingDeletes(
     const name = object.key.slice(object.key.lastIndexOf('/') + 1).replace(/\.ndjson\.gz$/, '');
     for (const [dt, records] of [...byDay].sort(([a], [b]) => a.localeCompare(b))) {
       const key = stagingKey(tenant, dt, `${name}-placed-${linesHash(records)}`);
-      await store.putBytes(key, gzipNdjson(records), { contentType: 'application/x-ndjson' });
+      await putNdjson(store, key, records);
       staged.push(key);
     }
     tally.settling += rest.filter((l) => (l.placed_in ?? []).length > 0).length;
     try {
       if (rest.length === 0) await store.delete(object.key, { ifMatch: object.etag });
-      else await store.putBytes(object.key, gzipNdjson(rest), { ifMatch: object.etag, contentType: 'application/x-ndjson' });
+      else await putNdjson(store, object.key, rest, { ifMatch: object.etag });
     } catch (error) {
       if (!(error instanceof PreconditionFailedError)) throw error;
       tally.raced += 1;

@@ -11,7 +11,7 @@ import { main } from '../../compactor/cli.js';
 import { dynamodbBatchId } from '../../src/capture/ingest/sources.js';
 import { runRedrive } from '../../src/capture/redrive/runRedrive.js';
 import { loadConfig } from '../../src/core/config.js';
-import { offboardedReason } from '../../src/jobs/erase/offboard.js';
+import { offboardedReason } from '../../src/lake/offboarded.js';
 import { TransientStoreError } from '../../src/ports/store/errors.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { getBytes, listAll } from '../../src/ports/store/ObjectStore.js';

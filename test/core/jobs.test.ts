@@ -15,10 +15,10 @@ import {
   readRunPlan,
   recordJobResult,
   runJob,
-  withCompactionDeps,
   writeRunSummary,
 } from '../../src/jobs/fanOut.js';
 import { runCompaction } from '../../src/jobs/runCompaction.js';
+import { withCompactionDeps } from '../../src/jobs/workspace.js';
 import { readManifest } from '../../src/lake/manifest.js';
 import { TransientStoreError } from '../../src/ports/store/errors.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';

@@ -5,7 +5,7 @@ import { main } from '../../compactor/cli.js';
 import { ingestBatch } from '../../src/capture/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/capture/ingest/sources.js';
 import { gzipNdjson } from '../../src/core/staging/ndjson.js';
-import { OFFBOARDED_CACHE_MS, offboardedTenants } from '../../src/jobs/erase/offboard.js';
+import { OFFBOARDED_CACHE_MS, offboardedTenants } from '../../src/lake/offboarded.js';
 import { DeltaTable } from '../../src/lake/table/deltaTable.js';
 import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';

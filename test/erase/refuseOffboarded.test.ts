@@ -8,7 +8,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
-import { offboardedReason, offboardedTenants } from '../../src/jobs/erase/offboard.js';
+import { offboardedReason, offboardedTenants } from '../../src/lake/offboarded.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { getBytes, listAll } from '../../src/ports/store/ObjectStore.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/core/config.js';
 import { stagingKey } from '../../src/core/staging/layout.js';
 import { gzipNdjson } from '../../src/core/staging/ndjson.js';
 import { compactPartition, type PartitionResult } from '../../src/engine/compactPartition.js';
-import { withCompactionDeps } from '../../src/jobs/fanOut.js';
+import { withCompactionDeps } from '../../src/jobs/workspace.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import type { ObjectStore } from '../../src/ports/store/ObjectStore.js';
 import { stagedRecord } from './factories.js';

@@ -1,7 +1,6 @@
 import type { StagedRecord } from '../../core/schema/messageSchema.js';
-import { gzipNdjson } from '../../core/staging/ndjson.js';
 import type { StagingSink } from '../../ports/StagingSink.js';
-import type { ObjectInfo, ObjectStore } from '../../ports/store/ObjectStore.js';
+import { type ObjectStore, putNdjson } from '../../ports/store/ObjectStore.js';
 
 /**
  * Staging as objects of the lake's store (STAGING_TRANSPORT=s3, and every Azure and local run): each staging
@@ -20,9 +19,4 @@ export class ObjectStoreStagingSink implements StagingSink {
   async put(key: string, records: readonly StagedRecord[]): Promise<void> {
     await putNdjson(this.store, key, records);
   }
-}
-
-/** Writes `lines` as one gzip NDJSON object (staging, quarantine, pending deletes: capture's one format). */
-export function putNdjson(store: ObjectStore, key: string, lines: readonly unknown[]): Promise<ObjectInfo> {
-  return store.putBytes(key, gzipNdjson(lines), { contentType: 'application/x-ndjson' });
 }

@@ -7,8 +7,8 @@ import { jstDate } from '../../core/time/jst.js';
 import { mapSettled } from '../../core/util/concurrency.js';
 import { offboardedReason } from '../../lake/offboarded.js';
 import type { StagingSink } from '../../ports/StagingSink.js';
-import type { ObjectStore } from '../../ports/store/ObjectStore.js';
-import { ObjectStoreStagingSink, putNdjson } from './ObjectStoreStagingSink.js';
+import { type ObjectStore, putNdjson } from '../../ports/store/ObjectStore.js';
+import { ObjectStoreStagingSink } from './ObjectStoreStagingSink.js';
 import { type QuarantineReason, tallyQuarantine } from './quarantineSummary.js';
 
 export interface IngestOptions {

@@ -5,9 +5,9 @@ import { dynamodbEventChanges } from '../../capture/ingest/sources.js';
 import type { Config } from '../../core/config.js';
 import { quoteLiteral } from '../../core/sql/quote.js';
 import type { RunSummary } from '../../engine/compactTenants.js';
+import { offboardedTenants } from '../../lake/offboarded.js';
 import { openDuckDb, withConnection } from '../../ports/duckdb/openDuckDb.js';
 import type { ObjectStore } from '../../ports/store/ObjectStore.js';
-import { offboardedTenants } from '../erase/offboard.js';
 import { runCompaction } from '../runCompaction.js';
 import { generateChatDay, randomSource, toDynamoDBRecord } from './chatDay.js';
 

@@ -8,11 +8,12 @@
  * A failure is logged and never fails the run: the partitions are committed, the next night tries again.
  */
 import { errorMessage } from '../../core/errors.js';
+import { ERASURE_ROOT } from '../../core/staging/layout.js';
 import { offboardedTenants } from '../../lake/offboarded.js';
 import { listAll } from '../../ports/store/ObjectStore.js';
 import { eraseTenant, reapplyReceipt } from './eraseTenant.js';
 import type { EraseDeps } from './planErase.js';
-import { ERASURE_ROOT, readReceipt } from './receipt.js';
+import { readReceipt } from './receipt.js';
 import { applyRetention, type RetentionSetting } from './retention.js';
 import { tenantObjects } from './tenantObjects.js';
 
@@ -26,8 +27,6 @@ export interface NightlyErasureReport {
   readonly retention: string[];
   readonly errors: string[];
 }
-
-export type { PrivacyOutcome } from '../../ops/privacyOutcome.js';
 
 export async function nightlyErasures(deps: EraseDeps, retention: RetentionSetting, now: number): Promise<NightlyErasureReport> {
   const report: NightlyErasureReport = { reapplied: [], offboarded: [], retention: [], errors: [] };

@@ -11,8 +11,6 @@ import type { ObjectStore } from '../../ports/store/ObjectStore.js';
 import { type EraseOutcome, eraseTenant } from './eraseTenant.js';
 import type { EraseDeps } from './planErase.js';
 
-export { OFFBOARDED_CACHE_MS, OFFBOARDED_KEY, offboardedReason, offboardedTenants } from '../../lake/offboarded.js';
-
 /**
  * `offboard --tenant T`: refuses the tenant first (so nothing new arrives while its objects go), then erases
  * everything of it and deletes what is left under its prefixes; the receipt's verification scans it all again.

@@ -12,7 +12,6 @@ import { newRunId } from '../../core/time/runId.js';
 import { ObjectNotFoundError } from '../../ports/store/errors.js';
 import { getBytes, listAll, type ObjectStore } from '../../ports/store/ObjectStore.js';
 
-export { ERASURE_ROOT };
 export const erasureTenantPrefix = (tenant: string) => `${ERASURE_ROOT}tenant_id=${assertTenantId(tenant)}/`;
 export const receiptKey = (tenant: string, eraseId: string) => {
   if (!/^[A-Za-z0-9-]{1,40}$/.test(eraseId)) throw new UsageError(`invalid erase id ${JSON.stringify(eraseId)}`);

@@ -7,14 +7,14 @@
  */
 
 import { firstKeptDay, KEEP_FOREVER, parseRetentionSetting, type RetentionSetting } from '../../core/retentionSetting.js';
-import { parseStagingKey, STAGING_ROOT } from '../../core/staging/layout.js';
+import { ERASURE_ROOT, parseStagingKey, STAGING_ROOT } from '../../core/staging/layout.js';
 import { assertTenantId, tenantIdProblem } from '../../core/tenant.js';
 import { lakeTable, tableMetadata } from '../../lake/lakeTable.js';
 import { type RemoveAction, removeOf } from '../../lake/table/actions.js';
 import { partitionId } from '../../lake/table/deltaTable.js';
 import { listAll } from '../../ports/store/ObjectStore.js';
 import type { EraseDeps } from './planErase.js';
-import { ERASURE_ROOT, newEraseId } from './receipt.js';
+import { newEraseId } from './receipt.js';
 
 export { firstKeptDay, KEEP_FOREVER, parseRetentionSetting, type RetentionSetting };
 

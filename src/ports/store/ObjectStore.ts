@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { gzipNdjson } from '../../core/staging/ndjson.js';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../../core/util/retry.js';
 import { PreconditionFailedError, StoreError } from './errors.js';
 
@@ -72,6 +73,16 @@ export async function getBytes(store: ObjectStore, key: string, retry: RetryPoli
 }
 
 /** Collects a listing into an array. */
+/** Writes `lines` as one gzip NDJSON object (staging, quarantine, pending deletes: the lake's one line format). */
+export function putNdjson(
+  store: ObjectStore,
+  key: string,
+  lines: readonly unknown[],
+  options: Omit<PutOptions, 'contentType'> = {},
+): Promise<ObjectInfo> {
+  return store.putBytes(key, gzipNdjson(lines), { ...options, contentType: 'application/x-ndjson' });
+}
+
 export async function listAll(store: ObjectStore, prefix: string): Promise<ObjectInfo[]> {
   const out: ObjectInfo[] = [];
   for await (const info of store.list(prefix)) out.push(info);
