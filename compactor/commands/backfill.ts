@@ -69,6 +69,7 @@ export async function backfillCommand(args: readonly string[], loaded: Config, o
     mapping: config.fieldMapping,
     refused: await offboardedTenants(store),
     concurrency: config.compaction.concurrency,
+    workDirectory: config.tempDir,
     onProgress: (p: BackfillProgress) =>
       out.stderr(
         `… ${p.tenant} ${p.date}: read ${p.read}, matched ${p.matched}, staged ${p.staged}${noTenantNote(p.noTenant)}${p.consumedCapacity > 0 ? `, ${p.consumedCapacity} RCU` : ''}`,

@@ -190,6 +190,36 @@ describe('one message, one partition (issue 21 item 10): a backfill takes a move
     expect(await readLake(store)).toStrictEqual([lakeRow(D1, M2, '4200000000000000000002'), lakeRow(D2, MOVED, '0')]);
   });
 
+  it('the lookup works below TEMP_DIR: a TEMP_DIR that is not a folder fails the tenant-day, named, and stages no move', async () => {
+    const { env, store } = lake('moved-temp');
+    await dynamo.send(
+      new CreateTableCommand({
+        TableName: 'moved-temp',
+        KeySchema: [
+          { AttributeName: 'tenantId', KeyType: 'HASH' },
+          { AttributeName: 'messageId', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: [
+          { AttributeName: 'tenantId', AttributeType: 'S' },
+          { AttributeName: 'messageId', AttributeType: 'S' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    for (const item of [MOVED, M2]) await dynamo.send(new PutItemCommand({ TableName: 'moved-temp', Item: marshall(item) }));
+    await capturedOnDay1(env, store);
+    const notAFolder = join(dir.path, 'temp-is-a-file');
+    await writeFile(notAFolder, 'x');
+
+    const backfill = await cli(['backfill', '--source', 'dynamodb', D2, 't1'], { ...env, TEMP_DIR: notAFolder });
+    expect(backfill.code).toBe(1);
+    const failed = backfill.stderr.split('\n').find((l) => l.startsWith('✗'));
+    expect(failed?.replace(/backfill-moves-\w{6}/, 'backfill-moves-?')).toBe(
+      `✗ t1 ${D2} failed: ENOTDIR: not a directory, mkdtemp '${notAFolder}/backfill-moves-?' (run the same command again to resume)`,
+    );
+    expect((await staging(store)).filter((k) => k.includes('-moves'))).toStrictEqual([]);
+  });
+
   it('full export: its version of the message names day 2 → out of day 1 by the lookup, into day 2', async () => {
     const { env, dataDir, store } = lake();
     await capturedOnDay1(env, store);

@@ -24,6 +24,8 @@ export interface BackfillRequest {
   readonly mapping?: FieldMapping;
   /** Offboarded tenants (`offboardedTenants`, read once by the caller): their records are quarantined with the reason. */
   readonly refused?: ReadonlySet<string>;
+  /** The folder below which the move lookup's DuckDB downloads and spills (TEMP_DIR). Default the OS temp folder. */
+  readonly workDirectory?: string;
   /** Tenants read at once. Default 4. */
   readonly concurrency?: number;
   /** Records per staging object. Default 5000. */
@@ -261,9 +263,12 @@ async function backfillTenant(
       removed += 1;
     }
     // One message, one partition: out of the other days the table holds the backfilled messages in.
-    const [moves] = await stageBackfillMoves(store, reader.source, [
-      { tenant, name: baseName, versions: objects.filter((o) => o !== '') },
-    ]);
+    const [moves] = await stageBackfillMoves(
+      store,
+      reader.source,
+      [{ tenant, name: baseName, versions: objects.filter((o) => o !== '') }],
+      { workDirectory: request.workDirectory },
+    );
     if (moves?.error !== undefined) throw moves.error;
     const written = [...objects.filter((o) => o !== ''), ...(moves?.staged ?? [])];
     if (await store.head(checkpointKey)) await store.delete(checkpointKey);
@@ -514,6 +519,7 @@ export async function runExportBackfill(request: ExportBackfillRequest): Promise
         versions: b.objects.filter((o) => o !== ''),
         moveOuts: movedOut.get(b) ?? [],
       })),
+      { workDirectory: request.workDirectory },
     );
     staged.forEach((b, i) => {
       const m = moves[i];
