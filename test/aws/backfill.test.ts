@@ -355,6 +355,43 @@ describe('backfill --source dynamodb from DynamoDB Local', () => {
     expect(resumedCost).toBeGreaterThan(0);
     expect(Math.round(sleeps.reduce((a, b) => a + b, 0))).toBe(Math.round(((firstCost + resumedCost) / 2) * 1000));
   });
+  it('--restart starts over: the checkpoint is ignored, the day read again from the start, objects of the stopped run replaced', async () => {
+    const { env, store } = lake('plain');
+    // as the resume test above: it dies after its third page, with pages 1-3 staged and checkpointed
+    const real = new DynamoTableReader({ table: 'plain', client: dynamo, segments: 2, pageSize: 1 });
+    let pages = 0;
+    const interrupted: SourceReader = {
+      source: 'dynamodb',
+      location: real.location,
+      async *pages(tenant, day, from) {
+        for await (const page of real.pages(tenant, day, from)) {
+          if (++pages > 3) throw new Error('interrupted');
+          yield page;
+        }
+      },
+    };
+    const first = await runBackfill({ store, reader: interrupted, date: DATE, tenants: ['t1'], recordsPerObject: 1 });
+    expect(first.results.map((r) => r.status)).toStrictEqual(['failed']);
+    const stagingNames = async () => (await listAll(store, 'staging/')).map((o) => o.key.split('/').at(-1));
+    // what the stopped run staged (pages of one record each; how many of its 3 pages held a t1 record of the day
+    // depends on the segments' interleaving) and its checkpoint
+    const stopped = await stagingNames();
+    expect(stopped.length).toBeGreaterThan(0);
+    expect(stopped).toStrictEqual(stopped.map((_, i) => `backfill-dynamodb-${DATE}-t1-p0000${i + 1}_0_0.ndjson.gz`));
+    expect((await listAll(store, 'checkpoints/')).map((o) => o.key)).toStrictEqual([
+      `checkpoints/backfill/source=dynamodb/tenant_id=t1/dt=${DATE}/checkpoint.json`,
+    ]);
+
+    const restarted = await cli(['backfill', '--source', 'dynamodb', DATE, 't1', '--restart'], env);
+    expect(restarted.code, restarted.stderr).toBe(0);
+    expect(restarted.stderr.split('\n').filter((l) => l.startsWith('✓'))).toStrictEqual([
+      `✓ t1 ${DATE} read 5, matched 3 → staged 3 in 1 objects, 0 quarantined, 2 outside the day`,
+    ]);
+    expect(await listAll(store, 'checkpoints/')).toStrictEqual([]);
+    expect(await stagingNames()).toStrictEqual([`backfill-dynamodb-${DATE}-t1-p00001_0_0.ndjson.gz`]);
+    expect((await cli(['compact', DATE, 't1'], env)).code).toBe(0);
+    expect(await readLake(store)).toStrictEqual([row('m1'), row('m2'), row('m3')]);
+  });
 });
 
 describe('backfill --source dynamodb --from-export (DynamoDB export to S3, documented layout)', () => {

@@ -585,4 +585,39 @@ describe('redrive --source dynamodb: failed batches re-read from DynamoDB Localâ
       ['beta', 'r2', 'redriven from a file'],
     ]);
   });
+  it('--max-messages N stops after N messages: the rest stay in the queue; a count that is not a positive integer is refused', async () => {
+    const { table, streamArn, store, env } = await fresh();
+    await put(table, msg('acme', 'm1', 'first batch'));
+    await put(table, msg('acme', 'm2', 'second batch'));
+    const records = await readStream(ddb.endpoint, streamArn);
+    const [shardId] = await streamShards(ddb.endpoint, streamArn);
+    const bodies = [records.slice(0, 1), records.slice(1)].map((r) =>
+      JSON.stringify(failureMessage(streamArn, shardId as string, r)),
+    );
+    const sqs = await startSqsStandIn(bodies);
+    try {
+      const queueEnv = { ...env, SQS_ENDPOINT: sqs.endpoint };
+      const refused = await cli(
+        ['redrive', '--source', 'dynamodb', '--queue-url', sqs.queueUrl, '--max-messages', '0'],
+        queueEnv,
+      );
+      expect([refused.code, refused.stderr.split('\n')[0]]).toStrictEqual([
+        2,
+        'makoto-lake: --max-messages must be a positive integer, got "0"',
+      ]);
+      expect(sqs.requests).toStrictEqual([]);
+
+      const one = await cli(
+        ['redrive', '--source', 'dynamodb', '--queue-url', sqs.queueUrl, '--max-messages', '1', '--json'],
+        queueEnv,
+      );
+      expect(one.code, one.stderr).toBe(0);
+      expect(sqs.remaining()).toStrictEqual(['msg-2']);
+      expect(sqs.requests.filter((r) => r === 'DeleteMessage')).toStrictEqual(['DeleteMessage']);
+    } finally {
+      await sqs.stop();
+    }
+    expect((await cli(['compact', '2025-08-11', 'acme'], env)).code).toBe(0);
+    expect((await readLake(store)).map((r) => [r.message_id, r.content])).toStrictEqual([['m1', 'first batch']]);
+  });
 });
