@@ -29,6 +29,26 @@ describe('loadConfig', () => {
     expect(loadConfig({ TENANT_ID: '*' }).tenants).toBe('all');
   });
 
+  it('reads the tuning variables the README lists, with their defaults and bounds', () => {
+    const tuning = (env: Record<string, string>) => {
+      const c = loadConfig(env);
+      return [c.compaction.rowGroupSize, c.compaction.rowGroupBytes, c.compaction.transferConcurrency, c.aws.backfillMaxRcu];
+    };
+    expect(tuning({})).toStrictEqual([122_880, 32 * 1024 * 1024, 8, 100]);
+    expect(
+      tuning({
+        PARQUET_ROW_GROUP_SIZE: '2048',
+        PARQUET_ROW_GROUP_MB: '4',
+        TRANSFER_CONCURRENCY: '2',
+        DYNAMODB_BACKFILL_MAX_RCU: '5',
+      }),
+    ).toStrictEqual([2048, 4 * 1024 * 1024, 2, 5]);
+    expect(() => loadConfig({ TRANSFER_CONCURRENCY: '65' })).toThrow('TRANSFER_CONCURRENCY must be between 1 and 64, got 65');
+    expect(() => loadConfig({ DYNAMODB_BACKFILL_MAX_RCU: '0' })).toThrow(
+      'DYNAMODB_BACKFILL_MAX_RCU must be between 1 and 1000000, got 0',
+    );
+  });
+
   it('says whether the store was chosen: a cloud setting or DATA_DIR, not the ./data fallback', () => {
     const chosen = (env: Record<string, string>) => {
       const config = loadConfig(env);
