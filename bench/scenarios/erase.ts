@@ -15,11 +15,15 @@
  *
  * Next to it, in the same run, a bare DuckDB statement over the same Parquet files (a local copy of the
  * tenant's parts): `COPY (SELECT * … WHERE sender_id <> $sender) TO one file` — a rewrite of the tenant without
- * the sender, with none of the lake's bookkeeping — and the ratio of each erase's time to it. One JSON line per
- * case (`{"scenario":"erase",…}`) and the load average next to every number.
+ * the sender, with none of the lake's bookkeeping — and the ratio of each erase's (and verification's) time to
+ * it, wall and CPU (`cpu_ms`: this process's user + system time, DuckDB's threads included: on a shared box the
+ * steadier measure). One JSON line per case (`{"scenario":"erase",…}`) and the load average next to every number.
  *
  * Run alone: `node bin/run-ts.mjs bench/scenarios/erase.ts [--days 365] [--day-messages 100000]
- * [--message-ids sortable|uuid] [--memory 1GB] [--threads 2]`; in the bench: `npm run bench -- --scenario erase`.
+ * [--message-ids sortable|uuid] [--memory 1GB] [--threads 2] [--cases sender_all_days,…]`; in the bench:
+ * `npm run bench -- --scenario erase`. `--cases` runs only the cases named (comma-separated, of the three
+ * above; the bare statement and the generation always run), e.g. `--cases sender_all_days` for the
+ * all-days sender alone.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -46,11 +50,16 @@ export interface EraseBenchOptions {
   readonly days: number;
   readonly perDay: number;
   readonly messageIds: 'sortable' | 'uuid';
+  /** The cases to run (all three when absent), in this order. */
+  readonly cases?: readonly string[];
 }
+
+/** The cases of the scenario, in the order they run. */
+export const ERASE_CASES = ['sender_all_days', 'sender_few_days', 'messages_few_days'] as const;
 
 const hex = (s: string) => createHash('md5').update(s).digest('hex').slice(0, 16);
 /** The erased senders: hex ids like every other sender's, so they sort inside every day's range. */
-const SENDER_ALL = `u-${hex('erased-all-days')}`;
+export const SENDER_ALL = `u-${hex('erased-all-days')}`;
 const SENDER_FEW = `u-${hex('erased-few-days')}`;
 /** The few days (every 73rd from the 5th) the second sender wrote on, and the message erased on each. */
 const fewDays = (days: number) => Array.from({ length: days }, (_, d) => d).filter((d) => d % 73 === 5);
@@ -58,7 +67,7 @@ const fewDays = (days: number) => Array.from({ length: days }, (_, d) => d).filt
 const dayOf = (d: number) => new Date(Date.parse(`${START}T00:00:00Z`) + d * 86_400_000).toISOString().slice(0, 10);
 
 /** One DuckDB statement's rows: days [from, to) of the tenant, in the staging columns (tools/generateTable.ts). */
-function daysSql(from: number, to: number, options: EraseBenchOptions): string {
+export function daysSql(from: number, to: number, options: EraseBenchOptions): string {
   const few = fewDays(options.days).filter((d) => d >= from && d < to);
   const messageId =
     options.messageIds === 'sortable'
@@ -93,6 +102,12 @@ function erasedMessages(options: EraseBenchOptions): string[] {
 }
 
 type Row = Record<string, unknown>;
+
+/** CPU milliseconds of this process (user + system, DuckDB's threads included) since `from`. */
+const cpuMs = (from: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(from);
+  return Math.round((used.user + used.system) / 1000);
+};
 
 export async function eraseScenario(context: Pick<Context, 'root' | 'memory' | 'threads' | 'say'>, options: EraseBenchOptions) {
   const { say } = context;
@@ -130,15 +145,20 @@ export async function eraseScenario(context: Pick<Context, 'root' | 'memory' | '
     const bare = await bareRewrite(store, db, join(root, 'bare'));
     say(JSON.stringify({ scenario: 'erase', step: 'bare DuckDB', ...bare, load: load() }));
 
-    const cases: [string, EraseSelector][] = [
-      ['sender_all_days', { senders: [SENDER_ALL], conversations: [], messages: [] }],
-      ['sender_few_days', { senders: [SENDER_FEW], conversations: [], messages: [] }],
-      ['messages_few_days', { senders: [], conversations: [], messages: erasedMessages(options) }],
-    ];
+    const cases = (
+      [
+        ['sender_all_days', { senders: [SENDER_ALL], conversations: [], messages: [] }],
+        ['sender_few_days', { senders: [SENDER_FEW], conversations: [], messages: [] }],
+        ['messages_few_days', { senders: [], conversations: [], messages: erasedMessages(options) }],
+      ] as [string, EraseSelector][]
+    ).filter(([name]) => options.cases === undefined || options.cases.includes(name));
     const results: Row[] = [];
     for (const [name, selector] of cases) {
       const row = await measureErase(store, db, join(root, 'work'), name, selector);
       row.ratio_erase_to_bare = Number((((row.erase as Row).ms as number) / (bare.ms as number)).toFixed(2));
+      row.ratio_erase_to_bare_cpu = Number((((row.erase as Row).cpu_ms as number) / (bare.cpu_ms as number)).toFixed(2));
+      row.ratio_verify_to_bare = Number((((row.verify as Row).ms as number) / (bare.ms as number)).toFixed(2));
+      row.ratio_verify_to_bare_cpu = Number((((row.verify as Row).cpu_ms as number) / (bare.cpu_ms as number)).toFixed(2));
       say(JSON.stringify({ scenario: 'erase', ...options, ...row }));
       results.push(row);
     }
@@ -160,12 +180,14 @@ async function measureErase(
   const step = async <T>(run: (deps: { store: CountingStore; db: typeof db; workDirectory: string }) => Promise<T>) => {
     const counting = new CountingStore(store);
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const value = await run({ store: counting, db, workDirectory: work });
     const c = counting.counts();
     return {
       value,
       measured: {
         ms: Math.round(performance.now() - t0),
+        cpu_ms: cpuMs(cpu0),
         requests: c.operations,
         MB_read: Number((c.bytesRead / 1e6).toFixed(1)),
         MB_written: Number((c.bytesWritten / 1e6).toFixed(1)),
@@ -206,6 +228,7 @@ async function bareRewrite(store: LocalStore, db: Awaited<ReturnType<typeof open
   const list = `[${files.map(quoteLiteral).join(', ')}]`;
   const out = join(folder, 'rewritten.parquet');
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const rows = await withConnection(db, async (c) => {
     await c.run(
       `COPY (SELECT * FROM read_parquet(${list}) WHERE sender_id <> ${quoteLiteral(SENDER_ALL)}) TO ${quoteLiteral(out)} (FORMAT parquet, COMPRESSION snappy)`,
@@ -213,8 +236,9 @@ async function bareRewrite(store: LocalStore, db: Awaited<ReturnType<typeof open
     return Number((await c.runAndReadAll(`SELECT count(*) FROM read_parquet(${quoteLiteral(out)})`)).getRows()[0]?.[0]);
   });
   const ms = Math.round(performance.now() - t0);
+  const cpu_ms = cpuMs(cpu0);
   await rm(folder, { recursive: true, force: true });
-  return { statement: 'COPY (SELECT * FROM read_parquet(<the parts>) WHERE sender_id <> $sender) TO one file', rows, ms };
+  return { statement: 'COPY (SELECT * FROM read_parquet(<the parts>) WHERE sender_id <> $sender) TO one file', rows, ms, cpu_ms };
 }
 
 /** `node bin/run-ts.mjs bench/scenarios/erase.ts [--days N] [--day-messages N] [--message-ids sortable|uuid]`. */
@@ -227,6 +251,7 @@ export async function main(argv: string[]): Promise<number> {
       'message-ids': { type: 'string', default: 'sortable' },
       memory: { type: 'string', default: '1GB' },
       threads: { type: 'string', default: '2' },
+      cases: { type: 'string' },
     },
   });
   const ids = values['message-ids'];
@@ -234,11 +259,17 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`--message-ids must be sortable or uuid, got ${JSON.stringify(ids)}`);
     return 2;
   }
+  const cases = values.cases?.split(',').map((c) => c.trim());
+  const unknown = cases?.filter((c) => !(ERASE_CASES as readonly string[]).includes(c)) ?? [];
+  if (unknown.length > 0 || cases?.length === 0) {
+    console.error(`--cases takes a comma-separated list of ${ERASE_CASES.join(', ')}; got ${JSON.stringify(values.cases)}`);
+    return 2;
+  }
   const root = await mkdtemp(join(tmpdir(), 'makoto-lake-erase-bench-'));
   try {
     await eraseScenario(
       { root, memory: values.memory as string, threads: values.threads as string, say: (t) => console.log(t) },
-      { days: Number(values.days), perDay: Number(values['day-messages']), messageIds: ids },
+      { days: Number(values.days), perDay: Number(values['day-messages']), messageIds: ids, cases },
     );
     return 0;
   } finally {

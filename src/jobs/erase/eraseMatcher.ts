@@ -25,6 +25,12 @@ export interface EraseMatcher {
   readonly salt: string;
   /** Hashes of every identifier to erase (asked for or derived). Grows as derived message ids are found. */
   readonly hashes: Set<string>;
+  /**
+   * The identifiers in clear behind some of `hashes` (hash → id), in memory only and never written: those asked
+   * for and the message ids an erase derives. A value matches a known hash exactly when it equals its id, so
+   * DuckDB compares the values instead of hashing each (verification, from a receipt, knows none).
+   */
+  readonly clear: Map<string, string>;
   /** Offboarding: every record of the tenant matches. */
   readonly everything: boolean;
 }
@@ -46,8 +52,22 @@ export function hashedSelector(
   };
 }
 
-export function matcherOf(tenant: string, salt: string, hashes: Iterable<string>, everything = false): EraseMatcher {
-  return { tenant, salt, hashes: new Set(hashes), everything };
+export function matcherOf(
+  tenant: string,
+  salt: string,
+  hashes: Iterable<string>,
+  everything = false,
+  clearIds: Iterable<string> = [],
+): EraseMatcher {
+  const clear = new Map([...clearIds].map((id) => [hashId(salt, id), id] as const));
+  return { tenant, salt, hashes: new Set([...clear.keys(), ...hashes]), clear, everything };
+}
+
+/** Adds an identifier known in clear (a derived message id) to the matcher. */
+export function addClearId(m: EraseMatcher, id: string): void {
+  const h = hashId(m.salt, id);
+  if (!m.clear.has(h)) m.clear.set(h, id);
+  m.hashes.add(h);
 }
 
 export const idMatches = (m: EraseMatcher, value: unknown): boolean =>

@@ -13,7 +13,7 @@ import { CommitConflictError } from '../../lake/table/errors.js';
 import { PreconditionFailedError } from '../../ports/store/errors.js';
 import { type Applied, applyErase } from './applyErase.js';
 import { type EraseMatcher, type EraseSelector, hashedSelector, matcherOf, newSalt } from './eraseMatcher.js';
-import { type EraseDeps, type ErasePlan, planErase } from './planErase.js';
+import { type EraseDeps, type ErasePlan, planErase, releasePlan } from './planErase.js';
 import {
   type EraseCounts,
   type EraseReceipt,
@@ -68,7 +68,8 @@ export async function eraseTenant(deps: EraseDeps, request: EraseRequest): Promi
   const salt = pending?.request.salt ?? newSalt();
   const hashed = hashedSelector(salt, selector);
   const requested = [...hashed.senders, ...hashed.conversations, ...hashed.messages];
-  const matcher = matcherOf(tenant, salt, [...requested, ...(pending?.derived_messages ?? [])], everything);
+  // the identifiers asked for are known in clear (in memory only): DuckDB compares values instead of hashing them
+  const matcher = matcherOf(tenant, salt, [...requested, ...(pending?.derived_messages ?? [])], everything, clearIds);
 
   // offboarding: every object under the tenant's prefixes goes (counted as it stands before anything changes)
   const tenantObjectCount = everything ? (await tenantObjects(deps.store, tenant)).length : 0;
@@ -97,14 +98,15 @@ export async function eraseTenant(deps: EraseDeps, request: EraseRequest): Promi
   let counts: EraseCounts | undefined;
   const notRemoved: Remaining[] = [];
   for (let round = 0; ; round++) {
-    const plan = await planErase(deps, matcher, { clearIds });
-    counts ??= plan.counts;
-    // the derived ids are recorded before anything changes: a re-run after a crash still finds those messages
-    receipt.derived_messages = derivedOf(matcher, requested);
-    receipt.counts = counts;
-    await writeReceipt(deps.store, receipt);
+    // the plan keeps its copies of the parts to rewrite: the rewrite reads them instead of downloading again
+    const plan = await planErase(deps, matcher, { clearIds, keepCopies: true });
     let applied: Applied;
     try {
+      counts ??= plan.counts;
+      // the derived ids are recorded before anything changes: a re-run after a crash still finds those messages
+      receipt.derived_messages = derivedOf(matcher, requested);
+      receipt.counts = counts;
+      await writeReceipt(deps.store, receipt);
       applied = await applyErase(deps, matcher, plan, round === 0 ? `erase-${eraseId}` : `erase-${eraseId}-r${round}`);
     } catch (error) {
       // a capture rewrote an object, or a compaction committed a partition, after the plan read it
@@ -112,6 +114,8 @@ export async function eraseTenant(deps: EraseDeps, request: EraseRequest): Promi
         throw error;
       deps.log?.('erase.replanned', { round, error: (error as Error).message });
       continue;
+    } finally {
+      await releasePlan(plan);
     }
     if (applied.version !== undefined) receipt.table_versions.push(applied.version);
     counts.log_files = applied.logFilesDeleted;

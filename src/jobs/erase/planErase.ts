@@ -2,9 +2,13 @@
  * The erase's plan, and its verification: one read-only pass over every object the lake keeps for a tenant
  * (and the shared capture quarantine, poison batches, run reports and the table's log), finding each record
  * the matcher erases. Live data files whose statistics exclude every identifier asked for are not read
- * (pruned); verification never prunes. Nothing is written here.
+ * (pruned); verification never prunes. Nothing is written here (in the store).
+ *
+ * Parts are read many per DuckDB statement (`read_parquet([...], filename = true)`, grouped by file), the next
+ * batch downloading meanwhile, with the matcher bound once per plan (a MatchSession); the erase keeps the local
+ * copies of the parts that hold matches for its rewrite (docs/PERFORMANCE.md, section 9).
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { DuckDBInstance } from '@duckdb/node-api';
@@ -22,18 +26,20 @@ import {
   stagingTenantPrefix,
   TOMBSTONE_ROOT,
 } from '../../core/staging/layout.js';
+import { mapLimit } from '../../core/util/concurrency.js';
 import { currentSnapshot } from '../../lake/lakeTable.js';
 import { type AddAction, LOG_FOLDER, logFileVersion } from '../../lake/table/actions.js';
 import { TABLE_ROOT, TAG_DELETES, TAG_QUARANTINE, type TableSnapshot, tableKey } from '../../lake/table/deltaTable.js';
 import { listAll, type ObjectInfo, type ObjectStore } from '../../ports/store/ObjectStore.js';
-import { type EraseMatcher, hashId, recordMatches, rowMatches, textMatches } from './eraseMatcher.js';
+import { addClearId, type EraseMatcher, recordMatches, rowMatches, textMatches } from './eraseMatcher.js';
 import {
   isParquet,
-  parquetColumns,
+  MatchSession,
   parquetMatches,
+  parquetMatchesMany,
   parquetRowsJson,
+  parquetSchemas,
   readPlain,
-  rowMatchSql,
   splitLines,
   withLocalCopy,
 } from './lakeObjects.js';
@@ -42,7 +48,7 @@ import { type EraseCounts, type Remaining, zeroCounts } from './receipt.js';
 export interface EraseDeps {
   readonly store: ObjectStore;
   readonly db: DuckDBInstance;
-  /** A folder of this process (downloads live here only while one object is read). */
+  /** A folder of this process (downloads live here while a batch of objects is read; the plan's copies of matching parts until the rewrite). */
   readonly workDirectory: string;
   readonly now?: () => number;
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
@@ -84,11 +90,37 @@ export interface ErasePlan {
   /** Every object that holds a match, with the number of matching records: verification's answer. */
   readonly found: Remaining[];
   objectsScanned: number;
+  /**
+   * Local copies of live parts holding matches, by path (with `keepCopies`), so that the rewrite does not
+   * download them again; in `copiesFolder`, which `releasePlan` removes.
+   */
+  readonly localCopies: Map<string, string>;
+  copiesFolder?: string;
 }
 
 /** `--sender` etc. in clear, only to prune by statistics; verification passes none and reads everything. */
 export interface PlanOptions {
   readonly clearIds?: readonly string[];
+  /** Keep the local copies of the live parts holding matches for the rewrite (up to KEEP_COPIES_BYTES). */
+  readonly keepCopies?: boolean;
+}
+
+/** Live parts read by one DuckDB statement: at most this many files… */
+const BATCH_FILES = 64;
+/** …and this many bytes (every file of a batch is on local disk while it is read, the next batch downloading). */
+const BATCH_BYTES = 512e6;
+/** Downloads in flight while the plan reads parts. */
+const DOWNLOADS = 8;
+/** Reports, manifests and other small objects read ahead (in flight at once). */
+const READ_AHEAD = 16;
+/** Local copies of matching parts kept for the rewrite, in bytes at most (beyond it the rewrite downloads again). */
+const KEEP_COPIES_BYTES = 4e9;
+
+/** Removes the plan's local copies of parts (after the rewrite used them, or when it will not run). */
+export async function releasePlan(plan: ErasePlan): Promise<void> {
+  plan.localCopies.clear();
+  if (plan.copiesFolder) await rm(plan.copiesFolder, { recursive: true, force: true });
+  plan.copiesFolder = undefined;
 }
 
 /**
@@ -97,7 +129,6 @@ export interface PlanOptions {
  */
 export async function planErase(deps: EraseDeps, matcher: EraseMatcher, options: PlanOptions = {}): Promise<ErasePlan> {
   const { store } = deps;
-  const tenant = matcher.tenant;
   await mkdir(deps.workDirectory, { recursive: true });
   const snapshot = await currentSnapshot({ store, db: deps.db, workDirectory: deps.workDirectory });
   const plan: ErasePlan = {
@@ -110,8 +141,29 @@ export async function planErase(deps: EraseDeps, matcher: EraseMatcher, options:
     logFiles: [],
     found: [],
     objectsScanned: 0,
+    localCopies: new Map(),
   };
-  const ctx = { deps, matcher, counter: { n: 0 }, plan };
+  const session = await MatchSession.open(deps.db, matcher);
+  const folder = await mkdtemp(join(deps.workDirectory, 'plan-'));
+  const ctx: Ctx = { deps, matcher, counter: { n: 0 }, plan, session, folder };
+  try {
+    await planInto(ctx, options);
+  } catch (error) {
+    await rm(folder, { recursive: true, force: true });
+    throw error;
+  } finally {
+    session.close();
+  }
+  if (plan.localCopies.size > 0) plan.copiesFolder = folder;
+  else await rm(folder, { recursive: true, force: true });
+  return plan;
+}
+
+async function planInto(ctx: Ctx, options: PlanOptions): Promise<void> {
+  const { deps, matcher, plan } = ctx;
+  const { store } = deps;
+  const { snapshot } = plan;
+  const tenant = matcher.tenant;
   const live = [...snapshot.files.values()].filter((a) => a.partitionValues.tenant_id === tenant);
   const liveKeys = new Set(live.map((a) => tableKey(a.path)));
   const liveTags = new Map<string, string>();
@@ -132,7 +184,7 @@ export async function planErase(deps: EraseDeps, matcher: EraseMatcher, options:
     return edit;
   };
   const derive = (ids: Iterable<unknown>) => {
-    for (const id of ids) if (typeof id === 'string' && id !== '') matcher.hashes.add(hashId(matcher.salt, id));
+    for (const id of ids) if (typeof id === 'string' && id !== '') addClearId(matcher, id);
   };
 
   // staging first (and deletes waiting for their day): a sender's message ids found here also erase the
@@ -164,20 +216,20 @@ export async function planErase(deps: EraseDeps, matcher: EraseMatcher, options:
   }
 
   // the table's live files, pruned by their statistics where the identifiers are known in clear
+  const read: AddAction[] = [];
   for (const add of live) {
-    const date = add.partitionValues.dt as string;
-    if (options.clearIds && !matcher.everything && prunedByStats(add, options.clearIds)) {
-      plan.counts.data_files_pruned++;
-      continue;
-    }
-    plan.counts.data_files_read++;
-    const key = tableKey(add.path);
-    const rows = await parquetObjectMatches(ctx, { key }, derive);
+    if (options.clearIds && !matcher.everything && prunedByStats(add, options.clearIds)) plan.counts.data_files_pruned++;
+    else read.push(add);
+  }
+  plan.counts.data_files_read += read.length;
+  const matched = await scanLiveParts(ctx, read, derive, options.keepCopies === true);
+  for (const add of read) {
+    const rows = matched.get(add.path) ?? 0;
     if (rows > 0) {
-      partition(date)?.rewrite.set(add.path, rows);
+      partition(add.partitionValues.dt as string)?.rewrite.set(add.path, rows);
       plan.counts.rows += rows;
       plan.counts.data_files_rewritten++;
-      plan.found.push({ key, records: rows });
+      plan.found.push({ key: tableKey(add.path), records: rows });
     }
   }
 
@@ -272,10 +324,10 @@ export async function planErase(deps: EraseDeps, matcher: EraseMatcher, options:
       .filter((info) => info.key.includes(`/tenant_id=${tenant}/`))
       .map((info) => ({ info, own: true })),
   ];
-  for (const { info, own } of reports) {
-    const edit = await editJson(ctx, info, own);
+  await readAhead(ctx, reports, async ({ info, own }, body) => {
+    const edit = await editJson(ctx, info, own, body);
     if (edit) plan.counts.reports++;
-  }
+  });
 
   // the table's log: statistics of old versions name values of the files they added
   const log = (await listAll(store, `${TABLE_ROOT}${LOG_FOLDER}`)).filter((info) => logFileVersion(info.key) !== undefined);
@@ -295,10 +347,97 @@ export async function planErase(deps: EraseDeps, matcher: EraseMatcher, options:
   // the erase commits a version and its checkpoint: every log file there is now goes (applyErase)
   if (plan.snapshot.version >= 0 && (plan.partitions.size > 0 || plan.logFiles.length > 0 || plan.oldFiles.length > 0))
     plan.counts.log_files = log.length;
-  return plan;
 }
 
-type Ctx = { deps: EraseDeps; matcher: EraseMatcher; counter: { n: number }; plan: ErasePlan };
+type Ctx = {
+  deps: EraseDeps;
+  matcher: EraseMatcher;
+  counter: { n: number };
+  plan: ErasePlan;
+  /** The matcher's hashes bound on one DuckDB connection for the whole plan. */
+  session: MatchSession;
+  /** This plan's downloads (and the copies it keeps). */
+  folder: string;
+};
+
+/**
+ * The matching rows of each live part (by path), many parts per DuckDB statement, the next batch downloading
+ * while one is read; the message ids of the matches derived after each batch. With `keep`, the copies of
+ * parts holding matches stay in the plan's folder for the rewrite.
+ */
+async function scanLiveParts(
+  ctx: Ctx,
+  adds: readonly AddAction[],
+  derive: (ids: Iterable<unknown>) => void,
+  keep: boolean,
+): Promise<Map<string, number>> {
+  const matched = new Map<string, number>();
+  const batches: AddAction[][] = [];
+  let bytes = 0;
+  for (const add of adds) {
+    const last = batches[batches.length - 1];
+    if (!last || last.length >= BATCH_FILES || bytes + add.size > BATCH_BYTES) {
+      batches.push([add]);
+      bytes = add.size;
+    } else {
+      last.push(add);
+      bytes += add.size;
+    }
+  }
+  const download = (batch: readonly AddAction[]) =>
+    mapLimit(batch, DOWNLOADS, async (add) => {
+      const file = join(ctx.folder, `part-${ctx.counter.n++}.parquet`);
+      await ctx.deps.store.getToFile(tableKey(add.path), file);
+      return file;
+    });
+  let kept = 0;
+  let next: Promise<string[]> | undefined = batches[0] && download(batches[0]);
+  try {
+    for (const [b, batch] of batches.entries()) {
+      const files = (await next) as string[];
+      next = batches[b + 1] && download(batches[b + 1] as AddAction[]);
+      const found = new Map<string, { rows: number; messageIds: string[] }>();
+      for (const group of await parquetSchemas(ctx.session, files)) {
+        if (ctx.session.matchable(group.columns)) {
+          for (const [file, m] of await parquetMatchesMany(ctx.session, group.files, group.columns)) found.set(file, m);
+          continue;
+        }
+        for (const file of group.files) {
+          const rows = (await parquetRowsJson(ctx.deps.db, file)).filter((r) => recordMatches(ctx.matcher, r, true).match);
+          found.set(file, { rows: rows.length, messageIds: [] });
+        }
+      }
+      for (const [i, add] of batch.entries()) {
+        const file = files[i] as string;
+        const m = found.get(file) ?? { rows: 0, messageIds: [] };
+        ctx.plan.objectsScanned++;
+        derive(m.messageIds);
+        if (m.rows > 0) matched.set(add.path, m.rows);
+        if (keep && m.rows > 0 && kept + add.size <= KEEP_COPIES_BYTES) {
+          kept += add.size;
+          ctx.plan.localCopies.set(add.path, file);
+        } else await rm(file, { force: true });
+      }
+    }
+  } finally {
+    // a failed batch: the one downloading meanwhile is awaited (its files go with the plan's folder)
+    await next?.catch(() => undefined);
+  }
+  return matched;
+}
+
+/** Runs `use` on each item with its object's plain bytes, in order, reading up to READ_AHEAD objects ahead. */
+async function readAhead<T extends { info: ObjectInfo }>(
+  ctx: Ctx,
+  items: readonly T[],
+  use: (item: T, body: { bytes: Buffer; gzip: boolean }) => Promise<void>,
+): Promise<void> {
+  for (let i = 0; i < items.length; i += READ_AHEAD) {
+    const chunk = items.slice(i, i + READ_AHEAD);
+    const bodies = await mapLimit(chunk, READ_AHEAD, (item) => readPlain(ctx.deps.store, item.info.key));
+    for (const [j, item] of chunk.entries()) await use(item, bodies[j] as { bytes: Buffer; gzip: boolean });
+  }
+}
 
 /** Whether a data file's statistics show it holds none of the identifiers (every id column bounded, every id outside). */
 export function prunedByStats(add: AddAction, ids: readonly string[]): boolean {
@@ -328,14 +467,11 @@ export function prunedByStats(add: AddAction, ids: readonly string[]): boolean {
 /** Matching rows of a Parquet object (data part, split output), deriving the message ids of those rows. */
 async function parquetObjectMatches(ctx: Ctx, info: { key: string }, derive: (ids: Iterable<unknown>) => void): Promise<number> {
   ctx.plan.objectsScanned++;
-  return withLocalCopy(ctx.deps.store, info, ctx.deps.workDirectory, ctx.counter, async (file) => {
-    const columns = await parquetColumns(ctx.deps.db, file);
-    const predicate = rowMatchSql(ctx.matcher, columns);
-    if (!predicate)
-      return (await parquetRowsJson(ctx.deps.db, file)).filter((r) => recordMatches(ctx.matcher, r, true).match).length;
-    const { rows, messageIds } = await parquetMatches(ctx.deps.db, file, predicate, columns.includes('message_id'));
-    derive(messageIds);
-    return rows;
+  return withLocalCopy(ctx.deps.store, info, ctx.folder, ctx.counter, async (file) => {
+    const found = await parquetMatches(ctx.session, file);
+    if (!found) return (await parquetRowsJson(ctx.deps.db, file)).filter((r) => recordMatches(ctx.matcher, r, true).match).length;
+    derive(found.messageIds);
+    return found.rows;
   });
 }
 
@@ -344,7 +480,7 @@ async function scanObject(ctx: Ctx, info: ObjectInfo, own: boolean, derive: (ids
   const { bytes } = await readPlain(ctx.deps.store, info.key);
   if (isParquet(bytes)) {
     ctx.plan.objectsScanned--;
-    const file = join(ctx.deps.workDirectory, `scan-${ctx.counter.n++}.parquet`);
+    const file = join(ctx.folder, `scan-${ctx.counter.n++}.parquet`);
     await writeFile(file, bytes);
     try {
       return await parquetObjectMatches(ctx, { key: info.key }, derive);
@@ -422,9 +558,14 @@ async function editPoison(ctx: Ctx, info: ObjectInfo): Promise<ObjectEdit | unde
 }
 
 /** A JSON report with every string of the request replaced by `[erased]` (an object of the tenant's own, or shared). */
-async function editJson(ctx: Ctx, info: ObjectInfo, own: boolean): Promise<ObjectEdit | undefined> {
+async function editJson(
+  ctx: Ctx,
+  info: ObjectInfo,
+  own: boolean,
+  body?: { bytes: Buffer; gzip: boolean },
+): Promise<ObjectEdit | undefined> {
   ctx.plan.objectsScanned++;
-  const { bytes, gzip } = await readPlain(ctx.deps.store, info.key);
+  const { bytes, gzip } = body ?? (await readPlain(ctx.deps.store, info.key));
   const text = bytes.toString('utf8');
   if (ctx.matcher.everything) return undefined; // offboarding deletes the tenant's reports whole
   let value: unknown;
@@ -483,7 +624,7 @@ async function scanLog(ctx: Ctx, info: ObjectInfo, kind: 'commit' | 'checkpoint'
   return withLocalCopy(
     ctx.deps.store,
     info,
-    ctx.deps.workDirectory,
+    ctx.folder,
     ctx.counter,
     async (file) => (await parquetRowsJson(ctx.deps.db, file)).filter(judge).length,
   );
