@@ -56,9 +56,11 @@ export async function commitPartition(
         return { info, stats };
       })),
     ],
+    // remembered deletes unchanged since the version read: it names the same file again (vacuum keeps what a
+    // retained version names)
     tombstones: outcome.tombstoneFile
       ? await putOnce(deps.store, tombstoneKey(tenant, date, runId), outcome.tombstoneFile, PARQUET, run.signal)
-      : undefined,
+      : outcome.tombstonesKept,
   }));
   const outputs = uploaded.parts.map((p) => p.info);
 

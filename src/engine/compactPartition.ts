@@ -8,8 +8,9 @@ import { newRunId } from '../core/time/runId.js';
 import type { RetryPolicy } from '../core/util/retry.js';
 import { currentSnapshot } from '../lake/lakeTable.js';
 import { acquireLease, type Lease } from '../lake/partitionLease.js';
-import { planHasWork, planPartition } from '../lake/planPartition.js';
+import { planHasWork, planPartition, type RunReads, runReadsKey } from '../lake/planPartition.js';
 import { CommitConflictError } from '../lake/table/errors.js';
+import { ObjectNotFoundError } from '../ports/store/errors.js';
 import type { ObjectInfo, ObjectStore } from '../ports/store/ObjectStore.js';
 import { commitPartition } from './commitPartition.js';
 import type { ParquetOptions } from './compactionSql.js';
@@ -97,6 +98,8 @@ export interface CompactPartitionOptions {
    * planPartition's incrementalFold for when the whole day is read anyway).
    */
   readonly incremental?: boolean;
+  /** What the run's planner read (RunReads): the first plan uses it instead of reading again. */
+  readonly reads?: RunReads;
 }
 
 /** The lease as the commit uses it. */
@@ -165,6 +168,8 @@ export async function compactPartition(
     await phase('locked');
     const settings = deps.settings ?? DEFAULT_COMPACTION_SETTINGS;
     let incremental = options.incremental === true;
+    // the planner's listing serves the first plan; any plan after it lists again
+    let listed = options.reads?.staging.get(runReadsKey(tenant, date));
     for (let attempt = 0; ; attempt++) {
       // a newer commit of this partition (a run that took over a lapsed lease) means planning again from it
       const attemptId = attempt === 0 ? runId : `${runId}-r${attempt}`;
@@ -173,6 +178,8 @@ export async function compactPartition(
       const plan = await timed('list', async () =>
         planPartition(deps.store, await currentSnapshot(deps, { tenant_id: tenant, dt: date }), tenant, date, log, {
           incremental,
+          ...(options.reads ? { reads: options.reads } : {}),
+          ...(listed ? { listed } : {}),
         }),
       );
       if (!planHasWork(plan)) return emptyResult(base, 'no-input', now() - started, timings);
@@ -202,6 +209,14 @@ export async function compactPartition(
         await phase('done');
         return result;
       } catch (error) {
+        if (listed && isNotFound(error)) {
+          // a staging object the planner listed is gone (an erasure deleted it): plan again from a fresh listing
+          listed = undefined;
+          attempt--;
+          deps.log?.('partition.relist', { ...base, runId: attemptId, error: errorMessage(error) });
+          continue;
+        }
+        listed = undefined;
         if (error instanceof FullFoldNeeded && incremental) {
           // nothing was uploaded: the same attempt plans again, reading the whole day
           incremental = false;
@@ -232,6 +247,11 @@ export async function compactPartition(
       });
     }
   }
+}
+
+/** Whether the error (or the error it wraps) is an object that was not there. */
+function isNotFound(error: unknown): boolean {
+  return error instanceof ObjectNotFoundError || (error instanceof Error && error.cause instanceof ObjectNotFoundError);
 }
 
 /** Plans of one partition that meet a newer commit of it before giving up (each re-plans from the new version). */

@@ -8,6 +8,7 @@ import { mapLimit, mapSettled } from '../core/util/concurrency.js';
 import { currentSnapshot } from '../lake/lakeTable.js';
 import { findLatePartitions, planCompaction, type StalePartition } from '../lake/lateData.js';
 import { removeDeadLeases } from '../lake/partitionLease.js';
+import { type RunReads, runReads } from '../lake/planPartition.js';
 import type { TableSnapshot } from '../lake/table/deltaTable.js';
 import { withConnection } from '../ports/duckdb/openDuckDb.js';
 import { listAll, type ObjectStore } from '../ports/store/ObjectStore.js';
@@ -66,8 +67,10 @@ export async function compactTenants(
   const date = parseDate(dateInput);
   const named = options.tenants === 'all' ? 'all' : [...new Set(options.tenants)];
   await removeDeadLeases(deps.store, named, (deps.now ?? Date.now)());
+  // what the intraday planner reads (run manifests, staging listings) each partition's plan reads moments later
+  const reads = options.intraday ? runReads() : undefined;
   const planned = options.intraday
-    ? await planIntraday(deps.store, named, (deps.now ?? Date.now)(), await currentSnapshot(deps))
+    ? await planIntraday(deps.store, named, (deps.now ?? Date.now)(), await currentSnapshot(deps), reads)
     : await planPartitions(deps.store, date, named, options.lateLookbackDays ?? 0);
   // many partitions in one process: read the whole table once; each partition then brings it forward
   if (planned.length > 1 && !options.intraday) await currentSnapshot(deps);
@@ -81,7 +84,7 @@ export async function compactTenants(
       : planned;
   const restoreThreads = await threadsForSmallPartitions(deps.db, jobs, options.concurrency);
   try {
-    return summarise(date, await compactJobs(deps, jobs, options));
+    return summarise(date, await compactJobs(deps, jobs, { ...options, ...(reads ? { reads } : {}) }));
   } finally {
     await restoreThreads();
   }
@@ -174,9 +177,14 @@ export async function planIntraday(
   tenants: readonly string[] | 'all',
   now: number,
   snapshot?: TableSnapshot,
+  reads?: RunReads,
 ): Promise<(StalePartition & { readonly incremental: true })[]> {
   const days = openDays(now);
-  const jobs = await planCompaction(store, tenants, { earliest: days[0], ...(snapshot ? { snapshot } : {}) });
+  const jobs = await planCompaction(store, tenants, {
+    earliest: days[0],
+    ...(snapshot ? { snapshot } : {}),
+    ...(reads ? { reads } : {}),
+  });
   // an hourly run costs what was captured since the last one: only the staging not folded in yet is read
   return uniqueJobs(jobs.filter((job) => days.includes(job.date))).map((job) => ({ ...job, incremental: true as const }));
 }
@@ -212,7 +220,7 @@ export interface PartitionJob {
 export async function compactJobs(
   deps: RunDeps,
   jobs: readonly PartitionJob[],
-  options: Pick<CompactTenantsOptions, 'concurrency' | 'onResult'>,
+  options: Pick<CompactTenantsOptions, 'concurrency' | 'onResult'> & { readonly reads?: RunReads },
 ): Promise<PartitionResult[]> {
   const settled = await mapSettled(jobs, options.concurrency, async (job) => {
     if (deps.signal?.aborted) {
@@ -223,7 +231,10 @@ export async function compactJobs(
     }
     const compacted = job.split
       ? await runSplit(deps, job.tenant, job.date, job.split)
-      : await compactPartition(deps, job.tenant, job.date, job.incremental ? { incremental: true } : {});
+      : await compactPartition(deps, job.tenant, job.date, {
+          ...(job.incremental ? { incremental: true } : {}),
+          ...(options.reads ? { reads: options.reads } : {}),
+        });
     const result = { ...compacted, ...(job.reason ? { reason: job.reason } : {}) };
     options.onResult?.(result);
     return result;

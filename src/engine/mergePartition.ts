@@ -12,6 +12,7 @@ import { StoreError, TransientStoreError } from '../ports/store/errors.js';
 import type { ObjectInfo, ObjectStore } from '../ports/store/ObjectStore.js';
 import {
   hasBackfillSql,
+  INPUT_ORIGINS,
   type MergeSources,
   mergeRowsSql,
   mergeTallySql,
@@ -28,7 +29,7 @@ import {
 import type { PartitionRun } from './compactPartition.js';
 import { partStatsOn } from './partStats.js';
 import { findRefusedLines, type RejectedInput, type StagingLine, salvageStagingObject, writeStagingLines } from './salvage.js';
-import { type RememberedDelete, type RowCounts, tallyFromCounts } from './tally.js';
+import { type RememberedDelete, ROW_KINDS, type RowCounts, tallyFromCounts } from './tally.js';
 
 /**
  * An incremental merge (PartitionPlan `folded`) met a backfilled version: its version time depends on every
@@ -57,8 +58,16 @@ export interface MergeOutcome {
   readonly parts: string[];
   /** Each local part's Delta statistics (partStats), in part order, when the merge read them already. */
   readonly partStats?: readonly string[];
-  /** Local tombstone file holding `counts.deleted` rows, or undefined when no message is deleted. */
+  /**
+   * Local tombstone file holding `counts.deleted` rows, or undefined when no message is deleted or when the
+   * remembered deletes are exactly the published file's (`tombstonesKept`).
+   */
   readonly tombstoneFile: string | undefined;
+  /**
+   * The published remembered-deletes file, when the merge's deletes are exactly its rows (rememberedUnchanged):
+   * the new version names it again instead of a new copy of the same rows.
+   */
+  readonly tombstonesKept?: ObjectInfo;
   /**
    * Parts already in the partition's folder (a split's reduces wrote them there, each created once under a
    * name of its attempt, with its statistics): the commit names them as they lie, before `parts`.
@@ -128,7 +137,9 @@ async function mergeAndVerify(
       merged.counts.current,
       'part files',
     );
-    const tombstoneFile = await writeTombstones(connection, run, merged.deletes);
+    // deletes that are exactly the remembered ones are not written again: the version names the same file
+    const kept = rememberedUnchanged(merged, plan.tombstones);
+    const tombstoneFile = kept ? undefined : await writeTombstones(connection, run, merged.deletes);
     return {
       staging: local.stagingInfo,
       published: [...plan.published, ...plan.tombstones],
@@ -142,8 +153,29 @@ async function mergeAndVerify(
       parts,
       partStats: stats.map((s) => s.stats),
       tombstoneFile,
+      ...(kept ? { tombstonesKept: kept } : {}),
     };
   });
+}
+
+/**
+ * The published remembered-deletes file when the merge's remembered deletes are exactly its rows: there is one
+ * such file, every row the merge read from it is still the latest version of its message (kind `deleted`, so
+ * its id, feed position and capture time are the delete's), and no row of another input is a delete. The
+ * file then holds the deletes a new file would, row for row; otherwise undefined (a new file is written).
+ */
+export function rememberedUnchanged(
+  merged: {
+    readonly counts: RowCounts;
+    readonly read: { readonly tombstone: number };
+    readonly deletedByOrigin: readonly number[];
+  },
+  tombstones: readonly ObjectInfo[],
+): ObjectInfo | undefined {
+  const [file] = tombstones;
+  if (!file || tombstones.length !== 1 || merged.read.tombstone === 0) return undefined;
+  const fromFile = merged.deletedByOrigin[INPUT_ORIGINS.indexOf('tombstone')] ?? 0;
+  return fromFile === merged.read.tombstone && merged.counts.deleted === fromFile ? file : undefined;
 }
 
 export interface LocalInputs {
@@ -262,6 +294,11 @@ async function runMerge(
       n: number;
       deletes: { message_id: string; source_seq: string; ingested_at: bigint }[] | null;
     }[];
+    const deletedByOrigin = INPUT_ORIGINS.map((_, origin) =>
+      counted
+        .filter((c) => c.input_origin === origin && c.row_kind === ROW_KINDS.indexOf('deleted'))
+        .reduce((n, c) => n + c.n, 0),
+    );
     const { counts, read, deletes } = tallyFromCounts(
       counted,
       counted.flatMap((c) => (c.deletes ?? []).map((d): RememberedDelete => ({ ...d, ingested_at: Number(d.ingested_at) }))),
@@ -271,7 +308,7 @@ async function runMerge(
     );
     const stagedRows = { sql: `(SELECT * EXCLUDE (input_origin) FROM read_parquet(${quoteLiteral(staged)}))` };
     const rejectedRows = counts.rejected > 0 ? await rejectedRowLines(connection, run, stagedRows, keyOf) : [];
-    return { counts, read, deletes, salvaged, rejectedRows };
+    return { counts, read, deletes, deletedByOrigin, salvaged, rejectedRows };
   } finally {
     await connection.run(`DROP TABLE IF EXISTS ${quoteIdent(MERGE_ROWS)}`);
   }

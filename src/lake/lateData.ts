@@ -14,11 +14,13 @@ import {
 } from '../core/staging/layout.js';
 import { tenantIdProblem } from '../core/tenant.js';
 import { addDays } from '../core/time/jst.js';
+import { mapLimit } from '../core/util/concurrency.js';
 import { UnreadableJsonError } from '../ports/store/errors.js';
 import { listAll, type ObjectInfo, type ObjectStore } from '../ports/store/ObjectStore.js';
 import { readJson } from '../ports/store/readJson.js';
 import { readManifestAt } from './manifest.js';
 import { type PlacedDeletes, type PlaceOptions, pendingByTenant, placePendingDeletes } from './pendingDeletes.js';
+import { type RunReads, runReadsKey } from './planPartition.js';
 import { DeltaTable, TAG_MANIFEST, type TableSnapshot } from './table/deltaTable.js';
 
 /** A partition that must be compacted, why, and how much staging it holds (for fanning jobs out). */
@@ -38,6 +40,11 @@ export interface PlanOptions {
   readonly placement?: PlaceOptions;
   /** Told what placing each tenant's pending deletes did (when it had any). */
   readonly onPlaced?: (tenant: string, placed: PlacedDeletes) => void;
+  /**
+   * Where the planner keeps what it read for the partitions it plans (the run manifests and the partition's
+   * staging listing), so each compaction planned moments later does not read them again.
+   */
+  readonly reads?: RunReads;
 }
 
 /**
@@ -73,11 +80,15 @@ export async function findLatePartitions(
  *
  * First, the deletes that name no day and wait under `pending/deletes/` (one LIST for all tenants) are
  * placed in the days the table holds their messages in (placePendingDeletes), so those days are planned too.
+ * Then the tenants are checked PLAN_CONCURRENCY at a time; the jobs keep the tenants' order.
  *
  * Cost: the table snapshot (read once for all tenants), and per tenant one LIST of its staging, one GET of
  * the planner's cache (`manifests/messages/tenant_id=<t>/_index.json`: run manifest key → inputs, kept for
- * days with staging), one GET per run manifest the cache does not hold, and one PUT of the cache when it
- * changed. Run manifests are immutable, so a cached entry is exact; a missing or wrong one costs a GET.
+ * days with staging that need no compaction), one GET per run manifest the cache does not hold, and one PUT
+ * of the cache when it changed. Run manifests are immutable, so a cached entry is exact; a missing or wrong
+ * one costs a GET. A day planned for compaction keeps the entry it had: its compaction commits a new run
+ * manifest, so a new entry would be stale at once (an hourly run would write every busy tenant's cache for
+ * nothing).
  *
  * @example
  * const jobs = await planCompaction(store, ['acme']);
@@ -92,14 +103,18 @@ export async function planCompaction(
   const snapshot = options.snapshot ?? (await new DeltaTable(store, {}).snapshot());
   // deletes that name no day are placed first, so the days they land in are planned tonight
   const pending = pendingByTenant(await listAll(store, PENDING_DELETES_ROOT));
-  const jobs: StalePartition[] = [];
   for (const tenant of tenantIds) {
     const objects = pending.get(tenant);
     if (objects) options.onPlaced?.(tenant, await placePendingDeletes(store, snapshot, tenant, objects, options.placement));
-    jobs.push(...(await planTenant(store, snapshot, tenant, options)));
   }
-  return jobs;
+  // each tenant's check is a few requests one after another; checked one tenant at a time, 1,000 tenants at
+  // 20 ms a request waited a minute before the first compaction (docs/PERFORMANCE.md 8)
+  const perTenant = await mapLimit(tenantIds, PLAN_CONCURRENCY, (tenant) => planTenant(store, snapshot, tenant, options));
+  return perTenant.flat();
 }
+
+/** Tenants the planner checks at a time (each check is a LIST and a GET or two, and sometimes a PUT). */
+export const PLAN_CONCURRENCY = 16;
 
 /** What the planner caches of one run manifest. */
 interface IndexEntry {
@@ -137,7 +152,10 @@ async function planTenant(
       if (previous && previous.key === manifestKey) next[date] = previous;
       continue;
     }
-    const job = (reason: string) => jobs.push({ tenant, date, reason, stagingBytes: objects.reduce((n, o) => n + o.size, 0) });
+    const job = (reason: string) => {
+      jobs.push({ tenant, date, reason, stagingBytes: objects.reduce((n, o) => n + o.size, 0) });
+      options.reads?.staging.set(runReadsKey(tenant, date), objects);
+    };
     if (!manifestKey) {
       job(`never compacted: ${objects.length} staging objects`);
       continue;
@@ -150,6 +168,7 @@ async function planTenant(
           job(`the run manifest ${manifestKey} is gone`);
           continue;
         }
+        options.reads?.manifests.set(manifestKey, body);
         entry = { key: manifestKey, run_id: body.run_id, inputs: Object.fromEntries(body.inputs.map((i) => [i.key, i.etag])) };
       } catch (error) {
         if (!(error instanceof UnreadableJsonError)) throw error;
@@ -157,9 +176,11 @@ async function planTenant(
         continue;
       }
     }
-    next[date] = entry;
     const changed = objects.filter((o) => entry.inputs[o.key] !== o.etag).length;
-    if (changed > 0) job(`${changed} staging object${changed === 1 ? '' : 's'} newer than run ${entry.run_id}`);
+    if (changed > 0) {
+      job(`${changed} staging object${changed === 1 ? '' : 's'} newer than run ${entry.run_id}`);
+      if (previous) next[date] = previous;
+    } else next[date] = entry;
   }
   if (JSON.stringify(next) !== JSON.stringify(cached.manifests)) {
     const index: ManifestIndex = { version: 2, manifests: next };

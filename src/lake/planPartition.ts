@@ -35,7 +35,34 @@ export interface PlanPartitionOptions {
    * a full re-fold would (incrementalFold); otherwise every staging object of the day.
    */
   readonly incremental?: boolean;
+  /** What the run read already (its planner): a run manifest found here is not read again. */
+  readonly reads?: RunReads;
+  /**
+   * The partition's staging as the run's planner listed it moments before (RunReads.staging), used instead of
+   * listing again; undefined: list now.
+   */
+  readonly listed?: readonly ObjectInfo[];
 }
+
+/**
+ * What one run's planner read that each partition's plan would read again moments later. Run manifests are
+ * written once under a key unique to their run and never changed, so a body read earlier in the run is
+ * exactly what a second GET returns. A staging listing can be a few seconds old by the time the partition is
+ * planned: an object written since is folded in by the next run, as if it had arrived a moment later, and
+ * an object gone since makes the compaction plan again from a fresh listing (compactPartition).
+ */
+export interface RunReads {
+  /** Run manifests by key. */
+  readonly manifests: Map<string, PartitionManifest>;
+  /** The staging data objects of each partition the planner planned, by runReadsKey(tenant, date). */
+  readonly staging: Map<string, ObjectInfo[]>;
+}
+
+/** An empty RunReads for one run. */
+export const runReads = (): RunReads => ({ manifests: new Map(), staging: new Map() });
+
+/** The key of a partition's listing in RunReads.staging. */
+export const runReadsKey = (tenant: string, date: string) => `${tenant}/${date}`;
 
 /**
  * The plan phase: lists the partition's staging and reads its state from the table snapshot — the live
@@ -49,7 +76,9 @@ export async function planPartition(
   log?: (event: string, fields: Record<string, unknown>) => void,
   options: PlanPartitionOptions = {},
 ): Promise<PartitionPlan> {
-  const staging = (await listAll(store, stagingPrefix(tenant, date))).filter((o) => isStagingDataKey(o.key));
+  const staging = options.listed
+    ? [...options.listed]
+    : (await listAll(store, stagingPrefix(tenant, date))).filter((o) => isStagingDataKey(o.key));
   const files = partitionFiles(snapshot, tenant, date);
   const tags = files[0]?.tags ?? {};
   const manifestKey = tags[TAG_MANIFEST];
@@ -57,7 +86,7 @@ export async function planPartition(
   let manifest: PartitionManifest | undefined;
   if (manifestKey) {
     try {
-      manifest = await readManifestAt(store, manifestKey);
+      manifest = options.reads?.manifests.get(manifestKey) ?? (await readManifestAt(store, manifestKey));
       if (!manifest) missing.push(manifestKey);
     } catch (error) {
       if (!(error instanceof SyntaxError)) throw error;

@@ -3,14 +3,16 @@ import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StagedRecord } from '../../src/core/schema/messageSchema.js';
-import { STAGING_ROOT, stagingKey, TOMBSTONE_ROOT } from '../../src/core/staging/layout.js';
+import { STAGING_ROOT, stagingKey, TOMBSTONE_ROOT, tombstonePrefix } from '../../src/core/staging/layout.js';
 import { gzipNdjson } from '../../src/core/staging/ndjson.js';
 import type { CompactionDeps, CompactionPhase } from '../../src/engine/compactPartition.js';
 import { compactTenants } from '../../src/engine/compactTenants.js';
+import { vacuumLake } from '../../src/lake/lakeTable.js';
 import { readManifest } from '../../src/lake/manifest.js';
 import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
-import { listAll } from '../../src/ports/store/ObjectStore.js';
+import { listAll, type ObjectStore } from '../../src/ports/store/ObjectStore.js';
+import { CountingStore } from '../../tools/CountingStore.js';
 import { stagedRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
 import { readParquetRows } from '../kit/readParquet.js';
@@ -34,7 +36,7 @@ afterAll(async () => {
 });
 
 const newStore = () => new LocalStore(join(dir.path, `lake-${++lakes}`));
-const depsOf = (store: LocalStore, extra: Partial<CompactionDeps> = {}): CompactionDeps => ({
+const depsOf = (store: ObjectStore, extra: Partial<CompactionDeps> = {}): CompactionDeps => ({
   store,
   db,
   workDirectory: join(dir.path, `work-${lakes}`),
@@ -199,5 +201,148 @@ describe('an intraday run folds in only the staging its partition has not folded
     // the re-fold quarantined the refused line again: the current version names it
     expect((await readManifest(store, 'bad', DATE))?.rows_rejected).toBe(1);
     expect((await listAll(store, TOMBSTONE_ROOT)).length).toBe(0);
+  }, 120_000);
+
+  it('names the remembered-deletes file it read when its deletes are unchanged; vacuum keeps that file', async () => {
+    const store = newStore();
+    await stage(store, 'acme', [
+      { message_id: 'm1', content: 'first', source_seq: '10' },
+      { message_id: 'm2', content: 'second', source_seq: '11' },
+      { message_id: 'm3', content: 'third', source_seq: '12' },
+      { message_id: 'm3', op: 'delete', content: null, source_seq: '13' },
+    ]);
+    expect(await intraday(depsOf(store))).toStrictEqual([['acme', 'compacted', 1, 2]]);
+    const first = (await readManifest(store, 'acme', DATE))?.tombstones;
+    const tombstoneFiles = async () => (await listAll(store, tombstonePrefix('acme', DATE))).map((o) => o.key);
+    expect(await tombstoneFiles()).toStrictEqual([first?.key]);
+
+    // an edit and a new message, no delete: the version names the same file (no new copy), rows as a full re-fold
+    await stage(store, 'acme', [
+      { message_id: 'm1', content: 'edited', source_seq: '20' },
+      { message_id: 'm4', content: 'fourth', source_seq: '21' },
+    ]);
+    expect(await intraday(depsOf(store))).toStrictEqual([['acme', 'compacted', 1, 3]]);
+    const second = await readManifest(store, 'acme', DATE);
+    expect(second?.tombstones).toStrictEqual(first);
+    expect([second?.deletes_remembered, second?.deletes_applied, second?.inputs_carried]).toStrictEqual([1, 1, 1]);
+    expect(await tombstoneFiles()).toStrictEqual([first?.key]);
+    const kept = await published(store, 'acme');
+    expect(kept.deletes.map(([id, seq]) => [id, seq])).toStrictEqual([['m3', '13']]);
+    expect(kept).toStrictEqual(await published(await fullRefold(store), 'acme'));
+
+    // a new delete: a new file with both deletes
+    await stage(store, 'acme', [{ message_id: 'm2', op: 'delete', content: null, source_seq: '22' }]);
+    expect(await intraday(depsOf(store))).toStrictEqual([['acme', 'compacted', 1, 2]]);
+    const third = (await readManifest(store, 'acme', DATE))?.tombstones;
+    expect(third?.key === first?.key).toBe(false);
+    expect(third?.rows).toBe(2);
+    expect(await published(store, 'acme')).toStrictEqual(await published(await fullRefold(store), 'acme'));
+
+    // a newer version of a deleted message, and no new delete: a remembered delete is superseded, so a new file
+    await stage(store, 'acme', [{ message_id: 'm2', content: 'second, again', source_seq: '23' }]);
+    expect(await intraday(depsOf(store))).toStrictEqual([['acme', 'compacted', 1, 3]]);
+    const fourth = await readManifest(store, 'acme', DATE);
+    expect([fourth?.tombstones?.key === third?.key, fourth?.tombstones?.rows, fourth?.deletes_remembered]).toStrictEqual([
+      false,
+      1,
+      2,
+    ]);
+    const again = await published(store, 'acme');
+    expect(again.deletes.map(([id, seq]) => [id, seq])).toStrictEqual([['m3', '13']]);
+    expect(again).toStrictEqual(await published(await fullRefold(store), 'acme'));
+
+    // then an unchanged run again: it names the fourth version's file; a vacuum past the retention keeps the
+    // file the current version names, though the run that wrote it is no longer retained
+    await stage(store, 'acme', [{ message_id: 'm5', content: 'fifth', source_seq: '24' }]);
+    expect(await intraday(depsOf(store))).toStrictEqual([['acme', 'compacted', 1, 4]]);
+    const fifth = await readManifest(store, 'acme', DATE);
+    expect(fifth?.tombstones).toStrictEqual(fourth?.tombstones);
+    const vacuumed = await vacuumLake(
+      { store, db, workDirectory: join(dir.path, 'vacuum') },
+      { now: Date.now() + 8 * 86_400_000 },
+    );
+    expect(vacuumed.deleted.filter((k) => k.startsWith(TOMBSTONE_ROOT)).sort()).toStrictEqual([first?.key, third?.key].sort());
+    expect(await tombstoneFiles()).toStrictEqual([fourth?.tombstones?.key]);
+    const vacuumedLake = await published(store, 'acme');
+    expect(vacuumedLake.deletes).toStrictEqual(again.deletes);
+    expect(contents(vacuumedLake.rows)).toStrictEqual([
+      ['m1', 'edited'],
+      ['m2', 'second, again'],
+      ['m4', 'fourth'],
+      ['m5', 'fifth'],
+    ]);
+    expect(vacuumedLake).toStrictEqual(await published(await fullRefold(store), 'acme'));
+  }, 120_000);
+
+  it('reads each run manifest once per run, and writes no planner cache for the partitions it compacts', async () => {
+    const store = newStore();
+    for (const tenant of ['acme', 'globex']) {
+      await stage(store, tenant, [
+        { message_id: `${tenant}-1`, content: 'first', source_seq: '10' },
+        { message_id: `${tenant}-2`, content: 'second', source_seq: '11' },
+        { message_id: `${tenant}-2`, op: 'delete', content: null, source_seq: '12' },
+      ]);
+    }
+    expect(await intraday(depsOf(store))).toStrictEqual([
+      ['acme', 'compacted', 1, 1],
+      ['globex', 'compacted', 1, 1],
+    ]);
+    // an hour later each tenant gains a message (no delete)
+    for (const tenant of ['acme', 'globex']) await stage(store, tenant, [{ message_id: `${tenant}-3`, source_seq: '20' }]);
+    const counting = new CountingStore(store);
+    expect(await intraday(depsOf(counting))).toStrictEqual([
+      ['acme', 'compacted', 1, 2],
+      ['globex', 'compacted', 1, 2],
+    ]);
+    const areas = counting.byArea();
+    // the planner's LIST of tenant folders; per tenant: the planner's cache GET and the run manifest GET (the
+    // partition's plan reads the planner's copy), the new run manifest PUT and no cache PUT (the compaction
+    // replaced the manifest it would name)
+    expect(areas['manifests/messages']).toStrictEqual({ LIST: 1, HEAD: 0, GET: 4, PUT: 2, DELETE: 0 });
+    // the planner's LIST of tenant folders, then per tenant its one staging LIST (the plan uses the planner's
+    // listing) and the GET of the new object
+    expect(areas['staging/messages']).toStrictEqual({ LIST: 3, HEAD: 0, GET: 2, PUT: 0, DELETE: 0 });
+    // the remembered deletes are unchanged: no new file, the HEAD of the plan only
+    expect(areas['tombstones/messages']).toStrictEqual({ LIST: 0, HEAD: 2, GET: 2, PUT: 0, DELETE: 0 });
+    for (const tenant of ['acme', 'globex']) {
+      expect(await published(store, tenant)).toStrictEqual(await published(await fullRefold(store), tenant));
+    }
+
+    // an idle hour: the planner caches the new manifests once, then an idle run reads only the caches
+    counting.reset();
+    expect(await intraday(depsOf(counting))).toStrictEqual([]);
+    expect(counting.byArea()['manifests/messages']).toStrictEqual({ LIST: 1, HEAD: 0, GET: 4, PUT: 2, DELETE: 0 });
+    counting.reset();
+    expect(await intraday(depsOf(counting))).toStrictEqual([]);
+    expect(counting.byArea()['manifests/messages']).toStrictEqual({ LIST: 1, HEAD: 0, GET: 2, PUT: 0, DELETE: 0 });
+  }, 120_000);
+
+  it('plans again from a fresh listing when a staging object the planner listed is gone', async () => {
+    const store = newStore();
+    await stage(store, 'acme', [{ message_id: 'm1', content: 'first', source_seq: '10' }]);
+    expect(await intraday(depsOf(store))).toStrictEqual([['acme', 'compacted', 1, 1]]);
+    await stage(store, 'acme', [{ message_id: 'm2', content: 'erased', sender_id: 'gone', source_seq: '20' }]);
+    await stage(store, 'acme', [{ message_id: 'm3', content: 'third', source_seq: '21' }]);
+    const erased = stagingKey('acme', DATE, `batch-${String(objects - 1).padStart(4, '0')}.ndjson.gz`);
+    // after the planner listed the day and before the partition is planned, an erasure deletes one object
+    const events: [string, unknown][] = [];
+    const deps = depsOf(store, {
+      onPhase: async (phase) => {
+        if (phase === 'locked') await store.delete(erased);
+      },
+      log: (event, fields) => {
+        if (event.startsWith('partition.')) events.push([event, fields.error]);
+      },
+    });
+    expect(await intraday(deps)).toStrictEqual([['acme', 'compacted', 1, 2]]);
+    expect(events.map(([event, error]) => [event, String(error).startsWith(`object not found: ${erased}:`)])).toStrictEqual([
+      ['partition.relist', true],
+      ['partition.compacted', false],
+    ]);
+    expect(contents((await published(store, 'acme')).rows)).toStrictEqual([
+      ['m1', 'first'],
+      ['m3', 'third'],
+    ]);
+    expect(await published(store, 'acme')).toStrictEqual(await published(await fullRefold(store), 'acme'));
   }, 120_000);
 });

@@ -1,15 +1,16 @@
 import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { analyticsPrefix, manifestIndexKey, stagingKey, stagingPrefix } from '../../src/core/staging/layout.js';
+import { analyticsPrefix, manifestIndexKey, STAGING_ROOT, stagingKey, stagingPrefix } from '../../src/core/staging/layout.js';
 import { gzipNdjson } from '../../src/core/staging/ndjson.js';
 import { type CompactionDeps, compactPartition } from '../../src/engine/compactPartition.js';
 import { compactTenants } from '../../src/engine/compactTenants.js';
-import { findLatePartitions, planCompaction } from '../../src/lake/lateData.js';
+import { findLatePartitions, PLAN_CONCURRENCY, planCompaction } from '../../src/lake/lateData.js';
 import { readManifest } from '../../src/lake/manifest.js';
 import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
-import { listAll } from '../../src/ports/store/ObjectStore.js';
+import { listAll, type ObjectInfo, type ObjectStore } from '../../src/ports/store/ObjectStore.js';
+import { LatencyStore } from '../../tools/LatencyStore.js';
 import { CountingStore, S3_REQUEST_MODEL } from '../kit/CountingStore.js';
 import { stagedRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
@@ -90,14 +91,22 @@ describe('the nightly planner', () => {
     ]);
     // cold cache: the snapshot (one LIST of the log's first ten versions, the missing _last_checkpoint and
     // the 6 commits), one LIST of pending/deletes/ (empty), then per tenant one LIST of its staging, the cache GET (missing), one GET per run
-    // manifest of a day with staging, one PUT of the cache
+    // manifest of a day with staging, one PUT of the cache (its entries: the days that need no compaction)
     expect(counting.counts().operations).toStrictEqual({ LIST: 1 + 1 + 3, HEAD: 0, GET: 1 + 6 + 3 + 6, PUT: 3, DELETE: 0 });
 
     counting.reset();
     expect(await planCompaction(counting, ['acme', 'globex', 'initech'])).toStrictEqual(jobs);
-    // warm cache: the snapshot, the pending-deletes LIST, then 1 LIST and 1 GET per tenant, nothing else
-    expect(counting.counts().operations).toStrictEqual({ LIST: 1 + 1 + 3, HEAD: 0, GET: 1 + 6 + 3, PUT: 0, DELETE: 0 });
-    expect(counting.requests(S3_REQUEST_MODEL)).toStrictEqual({ LIST: 1 + 1 + 3, HEAD: 0, GET: 1 + 6 + 3, PUT: 0, DELETE: 0 });
+    // warm cache: the snapshot, the pending-deletes LIST, then 1 LIST and 1 GET per tenant, and the run
+    // manifest of the one planned day that has one (acme's 2025-03-01): the cache keeps no entry for a planned
+    // day, whose compaction replaces that manifest at once
+    expect(counting.counts().operations).toStrictEqual({ LIST: 1 + 1 + 3, HEAD: 0, GET: 1 + 6 + 3 + 1, PUT: 0, DELETE: 0 });
+    expect(counting.requests(S3_REQUEST_MODEL)).toStrictEqual({
+      LIST: 1 + 1 + 3,
+      HEAD: 0,
+      GET: 1 + 6 + 3 + 1,
+      PUT: 0,
+      DELETE: 0,
+    });
 
     // a look-back bound only narrows the check; the caller's own target day is never a late job
     expect(await findLatePartitions(store, ['acme', 'globex'], TARGET, 10)).toStrictEqual([]);
@@ -137,5 +146,38 @@ describe('the nightly planner', () => {
       ['f-1', '1'],
       ['f-2', '2'],
     ]);
+  });
+
+  it('checks the tenants PLAN_CONCURRENCY at a time, and returns their jobs in tenant order', async () => {
+    const lake = new LocalStore(join(dir.path, 'many-tenants'));
+    const tenants = Array.from({ length: 20 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+    for (const tenant of tenants) {
+      const record = stagedRecord({ tenant_id: tenant, dt: TARGET, created_at: Date.parse(`${TARGET}T01:00:00Z`) });
+      await lake.putBytes(stagingKey(tenant, TARGET, 'a'), gzipNdjson([record]));
+    }
+    // every request takes 5 ms; the tenants' staging listings in flight at once are counted
+    const slow = new LatencyStore(lake, 5);
+    const listings = { now: 0, max: 0 };
+    async function* counted(prefix: string): AsyncIterable<ObjectInfo> {
+      const tenantListing = prefix.startsWith(`${STAGING_ROOT}tenant_id=`);
+      if (tenantListing) listings.max = Math.max(listings.max, ++listings.now);
+      try {
+        yield* slow.list(prefix);
+      } finally {
+        if (tenantListing) listings.now--;
+      }
+    }
+    const store: ObjectStore = new Proxy(slow, {
+      get: (target, name) => {
+        if (name === 'list') return counted;
+        const value = Reflect.get(target, name);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const jobs = await planCompaction(store, 'all');
+    expect(jobs.map((j) => [j.tenant, j.date, j.reason])).toStrictEqual(
+      tenants.map((t) => [t, TARGET, 'never compacted: 1 staging objects']),
+    );
+    expect([PLAN_CONCURRENCY, listings.max, listings.now]).toStrictEqual([16, 16, 0]);
   });
 });
