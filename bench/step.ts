@@ -206,6 +206,8 @@ async function intradayRun(out: string, args: Record<string, unknown>) {
     partitions: summary.results.length,
     rows: summary.totals.rowsWritten,
     rowsRead: summary.totals.rowsRead,
+    // a partition that failed or was locked, named with its error (the run's `ok` is false then)
+    failed: summary.results.filter(resultFailed).map((r) => ({ tenant: r.tenant, status: r.status, error: r.error })),
     intradayMs,
     intradayCpuS: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
     operations: store.counts().operations,

@@ -31,7 +31,7 @@ export async function intradayScenario(
   const expected = source.expected + options.count * options.newMessages;
   if (r.ok !== true || r.nightRows !== source.expected || r.partitions !== options.count || r.rows !== expected) {
     throw new Error(
-      `intraday run: ok ${r.ok}, night rows ${r.nightRows}, partitions ${r.partitions}, rows ${r.rows} of ${expected}`,
+      `intraday run: ok ${r.ok}, night rows ${r.nightRows}, partitions ${r.partitions}, rows ${r.rows} of ${expected}; failed: ${JSON.stringify(r.failed)}`,
     );
   }
   const line = {

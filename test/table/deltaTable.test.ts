@@ -214,6 +214,36 @@ describe('the Delta table', () => {
     ]);
   });
 
+  it('a listing of the log that raced with commits (a later version seen, an earlier one missed) is listed again, not a broken log', async () => {
+    const store = freshStore();
+    const t = table(store);
+    let files: AddAction[] = [];
+    for (let v = 0; v < 4; v++) {
+      const next = [add('a', '2025-08-11', `p${v}`)];
+      await t.commit(replace(files, next, 'a', '2025-08-11'), v - 1, metadata);
+      files = next;
+    }
+    // a folder read while commits were added returns its entries in hash order: version 2 missed, 3 seen
+    const missed = 'analytics/messages/_delta_log/00000000000000000002.json';
+    let racing = 1;
+    const racingStore: ObjectStore = Object.assign(Object.create(store) as ObjectStore, {
+      async *list(prefix: string) {
+        const hide = prefix.startsWith('analytics/messages/_delta_log/') && racing-- > 0;
+        for await (const o of store.list(prefix)) if (!(hide && o.key === missed)) yield o;
+      },
+    });
+    const read = await table(racingStore).snapshot();
+    expect([read.version, paths([...read.files.values()]), racing]).toStrictEqual([
+      3,
+      ['tenant_id=a/dt=2025-08-11/p3.parquet'],
+      -1,
+    ]);
+
+    // a version really missing (a broken log) is still reported, after the listings
+    await store.delete(missed);
+    await expect(table(store).snapshot()).rejects.toThrow('the Delta log jumps from version 1 to 3');
+  });
+
   it('a lost reply on the log write is settled by reading the version back: committed once, reported committed', async () => {
     const store = freshStore();
     let dropped = 0;

@@ -145,6 +145,9 @@ export interface DeltaTableOptions {
   readonly maxBatch?: number;
 }
 
+/** Listings of the log taken when one shows a gap between versions, before the gap is reported (commitsFrom). */
+const LISTINGS_ON_A_GAP = 3;
+
 /**
  * The table of one store. Shared by every partition of a run: the snapshot is cached and brought up to date
  * by reading only the commits after the cached version.
@@ -253,8 +256,23 @@ export class DeltaTable {
     return this.replay(base, commits);
   }
 
-  /** The commit files of versions `from` and later, in version order: one LIST per ten versions. */
+  /**
+   * The commit files of versions `from` and later, in version order, without a gap between them. A version is
+   * written only by a writer that read the one before it, so a gap is a listing that raced with commits (a
+   * folder read while files were added: its entries come in hash order, so a file added meanwhile can be
+   * missed while a later one is seen): listed again, a few times, before replay calls the log broken.
+   */
   private async commitsFrom(from: number): Promise<ObjectInfo[]> {
+    for (let attempt = 1; ; attempt++) {
+      const commits = await this.listCommitsFrom(from);
+      const versions = commits.map((o) => logFileVersion(o.key)?.version as number);
+      if (attempt === LISTINGS_ON_A_GAP || versions.every((v, i) => i === 0 || v === (versions[i - 1] as number) + 1))
+        return commits;
+    }
+  }
+
+  /** The commit files of versions `from` and later as one listing shows them: one LIST per ten versions. */
+  private async listCommitsFrom(from: number): Promise<ObjectInfo[]> {
     const commits: ObjectInfo[] = [];
     for (let decade = Math.floor(from / 10); ; decade++) {
       const listed = await listAll(this.store, `${this.root}${LOG_FOLDER}${pad(decade * 10).slice(0, 19)}`);
