@@ -160,6 +160,30 @@ async function cli(argv: string[], env: Record<string, string>) {
   return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
 }
 
+/**
+ * `real`, stopped after `pages` pages (a crash, a timeout): the next page read throws "interrupted". `onPage`
+ * sees every page read, and whether it was handed on.
+ */
+function stoppedAfter(
+  real: DynamoTableReader,
+  pages: number,
+  onPage: (page: { consumedCapacity?: number }, kept: boolean) => void = () => {},
+): SourceReader {
+  let read = 0;
+  return {
+    source: 'dynamodb',
+    location: real.location,
+    async *pages(tenant, day, from) {
+      for await (const page of real.pages(tenant, day, from)) {
+        const kept = ++read <= pages;
+        onPage(page, kept);
+        if (!kept) throw new Error('interrupted');
+        yield page;
+      }
+    },
+  };
+}
+
 describe('backfill --source dynamodb from DynamoDB Local', () => {
   it('plans a Query on the tenant + created-time index when there is one, else a parallel Scan', async () => {
     const options = { client: dynamo, maxRcu: 1000 };
@@ -313,22 +337,12 @@ describe('backfill --source dynamodb from DynamoDB Local', () => {
         },
       });
     // The first run dies after its third page (a crash, a timeout): pages 1-3 are staged and checkpointed.
-    const real = reader();
-    let pages = 0;
     let firstCost = 0;
     let checkpointedCost = 0;
-    const interrupted: SourceReader = {
-      source: 'dynamodb',
-      location: real.location,
-      async *pages(tenant, day, from) {
-        for await (const page of real.pages(tenant, day, from)) {
-          firstCost += page.consumedCapacity ?? 0;
-          if (++pages > 3) throw new Error('interrupted');
-          checkpointedCost += page.consumedCapacity ?? 0;
-          yield page;
-        }
-      },
-    };
+    const interrupted = stoppedAfter(reader(), 3, (page, kept) => {
+      firstCost += page.consumedCapacity ?? 0;
+      if (kept) checkpointedCost += page.consumedCapacity ?? 0;
+    });
     const first = await runBackfill({ store, reader: interrupted, date: DATE, tenants: ['t1'], recordsPerObject: 1 });
     expect(first.results.map((r) => [r.status, r.error])).toStrictEqual([['failed', 'interrupted']]);
     const checkpoint = await listAll(store, 'checkpoints/');
@@ -358,18 +372,7 @@ describe('backfill --source dynamodb from DynamoDB Local', () => {
   it('--restart starts over: the checkpoint is ignored, the day read again from the start, objects of the stopped run replaced', async () => {
     const { env, store } = lake('plain');
     // as the resume test above: it dies after its third page, with pages 1-3 staged and checkpointed
-    const real = new DynamoTableReader({ table: 'plain', client: dynamo, segments: 2, pageSize: 1 });
-    let pages = 0;
-    const interrupted: SourceReader = {
-      source: 'dynamodb',
-      location: real.location,
-      async *pages(tenant, day, from) {
-        for await (const page of real.pages(tenant, day, from)) {
-          if (++pages > 3) throw new Error('interrupted');
-          yield page;
-        }
-      },
-    };
+    const interrupted = stoppedAfter(new DynamoTableReader({ table: 'plain', client: dynamo, segments: 2, pageSize: 1 }), 3);
     const first = await runBackfill({ store, reader: interrupted, date: DATE, tenants: ['t1'], recordsPerObject: 1 });
     expect(first.results.map((r) => r.status)).toStrictEqual(['failed']);
     const stagingNames = async () => (await listAll(store, 'staging/')).map((o) => o.key.split('/').at(-1));

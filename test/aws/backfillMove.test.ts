@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
@@ -12,7 +12,7 @@ import type { RunningServer } from '../../tools/servers.js';
 import { restoreEnvironment } from '../kit/environment.js';
 import { type ParsedLakeRow, readLake } from '../kit/readParquet.js';
 import { tempDir } from '../kit/tempDir.js';
-import { LOCAL_CREDENTIALS } from './support/dynamoStream.js';
+import { createMessagesTable, LOCAL_CREDENTIALS } from './support/dynamoStream.js';
 import { REGION, startDynamoDbLocal } from './support/localAws.js';
 
 /**
@@ -147,20 +147,7 @@ const later = (s: number) => new Date(Date.now() + s * 1000).toISOString();
 describe('one message, one partition (issue 21 item 10): a backfill takes a moved message out of its old day', () => {
   it('table Scan: the message compacted in day 1, a backfill of day 2 reads it there → day 1 empty of it, day 2 holds it', async () => {
     const { env, store } = lake('moved-scan');
-    await dynamo.send(
-      new CreateTableCommand({
-        TableName: 'moved-scan',
-        KeySchema: [
-          { AttributeName: 'tenantId', KeyType: 'HASH' },
-          { AttributeName: 'messageId', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'tenantId', AttributeType: 'S' },
-          { AttributeName: 'messageId', AttributeType: 'S' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
+    await createMessagesTable(dynamo, 'moved-scan');
     for (const item of [MOVED, M2]) await dynamo.send(new PutItemCommand({ TableName: 'moved-scan', Item: marshall(item) }));
     await capturedOnDay1(env, store);
 
@@ -192,20 +179,7 @@ describe('one message, one partition (issue 21 item 10): a backfill takes a move
 
   it('the lookup works below TEMP_DIR: a TEMP_DIR that is not a folder fails the tenant-day, named, and stages no move', async () => {
     const { env, store } = lake('moved-temp');
-    await dynamo.send(
-      new CreateTableCommand({
-        TableName: 'moved-temp',
-        KeySchema: [
-          { AttributeName: 'tenantId', KeyType: 'HASH' },
-          { AttributeName: 'messageId', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'tenantId', AttributeType: 'S' },
-          { AttributeName: 'messageId', AttributeType: 'S' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
+    await createMessagesTable(dynamo, 'moved-temp');
     for (const item of [MOVED, M2]) await dynamo.send(new PutItemCommand({ TableName: 'moved-temp', Item: marshall(item) }));
     await capturedOnDay1(env, store);
     const notAFolder = join(dir.path, 'temp-is-a-file');
