@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { quoteIdent, quoteLiteral } from '../../core/sql/quote.js';
+import { quoteIdent, quoteLiteral, quoteStringList } from '../../core/sql/quote.js';
 import { withConnection } from '../../ports/duckdb/openDuckDb.js';
 import { getBytes, type ObjectInfo, type ObjectStore } from '../../ports/store/ObjectStore.js';
 import type { EraseMatcher } from './eraseMatcher.js';
@@ -142,7 +142,7 @@ export class MatchSession {
 
 /** `read_parquet` of local files, with their names when `filename`. */
 export const readParquetSql = (files: readonly string[], filename = false) =>
-  `read_parquet([${files.map(quoteLiteral).join(', ')}]${filename ? ', filename = true' : ''})`;
+  `read_parquet(${quoteStringList(files)}${filename ? ', filename = true' : ''})`;
 
 /** Column names of a local Parquet file. */
 export async function parquetColumns(db: DuckDBInstance, file: string): Promise<string[]> {
@@ -165,7 +165,7 @@ export async function parquetSchemas(
   const element = `name || ':' || coalesce(type, '') || ':' || coalesce(converted_type, '') || ':' || coalesce(logical_type::VARCHAR, '') || ':' || coalesce(num_children, 0)::VARCHAR`;
   const rows = (
     await session.connection.runAndReadAll(
-      `SELECT file_name, list(${element} ORDER BY ${element}) FROM parquet_schema([${files.map(quoteLiteral).join(', ')}]) GROUP BY file_name`,
+      `SELECT file_name, list(${element} ORDER BY ${element}) FROM parquet_schema(${quoteStringList(files)}) GROUP BY file_name`,
     )
   ).getRowsJson();
   const signatures = new Map(rows.map((r) => [String(r[0]), JSON.stringify(r[1])]));
