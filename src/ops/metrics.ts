@@ -50,6 +50,11 @@ export const METRIC = {
   staleParts: 'StaleParts',
   /** Status: partitions whose staging is still not covered by their manifest past its run plus the grace. */
   uncompactedStagingDays: 'UncompactedStagingDays',
+  /**
+   * Status: tenants whose user deletes that name no day need attention (an unreadable pending-deletes object,
+   * a delete not searched after its run was due, or one still waiting after three nightly runs).
+   */
+  pendingDeletesNeedingAttention: 'PendingDeletesNeedingAttention',
 } as const;
 
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
@@ -88,7 +93,12 @@ export const METRICS_BY_SOURCE: Readonly<Record<MetricSource, readonly MetricNam
     METRIC.stagingObjectsWritten,
     METRIC.stagingWritesFailed,
   ],
-  status: [METRIC.partitionsNeedingAttention, METRIC.staleParts, METRIC.uncompactedStagingDays],
+  status: [
+    METRIC.partitionsNeedingAttention,
+    METRIC.staleParts,
+    METRIC.uncompactedStagingDays,
+    METRIC.pendingDeletesNeedingAttention,
+  ],
 };
 
 export interface MetricPoint {
@@ -168,6 +178,7 @@ export function statusMetrics(status: LakeStatus): MetricPoint[] {
       p.reduce((n, x) => n + x.missing_parts + x.changed_parts, 0),
     ),
     point(METRIC.uncompactedStagingDays, p.filter((x) => x.staging_overdue > 0).length),
+    point(METRIC.pendingDeletesNeedingAttention, (status.pending_deletes ?? []).filter((x) => x.attention.length > 0).length),
   ];
 }
 

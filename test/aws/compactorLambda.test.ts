@@ -225,6 +225,7 @@ describe('compactor Lambda: a failing tenant', () => {
         PartitionsNeedingAttention: 0,
         StaleParts: 0,
         UncompactedStagingDays: 0,
+        PendingDeletesNeedingAttention: 0,
       },
       line('INFO', 'status checked', { needs_attention: 0 }),
       line('ERROR', 'compaction finished', {

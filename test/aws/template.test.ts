@@ -317,7 +317,7 @@ describe('template.yaml: alarms and dashboard', () => {
   };
 
   it('sends every alarm to the SNS topic, which an optional e-mail parameter subscribes to', () => {
-    expect(alarms.length).toBe(7);
+    expect(alarms.length).toBe(8);
     for (const [id, a] of alarms) {
       expect([a.Properties?.AlarmActions, a.Properties?.OKActions], id).toStrictEqual([[ref('AlarmTopic')], [ref('AlarmTopic')]]);
       expect(typeof a.Properties?.AlarmDescription, id).toBe('string');
@@ -333,7 +333,7 @@ describe('template.yaml: alarms and dashboard', () => {
 
   it('alarms only on metrics the code emits, with the dimensions it emits them under', () => {
     const own = alarms.filter(([, a]) => a.Properties?.Namespace === METRIC_NAMESPACE);
-    expect(own.length).toBe(3);
+    expect(own.length).toBe(4);
     for (const [id, a] of own) {
       const dims = a.Properties?.Dimensions as { Name: string; Value: string }[];
       const source = dims.find((d) => d.Name === SOURCE_DIMENSION)?.Value as MetricSource;
@@ -378,6 +378,12 @@ describe('template.yaml: alarms and dashboard', () => {
       ComparisonOperator: 'GreaterThanThreshold',
       TreatMissingData: 'notBreaching',
     });
+  });
+
+  it('alarms when the nightly status check finds user deletes that need attention', () => {
+    expect(alarm('PendingDeletesNeedingAttentionAlarm')).toStrictEqual(
+      Object.assign(alarm('PartitionsNeedingAttentionAlarm'), { MetricName: 'PendingDeletesNeedingAttention' }),
+    );
   });
 
   it('alarms when no nightly run finished for 26 hours, missing data counting as breaching', () => {

@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../compactor/cli.js';
 import { ingestBatch } from '../../src/capture/ingest/ingestBatch.js';
 import { cosmosDocumentChanges } from '../../src/capture/ingest/sources.js';
+import { statusAfterRun } from '../../src/jobs/runStatus.js';
 import { planCompaction } from '../../src/lake/lateData.js';
+import { metricValues, statusMetrics } from '../../src/ops/metrics.js';
 import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { tempDir } from '../kit/tempDir.js';
@@ -137,5 +139,16 @@ describe('status: deletes that name no day, waiting under pending/deletes/', () 
       },
     ]);
     expect(JSON.parse(stuck.stdout).needs_attention).toBe(1);
+
+    // the status check a nightly run ends with (src/jobs/endRun.ts) counts it for the alarm, and not before
+    const metrics = async (at: string) => {
+      const checked = await statusAfterRun(store, [], Date.parse(at));
+      if ('error' in checked) throw new Error(checked.error);
+      return metricValues(statusMetrics(checked.status));
+    };
+    expect([await metrics('2025-08-12T18:59:59Z'), await metrics('2025-08-13T19:00:00Z')]).toStrictEqual([
+      { PartitionsNeedingAttention: 0, StaleParts: 0, UncompactedStagingDays: 0, PendingDeletesNeedingAttention: 0 },
+      { PartitionsNeedingAttention: 0, StaleParts: 0, UncompactedStagingDays: 0, PendingDeletesNeedingAttention: 1 },
+    ]);
   });
 });

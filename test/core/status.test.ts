@@ -259,6 +259,7 @@ describe('makoto-lake status', () => {
       PartitionsNeedingAttention: 1,
       StaleParts: 0,
       UncompactedStagingDays: 1,
+      PendingDeletesNeedingAttention: 0,
     });
     // written exactly RUN_CLOCK_TOLERANCE_MS (5 minutes) before the run started: still one the run saw
     await written('2025-08-11T16:55:00.000Z');
@@ -270,11 +271,13 @@ describe('makoto-lake status', () => {
       PartitionsNeedingAttention: 0,
       StaleParts: 0,
       UncompactedStagingDays: 0,
+      PendingDeletesNeedingAttention: 0,
     });
     expect(await figures('2025-08-11T19:00:00.000Z')).toStrictEqual({
       PartitionsNeedingAttention: 1,
       StaleParts: 0,
       UncompactedStagingDays: 1,
+      PendingDeletesNeedingAttention: 0,
     });
     const overdue = await lakeStatus(store, {
       tenants: ['globex'],
