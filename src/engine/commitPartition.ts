@@ -28,7 +28,8 @@ const PARQUET: PutOptions = { contentType: 'application/vnd.apache.parquet', ifN
  * The commit phase. Every file is new, named for this attempt and created put-if-absent — the parts (with
  * their statistics; a split's, already placed by its reduces, are only named), the remembered-deletes file,
  * the run manifest — and then one table commit replaces the
- * partition's files (remove the version read at plan time, add these): the only step readers see. A newer
+ * partition's files (remove the version read at plan time, add these; when the merge kept the published
+ * parts, add these beside them and name the kept ones again with this run's tags): the only step readers see. A newer
  * commit of the same partition makes it a CommitConflictError (the caller re-plans); nothing is deleted here
  * (vacuum removes what no retained version references).
  */
@@ -46,7 +47,9 @@ export async function commitPartition(
     info: { key: p.key, size: p.size, etag: p.etag, lastModified: new Date(p.modificationTime) },
     stats: p.stats,
   }));
-  const files = outcome.parts.length > 0 || placed.length > 0 ? outcome.parts : [await emptyPart(run)];
+  // published parts every row of which is still current stay as they are (MergeOutcome.partsKept)
+  const kept = outcome.partsKept ? plan.files : [];
+  const files = outcome.parts.length > 0 || placed.length > 0 || kept.length > 0 ? outcome.parts : [await emptyPart(run)];
   const uploaded = await run.timed('upload', async () => ({
     parts: [
       ...placed,
@@ -62,7 +65,8 @@ export async function commitPartition(
       ? await putOnce(deps.store, tombstoneKey(tenant, date, runId), outcome.tombstoneFile, PARQUET, run.signal)
       : outcome.tombstonesKept,
   }));
-  const outputs = uploaded.parts.map((p) => p.info);
+  // every part the new version names: the kept ones (as the plan listed them) and the ones written
+  const outputs = [...(outcome.partsKept ? plan.published : []), ...uploaded.parts.map((p) => p.info)];
 
   await run.phase('committing');
   const { manifest, version } = await run.timed('commit', async () => {
@@ -78,16 +82,23 @@ export async function commitPartition(
     if (quarantine) tags[TAG_QUARANTINE] = quarantine;
     const partitionValues = { tenant_id: tenant, dt: date };
     const at = run.now();
-    const adds: AddAction[] = uploaded.parts.map(({ info, stats }) => addOf(info, partitionValues, stats, tags));
+    const adds: AddAction[] = [
+      // a kept part again, with the new tags: its rows do not change (dataChange false), the tags name this run
+      ...kept.map((file): AddAction => ({ ...file, dataChange: false, tags })),
+      ...uploaded.parts.map(({ info, stats }) => addOf(info, partitionValues, stats, tags)),
+    ];
     const table = lakeTable(deps);
     const committedAt = await table.commit(
       {
         partitions: [partitionId(partitionValues)],
         adds,
-        removes: plan.files.map((f) => removeOf(f, at)),
+        removes: outcome.partsKept ? [] : plan.files.map((f) => removeOf(f, at)),
         txns: [{ appId: `makoto-lake/${partitionId(partitionValues)}`, version: run.started, lastUpdated: at }],
         info: {
-          operationParameters: { mode: 'ReplacePartition', partition: partitionId(partitionValues) },
+          operationParameters: {
+            mode: outcome.partsKept ? 'AppendToPartition' : 'ReplacePartition',
+            partition: partitionId(partitionValues),
+          },
           makoto: { run_id: runId, tenant_id: tenant, dt: date, rows_written: outcome.counts.current },
         },
       },

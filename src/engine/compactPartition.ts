@@ -185,8 +185,7 @@ export async function compactPartition(
       if (!planHasWork(plan)) return emptyResult(base, 'no-input', now() - started, timings);
       if (plan.missing.length > 0) deps.log?.('partition.missing_inputs', { ...base, keys: plan.missing });
 
-      await mkdir(deps.workDirectory, { recursive: true });
-      work = await mkdtemp(join(deps.workDirectory, `${tenant}-${date}-`));
+      work = await workFolder(deps.workDirectory, `${tenant}-${date}-`);
       const run: PartitionRun = {
         deps,
         tenant,
@@ -246,6 +245,17 @@ export async function compactPartition(
         deps.log?.('lease.release_failed', { ...base, error: errorMessage(error) });
       });
     }
+  }
+}
+
+/** A new folder for one attempt under the run's folder, which is made first when it is not there. */
+async function workFolder(parent: string, prefix: string): Promise<string> {
+  try {
+    return await mkdtemp(join(parent, prefix));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    await mkdir(parent, { recursive: true });
+    return mkdtemp(join(parent, prefix));
   }
 }
 

@@ -8,10 +8,10 @@ import { mapLimit, mapSettled } from '../core/util/concurrency.js';
 import { currentSnapshot } from '../lake/lakeTable.js';
 import { findLatePartitions, planCompaction, type StalePartition } from '../lake/lateData.js';
 import { removeDeadLeases } from '../lake/partitionLease.js';
-import { type RunReads, runReads } from '../lake/planPartition.js';
+import { type RunReads, runReads, runReadsKey } from '../lake/planPartition.js';
 import type { TableSnapshot } from '../lake/table/deltaTable.js';
 import { withConnection } from '../ports/duckdb/openDuckDb.js';
-import { listAll, type ObjectStore } from '../ports/store/ObjectStore.js';
+import { listAll, type ObjectInfo, type ObjectStore } from '../ports/store/ObjectStore.js';
 import {
   type CompactionDeps,
   type CompactionSettings,
@@ -67,11 +67,12 @@ export async function compactTenants(
   const date = parseDate(dateInput);
   const named = options.tenants === 'all' ? 'all' : [...new Set(options.tenants)];
   await removeDeadLeases(deps.store, named, (deps.now ?? Date.now)());
-  // what the intraday planner reads (run manifests, staging listings) each partition's plan reads moments later
-  const reads = options.intraday ? runReads() : undefined;
+  // what the planner reads (intraday: run manifests and staging listings; every tenant: the staging listings)
+  // each partition's plan would read again moments later
+  const reads = options.intraday || named === 'all' ? runReads() : undefined;
   const planned = options.intraday
     ? await planIntraday(deps.store, named, (deps.now ?? Date.now)(), await currentSnapshot(deps), reads)
-    : await planPartitions(deps.store, date, named, options.lateLookbackDays ?? 0);
+    : await planPartitions(deps.store, date, named, options.lateLookbackDays ?? 0, reads);
   // many partitions in one process: read the whole table once; each partition then brings it forward
   if (planned.length > 1 && !options.intraday) await currentSnapshot(deps);
   const threshold = options.splitThresholdBytes ?? 0;
@@ -135,18 +136,21 @@ export async function measuredStagingBytes(store: ObjectStore, job: PartitionJob
 /**
  * The partitions of one run, each once: the target day for every named tenant (or every tenant with staging),
  * then every earlier partition the planner finds (lateLookbackDays 0 = none; Infinity = no bound). The CLI,
- * the single-invocation Lambda and the fan-out's plan step (src/jobs/fanOut.ts) all plan through this.
+ * the single-invocation Lambda and the fan-out's plan step (src/jobs/fanOut.ts) all plan through this. With
+ * `reads`, the staging listing of each tenant's target day (every tenant in staging) is kept there for the
+ * partition's plan (RunReads: an object staged after it is folded in by the next run).
  */
 export async function planPartitions(
   store: ObjectStore,
   date: string,
   tenants: readonly string[] | 'all',
   lateLookbackDays: number,
+  reads?: RunReads,
 ): Promise<(PartitionJob | StalePartition)[]> {
   const named = tenants === 'all' ? 'all' : [...new Set(tenants)];
   // every tenant in staging: its listing already gave the bytes, so the split check lists nothing again
   const jobs: (PartitionJob | StalePartition)[] =
-    named === 'all' ? await stagedTenantDays(store, date) : named.map((tenant) => ({ tenant, date }));
+    named === 'all' ? await stagedTenantDays(store, date, reads) : named.map((tenant) => ({ tenant, date }));
   if (lateLookbackDays > 0) jobs.push(...(await findLatePartitions(store, named, date, lateLookbackDays)));
   return uniqueJobs(jobs);
 }
@@ -271,8 +275,9 @@ export function summarise(date: string, results: PartitionResult[]): RunSummary 
 /**
  * The tenant-days with staging data objects on `date`, each with their bytes: one folder listing, then one
  * listing per tenant (a folder whose name is not a valid tenant id is returned unmeasured, to fail loudly).
+ * With `reads`, each listed tenant-day's staging data objects are kept there (RunReads.staging).
  */
-export async function stagedTenantDays(store: ObjectStore, date: string): Promise<PartitionJob[]> {
+export async function stagedTenantDays(store: ObjectStore, date: string, reads?: RunReads): Promise<PartitionJob[]> {
   const jobs: PartitionJob[] = [];
   for await (const folder of store.listFolders(STAGING_ROOT)) {
     if (!folder.startsWith('tenant_id=')) continue;
@@ -283,11 +288,15 @@ export async function stagedTenantDays(store: ObjectStore, date: string): Promis
     }
     let objects = 0;
     let stagingBytes = 0;
+    const data: ObjectInfo[] = [];
     for await (const o of store.list(stagingPrefix(tenant, date))) {
       objects++;
-      if (isStagingDataKey(o.key)) stagingBytes += o.size;
+      if (!isStagingDataKey(o.key)) continue;
+      stagingBytes += o.size;
+      data.push(o);
     }
     if (objects > 0) jobs.push({ tenant, date, stagingBytes });
+    if (objects > 0) reads?.staging.set(runReadsKey(tenant, date), data);
   }
   return jobs;
 }

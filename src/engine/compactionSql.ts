@@ -306,6 +306,28 @@ export function splitReduceSql(mapOutputs: readonly string[], tallyFunction: str
   WHERE ${tallyCallSql(tallyFunction, runKey)}`;
 }
 
+/**
+ * A small partition's whole merge as one statement (mergePartition's one-statement merge): every input in
+ * staging shape (mergeInputSql: the staging lines validated, the published parts and remembered deletes as
+ * they were published) read once into a materialized relation with a position, the window over its narrow
+ * columns (classifiedRowsSql, the version times always computed: exact with or without backfilled versions)
+ * counting each row through `tallyFunction`, and the current rows fetched by position and projected to the
+ * Parquet columns. Its rows, counts and deletes are the three-statement merge's (stagedInputSql, mergeRowsSql,
+ * winnerRowsSql): the same rows in the same tie order (the staging file names are the local copies' in
+ * both); it saves writing and reading the staged file, the backfill check and the temporary table. The
+ * materialized rows are held in memory, so it is for small inputs only. Binds mergeParams.
+ */
+export function smallMergeSql(files: MergeFiles, tallyFunction: string, runKey: string): string {
+  const narrow = `(SELECT ${NARROW_COLUMNS.map(quoteIdent).join(', ')}, merge_position FROM merge_input)`;
+  // MATERIALIZED: the input is read once, so both uses see the same positions
+  return `WITH merge_input AS MATERIALIZED (SELECT *, row_number() OVER () AS merge_position FROM (${mergeInputSql(files)}))
+  SELECT ${parquetProjectionSql()}
+  FROM merge_input
+  SEMI JOIN (
+    SELECT merge_position FROM (${classifiedRowsSql(narrow, MERGE_LATEST_FIRST_SQL)}) WHERE ${tallyCallSql(tallyFunction, runKey)}
+  ) w ON merge_input.merge_position = w.merge_position`;
+}
+
 /** The inputs of one range of a split compaction, as local files (a map task reads them in staging shape). */
 export interface MergeFiles {
   readonly staging: readonly string[];

@@ -14,6 +14,7 @@ import {
   hasBackfillSql,
   INPUT_ORIGINS,
   type MergeSources,
+  mergeParams,
   mergeRowsSql,
   mergeTallySql,
   type PublishedFile,
@@ -21,15 +22,25 @@ import {
   parquetRowCountSql,
   partitionParams,
   readStagingSql,
+  smallMergeSql,
   stagedCopyOptionsSql,
   stagedInputSql,
+  stagedRowsSql,
   tombstoneFileSql,
   winnerRowsSql,
 } from './compactionSql.js';
 import type { PartitionRun } from './compactPartition.js';
 import { partStatsOn } from './partStats.js';
 import { findRefusedLines, type RejectedInput, type StagingLine, salvageStagingObject, writeStagingLines } from './salvage.js';
-import { type RememberedDelete, ROW_KINDS, type RowCounts, tallyFromCounts } from './tally.js';
+import {
+  installTally,
+  openTally,
+  type RememberedDelete,
+  ROW_KINDS,
+  type RowCounts,
+  TALLY_FUNCTION,
+  tallyFromCounts,
+} from './tally.js';
 
 /**
  * An incremental merge (PartitionPlan `folded`) met a backfilled version: its version time depends on every
@@ -54,8 +65,16 @@ export interface MergeOutcome {
   readonly rowsRejected: number;
   readonly objectsRejected: number;
   readonly rejected: RejectedInput[];
-  /** Local part files, in part order, holding exactly `counts.current` rows. */
+  /**
+   * Local part files, in part order, holding exactly `counts.current` rows, or (partsKept) exactly the current
+   * rows that are not in the published parts.
+   */
   readonly parts: string[];
+  /**
+   * The published parts (the plan's files) stay in the new version as they are, every row of them still
+   * current (partsStayCurrent); `parts` are added beside them and nothing is removed.
+   */
+  readonly partsKept?: boolean;
   /** Each local part's Delta statistics (partStats), in part order, when the merge read them already. */
   readonly partStats?: readonly string[];
   /**
@@ -92,9 +111,14 @@ export interface PlacedPart {
 /**
  * The run phase: downloads the partition's inputs (staging, the published parts, the remembered deletes),
  * runs the merge statements and verifies the Parquet it wrote (row count from the files' footers) and the
- * tombstone file. DuckDB errors name the staging object, never the local copy.
+ * tombstone file. DuckDB errors name the staging object, never the local copy. A full fold of at most
+ * `smallMergeBytes` of inputs (default SMALL_MERGE_BYTES) runs as one statement (runSmallMerge).
  */
-export async function mergePartition(run: PartitionRun, plan: PartitionPlan): Promise<MergeOutcome> {
+export async function mergePartition(
+  run: PartitionRun,
+  plan: PartitionPlan,
+  options: { readonly smallMergeBytes?: number } = {},
+): Promise<MergeOutcome> {
   const { deps } = run;
   const keyOf = new Map<string, string>();
   try {
@@ -102,7 +126,8 @@ export async function mergePartition(run: PartitionRun, plan: PartitionPlan): Pr
     const local = await run.timed('download', () => downloadInputs(run, plan, keyOf));
     await run.phase('compacting');
     // a lost lease or a stopped run interrupts a long statement instead of waiting for it
-    return await withConnection(deps.db, (connection) => mergeAndVerify(connection, run, plan, local, keyOf), run.signal);
+    const small = options.smallMergeBytes ?? SMALL_MERGE_BYTES;
+    return await withConnection(deps.db, (connection) => mergeAndVerify(connection, run, plan, local, keyOf, small), run.signal);
   } catch (error) {
     run.signal.throwIfAborted();
     throw withObjectKeys(error, keyOf);
@@ -123,18 +148,24 @@ async function mergeAndVerify(
   plan: PartitionPlan,
   local: LocalInputs,
   keyOf: Map<string, string>,
+  smallMergeBytes: number,
 ): Promise<MergeOutcome> {
   const incremental = (plan.folded?.length ?? 0) > 0;
-  const merged = await run.timed('compact', () => runMerge(connection, run, local, keyOf, incremental));
+  const inputBytes = [...local.stagingInfo, ...plan.published, ...plan.tombstones].reduce((n, o) => n + o.size, 0);
+  const merged = await run.timed('compact', () =>
+    !incremental && local.staging.length > 0 && inputBytes <= Math.min(smallMergeBytes, run.settings.targetFileBytes / 4)
+      ? runSmallMerge(connection, run, local, keyOf)
+      : runMerge(connection, run, local, keyOf, incremental),
+  );
   await run.phase('verifying');
   return await run.timed('verify', async () => {
-    const parts = merged.counts.current === 0 ? [] : await partFiles(join(run.work, 'out'));
+    const parts = merged.written === 0 ? [] : await partFiles(join(run.work, 'out'));
     // each part's footer read once: its Delta statistics for the commit, and its rows for the check
     const stats: { stats: string; rows: number }[] = [];
     for (const part of parts) stats.push(await partStatsOn(connection, part));
     checkRowCount(
       stats.reduce((n, s) => n + s.rows, 0),
-      merged.counts.current,
+      merged.written,
       'part files',
     );
     // deletes that are exactly the remembered ones are not written again: the version names the same file
@@ -154,6 +185,7 @@ async function mergeAndVerify(
       partStats: stats.map((s) => s.stats),
       tombstoneFile,
       ...(kept ? { tombstonesKept: kept } : {}),
+      ...(merged.keptParts ? { partsKept: true } : {}),
     };
   });
 }
@@ -294,24 +326,95 @@ async function runMerge(
       n: number;
       deletes: { message_id: string; source_seq: string; ingested_at: bigint }[] | null;
     }[];
-    const deletedByOrigin = INPUT_ORIGINS.map((_, origin) =>
-      counted
-        .filter((c) => c.input_origin === origin && c.row_kind === ROW_KINDS.indexOf('deleted'))
-        .reduce((n, c) => n + c.n, 0),
-    );
-    const { counts, read, deletes } = tallyFromCounts(
+    const { counts, read, deletes, deletedByOrigin } = tallyFromCounts(
       counted,
       counted.flatMap((c) => (c.deletes ?? []).map((d): RememberedDelete => ({ ...d, ingested_at: Number(d.ingested_at) }))),
     );
-    await connection.run(
-      `COPY (${winnerRowsSql(sources, MERGE_ROWS)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)})`,
-    );
+    const keptParts = incremental && partsStayCurrent(counted, read.published, sources.published.length);
+    // kept parts: only the staged rows' winners are written, beside the published parts
+    const written = keptParts ? counts.current - read.published : counts.current;
+    if (written > 0) {
+      await connection.run(
+        `COPY (${winnerRowsSql(keptParts ? { ...sources, published: [] } : sources, MERGE_ROWS)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)})`,
+      );
+    }
     const stagedRows = { sql: `(SELECT * EXCLUDE (input_origin) FROM read_parquet(${quoteLiteral(staged)}))` };
     const rejectedRows = counts.rejected > 0 ? await rejectedRowLines(connection, run, stagedRows, keyOf) : [];
-    return { counts, read, deletes, deletedByOrigin, salvaged, rejectedRows };
+    return { counts, read, deletes, deletedByOrigin, salvaged, rejectedRows, keptParts, written };
   } finally {
     await connection.run(`DROP TABLE IF EXISTS ${quoteIdent(MERGE_ROWS)}`);
   }
+}
+
+/**
+ * A full fold whose downloaded inputs (staging objects, published parts, remembered deletes) are at most this
+ * many bytes, and at most a quarter of the target part size (its output is one part), runs as one statement
+ * (runSmallMerge). A small tenant's day is a few hundred KB; the statement holds its rows in memory.
+ */
+export const SMALL_MERGE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The merge of a small partition as one statement (smallMergeSql): the staging is read once, classified with
+ * the published parts and remembered deletes over whole rows, counted by the tally function and the winners
+ * written, instead of staging → staged file → backfill check → classification → counts → winners (about a
+ * quarter of a small partition's statement time, docs/PERFORMANCE.md). Not for an incremental fold, which
+ * must find a backfilled version before it writes (FullFoldNeeded). Refused staging is salvaged as in runMerge.
+ */
+async function runSmallMerge(connection: DuckDBConnection, run: PartitionRun, local: LocalInputs, keyOf: Map<string, string>) {
+  await installTally(run.deps.db);
+  const runKey = `merge/${run.tenant}/${run.date}/${run.runId}`;
+  const tally = openTally(runKey);
+  const outDir = join(run.work, 'out');
+  const files = () => ({ staging: local.staging, published: local.published, tombstones: local.tombstones });
+  const merge = () =>
+    connection.run(
+      `COPY (${smallMergeSql(files(), TALLY_FUNCTION, runKey)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)})`,
+      mergeParams(run.tenant, run.date, files()),
+    );
+  try {
+    let salvaged: RejectedInput[] = [];
+    try {
+      await merge();
+    } catch (error) {
+      if (!isInputError(error)) throw error;
+      // nothing of the refused statement counts: its tally and any file it began
+      tally.reset();
+      await rm(outDir, { recursive: true, force: true });
+      salvaged = await salvageRefusedFiles(connection, run, local, keyOf);
+      await merge();
+    }
+    const { counts, read, deletes, deletedByOrigin } = tally.read();
+    const stagedRows = { sql: `(${stagedRowsSql(local.staging)})`, params: partitionParams(run.tenant, run.date) };
+    const rejectedRows = counts.rejected > 0 ? await rejectedRowLines(connection, run, stagedRows, keyOf) : [];
+    return { counts, read, deletes, deletedByOrigin, salvaged, rejectedRows, keptParts: false, written: counts.current };
+  } finally {
+    tally.end();
+  }
+}
+
+/**
+ * A partition keeps at most this many parts by appending (partsStayCurrent); a fold past it writes them again as
+ * one (each part read costs every later merge a file).
+ */
+export const MAX_KEPT_PARTS = 8;
+
+/**
+ * Whether an incremental merge may keep the published parts as they are and add the staged rows' winners as a
+ * new part: every published row is still current (kind 0 — no staged row supersedes, duplicates or deletes a
+ * published message), so the published parts hold exactly the published origin's current rows, row for row,
+ * and the new version's rows are those parts plus the staged winners. Not for an empty published partition
+ * (its 0-row part would be kept for nothing) nor past MAX_KEPT_PARTS.
+ */
+export function partsStayCurrent(
+  counted: readonly { input_origin: number; row_kind: number; n: number }[],
+  publishedRows: number,
+  publishedParts: number,
+): boolean {
+  if (publishedRows === 0 || publishedParts === 0 || publishedParts >= MAX_KEPT_PARTS) return false;
+  const published = INPUT_ORIGINS.indexOf('published');
+  const current = ROW_KINDS.indexOf('current');
+  const stayed = counted.filter((c) => c.input_origin === published && c.row_kind === current).reduce((n, c) => n + c.n, 0);
+  return stayed === publishedRows;
 }
 
 /** The merge's temporary table of classified rows (mergeRowsSql; one per connection). */

@@ -29,6 +29,8 @@ export interface TallyResult {
   readonly counts: RowCounts;
   /** Rows read, by origin. */
   readonly read: Record<InputOrigin, number>;
+  /** Rows of kind `deleted`, by origin (INPUT_ORIGINS order). */
+  readonly deletedByOrigin: number[];
   readonly deletes: RememberedDelete[];
 }
 
@@ -116,5 +118,6 @@ function summarise(tally: RunTally): TallyResult {
   const read = Object.fromEntries(
     INPUT_ORIGINS.map((o, origin) => [o, ROW_KINDS.reduce((n, _, kind) => n + at(origin, kind), 0)]),
   ) as Record<InputOrigin, number>;
-  return { counts, read, deletes: tally.deletes };
+  const deletedByOrigin = INPUT_ORIGINS.map((_, origin) => at(origin, ROW_KINDS.indexOf('deleted')));
+  return { counts, read, deletedByOrigin, deletes: tally.deletes };
 }

@@ -29,8 +29,10 @@ export interface Lease {
   /** Aborted when the lease is lost (a renewal found another holder or failed past expiry) or the run was aborted. */
   readonly signal: AbortSignal;
   /**
-   * Renews now with a conditional write (ifMatch the lease's own ETag); throws LeaseLostError if another
-   * run holds it or it was lost earlier. Called right before uploading parts (the lease saves doing the same
+   * Checks the lease is still this run's, and renews it unless it is fresh; throws LeaseLostError if another
+   * run holds it or it was lost earlier. A lease written in the last quarter of its duration (FRESH_SHARE) is
+   * read (its ETag unchanged: nobody replaced it), one request; an older one is renewed with a conditional
+   * write (ifMatch the lease's own ETag). Called right before uploading parts (the lease saves doing the same
    * work twice; the table commit's put-if-absent is what keeps two runs' results apart).
    */
   confirm(): Promise<void>;
@@ -88,32 +90,49 @@ export async function acquireLease(
   const json = { contentType: 'application/json' } as const;
 
   let etag: string;
+  // when the lease found in place is as valid as the one written: the expiry of the version held
+  let text = bodyText();
+  let expiresAt = expiryOf(text);
   try {
-    etag = (await store.putBytes(key, bodyText(), { ...json, ifNoneMatch: '*' })).etag;
+    etag = (await store.putBytes(key, text, { ...json, ifNoneMatch: '*' })).etag;
   } catch (error) {
     if (!(error instanceof PreconditionFailedError)) throw error;
     const current = await readLease(store, key);
     if (current?.body.run_id === runId) {
       // our own lease: the create succeeded but its reply was lost and the retried write found it
       etag = current.etag;
+      expiresAt = Math.min(expiresAt, Date.parse(current.body.expires_at));
     } else {
       if (current && !canTakeOver(current.body, now())) throw locked(current.body);
       try {
         const condition = current ? { ifMatch: current.etag } : { ifNoneMatch: '*' as const };
-        etag = (await store.putBytes(key, bodyText(), { ...json, ...condition })).etag;
+        text = bodyText();
+        expiresAt = expiryOf(text);
+        etag = (await store.putBytes(key, text, { ...json, ...condition })).etag;
       } catch (takeoverError) {
         if (!(takeoverError instanceof PreconditionFailedError)) throw takeoverError;
         const winner = await readLease(store, key);
         if (winner?.body.run_id !== runId) throw locked(winner?.body ?? unknownHolder());
         etag = winner.etag;
+        expiresAt = Math.min(expiresAt, Date.parse(winner.body.expires_at));
       }
     }
   }
-  return new HeldLease(store, key, runId, etag, bodyText, now, leaseMs, options);
+  return new HeldLease(store, key, runId, etag, bodyText, now, leaseMs, options, expiresAt);
 }
 
 /** Renewal attempts while the lease keeps naming this run (tasks of one split renew it side by side). */
 const RENEW_ATTEMPTS = 12;
+
+/**
+ * confirm() only reads a lease that has at least this share of its duration left (written in the last
+ * quarter of it, the default heartbeat interval): no other run can have taken it over by the rules (it has not
+ * lapsed, and its holder lives), so an unchanged ETag is all the check needs; the heartbeat renews it.
+ */
+const FRESH_SHARE = 0.75;
+
+/** The expiry a lease body names, as epoch ms. */
+const expiryOf = (text: string) => Date.parse((JSON.parse(text) as LeaseBody).expires_at);
 
 /**
  * Takes up a lease this run already holds, from another process (a task of a split tenant-day): the lease
@@ -138,7 +157,8 @@ export async function adoptLease(
     throw new LeaseLostError(`lost the lease ${key} of run ${runId}: ${why}`, { context: { key, runId } });
   }
   const bodyText = leaseBodyText(runId, current.body.acquired_at, now, leaseMs, options);
-  const lease = new HeldLease(store, key, runId, current.etag, bodyText, now, leaseMs, options);
+  // the version read may be another task's, written long ago: renewed at once, never only read
+  const lease = new HeldLease(store, key, runId, current.etag, bodyText, now, leaseMs, options, 0);
   try {
     await lease.confirm();
   } catch (error) {
@@ -170,7 +190,6 @@ class HeldLease implements Lease {
   private readonly onRunAbort: () => void;
   /** Renewals and the release run one at a time, each on the ETag the previous one left. */
   private queue: Promise<void> = Promise.resolve();
-  private expiresAt: number;
   private released = false;
 
   constructor(
@@ -180,10 +199,11 @@ class HeldLease implements Lease {
     private etag: string,
     private readonly bodyText: () => string,
     private readonly now: () => number,
-    leaseMs: number,
+    private readonly leaseMs: number,
     private readonly options: LeaseOptions,
+    /** When the version held lapses (epoch ms): the expiry its body names. */
+    private expiresAt: number,
   ) {
-    this.expiresAt = now() + leaseMs;
     this.timer = setInterval(
       () => {
         // a failed heartbeat is recorded in the signal; confirm() reports it
@@ -204,7 +224,7 @@ class HeldLease implements Lease {
   }
 
   async confirm(): Promise<void> {
-    await this.renew();
+    await this.renew(true);
   }
 
   async handOver(): Promise<void> {
@@ -246,10 +266,28 @@ class HeldLease implements Lease {
     return this.queue;
   }
 
-  private renew(): Promise<void> {
-    const next = this.queue.then(() => this.renewNow());
+  private renew(readIfFresh = false): Promise<void> {
+    const next = this.queue.then(() => (readIfFresh && this.fresh() ? this.check() : this.renewNow()));
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  /** Whether the version held has at least FRESH_SHARE of the lease's duration left. */
+  private fresh(): boolean {
+    return this.expiresAt - this.now() >= this.leaseMs * FRESH_SHARE;
+  }
+
+  /**
+   * confirm() of a fresh lease: one read. The same ETag means nobody replaced it (a store that ignores
+   * conditions too); another version goes through the renewal, which tells a lost reply of ours from a takeover.
+   */
+  private async check(): Promise<void> {
+    if (this.released) throw this.lost('the lease was released');
+    const reason = this.controller.signal.reason;
+    if (reason instanceof LeaseLostError) throw reason;
+    this.options.signal?.throwIfAborted();
+    const current = await this.store.head(this.key);
+    if (current?.etag !== this.etag) await this.renewNow();
   }
 
   /**

@@ -3,15 +3,17 @@ import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StagedRecord } from '../../src/core/schema/messageSchema.js';
-import { STAGING_ROOT, stagingKey, TOMBSTONE_ROOT, tombstonePrefix } from '../../src/core/staging/layout.js';
+import { ANALYTICS_ROOT, STAGING_ROOT, stagingKey, TOMBSTONE_ROOT, tombstonePrefix } from '../../src/core/staging/layout.js';
 import { gzipNdjson } from '../../src/core/staging/ndjson.js';
 import type { CompactionDeps, CompactionPhase } from '../../src/engine/compactPartition.js';
 import { compactTenants } from '../../src/engine/compactTenants.js';
+import { MAX_KEPT_PARTS } from '../../src/engine/mergePartition.js';
 import { vacuumLake } from '../../src/lake/lakeTable.js';
 import { readManifest } from '../../src/lake/manifest.js';
+import { DeltaTable, partitionFiles, TAG_MANIFEST, tableKey } from '../../src/lake/table/deltaTable.js';
 import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
-import { listAll, type ObjectStore } from '../../src/ports/store/ObjectStore.js';
+import { getBytes, listAll, type ObjectStore } from '../../src/ports/store/ObjectStore.js';
 import { CountingStore } from '../../tools/CountingStore.js';
 import { stagedRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
@@ -345,4 +347,106 @@ describe('an intraday run folds in only the staging its partition has not folded
     ]);
     expect(await published(store, 'acme')).toStrictEqual(await published(await fullRefold(store), 'acme'));
   }, 120_000);
+
+  it('adds a part of only the new messages while every published row stays current; an edit, the part limit and the nightly run write one part again', async () => {
+    const store = newStore();
+    await stage(store, 'acme', [
+      { message_id: 'm1', content: 'first', source_seq: '10' },
+      { message_id: 'm2', content: 'second', source_seq: '11' },
+      { message_id: 'm3', content: 'deleted', source_seq: '12' },
+      { message_id: 'm3', op: 'delete', content: null, source_seq: '13' },
+    ]);
+    expect(await intraday(depsOf(store))).toStrictEqual([['acme', 'compacted', 1, 2]]);
+    const [first] = await parts(store);
+    const deletes = (await readManifest(store, 'acme', DATE))?.tombstones;
+
+    // new messages only (one delivered twice): the published part stays, a new part holds exactly them
+    await stage(store, 'acme', [
+      { message_id: 'm4', content: 'fourth', source_seq: '20' },
+      { message_id: 'm4', content: 'fourth', source_seq: '20', ingested_at: Date.parse(`${DATE}T02:00:00Z`) },
+      { message_id: 'm5', content: 'fifth', source_seq: '21' },
+    ]);
+    expect(await intraday(depsOf(store))).toStrictEqual([['acme', 'compacted', 1, 4]]);
+    const appended = await parts(store);
+    expect(appended.map((p) => p.key).filter((k) => k !== first?.key).length).toBe(1);
+    expect(appended.find((p) => p.key === first?.key)).toStrictEqual({ ...first, manifest: appended[0]?.manifest });
+    const added = appended.find((p) => p.key !== first?.key);
+    expect(contents(await readParquetRows(join(store.root, added?.key as string), { orderBy: 'message_id' }))).toStrictEqual([
+      ['m4', 'fourth'],
+      ['m5', 'fifth'],
+    ]);
+    const manifest = await readManifest(store, 'acme', DATE);
+    expect({
+      outputs: manifest?.outputs.map((o) => o.key).sort(),
+      rowsWritten: manifest?.rows_written,
+      duplicates: manifest?.duplicates_removed,
+      tombstones: manifest?.tombstones,
+      tags: appended.map((p) => p.manifest),
+    }).toStrictEqual({
+      outputs: appended.map((p) => p.key).sort(),
+      rowsWritten: 4,
+      duplicates: 1,
+      tombstones: deletes,
+      tags: appended.map(() => manifest && `manifests/messages/tenant_id=acme/dt=${DATE}/${manifest.run_id}.json`),
+    });
+    // the version removes nothing; it names the kept part again (no data change) with the new run's tags
+    expect(await lastCommit(store)).toStrictEqual([
+      ['add', first?.key, false],
+      ['add', added?.key, true],
+    ]);
+    expect(await published(store, 'acme')).toStrictEqual(await published(await fullRefold(store), 'acme'));
+
+    // an edit of a published message: the fold writes the partition again as one part
+    await stage(store, 'acme', [{ message_id: 'm1', content: 'edited', source_seq: '30' }]);
+    expect(await intraday(depsOf(store))).toStrictEqual([['acme', 'compacted', 1, 4]]);
+    const rewritten = await parts(store);
+    expect(rewritten.length).toBe(1);
+    expect((await lastCommit(store)).map(([kind, key]) => [kind, key]).sort()).toStrictEqual(
+      [...appended.map((p) => ['remove', p.key]), ['add', rewritten[0]?.key]].sort(),
+    );
+    expect(await published(store, 'acme')).toStrictEqual(await published(await fullRefold(store), 'acme'));
+
+    // new messages every hour: a part each, up to the limit, then one part again
+    const counts: number[] = [];
+    for (let hour = 0; hour < MAX_KEPT_PARTS; hour++) {
+      await stage(store, 'acme', [{ message_id: `h${hour}`, content: `hour ${hour}`, source_seq: String(40 + hour) }]);
+      await intraday(depsOf(store));
+      counts.push((await parts(store)).length);
+    }
+    expect(counts).toStrictEqual([...Array.from({ length: MAX_KEPT_PARTS - 1 }, (_, i) => i + 2), 1]);
+    await stage(store, 'acme', [{ message_id: 'm6', content: 'sixth', source_seq: '60' }]);
+    expect(await intraday(depsOf(store))).toStrictEqual([['acme', 'compacted', 1, 5 + MAX_KEPT_PARTS]]);
+    expect((await parts(store)).length).toBe(2);
+    const beforeNight = await published(store, 'acme');
+    expect(beforeNight).toStrictEqual(await published(await fullRefold(store), 'acme'));
+
+    // the nightly run folds the whole day again: one part, the same rows and remembered deletes
+    await compactTenants(depsOf(store), DATE, { tenants: 'all', concurrency: 2 });
+    expect((await parts(store)).length).toBe(1);
+    expect(await published(store, 'acme')).toStrictEqual(beforeNight);
+  }, 120_000);
 });
+
+/** The partition's parts in the table's current version: key, size, statistics and the run manifest its tags name. */
+async function parts(store: LocalStore) {
+  const snapshot = await new DeltaTable(store, {}).snapshot();
+  return partitionFiles(snapshot, 'acme', DATE).map((a) => ({
+    key: tableKey(a.path),
+    size: a.size,
+    stats: a.stats,
+    manifest: a.tags?.[TAG_MANIFEST],
+  }));
+}
+
+/** The file actions of the table's latest commit: kind, key, and an add's dataChange. */
+async function lastCommit(store: LocalStore) {
+  const logs = (await listAll(store, `${ANALYTICS_ROOT}_delta_log/`)).map((o) => o.key).filter((k) => k.endsWith('.json'));
+  return (await getBytes(store, logs.sort().at(-1) as string))
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as { add?: { path: string; dataChange: boolean }; remove?: { path: string } })
+    .flatMap((a) =>
+      a.add ? [['add', tableKey(a.add.path), a.add.dataChange]] : a.remove ? [['remove', tableKey(a.remove.path)]] : [],
+    );
+}

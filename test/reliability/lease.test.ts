@@ -9,6 +9,7 @@ import type { ObjectStore } from '../../src/ports/store/ObjectStore.js';
 import { BlobStore } from '../../stores/blob/BlobStore.js';
 import { S3Store } from '../../stores/s3/S3Store.js';
 import { startAzurite } from '../../tools/azureServers.js';
+import { CountingStore } from '../../tools/CountingStore.js';
 import type { RunningServer } from '../../tools/servers.js';
 import { type S3rver, startS3rver } from '../aws/support/localAws.js';
 import { GONE_PID, plantLease } from '../kit/leases.js';
@@ -53,6 +54,34 @@ describe.each(Object.keys(stores))('the partition lease on %s', (kind) => {
     expect(lease.signal.aborted).toBe(false);
     await lease.confirm();
     await lease.release();
+    expect(await store.head(KEY)).toBeUndefined();
+  });
+
+  it('confirm only reads a lease written in the last quarter of its duration (one HEAD); an older one it renews', async () => {
+    let clock = Date.now();
+    const store = new CountingStore(make());
+    // no heartbeat within the test: every request below is confirm's or release's
+    const lease = await acquireLease(store, 'acme', DATE, 'run-a', { leaseMs: 60_000, heartbeatMs: 3_600_000, now: () => clock });
+    const created = await readLease(store, KEY);
+    store.reset();
+
+    clock += 15_000; // three quarters left: fresh
+    await lease.confirm();
+    expect(store.counts().operations).toStrictEqual({ LIST: 0, HEAD: 1, GET: 0, PUT: 0, DELETE: 0 });
+    expect((await readLease(store, KEY))?.etag).toBe(created?.etag);
+
+    store.reset();
+    clock += 1; // less than three quarters left: renewed, to a full lease from now
+    await lease.confirm();
+    expect(store.counts().operations).toStrictEqual({ LIST: 0, HEAD: 1, GET: 0, PUT: 1, DELETE: 0 });
+    const renewed = await readLease(store, KEY);
+    expect(renewed?.etag).not.toBe(created?.etag);
+    expect(renewed?.body.expires_at).toBe(new Date(clock + 60_000).toISOString());
+
+    store.reset();
+    await lease.confirm(); // fresh again
+    await lease.release();
+    expect(store.counts().operations).toStrictEqual({ LIST: 0, HEAD: 2, GET: 0, PUT: 0, DELETE: 1 });
     expect(await store.head(KEY)).toBeUndefined();
   });
 

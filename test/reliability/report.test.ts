@@ -16,10 +16,10 @@ describe('npm run reliability: the numbers it prints', () => {
   it('faults injected per kind, bad inputs, reconciled messages and concurrent runs', () => {
     expect(report).toStrictEqual({
       faults: {
-        calls: 138,
-        throttled: 12,
-        unavailable: 7,
-        truncatedReads: 6,
+        calls: 145,
+        throttled: 14,
+        unavailable: 8,
+        truncatedReads: 13,
         permanent: 1,
         identicalUnderTransientFaults: true,
         permanentIsolated: true,
@@ -59,7 +59,7 @@ describe('npm run reliability: the numbers it prints', () => {
 
   it('prints them as tables', () => {
     const text = formatReliabilityReport(report);
-    expect(text).toContain('truncated downloads         6');
+    expect(text).toContain('truncated downloads        13');
     expect(text).toContain(
       'pipeline (3 tenants)    651    591         59          1              0           0           0  yes',
     );

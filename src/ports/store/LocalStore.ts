@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
+import { type BigIntStats, statSync } from 'node:fs';
 import {
   copyFile,
   link,
@@ -15,7 +15,7 @@ import {
   utimes,
   writeFile,
 } from 'node:fs/promises';
-import { dirname, join, relative, sep } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { processExists } from '../../core/util/processExists.js';
 import { ObjectNotFoundError, PreconditionFailedError, StoreError } from './errors.js';
@@ -61,10 +61,16 @@ const TEMP_STALE_MS = 10 * 60 * 1000;
  * host and pid namespace. A lock older than 10 minutes is also broken by the sweep (a lock is held for
  * milliseconds). Old versions' locks (a plain file `<root>/.tmp/locks/<sha1>` naming a pid) are waited on
  * while their pid lives and then unlinked (unlink removes no folder, so never a new-style lock).
+ *
+ * Looking a file up (`stat`) is one synchronous call: microseconds, where a call through libuv's thread pool
+ * costs more CPU in hand-offs and waits behind DuckDB's statements, which run on the same pool threads. Calls
+ * that create or remove files stay on the pool: under a busy journal they can take milliseconds.
  */
 export class LocalStore implements ObjectStore {
   readonly location: string;
   private swept: Promise<void> | undefined;
+  /** `<root>/.tmp/` and its `locks/` folder, made once (made again if removed meanwhile). */
+  private tempFolders: Promise<unknown> | undefined;
 
   constructor(readonly root: string) {
     this.location = `file://${root}`;
@@ -73,11 +79,10 @@ export class LocalStore implements ObjectStore {
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     const keys: string[] = [];
     const base = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/') + 1) : '';
-    await this.walk(this.path(base || '.', true), keys);
+    await this.walk(this.path(base || '.', true), base, prefix, keys);
     keys.sort();
     for (const key of keys) {
-      if (!key.startsWith(prefix)) continue;
-      const info = await this.head(key);
+      const info = this.stat(key);
       if (info) yield info;
     }
   }
@@ -98,12 +103,7 @@ export class LocalStore implements ObjectStore {
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
-    try {
-      return this.info(key, await stat(this.path(key), { bigint: true }));
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw new StoreError(`cannot stat ${key}`, { cause: error, context: { key } });
-    }
+    return this.stat(key);
   }
 
   async getStream(key: string): Promise<Readable> {
@@ -122,7 +122,7 @@ export class LocalStore implements ObjectStore {
     } catch (error) {
       throw this.readError(key, error);
     }
-    const info = await this.head(key);
+    const info = this.stat(key);
     if (!info) throw new ObjectNotFoundError(`object not found: ${key}`, { context: { key } });
     return info;
   }
@@ -207,14 +207,15 @@ export class LocalStore implements ObjectStore {
     this.swept ??= this.sweepTemporaryFiles().catch(() => undefined);
     await this.swept;
     const tmp = this.tempPath(`${process.pid}-${randomUUID()}`);
+    let moved = false;
     try {
-      await mkdir(dirname(tmp), { recursive: true });
-      await write(tmp);
-      await mkdir(dirname(target), { recursive: true });
+      await this.inTempFolder(() => write(tmp));
       // the last moment a stopped writer can still leave the object unwritten
       options.signal?.throwIfAborted();
-      if (options.ifNoneMatch === '*' && options.ifMatch === undefined) return await this.create(key, target, tmp);
-      // the version written is read inside the lock: after it another writer may replace it
+      // the object's ETag is the written file's: a link or a rename keeps its inode, size and mtime
+      let written = this.info(key, statSync(tmp, { bigint: true }));
+      if (options.ifNoneMatch === '*' && options.ifMatch === undefined) return await this.create(key, target, tmp, written);
+      // the version written is decided inside the lock: after it another writer may replace it
       return await this.withKeyLock(key, async () => {
         const current = await this.head(key);
         if (options.ifNoneMatch === '*' && current) {
@@ -223,21 +224,37 @@ export class LocalStore implements ObjectStore {
         if (options.ifMatch !== undefined && current?.etag !== options.ifMatch) {
           throw new PreconditionFailedError(`${key} changed (ifMatch ${options.ifMatch})`, { context: { key } });
         }
-        if (current && this.info(key, await stat(tmp, { bigint: true })).etag === current.etag) {
+        if (current && written.etag === current.etag) {
           // same size, inode and (coarse) mtime as the version it replaces: move the mtime so the ETag changes
           const bumped = new Date(current.lastModified.getTime() + 1);
           await utimes(tmp, bumped, bumped);
+          written = this.info(key, statSync(tmp, { bigint: true }));
         }
-        await rename(tmp, target);
-        const info = await this.head(key);
-        if (!info) throw new StoreError(`object vanished after write: ${key}`, { context: { key } });
-        return info;
+        await inFolder(target, () => rename(tmp, target));
+        moved = true;
+        return written;
       });
     } catch (error) {
       if (error instanceof StoreError || (options.signal?.aborted && error === options.signal.reason)) throw error;
       throw new StoreError(`cannot write ${key}`, { cause: error, context: { key } });
     } finally {
-      await rm(tmp, { force: true });
+      // after a link the temporary name is a second name of the object: only that name goes
+      if (!moved) await unlinkIfThere(tmp);
+    }
+  }
+
+  /** Runs `work` (which writes into `<root>/.tmp/`), making the folder first if it is not there. */
+  private async inTempFolder<T>(work: () => Promise<T>): Promise<T> {
+    this.tempFolders ??= mkdir(this.tempPath(LOCK_FOLDER), { recursive: true });
+    await this.tempFolders;
+    try {
+      return await work();
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      // removed meanwhile (a test's cleanup, a hand): made again, once
+      this.tempFolders = mkdir(this.tempPath(LOCK_FOLDER), { recursive: true });
+      await this.tempFolders;
+      return work();
     }
   }
 
@@ -245,18 +262,16 @@ export class LocalStore implements ObjectStore {
    * Create only: a hard link of the written temporary file to the key's path, which fails with EEXIST if the
    * path exists. One atomic operation decides, so of any number of racing creators exactly one wins.
    */
-  private async create(key: string, target: string, tmp: string): Promise<ObjectInfo> {
-    // the link is the same inode: its size, mtime and inode (the ETag) are the new object's, whatever comes after
-    const info = this.info(key, await stat(tmp, { bigint: true }));
+  private async create(key: string, target: string, tmp: string, written: ObjectInfo): Promise<ObjectInfo> {
     try {
-      await link(tmp, target);
+      await inFolder(target, () => link(tmp, target));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
         throw new PreconditionFailedError(`${key} already exists`, { cause: error, context: { key } });
       }
       throw error;
     }
-    return info;
+    return written;
   }
 
   /**
@@ -270,9 +285,8 @@ export class LocalStore implements ObjectStore {
     const lock = join(locks, createHash('sha1').update(key).digest('hex'));
     const holder = `${process.pid}-${randomUUID()}`;
     const mine = this.tempPath(holder);
-    await mkdir(locks, { recursive: true });
     try {
-      await mkdir(mine);
+      await this.inTempFolder(() => mkdir(mine));
       await writeFile(join(mine, holder), '');
       for (let attempt = 0; ; attempt++) {
         try {
@@ -280,6 +294,11 @@ export class LocalStore implements ObjectStore {
           break;
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT' && attempt === 0) {
+            // the locks folder was removed meanwhile: made again
+            await mkdir(locks, { recursive: true });
+            continue;
+          }
           // EEXIST/ENOTEMPTY: held (a folder with a holder's file); ENOTDIR: an old version's lock file
           if (code !== 'EEXIST' && code !== 'ENOTEMPTY' && code !== 'ENOTDIR') throw error;
           if (attempt > 3000) throw new StoreError(`timed out waiting for the lock of ${key}`, { cause: error });
@@ -303,7 +322,11 @@ export class LocalStore implements ObjectStore {
     return name === undefined ? join(this.root, TEMP_FOLDER) : join(this.root, TEMP_FOLDER, name);
   }
 
-  private async walk(dir: string, out: string[]): Promise<void> {
+  /**
+   * Collects the keys below the folder `dir` (whose keys start with `base`) that start with `prefix`, reading
+   * only the folders that can hold such keys. Old versions' `.tmp-` files are removed once stale.
+   */
+  private async walk(dir: string, base: string, prefix: string, out: string[]): Promise<void> {
     let entries: import('node:fs').Dirent[];
     try {
       entries = await readdir(dir, { withFileTypes: true });
@@ -312,18 +335,32 @@ export class LocalStore implements ObjectStore {
       throw error;
     }
     for (const entry of entries) {
-      const full = join(dir, entry.name);
+      const key = base + entry.name;
       if (entry.isDirectory()) {
-        if (!(dir === this.root && entry.name === TEMP_FOLDER)) await this.walk(full, out);
+        const folder = `${key}/`;
+        if (base === '' && entry.name === TEMP_FOLDER) continue;
+        if (folder.startsWith(prefix) || prefix.startsWith(folder)) await this.walk(join(dir, entry.name), folder, prefix, out);
       } else if (entry.name.startsWith(LEGACY_TEMP_MARK)) {
+        const full = join(dir, entry.name);
         const age = await stat(full).then(
           (s) => Date.now() - s.mtimeMs,
           () => 0,
         );
         if (age > TEMP_STALE_MS) await rm(full, { force: true });
-      } else if (entry.isFile()) {
-        out.push(relative(this.root, full).split(sep).join('/'));
+      } else if (entry.isFile() && key.startsWith(prefix)) {
+        out.push(key);
       }
+    }
+  }
+
+  /** The object's info, or undefined if it does not exist: one synchronous stat (see the class comment). */
+  private stat(key: string): ObjectInfo | undefined {
+    const path = this.path(key);
+    try {
+      const stats = statSync(path, { bigint: true, throwIfNoEntry: false });
+      return stats ? this.info(key, stats) : undefined;
+    } catch (error) {
+      throw new StoreError(`cannot stat ${key}`, { cause: error, context: { key } });
     }
   }
 
@@ -391,6 +428,17 @@ function ownerPid(name: string): number | undefined {
 /** A temporary file or lock of `pid` is stale when that process is gone or it is older than 10 minutes. */
 function stale(mtimeMs: number, pid: number): boolean {
   return Date.now() - mtimeMs > TEMP_STALE_MS || (Number.isInteger(pid) && pid > 0 && !processExists(pid));
+}
+
+/** Runs `work` (a link or rename to `target`), making the target's folder first if it is not there. */
+async function inFolder<T>(target: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    await mkdir(dirname(target), { recursive: true });
+    return work();
+  }
 }
 
 async function unlinkIfThere(path: string): Promise<void> {
