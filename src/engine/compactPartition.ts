@@ -1,10 +1,11 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { CompactionError, errorMessage } from '../core/errors.js';
 import { assertTenantId } from '../core/tenant.js';
 import { parseDate } from '../core/time/jst.js';
 import { newRunId } from '../core/time/runId.js';
+import { inFolder } from '../core/util/inFolder.js';
 import type { RetryPolicy } from '../core/util/retry.js';
 import { currentSnapshot } from '../lake/lakeTable.js';
 import { acquireLease, type Lease } from '../lake/partitionLease.js';
@@ -185,7 +186,8 @@ export async function compactPartition(
       if (!planHasWork(plan)) return emptyResult(base, 'no-input', now() - started, timings);
       if (plan.missing.length > 0) deps.log?.('partition.missing_inputs', { ...base, keys: plan.missing });
 
-      work = await workFolder(deps.workDirectory, `${tenant}-${date}-`);
+      // a new folder for this attempt under the run's folder, which is made first when it is not there
+      work = await inFolder(deps.workDirectory, () => mkdtemp(join(deps.workDirectory, `${tenant}-${date}-`)));
       const run: PartitionRun = {
         deps,
         tenant,
@@ -245,17 +247,6 @@ export async function compactPartition(
         deps.log?.('lease.release_failed', { ...base, error: errorMessage(error) });
       });
     }
-  }
-}
-
-/** A new folder for one attempt under the run's folder, which is made first when it is not there. */
-async function workFolder(parent: string, prefix: string): Promise<string> {
-  try {
-    return await mkdtemp(join(parent, prefix));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    await mkdir(parent, { recursive: true });
-    return mkdtemp(join(parent, prefix));
   }
 }
 

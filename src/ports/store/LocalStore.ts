@@ -17,6 +17,7 @@ import {
 } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { inFolder } from '../../core/util/inFolder.js';
 import { processExists } from '../../core/util/processExists.js';
 import { ObjectNotFoundError, PreconditionFailedError, StoreError } from './errors.js';
 import type { DeleteOptions, ObjectInfo, ObjectStore, PutOptions } from './ObjectStore.js';
@@ -230,7 +231,7 @@ export class LocalStore implements ObjectStore {
           await utimes(tmp, bumped, bumped);
           written = this.info(key, statSync(tmp, { bigint: true }));
         }
-        await inFolder(target, () => rename(tmp, target));
+        await inFolder(dirname(target), () => rename(tmp, target));
         moved = true;
         return written;
       });
@@ -264,7 +265,7 @@ export class LocalStore implements ObjectStore {
    */
   private async create(key: string, target: string, tmp: string, written: ObjectInfo): Promise<ObjectInfo> {
     try {
-      await inFolder(target, () => link(tmp, target));
+      await inFolder(dirname(target), () => link(tmp, target));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
         throw new PreconditionFailedError(`${key} already exists`, { cause: error, context: { key } });
@@ -428,17 +429,6 @@ function ownerPid(name: string): number | undefined {
 /** A temporary file or lock of `pid` is stale when that process is gone or it is older than 10 minutes. */
 function stale(mtimeMs: number, pid: number): boolean {
   return Date.now() - mtimeMs > TEMP_STALE_MS || (Number.isInteger(pid) && pid > 0 && !processExists(pid));
-}
-
-/** Runs `work` (a link or rename to `target`), making the target's folder first if it is not there. */
-async function inFolder<T>(target: string, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-    await mkdir(dirname(target), { recursive: true });
-    return work();
-  }
 }
 
 async function unlinkIfThere(path: string): Promise<void> {
