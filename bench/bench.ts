@@ -53,7 +53,8 @@ const USAGE = `usage: npm run bench -- [--scenario single|tenants|stores|ingest|
   [--concurrency N] [--rounds N] [--baseline DIR] [--ranges K] [--buckets B] [--latency-ms N]
   [--commit-batch N] [--zipf S] [--workers W] [--job-concurrency C] [--new-messages N] [--json] [--out FILE]
   tenants: --tenants × --tenant-messages in one process; --latency-ms adds a delay to every store request,
-  --commit-batch caps partitions per table version, --baseline DIR runs an earlier checkout alongside.
+  --commit-batch caps partitions per table version, --baseline DIR runs an earlier checkout alongside; then
+  one bare DuckDB statement over the same day (4 GB), printed as the ratio of each run to it.
   night: Zipf (--zipf, --messages in all; 0 = --tenant-messages each) through the fan-out driver: W worker
   processes × C jobs, each job as one invocation. intraday: the tenants day compacted, then --new-messages
   per tenant folded in by one intraday run.

@@ -2,14 +2,14 @@
  * One measured step of the benchmark, run in its own process so its peak RSS is its own:
  *   node bin/run-ts.mjs bench/step.ts MODE OUT_DIR JSON_ARGS
  *   node bin/run-ts.mjs bench/step.ts project|bare ROOT TENANT DATE OUT_DIR MEMORY THREADS   (the lead's form)
- * Modes: project, bare, peer, polars, explain, tenants, store, split (one task of a split compaction), compare
+ * Modes: project, bare, bareDay, peer, polars, explain, tenants, store, split (one task of a split compaction), compare
  * (two sets of Parquet files, row for row). Prints one JSON line: { mode, ms, maxRssMB, peakTempMB, ... }.
  */
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadConfig } from '../src/core/config.js';
 import { quoteLiteral } from '../src/core/sql/quote.js';
-import { stagingKey, stagingPrefix } from '../src/core/staging/layout.js';
+import { STAGING_ROOT, stagingKey, stagingPrefix } from '../src/core/staging/layout.js';
 import { gzipNdjson } from '../src/core/staging/ndjson.js';
 import { mapLimit } from '../src/core/util/concurrency.js';
 import { LATEST_FIRST_SQL, parquetProjectionSql, readStagingSql } from '../src/engine/compactionSql.js';
@@ -82,6 +82,8 @@ export async function main(argv: string[]): Promise<number> {
     });
   } else if (mode === 'tenants') {
     result = await tenantsRun(out, args);
+  } else if (mode === 'bareDay') {
+    result = await bareDay(args.root as string, args.date as string, out, args.memory as string, String(args.threads));
   } else if (mode === 'intraday') {
     result = await intradayRun(out, args);
   } else if (mode === 'fanout') {
@@ -300,6 +302,33 @@ async function bare(root: string, tenant: string, date: string, out: string, mem
   c.closeSync();
   db.closeSync();
   return { rows: Number(copied.rowsChanged), bytesWritten: (await stat(join(out, 'bare.parquet'))).size };
+}
+
+/**
+ * The floor of a many-tenants run: one DuckDB statement over every tenant's staging of the day (the local files
+ * as they lie) with the same latest-version selection per tenant and message, writing one Parquet folder per
+ * tenant (PARTITION_BY) — no validation, no counts, no remembered deletes, no table commits.
+ */
+async function bareDay(root: string, date: string, out: string, memory: string, threads: string) {
+  const staging = join(root, STAGING_ROOT);
+  const files: string[] = [];
+  for (const folder of (await readdir(staging)).sort()) {
+    const dir = join(staging, folder, `dt=${date}`);
+    const names = await readdir(dir).catch(() => [] as string[]);
+    files.push(...names.sort().map((f) => join(dir, f)));
+  }
+  // The engine's instance settings (openDuckDb, allocator included): only the statement differs.
+  const db = await openDuckDb({ memoryLimit: memory, threads: Number(threads), workDirectory: join(out, 'work') });
+  const c = await db.connect();
+  const copied = await c.run(`COPY (
+        SELECT ${parquetProjectionSql()}, tenant_id AS tenant FROM (
+          SELECT * FROM ${readStagingSql(files)}
+          QUALIFY row_number() OVER (PARTITION BY tenant_id, message_id ORDER BY ${LATEST_FIRST_SQL}) = 1
+        ) WHERE op <> 'delete'
+      ) TO ${quoteLiteral(join(out, 'bare'))} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (tenant))`);
+  c.closeSync();
+  db.closeSync();
+  return { rows: Number(copied.rowsChanged), files: files.length };
 }
 
 /** compactPartition through a remote store (s3rver / Azurite) or the local one, counting every operation. */

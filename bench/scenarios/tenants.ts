@@ -23,7 +23,8 @@ export interface TenantsOptions {
 /**
  * `count` tenants × `perTenant` messages generated once (or reused from --data DIR), then compacted in one
  * process (runCompaction, TENANT_ID=*) on a fresh copy per round: the project, and the --baseline checkout
- * when given, alternately. Prints wall, per-tenant times, phases and store requests per partition by kind.
+ * when given, alternately; then one bare DuckDB statement over the same day (the floor, printed as ratios).
+ * Prints wall, per-tenant times, phases and store requests per partition by kind.
  */
 export async function tenantsScenario(context: Context, options: TenantsOptions) {
   const { count, perTenant } = options;
@@ -93,7 +94,37 @@ export async function tenantsScenario(context: Context, options: TenantsOptions)
       );
     }
   }
+  // the floor, in the same run: one bare DuckDB statement over the whole day (bareDay in bench/step.ts); at the
+  // engine's 1 GB it runs out of memory, so it gets BARE_DAY_MEMORY
+  const bare = runStep('bareDay', [
+    join(context.root, 'tenants-bare'),
+    JSON.stringify({ root: source.dir, date: DATE, memory: BARE_DAY_MEMORY, threads: context.threads }),
+  ]);
+  rows.push([
+    `bare DuckDB (${BARE_DAY_MEMORY})`,
+    count,
+    bare.files as number,
+    bare.ms as number,
+    Number(((bare.ms as number) / count).toFixed(1)),
+    '–',
+    '–',
+    '–',
+    bare.maxRssMB as number,
+    (bare.cpuS as number | undefined) ?? '–',
+    (bare.load1 as number[]).join(' / '),
+  ]);
   context.say(table(rows));
+  const ratios = runs.map((r) => ({
+    contender: r.contender,
+    round: r.round,
+    wallToBare: Number(((r.ms as number) / (bare.ms as number)).toFixed(2)),
+    ...(r.cpuS !== undefined && bare.cpuS !== undefined
+      ? { cpuToBare: Number(((r.cpuS as number) / (bare.cpuS as number)).toFixed(2)) }
+      : {}),
+  }));
+  context.say(
+    `against one bare DuckDB statement over the whole day (read → latest version per tenant and message → Parquet per tenant, ${bare.rows} rows; no validation, counts, deletes or commits): ${ratios.map((r) => `${r.contender} round ${r.round} ${r.wallToBare}× wall${r.cpuToBare === undefined ? '' : `, ${r.cpuToBare}× CPU`}`).join('; ')}`,
+  );
   const byArea = runs[0]?.byArea as Record<string, Record<string, number>> | undefined;
   if (byArea) {
     context.say(`requests per partition by area (project, round 0):`);
@@ -107,8 +138,11 @@ export async function tenantsScenario(context: Context, options: TenantsOptions)
       ]),
     );
   }
-  return { count, perTenant, latencyMs: options.latencyMs, commitBatch: options.commitBatch ?? null, runs };
+  return { count, perTenant, latencyMs: options.latencyMs, commitBatch: options.commitBatch ?? null, runs, bare, ratios };
 }
+
+/** DuckDB's memory limit for the bare whole-day statement (at 1 GB it ran out of memory, 2026-12-07). */
+const BARE_DAY_MEMORY = '4GB';
 
 /** Store requests per partition, by kind, from a step's operation counts. */
 function perPartition(r: Row, partitions: number): Record<string, number> {

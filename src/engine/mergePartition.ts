@@ -1,5 +1,5 @@
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { CompactionError, errorMessage } from '../core/errors.js';
 import { STAGING_COLUMNS } from '../core/schema/messageSchema.js';
@@ -30,7 +30,7 @@ import {
   winnerRowsSql,
 } from './compactionSql.js';
 import type { PartitionRun } from './compactPartition.js';
-import { partStatsOn } from './partStats.js';
+import { type WrittenPart, writtenParts } from './partStats.js';
 import { findRefusedLines, type RejectedInput, type StagingLine, salvageStagingObject, writeStagingLines } from './salvage.js';
 import {
   installTally,
@@ -110,9 +110,10 @@ export interface PlacedPart {
 
 /**
  * The run phase: downloads the partition's inputs (staging, the published parts, the remembered deletes),
- * runs the merge statements and verifies the Parquet it wrote (row count from the files' footers) and the
- * tombstone file. DuckDB errors name the staging object, never the local copy. A full fold of at most
- * `smallMergeBytes` of inputs (default SMALL_MERGE_BYTES) runs as one statement (runSmallMerge).
+ * runs the merge statements and verifies the Parquet it wrote (the files, sizes and row counts its writer
+ * reported: writtenAsReported) and the tombstone file. DuckDB errors name the staging object, never the
+ * local copy. A full fold of at most `smallMergeBytes` of inputs (default SMALL_MERGE_BYTES) runs as one
+ * statement (runSmallMerge).
  */
 export async function mergePartition(
   run: PartitionRun,
@@ -159,10 +160,10 @@ async function mergeAndVerify(
   );
   await run.phase('verifying');
   return await run.timed('verify', async () => {
-    const parts = merged.written === 0 ? [] : await partFiles(join(run.work, 'out'));
-    // each part's footer read once: its Delta statistics for the commit, and its rows for the check
-    const stats: { stats: string; rows: number }[] = [];
-    for (const part of parts) stats.push(await partStatsOn(connection, part));
+    const outDir = join(run.work, 'out');
+    const parts = merged.written === 0 ? [] : await partFiles(outDir);
+    // the parts on disk are the files the writer reported, at the sizes it reported; their rows (its count) the merge's
+    const stats = await writtenAsReported(parts, merged.parts);
     checkRowCount(
       stats.reduce((n, s) => n + s.rows, 0),
       merged.written,
@@ -333,14 +334,16 @@ async function runMerge(
     const keptParts = incremental && partsStayCurrent(counted, read.published, sources.published.length);
     // kept parts: only the staged rows' winners are written, beside the published parts
     const written = keptParts ? counts.current - read.published : counts.current;
-    if (written > 0) {
-      await connection.run(
-        `COPY (${winnerRowsSql(keptParts ? { ...sources, published: [] } : sources, MERGE_ROWS)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)})`,
-      );
-    }
+    const parts =
+      written > 0
+        ? await copyParts(
+            connection,
+            `COPY (${winnerRowsSql(keptParts ? { ...sources, published: [] } : sources, MERGE_ROWS)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)}, RETURN_STATS true)`,
+          )
+        : [];
     const stagedRows = { sql: `(SELECT * EXCLUDE (input_origin) FROM read_parquet(${quoteLiteral(staged)}))` };
     const rejectedRows = counts.rejected > 0 ? await rejectedRowLines(connection, run, stagedRows, keyOf) : [];
-    return { counts, read, deletes, deletedByOrigin, salvaged, rejectedRows, keptParts, written };
+    return { counts, read, deletes, deletedByOrigin, salvaged, rejectedRows, keptParts, written, parts };
   } finally {
     await connection.run(`DROP TABLE IF EXISTS ${quoteIdent(MERGE_ROWS)}`);
   }
@@ -367,26 +370,28 @@ async function runSmallMerge(connection: DuckDBConnection, run: PartitionRun, lo
   const outDir = join(run.work, 'out');
   const files = () => ({ staging: local.staging, published: local.published, tombstones: local.tombstones });
   const merge = () =>
-    connection.run(
-      `COPY (${smallMergeSql(files(), TALLY_FUNCTION, runKey)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)})`,
+    copyParts(
+      connection,
+      `COPY (${smallMergeSql(files(), TALLY_FUNCTION, runKey)}) TO ${quoteLiteral(outDir)} (${parquetCopyOptionsSql(run.settings)}, RETURN_STATS true)`,
       mergeParams(run.tenant, run.date, files()),
     );
   try {
     let salvaged: RejectedInput[] = [];
+    let parts: WrittenPart[];
     try {
-      await merge();
+      parts = await merge();
     } catch (error) {
       if (!isInputError(error)) throw error;
       // nothing of the refused statement counts: its tally and any file it began
       tally.reset();
       await rm(outDir, { recursive: true, force: true });
       salvaged = await salvageRefusedFiles(connection, run, local, keyOf);
-      await merge();
+      parts = await merge();
     }
     const { counts, read, deletes, deletedByOrigin } = tally.read();
     const stagedRows = { sql: `(${stagedRowsSql(local.staging)})`, params: partitionParams(run.tenant, run.date) };
     const rejectedRows = counts.rejected > 0 ? await rejectedRowLines(connection, run, stagedRows, keyOf) : [];
-    return { counts, read, deletes, deletedByOrigin, salvaged, rejectedRows, keptParts: false, written: counts.current };
+    return { counts, read, deletes, deletedByOrigin, salvaged, rejectedRows, keptParts: false, written: counts.current, parts };
   } finally {
     tally.end();
   }
@@ -521,6 +526,39 @@ export async function partFiles(dir: string): Promise<string[]> {
 
 const partNo = (name: string) => Number(/\d+/.exec(name)?.[0]);
 
+/** Runs a `COPY … (FORMAT parquet, RETURN_STATS true)` and returns the files it wrote (writtenParts). */
+async function copyParts(connection: DuckDBConnection, sql: string, params?: Record<string, string | number>) {
+  return writtenParts((await connection.runAndReadAll(sql, params)).getRowObjectsJS());
+}
+
+/**
+ * Each part file (partFiles order) with the row count and statistics its writer reported, after checking that
+ * the folder holds exactly the files the writer reported, each at the size it reported: a missing, extra or
+ * short file fails the partition before anything is published. The rows are the writer's count (the footer is
+ * not read back: docs/ARCHITECTURE.md, "Verify").
+ */
+export async function writtenAsReported(files: readonly string[], reported: readonly WrittenPart[]): Promise<WrittenPart[]> {
+  const byName = new Map(reported.map((p) => [p.name, p]));
+  const parts: WrittenPart[] = [];
+  for (const file of files) {
+    const part = byName.get(basename(file));
+    const size = (await stat(file)).size;
+    if (!part || part.bytes !== size) {
+      throw new CompactionError(
+        `the merge wrote ${basename(file)} (${size} bytes) but its writer reported ${part ? `${part.bytes} bytes` : 'no such file'}: nothing was published`,
+      );
+    }
+    parts.push(part);
+  }
+  const extra = reported.filter((p) => p.rows > 0 && !files.some((f) => basename(f) === p.name));
+  if (extra.length > 0) {
+    throw new CompactionError(
+      `the merge's writer reported ${extra.map((p) => p.name).join(', ')}, not found: nothing was published`,
+    );
+  }
+  return parts;
+}
+
 /** The files hold exactly `expected` rows (their footers say so), or the partition fails before publishing. */
 export async function verifyRowCount(connection: DuckDBConnection, files: readonly string[], expected: number, what: string) {
   const found =
@@ -549,7 +587,10 @@ export async function writeTombstones(
   const ndjson = join(run.work, 'tombstones.ndjson');
   const file = join(run.work, 'tombstones.parquet');
   await writeFile(ndjson, deletes.map((d) => `${JSON.stringify(d)}\n`).join(''));
-  await connection.run(`COPY (${tombstoneFileSql(ndjson)}) TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`);
-  await verifyRowCount(connection, [file], deletes.length, 'tombstone file');
+  const written = await connection.run(
+    `COPY (${tombstoneFileSql(ndjson)}) TO ${quoteLiteral(file)} (FORMAT parquet, COMPRESSION zstd)`,
+  );
+  // the writer's count of the rows it wrote (the footer is not read back, as for the parts)
+  checkRowCount(written.rowsChanged, deletes.length, 'tombstone file');
   return file;
 }
