@@ -1,28 +1,18 @@
 import { join } from 'node:path';
-import type { DuckDBInstance } from '@duckdb/node-api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ingestBatch } from '../../src/capture/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/capture/ingest/sources.js';
 import { type CompactionDeps, compactPartition } from '../../src/engine/compactPartition.js';
 import { DeltaTable, partitionFiles, tableKey } from '../../src/lake/table/deltaTable.js';
-import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { duckDbFixture } from '../kit/duckDbFixture.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
-import { tempDir } from '../kit/tempDir.js';
+
+const fixture = duckDbFixture('makoto-lake-conflict-', { threads: 1 });
 
 const D = '2025-08-11';
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let db: DuckDBInstance;
 let n = 0;
-beforeAll(async () => {
-  dir = await tempDir('makoto-lake-conflict-');
-  db = await openDuckDb({ memoryLimit: '512MB', threads: 1, workDirectory: join(dir.path, 'duckdb') });
-});
-afterAll(async () => {
-  db.closeSync();
-  await dir.cleanup();
-});
 
 async function deliver(store: LocalStore, tenant: string, records: [number, string, string][]): Promise<void> {
   const { changes, batchId } = dynamodbEventChanges({
@@ -34,16 +24,16 @@ async function deliver(store: LocalStore, tenant: string, records: [number, stri
 }
 
 const rows = async (store: LocalStore, tenant: string) =>
-  (await readPartition(store, tenant, D, join(dir.path, `read-${++n}`))).map((r) => [r.message_id, r.content]);
+  (await readPartition(store, tenant, D, join(fixture.path, `read-${++n}`))).map((r) => [r.message_id, r.content]);
 
 describe('a commit that meets a newer version of its partition', () => {
   it('re-plans from the new version and commits after it; its first attempt is referenced by no version', async () => {
-    const store = new LocalStore(join(dir.path, `lake-${++n}`));
+    const store = new LocalStore(join(fixture.path, `lake-${++n}`));
     const events: [string, Record<string, unknown>][] = [];
     const deps = (extra: Partial<CompactionDeps> = {}): CompactionDeps => ({
       store,
-      db,
-      workDirectory: join(dir.path, `work-${++n}`),
+      db: fixture.db,
+      workDirectory: join(fixture.path, `work-${++n}`),
       log: (event, fields) => events.push([event, fields]),
       ...extra,
     });
@@ -108,10 +98,14 @@ describe('a commit that meets a newer version of its partition', () => {
   });
 
   it('N writers on disjoint tenant-days at once, and two on the same one: every commit lands, the shared one ends exact', async () => {
-    const store = new LocalStore(join(dir.path, `lake-${++n}`));
+    const store = new LocalStore(join(fixture.path, `lake-${++n}`));
     const tenants = Array.from({ length: 8 }, (_, i) => `t${i}`);
     for (const [i, tenant] of tenants.entries()) await deliver(store, tenant, [[i + 1, `${tenant}-m`, `hello ${tenant}`]]);
-    const deps = (): CompactionDeps => ({ store: new LocalStore(store.root), db, workDirectory: join(dir.path, `work-${++n}`) });
+    const deps = (): CompactionDeps => ({
+      store: new LocalStore(store.root),
+      db: fixture.db,
+      workDirectory: join(fixture.path, `work-${++n}`),
+    });
     // every writer its own table object (as separate processes would have), all starting from no table
     const results = await Promise.allSettled([...tenants, 't0'].map((tenant) => compactPartition(deps(), tenant, D)));
     // the two runs of t0: one commits, the other finds the lease taken (it does not do the same work twice)

@@ -1,7 +1,6 @@
 import { cp, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DuckDBInstance } from '@duckdb/node-api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { StagedRecord } from '../../src/core/schema/messageSchema.js';
 import { ANALYTICS_ROOT, STAGING_ROOT, stagingKey, TOMBSTONE_ROOT, tombstonePrefix } from '../../src/core/staging/layout.js';
 import { gzipNdjson } from '../../src/core/staging/ndjson.js';
@@ -11,40 +10,23 @@ import { MAX_KEPT_PARTS } from '../../src/engine/mergePartition.js';
 import { vacuumLake } from '../../src/lake/lakeTable.js';
 import { readManifest } from '../../src/lake/manifest.js';
 import { DeltaTable, partitionFiles, TAG_MANIFEST, tableKey } from '../../src/lake/table/deltaTable.js';
-import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
-import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import type { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { getBytes, listAll, type ObjectStore } from '../../src/ports/store/ObjectStore.js';
 import { CountingStore } from '../../tools/CountingStore.js';
+import { duckDbFixture, lakesIn } from '../kit/duckDbFixture.js';
 import { stagedRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
 import { readParquetRows } from '../kit/readParquet.js';
-import { tempDir } from '../kit/tempDir.js';
 
 const DATE = '2025-08-11';
 /** 14:00 JST on DATE: an intraday run's clock (DATE is today and open). */
 const AFTERNOON = Date.parse(`${DATE}T14:00:00+09:00`);
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let db: DuckDBInstance;
-let lakes = 0;
-
-beforeAll(async () => {
-  dir = await tempDir('makoto-lake-intraday-fold-');
-  db = await openDuckDb({ memoryLimit: '512MB', threads: 2, workDirectory: join(dir.path, 'duckdb') });
-});
-afterAll(async () => {
-  db.closeSync();
-  await dir.cleanup();
-});
-
-const newStore = () => new LocalStore(join(dir.path, `lake-${++lakes}`));
-const depsOf = (store: ObjectStore, extra: Partial<CompactionDeps> = {}): CompactionDeps => ({
-  store,
-  db,
-  workDirectory: join(dir.path, `work-${lakes}`),
-  now: () => AFTERNOON,
-  ...extra,
-});
+const fixture = duckDbFixture('makoto-lake-intraday-fold-');
+const lakes = lakesIn(fixture);
+const { newStore } = lakes;
+const depsOf = (store: ObjectStore, extra: Partial<CompactionDeps> = {}) =>
+  lakes.depsOf(store, { now: () => AFTERNOON, ...extra });
 
 let objects = 0;
 /** One staging object of `tenant` on DATE. */
@@ -80,7 +62,7 @@ async function fullRefold(store: LocalStore) {
 
 /** The partition's rows (every column) and its remembered deletes, as a reader and the next merge see them. */
 async function published(store: LocalStore, tenant: string) {
-  const rows = (await readPartition(store, tenant, DATE, join(dir.path, 'read'))).sort((a, b) =>
+  const rows = (await readPartition(store, tenant, DATE, join(fixture.path, 'read'))).sort((a, b) =>
     String(a.message_id).localeCompare(String(b.message_id)),
   );
   const manifest = await readManifest(store, tenant, DATE);
@@ -260,7 +242,7 @@ describe('an intraday run folds in only the staging its partition has not folded
     const fifth = await readManifest(store, 'acme', DATE);
     expect(fifth?.tombstones).toStrictEqual(fourth?.tombstones);
     const vacuumed = await vacuumLake(
-      { store, db, workDirectory: join(dir.path, 'vacuum') },
+      { store, db: fixture.db, workDirectory: join(fixture.path, 'vacuum') },
       { now: Date.now() + 8 * 86_400_000 },
     );
     expect(vacuumed.deleted.filter((k) => k.startsWith(TOMBSTONE_ROOT)).sort()).toStrictEqual([first?.key, third?.key].sort());

@@ -1,7 +1,6 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DuckDBInstance } from '@duckdb/node-api';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ingestBatch } from '../../src/capture/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/capture/ingest/sources.js';
 import { loadConfig } from '../../src/core/config.js';
@@ -11,39 +10,30 @@ import { runCompaction } from '../../src/jobs/runCompaction.js';
 import { vacuumLake } from '../../src/lake/lakeTable.js';
 import { type PartitionManifest, readManifest } from '../../src/lake/manifest.js';
 import { DeltaTable, partitionFiles, tableKey } from '../../src/lake/table/deltaTable.js';
-import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { listAll } from '../../src/ports/store/ObjectStore.js';
+import { duckDbFixture } from '../kit/duckDbFixture.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
 import { readParquetRows } from '../kit/readParquet.js';
-import { tempDir } from '../kit/tempDir.js';
+
+const fixture = duckDbFixture('makoto-lake-merge-', { memoryLimit: '1GB' });
 
 const D = '2025-08-11';
 const NOW = Date.parse('2025-08-11T17:00:00Z'); // 02:00 JST on the 12th
 const LATER = Date.parse('2025-09-20T17:00:00Z'); // weeks later: D's staging has long expired
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let db: DuckDBInstance;
 let store: LocalStore;
 let n = 0;
 
-beforeAll(async () => {
-  dir = await tempDir('makoto-lake-merge-');
-  db = await openDuckDb({ memoryLimit: '1GB', threads: 2, workDirectory: join(dir.path, 'duckdb') });
-});
-afterAll(async () => {
-  db.closeSync();
-  await dir.cleanup();
-});
 beforeEach(() => {
-  store = new LocalStore(join(dir.path, `data-${++n}`));
+  store = new LocalStore(join(fixture.path, `data-${++n}`));
 });
 
 const deps = (now = NOW, extra: Partial<CompactionDeps> = {}): CompactionDeps => ({
   store,
-  db,
-  workDirectory: join(dir.path, `work-${++n}`),
+  db: fixture.db,
+  workDirectory: join(fixture.path, `work-${++n}`),
   now: () => now,
   ...extra,
 });
@@ -68,7 +58,7 @@ const currentKeys = async () =>
 
 /** What a reader of the partition sees: [message_id, content, source_seq], by message id. */
 const lake = async () =>
-  (await readPartition(store, 'acme', D, join(dir.path, `read-${++n}`))).map((r) => [r.message_id, r.content, r.source_seq]);
+  (await readPartition(store, 'acme', D, join(fixture.path, `read-${++n}`))).map((r) => [r.message_id, r.content, r.source_seq]);
 
 /** The manifest's counts reconcile: every row read is written, superseded, a duplicate, a delete or rejected. */
 function reconciles(m: PartitionManifest | undefined): boolean {
@@ -82,7 +72,7 @@ const nightly = (now: number) =>
     store,
     config: loadConfig({
       DATA_DIR: store.root,
-      TEMP_DIR: dir.path,
+      TEMP_DIR: fixture.path,
       DUCKDB_THREADS: '2',
       DUCKDB_MEMORY_LIMIT: '1GB',
     }),
@@ -174,7 +164,7 @@ describe('merge into the published partition', () => {
     // the current version names the manifest's parts and its tombstone file; a vacuum past the retention
     // leaves exactly those (earlier runs' parts and tombstone files are no longer referenced)
     expect((await currentKeys()).sort()).toStrictEqual(manifest?.outputs.map((o) => o.key).sort());
-    await vacuumLake({ store, db, workDirectory: dir.path }, { now: Date.now() + 8 * 86_400_000 });
+    await vacuumLake({ store, db: fixture.db, workDirectory: fixture.path }, { now: Date.now() + 8 * 86_400_000 });
     expect((await listAll(store, tombstonePrefix('acme', D))).map((o) => o.key)).toStrictEqual([tombstoneFile(manifest)]);
     expect((await listAll(store, analyticsPrefix('acme', D))).map((o) => o.key)).toStrictEqual(
       manifest?.outputs.map((o) => o.key),
@@ -241,7 +231,7 @@ describe('merge into the published partition', () => {
     const before = await readManifest(store, 'acme', D);
 
     // a part that lost rows after its writer reported it: the local part is replaced by the first run's (2 rows, not 3)
-    const work = join(dir.path, `work-${++n}`);
+    const work = join(fixture.path, `work-${++n}`);
     const corrupt = async (phase: string) => {
       if (phase !== 'verifying') return;
       const [run] = await readdir(work);
@@ -250,7 +240,7 @@ describe('merge into the published partition', () => {
       await store.getToFile(good.outputFiles[0] as string, join(out, 'part-0.parquet'));
     };
     await expect(
-      compactPartition({ store, db, workDirectory: work, now: () => NOW, onPhase: corrupt }, 'acme', D),
+      compactPartition({ store, db: fixture.db, workDirectory: work, now: () => NOW, onPhase: corrupt }, 'acme', D),
     ).rejects.toThrow(
       /^compaction of tenant acme for 2025-08-11 failed: the merge wrote part-0\.parquet \(\d+ bytes\) but its writer reported \d+ bytes: nothing was published$/,
     );
@@ -297,8 +287,13 @@ describe('merge into the published partition', () => {
     expect(await currentKeys()).toStrictEqual(first.outputFiles);
     expect(await lake()).toStrictEqual([['a', 'A', '1']]);
     // the stray file is younger than the retention: kept; past it, deleted
-    expect((await vacuumLake({ store, db, workDirectory: dir.path }, { now: LATER, dryRun: true })).deleted).toStrictEqual([]);
-    const vacuumed = await vacuumLake({ store, db, workDirectory: dir.path }, { now: Date.now() + 8 * 86_400_000 });
+    expect(
+      (await vacuumLake({ store, db: fixture.db, workDirectory: fixture.path }, { now: LATER, dryRun: true })).deleted,
+    ).toStrictEqual([]);
+    const vacuumed = await vacuumLake(
+      { store, db: fixture.db, workDirectory: fixture.path },
+      { now: Date.now() + 8 * 86_400_000 },
+    );
     expect(vacuumed.deleted).toStrictEqual([stray]);
     expect((await listAll(store, analyticsPrefix('acme', D))).map((o) => o.key)).toStrictEqual(first.outputFiles);
     expect(await lake()).toStrictEqual([['a', 'A', '1']]);

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import type { DuckDBInstance } from '@duckdb/node-api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ingestBatch } from '../../src/capture/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/capture/ingest/sources.js';
 import { cosmosChange } from '../../src/core/model/cosmos.js';
@@ -10,12 +9,11 @@ import { normaliseChange } from '../../src/core/model/normalise.js';
 import { stagingPrefix } from '../../src/core/staging/layout.js';
 import { type CompactionDeps, compactPartition } from '../../src/engine/compactPartition.js';
 import { readManifest } from '../../src/lake/manifest.js';
-import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { getBytes, listAll } from '../../src/ports/store/ObjectStore.js';
+import { duckDbFixture } from '../kit/duckDbFixture.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
-import { tempDir } from '../kit/tempDir.js';
 
 const D1 = '2025-08-11';
 const D2 = '2025-08-12';
@@ -23,22 +21,15 @@ const AT_D1 = '2025-08-11T01:00:00.000Z';
 const AT_D2 = '2025-08-12T01:00:00.000Z';
 const NOW = Date.parse('2025-08-12T05:00:00.000Z');
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let db: DuckDBInstance;
 let store: LocalStore;
 let n = 0;
 
+const fixture = duckDbFixture('makoto-lake-move-');
 beforeAll(async () => {
-  dir = await tempDir('makoto-lake-move-');
-  db = await openDuckDb({ memoryLimit: '512MB', threads: 2, workDirectory: join(dir.path, 'duckdb') });
-  store = new LocalStore(join(dir.path, 'data'));
-});
-afterAll(async () => {
-  db.closeSync();
-  await dir.cleanup();
+  store = new LocalStore(join(fixture.path, 'data'));
 });
 
-const deps = (): CompactionDeps => ({ store, db, workDirectory: join(dir.path, `work-${++n}`) });
+const deps = (): CompactionDeps => ({ store, db: fixture.db, workDirectory: join(fixture.path, `work-${++n}`) });
 const image = (item: Record<string, unknown>) => marshall(item) as Record<string, unknown>;
 
 /** A MODIFY as Lambda delivers it with NEW_AND_OLD_IMAGES. */
@@ -58,7 +49,7 @@ async function compact(...dates: string[]) {
 
 /** The partition's rows as (id, content, position), read back through the table's current version. */
 async function rows(date: string) {
-  return (await readPartition(store, 'acme', date, join(dir.path, `read-${++n}`))).map((r) => [
+  return (await readPartition(store, 'acme', date, join(fixture.path, `read-${++n}`))).map((r) => [
     r.message_id,
     r.content,
     r.source_seq,

@@ -5,44 +5,24 @@
  * Objects staged or erased between the planner's listing and the partition's plan: the rows stay exact.
  */
 import { join } from 'node:path';
-import type { DuckDBInstance } from '@duckdb/node-api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { StagedRecord } from '../../src/core/schema/messageSchema.js';
 import { stagingKey } from '../../src/core/staging/layout.js';
 import { gzipNdjson } from '../../src/core/staging/ndjson.js';
 import type { CompactionDeps } from '../../src/engine/compactPartition.js';
 import { compactTenants } from '../../src/engine/compactTenants.js';
 import { readManifest } from '../../src/lake/manifest.js';
-import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
-import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import type { LocalStore } from '../../src/ports/store/LocalStore.js';
 import type { ObjectStore } from '../../src/ports/store/ObjectStore.js';
 import { CountingStore } from '../../tools/CountingStore.js';
+import { duckDbFixture, lakesIn } from '../kit/duckDbFixture.js';
 import { stagedRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
-import { tempDir } from '../kit/tempDir.js';
 
 const DATE = '2025-08-11';
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let db: DuckDBInstance;
-let lakes = 0;
-
-beforeAll(async () => {
-  dir = await tempDir('makoto-lake-nightly-requests-');
-  db = await openDuckDb({ memoryLimit: '512MB', threads: 2, workDirectory: join(dir.path, 'duckdb') });
-});
-afterAll(async () => {
-  db.closeSync();
-  await dir.cleanup();
-});
-
-const newStore = () => new LocalStore(join(dir.path, `lake-${++lakes}`));
-const depsOf = (store: ObjectStore, extra: Partial<CompactionDeps> = {}): CompactionDeps => ({
-  store,
-  db,
-  workDirectory: join(dir.path, `work-${lakes}`),
-  ...extra,
-});
+const fixture = duckDbFixture('makoto-lake-nightly-requests-');
+const { newStore, depsOf } = lakesIn(fixture);
 
 /** One staging object of `tenant` on DATE, named `name`. */
 async function stage(store: LocalStore, tenant: string, name: string, records: Partial<StagedRecord>[]): Promise<string> {
@@ -59,7 +39,7 @@ async function nightly(deps: CompactionDeps) {
 
 /** The partition's messages as a reader sees them: id and content. */
 async function contents(store: ObjectStore, tenant: string) {
-  const rows = await readPartition(store, tenant, DATE, join(dir.path, 'read'));
+  const rows = await readPartition(store, tenant, DATE, join(fixture.path, 'read'));
   return rows.map((r) => [r.message_id, r.content]).sort();
 }
 

@@ -1,38 +1,29 @@
 import { join } from 'node:path';
-import type { DuckDBInstance } from '@duckdb/node-api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { analyticsPrefix, manifestIndexKey, STAGING_ROOT, stagingKey, stagingPrefix } from '../../src/core/staging/layout.js';
 import { gzipNdjson } from '../../src/core/staging/ndjson.js';
 import { type CompactionDeps, compactPartition } from '../../src/engine/compactPartition.js';
 import { compactTenants } from '../../src/engine/compactTenants.js';
 import { findLatePartitions, PLAN_CONCURRENCY, planCompaction } from '../../src/lake/lateData.js';
 import { readManifest } from '../../src/lake/manifest.js';
-import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { listAll, type ObjectInfo, type ObjectStore } from '../../src/ports/store/ObjectStore.js';
 import { LatencyStore } from '../../tools/LatencyStore.js';
 import { CountingStore, S3_REQUEST_MODEL } from '../kit/CountingStore.js';
+import { duckDbFixture } from '../kit/duckDbFixture.js';
 import { stagedRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
-import { tempDir } from '../kit/tempDir.js';
 
 const TARGET = '2025-08-20';
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let db: DuckDBInstance;
 let store: LocalStore;
 let n = 0;
 
+const fixture = duckDbFixture('makoto-lake-planner-');
 beforeAll(async () => {
-  dir = await tempDir('makoto-lake-planner-');
-  db = await openDuckDb({ memoryLimit: '512MB', threads: 2, workDirectory: join(dir.path, 'duckdb') });
-  store = new LocalStore(join(dir.path, 'data'));
-});
-afterAll(async () => {
-  db.closeSync();
-  await dir.cleanup();
+  store = new LocalStore(join(fixture.path, 'data'));
 });
 
-const deps = (): CompactionDeps => ({ store, db, workDirectory: join(dir.path, `work-${++n}`) });
+const deps = (): CompactionDeps => ({ store, db: fixture.db, workDirectory: join(fixture.path, `work-${++n}`) });
 
 /** One staging object of `tenant`'s day with the given messages (created at 10:00 JST that day). */
 async function stage(tenant: string, date: string, name: string, ids: string[], seq: number): Promise<void> {
@@ -132,7 +123,7 @@ describe('the nightly planner', () => {
     ]);
     expect(await planCompaction(store, 'all')).toStrictEqual([]);
     const ids = async (tenant: string, date: string) =>
-      (await readPartition(store, tenant, date, join(dir.path, `read-${++n}`))).map((r) => [r.message_id, r.source_seq]);
+      (await readPartition(store, tenant, date, join(fixture.path, `read-${++n}`))).map((r) => [r.message_id, r.source_seq]);
     expect(await ids('acme', '2025-03-01')).toStrictEqual([
       ['old-1', '1'],
       ['old-2', '9'],
@@ -149,7 +140,7 @@ describe('the nightly planner', () => {
   });
 
   it('checks the tenants PLAN_CONCURRENCY at a time, and returns their jobs in tenant order', async () => {
-    const lake = new LocalStore(join(dir.path, 'many-tenants'));
+    const lake = new LocalStore(join(fixture.path, 'many-tenants'));
     const tenants = Array.from({ length: 20 }, (_, i) => `t${String(i).padStart(2, '0')}`);
     for (const tenant of tenants) {
       const record = stagedRecord({ tenant_id: tenant, dt: TARGET, created_at: Date.parse(`${TARGET}T01:00:00Z`) });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/core/config.js';
 import type { StagedRecord } from '../../src/core/schema/messageSchema.js';
 import { DEFAULT_SPLIT_THRESHOLD_BYTES, splitShapeFor } from '../../src/core/splitShape.js';
@@ -41,37 +41,28 @@ import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { getBytes, listAll, type ObjectStore, type PutOptions } from '../../src/ports/store/ObjectStore.js';
 import { CountingStore } from '../kit/CountingStore.js';
+import { duckDbFixture } from '../kit/duckDbFixture.js';
 import { stagedRecord } from '../kit/factories.js';
 import { currentFiles, readParquetRows } from '../kit/readParquet.js';
-import { tempDir } from '../kit/tempDir.js';
+
+const fixture = duckDbFixture('makoto-lake-split-', { memoryLimit: '1GB' });
 
 const D = '2025-08-11';
 const NOW = Date.parse('2025-08-11T17:00:00Z');
 const T0 = Date.parse('2025-08-11T03:00:00Z');
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let db: DuckDBInstance;
 let n = 0;
-
-beforeAll(async () => {
-  dir = await tempDir('makoto-lake-split-');
-  db = await openDuckDb({ memoryLimit: '1GB', threads: 2, workDirectory: join(dir.path, 'duckdb') });
-});
-afterAll(async () => {
-  db.closeSync();
-  await dir.cleanup();
-});
 
 const depsFor = (store: ObjectStore, extra: Partial<CompactionDeps> = {}): CompactionDeps => ({
   store,
-  db,
-  workDirectory: join(dir.path, `work-${++n}`),
+  db: fixture.db,
+  workDirectory: join(fixture.path, `work-${++n}`),
   now: () => NOW,
   ...extra,
 });
 
 /** A new empty store. */
-const newStore = () => new LocalStore(join(dir.path, `data-${++n}`));
+const newStore = () => new LocalStore(join(fixture.path, `data-${++n}`));
 
 /** Two identical copies of a store's contents: one for the single pass, one for the split. */
 async function twins(source: LocalStore): Promise<[LocalStore, LocalStore]> {
@@ -341,7 +332,7 @@ describe('split tasks', () => {
   async function inSeparateDeps(store: ObjectStore, shape: SplitShape, between?: (ref: SplitRef) => Promise<void>) {
     const opened: DuckDBInstance[] = [];
     const fresh = async () => {
-      const own = await openDuckDb({ memoryLimit: '256MB', threads: 1, workDirectory: join(dir.path, `duck-${++n}`) });
+      const own = await openDuckDb({ memoryLimit: '256MB', threads: 1, workDirectory: join(fixture.path, `duck-${++n}`) });
       opened.push(own);
       return depsFor(store, { db: own });
     };
@@ -423,7 +414,7 @@ describe('split tasks', () => {
     await expect(mapRange(deps, ref, 0)).rejects.toThrow(/the lease object is gone/);
     expect((await listAll(lake, 'compaction-work/')).map((o) => o.key)).toStrictEqual([]);
     // vacuum: within the retention the orphan stays (a commit may be under way); past it, it goes, and only it
-    const vacuumDeps = { store: lake, db, workDirectory: join(dir.path, `vacuum-${++n}`) };
+    const vacuumDeps = { store: lake, db: fixture.db, workDirectory: join(fixture.path, `vacuum-${++n}`) };
     expect((await vacuumLake(vacuumDeps, { now: Date.now() + 86_400_000 })).deleted).toStrictEqual([]);
     const vacuumed = await vacuumLake(vacuumDeps, { now: Date.now() + 8 * 86_400_000 });
     expect(vacuumed.deleted).toStrictEqual(placed.map((p) => p.slice(0, p.indexOf(' '))));
@@ -614,7 +605,7 @@ describe('big tenant-days become split jobs', () => {
       store: byCli,
       config: loadConfig({
         DATA_DIR: byCli.root,
-        TEMP_DIR: dir.path,
+        TEMP_DIR: fixture.path,
         TENANT_ID: 'acme',
         DUCKDB_THREADS: '1',
         DUCKDB_MEMORY_LIMIT: '512MB',
@@ -683,7 +674,7 @@ describe('the reduce places its parts where the table will name them; the commit
     for (const key of keys(second)) expect(named).toContain(key);
     for (const key of keys(first)) expect(named).not.toContain(key);
     const vacuumed = await vacuumLake(
-      { store: split, db, workDirectory: join(dir.path, `vacuum-${++n}`) },
+      { store: split, db: fixture.db, workDirectory: join(fixture.path, `vacuum-${++n}`) },
       { now: Date.now() + 8 * 86_400_000 },
     );
     expect(vacuumed.deleted).toStrictEqual(keys(first));
@@ -739,7 +730,7 @@ describe('a split run by one process (the CLI) that is killed', () => {
   /** `makoto-lake compact D acme` as a split, in a child that SIGKILLs itself at `point`. */
   function killedCliSplit(root: string, threshold: number, point: 'map' | 'reduce') {
     return new Promise<{ code: number | null; signal: NodeJS.Signals | null; pid: number; stderr: string }>((resolve, reject) => {
-      const args = [root, dir.path, D, 'acme', String(threshold), point];
+      const args = [root, fixture.path, D, 'acme', String(threshold), point];
       const child = spawn(process.execPath, [join(REPO, 'bin/run-ts.mjs'), join(REPO, 'test/kit/splitCrashChild.ts'), ...args], {
         cwd: REPO,
         stdio: ['ignore', 'ignore', 'pipe'],
@@ -788,7 +779,7 @@ describe('a split run by one process (the CLI) that is killed', () => {
         store: lake,
         config: loadConfig({
           DATA_DIR: lake.root,
-          TEMP_DIR: dir.path,
+          TEMP_DIR: fixture.path,
           TENANT_ID: 'acme',
           DUCKDB_THREADS: '1',
           DUCKDB_MEMORY_LIMIT: '512MB',
@@ -803,7 +794,7 @@ describe('a split run by one process (the CLI) that is killed', () => {
 
       // vacuum past the retention removes exactly the dead split's work and the part it placed; the rows stay
       const vacuumed = await vacuumLake(
-        { store: lake, db, workDirectory: join(dir.path, `vacuum-${++n}`) },
+        { store: lake, db: fixture.db, workDirectory: join(fixture.path, `vacuum-${++n}`) },
         { now: Date.now() + 8 * 86_400_000 },
       );
       expect(vacuumed.deleted.sort()).toStrictEqual([...work, ...strays].sort());

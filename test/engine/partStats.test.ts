@@ -1,27 +1,18 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quoteLiteral } from '../../src/core/sql/quote.js';
 import { partFiles, writtenAsReported } from '../../src/engine/mergePartition.js';
 import { partStatsOn, writtenParts } from '../../src/engine/partStats.js';
-import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
-import { tempDir } from '../kit/tempDir.js';
+import { duckDbFixture } from '../kit/duckDbFixture.js';
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let db: DuckDBInstance;
+const fixture = duckDbFixture('makoto-lake-part-stats-');
 let connection: DuckDBConnection;
-
 beforeAll(async () => {
-  dir = await tempDir('makoto-lake-part-stats-');
-  db = await openDuckDb({ memoryLimit: '512MB', threads: 2, workDirectory: join(dir.path, 'duckdb') });
-  connection = await db.connect();
+  connection = await fixture.db.connect();
 });
-afterAll(async () => {
-  connection.closeSync();
-  db.closeSync();
-  await dir.cleanup();
-});
+afterAll(() => connection.closeSync());
 
 /**
  * 3,000 rows in row groups of ~1,000, parts of ~`fileBytes`: instants with and without milliseconds, a
@@ -44,7 +35,7 @@ async function copy(out: string, fileBytes: number) {
 
 describe('the writer’s reported statistics (COPY … RETURN_STATS)', () => {
   it('are the statistics the footer holds, for one part and for several', async () => {
-    const one = await copy(join(dir.path, 'one'), 256 * 1024 * 1024);
+    const one = await copy(join(fixture.path, 'one'), 256 * 1024 * 1024);
     expect(one).toEqual([
       {
         name: 'part-0.parquet',
@@ -59,14 +50,14 @@ describe('the writer’s reported statistics (COPY … RETURN_STATS)', () => {
         }),
       },
     ]);
-    const several = await copy(join(dir.path, 'several'), 1_000);
+    const several = await copy(join(fixture.path, 'several'), 1_000);
     // DuckDB cuts a file after a row group past the size: where is its business, the totals and statistics ours
     expect(several.length).toBeGreaterThan(1);
     for (const [i, dirName] of [
       [one, 'one'],
       [several, 'several'],
     ] as const) {
-      const files = await partFiles(join(dir.path, dirName));
+      const files = await partFiles(join(fixture.path, dirName));
       const footers = [];
       for (const file of files) footers.push(await partStatsOn(connection, file));
       expect(i.map((p) => ({ rows: p.rows, stats: p.stats }))).toEqual(footers);
@@ -75,7 +66,7 @@ describe('the writer’s reported statistics (COPY … RETURN_STATS)', () => {
   });
 
   it('verify accepts the parts as reported and refuses a part whose size is not the reported one', async () => {
-    const out = join(dir.path, 'changed');
+    const out = join(fixture.path, 'changed');
     const reported = await copy(out, 1_000);
     const files = await partFiles(out);
     expect((await writtenAsReported(files, reported)).map((p) => p.name)).toEqual(files.map((f) => f.slice(out.length + 1)));

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import type { DuckDBInstance } from '@duckdb/node-api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { StagedRecord } from '../../src/core/schema/messageSchema.js';
 import { BACKFILL_SEQ, stagingKey } from '../../src/core/staging/layout.js';
 import { gzipNdjson } from '../../src/core/staging/ndjson.js';
@@ -10,35 +9,24 @@ import { compactTenants } from '../../src/engine/compactTenants.js';
 import { type MergeOutcome, mergePartition } from '../../src/engine/mergePartition.js';
 import { currentSnapshot } from '../../src/lake/lakeTable.js';
 import { planPartition } from '../../src/lake/planPartition.js';
-import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
+import { duckDbFixture } from '../kit/duckDbFixture.js';
 import { stagedRecord } from '../kit/factories.js';
 import { readParquetRows } from '../kit/readParquet.js';
-import { tempDir } from '../kit/tempDir.js';
+
+const fixture = duckDbFixture('makoto-lake-small-merge-');
 
 const DATE = '2025-08-11';
 const at = (time: string) => Date.parse(`${DATE}T${time}Z`);
-
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let db: DuckDBInstance;
-
-beforeAll(async () => {
-  dir = await tempDir('makoto-lake-small-merge-');
-  db = await openDuckDb({ memoryLimit: '512MB', threads: 2, workDirectory: join(dir.path, 'duckdb') });
-});
-afterAll(async () => {
-  db.closeSync();
-  await dir.cleanup();
-});
 
 const record = (r: Partial<StagedRecord>) =>
   stagedRecord({ tenant_id: 'acme', dt: DATE, created_at: at('01:00:00'), ingested_at: at('01:00:05'), ...r });
 
 /** One PartitionRun of the merge alone, working in its own folder. */
 function runIn(store: LocalStore, name: string): PartitionRun {
-  const work = join(dir.path, name);
+  const work = join(fixture.path, name);
   return {
-    deps: { store, db, workDirectory: work },
+    deps: { store, db: fixture.db, workDirectory: work },
     tenant: 'acme',
     date: DATE,
     runId: name,
@@ -66,7 +54,7 @@ async function produced(outcome: MergeOutcome) {
 
 describe('a small partition merged in one statement', () => {
   it('publishes exactly what the three-statement merge does: edits, deletes, re-deliveries, backfills, remembered deletes, refused lines', async () => {
-    const store = new LocalStore(join(dir.path, 'lake'));
+    const store = new LocalStore(join(fixture.path, 'lake'));
     await store.putBytes(
       stagingKey('acme', DATE, 'a-0001.ndjson.gz'),
       gzipNdjson([
@@ -79,7 +67,10 @@ describe('a small partition merged in one statement', () => {
       ]),
     );
     // the published part and remembered deletes the next merge reads
-    await compactTenants({ store, db, workDirectory: join(dir.path, 'night') }, DATE, { tenants: 'all', concurrency: 1 });
+    await compactTenants({ store, db: fixture.db, workDirectory: join(fixture.path, 'night') }, DATE, {
+      tenants: 'all',
+      concurrency: 1,
+    });
 
     const lines = [
       record({ message_id: 'm1', content: 'one v3', source_seq: '30', ingested_at: at('03:00:00') }),
@@ -112,7 +103,12 @@ describe('a small partition merged in one statement', () => {
       }
     })();
 
-    const plan = await planPartition(store, await currentSnapshot({ store, db, workDirectory: dir.path }), 'acme', DATE);
+    const plan = await planPartition(
+      store,
+      await currentSnapshot({ store, db: fixture.db, workDirectory: fixture.path }),
+      'acme',
+      DATE,
+    );
     expect([plan.staging.length, plan.published.length, plan.tombstones.length]).toStrictEqual([3, 1, 1]);
     const three = await produced(await mergePartition(runIn(store, 'three'), plan, { smallMergeBytes: 0 }));
     const one = await produced(await mergePartition(runIn(store, 'one'), plan, { smallMergeBytes: Number.POSITIVE_INFINITY }));

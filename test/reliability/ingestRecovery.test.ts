@@ -1,32 +1,22 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DuckDBInstance } from '@duckdb/node-api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ingestBatch } from '../../src/capture/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/capture/ingest/sources.js';
 import { compactTenants } from '../../src/engine/compactTenants.js';
-import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { listAll, type ObjectStore } from '../../src/ports/store/ObjectStore.js';
+import { duckDbFixture } from '../kit/duckDbFixture.js';
 import { FaultInjectingStore } from '../kit/FaultInjectingStore.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
-import { tempDir } from '../kit/tempDir.js';
+
+const fixture = duckDbFixture('makoto-lake-ingest-', { memoryLimit: '1GB' });
 
 const DATE = '2025-08-11';
 const NOW = Date.parse('2025-08-11T17:00:00Z');
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let db: DuckDBInstance;
 let n = 0;
-beforeAll(async () => {
-  dir = await tempDir('makoto-lake-ingest-');
-  db = await openDuckDb({ memoryLimit: '1GB', threads: 2, workDirectory: join(dir.path, 'duckdb') });
-});
-afterAll(async () => {
-  db.closeSync();
-  await dir.cleanup();
-});
 
 /** One shard batch touching three tenants: acme, globex, acme again, initech. */
 const records = [
@@ -44,13 +34,13 @@ const deliver = (store: ObjectStore, batch: typeof records) => {
 };
 
 async function lake(store: ObjectStore) {
-  await compactTenants({ store, db, workDirectory: join(dir.path, `w-${++n}`), now: () => NOW }, DATE, {
+  await compactTenants({ store, db: fixture.db, workDirectory: join(fixture.path, `w-${++n}`), now: () => NOW }, DATE, {
     tenants: TENANTS,
     concurrency: 1,
   });
   const out: Record<string, unknown[]> = {};
   for (const t of TENANTS) {
-    out[t] = (await readPartition(store, t, DATE, join(dir.path, `r-${++n}`))).map((r) => [
+    out[t] = (await readPartition(store, t, DATE, join(fixture.path, `r-${++n}`))).map((r) => [
       r.message_id,
       r.content,
       r.source_seq,
@@ -61,7 +51,7 @@ async function lake(store: ObjectStore) {
 
 describe('ingest: crashes and partial failures lose nothing and duplicate nothing', () => {
   it('a batch re-delivered after a crash mid-write rewrites the same objects, byte for byte', async () => {
-    const store = new LocalStore(join(dir.path, `d-${++n}`));
+    const store = new LocalStore(join(fixture.path, `d-${++n}`));
     const first = await deliver(store, records);
     const bytes = await Promise.all(first.written.map((w) => readFile(join(store.root, w.key))));
     const again = await deliver(store, records);
@@ -71,7 +61,7 @@ describe('ingest: crashes and partial failures lose nothing and duplicate nothin
   });
 
   it('a failed group points at the first change not stored; re-delivering from there gives exactly the clean lake', async () => {
-    const clean = new LocalStore(join(dir.path, `d-${++n}`));
+    const clean = new LocalStore(join(fixture.path, `d-${++n}`));
     await deliver(clean, records);
     const expected = await lake(clean);
     expect(expected).toStrictEqual({
@@ -83,7 +73,7 @@ describe('ingest: crashes and partial failures lose nothing and duplicate nothin
       initech: [['i1', 'こんにちは', '4']],
     });
 
-    const local = new LocalStore(join(dir.path, `d-${++n}`));
+    const local = new LocalStore(join(fixture.path, `d-${++n}`));
     const broken = new FaultInjectingStore(local, { permanent: [{ operation: 'putBytes', keyContains: 'tenant_id=globex/' }] });
     const partial = await deliver(broken, records);
     expect([

@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DuckDBInstance } from '@duckdb/node-api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ingestBatch } from '../../src/capture/ingest/ingestBatch.js';
 import { dynamodbEventChanges } from '../../src/capture/ingest/sources.js';
 import { loadConfig } from '../../src/core/config.js';
@@ -12,33 +11,28 @@ import { runCompaction } from '../../src/jobs/runCompaction.js';
 import { findLatePartitions } from '../../src/lake/lateData.js';
 import { readManifest } from '../../src/lake/manifest.js';
 import { DeltaTable, partitionFiles, TAG_MANIFEST, tableKey } from '../../src/lake/table/deltaTable.js';
-import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { listAll } from '../../src/ports/store/ObjectStore.js';
+import { duckDbFixture } from '../kit/duckDbFixture.js';
 import { chatItem, dynamodbRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
-import { tempDir } from '../kit/tempDir.js';
+
+const fixture = duckDbFixture('makoto-lake-late-', { memoryLimit: '1GB' });
 
 const D = '2025-08-11';
 const NEXT = '2025-08-12';
 const NIGHT_1 = Date.parse('2025-08-11T17:00:00Z'); // 02:00 JST on the 12th: compacts the 11th
 const NIGHT_2 = Date.parse('2025-08-12T17:00:00Z'); // 02:00 JST on the 13th: compacts the 12th (+ late)
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let db: DuckDBInstance;
 let store: LocalStore;
 let n = 0;
 
-beforeAll(async () => {
-  dir = await tempDir('makoto-lake-late-');
-  db = await openDuckDb({ memoryLimit: '1GB', threads: 2, workDirectory: join(dir.path, 'duckdb') });
+const deps = (now: number): CompactionDeps => ({
+  store,
+  db: fixture.db,
+  workDirectory: join(fixture.path, `work-${++n}`),
+  now: () => now,
 });
-afterAll(async () => {
-  db.closeSync();
-  await dir.cleanup();
-});
-
-const deps = (now: number): CompactionDeps => ({ store, db, workDirectory: join(dir.path, `work-${++n}`), now: () => now });
 const at = (iso: string) => ({ createdAt: iso, updatedAt: iso });
 
 async function deliver(records: ReturnType<typeof dynamodbRecord>[], now: number, arn = 'stream-a'): Promise<string[]> {
@@ -52,11 +46,11 @@ async function deliver(records: ReturnType<typeof dynamodbRecord>[], now: number
 const stagingBytes = async (date: string) => (await listAll(store, stagingPrefix('acme', date))).reduce((n, o) => n + o.size, 0);
 
 const lake = async (date: string) =>
-  (await readPartition(store, 'acme', date, join(dir.path, `read-${++n}`))).map((r) => [r.message_id, r.content]);
+  (await readPartition(store, 'acme', date, join(fixture.path, `read-${++n}`))).map((r) => [r.message_id, r.content]);
 
 /** Day D compacted on night 1; then late changes of D arrive during the 12th. */
 async function compactedDayWithLateChanges(): Promise<{ firstRun: string; rewritten: string }> {
-  store = new LocalStore(join(dir.path, `data-${++n}`));
+  store = new LocalStore(join(fixture.path, `data-${++n}`));
   const [rewritten] = await deliver(
     [
       dynamodbRecord({ seq: 10, item: chatItem({ messageId: 'a', content: 'A', ...at('2025-08-11T01:00:00Z') }) }),
@@ -186,7 +180,7 @@ describe('late data', () => {
     // the nightly run eight days later (past the vacuum's 7-day retention): D needs nothing; the vacuum
     // leaves D's folder, its run manifests and its remembered deletes equal to what the current version names
     const later = Date.now() + 8 * 24 * 3_600_000;
-    const config = loadConfig({ DATA_DIR: store.root, TEMP_DIR: dir.path, DUCKDB_THREADS: '2', DUCKDB_MEMORY_LIMIT: '1GB' });
+    const config = loadConfig({ DATA_DIR: store.root, TEMP_DIR: fixture.path, DUCKDB_THREADS: '2', DUCKDB_MEMORY_LIMIT: '1GB' });
     const summary = await runCompaction({ store, config, date: NEXT, tenants: ['acme'], late: true, now: () => later });
     expect(summary.results.map((r) => [r.date, r.status])).toStrictEqual([[NEXT, 'compacted']]);
     const [file] = partitionFiles(await new DeltaTable(store, {}).snapshot(), 'acme', D);
@@ -203,7 +197,7 @@ describe('late data', () => {
 
   it('runCompaction({ late: true }) — what the CLI, Lambda and daily_batch call — re-compacts D too', async () => {
     await compactedDayWithLateChanges();
-    const config = loadConfig({ DATA_DIR: store.root, TEMP_DIR: dir.path, DUCKDB_THREADS: '2', DUCKDB_MEMORY_LIMIT: '1GB' });
+    const config = loadConfig({ DATA_DIR: store.root, TEMP_DIR: fixture.path, DUCKDB_THREADS: '2', DUCKDB_MEMORY_LIMIT: '1GB' });
     const summary = await runCompaction({ store, config, date: NEXT, tenants: ['acme'], late: true, now: () => NIGHT_2 });
     expect(summary.results.map((r) => [r.date, r.status])).toStrictEqual([
       [NEXT, 'compacted'],

@@ -1,34 +1,23 @@
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import type { DuckDBInstance } from '@duckdb/node-api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { compactionQuarantineKey, stagingKey } from '../../src/core/staging/layout.js';
 import { gzipNdjson } from '../../src/core/staging/ndjson.js';
 import { compactPartition } from '../../src/engine/compactPartition.js';
 import { readManifest } from '../../src/lake/manifest.js';
-import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { getBytes } from '../../src/ports/store/ObjectStore.js';
+import { duckDbFixture } from '../kit/duckDbFixture.js';
 import { stagedRecord } from '../kit/factories.js';
 import { readPartition } from '../kit/pipeline.js';
-import { tempDir } from '../kit/tempDir.js';
+
+const fixture = duckDbFixture('makoto-lake-salvage-');
 
 const D = '2025-08-11';
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let db: DuckDBInstance;
-
-beforeAll(async () => {
-  dir = await tempDir('makoto-lake-salvage-');
-  db = await openDuckDb({ memoryLimit: '512MB', threads: 2, workDirectory: join(dir.path, 'duckdb') });
-});
-afterAll(async () => {
-  db.closeSync();
-  await dir.cleanup();
-});
 
 describe('lines DuckDB refuses although they are valid JSON to JavaScript', () => {
   it('quarantines a duplicate-key line and an escaped lone surrogate with the staging key, and compacts the rest', async () => {
-    const store = new LocalStore(join(dir.path, 'data'));
+    const store = new LocalStore(join(fixture.path, 'data'));
     const line = (id: string, seq: number, content = `text ${id}`) =>
       JSON.stringify(stagedRecord({ message_id: id, source_seq: String(seq), content }));
     const duplicateKey = `{"tenant_id":"acme",${line('dup', 3).slice(1)}`;
@@ -39,14 +28,14 @@ describe('lines DuckDB refuses although they are valid JSON to JavaScript', () =
     await store.putBytes(badKey, gzipSync(`${lines.join('\n')}\n`));
     await store.putBytes(stagingKey('acme', D, 'clean'), gzipNdjson([stagedRecord({ message_id: 'clean', source_seq: '7' })]));
 
-    const result = await compactPartition({ store, db, workDirectory: join(dir.path, 'work') }, 'acme', D);
+    const result = await compactPartition({ store, db: fixture.db, workDirectory: join(fixture.path, 'work') }, 'acme', D);
     expect([result.status, result.rowsWritten, result.rowsRejected, result.objectsRejected]).toStrictEqual([
       'compacted',
       5,
       2,
       0,
     ]);
-    const rows = await readPartition(store, 'acme', D, join(dir.path, 'read'));
+    const rows = await readPartition(store, 'acme', D, join(fixture.path, 'read'));
     expect(rows.map((r) => r.message_id)).toStrictEqual(['clean', 'g1', 'g2', 'g4', 'g6']);
 
     expect((await readManifest(store, 'acme', D))?.quarantine).toBe(compactionQuarantineKey('acme', D, result.runId));
@@ -71,6 +60,6 @@ describe('lines DuckDB refuses although they are valid JSON to JavaScript', () =
       ],
     ]);
     // nothing in the quarantine names the run's temp folder
-    expect(JSON.stringify(quarantine)).not.toContain(join(dir.path, 'work'));
+    expect(JSON.stringify(quarantine)).not.toContain(join(fixture.path, 'work'));
   });
 });

@@ -1,35 +1,24 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DuckDBInstance } from '@duckdb/node-api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tableMetadata } from '../../src/lake/lakeTable.js';
 import type { AddAction } from '../../src/lake/table/actions.js';
 import { DeltaTable, partitionFiles, type TableChange } from '../../src/lake/table/deltaTable.js';
 import { CommitConflictError } from '../../src/lake/table/errors.js';
 import { vacuum } from '../../src/lake/table/vacuum.js';
-import { openDuckDb } from '../../src/ports/duckdb/openDuckDb.js';
 import { TransientStoreError } from '../../src/ports/store/errors.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { listAll, type ObjectStore, type PutOptions } from '../../src/ports/store/ObjectStore.js';
 import { CountingStore } from '../kit/CountingStore.js';
-import { tempDir } from '../kit/tempDir.js';
+import { duckDbFixture } from '../kit/duckDbFixture.js';
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let db: DuckDBInstance;
+const fixture = duckDbFixture('makoto-lake-table-', { memoryLimit: '1GB', threads: 1 });
+
 let n = 0;
 
-beforeAll(async () => {
-  dir = await tempDir('makoto-lake-table-');
-  db = await openDuckDb({ memoryLimit: '1GB', threads: 1, workDirectory: join(dir.path, 'duckdb') });
-});
-afterAll(async () => {
-  db.closeSync();
-  await dir.cleanup();
-});
-
 const T0 = Date.parse('2025-08-12T00:00:00Z');
-const freshStore = () => new LocalStore(join(dir.path, `lake-${++n}`));
-const table = (store: ObjectStore, now = () => T0) => new DeltaTable(store, { db, workDirectory: dir.path, now });
+const freshStore = () => new LocalStore(join(fixture.path, `lake-${++n}`));
+const table = (store: ObjectStore, now = () => T0) => new DeltaTable(store, { db: fixture.db, workDirectory: fixture.path, now });
 
 function add(tenant: string, date: string, name: string): AddAction {
   return {
@@ -153,7 +142,7 @@ describe('the Delta table', () => {
   it('group commit: changes handed over while a version is written share the next one; a conflict rejects only its own', async () => {
     const store = freshStore();
     const counting = new CountingStore(store);
-    const t = new DeltaTable(counting, { db, workDirectory: dir.path, now: () => T0 });
+    const t = new DeltaTable(counting, { db: fixture.db, workDirectory: fixture.path, now: () => T0 });
     expect(await t.commit(replace([], [add('a', '2025-08-11', 'a1')], 'a', '2025-08-11'), -1, metadata)).toBe(0);
     const read = await t.snapshot();
     // another writer replaces partition a at version 1, unseen by t
@@ -206,7 +195,7 @@ describe('the Delta table', () => {
     // a fresh reader sees the same version, and a job whose work folder does not exist yet reads a partition
     // from a checkpoint (a fan-out invocation's first snapshot)
     await t.checkpoint(3);
-    const job = new DeltaTable(store, { db, workDirectory: join(dir.path, `fresh-${n}`, 'partitions') });
+    const job = new DeltaTable(store, { db: fixture.db, workDirectory: join(fixture.path, `fresh-${n}`, 'partitions') });
     const one = await job.partitionSnapshot({ tenant_id: 'c', dt: '2025-08-11' });
     expect([one.version, paths(partitionFiles(one, 'c', '2025-08-11'))]).toStrictEqual([
       3,
@@ -384,7 +373,7 @@ describe('reading public Delta tables (delta-rs reference tables, test/fixtures/
   const expected = JSON.parse(await readFile(join(root, 'expected.json'), 'utf8')) as Record<string, Expected>;
   for (const [name, want] of Object.entries(expected)) {
     it(`${name}: version ${want.version} and its files`, async () => {
-      const reference = new DeltaTable(new LocalStore(root), { db, workDirectory: dir.path, root: `${name}/` });
+      const reference = new DeltaTable(new LocalStore(root), { db: fixture.db, workDirectory: fixture.path, root: `${name}/` });
       const snapshot = await reference.snapshot();
       expect(snapshot.version).toBe(want.version);
       expect([...snapshot.files.values()].map((f) => decodeURIComponent(f.path)).sort()).toStrictEqual([...want.files].sort());
