@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// The CLI is TypeScript run through tsx, so `npm ci` is the only install step (no build).
-import { register } from 'tsx/esm/api';
-
-register();
-const { main } = await import('../compactor/cli.ts');
-process.exitCode = await main(process.argv.slice(2), process.env);
+// The CLI's entry before 2026-12-07. npx keeps a local project's bin path in its cache (~/.npm/_npx), so a
+// cache made then still runs this file: it starts the same CLI (bin/makoto-lake.cjs, package.json's bin), but
+// with libuv's default thread pool, which an ES module entry is read through before it could size it
+// (docs/PERFORMANCE.md 8e). Removing ~/.npm/_npx makes npx use the new entry.
+await import('./makoto-lake.cjs');

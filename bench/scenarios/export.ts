@@ -118,7 +118,7 @@ export async function exportScenario(root: string, items: number, say: (t: strin
     `\nscenario export: backfill --from-export of ${items} items (${files.length} gzip files, ${gzipMB} MB, ${TENANTS.length} tenants × ${DAYS.length} days) without DATE, in one pass; generated in ${generateS} s`,
   );
   const backfill = timed(
-    [process.execPath, 'bin/makoto-lake.mjs', 'backfill', '--source', 'dynamodb', TENANTS.join(','), '--from-export', PREFIX],
+    [process.execPath, 'bin/makoto-lake.cjs', 'backfill', '--source', 'dynamodb', TENANTS.join(','), '--from-export', PREFIX],
     { ...process.env, DATA_DIR: dataDir, TEMP_DIR: join(root, 'export-tmp'), AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1' },
   );
   say(`makoto-lake backfill --from-export: ${JSON.stringify(backfill)}`);

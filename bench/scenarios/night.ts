@@ -115,6 +115,8 @@ function worker(out: string, args: Record<string, unknown>): Promise<Record<stri
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['bin/run-ts.mjs', 'bench/step.ts', 'fanout', out, JSON.stringify(args)], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      // the thread pool as deployed (template.yaml UV_THREADPOOL_SIZE), as runStep gives every other step
+      env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '8' },
     });
     let stdout = '';
     let stderr = '';

@@ -136,7 +136,7 @@ describe('template.yaml: structure', () => {
     ]);
   });
 
-  it('sets only environment variables the config reads, with the seed names', async () => {
+  it("sets only environment variables the config reads, with the seed names (and the runtime's thread pool size)", async () => {
     const config = await readFile('src/core/config.ts', 'utf8');
     const read = new Set([...config.matchAll(/\b(?:read|int|oneOf|bool)\('([A-Z][A-Z0-9_]+)'/g)].map((m) => m[1]));
     const variables = [template.Globals?.Function, ...functions.map(([, f]) => f.Properties)].flatMap((p) =>
@@ -149,8 +149,17 @@ describe('template.yaml: structure', () => {
       'STAGING_TRANSPORT',
       'TARGET_DATE_OFFSET',
       'TENANT_ID',
+      'UV_THREADPOOL_SIZE',
     ]);
-    for (const name of variables) expect(read.has(name), `${name} is read by src/core/config.ts`).toBe(true);
+    // UV_THREADPOOL_SIZE is the runtime's (libuv sizes its thread pool from it at start), not the config's
+    const runtime = new Set(['UV_THREADPOOL_SIZE']);
+    for (const name of variables.filter((n) => !runtime.has(n))) {
+      expect(read.has(name), `${name} is read by src/core/config.ts`).toBe(true);
+    }
+    expect(
+      (template.Globals?.Function?.Environment as { Variables?: Record<string, string> } | undefined)?.Variables
+        ?.UV_THREADPOOL_SIZE,
+    ).toBe('8');
     // the split threshold defaults to the config's default
     expect(template.Parameters.SplitThresholdBytes?.Default).toBe(DEFAULT_SPLIT_THRESHOLD_BYTES);
   });

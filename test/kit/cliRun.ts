@@ -49,7 +49,7 @@ export function runCli(
   return new Promise((resolve, reject) => {
     const child = spawn('bash', ['-c', script], {
       cwd: REPO,
-      env: { ...process.env, ...env, CLI: `${process.execPath} ${join(REPO, 'bin/makoto-lake.mjs')}` },
+      env: { ...process.env, ...env, CLI: `${process.execPath} ${join(REPO, 'bin/makoto-lake.cjs')}` },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
