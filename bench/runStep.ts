@@ -12,7 +12,7 @@ export function runStep(mode: string, args: string[], nodeFlags: string[] = [], 
   const timeFile = join(tmpdir(), `makoto-lake-bench-time-${process.pid}`);
   const command = [process.execPath, ...nodeFlags, 'bin/run-ts.mjs', 'bench/step.ts', mode, ...args];
   const timed = existsSync(GNU_TIME) ? [GNU_TIME, '-f', '%U %S %M', '-o', timeFile, ...command] : command;
-  // the thread pool as deployed (template.yaml, the CLI's entry): this ES module entry cannot size it itself
+  // the thread pool as deployed (template.yaml, the CLI's entry): on Node 20 this ES module entry cannot size it
   const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '8' };
   const run = spawnSync(timed[0] as string, timed.slice(1), { encoding: 'utf8', maxBuffer: 1 << 26, cwd, env });
   if (run.status !== 0) throw new Error(`bench step ${mode} failed:\n${run.stderr}`);

@@ -18,16 +18,17 @@ function probe(env: Record<string, string>, entry = 'bin/makoto-lake.cjs') {
     encoding: 'utf8',
     timeout: 60_000,
   });
-  return { status: run.status, last: run.stdout.trim().split('\n').at(-1) };
+  return { status: run.status, last: run.stdout.trim().split('\n').at(-1), usage: run.stdout.startsWith('usage:') };
 }
 
 describe('the CLI’s thread pool', () => {
   it('has more than six threads unless UV_THREADPOOL_SIZE says otherwise, which it keeps', () => {
-    expect(probe({})).toStrictEqual({ status: 0, last: 'thread pool above 6: true' });
-    expect(probe({ UV_THREADPOOL_SIZE: '4' })).toStrictEqual({ status: 0, last: 'thread pool above 6: false' });
+    expect(probe({})).toStrictEqual({ status: 0, last: 'thread pool above 6: true', usage: true });
+    expect(probe({ UV_THREADPOOL_SIZE: '4' })).toStrictEqual({ status: 0, last: 'thread pool above 6: false', usage: true });
   });
 
-  it('the entry before it (bin/makoto-lake.mjs, which a stale npx cache still runs) starts the same CLI, with the default pool', () => {
-    expect(probe({}, 'bin/makoto-lake.mjs')).toStrictEqual({ status: 0, last: 'thread pool above 6: false' });
+  it('the entry before it (bin/makoto-lake.mjs, which a stale npx cache still runs) starts the same CLI', () => {
+    // its pool: the default on Node 20, which reads an ES module entry through the pool; 8 on Node 22, which does not
+    expect(probe({}, 'bin/makoto-lake.mjs')).toMatchObject({ status: 0, usage: true });
   });
 });
