@@ -12,9 +12,7 @@ export function runStep(mode: string, args: string[], nodeFlags: string[] = [], 
   const timeFile = join(tmpdir(), `makoto-lake-bench-time-${process.pid}`);
   const command = [process.execPath, ...nodeFlags, 'bin/run-ts.mjs', 'bench/step.ts', mode, ...args];
   const timed = existsSync(GNU_TIME) ? [GNU_TIME, '-f', '%U %S %M', '-o', timeFile, ...command] : command;
-  // the thread pool as deployed (template.yaml, the CLI's entry): on Node 20 this ES module entry cannot size it
-  const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '8' };
-  const run = spawnSync(timed[0] as string, timed.slice(1), { encoding: 'utf8', maxBuffer: 1 << 26, cwd, env });
+  const run = spawnSync(timed[0] as string, timed.slice(1), { encoding: 'utf8', maxBuffer: 1 << 26, cwd, env: stepEnv() });
   if (run.status !== 0) throw new Error(`bench step ${mode} failed:\n${run.stderr}`);
   const result = JSON.parse(run.stdout.trim().split('\n').pop() as string) as Row;
   let outside: Row = {};
@@ -26,3 +24,11 @@ export function runStep(mode: string, args: string[], nodeFlags: string[] = [], 
 }
 
 const GNU_TIME = '/usr/bin/time';
+
+/**
+ * A bench child's environment: the thread pool as deployed (template.yaml, the CLI's entry), which on Node 20 an
+ * ES module entry such as bin/run-ts.mjs cannot size itself.
+ */
+export function stepEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '8' };
+}

@@ -17,6 +17,7 @@ import { randomSource } from '../../src/jobs/demo/chatDay.js';
 import { planRun, readJobResults, writeRunSummary } from '../../src/jobs/fanOut.js';
 import { LocalStore } from '../../src/ports/store/LocalStore.js';
 import { generateStaging, textPool } from '../../tools/generateStaging.js';
+import { stepEnv } from '../runStep.js';
 
 export interface NightOptions {
   readonly root: string;
@@ -115,8 +116,7 @@ function worker(out: string, args: Record<string, unknown>): Promise<Record<stri
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['bin/run-ts.mjs', 'bench/step.ts', 'fanout', out, JSON.stringify(args)], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      // the thread pool as deployed (template.yaml UV_THREADPOOL_SIZE), as runStep gives every other step
-      env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '8' },
+      env: stepEnv(),
     });
     let stdout = '';
     let stderr = '';
